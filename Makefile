@@ -1,0 +1,34 @@
+# One entry point for people and CI. Every target installs what it needs first.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/requirements.txt training/requirements.txt)
+
+.PHONY: help venv system-deps lint typecheck test
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): $(REQUIREMENTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the pinned requirements
+
+system-deps: ## install the Debian packages the tests run (as root, when missing)
+	@bash local/system-deps.sh
+
+lint: venv ## ruff
+	$(VENV)/bin/ruff check .
+
+typecheck: venv ## mypy (strict for infra/ and service/)
+	$(VENV)/bin/mypy
+
+test: venv system-deps lint typecheck ## everything CI runs: lint, types, all tests
+	$(VENV)/bin/pytest

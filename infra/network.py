@@ -1,0 +1,230 @@
+"""The VPC the platform runs in: public subnets for the ALB, private subnets for everything else."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import NetworkConfig
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    config: NetworkConfig
+    tags: dict[str, str]
+    # Subnet tag the EKS cluster name is added under, so the LB controller and autoscaler can discover them.
+    cluster_name: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkRefs:
+    """What the rest of the stack needs of a network, whether built here or brought by the stack."""
+
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: list[pulumi.Input[str]]
+    private_subnet_ids: list[pulumi.Input[str]]
+    vpc_cidr: pulumi.Input[str] | None = None
+    availability_zones: list[str] = field(default_factory=list)
+
+
+def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
+    """Carve the VPC into 16 equal blocks: private subnets from the first, public from the ninth on."""
+    blocks = list(ipaddress.ip_network(vpc_cidr).subnets(prefixlen_diff=4))
+    private = [str(blocks[i]) for i in range(az_count)]
+    public = [str(blocks[8 + i]) for i in range(az_count)]
+    return public, private
+
+
+class Network(pulumi.ComponentResource):
+    """VPC over `az_count` zones with NAT egress, closed default security group and flow logs."""
+
+    vpc_id: pulumi.Output[str]
+    public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Network", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+
+        zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names
+        if len(zones) < cfg.az_count:
+            raise ValueError(f"network.azCount is {cfg.az_count} but the region has only {len(zones)} zones")
+        self.availability_zones = list(zones[: cfg.az_count])
+
+        def tags(suffix: str, **extra: str) -> dict[str, str]:
+            return {**args.tags, "Name": f"{name}-{suffix}", **extra}
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=cfg.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=tags("vpc"),
+            opts=child,
+        )
+        # Adopt the default security group only to strip every rule from it (CKV2_AWS_12).
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], tags=tags("default-closed"), opts=child
+        )
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags("igw"), opts=child)
+
+        discovery = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"} if args.cluster_name else {}
+        public_cidrs, private_cidrs = subnet_cidrs(cfg.vpc_cidr, cfg.az_count)
+        public_subnets: list[aws.ec2.Subnet] = []
+        private_subnets: list[aws.ec2.Subnet] = []
+        for i, zone in enumerate(self.availability_zones):
+            public_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-public-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=public_cidrs[i],
+                    availability_zone=zone,
+                    # The ALB gets its addresses from the subnet; nothing launched here needs a public IP.
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}, **discovery),
+                    opts=child,
+                )
+            )
+            private_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-private-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=private_cidrs[i],
+                    availability_zone=zone,
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **discovery),
+                    opts=child,
+                )
+            )
+
+        public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, tags=tags("public-rt"), opts=child)
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=child,
+        )
+        for i, subnet in enumerate(public_subnets):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-rta-{i}", route_table_id=public_rt.id, subnet_id=subnet.id, opts=child
+            )
+
+        nat_count = 1 if cfg.nat_gateways == "single" else cfg.az_count
+        nats = []
+        for i in range(nat_count):
+            eip = aws.ec2.Eip(f"{name}-nat-eip-{i}", domain="vpc", tags=tags(f"nat-eip-{i}"), opts=child)
+            nats.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{i}",
+                    allocation_id=eip.id,
+                    subnet_id=public_subnets[i].id,
+                    tags=tags(f"nat-{i}"),
+                    # A NAT gateway in a subnet without an internet route cannot pass traffic.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                )
+            )
+        for i, subnet in enumerate(private_subnets):
+            rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", vpc_id=vpc.id, tags=tags(f"private-rt-{i}"), opts=child)
+            aws.ec2.Route(
+                f"{name}-private-default-{i}",
+                route_table_id=rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[i % nat_count].id,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-rta-{i}", route_table_id=rt.id, subnet_id=subnet.id, opts=child
+            )
+
+        self._flow_logs(name, vpc, cfg.flow_log_retention_days, tags)
+
+        self.vpc_id = vpc.id
+        self.vpc_cidr = vpc.cidr_block
+        self.public_subnet_ids = [s.id for s in public_subnets]
+        self.private_subnet_ids = [s.id for s in private_subnets]
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+            }
+        )
+
+    def refs(self) -> NetworkRefs:
+        return NetworkRefs(
+            vpc_id=self.vpc_id,
+            public_subnet_ids=list(self.public_subnet_ids),
+            private_subnet_ids=list(self.private_subnet_ids),
+            vpc_cidr=self.vpc_cidr,
+            availability_zones=self.availability_zones,
+        )
+
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int, tags: Callable[..., dict[str, str]]) -> None:
+        """VPC flow logs to a retained log group, written by a role that may write only there (CKV2_AWS_11)."""
+        child = pulumi.ResourceOptions(parent=self)
+        identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self))
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"/aws/vpc/{name}/flow-logs",
+            retention_in_days=retention_days,
+            tags=tags("flow-logs"),
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}},
+                        }
+                    ],
+                }
+            ),
+            tags=tags("flow-logs-role"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs-write",
+            role=role.id,
+            policy=log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                    "logs:DescribeLogStreams",
+                                ],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            tags=tags("flow-log"),
+            opts=child,
+        )

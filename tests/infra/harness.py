@@ -1,0 +1,401 @@
+"""Runs the real Pulumi program offline under `pulumi.runtime.set_mocks` and records what it registers.
+
+`run_stack("prod")` loads config the way the CLI would (Pulumi.yaml defaults, then Pulumi.prod.yaml, then
+overrides), executes `__main__.py`, and returns a `Recording`: every resource's type, name, inputs, parent,
+dependencies (explicit and implied by Outputs), provider, the outputs the mocks gave it, and the stack's
+exports. No CLI, no provider plugin and no cloud account is involved.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import runpy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "platform"
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+# The marker Pulumi's wire format puts on a secret value.
+_SECRET_SIG = rpc._special_sig_key
+_SECRET_VALUE = rpc._special_secret_sig
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """The config the CLI hands the program: project defaults, then the stack file, then overrides."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        if isinstance(decl, dict) and "default" in decl:
+            values[f"{PROJECT}:{key}" if ":" not in key else key] = decl["default"]
+    stack_file = ROOT / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    values.update(overrides or {})
+    return {k: _config_string(v) for k, v in values.items() if v is not None}
+
+
+def _config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------- mocks
+
+
+def _fake_id(kind: str, name: str, length: int = 17) -> str:
+    return f"{kind}-{hashlib.sha256(name.encode()).hexdigest()[:length]}"
+
+
+_EC2_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:ec2/flowLog:FlowLog": "fl",
+}
+
+
+class PlatformMocks(mocks.Mocks):
+    """Realistic answers for what the program reads back from resources and invokes."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        state: dict[str, Any] = dict(inputs)
+        if typ in _EC2_ID_PREFIX:
+            rid = _fake_id(_EC2_ID_PREFIX[typ], name)
+        else:
+            rid = inputs.get("name") if isinstance(inputs.get("name"), str) else f"{name}-{_fake_id('id', name, 8)}"
+        service = typ.split(":")[1].split("/")[0] if typ.startswith("aws:") else "mock"
+        state.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")
+        state.setdefault("name", inputs.get("name") or f"{name}-{_fake_id('n', name, 7)}")
+
+        if typ == "aws:ec2/vpc:Vpc":
+            state.setdefault("defaultSecurityGroupId", _fake_id("sg", name + "default"))
+        elif typ == "aws:eks/cluster:Cluster":
+            state.update(
+                endpoint=f"https://{_fake_id('eks', name, 32)[4:].upper()}.gr7.{REGION}.eks.amazonaws.com",
+                certificateAuthority={"data": base64.b64encode(b"-----BEGIN CERTIFICATE-----mock").decode()},
+                identities=[
+                    {"oidcs": [{"issuer": f"https://oidc.eks.{REGION}.amazonaws.com/id/{_fake_id('o', name, 32)[2:]}"}]}
+                ],
+                vpcConfig={**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": _fake_id("sg", name + "cl")},
+                platformVersion="eks.1",
+                status="ACTIVE",
+            )
+        elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            state["arn"] = (
+                f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
+            )
+        elif typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{state['name']}"
+        elif typ == "aws:iam/policy:Policy":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:policy/{state['name']}"
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{state['name']}"
+        elif typ == "aws:kms/key:Key":
+            rid = _fake_id("key", name, 32)[4:]
+            state.update(keyId=rid, arn=f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{rid}")
+        elif typ == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or f"{name}-{_fake_id('b', name, 7)[2:]}"
+            rid = bucket
+            state.update(
+                bucket=bucket,
+                arn=f"arn:aws:s3:::{bucket}",
+                bucketRegionalDomainName=f"{bucket}.s3.{REGION}.amazonaws.com",
+            )
+        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            host = f"master.{name}.abc123.use1.cache.amazonaws.com"
+            state.update(primaryEndpointAddress=host, readerEndpointAddress=host.replace("master.", "replica."))
+            state.setdefault("port", 6379)
+        elif typ == "aws:rds/instance:Instance":
+            host = f"{name}.abc123.{REGION}.rds.amazonaws.com"
+            state.update(address=host, endpoint=f"{host}:5432")
+            state.setdefault("port", 5432)
+        elif typ == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
+        elif typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
+        elif typ == "aws:acm/certificate:Certificate":
+            state["arn"] = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{_fake_id('c', name, 32)[2:]}"
+        elif typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
+            metadata = dict(state.get("metadata") or {})
+            metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
+            state["metadata"] = metadata
+        return rid, state
+
+    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{REGION}{z}" for z in "abcdef"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+                "userId": "AIDAMOCK",
+                "id": ACCOUNT_ID,
+            }
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
+        raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
+
+
+def _policy_document(args: dict[str, Any]) -> dict[str, Any]:
+    """Render aws.iam.get_policy_document's arguments as the JSON document AWS would return."""
+    statements = []
+    for s in args.get("statements") or []:
+        out: dict[str, Any] = {"Effect": s.get("effect", "Allow")}
+        if s.get("sid"):
+            out["Sid"] = s["sid"]
+        for key, wire in (("actions", "Action"), ("resources", "Resource"), ("notActions", "NotAction")):
+            if s.get(key):
+                out[wire] = s[key]
+        principals = s.get("principals") or []
+        if principals:
+            out["Principal"] = {p["type"]: p["identifiers"] for p in principals}
+        conditions: dict[str, dict[str, Any]] = {}
+        for c in s.get("conditions") or []:
+            conditions.setdefault(c["test"], {})[c["variable"]] = c["values"]
+        if conditions:
+            out["Condition"] = conditions
+        statements.append(out)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+# ------------------------------------------------------------------------------------------ recording
+
+
+@dataclass
+class Resource:
+    """One registration, as the engine would receive it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    raw_inputs: dict[str, Any]
+    parent: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    provider: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Inputs with secrets unwrapped and integral floats turned back into ints."""
+        return plain(self.raw_inputs)
+
+    @property
+    def provider_urn(self) -> str:
+        """The provider reference is `<urn>::<id>`; this is the URN part ("" for the default provider)."""
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
+    def is_secret(self, key: str) -> bool:
+        """Whether input `key` reached the engine marked secret."""
+        return _is_secret(self.raw_inputs.get(key))
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
+
+
+def plain(value: Any) -> Any:
+    """Unwrap secrets and turn integral floats (the wire format has no ints) back into ints."""
+    if _is_secret(value):
+        return plain(value.get("value"))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """A MockMonitor that also keeps what `MockResourceArgs` lacks: parent, dependencies, provider.
+
+    It also does what the engine does with `additional_secret_outputs` (e.g. RandomPassword.result): those
+    outputs come back secret, so secrecy flows through the program as in a real deployment.
+    """
+
+    def __init__(self, mock: mocks.Mocks) -> None:
+        super().__init__(mock)
+        self.registrations: list[Resource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        _ensure_event_loop()
+        urn = self.make_urn(request.parent, request.type, request.name)
+        inputs = rpc.deserialize_properties(request.object)  # secrets stay wrapped: Resource.is_secret reads them
+        rid, state = self.mocks.new_resource(
+            mocks.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=plain(inputs),
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+            )
+        )
+        for key in request.additionalSecretOutputs:
+            if key in state and not _is_secret(state[key]):
+                state[key] = {_SECRET_SIG: _SECRET_VALUE, "value": state[key]}
+        self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
+        self.registrations.append(
+            Resource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                raw_inputs=inputs,
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                provider=request.provider,
+                outputs=plain(state),
+            )
+        )
+        props = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid or "", object=props)
+
+
+@dataclass
+class Recording:
+    """Everything one run of the program registered, with lookups for tests."""
+
+    stack: str
+    config: dict[str, str]
+    resources: list[Resource]
+    exports: dict[str, Any]
+    secret_exports: set[str]
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    def by_urn(self, urn: str) -> Resource:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+    def of_type(self, *types: str) -> list[Resource]:
+        return [r for r in self.resources if r.type in types]
+
+    def find(self, type_: str, name: str | None = None) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_ and (name is None or r.name == name)]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = self.find(type_, name)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def direct_dependencies(self, resource: Resource) -> set[str]:
+        """URNs `resource` waits for: depends_on, Output-implied inputs and its provider."""
+        deps = set(resource.dependencies)
+        for urns in resource.property_dependencies.values():
+            deps.update(urns)
+        if resource.provider_urn:
+            deps.add(resource.provider_urn)
+        return deps
+
+    def transitive_dependencies(self, resource: Resource) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.direct_dependencies(resource))
+        known = {r.urn: r for r in self.resources}
+        while stack:
+            urn = stack.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            if urn in known:
+                stack.extend(self.direct_dependencies(known[urn]))
+        return seen
+
+    def depends_on(self, resource: Resource, other: Resource) -> bool:
+        return other.urn in self.transitive_dependencies(resource)
+
+    def children(self, parent: Resource) -> list[Resource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def kubernetes_manifests(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object the stack creates, as the plain dict `kubectl apply` would take."""
+        manifests = []
+        for r in self.resources:
+            if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh"):
+                continue
+            if r.type == "pulumi:providers:kubernetes":
+                continue
+            body = {k: v for k, v in r.inputs.items() if not k.startswith("__")}
+            if "apiVersion" in body and "kind" in body:
+                metadata = dict(body.get("metadata") or {})
+                metadata.setdefault("name", (r.outputs.get("metadata") or {}).get("name", r.name))
+                body["metadata"] = metadata
+                manifests.append(body)
+        return manifests
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path | None = None) -> Recording:
+    """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError)."""
+    config = stack_config(stack, overrides)
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config)
+    monitor = RecordingMonitor(PlatformMocks())
+    mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    def run() -> None:
+        runpy.run_path(str(program or ROOT / "__main__.py"), run_name="__main__")
+
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
+        root = settings.get_root_resource()
+        assert root is not None
+        exported: dict[str, Any] = getattr(root, "outputs", {})
+        exports, secret = {}, set()
+        for key, value in exported.items():
+            output = pulumi.Output.from_input(value)
+            exports[key] = plain(_sync_await(output.future()))
+            if _sync_await(output.is_secret()):
+                secret.add(key)
+    finally:
+        settings.ROOT.set(None)
+    return Recording(
+        stack=stack,
+        config=config,
+        resources=list(monitor.registrations),
+        exports=exports,
+        secret_exports=secret,
+    )
+
+
+def type_names(resources: Iterable[Resource]) -> list[tuple[str, str]]:
+    return [(r.type, r.name) for r in resources]
