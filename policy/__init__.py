@@ -1,0 +1,1 @@
+"""The platform's Pulumi policy pack; the rules live in `policy.rules`."""

@@ -1,0 +1,57 @@
+"""The platform's guardrails as Pulumi policies, importable without starting a policy pack.
+
+`POLICIES` is every rule, in module order; `policy/__main__.py` hands it to `PolicyPack`. Tests import the rules
+from here and call their `validate` directly (building a `PolicyPack` starts a gRPC server and blocks).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import (
+    aws_cloudwatch,
+    aws_ec2,
+    aws_ecr,
+    aws_eks,
+    aws_elasticache,
+    aws_iam,
+    aws_kms,
+    aws_rds,
+    aws_s3,
+    aws_tagging,
+    kubernetes_cluster,
+    kubernetes_networking,
+    kubernetes_pods,
+    stack,
+)
+from .base import AVAILABILITY, SECURITY, ResourceRule, Rule, StackRule
+
+MODULES: tuple[ModuleType, ...] = (
+    aws_eks,
+    aws_ec2,
+    aws_elasticache,
+    aws_s3,
+    aws_rds,
+    aws_iam,
+    aws_ecr,
+    aws_kms,
+    aws_cloudwatch,
+    aws_tagging,
+    kubernetes_pods,
+    kubernetes_networking,
+    kubernetes_cluster,
+    stack,
+)
+
+
+def _collect() -> list[Rule]:
+    found: list[Rule] = []
+    for module in MODULES:
+        found += [v for v in vars(module).values() if isinstance(v, ResourceRule | StackRule)]
+    return found
+
+
+POLICIES: list[Rule] = _collect()
+BY_NAME: dict[str, Rule] = {p.name: p for p in POLICIES}
+
+__all__ = ["AVAILABILITY", "BY_NAME", "MODULES", "POLICIES", "SECURITY", "ResourceRule", "Rule", "StackRule"]

@@ -1,0 +1,139 @@
+"""EKS: the control plane endpoint, secrets encryption, audit logging, access entries, node groups, add-ons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import ResourceValidationArgs
+
+from .base import AVAILABILITY, Props, get, is_true, items, json_document, resource_rule
+
+CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ADDON = "aws:eks/addon:Addon"
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+
+
+@resource_rule(
+    "aws-eks-cluster-enable-private-endpoint",
+    "The EKS API endpoint is reachable privately from inside the VPC.",
+    controls=("CKV_AWS_39", "CIS EKS 5.4.2", "Security Hub EKS.1"),
+    types=(CLUSTER,),
+)
+def private_endpoint(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not is_true(get(props, "vpcConfig.endpointPrivateAccess")):
+        yield "vpcConfig.endpointPrivateAccess must be true: nodes and in-VPC clients reach the API privately"
+
+
+@resource_rule(
+    "aws-eks-cluster-disallow-unrestricted-public-endpoint",
+    "The EKS public endpoint is off, or open only to configured CIDRs and never to 0.0.0.0/0.",
+    controls=("CKV_AWS_38", "CKV_AWS_39", "CIS EKS 5.4.1", "Security Hub EKS.1"),
+    types=(CLUSTER,),
+)
+def public_endpoint(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    # The provider defaults endpointPublicAccess to true: absent means public.
+    public = get(props, "vpcConfig.endpointPublicAccess", True)
+    if not is_true(public):
+        return
+    cidrs = items(get(props, "vpcConfig.publicAccessCidrs"))
+    if not cidrs:
+        yield "vpcConfig.endpointPublicAccess is true with no vpcConfig.publicAccessCidrs: the API is open to 0.0.0.0/0"
+    for cidr in cidrs:
+        if cidr in OPEN_CIDRS:
+            yield f"vpcConfig.publicAccessCidrs contains {cidr}: restrict the public endpoint to known CIDRs"
+
+
+@resource_rule(
+    "aws-eks-cluster-enable-secrets-encryption",
+    "Kubernetes Secrets are envelope-encrypted with a customer-managed KMS key.",
+    controls=("CKV_AWS_58", "CIS EKS 5.3.1", "Security Hub EKS.3"),
+    types=(CLUSTER,),
+)
+def secrets_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    config = get(props, "encryptionConfig")
+    if config is None:
+        yield "encryptionConfig is missing: set resources=['secrets'] and provider.keyArn to a customer KMS key"
+        return
+    if "secrets" not in items(get(config, "resources")):
+        yield "encryptionConfig.resources must include 'secrets'"
+    if not get(config, "provider.keyArn"):
+        yield "encryptionConfig.provider.keyArn must name a customer-managed KMS key"
+
+
+@resource_rule(
+    "aws-eks-cluster-enable-control-plane-logging",
+    "All five control-plane log types go to CloudWatch (api, audit, authenticator, controllerManager, scheduler).",
+    controls=("CKV_AWS_37", "CIS EKS 2.1.1", "Security Hub EKS.8"),
+    types=(CLUSTER,),
+)
+def control_plane_logging(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    enabled = set(items(get(props, "enabledClusterLogTypes")))
+    missing = [t for t in LOG_TYPES if t not in enabled]
+    if missing:
+        yield f"enabledClusterLogTypes is missing {', '.join(missing)}"
+
+
+@resource_rule(
+    "aws-eks-cluster-configure-api-access-entries",
+    "Cluster access is granted through EKS access entries (authentication mode API), not the aws-auth ConfigMap.",
+    controls=("CIS EKS 4.1.7",),
+    types=(CLUSTER,),
+)
+def access_entries(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    mode = get(props, "accessConfig.authenticationMode")
+    if mode != "API":
+        yield f"accessConfig.authenticationMode must be 'API' (got {mode!r}): manage access with aws.eks.AccessEntry"
+
+
+@resource_rule(
+    "aws-eks-nodegroup-disallow-remote-access",
+    "Managed node groups open no SSH access; operators use SSM or kubectl debug.",
+    controls=("CKV_AWS_100", "CIS EKS 5.4.3"),
+    types=(NODE_GROUP,),
+)
+def node_remote_access(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "remoteAccess") is not None:
+        yield "remoteAccess must not be set: it opens SSH to the nodes"
+
+
+@resource_rule(
+    "aws-eks-nodegroup-configure-launch-template",
+    "Managed node groups launch from our launch template, so IMDSv2, hop limit 1 and encrypted volumes apply.",
+    controls=("CKV_AWS_79", "CKV_AWS_341", "Security Hub EC2.170"),
+    types=(NODE_GROUP,),
+)
+def node_launch_template(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    template = get(props, "launchTemplate")
+    if template is None or not (get(template, "id") or get(template, "name")):
+        yield "launchTemplate (id or name, with a version) must be set: EKS defaults allow IMDS hop limit 2"
+    elif not get(template, "version"):
+        yield "launchTemplate.version must be set so node groups roll when the template changes"
+
+
+@resource_rule(
+    "aws-eks-addon-enable-vpc-cni-network-policy",
+    "The vpc-cni add-on enforces Kubernetes NetworkPolicies (enableNetworkPolicy).",
+    controls=("CIS EKS 4.3.1", "CIS EKS 5.4.4", "CKV2_K8S_6"),
+    types=(ADDON,),
+)
+def cni_network_policy(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "addonName") != "vpc-cni":
+        return
+    values = json_document(get(props, "configurationValues"))
+    if not isinstance(values, dict) or not is_true(values.get("enableNetworkPolicy")):
+        yield 'configurationValues must set enableNetworkPolicy to "true", or NetworkPolicies are not enforced'
+
+
+@resource_rule(
+    "aws-eks-addon-configure-pinned-version",
+    "EKS add-ons run a pinned version, so an update never changes them unannounced.",
+    controls=("Platform baseline: add-ons at pinned versions",),
+    types=(ADDON,),
+    category=AVAILABILITY,
+)
+def addon_version(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(props, "addonVersion"):
+        yield f"addonVersion must pin the {get(props, 'addonName', 'add-on')} version"

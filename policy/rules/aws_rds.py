@@ -1,0 +1,122 @@
+"""RDS PostgreSQL (MLflow's backend store): encryption, backups, deletion safety, exposure, TLS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+
+from .base import AVAILABILITY, Props, config, get, is_true, items, number, resource_rule
+
+INSTANCE = "aws:rds/instance:Instance"
+PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
+
+MIN_BACKUP_DAYS = 7
+
+
+@resource_rule(
+    "aws-rds-instance-enable-storage-encryption",
+    "Database storage, backups and snapshots are encrypted at rest.",
+    controls=("CKV_AWS_16", "Security Hub RDS.3"),
+    types=(INSTANCE,),
+)
+def storage_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not is_true(get(props, "storageEncrypted")):
+        yield "storageEncrypted must be true"
+
+
+@resource_rule(
+    "aws-rds-instance-configure-backup-retention",
+    "Automated backups are kept for at least 7 days.",
+    controls=("CKV_AWS_133", "Security Hub RDS.11"),
+    types=(INSTANCE,),
+    config_schema=PolicyConfigSchema(
+        properties={
+            "minimumDays": {"type": "integer", "default": MIN_BACKUP_DAYS, "description": "Fewest backup days."}
+        }
+    ),
+)
+def backup_retention(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    minimum = int(config(args, "minimumDays", MIN_BACKUP_DAYS))
+    days = number(get(props, "backupRetentionPeriod")) or 0
+    if days < minimum:
+        yield f"backupRetentionPeriod must be >= {minimum} (got {days:g})"
+
+
+@resource_rule(
+    "aws-rds-instance-enable-deletion-protection",
+    "The database cannot be deleted until deletion protection is turned off.",
+    controls=("CKV_AWS_293", "Security Hub RDS.8"),
+    types=(INSTANCE,),
+    category=AVAILABILITY,
+)
+def deletion_protection(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not is_true(get(props, "deletionProtection")):
+        yield "deletionProtection must be true"
+
+
+@resource_rule(
+    "aws-rds-instance-configure-final-snapshot",
+    "Deleting the database leaves a final snapshot.",
+    controls=("CKV_AWS_293", "Platform baseline: final snapshot outside dev"),
+    types=(INSTANCE,),
+    category=AVAILABILITY,
+)
+def final_snapshot(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "skipFinalSnapshot")):
+        yield "skipFinalSnapshot must be false"
+    elif not get(props, "finalSnapshotIdentifier"):
+        yield "finalSnapshotIdentifier must be set (without it a delete fails or loses the data)"
+
+
+@resource_rule(
+    "aws-rds-instance-disallow-public-access",
+    "The database has no public endpoint.",
+    controls=("CKV_AWS_17", "Security Hub RDS.2"),
+    types=(INSTANCE,),
+)
+def public_access(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "publiclyAccessible")):
+        yield "publiclyAccessible must be false"
+
+
+@resource_rule(
+    "aws-rds-instance-enable-multi-az",
+    "The database has a synchronous standby in another zone.",
+    controls=("CKV_AWS_157", "Security Hub RDS.5"),
+    types=(INSTANCE,),
+    category=AVAILABILITY,
+)
+def multi_az(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not is_true(get(props, "multiAz")):
+        yield "multiAz must be true"
+
+
+@resource_rule(
+    "aws-rds-instance-configure-subnet-group",
+    "The database lives in our private DB subnet group and has its own security groups.",
+    controls=("CKV_AWS_17", "Platform baseline: private subnet group"),
+    types=(INSTANCE,),
+)
+def db_subnet_group(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(props, "dbSubnetGroupName"):
+        yield "dbSubnetGroupName must name a subnet group of private subnets"
+    if not items(get(props, "vpcSecurityGroupIds")):
+        yield "vpcSecurityGroupIds must be set: without it the database gets the VPC's default security group"
+
+
+def forces_ssl(props: Props) -> bool:
+    return any(
+        get(p, "name") == "rds.force_ssl" and str(get(p, "value")) == "1" for p in items(get(props, "parameters"))
+    )
+
+
+@resource_rule(
+    "aws-rds-parametergroup-enable-force-ssl",
+    "PostgreSQL parameter groups set rds.force_ssl = 1, so the server refuses clients without TLS.",
+    controls=("CKV2_AWS_69",),
+    types=(PARAMETER_GROUP,),
+)
+def force_ssl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if str(get(props, "family", "")).startswith("postgres") and not forces_ssl(props):
+        yield "parameters must include rds.force_ssl = 1"
