@@ -8,8 +8,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/requirements.txt training/requirements.txt)
+# checkov lives in its own venv: its dependency pins clash with the program's.
+SCAN_VENV ?= .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: help venv system-deps lint typecheck test
+.PHONY: help venv scan-venv system-deps lint typecheck scan test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -21,6 +24,13 @@ $(STAMP): $(REQUIREMENTS)
 
 venv: $(STAMP) ## create .venv and install the pinned requirements
 
+$(SCAN_STAMP): requirements-scan.txt
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	@touch $@
+
+scan-venv: $(SCAN_STAMP) ## create .venv-scan with the pinned checkov
+
 system-deps: ## install the Debian packages the tests run (as root, when missing)
 	@bash local/system-deps.sh
 
@@ -30,5 +40,8 @@ lint: venv ## ruff
 typecheck: venv ## mypy (strict for infra/ and service/)
 	$(VENV)/bin/mypy
 
-test: venv system-deps lint typecheck ## everything CI runs: lint, types, all tests
+scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint over every Dockerfile (offline)
+	$(VENV)/bin/pytest tests/policy/test_scanners.py -q -rs
+
+test: venv scan-venv system-deps lint typecheck ## everything CI runs: lint, types, all tests (policy pack, scanners)
 	$(VENV)/bin/pytest
