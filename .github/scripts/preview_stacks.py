@@ -48,6 +48,12 @@ def parse_pr_number(raw: str) -> int:
     return int(raw)
 
 
+def parse_ttl_hours(raw: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]{0,4}", raw.strip()):
+        raise PreviewStackError(f"--ttl-hours must be a positive whole number of hours, got {raw!r}")
+    return int(raw)
+
+
 def stack_name(pr: int) -> str:
     if pr < 1:
         raise PreviewStackError(f"a pull-request number must be >= 1, got {pr}")
@@ -157,30 +163,25 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.1f}h"
 
 
+def judge(stack: StackSummary, now: datetime, ttl: timedelta) -> Decision:
+    """Destroy a `pr-<N>` stack only when idle and last updated longer than `ttl` ago; keep everything else."""
+    if stack.pr_number is None:
+        return Decision(stack, "keep", "not a preview stack")
+    if stack.update_in_progress:
+        return Decision(stack, "keep", "an update is in progress")
+    if stack.last_update is None:
+        # Created but never updated: it holds no resources, and it may be a preview about to run its first up.
+        return Decision(stack, "keep", "never updated, holds no resources")
+    age = now - stack.last_update
+    if age > ttl:
+        return Decision(stack, "destroy", f"last update {_hours(age)} ago, over the TTL {_hours(ttl)}")
+    return Decision(stack, "keep", f"last update {_hours(age)} ago, within the TTL {_hours(ttl)}")
+
+
 def decide(stacks: Sequence[StackSummary], now: datetime, ttl: timedelta) -> list[Decision]:
-    """Destroy only `pr-<N>` stacks, idle, whose last update is older than `ttl`; keep everything else."""
     if ttl <= timedelta(0):
         raise PreviewStackError(f"the TTL must be positive, got {ttl}")
-    decisions = []
-    for stack in stacks:
-        if stack.pr_number is None:
-            decisions.append(Decision(stack, "keep", "not a preview stack"))
-        elif stack.update_in_progress:
-            decisions.append(Decision(stack, "keep", "an update is in progress"))
-        elif stack.last_update is None:
-            # Created but never updated: it holds no resources, and it may be a preview about to run its first up.
-            decisions.append(Decision(stack, "keep", "never updated, holds no resources"))
-        else:
-            age = now - stack.last_update
-            if age > ttl:
-                decisions.append(
-                    Decision(stack, "destroy", f"last update {_hours(age)} ago, over the TTL {_hours(ttl)}")
-                )
-            else:
-                decisions.append(
-                    Decision(stack, "keep", f"last update {_hours(age)} ago, within the TTL {_hours(ttl)}")
-                )
-    return decisions
+    return [judge(stack, now, ttl) for stack in stacks]
 
 
 class Pulumi:
@@ -254,12 +255,6 @@ def _command_sweep(args: argparse.Namespace) -> int:
         print(f"could not destroy: {', '.join(failures)}", file=sys.stderr)
         return 1
     return 0
-
-
-def parse_ttl_hours(raw: str) -> int:
-    if not re.fullmatch(r"[1-9][0-9]{0,4}", raw.strip()):
-        raise PreviewStackError(f"--ttl-hours must be a positive whole number of hours, got {raw!r}")
-    return int(raw)
 
 
 def build_parser() -> argparse.ArgumentParser:
