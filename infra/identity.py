@@ -64,6 +64,8 @@ def irsa_role(
 ) -> aws.iam.Role:
     """A role only `system:serviceaccount:<namespace>:<service_account>` of `cluster` can assume, with `policy`
     (a JSON document without wildcard actions) inline. Annotate the service account with the role's ARN."""
+    if isinstance(policy, str):
+        _least_privilege(policy)  # fail at the call site, before anything is registered
     trust = pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer).apply(
         lambda a: json.dumps(trust_policy(a[0], a[1], namespace, service_account))
     )

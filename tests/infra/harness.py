@@ -245,6 +245,8 @@ class Resource:
     provider: str
     outputs: dict[str, Any] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
+    # The physical id the mocks gave it (what other resources receive as `.id`).
+    id: str = ""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -322,6 +324,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 provider=request.provider,
                 outputs=plain(state),
                 ignore_changes=list(request.ignoreChanges),
+                id=rid or "",
             )
         )
         props = _sync_await(rpc.serialize_properties(state, {}))
