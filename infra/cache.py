@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import CacheConfig
+from infra.security import admitting_only, rotating_key
 
 PORT = 6379
 
@@ -40,31 +41,20 @@ class Cache(pulumi.ComponentResource):
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
 
-        key = aws.kms.Key(
+        key = rotating_key(
             f"{name}-redis-key",
             description=f"At-rest encryption of ElastiCache Redis {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags("redis-key"),
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
-        security_group = aws.ec2.SecurityGroup(
+        security_group = admitting_only(
             f"{name}-redis-sg",
             vpc_id=args.vpc_id,
-            description=f"ElastiCache Redis {name}: {PORT} from the cluster's nodes only",
-            tags=tags("redis-sg"),
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-redis-from-nodes",
-            security_group_id=security_group.id,
-            referenced_security_group_id=args.client_security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="Redis from EKS nodes and pods",
-            tags=tags("redis-from-nodes"),
-            opts=child,
+            port=PORT,
+            source_security_group_id=args.client_security_group_id,
+            service="Redis",
+            tags=args.tags,
+            parent=self,
         )
         subnet_group = aws.elasticache.SubnetGroup(
             f"{name}-redis-subnets",

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.config import ClusterConfig, NodeGroupConfig
+from infra.security import rotating_key
 
 # EKS add-on versions pinned per Kubernetes version (config.KUBERNETES_VERSIONS lists the versions offered);
 # from the EKS user guide's "latest version" tables for each add-on.
@@ -110,13 +111,11 @@ class Cluster(pulumi.ComponentResource):
         def managed_policy(policy: str) -> str:
             return f"arn:{partition}:iam::aws:policy/{policy}"
 
-        secrets_key = aws.kms.Key(
+        secrets_key = rotating_key(
             f"{name}-secrets-key",
             description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags("secrets-key"),
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
         aws.kms.Alias(
             f"{name}-secrets-key-alias",

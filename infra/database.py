@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import DatabaseConfig
+from infra.security import admitting_only, rotating_key
 
 PORT = 5432
 DB_NAME = "mlflow"
@@ -44,31 +45,20 @@ class Database(pulumi.ComponentResource):
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
 
-        key = aws.kms.Key(
+        key = rotating_key(
             f"{name}-db-key",
             description=f"Storage encryption of the MLflow database of {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags("db-key"),
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
-        security_group = aws.ec2.SecurityGroup(
+        security_group = admitting_only(
             f"{name}-db-sg",
             vpc_id=args.vpc_id,
-            description=f"MLflow PostgreSQL {name}: {PORT} from the cluster's nodes only",
-            tags=tags("db-sg"),
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-from-nodes",
-            security_group_id=security_group.id,
-            referenced_security_group_id=args.client_security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="PostgreSQL from EKS nodes and pods",
-            tags=tags("db-from-nodes"),
-            opts=child,
+            port=PORT,
+            source_security_group_id=args.client_security_group_id,
+            service="PostgreSQL",
+            tags=args.tags,
+            parent=self,
         )
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db-subnets",

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ArtifactsConfig
+from infra.security import rotating_key
 
 # Parts of uploads abandoned this long are dropped: they are billed but invisible in listings.
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
@@ -50,13 +51,11 @@ class ArtifactStore(pulumi.ComponentResource):
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
 
-        key = aws.kms.Key(
+        key = rotating_key(
             f"{name}-artifacts-key",
             description=f"Encryption of the MLflow artifacts of {name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags("artifacts-key"),
-            opts=child,
+            tags=args.tags,
+            parent=self,
         )
         bucket = aws.s3.Bucket(f"{name}-artifacts", tags=tags("artifacts"), opts=child)
         log_bucket = aws.s3.Bucket(f"{name}-access-logs", tags=tags("access-logs"), opts=child)
