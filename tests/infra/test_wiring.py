@@ -7,6 +7,7 @@ import importlib
 import inspect
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,96 @@ def test_bring_your_own_vpc_builds_the_platform_into_it() -> None:
     assert {sg.inputs["vpcId"] for sg in byo.find("aws:ec2/securityGroup:SecurityGroup")} == {"vpc-0123456789abcdef0"}
     values = {r.inputs["name"]: r.inputs["values"] for r in byo.find("kubernetes:helm.sh/v3:Release")}
     assert values["aws-load-balancer-controller"]["vpcId"] == "vpc-0123456789abcdef0"
+
+
+WORKLOAD_PROGRAM = """
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import load_config
+from infra.identity import irsa_role
+from infra.stack import build
+
+platform = build(load_config())
+assert isinstance(platform.cluster.provider, k8s.Provider)
+artifacts = platform.artifacts
+role = irsa_role(
+    "mlp-dev-mlflow",
+    namespace="mlflow",
+    service_account="mlflow",
+    cluster=platform.cluster,
+    policy=pulumi.Output.all(artifacts.bucket_arn, artifacts.kms_key_arn).apply(
+        lambda a: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{a[0]}/mlflow/*"},
+                    {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": a[1]},
+                ],
+            }
+        )
+    ),
+    tags=platform.config.tags(),
+)
+pulumi.export(
+    "contract",
+    {
+        "cluster": [
+            platform.cluster.cluster_name,
+            platform.cluster.oidc_provider_arn,
+            platform.cluster.oidc_issuer,
+            platform.cluster.version,
+            len(platform.cluster.node_groups),
+            platform.cluster.cluster_security_group_id,
+            platform.cluster.node_security_group_id,
+        ],
+        "cache": [platform.cache.primary_endpoint, platform.cache.port],
+        "database": [
+            platform.database.address,
+            platform.database.port,
+            platform.database.db_name,
+            platform.database.username,
+        ],
+        "artifacts": [
+            artifacts.bucket_name,
+            artifacts.bucket_arn,
+            artifacts.kms_key_arn,
+            artifacts.access_log_bucket_name,
+        ],
+        "registry": platform.registry.repository_urls,
+        "role": role.arn,
+    },
+)
+pulumi.export("redisAuthToken", platform.cache.auth_token)
+pulumi.export("databasePassword", platform.database.password)
+pulumi.export("kubeconfig", platform.cluster.kubeconfig)
+"""
+
+
+def test_the_workload_layer_gets_what_it_codes_against(tmp_path: Path) -> None:
+    """The attributes infra/stack.Platform promises the MLflow and inference components, used as they will be."""
+    program = tmp_path / "__main__.py"
+    program.write_text(WORKLOAD_PROGRAM)
+    rec = run_stack("dev", program=program)
+    contract = rec.exports["contract"]
+    name, oidc_arn, issuer, version, node_groups, cluster_sg, node_sg = contract["cluster"]
+    assert name == "mlp-dev" and version == "1.33" and node_groups == 1
+    assert oidc_arn == rec.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").outputs["arn"]
+    assert not issuer.startswith("https://") and oidc_arn.endswith(f":oidc-provider/{issuer}")
+    assert cluster_sg.startswith("sg-") and node_sg.startswith("sg-") and cluster_sg != node_sg
+    assert contract["cache"] == [
+        rec.one("aws:elasticache/replicationGroup:ReplicationGroup").outputs["primaryEndpointAddress"],
+        6379,
+    ]
+    assert contract["database"][1:] == [5432, "mlflow", "mlflow"]
+    bucket = [b for b in rec.find("aws:s3/bucket:Bucket") if b.name.endswith("-artifacts")][0]
+    assert contract["artifacts"][:2] == [bucket.outputs["bucket"], bucket.outputs["arn"]]
+    assert set(contract["registry"]) == {"inference", "mlflow", "training"}
+    assert rec.secret_exports == {"redisAuthToken", "databasePassword", "kubeconfig"}
+    role = rec.one("aws:iam/role:Role", "mlp-dev-mlflow")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert trust == {f"{issuer}:sub": "system:serviceaccount:mlflow:mlflow", f"{issuer}:aud": "sts.amazonaws.com"}
+    (policy,) = [p for p in rec.find("aws:iam/rolePolicy:RolePolicy") if p.parent == role.urn]
+    assert json.loads(policy.inputs["policy"])["Statement"][0]["Resource"] == f"{contract['artifacts'][1]}/mlflow/*"
