@@ -12,7 +12,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/require
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: help venv scan-venv system-deps lint typecheck scan test
+.PHONY: help venv scan-venv system-deps lint typecheck scan test demo demo-down demo-clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,3 +45,14 @@ scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint 
 
 test: venv scan-venv system-deps lint typecheck ## everything CI runs: lint, types, all tests (policy pack, scanners)
 	$(VENV)/bin/pytest
+
+DB ?= sqlite
+
+demo: venv system-deps ## run the whole topology locally (DB=postgres for the production backend store)
+	$(PY) -m local up --db $(DB)
+
+demo-down: ## stop everything the demo started
+	@if [ -x $(PY) ]; then $(PY) -m local down; fi
+
+demo-clean: ## stop the demo and delete its state (.local/)
+	@if [ -x $(PY) ]; then $(PY) -m local clean; else rm -rf .local; fi

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import runpy
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
+# tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
+UNTAGGABLE = frozenset(
+    {
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:kms/alias:Alias",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLogging:BucketLogging",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    }
+)
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -134,6 +155,23 @@ class PlatformMocks(mocks.Mocks):
             host = f"{name}.abc123.{REGION}.rds.amazonaws.com"
             state.update(address=host, endpoint=f"{host}:5432")
             state.setdefault("port", 5432)
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            state.update(
+                status="ACTIVE",
+                resources=[{"autoscalingGroups": [{"name": f"eks-{name}-{_fake_id('asg', name, 8)[4:]}"}]}],
+            )
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            state["status"] = {
+                "name": inputs.get("name") or name,
+                "namespace": inputs.get("namespace", "default"),
+                "chart": inputs.get("chart"),
+                "version": inputs.get("version"),
+                "status": "deployed",
+                "revision": 1,
+            }
+            return rid, state
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
         elif typ == "random:index/randomPassword:RandomPassword":
@@ -206,6 +244,9 @@ class Resource:
     property_dependencies: dict[str, list[str]]
     provider: str
     outputs: dict[str, Any] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
+    # The physical id the mocks gave it (what other resources receive as `.id`).
+    id: str = ""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -282,6 +323,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                 provider=request.provider,
                 outputs=plain(state),
+                ignore_changes=list(request.ignoreChanges),
+                id=rid or "",
             )
         )
         props = _sync_await(rpc.serialize_properties(state, {}))
@@ -297,6 +340,8 @@ class Recording:
     resources: list[Resource]
     exports: dict[str, Any]
     secret_exports: set[str]
+    # Wall time of the program run under mocks.
+    seconds: float = 0.0
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -347,6 +392,27 @@ class Recording:
     def children(self, parent: Resource) -> list[Resource]:
         return [r for r in self.resources if r.parent == parent.urn]
 
+    def descendants(self, ancestor: Resource) -> list[Resource]:
+        """Everything registered under `ancestor`, at any depth."""
+        below = {ancestor.urn}
+        found = []
+        for r in self.resources:  # registration order: a parent always precedes its children
+            if r.parent in below:
+                below.add(r.urn)
+                found.append(r)
+        return found
+
+    def within(self, component_type: str) -> Recording:
+        """The part of the recording the one component of `component_type` owns."""
+        component = self.one(component_type)
+        return Recording(
+            stack=self.stack,
+            config=self.config,
+            resources=self.descendants(component),
+            exports={},
+            secret_exports=set(),
+        )
+
     def kubernetes_manifests(self) -> list[dict[str, Any]]:
         """Every Kubernetes object the stack creates, as the plain dict `kubectl apply` would take."""
         manifests = []
@@ -375,6 +441,7 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
     def run() -> None:
         runpy.run_path(str(program or ROOT / "__main__.py"), run_name="__main__")
 
+    started = time.perf_counter()
     try:
         _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
         root = settings.get_root_resource()
@@ -394,6 +461,7 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
         resources=list(monitor.registrations),
         exports=exports,
         secret_exports=secret,
+        seconds=time.perf_counter() - started,
     )
 
 
