@@ -36,8 +36,9 @@ def render(recording: Recording, directory: Path) -> int:
 def checkov(directory: Path) -> dict[str, Any]:
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make scan-venv` (checkov has its own pinned venv)")
-    command = [str(CHECKOV), "-d", str(directory), "--framework", "kubernetes", "--skip-download", "--quiet"]
-    command += ["--compact", "-o", "json"]
+    # Not --quiet: it drops the passed checks, which show each stack was really evaluated.
+    command = [str(CHECKOV), "-d", str(directory), "--framework", "kubernetes", "--skip-download", "--compact"]
+    command += ["-o", "json"]
     if CHECKOV_CONFIG.exists():
         command += ["--config-file", str(CHECKOV_CONFIG)]
     # No telemetry, no platform calls: the scan is offline by construction.
