@@ -46,7 +46,9 @@ def checkov(directory: Path) -> dict[str, Any]:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode in (0, 1), f"checkov failed to run ({done.returncode}): {done.stderr[-2000:]}"
     report = json.loads(done.stdout)
-    return report[0] if isinstance(report, list) else report
+    # One framework gives one report; checkov wraps several in a list.
+    first: dict[str, Any] = report[0] if isinstance(report, list) else report
+    return first
 
 
 @pytest.fixture(scope="module")
