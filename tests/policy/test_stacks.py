@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from importlib import import_module
 
 import pytest
@@ -10,8 +11,8 @@ import pytest
 from policy.rules import AVAILABILITY, BY_NAME, ResourceRule
 from policy.rules.aws_tagging import TAGGABLE
 from tests.conftest import STACKS
-from tests.infra.harness import Recording
-from tests.policy.engine import Diagnostic, evaluate
+from tests.infra.harness import Recording, Resource
+from tests.policy.engine import Diagnostic, analyze_stack, analyzer, evaluate, stack_policy_config
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,50 @@ def test_every_taggable_type_a_stack_registers_is_checked_for_tags(recordings: d
     registered = {r.type for rec in recordings.values() for r in rec.resources if r.type.startswith("aws:")}
     unchecked = sorted(t for t in registered - TAGGABLE if _takes_tags(t))
     assert not unchecked, f"add these to policy/rules/aws_tagging.py TAGGABLE: {unchecked}"
+
+
+def _drop(rec: Recording, type_: str, name_part: str) -> list[Resource]:
+    return [r for r in rec.resources if not (r.type == type_ and name_part in r.name)]
+
+
+def _with_inputs(rec: Recording, type_: str, name_part: str, **changes: object) -> list[Resource]:
+    found = []
+    for r in rec.resources:
+        if r.type == type_ and name_part in r.name:
+            r = replace(r, raw_inputs={**r.raw_inputs, **changes}, outputs={**r.outputs, **changes})
+        found.append(r)
+    return found
+
+
+def _nodes_in_public_subnets(rec: Recording) -> list[Resource]:
+    public = [r.urn for r in rec.resources if r.type == "aws:ec2/subnet:Subnet" and "public" in r.name]
+    return [
+        replace(r, property_dependencies={**r.property_dependencies, "subnetIds": public})
+        if r.type == "aws:eks/nodeGroup:NodeGroup"
+        else r
+        for r in rec.resources
+    ]
+
+
+BREAKS = {
+    "aws-s3-bucket-enable-public-access-block": lambda rec: _drop(
+        rec, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "artifacts"
+    ),
+    "aws-ec2-vpc-enable-flow-logs": lambda rec: _drop(rec, "aws:ec2/flowLog:FlowLog", ""),
+    "aws-elasticache-replicationgroup-configure-cluster-only-ingress": lambda rec: _with_inputs(
+        rec, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "redis", cidrIpv4="10.30.0.0/16"
+    ),
+    "aws-eks-nodegroup-disallow-public-subnets": _nodes_in_public_subnets,
+}
+
+
+@pytest.mark.parametrize("policy", sorted(BREAKS))
+def test_stack_policies_catch_a_broken_link_in_the_real_program(policy: str, recordings: dict[str, Recording]) -> None:
+    """The stack policies follow the program's real property dependencies: break one link and they say so."""
+    rec = recordings["prod"]
+    if not any(r.type.startswith(("aws:eks", "aws:s3", "aws:elasticache")) for r in rec.resources):
+        pytest.skip("the cloud layer is not in this program")
+    servicer = analyzer(stack_policy_config("prod"))
+    assert not [d for d in analyze_stack(servicer, rec.resources) if d.policy == policy]
+    broken = [d for d in analyze_stack(servicer, BREAKS[policy](rec)) if d.policy == policy]
+    assert broken and all(d.level == "mandatory" for d in broken), broken
