@@ -195,16 +195,17 @@ def internet_facing(props: Props, args: ResourceValidationArgs) -> Iterator[str]
 
 
 def _peer_faults(rule: Any, direction: str, where: str) -> Iterator[str]:
-    peers_key, ports = ("from", get(rule, "ports")) if direction == "ingress" else ("to", get(rule, "ports"))
-    peers = items(get(rule, peers_key))
-    if not peers and (direction == "ingress" or not items(ports)):
+    peers_key = "from" if direction == "ingress" else "to"
+    peers, ports = items(get(rule, peers_key)), items(get(rule, "ports"))
+    # Egress to any peer on named ports (DNS on 53) is a flow; ingress from any peer never is.
+    if not peers and (direction == "ingress" or not ports):
         scope = "any source" if direction == "ingress" else "anywhere on any port"
         yield f"{where} has no {peers_key!r}: it admits {scope}"
     for peer in peers:
         cidr = get(peer, "ipBlock.cidr")
         if direction == "ingress" and cidr in OPEN_CIDRS:
             yield f"{where} admits ipBlock {cidr}: pods are reached through the ALB from the VPC only"
-        if direction == "egress" and cidr in OPEN_CIDRS and not items(ports):
+        if direction == "egress" and cidr in OPEN_CIDRS and not ports:
             yield f"{where} allows egress to {cidr} on every port: name the ports"
 
 

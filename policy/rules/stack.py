@@ -29,12 +29,14 @@ from .base import (
     stack_rule,
 )
 from .k8s import (
+    DEPLOYMENT,
     HPA,
     INGRESS,
     LONG_RUNNING,
     NAMESPACE,
     NETWORK_POLICY,
     PDB,
+    STATEFUL_SET,
     declared,
     name_of,
     namespace_of,
@@ -199,9 +201,9 @@ def cluster_sources(resources: Sequence[PolicyResource]) -> set[str]:
 
 
 def _source_faults(rule: PolicyResource, source_prop: str, allowed: set[str], where: str) -> Iterator[str]:
-    sources = referenced(rule, source_prop)
     if get(rule.props, source_prop) is None:
         return
+    sources = referenced(rule, source_prop)
     if not sources:
         yield f"{where} admits {get(rule.props, source_prop)}, not a security group this stack gives the cluster"
     for source in sources:
@@ -440,10 +442,12 @@ def _namespace(resource: PolicyResource) -> str:
     return namespace_of(declared(resource), _provider_props(resource))
 
 
-def _workloads(resources: Iterable[PolicyResource]) -> list[tuple[PolicyResource, str, dict[str, Any]]]:
-    """(workload, namespace, pod labels) for each long-running workload."""
+def _workloads(
+    resources: Iterable[PolicyResource], types: Sequence[str] = LONG_RUNNING
+) -> list[tuple[PolicyResource, str, dict[str, Any]]]:
+    """(workload, namespace, pod labels) for each workload of `types` (by default the long-running ones)."""
     found = []
-    for w in of_type(list(resources), *LONG_RUNNING):
+    for w in of_type(list(resources), *types):
         labels = dict(get(pod_template(declared(w), w.resource_type), "metadata.labels", {}))
         found.append((w, _namespace(w), labels))
     return found
@@ -451,13 +455,14 @@ def _workloads(resources: Iterable[PolicyResource]) -> list[tuple[PolicyResource
 
 @stack_rule(
     "kubernetes-apps-deployment-configure-pdb",
-    "Every long-running workload is covered by a PodDisruptionBudget in its namespace.",
+    "Every Deployment and StatefulSet is covered by a PodDisruptionBudget in its namespace.",
     controls=("kube-score deployment-has-poddisruptionbudget", "polaris missingPodDisruptionBudget"),
     category=AVAILABILITY,
 )
 def workload_pdb(args: StackValidationArgs) -> Findings:
     budgets = [(p, _namespace(p)) for p in of_type(args.resources, PDB)]
-    for workload, namespace, labels in _workloads(args.resources):
+    # DaemonSet pods are not evicted by node drains, so only replicated workloads need a budget.
+    for workload, namespace, labels in _workloads(args.resources, (DEPLOYMENT, STATEFUL_SET)):
         if not any(
             ns == namespace and selector_matches(get(declared(p), "spec.selector"), labels) for p, ns in budgets
         ):
