@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -85,8 +87,21 @@ def _errors(uri: Callable[[], str | None] = lambda: None) -> Iterator[None]:
         raise typer.Exit(1) from e
     except MlflowException as e:
         where = uri() or "the tracking server"
-        err.print(f"[bold red]error from {where}:[/] {e.message}", highlight=False)
+        err.print(f"[bold red]error from {where}:[/] {_explain(e)}", highlight=False)
         raise typer.Exit(1) from e
+
+
+def _explain(e: MlflowException) -> str:
+    # A refused login surfaces as "failed with error code 401 != 200" plus a long body; say what to do instead.
+    status = e.get_http_status_code()
+    match = re.search(r"error code (401|403)\b", e.message)
+    code = int(match.group(1)) if match else status
+    if code == 401:
+        return "not authenticated (HTTP 401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+    if code == 403:
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+        return f"permission denied (HTTP 403) for {user}: {e.message.splitlines()[0]}"
+    return e.message
 
 
 @contextmanager

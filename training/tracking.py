@@ -33,7 +33,10 @@ class TrackingUnreachable(LifecycleError):
 
 
 def client_defaults() -> None:
-    """Fail in seconds, not minutes: MLflow's HTTP client otherwise retries with backoff for a long time."""
+    """Fail in seconds, not minutes: MLflow's HTTP client otherwise retries with backoff for a long time.
+
+    Called by `python -m training` for its own process only; an explicit setting in the environment wins.
+    """
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
@@ -68,7 +71,6 @@ def probe(uri: str, timeout: float = PROBE_TIMEOUT_S) -> None:
 
 def connect(option: str | None) -> tuple[str, MlflowClient]:
     """The tracking URI in use and a client for it, after checking the server answers."""
-    client_defaults()
     uri = resolve_uri(option)
     probe(uri)
     # The fluent API (`mlflow.start_run`, `log_model`) reads the process-wide URI; keep both in step.
