@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from training import tracking
-from training.config import ConfigError, GateConfig, load_config, parse_gate
+from training.config import ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
 from training.registry import Comparison, Move, Registry, VersionRow
 from training.train import TrainResult, train
 
@@ -93,9 +93,8 @@ def _errors(uri: Callable[[], str | None] = lambda: None) -> Iterator[None]:
 
 def _explain(e: MlflowException) -> str:
     # A refused login surfaces as "failed with error code 401 != 200" plus a long body; say what to do instead.
-    status = e.get_http_status_code()
     match = re.search(r"error code (401|403)\b", e.message)
-    code = int(match.group(1)) if match else status
+    code = int(match.group(1)) if match else e.get_http_status_code()  # type: ignore[no-untyped-call]
     if code == 401:
         return "not authenticated (HTTP 401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
     if code == 403:
@@ -117,12 +116,29 @@ def _progress() -> Iterator[Callable[[str], None]]:
         yield step
 
 
-def _model_name(option: str | None, config: Path | None) -> str:
-    return option or load_config(config).model_name
+@contextmanager
+def _registry(model_name: str | None, config: Path | None, tracking_uri: str | None) -> Iterator[_Session]:
+    """Validate the config, reach the server, and report any failure in the body as one line with an exit code."""
+    uri: list[str] = []
+    with _errors(lambda: uri[0] if uri else None):
+        cfg = load_config(config)
+        found, client = tracking.connect(tracking_uri)
+        uri.append(found)
+        yield _Session(Registry(client, model_name or cfg.model_name), cfg, found)
 
 
-def _gate(config: Path | None, metric: str | None, tolerance: float | None) -> GateConfig:
-    gate = load_config(config).gate
+@dataclass(frozen=True)
+class _Session:
+    registry: Registry
+    config: TrainingConfig
+    uri: str
+
+    @property
+    def name(self) -> str:
+        return self.registry.name
+
+
+def _gate(gate: GateConfig, metric: str | None, tolerance: float | None) -> GateConfig:
     if metric is None and tolerance is None:
         return gate
     return parse_gate(metric or gate.metric, gate.tolerance if tolerance is None else tolerance, "--metric/--tolerance")
@@ -149,15 +165,10 @@ def train_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train the configured estimator on the diabetes data, log everything, and register a new model version."""
-    uri: str | None = None
-    with _errors(lambda: uri):
-        cfg = load_config(config)
-        uri, _ = tracking.connect(tracking_uri)
-        with _progress() as step:
-            result = train(cfg, model_name=model_name, experiment=experiment, onnx=onnx, step=step)
-        _show_training(result, uri)
-        line = f"registered {result.model_name} version {result.version}"
-        _emit(line, result.as_dict(), as_json)
+    with _registry(model_name, config, tracking_uri) as session, _progress() as step:
+        result = train(session.config, model_name=session.name, experiment=experiment, onnx=onnx, step=step)
+    _show_training(result, session.uri)
+    _emit(f"registered {result.model_name} version {result.version}", result.as_dict(), as_json)
 
 
 def _show_training(result: TrainResult, uri: str) -> None:
@@ -190,31 +201,27 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the alias at VERSION if it is not worse than the champion and loads and predicts; record the move."""
-    uri: str | None = None
-    with _errors(lambda: uri):
-        name, gate = _model_name(model_name, config), _gate(config, metric, tolerance)
-        uri, client = tracking.connect(tracking_uri)
-        registry = Registry(client, name)
-        with _progress() as step:
-            move = registry.promote(
-                version,
-                alias,
-                gate,
-                tracking.actor(),
-                force=force,
-                reason=reason or "",
-                also_stage=also_stage,
-                step=step,
-            )
-        if move.action == "unchanged":
-            line = f"unchanged {name} version {version} already at @{alias}"
-        else:
-            if move.gate is not None:
-                verdict = "[green]passed[/]" if move.gate.passed else "[yellow]failed, forced[/]"
-                out.print(f"gate {verdict}: {move.gate.describe()}", highlight=False)
-                forced = ", forced" if move.action == "force" else ""
-            line = f"promoted {name} version {version} to @{alias} (previous {move.previous or 'none'}{forced})"
-        _emit(line, _move_payload(move), as_json)
+    with _registry(model_name, config, tracking_uri) as session, _progress() as step:
+        move = session.registry.promote(
+            version,
+            alias,
+            _gate(session.config.gate, metric, tolerance),
+            tracking.actor(),
+            force=force,
+            reason=reason or "",
+            also_stage=also_stage,
+            step=step,
+        )
+    name = session.name
+    if move.action == "unchanged":
+        line = f"unchanged {name} version {version} already at @{alias}"
+    else:
+        if move.gate is not None:
+            verdict = "[green]passed[/]" if move.gate.passed else "[yellow]failed, forced[/]"
+            out.print(f"gate {verdict}: {move.gate.describe()}", highlight=False)
+        forced = ", forced" if move.action == "force" else ""
+        line = f"promoted {name} version {version} to @{alias} (previous {move.previous or 'none'}{forced})"
+    _emit(line, _move_payload(move), as_json)
 
 
 @app.command()
@@ -228,13 +235,10 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Move the alias back to the previous champion recorded in its history (no gate: rollback must be instant)."""
-    uri: str | None = None
-    with _errors(lambda: uri):
-        name = _model_name(model_name, config)
-        uri, client = tracking.connect(tracking_uri)
-        move = Registry(client, name).rollback(alias, tracking.actor(), reason=reason or "", also_stage=also_stage)
-        line = f"rolled back {name} @{alias} from version {move.previous} to version {move.version}"
-        _emit(line, _move_payload(move), as_json)
+    with _registry(model_name, config, tracking_uri) as session:
+        move = session.registry.rollback(alias, tracking.actor(), reason=reason or "", also_stage=also_stage)
+    line = f"rolled back {session.name} @{alias} from version {move.previous} to version {move.version}"
+    _emit(line, _move_payload(move), as_json)
 
 
 def _move_payload(move: Move) -> dict[str, Any]:
@@ -252,21 +256,17 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Versions, aliases, key metrics, and who promoted what when."""
-    uri: str | None = None
-    with _errors(lambda: uri):
-        name = _model_name(model_name, config)
-        uri, client = tracking.connect(tracking_uri)
-        registry = Registry(client, name)
-        rows = registry.status(limit)
-        aliases = registry.aliases()
-        if as_json:
-            typer.echo(json.dumps({"model": name, "aliases": aliases, "versions": [asdict(r) for r in rows]}))
-            return
-        out.print(_status_table(name, rows))
-        if not aliases:
-            out.print(f"no aliases set on {name}", highlight=False)
-        for alias in sorted(aliases):
-            out.print(f"@{alias} → v{aliases[alias]}", highlight=False)
+    with _registry(model_name, config, tracking_uri) as session:
+        rows, aliases = session.registry.status(limit), session.registry.aliases()
+    name = session.name
+    if as_json:
+        typer.echo(json.dumps({"model": name, "aliases": aliases, "versions": [asdict(r) for r in rows]}))
+        return
+    out.print(_status_table(name, rows))
+    if not aliases:
+        out.print(f"no aliases set on {name}", highlight=False)
+    for alias in sorted(aliases):
+        out.print(f"@{alias} → v{aliases[alias]}", highlight=False)
 
 
 def _status_table(name: str, rows: list[VersionRow]) -> Table:
@@ -307,20 +307,18 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit trail of an alias: every promotion, forced promotion and rollback, oldest first."""
-    uri: str | None = None
-    with _errors(lambda: uri):
-        name = _model_name(model_name, config)
-        uri, client = tracking.connect(tracking_uri)
-        entries = Registry(client, name).history(alias)
-        if as_json:
-            typer.echo(json.dumps(entries))
-            return
-        table = Table(title=f"{name} @{alias} history", title_justify="left")
-        for column in ("at (UTC)", "action", "version", "previous", "by", "reason"):
-            table.add_column(column)
-        for e in entries:
-            table.add_row(*(str(e.get(k) or "") for k in ("at", "action", "version", "previous", "by", "reason")))
-        out.print(table)
+    with _registry(model_name, config, tracking_uri) as session:
+        entries = session.registry.history(alias)
+    if as_json:
+        typer.echo(json.dumps(entries))
+        return
+    table = Table(title=f"{session.name} @{alias} history", title_justify="left")
+    keys = ("at", "action", "version", "previous", "by", "reason")
+    for column in keys:
+        table.add_column(column)
+    for e in entries:
+        table.add_row(*(str(e.get(k) or "") for k in keys))
+    out.print(table)
 
 
 @app.command()
@@ -333,16 +331,13 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Metrics, parameters, code and data of two versions side by side."""
-    uri: str | None = None
-    with _errors(lambda: uri):
-        name = _model_name(model_name, config)
-        uri, client = tracking.connect(tracking_uri)
-        comparison = Registry(client, name).compare(v1, v2)
-        if as_json:
-            typer.echo(json.dumps(asdict(comparison)))
-            return
-        for table in _comparison_tables(name, comparison):
-            out.print(table)
+    with _registry(model_name, config, tracking_uri) as session:
+        comparison = session.registry.compare(v1, v2)
+    if as_json:
+        typer.echo(json.dumps(asdict(comparison)))
+        return
+    for table in _comparison_tables(session.name, comparison):
+        out.print(table)
 
 
 def _comparison_tables(name: str, c: Comparison) -> list[Table]:
