@@ -327,7 +327,8 @@ class Registry:
         # Even a forced promotion must serve: the load check is never skipped.
         step(f"gate: loading v{version} and predicting its input example")
         self.check_loads(challenger)
-        action = "force" if force else "promote"
+        # `--force` on a challenger that passes anyway is an ordinary promotion (its reason is still recorded).
+        action = "promote" if verdict.passed else "force"
         move = Move(self.name, alias, action, version, previous, by, now_utc(), reason.strip(), verdict)
         step(f"moving @{alias} to v{version}")
         return self._apply(move, also_stage)
