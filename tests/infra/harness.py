@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import runpy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -144,6 +145,14 @@ class PlatformMocks(mocks.Mocks):
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
             state["metadata"] = metadata
+            if typ == "kubernetes:networking.k8s.io/v1:Ingress":
+                # What the AWS Load Balancer Controller writes back once the ALB exists (Pulumi waits for it).
+                annotations = metadata.get("annotations") or {}
+                internal = annotations.get("alb.ingress.kubernetes.io/scheme") == "internal"
+                host = (
+                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', name, 20)[4:]}.{REGION}.elb.amazonaws.com"
+                )
+                state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
         return rid, state
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -297,6 +306,8 @@ class Recording:
     resources: list[Resource]
     exports: dict[str, Any]
     secret_exports: set[str]
+    # What the program logged with pulumi.log.warn, in order.
+    warnings: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -370,7 +381,8 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config)
     monitor = RecordingMonitor(PlatformMocks())
-    mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    log = _WarningLog()
+    mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=log.logger)
 
     def run() -> None:
         runpy.run_path(str(program or ROOT / "__main__.py"), run_name="__main__")
@@ -394,7 +406,22 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
         resources=list(monitor.registrations),
         exports=exports,
         secret_exports=secret,
+        warnings=list(log.messages),
     )
+
+
+class _WarningLog(logging.Handler):
+    """Collects what the mock engine logs at WARNING, instead of printing it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"{__name__}.run.{id(self)}")
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def type_names(resources: Iterable[Resource]) -> list[tuple[str, str]]:
