@@ -32,3 +32,8 @@ typecheck: venv ## mypy (strict for infra/ and service/)
 
 test: venv system-deps lint typecheck ## everything CI runs: lint, types, all tests
 	$(VENV)/bin/pytest
+
+.PHONY: manifests
+STACK ?= prod
+manifests: venv ## write every Kubernetes object of STACK (dev, staging, prod) as YAML to build/manifests/STACK/
+	$(PY) -m tests.infra.render_manifests $(STACK)
