@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/requirements.txt training/requirements.txt)
 
-.PHONY: help venv system-deps lint typecheck test
+.PHONY: help venv system-deps lint typecheck test demo demo-down demo-clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,17 @@ typecheck: venv ## mypy (strict for infra/ and service/)
 
 test: venv system-deps lint typecheck ## everything CI runs: lint, types, all tests
 	$(VENV)/bin/pytest
+
+DB ?= sqlite
+
+demo: venv system-deps ## run the whole topology locally (DB=postgres for the production backend store)
+	$(PY) -m local up --db $(DB)
+
+demo-down: ## stop everything the demo started
+	@if [ -x $(PY) ]; then $(PY) -m local down; fi
+
+demo-clean: ## stop the demo and delete its state (.local/)
+	@if [ -x $(PY) ]; then $(PY) -m local clean; else rm -rf .local; fi
 
 .PHONY: manifests
 STACK ?= prod

@@ -18,6 +18,9 @@ import pulumi
 
 PROJECT = "platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
+# Kubernetes versions the cluster component has pinned EKS add-on and autoscaler versions for (infra/cluster.py,
+# infra/addons.py); supporting a new one means adding its pins there.
+KUBERNETES_VERSIONS = ("1.33",)
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -144,6 +147,78 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """The EKS control plane: version, who may reach its API and who administers it."""
+
+    version: str
+    # Empty: the API endpoint is private only (reachable from inside the VPC).
+    public_access_cidrs: tuple[str, ...]
+    admin_role_arns: tuple[str, ...]
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class NodeGroupConfig:
+    """The managed node group the workloads run on."""
+
+    instance_types: tuple[str, ...]
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gib: int
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
+
+    @property
+    def ami_type(self) -> str:
+        """EKS-optimised AL2023 for the instances' architecture (all types share one, validated at load)."""
+        return "AL2023_ARM_64_STANDARD" if _is_graviton(self.instance_types[0]) else "AL2023_x86_64_STANDARD"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """ElastiCache Redis, the prediction cache."""
+
+    node_type: str
+    node_count: int
+    multi_az: bool
+    engine_version: str
+    snapshot_retention_days: int
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """RDS PostgreSQL, MLflow's backend store."""
+
+    instance_class: str
+    engine_version: str
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    multi_az: bool
+    backup_retention_days: int
+    # Also decides the final snapshot: a protected database is snapshotted when it is deleted.
+    deletion_protection: bool
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"postgres{self.engine_version.split('.')[0]}"
+
+
+@dataclass(frozen=True)
+class ArtifactsConfig:
+    """The MLflow artifact bucket's retention."""
+
+    noncurrent_version_days: int
+    access_log_retention_days: int
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The ECR repositories' retention."""
+
+    keep_images: int
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     """Everything the program needs from a stack, typed and validated."""
 
@@ -152,6 +227,12 @@ class PlatformConfig:
     name_prefix: str
     region: str
     network: NetworkConfig
+    cluster: ClusterConfig
+    nodes: NodeGroupConfig
+    redis: CacheConfig
+    database: DatabaseConfig
+    artifacts: ArtifactsConfig
+    registry: RegistryConfig
     # Workload layer (issue 4)
     inference: InferenceConfig
     ingress: IngressConfig
@@ -215,6 +296,121 @@ def _network(keys: _Keys) -> NetworkConfig:
     )
 
 
+def _is_graviton(instance_type: str) -> bool:
+    """Graviton (arm64) families carry a "g" right after the generation digit: t4g, m7g, c7gn, r8gd."""
+    return bool(re.match(r"[a-z]+\d+g[a-z]*\.", instance_type))
+
+
+def _cluster(keys: _Keys) -> ClusterConfig:
+    version = keys.choice("cluster.version", KUBERNETES_VERSIONS)
+    expected_cidrs = "a list of IPv4 CIDRs, none of them 0.0.0.0/0 (the API endpoint is never open to everyone)"
+    cidrs = keys.string_list("cluster.publicAccessCidrs", item=_is_cidr, expected=expected_cidrs)
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr)
+        if network.version != 4 or network.prefixlen == 0:
+            raise keys.fail("cluster.publicAccessCidrs", expected_cidrs, cidr)
+    admins = keys.string_list(
+        "cluster.adminRoleArns",
+        item=lambda v: bool(re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", v)),
+        expected="a list of IAM role ARNs (arn:aws:iam::<account>:role/<name>)",
+    )
+    retention = keys.integer("cluster.logRetentionDays", minimum=1)
+    if retention not in LOG_RETENTION_DAYS:
+        raise keys.fail(
+            "cluster.logRetentionDays", "a CloudWatch retention period " + str(sorted(LOG_RETENTION_DAYS)), retention
+        )
+    return ClusterConfig(
+        version=version, public_access_cidrs=cidrs, admin_role_arns=admins, log_retention_days=retention
+    )
+
+
+def _nodes(keys: _Keys, environment: str) -> NodeGroupConfig:
+    expected_types = 'a non-empty list of EC2 instance types of one architecture (e.g. ["m6i.large"])'
+    types = keys.string_list(
+        "nodes.instanceTypes",
+        item=lambda v: bool(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", v)),
+        expected=expected_types,
+    )
+    if not types or len({_is_graviton(t) for t in types}) != 1:
+        raise keys.fail("nodes.instanceTypes", expected_types, list(types))
+    # Outside dev a node failure must not take the only node: availability is what dev alone may relax.
+    floor = 1 if environment == "dev" else 2
+    min_size = keys.integer("nodes.minSize", minimum=1)
+    if min_size < floor:
+        raise keys.fail("nodes.minSize", f">= {floor} outside dev (environment is {environment})", min_size)
+    max_size = keys.integer("nodes.maxSize", minimum=min_size, maximum=100)
+    desired = keys.integer("nodes.desiredSize", minimum=min_size, maximum=max_size)
+    capacity = keys.choice("nodes.capacityType", ("ON_DEMAND", "SPOT"))
+    return NodeGroupConfig(
+        instance_types=types,
+        min_size=min_size,
+        desired_size=desired,
+        max_size=max_size,
+        disk_size_gib=keys.integer("nodes.diskSizeGiB", minimum=20, maximum=1000),
+        capacity_type="SPOT" if capacity == "SPOT" else "ON_DEMAND",
+    )
+
+
+def _redis(keys: _Keys, environment: str) -> CacheConfig:
+    node_type = keys.string(
+        "redis.nodeType", pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", expected="an ElastiCache node type (cache.*)"
+    )
+    node_count = keys.integer("redis.nodeCount", minimum=1, maximum=6)
+    multi_az = keys.boolean("redis.multiAz")
+    if environment != "dev" and not multi_az:
+        raise keys.fail("redis.multiAz", f"true outside dev (environment is {environment})", False)
+    if multi_az and node_count < 2:
+        raise keys.fail("redis.nodeCount", ">= 2 when redis.multiAz is true", node_count)
+    return CacheConfig(
+        node_type=node_type,
+        node_count=node_count,
+        multi_az=multi_az,
+        engine_version=keys.string(
+            "redis.engineVersion", pattern=r"7\.\d+", expected="a Redis 7.x engine version (e.g. 7.1)"
+        ),
+        snapshot_retention_days=keys.integer("redis.snapshotRetentionDays", minimum=1, maximum=35),
+    )
+
+
+def _database(keys: _Keys, environment: str) -> DatabaseConfig:
+    instance_class = keys.string(
+        "database.instanceClass", pattern=r"db\.[a-z0-9]+\.[a-z0-9]+", expected="an RDS instance class (db.*)"
+    )
+    engine_version = keys.string(
+        "database.engineVersion",
+        pattern=r"1[4-7](\.\d+)?",
+        expected="a PostgreSQL version 14 to 17, major or major.minor (e.g. 17 or 17.5)",
+    )
+    allocated = keys.integer("database.allocatedStorageGiB", minimum=20, maximum=65536)
+    max_allocated = keys.integer("database.maxAllocatedStorageGiB", minimum=allocated, maximum=65536)
+    multi_az = keys.boolean("database.multiAz")
+    if environment == "prod" and not multi_az:
+        raise keys.fail("database.multiAz", "true in prod", False)
+    protection = keys.boolean("database.deletionProtection")
+    if environment != "dev" and not protection:
+        raise keys.fail("database.deletionProtection", f"true outside dev (environment is {environment})", False)
+    return DatabaseConfig(
+        instance_class=instance_class,
+        engine_version=engine_version,
+        allocated_storage_gib=allocated,
+        max_allocated_storage_gib=max_allocated,
+        multi_az=multi_az,
+        backup_retention_days=keys.integer("database.backupRetentionDays", minimum=7, maximum=35),
+        deletion_protection=protection,
+    )
+
+
+def _artifacts(keys: _Keys) -> ArtifactsConfig:
+    return ArtifactsConfig(
+        noncurrent_version_days=keys.integer("artifacts.noncurrentVersionDays", minimum=1, maximum=3650),
+        access_log_retention_days=keys.integer("artifacts.accessLogRetentionDays", minimum=1, maximum=3650),
+    )
+
+
+def _registry(keys: _Keys) -> RegistryConfig:
+    return RegistryConfig(keep_images=keys.integer("registry.keepImages", minimum=1, maximum=1000))
+
+
 def load_config() -> PlatformConfig:
     """Read and validate the current stack's config; raises `ConfigError` on the first bad key."""
     keys = _Keys(PROJECT)
@@ -228,6 +424,12 @@ def load_config() -> PlatformConfig:
         ),
         region=region,
         network=_network(keys),
+        cluster=_cluster(keys),
+        nodes=_nodes(keys, environment),
+        redis=_redis(keys, environment),
+        database=_database(keys, environment),
+        artifacts=_artifacts(keys),
+        registry=_registry(keys),
         # Workload layer (issue 4)
         inference=_inference(keys, environment),
         ingress=_ingress(keys, environment),

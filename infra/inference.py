@@ -47,7 +47,7 @@ class RedisEndpoint:
 class InferenceArgs:
     config: InferenceConfig
     monitoring: MonitoringConfig
-    namespace: pulumi.Input[str]
+    namespace: str
     image: pulumi.Input[str]
     registry_uri: pulumi.Input[str]
     mlflow_username: str
@@ -73,7 +73,8 @@ class Inference(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Inference", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
+        child = kube.child_options(self, opts)
+        name = f"{name}-{NAME}"
         labels = kube.object_labels(NAME, "server")
         namespace = args.namespace
 
@@ -124,6 +125,8 @@ class Inference(pulumi.ComponentResource):
                 {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
                 {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
                 {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
+                # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
+                {"name": "SERVING_GRACEFUL_TIMEOUT", "value": str(cfg.drain_seconds)},
                 {"name": "HOME", "value": kube.TMP_MOUNT},
                 {"name": "TMPDIR", "value": kube.TMP_MOUNT},
             ],

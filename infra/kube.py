@@ -23,6 +23,15 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 PART_OF = "ml-platform"
 
 
+def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """Options for a component's children: parented to it, and waiting for what it was told to wait for.
+
+    Pulumi does not pass a component's `depends_on` on to its children; without this, pods would be created
+    before the LB controller's webhook or the NetworkPolicies exist.
+    """
+    return pulumi.ResourceOptions(parent=parent, depends_on=opts.depends_on if opts else None)
+
+
 def pod_labels(name: str, component: str) -> dict[str, str]:
     """The labels that select one workload's pods."""
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": component}

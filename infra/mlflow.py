@@ -9,8 +9,9 @@ calls MLflow's auth REST API (images/mlflow/bootstrap_users.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pulumi
@@ -19,6 +20,10 @@ import pulumi_random as random
 
 from infra import kube
 from infra.config import MlflowConfig
+from infra.identity import irsa_role
+
+if TYPE_CHECKING:
+    from infra.cluster import Cluster
 
 NAME = "mlflow"
 PORT = 5000
@@ -48,15 +53,25 @@ class DatabaseEndpoint:
 
 
 @dataclass(frozen=True)
+class ArtifactLocation:
+    """The S3 bucket MLflow proxies artifacts to, and the KMS key its objects are encrypted with."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class MlflowArgs:
     config: MlflowConfig
-    namespace: pulumi.Input[str]
+    namespace: str
     image: pulumi.Input[str]
-    # IAM role (IRSA) allowed to read and write s3://<artifact_bucket>/<config.artifact_prefix>/ only.
-    role_arn: pulumi.Input[str]
+    # The cluster whose OIDC provider the server's IAM role (IRSA) trusts.
+    cluster: Cluster
     region: str
-    artifact_bucket: pulumi.Input[str]
+    artifacts: ArtifactLocation
     database: DatabaseEndpoint
+    tags: Mapping[str, str]
     # Non-admin users to create, one per client (e.g. "inference"); their passwords are generated here.
     users: Sequence[str] = ()
     # The internal ALB for the UI, when config.ingress_enabled.
@@ -165,10 +180,23 @@ class Mlflow(pulumi.ComponentResource):
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Mlflow", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
+        child = kube.child_options(self, opts)
         labels = kube.object_labels(NAME, "tracking-server")
-        namespace = pulumi.Output.from_input(args.namespace)
+        namespace = args.namespace
+        name = f"{name}-{NAME}"
 
+        # The only AWS identity in the workload layer: artifacts in S3, under the configured prefix only.
+        role = irsa_role(
+            f"{name}-role",
+            namespace=namespace,
+            service_account=NAME,
+            cluster=args.cluster,
+            policy=artifact_access_policy(
+                args.artifacts.bucket_arn, cfg.artifact_prefix, args.artifacts.kms_key_arn, args.region
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
         admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         # Signs the auth app's CSRF tokens; every replica must share it.
         flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
@@ -177,7 +205,8 @@ class Mlflow(pulumi.ComponentResource):
             user: random.RandomPassword(f"{name}-user-{user}-password", length=32, special=False, opts=child).result
             for user in args.users
         }
-        self.url = namespace.apply(lambda ns: f"http://{NAME}.{ns}.svc.cluster.local:{PORT}")
+        self.url = pulumi.Output.from_input(f"http://{NAME}.{namespace}.svc.cluster.local:{PORT}")
+        self.role_arn = role.arn
 
         uri = database_uri(args.database)
         server_secret = k8s.core.v1.Secret(
@@ -201,7 +230,7 @@ class Mlflow(pulumi.ComponentResource):
                 "namespace": namespace,
                 "labels": labels,
                 # IRSA: the EKS webhook projects an STS-audience token for this role into the pods.
-                "annotations": {"eks.amazonaws.com/role-arn": args.role_arn},
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
             },
             # No Kubernetes API access is needed; the IRSA token is projected separately.
             automount_service_account_token=False,
@@ -220,9 +249,9 @@ class Mlflow(pulumi.ComponentResource):
             "basic-auth",
             "--serve-artifacts",
             "--artifacts-destination",
-            pulumi.Output.concat("s3://", args.artifact_bucket, "/", cfg.artifact_prefix),
+            pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
             "--allowed-hosts",
-            namespace.apply(lambda ns: ",".join(service_hosts(ns) + ([cfg.ingress_host] if cfg.ingress_host else []))),
+            ",".join(service_hosts(namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
             # Stop taking connections on SIGTERM and give in-flight requests this long.
             "--uvicorn-opts",
             f"--timeout-graceful-shutdown {DRAIN_SECONDS}",
@@ -306,25 +335,26 @@ class Mlflow(pulumi.ComponentResource):
         kube.disruption_budget(
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
         )
-        self._bootstrap_users(name, args, namespace, admin.result, depends_on=[deployment, service])
+        self._bootstrap_users(name, args, admin.result, after=[deployment, service], opts=opts)
         if cfg.ingress_enabled:
-            self._ingress(name, args, namespace, labels, service)
+            self._ingress(name, args, labels, service, child)
 
         self.service_name = service.metadata.name
-        self.register_outputs({"url": self.url, "serviceName": self.service_name})
+        self.register_outputs({"url": self.url, "serviceName": self.service_name, "roleArn": self.role_arn})
 
     def _bootstrap_users(
         self,
         name: str,
         args: MlflowArgs,
-        namespace: pulumi.Output[str],
         admin_password: pulumi.Output[str],
-        depends_on: list[pulumi.Resource],
+        after: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None,
     ) -> None:
         """A Job that makes the clients' users exist with their current passwords (create or update)."""
         if not args.users:
             return
-        child = pulumi.ResourceOptions(parent=self)
+        child = kube.child_options(self, opts)
+        namespace = args.namespace
         labels = kube.object_labels(NAME, "bootstrap-users")
         admin_secret = k8s.core.v1.Secret(
             f"{name}-admin",
@@ -386,19 +416,20 @@ class Mlflow(pulumi.ComponentResource):
                 },
             },
             # The users are created through the running server, so it must be up first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after)),
         )
 
     def _ingress(
         self,
         name: str,
         args: MlflowArgs,
-        namespace: pulumi.Output[str],
         labels: dict[str, str],
         service: k8s.core.v1.Service,
+        child: pulumi.ResourceOptions,
     ) -> None:
         """The UI through an internal ALB only: MLflow is never internet-facing."""
         cfg = args.config
+        namespace = args.namespace
         if args.alb is None:
             raise ValueError("mlflow.ingressEnabled needs ALB settings")
         if args.alb.scheme != "internal":
@@ -433,5 +464,5 @@ class Mlflow(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )

@@ -14,6 +14,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import kube
+
 DNS_NAMESPACE = "kube-system"
 DNS_LABELS = {"k8s-app": "kube-dns"}
 # The label Kubernetes sets on every namespace (1.22+); selecting by it needs no labels of our own.
@@ -76,11 +78,12 @@ class Namespaces(pulumi.ComponentResource):
         managed = set(args.names)
         for flow in args.flows:
             _check(flow, managed)
+        self._child = kube.child_options(self, opts)
 
         self.names = {}
         for ns in args.names:
             namespace = k8s.core.v1.Namespace(
-                f"{name}-{ns}",
+                f"{name}-ns-{ns}",
                 metadata={
                     "name": ns,
                     "labels": {
@@ -91,7 +94,7 @@ class Namespaces(pulumi.ComponentResource):
                         "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child,
             )
             self.names[ns] = namespace.metadata.name
             self._policy(f"{name}-{ns}-default-deny", ns, "default-deny", {}, ingress=[], egress=[])
@@ -145,7 +148,7 @@ class Namespaces(pulumi.ComponentResource):
             resource_name,
             metadata={"name": policy_name, "namespace": self.names[namespace]},
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child,
         )
 
 

@@ -24,7 +24,7 @@ CREDENTIALS_DIR = f"{kube.TMP_MOUNT}/.mlflow"
 @dataclass(frozen=True)
 class TrainingJobArgs:
     config: TrainingJobConfig
-    namespace: pulumi.Input[str]
+    namespace: str
     image: pulumi.Input[str]
     tracking_uri: pulumi.Input[str]
     mlflow_username: str
@@ -37,7 +37,8 @@ class TrainingJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:TrainingJob", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
+        child = kube.child_options(self, opts)
+        name = f"{name}-{NAME}"
         labels = kube.object_labels(NAME, "job")
 
         credentials = k8s.core.v1.Secret(
@@ -69,6 +70,8 @@ class TrainingJob(pulumi.ComponentResource):
                             "args": list(cfg.args),
                             "env": [
                                 {"name": "MLFLOW_TRACKING_URI", "value": args.tracking_uri},
+                                # Who the training CLI records in the model's audit trail.
+                                {"name": "TRAINING_ACTOR", "value": args.mlflow_username},
                                 {"name": "HOME", "value": kube.TMP_MOUNT},
                                 {"name": "TMPDIR", "value": kube.TMP_MOUNT},
                             ],

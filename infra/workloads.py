@@ -1,22 +1,30 @@
-"""The workload layer wired together: namespaces and flows, MLflow, the inference service, the training Job.
+"""The workload layer wired onto the cloud layer: namespaces and flows, MLflow, the inference service, training.
 
-It takes plain inputs (endpoints, secrets, repository URLs, the IRSA role), not the cloud components, so the
-same wiring runs against a real cluster from `infra/stack.py` and against fakes in tests.
+`flows` is the one list of every connection the workloads may open; `build_workloads` creates the components
+in order (namespaces and their policies, then MLflow, then its clients), all after the LB controller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from infra import inference, mlflow, training_job
+from infra.addons import Addons
+from infra.cache import Cache
+from infra.cluster import Cluster
 from infra.config import PlatformConfig, image_reference
+from infra.database import Database
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
-from infra.mlflow import DatabaseEndpoint, Mlflow, MlflowArgs
+from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
+from infra.network import NetworkRefs, subnet_cidrs
+from infra.registry import Registry
+from infra.storage import ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
 
 INFERENCE_NS = "inference"
@@ -27,32 +35,26 @@ TRAINER_USER = "trainer"
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
-# Public S3 and STS endpoints: anywhere but private, link-local and carrier-grade NAT space, so the
-# 443 egress that reaches them cannot reach the cluster API endpoint or other services inside the VPC.
+# Public S3 and STS endpoints: anywhere but private, link-local and carrier-grade NAT space, so the 443 egress
+# that reaches them cannot reach the cluster's API endpoint or anything else inside the VPC.
 NON_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
 
 
 @dataclass(frozen=True)
 class WorkloadsArgs:
     config: PlatformConfig
-    # EKS minor version, e.g. "1.33": pins the Pod Security Admission version.
-    kubernetes_version: str
-    # ECR repository URL per image: "inference", "mlflow", "training".
-    repositories: Mapping[str, pulumi.Input[str]]
-    vpc_cidr: pulumi.Input[str]
-    # Where Redis and RDS live; the only addresses their ports are opened to.
-    private_subnet_cidrs: Sequence[pulumi.Input[str]]
-    redis: RedisEndpoint
-    database: DatabaseEndpoint
-    artifact_bucket: pulumi.Input[str]
-    mlflow_role_arn: pulumi.Input[str]
-    # E.g. the LB controller: its webhook must be up before pods land in readiness-gated namespaces.
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    network: NetworkRefs
+    cluster: Cluster
+    addons: Addons
+    cache: Cache
+    database: Database
+    artifacts: ArtifactStore
+    registry: Registry
 
 
 @dataclass(frozen=True)
 class Workloads:
-    namespaces: dict[str, pulumi.Output[str]]
+    namespaces: Namespaces
     mlflow: Mlflow
     inference: Inference
     training: TrainingJob | None
@@ -85,77 +87,102 @@ def flows(cfg: PlatformConfig, vpc_cidr: pulumi.Input[str], private: Sequence[pu
     return result
 
 
-def build_workloads(name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> Workloads:
-    """Register the workload layer; `opts` carries the Kubernetes provider."""
-    cfg = args.config
-    base = opts or pulumi.ResourceOptions()
-    gated = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=list(args.depends_on)))
-    names = [INFERENCE_NS, MLFLOW_NS] + ([TRAINING_NS] if cfg.training_job.enabled else [])
+def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Input[str], list[pulumi.Input[str]]]:
+    """The VPC's CIDR and its private subnets' CIDRs: from config when built here, looked up when brought."""
+    if not cfg.network.bring_your_own:
+        return cfg.network.vpc_cidr, list(subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)[1])
+    vpc = aws.ec2.get_vpc_output(id=network.vpc_id).cidr_block
+    return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
+
+
+def _image(repository: pulumi.Input[str], tag: str) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(repository).apply(lambda repo: image_reference(repo, tag))
+
+
+def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
+    """Register the workload layer on the cluster of `args`."""
+    cfg, cluster = args.config, args.cluster
+    vpc_cidr, private_cidrs = network_cidrs(cfg, args.network)
+    # Every pod lands in a namespace the LB controller's webhook watches (readiness gates), so nothing is
+    # created before the controller runs.
+    on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[args.addons.load_balancer_controller])
     namespaces = Namespaces(
-        f"{name}-namespaces",
+        name,
         NamespacesArgs(
-            names=names,
-            kubernetes_version=args.kubernetes_version,
-            flows=flows(cfg, args.vpc_cidr, args.private_subnet_cidrs),
+            names=[INFERENCE_NS, MLFLOW_NS] + ([TRAINING_NS] if cfg.training_job.enabled else []),
+            kubernetes_version=cluster.version,
+            flows=flows(cfg, vpc_cidr, private_cidrs),
             labels={"app.kubernetes.io/part-of": "ml-platform", "app.kubernetes.io/managed-by": "pulumi"},
         ),
-        opts=gated,
+        opts=on_cluster,
     )
-    ns = namespaces.names
+    # Pods start only once their namespace and its NetworkPolicies exist.
+    after_namespaces = pulumi.ResourceOptions(
+        providers=[cluster.provider], depends_on=[args.addons.load_balancer_controller, namespaces]
+    )
     alb_tags = cfg.tags()
+    ing = cfg.ingress
 
     users = [INFERENCE_USER] + ([TRAINER_USER] if cfg.training_job.enabled else [])
     tracking = Mlflow(
-        f"{name}-mlflow",
+        name,
         MlflowArgs(
             config=cfg.mlflow,
-            namespace=ns[MLFLOW_NS],
-            image=pulumi.Output.from_input(args.repositories["mlflow"]).apply(
-                lambda repo: image_reference(repo, cfg.mlflow.image_tag)
-            ),
-            role_arn=args.mlflow_role_arn,
+            namespace=MLFLOW_NS,
+            image=_image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag),
+            cluster=cluster,
             region=cfg.region,
-            artifact_bucket=args.artifact_bucket,
-            database=args.database,
+            artifacts=ArtifactLocation(
+                bucket_name=args.artifacts.bucket_name,
+                bucket_arn=args.artifacts.bucket_arn,
+                kms_key_arn=args.artifacts.kms_key_arn,
+            ),
+            database=DatabaseEndpoint(
+                host=args.database.address,
+                port=args.database.port,
+                name=args.database.db_name,
+                username=args.database.username,
+                password=args.database.password,
+            ),
+            tags=cfg.tags(),
             users=users,
             alb=AlbSettings(
                 scheme="internal",
                 health_check_path="/health",
                 tags=alb_tags,
                 certificate_arn=cfg.mlflow.ingress_certificate_arn,
-                inbound_cidrs=[args.vpc_cidr],
-                access_logs_bucket=cfg.ingress.access_logs_bucket,
+                inbound_cidrs=[vpc_cidr],
+                access_logs_bucket=ing.access_logs_bucket,
                 access_logs_prefix="alb/mlflow",
-                deletion_protection=cfg.ingress.deletion_protection,
+                deletion_protection=ing.deletion_protection,
                 deregistration_delay_seconds=mlflow.DRAIN_SECONDS,
             )
             if cfg.mlflow.ingress_enabled
             else None,
         ),
-        opts=gated,
+        opts=after_namespaces,
     )
 
-    ing = cfg.ingress
     service = Inference(
-        f"{name}-inference",
+        name,
         InferenceArgs(
             config=cfg.inference,
             monitoring=cfg.monitoring,
-            namespace=ns[INFERENCE_NS],
-            image=pulumi.Output.from_input(args.repositories["inference"]).apply(
-                lambda repo: image_reference(repo, cfg.inference.image_tag)
-            ),
+            namespace=INFERENCE_NS,
+            image=_image(args.registry.repository_urls["inference"], cfg.inference.image_tag),
             registry_uri=tracking.url,
             mlflow_username=INFERENCE_USER,
             mlflow_password=tracking.user_passwords[INFERENCE_USER],
-            redis=args.redis,
+            redis=RedisEndpoint(
+                host=args.cache.primary_endpoint, port=args.cache.port, auth_token=args.cache.auth_token
+            ),
             alb=AlbSettings(
                 scheme=ing.scheme,
                 health_check_path=inference.READY_PATH,
                 tags=alb_tags,
                 certificate_arn=ing.certificate_arn,
                 # An internal ALB with no CIDRs configured stays reachable from the VPC only.
-                inbound_cidrs=list(ing.inbound_cidrs) or ([args.vpc_cidr] if ing.scheme == "internal" else []),
+                inbound_cidrs=list(ing.inbound_cidrs) or ([vpc_cidr] if ing.scheme == "internal" else []),
                 access_logs_bucket=ing.access_logs_bucket,
                 access_logs_prefix=ing.access_logs_prefix,
                 deletion_protection=ing.deletion_protection,
@@ -164,25 +191,22 @@ def build_workloads(name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions
             ),
             host=ing.host,
         ),
-        opts=gated,
+        opts=after_namespaces,
     )
 
     training = None
     if cfg.training_job.enabled:
-        tag = cfg.training_job.image_tag
-        assert tag is not None  # config requires it when enabled
+        assert cfg.training_job.image_tag is not None  # config requires it when enabled
         training = TrainingJob(
-            f"{name}-training",
+            name,
             TrainingJobArgs(
                 config=cfg.training_job,
-                namespace=ns[TRAINING_NS],
-                image=pulumi.Output.from_input(args.repositories["training"]).apply(
-                    lambda repo: image_reference(repo, tag)
-                ),
+                namespace=TRAINING_NS,
+                image=_image(args.registry.repository_urls["training"], cfg.training_job.image_tag),
                 tracking_uri=tracking.url,
                 mlflow_username=TRAINER_USER,
                 mlflow_password=tracking.user_passwords[TRAINER_USER],
             ),
-            opts=gated,
+            opts=after_namespaces,
         )
-    return Workloads(namespaces=ns, mlflow=tracking, inference=service, training=training)
+    return Workloads(namespaces=namespaces, mlflow=tracking, inference=service, training=training)

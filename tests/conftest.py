@@ -6,6 +6,8 @@ import pytest
 
 from tests.infra.harness import Recording, run_stack
 
+pytest_plugins = ["tests.servers"]
+
 STACKS = ("dev", "staging", "prod")
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import runpy
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,28 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
+BYO_VPC_CIDR = "10.42.0.0/16"
+# AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
+# tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
+UNTAGGABLE = frozenset(
+    {
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:kms/alias:Alias",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLogging:BucketLogging",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    }
+)
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -135,6 +158,23 @@ class PlatformMocks(mocks.Mocks):
             host = f"{name}.abc123.{REGION}.rds.amazonaws.com"
             state.update(address=host, endpoint=f"{host}:5432")
             state.setdefault("port", 5432)
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            state.update(
+                status="ACTIVE",
+                resources=[{"autoscalingGroups": [{"name": f"eks-{name}-{_fake_id('asg', name, 8)[4:]}"}]}],
+            )
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            state["status"] = {
+                "name": inputs.get("name") or name,
+                "namespace": inputs.get("namespace", "default"),
+                "chart": inputs.get("chart"),
+                "version": inputs.get("version"),
+                "status": "deployed",
+                "revision": 1,
+            }
+            return rid, state
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
         elif typ == "random:index/randomPassword:RandomPassword":
@@ -171,6 +211,12 @@ class PlatformMocks(mocks.Mocks):
             return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:ec2/getVpc:getVpc":
+            # A brought VPC, looked up by id (bring-your-own network).
+            return {"id": args.args["id"], "cidrBlock": BYO_VPC_CIDR, "state": "available"}
+        if token == "aws:ec2/getSubnet:getSubnet":
+            index = int(hashlib.sha256(str(args.args["id"]).encode()).hexdigest(), 16) % 256
+            return {"id": args.args["id"], "cidrBlock": f"{BYO_VPC_CIDR.split('.0.0/')[0]}.{index}.0/24"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
@@ -215,6 +261,9 @@ class Resource:
     property_dependencies: dict[str, list[str]]
     provider: str
     outputs: dict[str, Any] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
+    # The physical id the mocks gave it (what other resources receive as `.id`).
+    id: str = ""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -291,6 +340,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
                 provider=request.provider,
                 outputs=plain(state),
+                ignore_changes=list(request.ignoreChanges),
+                id=rid or "",
             )
         )
         props = _sync_await(rpc.serialize_properties(state, {}))
@@ -306,6 +357,8 @@ class Recording:
     resources: list[Resource]
     exports: dict[str, Any]
     secret_exports: set[str]
+    # Wall time of the program run under mocks.
+    seconds: float = 0.0
     # What the program logged with pulumi.log.warn, in order.
     warnings: list[str] = field(default_factory=list)
 
@@ -358,6 +411,27 @@ class Recording:
     def children(self, parent: Resource) -> list[Resource]:
         return [r for r in self.resources if r.parent == parent.urn]
 
+    def descendants(self, ancestor: Resource) -> list[Resource]:
+        """Everything registered under `ancestor`, at any depth."""
+        below = {ancestor.urn}
+        found = []
+        for r in self.resources:  # registration order: a parent always precedes its children
+            if r.parent in below:
+                below.add(r.urn)
+                found.append(r)
+        return found
+
+    def within(self, component_type: str) -> Recording:
+        """The part of the recording the one component of `component_type` owns."""
+        component = self.one(component_type)
+        return Recording(
+            stack=self.stack,
+            config=self.config,
+            resources=self.descendants(component),
+            exports={},
+            secret_exports=set(),
+        )
+
     def kubernetes_manifests(self) -> list[dict[str, Any]]:
         """Every Kubernetes object the stack creates, as the plain dict `kubectl apply` would take."""
         manifests = []
@@ -387,6 +461,7 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
     def run() -> None:
         runpy.run_path(str(program or ROOT / "__main__.py"), run_name="__main__")
 
+    started = time.perf_counter()
     try:
         _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
         root = settings.get_root_resource()
@@ -406,6 +481,7 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
         resources=list(monitor.registrations),
         exports=exports,
         secret_exports=secret,
+        seconds=time.perf_counter() - started,
         warnings=list(log.messages),
     )
 

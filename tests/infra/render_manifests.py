@@ -19,6 +19,32 @@ import yaml
 
 from tests.infra.harness import ROOT, Recording, run_stack
 
+# Objects in the order a reader (and `kubectl apply -f`) wants them: namespaces and policies first.
+KIND_ORDER = (
+    "Namespace",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Ingress",
+    "Job",
+    "CronJob",
+)
+
+
+def ordered(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stable order (registration order varies with how Outputs resolve), so renders diff cleanly."""
+
+    def key(m: dict[str, Any]) -> tuple[int, str, str, str]:
+        rank = KIND_ORDER.index(m["kind"]) if m["kind"] in KIND_ORDER else len(KIND_ORDER)
+        return rank, m["kind"], m["metadata"].get("namespace") or "", m["metadata"]["name"]
+
+    return sorted(manifests, key=key)
+
 
 def manifest_filename(index: int, manifest: dict[str, Any]) -> str:
     meta = manifest["metadata"]
@@ -32,7 +58,7 @@ def write_manifests(recording: Recording, out_dir: Path) -> list[Path]:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     written = []
-    for index, manifest in enumerate(recording.kubernetes_manifests()):
+    for index, manifest in enumerate(ordered(recording.kubernetes_manifests())):
         path = out_dir / manifest_filename(index, manifest)
         path.write_text(yaml.safe_dump(manifest, sort_keys=True))
         written.append(path)

@@ -47,6 +47,73 @@ def test_invalid_config_fails_naming_the_key(overrides: dict[str, object], messa
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("stack", "overrides", "message"),
+    [
+        ("dev", {"platform:cluster.version": "1.29"}, "platform:cluster.version must be one of '1.33' (got '1.29')"),
+        (
+            "dev",
+            {"platform:cluster.publicAccessCidrs": ["0.0.0.0/0"]},
+            "platform:cluster.publicAccessCidrs must be a list of IPv4 CIDRs, none of them 0.0.0.0/0",
+        ),
+        ("dev", {"platform:cluster.publicAccessCidrs": ["10.0.0.1/8"]}, "platform:cluster.publicAccessCidrs must be"),
+        (
+            "dev",
+            {"platform:cluster.adminRoleArns": ["arn:aws:iam::123456789012:user/alice"]},
+            "platform:cluster.adminRoleArns must be a list of IAM role ARNs",
+        ),
+        ("dev", {"platform:cluster.logRetentionDays": 10}, "platform:cluster.logRetentionDays must be a CloudWatch"),
+        ("dev", {"platform:nodes.instanceTypes": []}, "platform:nodes.instanceTypes must be a non-empty list"),
+        (
+            "dev",
+            {"platform:nodes.instanceTypes": ["m6i.large", "m7g.large"]},
+            "platform:nodes.instanceTypes must be a non-empty list of EC2 instance types of one architecture",
+        ),
+        ("staging", {"platform:nodes.minSize": 1}, "platform:nodes.minSize must be >= 2 outside dev"),
+        ("dev", {"platform:nodes.maxSize": 0}, "platform:nodes.maxSize must be an integer between 1 and 100 (got 0)"),
+        ("dev", {"platform:nodes.desiredSize": 9}, "platform:nodes.desiredSize must be an integer between 1 and 3"),
+        ("dev", {"platform:nodes.diskSizeGiB": 8}, "platform:nodes.diskSizeGiB must be an integer between 20 and 1000"),
+        ("dev", {"platform:nodes.capacityType": "RESERVED"}, "platform:nodes.capacityType must be one of"),
+        ("dev", {"platform:redis.multiAz": "true"}, "platform:redis.nodeCount must be >= 2 when redis.multiAz is true"),
+        ("prod", {"platform:redis.multiAz": "false"}, "platform:redis.multiAz must be true outside dev"),
+        ("dev", {"platform:redis.multiAz": "yes"}, "platform:redis.multiAz must be true or false (got 'yes')"),
+        ("dev", {"platform:redis.engineVersion": "6.2"}, "platform:redis.engineVersion must be a Redis 7.x"),
+        ("dev", {"platform:redis.nodeType": "r7g.large"}, "platform:redis.nodeType must be an ElastiCache node type"),
+        ("dev", {"platform:redis.snapshotRetentionDays": 0}, "platform:redis.snapshotRetentionDays must be an integer"),
+        ("prod", {"platform:database.multiAz": "false"}, "platform:database.multiAz must be true in prod"),
+        (
+            "staging",
+            {"platform:database.deletionProtection": "false"},
+            "platform:database.deletionProtection must be true outside dev (environment is staging)",
+        ),
+        ("dev", {"platform:database.backupRetentionDays": 3}, "platform:database.backupRetentionDays must be"),
+        ("dev", {"platform:database.engineVersion": "12"}, "platform:database.engineVersion must be a PostgreSQL"),
+        ("dev", {"platform:database.instanceClass": "m7g.large"}, "platform:database.instanceClass must be an RDS"),
+        (
+            "dev",
+            {"platform:database.maxAllocatedStorageGiB": 10},
+            "platform:database.maxAllocatedStorageGiB must be an integer between 20 and 65536 (got 10)",
+        ),
+        ("dev", {"platform:artifacts.noncurrentVersionDays": 0}, "platform:artifacts.noncurrentVersionDays must be"),
+        ("dev", {"platform:registry.keepImages": 0}, "platform:registry.keepImages must be an integer between 1"),
+    ],
+)
+def test_invalid_cloud_config_fails_naming_the_key(stack: str, overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_stack(stack, overrides)
+    assert message in str(err.value)
+
+
+def test_dev_relaxes_availability_only_and_says_so_in_its_stack_file() -> None:
+    """Every availability relaxation dev makes is written in Pulumi.dev.yaml, not implied by code."""
+    dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    assert dev["platform:redis.multiAz"] == "false" and dev["platform:redis.nodeCount"] == "1"
+    assert dev["platform:database.multiAz"] == "false"
+    assert dev["platform:database.deletionProtection"] == "false"
+    assert dev["platform:nodes.minSize"] == "1"
+    assert not any("encrypt" in key.lower() or "public" in key.lower() for key in dev)
+
+
 def test_missing_key_says_how_to_set_it() -> None:
     with pytest.raises(ConfigError, match=r"platform:environment is missing: expected one of .*pulumi config set"):
         run_stack("no-such-stack")

@@ -15,8 +15,7 @@ import yaml
 
 from tests.infra.harness import Recording
 from tests.infra.k8s import Manifest, containers, of_kind, one, selects, workloads
-from tests.infra.render_manifests import manifest_filename, write_manifests
-from tests.infra.workload_fixture import recordings  # noqa: F401 - until the cloud layer lands
+from tests.infra.render_manifests import manifest_filename, ordered, write_manifests
 
 # Custom resources kubernetes-validate has no schema for; test_workload.py checks their wiring.
 CUSTOM_KINDS = {"ServiceMonitor"}
@@ -176,7 +175,8 @@ def test_render_writes_one_yaml_file_per_object(recording: Recording, tmp_path: 
     (out / "stale.yaml").parent.mkdir(parents=True)
     (out / "stale.yaml").write_text("left over from an earlier render")
     written = write_manifests(recording, out)
-    manifests = recording.kubernetes_manifests()
+    manifests = ordered(recording.kubernetes_manifests())
     assert sorted(out.iterdir()) == sorted(written)
+    assert [m["kind"] for m in manifests[:2]] == ["Namespace", "Namespace"]
     assert [yaml.safe_load(p.read_text()) for p in written] == manifests
     assert [p.name for p in written] == [manifest_filename(i, m) for i, m in enumerate(manifests)]

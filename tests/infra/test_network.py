@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.infra.harness import Recording, run_stack
+from tests.infra.harness import UNTAGGABLE, Recording, run_stack
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -75,37 +75,43 @@ def test_default_security_group_is_closed(recording: Recording) -> None:
 
 def test_flow_logs_capture_all_traffic_into_a_retained_group(recording: Recording) -> None:
     _, _, _, retention = EXPECTED[recording.stack]
-    log_group = recording.one("aws:cloudwatch/logGroup:LogGroup")
+    network = recording.within("platform:index:Network")
+    log_group = network.one("aws:cloudwatch/logGroup:LogGroup")
     assert log_group.inputs["retentionInDays"] == retention
-    flow = recording.one("aws:ec2/flowLog:FlowLog")
+    flow = network.one("aws:ec2/flowLog:FlowLog")
     assert flow.inputs["trafficType"] == "ALL"
     assert flow.inputs["logDestination"] == log_group.outputs["arn"]
-    policy = json.loads(recording.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    policy = json.loads(network.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     (statement,) = policy["Statement"]
     assert "*" not in json.dumps(statement["Action"])
     assert all(res.startswith(log_group.outputs["arn"]) for res in statement["Resource"])
-    trust = json.loads(recording.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
+    trust = json.loads(network.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+
+
+NETWORK_TYPES = {
+    "aws:ec2/vpc:Vpc",
+    "aws:ec2/subnet:Subnet",
+    "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/eip:Eip",
+    "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/route:Route",
+    "aws:ec2/flowLog:FlowLog",
+}
 
 
 def test_every_network_resource_is_parented_by_the_component(recording: Recording) -> None:
     component = recording.one("platform:index:Network")
-    for r in recording.resources:
-        if r.type.startswith("aws:"):
-            assert r.parent == component.urn, r.name
-            assert r.name.startswith(component.name + "-")
-
-
-TAG_EXEMPT = {  # AWS resources with no tags argument
-    "aws:ec2/route:Route",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation",
-    "aws:iam/rolePolicy:RolePolicy",
-}
+    for r in recording.of_type(*NETWORK_TYPES):
+        assert r.parent == component.urn, r.name
+    for r in recording.children(component):
+        assert r.name.startswith(component.name + "-")
 
 
 def test_every_taggable_resource_is_tagged(recording: Recording) -> None:
-    for r in recording.resources:
-        if r.type.startswith("aws:") and r.type not in TAG_EXEMPT:
+    for r in recording.within("platform:index:Network"):
+        if r.type.startswith("aws:") and r.type not in UNTAGGABLE:
             tags = r.inputs.get("tags") or {}
             assert {"Project", "Environment", "ManagedBy"} <= set(tags), f"{r.type} {r.name}"
             assert tags["Environment"] == recording.stack

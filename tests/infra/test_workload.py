@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,6 @@ import pytest
 
 from tests.infra.harness import Recording, run_stack
 from tests.infra.k8s import Manifest, arg_value, containers, of_kind, one, selects, workloads
-from tests.infra.workload_fixture import PROGRAM, recordings  # noqa: F401 - until the cloud layer lands
 
 SECRET = "kubernetes:core/v1:Secret"
 RANDOM = "random:index/randomPassword:RandomPassword"
@@ -133,7 +133,9 @@ def test_deployments_roll_without_losing_capacity_and_drain_before_sigkill(recor
         sleep, grace = _grace(d["spec"]["template"])
         if d["metadata"]["name"] == "inference":
             assert sleep == int(cfg["platform:inference.preStopSleepSeconds"])
-            drain = int(cfg["platform:inference.drainSeconds"])
+            (c,) = d["spec"]["template"]["spec"]["containers"]
+            drain = int({e["name"]: e["value"] for e in c["env"]}["SERVING_GRACEFUL_TIMEOUT"])
+            assert drain == int(cfg["platform:inference.drainSeconds"])
         else:
             (c,) = d["spec"]["template"]["spec"]["containers"]
             drain = int(arg_value(c["args"], "--uvicorn-opts").removeprefix("--timeout-graceful-shutdown "))
@@ -240,7 +242,7 @@ def test_inference_credentials_are_files_named_by_its_file_variables(recording: 
         assert key in data
     redis = urlparse(data["redis-url"])
     assert redis.scheme == "rediss" and redis.port == 6379 and redis.path == "/0"
-    assert unquote(redis.password or "") == password(recording, "redis-token")
+    assert unquote(redis.password or "") == password(recording, "redis-auth")
     assert redis.hostname and redis.hostname.endswith(".cache.amazonaws.com")
     # The service logs in to MLflow as the non-admin user the bootstrap Job creates.
     assert data["mlflow-username"] == "inference"
@@ -330,7 +332,8 @@ def test_mlflow_serves_proxied_s3_artifacts_with_basic_auth(recording: Recording
     assert args[0] == "server"
     assert arg_value(args, "--app-name") == "basic-auth"
     assert "--serve-artifacts" in args
-    assert arg_value(args, "--artifacts-destination") == f"s3://mlp-{recording.stack}-mlflow-artifacts/mlflow"
+    (bucket,) = [b for b in recording.find("aws:s3/bucket:Bucket") if b.name.endswith("-artifacts")]
+    assert arg_value(args, "--artifacts-destination") == f"s3://{bucket.outputs['bucket']}/mlflow"
     assert arg_value(args, "--workers") == cfg["platform:mlflow.workers"]
     hosts = arg_value(args, "--allowed-hosts").split(",")
     assert "mlflow.mlflow.svc.cluster.local:5000" in hosts and "*" not in hosts
@@ -452,7 +455,7 @@ ALL_OPTIONS = {
 
 @pytest.fixture(scope="module")
 def all_options() -> Recording:
-    return run_stack("staging", ALL_OPTIONS, program=PROGRAM)
+    return run_stack("staging", ALL_OPTIONS)
 
 
 def test_with_a_certificate_the_alb_serves_tls13_and_redirects_http(all_options: Recording) -> None:
@@ -500,3 +503,52 @@ def test_service_monitor_scrapes_the_service_metrics_port(all_options: Recording
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+# ---------------------------------------------------------------------------------- wiring to the cloud
+
+
+def test_mlflow_role_is_trusted_by_its_service_account_and_limited_to_the_artifact_prefix(
+    recording: Recording,
+) -> None:
+    role = recording.one("aws:iam/role:Role", f"mlp-{recording.stack}-mlflow-role")
+    assert role.parent == recording.one("platform:index:Mlflow").urn
+    issuer = recording.exports["oidcIssuerUrl"].removeprefix("https://")
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Condition"]["StringEquals"] == {
+        f"{issuer}:sub": "system:serviceaccount:mlflow:mlflow",
+        f"{issuer}:aud": "sts.amazonaws.com",
+    }
+    (policy,) = [p for p in recording.find("aws:iam/rolePolicy:RolePolicy") if p.parent == role.urn]
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    (bucket,) = [b for b in recording.find("aws:s3/bucket:Bucket") if b.name.endswith("-artifacts")]
+    key = recording.one("aws:kms/key:Key", f"mlp-{recording.stack}-artifacts-key")
+    assert statements["ReadWriteArtifacts"]["Resource"] == f"{bucket.outputs['arn']}/mlflow/*"
+    assert statements["ListArtifactPrefix"]["Resource"] == bucket.outputs["arn"]
+    assert statements["ListArtifactPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["mlflow", "mlflow/*"]}}
+    assert statements["UseArtifactKey"]["Resource"] == key.outputs["arn"]
+    assert not any("*" in a for s in statements.values() for a in _actions(s))
+    sa = one(manifests(recording), "ServiceAccount", "mlflow", "mlflow")
+    assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role.outputs["arn"]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_workloads_wait_for_the_lb_controller_and_pods_for_their_network_policies(recording: Recording) -> None:
+    controller = recording.one("kubernetes:helm.sh/v3:Release", f"mlp-{recording.stack}-aws-load-balancer-controller")
+    provider = recording.one("pulumi:providers:kubernetes")
+    namespaces = recording.one("platform:index:Namespaces")
+    objects = [r for r in recording.resources if r.type.startswith("kubernetes:") and "helm.sh" not in r.type]
+    assert objects
+    for r in objects:
+        assert r.provider_urn == provider.urn, r.name
+        assert recording.depends_on(r, controller), f"{r.name} does not wait for the LB controller"
+    makes_pods = [r for r in objects if r.type.split(":")[-1] in ("Deployment", "Job", "CronJob")]
+    policies = {r.urn for r in recording.descendants(namespaces)}
+    assert any(urn.split("::")[-2].endswith("NetworkPolicy") for urn in policies)
+    for r in makes_pods:
+        # Every namespace and NetworkPolicy exists before any pod is scheduled.
+        assert policies <= set(r.dependencies), r.name

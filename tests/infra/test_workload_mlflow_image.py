@@ -26,7 +26,6 @@ from infra import kube
 from infra.mlflow import basic_auth_ini
 from tests.infra.harness import ROOT, Recording
 from tests.infra.k8s import Manifest, arg_value, of_kind, one
-from tests.infra.workload_fixture import recordings  # noqa: F401 - until the cloud layer lands
 
 IMAGE = ROOT / "images" / "mlflow"
 VENV_BIN = Path(sys.executable).parent
@@ -67,7 +66,7 @@ def secret_volume(pod_spec: dict[str, Any], mount_path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def dev(recordings: dict[str, Recording]) -> Recording:  # noqa: F811 - the shared session fixture
+def dev(recordings: dict[str, Recording]) -> Recording:
     return recordings["dev"]
 
 

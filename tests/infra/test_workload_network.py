@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.harness import Recording, run_stack
+from tests.infra.harness import BYO_VPC_CIDR, Recording, run_stack
 from tests.infra.k8s import Manifest, of_kind, selects, workloads
-from tests.infra.workload_fixture import PROGRAM, recordings  # noqa: F401 - until the cloud layer lands
 
 Flow = tuple[str, str, str]  # source, destination, "port/protocol"
 
@@ -158,7 +157,6 @@ def test_a_configured_prometheus_namespace_may_scrape_the_inference_pods() -> No
     rec = run_stack(
         "prod",
         {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "monitoring"},
-        program=PROGRAM,
     )
     assert admitted(rec.kubernetes_manifests()) == expected_flows("prod", namespaces_of(rec), prometheus="monitoring")
 
@@ -168,7 +166,24 @@ def test_an_internal_mlflow_ui_is_reachable_from_the_vpc_only(stack: str) -> Non
     rec = run_stack(
         stack,
         {"platform:mlflow.ingressEnabled": "true", "platform:mlflow.ingressHost": "mlflow.internal.example.com"},
-        program=PROGRAM,
     )
     extra = admitted(rec.kubernetes_manifests()) - expected_flows(stack, namespaces_of(rec))
     assert extra == {(VPC[stack], MLFLOW, "5000/TCP")}
+
+
+def test_a_brought_vpc_opens_the_flows_to_its_looked_up_cidrs() -> None:
+    private = ["subnet-0b000001", "subnet-0b000002"]
+    rec = run_stack(
+        "prod",
+        {
+            "platform:network.vpcId": "vpc-0123456789abcdef0",
+            "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
+            "platform:network.privateSubnetIds": private,
+        },
+    )
+    flows = admitted(rec.kubernetes_manifests())
+    assert (BYO_VPC_CIDR, INFERENCE, "8000/TCP") in flows
+    redis = {destination for source, destination, port in flows if port == "6379/TCP"}
+    postgres = {destination for source, destination, port in flows if port == "5432/TCP"}
+    assert redis == postgres and len(redis) == len(private)
+    assert all(ipaddress.ip_network(c).subnet_of(ipaddress.ip_network(BYO_VPC_CIDR)) for c in redis)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The local edition: the production topology's twin on one machine, all bound to loopback."""

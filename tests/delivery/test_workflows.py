@@ -1,0 +1,354 @@
+"""The GitHub Actions workflows, checked offline: schema-valid, least privilege, pinned, keyless, ordered.
+
+check-jsonschema validates against the GitHub workflow schema it ships (no network); the tests below assert what a
+schema cannot: who may write what, where AWS is assumed, and the order environments are deployed in.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+NAMES = ("ci", "images", "preview", "preview-cleanup", "deploy")
+
+AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
+PULUMI = "pulumi/actions"
+# Steps that write to the pull request: the Pulumi action when it comments, and the comment script.
+COMMENTERS = ("actions/github-script",)
+# A version tag (v7, v7.1, v7.1.2) or a full commit SHA; never a branch.
+PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+ALLOWED_PERMISSIONS = {"contents": {"read"}, "id-token": {"write"}, "pull-requests": {"write"}}
+
+
+def load(name: str) -> dict[str, Any]:
+    """A workflow as GitHub reads it; YAML 1.1 reads the key `on` as True, so it is put back."""
+    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def uses(step: dict[str, Any], action: str) -> bool:
+    return str(step.get("uses", "")).split("@")[0] == action
+
+
+def assumes_aws(job: dict[str, Any]) -> bool:
+    """A job assumes an AWS role itself, or calls a workflow of this repository that does."""
+    if "uses" in job:
+        called = str(job["uses"])
+        return called.startswith("./") and any(assumes_aws(j) for j in load(Path(called).stem)["jobs"].values())
+    return any(uses(s, AWS_CREDENTIALS) for s in steps(job))
+
+
+def comments_on_pr(job: dict[str, Any]) -> bool:
+    return any(
+        (uses(s, PULUMI) and str(s.get("with", {}).get("comment-on-pr")).lower() == "true")
+        or any(uses(s, c) for c in COMMENTERS)
+        for s in steps(job)
+    )
+
+
+def all_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name in NAMES:
+        for job_id, job in load(name)["jobs"].items():
+            yield name, job_id, job
+
+
+def pinning_problems(ref: str) -> list[str]:
+    """What is wrong with one `uses:` reference (empty when it is pinned or local)."""
+    if ref.startswith("./"):
+        return []  # versioned with this repository
+    if ref.startswith("docker://"):
+        return [] if re.search(r"(:[\w.-]+|@sha256:[0-9a-f]{64})$", ref) and not ref.endswith(":latest") else [ref]
+    return [] if PINNED.match(ref) else [ref]
+
+
+# --- schema ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_workflow_set_is_exactly_the_delivery_pipeline() -> None:
+    assert sorted(p.stem for p in WORKFLOWS.glob("*.y*ml")) == sorted(NAMES)
+
+
+def test_every_workflow_validates_against_the_github_schema() -> None:
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    result = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    """The validator really validates (and does so offline): a misspelt key fails."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: echo hi\n")
+    result = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "'stepz' was unexpected" in result.stdout
+
+
+# --- least privilege ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_default_permissions_are_read_only(name: str) -> None:
+    assert load(name)["permissions"] == {"contents": "read"}
+
+
+def test_every_job_states_its_permissions_from_the_allowed_set() -> None:
+    for name, job_id, job in all_jobs():
+        permissions = job.get("permissions")
+        assert isinstance(permissions, dict), f"{name}.{job_id} must state its permissions"
+        for scope, level in permissions.items():
+            assert level in ALLOWED_PERMISSIONS.get(scope, set()), f"{name}.{job_id}: {scope}: {level}"
+
+
+def test_id_token_write_exactly_where_an_aws_role_is_assumed() -> None:
+    for name, job_id, job in all_jobs():
+        has_token = job["permissions"].get("id-token") == "write"
+        assert has_token == assumes_aws(job), f"{name}.{job_id}: id-token write={has_token}"
+
+
+def test_pull_request_write_only_where_the_job_comments() -> None:
+    for name, job_id, job in all_jobs():
+        writes = job["permissions"].get("pull-requests") == "write"
+        assert writes == comments_on_pr(job), f"{name}.{job_id}: pull-requests write={writes}"
+
+
+def test_no_workflow_runs_on_pull_request_target() -> None:
+    """pull_request_target runs with write tokens and secrets on a fork's code: never used here."""
+    for name in NAMES:
+        assert "pull_request_target" not in load(name)["on"], name
+
+
+def test_expressions_never_reach_a_shell_or_script_directly() -> None:
+    """Values reach `run:` and github-script through env, so no PR field or output can inject code."""
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            for body in (step.get("run"), step.get("with", {}).get("script")):
+                assert body is None or "${{" not in str(body), f"{name}.{job_id}: {step.get('name', step)}"
+
+
+def test_every_job_has_a_timeout() -> None:
+    for name, job_id, job in all_jobs():
+        if "uses" not in job:
+            assert isinstance(job.get("timeout-minutes"), int), f"{name}.{job_id}"
+
+
+# --- pinned actions, no long-lived keys -----------------------------------------------------------------------------
+
+
+def test_every_action_is_pinned_to_a_version() -> None:
+    refs = [str(s["uses"]) for _, _, job in all_jobs() for s in steps(job) if "uses" in s]
+    refs += [str(job["uses"]) for _, _, job in all_jobs() if "uses" in job]
+    assert refs
+    assert [problem for ref in refs for problem in pinning_problems(ref)] == []
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["actions/checkout@main", "actions/checkout", "pulumi/actions@master", "foo/bar@v", "docker://alpine:latest"],
+)
+def test_the_pin_check_flags_branches_and_missing_versions(ref: str) -> None:
+    assert pinning_problems(ref) == [ref]
+
+
+def test_one_version_of_each_action_across_workflows() -> None:
+    versions: dict[str, set[str]] = {}
+    for _, _, job in all_jobs():
+        for step in steps(job):
+            if "uses" in step and not str(step["uses"]).startswith("./"):
+                action, version = str(step["uses"]).split("@")
+                versions.setdefault(action, set()).add(version)
+    assert {a: v for a, v in versions.items() if len(v) > 1} == {}
+    assert versions[PULUMI] == {"v7"}
+    assert versions[AWS_CREDENTIALS] == {"v6"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_long_lived_aws_keys(name: str) -> None:
+    text = (WORKFLOWS / f"{name}.yml").read_text()
+    for forbidden in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "aws-access-key-id", "aws-secret-access-key"):
+        assert forbidden not in text
+    assert not re.search(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", text), "an access key id is written in the workflow"
+
+
+def test_aws_roles_come_from_variables_through_oidc() -> None:
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            if uses(step, AWS_CREDENTIALS):
+                inputs = step["with"]
+                assert set(inputs) <= {"role-to-assume", "role-session-name", "aws-region"}, f"{name}.{job_id}"
+                assert re.fullmatch(r"\$\{\{ vars(\.AWS_[A-Z_]+|\[matrix\.[a-z-]+\]) \}\}", inputs["role-to-assume"])
+
+
+def test_pulumi_token_is_the_only_secret_and_only_where_pulumi_runs() -> None:
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            secrets = set(re.findall(r"secrets\.([A-Za-z_]+)", str(step)))
+            assert secrets <= {"PULUMI_ACCESS_TOKEN"}, f"{name}.{job_id}: {secrets}"
+            if secrets:
+                assert step.get("env", {}).get("PULUMI_ACCESS_TOKEN") == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+
+
+# --- what each workflow does ----------------------------------------------------------------------------------------
+
+
+def test_ci_runs_make_test_on_every_push_and_pull_request() -> None:
+    ci = load("ci")
+    assert {"push", "pull_request"} <= set(ci["on"])
+    assert ci["on"]["push"] is None and ci["on"]["pull_request"] is None  # no branch filters
+    (job,) = ci["jobs"].values()
+    assert job["runs-on"] == "ubuntu-latest"
+    python = next(s for s in steps(job) if uses(s, "actions/setup-python"))
+    assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
+    assert [s["run"] for s in steps(job) if "run" in s][-1] == "make test"
+
+
+def test_images_are_built_for_all_three_dockerfiles_and_tagged_with_the_commit() -> None:
+    images = load("images")
+    assert "workflow_call" in images["on"]
+    build = images["jobs"]["build"]
+    matrix = {m["image"]: (m["dockerfile"], m["context"]) for m in build["strategy"]["matrix"]["include"]}
+    assert matrix == {
+        "inference": ("service/Dockerfile", "."),
+        "mlflow": ("images/mlflow/Dockerfile", "images/mlflow"),
+        "training": ("training/Dockerfile", "."),
+    }
+    push = next(s for s in steps(build) if uses(s, "docker/build-push-action"))
+    assert push["with"]["tags"] == "${{ env.ECR_REGISTRY }}/${{ env.REPOSITORY }}:${{ env.SHA }}"
+    assert build["env"]["SHA"] == "${{ needs.meta.outputs.sha }}"
+    assert build["env"]["REPOSITORY"] == "${{ vars.NAME_PREFIX || 'mlp' }}-dev-${{ matrix.image }}"
+    assert images["env"]["ECR_REGISTRY"] == "${{ vars.ECR_REGISTRY }}"
+    assert images["on"]["workflow_call"]["outputs"]["inference-image"]["value"] == (
+        "${{ jobs.meta.outputs.inference-image }}"
+    )
+
+
+DEPLOY_ORDER = ("dev", "staging", "prod")
+
+
+def test_deploy_runs_on_main_dev_then_staging_then_prod_behind_environments() -> None:
+    deploy = load("deploy")
+    assert deploy["on"] == {"push": {"branches": ["main"]}}
+    jobs = deploy["jobs"]
+    assert set(jobs["dev"]["needs"]) == {"test", "images"}
+    assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
+    for before, after in zip(DEPLOY_ORDER, DEPLOY_ORDER[1:], strict=False):
+        assert before in jobs[after]["needs"], f"{after} must wait for {before}"
+    for stack in DEPLOY_ORDER:
+        job = jobs[stack]
+        assert job["environment"]["name"] == stack
+        (up,) = [s for s in steps(job) if uses(s, PULUMI)]
+        assert up["with"]["command"] == "up" and up["with"]["stack-name"] == stack
+        assert "${{ needs.images.outputs.inference-image }}" in up["with"]["config-map"]
+
+
+def test_two_deploys_of_one_stack_never_overlap() -> None:
+    deploy = load("deploy")
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    groups = [deploy["jobs"][stack]["concurrency"] for stack in DEPLOY_ORDER]
+    assert [g["group"] for g in groups] == [f"pulumi-{stack}" for stack in DEPLOY_ORDER]
+    assert all(g["cancel-in-progress"] is False for g in groups), "a cancelled up leaves pending operations"
+
+
+def test_the_three_deploy_jobs_differ_only_by_their_stack() -> None:
+    """Three copies for three environments: they must not drift apart."""
+    jobs = load("deploy")["jobs"]
+    needs = {stack: jobs[stack].pop("needs") for stack in DEPLOY_ORDER}
+    # requirements-dev.txt is a file name, not the dev stack
+    shapes = {
+        yaml.safe_dump(jobs[stack]).replace("requirements-dev", "REQUIREMENTS").replace(stack, "STACK")
+        for stack in DEPLOY_ORDER
+    }
+    assert len(shapes) == 1, "dev, staging and prod jobs differ beyond the stack name"
+    assert needs["prod"] == ["images", "staging"]
+
+
+def test_preview_posts_staging_and_prod_diffs_on_the_pull_request() -> None:
+    preview = load("preview")
+    assert preview["on"] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}}
+    job = preview["jobs"]["preview"]
+    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["staging", "prod"]
+    (step,) = [s for s in steps(job) if uses(s, PULUMI)]
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["stack-name"] == "${{ matrix.stack }}"
+    assert step["with"]["comment-on-pr"] is True
+
+
+def test_preview_creates_or_updates_the_pr_stack_from_the_template_and_comments_its_url() -> None:
+    job = load("preview")["jobs"]["pr-stack"]
+    assert job["env"]["STACK"] == "pr-${{ github.event.pull_request.number }}"
+    assert job["env"]["IMAGE"] == "${{ needs.images.outputs.inference-image }}"
+    script = "\n".join(str(s.get("run", "")) for s in steps(job))
+    assert 'pulumi stack select --create "${STACK}"' in script
+    assert '.github/scripts/preview_stacks.py config --pr "${PR_NUMBER}" --image "${IMAGE}"' in script
+    (up,) = [s for s in steps(job) if uses(s, PULUMI) and s.get("with", {}).get("command") == "up"]
+    assert up["with"]["stack-name"] == "${{ env.STACK }}"
+    comment = next(s for s in steps(job) if uses(s, "actions/github-script"))
+    assert comment["env"]["INFERENCE_URL"] == f"${{{{ steps.{up['id']}.outputs.inferenceUrl }}}}"
+    assert f"steps.{up['id']}.outputs.inferenceUrl" in job["environment"]["url"]
+
+
+def test_fork_pull_requests_are_not_previewed() -> None:
+    """They get no OIDC token or secrets; everything else needs the images job, so it is skipped too."""
+    jobs = load("preview")["jobs"]
+    assert jobs["images"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert all(j["needs"] == "images" for job_id, j in jobs.items() if job_id != "images")
+
+
+def test_cleanup_destroys_the_pr_stack_when_the_pr_closes() -> None:
+    cleanup = load("preview-cleanup")
+    assert cleanup["on"]["pull_request"] == {"types": ["closed"]}
+    job = cleanup["jobs"]["destroy"]
+    assert job["if"].startswith("github.event_name == 'pull_request'")
+    (run,) = [s for s in steps(job) if "preview_stacks.py" in str(s.get("run", ""))]
+    assert run["run"] == '.venv/bin/python .github/scripts/preview_stacks.py destroy --pr "${PR_NUMBER}"'
+    assert run["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
+    # the same group as the preview's `up`, so a destroy never races an update of the same stack
+    assert job["concurrency"] == load("preview")["jobs"]["pr-stack"]["concurrency"]
+
+
+def test_cleanup_janitor_runs_on_a_schedule_with_a_ttl() -> None:
+    cleanup = load("preview-cleanup")
+    (schedule,) = cleanup["on"]["schedule"]
+    assert len(schedule["cron"].split()) == 5
+    job = cleanup["jobs"]["janitor"]
+    assert "schedule" in job["if"]
+    (run,) = [s for s in steps(job) if "preview_stacks.py" in str(s.get("run", ""))]
+    assert 'sweep --ttl-hours "${TTL_HOURS}"' in run["run"]
+    assert run["env"]["TTL_HOURS"] == "${{ inputs.ttl-hours || vars.PREVIEW_TTL_HOURS || '72' }}"
+
+
+def test_pulumi_runs_only_with_the_project_venv_built() -> None:
+    """Pulumi.yaml points the Python runtime at .venv; every job running the program builds it first."""
+    for name, job_id, job in all_jobs():
+        ran = [s.get("run") for s in steps(job)]
+        if any(uses(s, PULUMI) for s in steps(job)):
+            assert "make venv" in ran, f"{name}.{job_id}"
+            pulumi_at = next(i for i, s in enumerate(steps(job)) if uses(s, PULUMI))
+            assert ran.index("make venv") < pulumi_at, f"{name}.{job_id}"

@@ -1,0 +1,50 @@
+"""ECR: one repository per image, immutable tags, scanned on push, encrypted, old images expired."""
+
+from __future__ import annotations
+
+import json
+
+from tests.infra.harness import Recording
+
+REPOSITORY = "aws:ecr/repository:Repository"
+KEEP = {"dev": 20, "staging": 50, "prod": 50}
+
+
+def test_one_repository_per_platform_image(recording: Recording) -> None:
+    names = sorted(r.inputs["name"] for r in recording.find(REPOSITORY))
+    assert names == [f"mlp-{recording.stack}/{image}" for image in ("inference", "mlflow", "training")]
+
+
+def test_tags_are_immutable_and_pushes_are_scanned_and_encrypted(recording: Recording) -> None:
+    for repository in recording.find(REPOSITORY):
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert repository.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS"}]
+        assert not repository.inputs.get("forceDelete")
+
+
+def test_each_repository_expires_untagged_and_surplus_images(recording: Recording) -> None:
+    policies = {
+        p.inputs["repository"]: json.loads(p.inputs["policy"])
+        for p in recording.find("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    }
+    for repository in recording.find(REPOSITORY):
+        rules = policies[repository.outputs["name"]]["rules"]
+        untagged, surplus = sorted(rules, key=lambda r: r["rulePriority"])
+        assert untagged["selection"] == {
+            "tagStatus": "untagged",
+            "countType": "sinceImagePushed",
+            "countUnit": "days",
+            "countNumber": 7,
+        }
+        assert surplus["selection"] == {
+            "tagStatus": "any",
+            "countType": "imageCountMoreThan",
+            "countNumber": KEEP[recording.stack],
+        }
+        assert {r["action"]["type"] for r in rules} == {"expire"}
+
+
+def test_repository_urls_are_exported(recording: Recording) -> None:
+    urls = {r.inputs["name"].split("/")[1]: r.outputs["repositoryUrl"] for r in recording.find(REPOSITORY)}
+    assert recording.exports["ecrRepositoryUrls"] == urls

@@ -1,0 +1,114 @@
+"""The local servers start on loopback, do their job for real, and leave nothing behind when stopped."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import boto3
+import mlflow
+import pytest
+import redis
+
+from local import servers
+
+
+def listening_on(port: int) -> bool:
+    return servers.port_in_use(port)
+
+
+def test_redis_requires_its_password(redis_server: servers.RedisServer) -> None:
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
+    assert client.set("k", "v") and client.get("k") == b"v"
+    anonymous = redis.Redis(host=servers.HOST, port=redis_server.port, socket_timeout=2)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.get("k")
+
+
+def test_redis_over_tls_verifies_the_ca(redis_tls_server: servers.RedisServer) -> None:
+    assert redis_tls_server.url.startswith("rediss://")
+    assert redis_tls_server.tls is not None
+    client = redis.Redis.from_url(redis_tls_server.url, ssl_ca_certs=str(redis_tls_server.tls.ca_cert))
+    assert client.ping()
+    plaintext = redis.Redis(host=servers.HOST, port=redis_tls_server.port, password=redis_tls_server.password)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        plaintext.ping()
+
+
+def test_s3_store_requires_credentials(s3_server: servers.S3Server) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+        region_name="us-east-1",
+    )
+    s3.put_object(Bucket=s3_server.bucket, Key="probe.txt", Body=b"hello")
+    assert s3.get_object(Bucket=s3_server.bucket, Key="probe.txt")["Body"].read() == b"hello"
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id="nobody",
+        aws_secret_access_key="wrong-secret",
+        region_name="us-east-1",
+    )
+    with pytest.raises(Exception, match="(AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|403)"):
+        stranger.get_object(Bucket=s3_server.bucket, Key="probe.txt")
+
+
+def test_mlflow_proxies_artifacts_to_s3(mlflow_tracking: str, s3_server: servers.S3Server, tmp_path: Path) -> None:
+    """A client with no S3 credentials logs an artifact; it lands in the bucket through the server."""
+    mlflow.set_tracking_uri(mlflow_tracking)
+    mlflow.set_experiment("servers-smoke")
+    artifact = tmp_path / "note.txt"
+    artifact.write_text("proxied")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(artifact))
+    s3 = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1",
+                      aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key)  # fmt: skip
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])]
+    assert any(k.endswith(f"{run.info.run_id}/artifacts/note.txt") for k in keys), keys
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="note.txt", dst_path=str(tmp_path)
+    )
+    assert Path(local).read_text() == "proxied"
+
+
+def test_stopping_leaves_no_process_or_port(tmp_path: Path) -> None:
+    port = servers.free_port()
+    server = servers.start_redis(tmp_path, port)
+    pid = server.process.pid
+    assert listening_on(port) and (tmp_path / "redis.pid").read_text() == str(pid)
+    server.stop()
+    assert not listening_on(port)
+    assert not servers.pid_alive(pid)
+    assert not (tmp_path / "redis.pid").exists()
+
+
+def test_a_taken_port_is_reported_clearly(redis_server: servers.RedisServer, tmp_path: Path) -> None:
+    with pytest.raises(servers.StartError, match=rf"port {redis_server.port} for Redis is already taken.*REDIS_PORT"):
+        servers.start_redis(tmp_path, redis_server.port)
+
+
+def test_a_server_that_dies_reports_its_log(tmp_path: Path) -> None:
+    proc = servers.spawn("doomed", ["sh", "-c", "echo cannot-start-here >&2; exit 3"], tmp_path)
+    with pytest.raises(servers.StartError, match="cannot-start-here"):
+        servers.wait_until(proc, lambda: False, 10, "a process that exits")
+
+
+def test_postgres_backend_store(tmp_path: Path) -> None:
+    pg = servers.start_postgres(tmp_path, servers.free_port())
+    try:
+        out = subprocess.run(
+            ["psql", pg.uri, "-tAc", "select current_database(), current_setting('listen_addresses')"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == f"mlflow|{servers.HOST}"
+    finally:
+        pg.stop()
+    assert not listening_on(pg.port)
+    cluster = (tmp_path / "postgres").resolve()
+    servers.remove_state(tmp_path)
+    assert not cluster.exists() and not tmp_path.exists()
