@@ -445,6 +445,8 @@ def load_config() -> PlatformConfig:
 
 # Immutable image references only: an ECR tag (the repositories reject tag overwrites) or a digest.
 _IMAGE_TAG = r"(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"
+# A full reference, as a delivery pipeline sets it: registry/repository then a tag or a digest.
+_IMAGE_REF = r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
 _QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
 _QUANTITY_FACTORS = {
     None: 1.0,
@@ -497,6 +499,8 @@ class InferenceConfig:
     """The inference service: image, autoscaling, model settings and shutdown timing."""
 
     image_tag: str
+    # A full image reference that replaces <the stack's ECR repository>:<image_tag>.
+    image: str | None
     min_replicas: int
     max_replicas: int
     target_cpu_utilization: int
@@ -532,6 +536,7 @@ class MlflowConfig:
     """The MLflow tracking server and model registry."""
 
     image_tag: str
+    image: str | None
     replicas: int
     workers: int
     artifact_prefix: str
@@ -548,6 +553,7 @@ class TrainingJobConfig:
 
     enabled: bool
     image_tag: str | None
+    image: str | None
     schedule: str | None
     args: tuple[str, ...]
     active_deadline_seconds: int
@@ -569,6 +575,14 @@ def _image_tag(keys: _Keys, key: str) -> str:
     if tag.lower() == "latest":
         raise keys.fail(key, expected, tag)
     return tag
+
+
+def _image(keys: _Keys, key: str) -> str | None:
+    expected = "an image reference registry/repository:tag or registry/repository@sha256:<digest>, tag not 'latest'"
+    image = keys.optional_string(key, pattern=_IMAGE_REF, expected=expected)
+    if image is not None and image.rsplit("/", 1)[-1].lower().endswith(":latest"):
+        raise keys.fail(key, expected, image)
+    return image
 
 
 def _resources(keys: _Keys, prefix: str) -> Resources:
@@ -608,6 +622,7 @@ def _inference(keys: _Keys, environment: str) -> InferenceConfig:
     drain = keys.integer("inference.drainSeconds", minimum=1, maximum=600)
     return InferenceConfig(
         image_tag=_image_tag(keys, "inference.imageTag"),
+        image=_image(keys, "inference.image"),
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         target_cpu_utilization=keys.integer("inference.targetCpuUtilization", minimum=10, maximum=95),
@@ -665,6 +680,7 @@ def _mlflow(keys: _Keys, environment: str) -> MlflowConfig:
         raise keys.fail("mlflow.ingressHost", "set when mlflow.ingressEnabled is true")
     return MlflowConfig(
         image_tag=_image_tag(keys, "mlflow.imageTag"),
+        image=_image(keys, "mlflow.image"),
         replicas=replicas,
         workers=keys.integer("mlflow.workers", minimum=1, maximum=32),
         artifact_prefix=keys.string(
@@ -687,14 +703,16 @@ def _training_job(keys: _Keys) -> TrainingJobConfig:
     tag = keys.optional_string("trainingJob.imageTag", pattern=_IMAGE_TAG, expected="an image tag or sha256 digest")
     if tag is not None:
         tag = _image_tag(keys, "trainingJob.imageTag")
-    if enabled and tag is None:
-        raise keys.fail("trainingJob.imageTag", "set when trainingJob.enabled is true")
+    image = _image(keys, "trainingJob.image")
+    if enabled and tag is None and image is None:
+        raise keys.fail("trainingJob.imageTag", "set (or trainingJob.image) when trainingJob.enabled is true")
     args = keys.string_list("trainingJob.args")
     if enabled and not args:
         raise keys.fail("trainingJob.args", "a non-empty list when trainingJob.enabled is true")
     return TrainingJobConfig(
         enabled=enabled,
         image_tag=tag,
+        image=image,
         schedule=keys.optional_string("trainingJob.schedule", pattern=_CRON, expected="a five-field cron schedule"),
         args=args,
         active_deadline_seconds=keys.integer("trainingJob.activeDeadlineSeconds", minimum=60, maximum=86400),

@@ -95,7 +95,11 @@ def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Inp
     return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
 
 
-def _image(repository: pulumi.Input[str], tag: str) -> pulumi.Output[str]:
+def _image(repository: pulumi.Input[str], tag: str | None, override: str | None) -> pulumi.Input[str]:
+    """The configured full reference if any, else the stack's ECR repository at `tag`."""
+    if override is not None:
+        return override
+    assert tag is not None  # config requires a tag when no full reference is set
     return pulumi.Output.from_input(repository).apply(lambda repo: image_reference(repo, tag))
 
 
@@ -129,7 +133,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         MlflowArgs(
             config=cfg.mlflow,
             namespace=MLFLOW_NS,
-            image=_image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag),
+            image=_image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag, cfg.mlflow.image),
             cluster=cluster,
             region=cfg.region,
             artifacts=ArtifactLocation(
@@ -169,7 +173,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             config=cfg.inference,
             monitoring=cfg.monitoring,
             namespace=INFERENCE_NS,
-            image=_image(args.registry.repository_urls["inference"], cfg.inference.image_tag),
+            image=_image(args.registry.repository_urls["inference"], cfg.inference.image_tag, cfg.inference.image),
             registry_uri=tracking.url,
             mlflow_username=INFERENCE_USER,
             mlflow_password=tracking.user_passwords[INFERENCE_USER],
@@ -196,13 +200,14 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
 
     training = None
     if cfg.training_job.enabled:
-        assert cfg.training_job.image_tag is not None  # config requires it when enabled
         training = TrainingJob(
             name,
             TrainingJobArgs(
                 config=cfg.training_job,
                 namespace=TRAINING_NS,
-                image=_image(args.registry.repository_urls["training"], cfg.training_job.image_tag),
+                image=_image(
+                    args.registry.repository_urls["training"], cfg.training_job.image_tag, cfg.training_job.image
+                ),
                 tracking_uri=tracking.url,
                 mlflow_username=TRAINER_USER,
                 mlflow_password=tracking.user_passwords[TRAINER_USER],

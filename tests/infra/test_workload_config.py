@@ -62,9 +62,16 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
         (
             "prod",
             {"platform:trainingJob.enabled": "true"},
-            "platform:trainingJob.imageTag must be set when trainingJob.enabled is true",
+            "platform:trainingJob.imageTag must be set (or trainingJob.image) when trainingJob.enabled is true",
         ),
         ("dev", {"platform:trainingJob.imageTag": "latest"}, "platform:trainingJob.imageTag must be"),
+        (
+            "dev",
+            {"platform:inference.image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev-inference:latest"},
+            "platform:inference.image must be an image reference",
+        ),
+        ("dev", {"platform:inference.image": "registry.example/inference"}, "platform:inference.image must be an"),
+        ("dev", {"platform:mlflow.image": "not an image"}, "platform:mlflow.image must be an image reference"),
         (
             "dev",
             {"platform:trainingJob.schedule": "every monday"},
@@ -96,3 +103,13 @@ def test_a_digest_is_accepted_as_an_image_reference() -> None:
 )
 def test_quantities_compare_as_kubernetes_reads_them(value: str, amount: float) -> None:
     assert quantity(value) == amount
+
+
+def test_a_full_image_reference_replaces_the_stack_repository_and_tag() -> None:
+    """The delivery workflows deploy the commit's image by setting inference.image."""
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev-inference:" + "0a1b2c3d" * 5
+    rec = run_stack("dev", {"platform:inference.image": image})
+    (deployment,) = [
+        m for m in rec.kubernetes_manifests() if m["kind"] == "Deployment" and m["metadata"]["name"] == "inference"
+    ]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
