@@ -157,34 +157,22 @@ class Inference(pulumi.ComponentResource):
                 "strategy": kube.rolling_update(),
                 "template": {
                     "metadata": {"labels": labels, "annotations": annotations},
-                    "spec": {
-                        "service_account_name": sa.metadata.name,
-                        "automount_service_account_token": False,
-                        "enable_service_links": False,
-                        "security_context": kube.pod_security_context(),
-                        "termination_grace_period_seconds": kube.termination_grace_seconds(
-                            cfg.pre_stop_sleep_seconds, cfg.drain_seconds
-                        ),
-                        "topology_spread_constraints": kube.spread(LABELS),
-                        "containers": [container],
-                        "volumes": [
+                    "spec": kube.pod_spec(
+                        [container],
+                        [
                             kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
                             kube.secret_volume("credentials", secret.metadata.name),
                         ],
-                    },
+                        service_account=sa.metadata.name,
+                        spread_labels=LABELS,
+                        grace_seconds=kube.termination_grace_seconds(cfg.pre_stop_sleep_seconds, cfg.drain_seconds),
+                    ),
                 },
             },
             opts=child,
         )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata={"name": NAME, "namespace": namespace, "labels": labels},
-            spec={
-                "type": "ClusterIP",
-                "selector": LABELS,
-                "ports": [{"name": "http", "port": PORT, "target_port": "http", "protocol": "TCP"}],
-            },
-            opts=child,
+        service = kube.cluster_ip_service(
+            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",

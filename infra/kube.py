@@ -129,6 +129,58 @@ def spread(labels: Mapping[str, str]) -> list[k8s.core.v1.TopologySpreadConstrai
     ]
 
 
+def pod_spec(
+    containers: list[k8s.core.v1.ContainerArgsDict],
+    volumes: list[k8s.core.v1.VolumeArgsDict],
+    *,
+    service_account: pulumi.Input[str] | None = None,
+    spread_labels: Mapping[str, str] | None = None,
+    grace_seconds: int | None = None,
+    restart_policy: str | None = None,
+) -> k8s.core.v1.PodSpecArgsDict:
+    """A pod of the restricted shape: no API token, no service-link variables, non-root under RuntimeDefault."""
+    spec: k8s.core.v1.PodSpecArgsDict = {
+        # None of the workloads talks to the Kubernetes API (CKV_K8S_38).
+        "automount_service_account_token": False,
+        "enable_service_links": False,
+        "security_context": pod_security_context(),
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if service_account is not None:
+        spec["service_account_name"] = service_account
+    if spread_labels is not None:
+        spec["topology_spread_constraints"] = spread(spread_labels)
+    if grace_seconds is not None:
+        spec["termination_grace_period_seconds"] = grace_seconds
+    if restart_policy is not None:
+        spec["restart_policy"] = restart_policy
+    return spec
+
+
+def cluster_ip_service(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    port: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Service:
+    """An in-cluster Service whose one port, `http`, targets the container port of the same name."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        spec={
+            "type": "ClusterIP",
+            "selector": dict(selector),
+            "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
+        },
+        opts=opts,
+    )
+
+
 def rolling_update() -> k8s.apps.v1.DeploymentStrategyArgsDict:
     """Surge a new pod before taking an old one away: capacity never drops during a rollout."""
     return {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}}

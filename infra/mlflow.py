@@ -303,34 +303,22 @@ class Mlflow(pulumi.ComponentResource):
                 "strategy": kube.rolling_update(),
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {
-                        "service_account_name": sa.metadata.name,
-                        "automount_service_account_token": False,
-                        "enable_service_links": False,
-                        "security_context": kube.pod_security_context(),
-                        "termination_grace_period_seconds": kube.termination_grace_seconds(
-                            PRE_STOP_SLEEP_SECONDS, DRAIN_SECONDS
-                        ),
-                        "topology_spread_constraints": kube.spread(LABELS),
-                        "containers": [container],
-                        "volumes": [
+                    "spec": kube.pod_spec(
+                        [container],
+                        [
                             kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
                             kube.secret_volume("server-secrets", server_secret.metadata.name),
                         ],
-                    },
+                        service_account=sa.metadata.name,
+                        spread_labels=LABELS,
+                        grace_seconds=kube.termination_grace_seconds(PRE_STOP_SLEEP_SECONDS, DRAIN_SECONDS),
+                    ),
                 },
             },
             opts=child,
         )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata={"name": NAME, "namespace": namespace, "labels": labels},
-            spec={
-                "type": "ClusterIP",
-                "selector": LABELS,
-                "ports": [{"name": "http", "port": PORT, "target_port": "http", "protocol": "TCP"}],
-            },
-            opts=child,
+        service = kube.cluster_ip_service(
+            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
         )
         kube.disruption_budget(
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
@@ -379,12 +367,8 @@ class Mlflow(pulumi.ComponentResource):
                 "active_deadline_seconds": 600,
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {
-                        "restart_policy": "OnFailure",
-                        "automount_service_account_token": False,
-                        "enable_service_links": False,
-                        "security_context": kube.pod_security_context(),
-                        "containers": [
+                    "spec": kube.pod_spec(
+                        [
                             {
                                 "name": "bootstrap-users",
                                 "image": args.image,
@@ -407,12 +391,13 @@ class Mlflow(pulumi.ComponentResource):
                                 ],
                             }
                         ],
-                        "volumes": [
+                        [
                             kube.tmp_volume("64Mi"),
                             kube.secret_volume("admin", admin_secret.metadata.name),
                             kube.secret_volume("users", users_secret.metadata.name),
                         ],
-                    },
+                        restart_policy="OnFailure",
+                    ),
                 },
             },
             # The users are created through the running server, so it must be up first.

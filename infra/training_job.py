@@ -57,12 +57,8 @@ class TrainingJob(pulumi.ComponentResource):
             "active_deadline_seconds": cfg.active_deadline_seconds,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restart_policy": "Never",
-                    "automount_service_account_token": False,
-                    "enable_service_links": False,
-                    "security_context": kube.pod_security_context(),
-                    "containers": [
+                "spec": kube.pod_spec(
+                    [
                         {
                             "name": NAME,
                             "image": args.image,
@@ -83,11 +79,12 @@ class TrainingJob(pulumi.ComponentResource):
                             ],
                         }
                     ],
-                    "volumes": [
+                    [
                         kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
                         kube.secret_volume("mlflow-credentials", credentials.metadata.name),
                     ],
-                },
+                    restart_policy="Never",
+                ),
             },
         }
         if cfg.schedule:
