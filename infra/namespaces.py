@@ -2,7 +2,8 @@
 
 Each `Flow` names a source, a destination and a port. A flow between two managed namespaces becomes an egress
 policy on the source side and an ingress policy on the destination side; a flow to or from addresses outside
-the cluster (the ALB, Redis, RDS, S3) becomes the one policy on the cluster side. Nothing else is admitted.
+the cluster (the ALB, Redis, RDS, S3) becomes the one policy on the cluster side. Nothing else is admitted
+(kubelet probes come from the node's own address, which the VPC CNI's policy agent always admits).
 """
 
 from __future__ import annotations
