@@ -1,0 +1,256 @@
+"""Config of the cloud layer: network, cluster and nodes, Redis, RDS, artifact bucket, ECR."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from infra.config.keys import KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, Keys, is_cidr
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC: either built here over `az_count` zones, or brought by the stack (`vpc_id`)."""
+
+    vpc_cidr: str
+    az_count: int
+    nat_gateways: Literal["single", "perAz"]
+    flow_log_retention_days: int
+    vpc_id: str | None
+    public_subnet_ids: tuple[str, ...]
+    private_subnet_ids: tuple[str, ...]
+
+    @property
+    def bring_your_own(self) -> bool:
+        return self.vpc_id is not None
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The EKS control plane: version, who may reach its API and who administers it."""
+
+    version: str
+    # Empty: the API endpoint is private only (reachable from inside the VPC).
+    public_access_cidrs: tuple[str, ...]
+    admin_role_arns: tuple[str, ...]
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class NodeGroupConfig:
+    """The managed node group the workloads run on."""
+
+    instance_types: tuple[str, ...]
+    min_size: int
+    desired_size: int
+    max_size: int
+    disk_size_gib: int
+    capacity_type: Literal["ON_DEMAND", "SPOT"]
+
+    @property
+    def ami_type(self) -> str:
+        """EKS-optimised AL2023 for the instances' architecture (all types share one, validated at load)."""
+        return "AL2023_ARM_64_STANDARD" if _is_graviton(self.instance_types[0]) else "AL2023_x86_64_STANDARD"
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """ElastiCache Redis, the prediction cache."""
+
+    node_type: str
+    node_count: int
+    multi_az: bool
+    engine_version: str
+    snapshot_retention_days: int
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """RDS PostgreSQL, MLflow's backend store."""
+
+    instance_class: str
+    engine_version: str
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    multi_az: bool
+    backup_retention_days: int
+    # Also decides the final snapshot: a protected database is snapshotted when it is deleted.
+    deletion_protection: bool
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"postgres{self.engine_version.split('.')[0]}"
+
+
+@dataclass(frozen=True)
+class ArtifactsConfig:
+    """The MLflow artifact bucket's retention."""
+
+    noncurrent_version_days: int
+    access_log_retention_days: int
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The ECR repositories' retention."""
+
+    keep_images: int
+
+
+def read_network(keys: Keys) -> NetworkConfig:
+    expected_cidr = "an IPv4 CIDR between /16 and /24"
+    vpc_cidr = keys.string("network.vpcCidr", expected=expected_cidr)
+    if not is_cidr(vpc_cidr):
+        raise keys.fail("network.vpcCidr", expected_cidr, vpc_cidr)
+    network = ipaddress.ip_network(vpc_cidr)
+    if network.version != 4 or not 16 <= network.prefixlen <= 24:
+        raise keys.fail("network.vpcCidr", expected_cidr, vpc_cidr)
+    az_count = keys.integer("network.azCount", minimum=2, maximum=6)
+    nat = keys.choice("network.natGateways", ("single", "perAz"))
+    retention = keys.integer("network.flowLogRetentionDays", minimum=1)
+    if retention not in LOG_RETENTION_DAYS:
+        raise keys.fail(
+            "network.flowLogRetentionDays",
+            "a CloudWatch retention period " + str(sorted(LOG_RETENTION_DAYS)),
+            retention,
+        )
+    subnet_id = re.compile(r"subnet-[0-9a-f]{8,17}")
+    vpc_id = keys.optional_string("network.vpcId", pattern=r"vpc-[0-9a-f]{8,17}", expected="a VPC id (vpc-...)")
+    public = keys.string_list(
+        "network.publicSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
+    )
+    private = keys.string_list(
+        "network.privateSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
+    )
+    if vpc_id is None and (public or private):
+        raise keys.fail("network.vpcId", "set when network.publicSubnetIds or network.privateSubnetIds is set")
+    if vpc_id is not None and len(private) < 2:
+        raise keys.fail(
+            "network.privateSubnetIds", "at least 2 subnet ids in different AZs when network.vpcId is set", private
+        )
+    return NetworkConfig(
+        vpc_cidr=str(network),
+        az_count=az_count,
+        nat_gateways="single" if nat == "single" else "perAz",
+        flow_log_retention_days=retention,
+        vpc_id=vpc_id,
+        public_subnet_ids=public,
+        private_subnet_ids=private,
+    )
+
+
+def _is_graviton(instance_type: str) -> bool:
+    """Graviton (arm64) families carry a "g" right after the generation digit: t4g, m7g, c7gn, r8gd."""
+    return bool(re.match(r"[a-z]+\d+g[a-z]*\.", instance_type))
+
+
+def read_cluster(keys: Keys) -> ClusterConfig:
+    version = keys.choice("cluster.version", KUBERNETES_VERSIONS)
+    expected_cidrs = "a list of IPv4 CIDRs, none of them 0.0.0.0/0 (the API endpoint is never open to everyone)"
+    cidrs = keys.string_list("cluster.publicAccessCidrs", item=is_cidr, expected=expected_cidrs)
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr)
+        if network.version != 4 or network.prefixlen == 0:
+            raise keys.fail("cluster.publicAccessCidrs", expected_cidrs, cidr)
+    admins = keys.string_list(
+        "cluster.adminRoleArns",
+        item=lambda v: bool(re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", v)),
+        expected="a list of IAM role ARNs (arn:aws:iam::<account>:role/<name>)",
+    )
+    retention = keys.integer("cluster.logRetentionDays", minimum=1)
+    if retention not in LOG_RETENTION_DAYS:
+        raise keys.fail(
+            "cluster.logRetentionDays", "a CloudWatch retention period " + str(sorted(LOG_RETENTION_DAYS)), retention
+        )
+    return ClusterConfig(
+        version=version, public_access_cidrs=cidrs, admin_role_arns=admins, log_retention_days=retention
+    )
+
+
+def read_nodes(keys: Keys, environment: str) -> NodeGroupConfig:
+    expected_types = 'a non-empty list of EC2 instance types of one architecture (e.g. ["m6i.large"])'
+    types = keys.string_list(
+        "nodes.instanceTypes",
+        item=lambda v: bool(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", v)),
+        expected=expected_types,
+    )
+    if not types or len({_is_graviton(t) for t in types}) != 1:
+        raise keys.fail("nodes.instanceTypes", expected_types, list(types))
+    # Outside dev a node failure must not take the only node: availability is what dev alone may relax.
+    floor = 1 if environment == "dev" else 2
+    min_size = keys.integer("nodes.minSize", minimum=1)
+    if min_size < floor:
+        raise keys.fail("nodes.minSize", f">= {floor} outside dev (environment is {environment})", min_size)
+    max_size = keys.integer("nodes.maxSize", minimum=min_size, maximum=100)
+    desired = keys.integer("nodes.desiredSize", minimum=min_size, maximum=max_size)
+    capacity = keys.choice("nodes.capacityType", ("ON_DEMAND", "SPOT"))
+    return NodeGroupConfig(
+        instance_types=types,
+        min_size=min_size,
+        desired_size=desired,
+        max_size=max_size,
+        disk_size_gib=keys.integer("nodes.diskSizeGiB", minimum=20, maximum=1000),
+        capacity_type="SPOT" if capacity == "SPOT" else "ON_DEMAND",
+    )
+
+
+def read_redis(keys: Keys, environment: str) -> CacheConfig:
+    node_type = keys.string(
+        "redis.nodeType", pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", expected="an ElastiCache node type (cache.*)"
+    )
+    node_count = keys.integer("redis.nodeCount", minimum=1, maximum=6)
+    multi_az = keys.boolean("redis.multiAz")
+    if environment != "dev" and not multi_az:
+        raise keys.fail("redis.multiAz", f"true outside dev (environment is {environment})", False)
+    if multi_az and node_count < 2:
+        raise keys.fail("redis.nodeCount", ">= 2 when redis.multiAz is true", node_count)
+    return CacheConfig(
+        node_type=node_type,
+        node_count=node_count,
+        multi_az=multi_az,
+        engine_version=keys.string(
+            "redis.engineVersion", pattern=r"7\.\d+", expected="a Redis 7.x engine version (e.g. 7.1)"
+        ),
+        snapshot_retention_days=keys.integer("redis.snapshotRetentionDays", minimum=1, maximum=35),
+    )
+
+
+def read_database(keys: Keys, environment: str) -> DatabaseConfig:
+    instance_class = keys.string(
+        "database.instanceClass", pattern=r"db\.[a-z0-9]+\.[a-z0-9]+", expected="an RDS instance class (db.*)"
+    )
+    engine_version = keys.string(
+        "database.engineVersion",
+        pattern=r"1[4-7](\.\d+)?",
+        expected="a PostgreSQL version 14 to 17, major or major.minor (e.g. 17 or 17.5)",
+    )
+    allocated = keys.integer("database.allocatedStorageGiB", minimum=20, maximum=65536)
+    max_allocated = keys.integer("database.maxAllocatedStorageGiB", minimum=allocated, maximum=65536)
+    multi_az = keys.boolean("database.multiAz")
+    if environment == "prod" and not multi_az:
+        raise keys.fail("database.multiAz", "true in prod", False)
+    protection = keys.boolean("database.deletionProtection")
+    if environment != "dev" and not protection:
+        raise keys.fail("database.deletionProtection", f"true outside dev (environment is {environment})", False)
+    return DatabaseConfig(
+        instance_class=instance_class,
+        engine_version=engine_version,
+        allocated_storage_gib=allocated,
+        max_allocated_storage_gib=max_allocated,
+        multi_az=multi_az,
+        backup_retention_days=keys.integer("database.backupRetentionDays", minimum=7, maximum=35),
+        deletion_protection=protection,
+    )
+
+
+def read_artifacts(keys: Keys) -> ArtifactsConfig:
+    return ArtifactsConfig(
+        noncurrent_version_days=keys.integer("artifacts.noncurrentVersionDays", minimum=1, maximum=3650),
+        access_log_retention_days=keys.integer("artifacts.accessLogRetentionDays", minimum=1, maximum=3650),
+    )
+
+
+def read_registry(keys: Keys) -> RegistryConfig:
+    return RegistryConfig(keep_images=keys.integer("registry.keepImages", minimum=1, maximum=1000))
