@@ -56,3 +56,8 @@ demo-down: ## stop everything the demo started
 
 demo-clean: ## stop the demo and delete its state (.local/)
 	@if [ -x $(PY) ]; then $(PY) -m local clean; else rm -rf .local; fi
+
+.PHONY: manifests
+STACK ?= prod
+manifests: venv ## write every Kubernetes object of STACK (dev, staging, prod) as YAML to build/manifests/STACK/
+	$(PY) -m tests.infra.render_manifests $(STACK)

@@ -14,6 +14,7 @@ from infra.database import Database, DatabaseArgs
 from infra.network import Network, NetworkArgs, NetworkRefs
 from infra.registry import Registry, RegistryArgs
 from infra.storage import ArtifactStore, ArtifactStoreArgs
+from infra.workloads import Workloads, WorkloadsArgs, build_workloads
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Platform:
     artifacts: ArtifactStore
     database: Database
     registry: Registry
+    workloads: Workloads
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
         """Stack outputs. Only the kubeconfig is sensitive, and it is a secret Output; passwords never leave."""
@@ -46,6 +48,12 @@ class Platform:
             "rdsPort": self.database.port,
             "artifactBucket": self.artifacts.bucket_name,
             "ecrRepositoryUrls": self.registry.repository_urls,
+            # Workload layer. The inference URL is the ALB's DNS name as the LB controller reports it in the
+            # Ingress status (or https://<ingress.host> when a hostname is configured).
+            "inferenceUrl": self.workloads.inference.url,
+            "inferenceAlbHostname": self.workloads.inference.alb_hostname,
+            "mlflowUrl": self.workloads.mlflow.url,
+            "namespaces": self.workloads.namespaces.names,
         }
 
 
@@ -107,6 +115,19 @@ def build(cfg: PlatformConfig) -> Platform:
     )
     artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, tags=tags))
     registry = Registry(cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags))
+    workloads = build_workloads(
+        cfg.name,
+        WorkloadsArgs(
+            config=cfg,
+            network=network,
+            cluster=cluster,
+            addons=addons,
+            cache=cache,
+            database=database,
+            artifacts=artifacts,
+            registry=registry,
+        ),
+    )
     return Platform(
         config=cfg,
         network=network,
@@ -116,4 +137,5 @@ def build(cfg: PlatformConfig) -> Platform:
         artifacts=artifacts,
         database=database,
         registry=registry,
+        workloads=workloads,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import runpy
 import time
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
+BYO_VPC_CIDR = "10.42.0.0/16"
 # AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
 # tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
 UNTAGGABLE = frozenset(
@@ -182,6 +185,14 @@ class PlatformMocks(mocks.Mocks):
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
             state["metadata"] = metadata
+            if typ == "kubernetes:networking.k8s.io/v1:Ingress":
+                # What the AWS Load Balancer Controller writes back once the ALB exists (Pulumi waits for it).
+                annotations = metadata.get("annotations") or {}
+                internal = annotations.get("alb.ingress.kubernetes.io/scheme") == "internal"
+                host = (
+                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', name, 20)[4:]}.{REGION}.elb.amazonaws.com"
+                )
+                state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
         return rid, state
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -200,6 +211,12 @@ class PlatformMocks(mocks.Mocks):
             return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:ec2/getVpc:getVpc":
+            # A brought VPC, looked up by id (bring-your-own network).
+            return {"id": args.args["id"], "cidrBlock": BYO_VPC_CIDR, "state": "available"}
+        if token == "aws:ec2/getSubnet:getSubnet":
+            index = int(hashlib.sha256(str(args.args["id"]).encode()).hexdigest(), 16) % 256
+            return {"id": args.args["id"], "cidrBlock": f"{BYO_VPC_CIDR.split('.0.0/')[0]}.{index}.0/24"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
@@ -342,6 +359,8 @@ class Recording:
     secret_exports: set[str]
     # Wall time of the program run under mocks.
     seconds: float = 0.0
+    # What the program logged with pulumi.log.warn, in order.
+    warnings: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -436,7 +455,8 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config)
     monitor = RecordingMonitor(PlatformMocks())
-    mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    log = _WarningLog()
+    mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=log.logger)
 
     def run() -> None:
         runpy.run_path(str(program or ROOT / "__main__.py"), run_name="__main__")
@@ -462,7 +482,22 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
         exports=exports,
         secret_exports=secret,
         seconds=time.perf_counter() - started,
+        warnings=list(log.messages),
     )
+
+
+class _WarningLog(logging.Handler):
+    """Collects what the mock engine logs at WARNING, instead of printing it."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"{__name__}.run.{id(self)}")
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def type_names(resources: Iterable[Resource]) -> list[tuple[str, str]]:

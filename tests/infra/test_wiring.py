@@ -14,6 +14,15 @@ import pytest
 from tests.infra.harness import UNTAGGABLE, Recording, Resource, run_stack
 
 COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStore", "Registry")
+# The workload layer's components; the stacks with trainingJob.enabled also have a TrainingJob.
+WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference")
+TRAINING_STACKS = {"dev", "staging"}
+
+
+def components(stack: str) -> tuple[str, ...]:
+    return COMPONENTS + WORKLOAD_COMPONENTS + (("TrainingJob",) if stack in TRAINING_STACKS else ())
+
+
 NETWORK_SHAPE = {"dev": (2, 1), "staging": (3, 3), "prod": (3, 3)}  # stack: (AZs, NAT gateways)
 OPEN = {"0.0.0.0/0", "::/0"}
 
@@ -75,7 +84,34 @@ def inventory(stack: str) -> Counter[str]:
         "aws:ecr/repository:Repository": 3,
         "aws:ecr/lifecyclePolicy:LifecyclePolicy": 3,
     }
-    counts.update({f"platform:index:{c}": 1 for c in COMPONENTS})
+    counts.update({f"platform:index:{c}": 1 for c in components(stack)})
+    # workload layer (infra/workloads.py)
+    training = stack in TRAINING_STACKS
+    counts.update(
+        {
+            "kubernetes:core/v1:Namespace": 3 if training else 2,
+            # default deny + DNS per namespace, then each flow's ingress and/or egress half
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 16 if training else 12,
+            "kubernetes:core/v1:ServiceAccount": 2,
+            "kubernetes:core/v1:Service": 2,
+            "kubernetes:apps/v1:Deployment": 2,
+            "kubernetes:policy/v1:PodDisruptionBudget": 2,
+            "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+            "kubernetes:networking.k8s.io/v1:Ingress": 1,
+            "kubernetes:core/v1:ConfigMap": 1,
+            # MLflow server, admin and users; inference credentials; the training run's MLflow credentials
+            "kubernetes:core/v1:Secret": 5 if training else 4,
+            # the MLflow user bootstrap, and dev's one-off training run (staging trains on a schedule)
+            "kubernetes:batch/v1:Job": 2 if stack == "dev" else 1,
+        }
+    )
+    if stack == "staging":
+        counts["kubernetes:batch/v1:CronJob"] = 1
+    # MLflow admin, its Flask secret key, and one password per MLflow user (inference, trainer)
+    counts["random:index/randomPassword:RandomPassword"] += 4 if training else 3
+    # MLflow's IRSA role and its inline policy
+    counts["aws:iam/role:Role"] += 1
+    counts["aws:iam/rolePolicy:RolePolicy"] += 1
     return Counter(counts)
 
 
@@ -127,7 +163,7 @@ def test_tag_exemptions_are_resources_that_take_no_tags(type_token: str) -> None
 
 def test_components_own_their_resources_under_their_name(recording: Recording) -> None:
     owned: set[str] = set()
-    for component in COMPONENTS:
+    for component in components(recording.stack):
         owner = recording.one(f"platform:index:{component}")
         assert owner.name == f"mlp-{recording.stack}"
         assert owner.parent.endswith(f"pulumi:pulumi:Stack::platform-{recording.stack}")

@@ -1,132 +1,13 @@
-"""The typed, validated view of stack config: the only module that reads `pulumi.Config`.
-
-Every project key is declared with its type, description and default in `Pulumi.yaml`; the CLI fills in
-those defaults, so this module `require`s each key and owns only its validation. A missing or invalid key
-raises `ConfigError` naming the key and what was expected, before any resource is registered.
-"""
+"""Config of the cloud layer: network, cluster and nodes, Redis, RDS, artifact bucket, ECR."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-import pulumi
-
-PROJECT = "platform"
-ENVIRONMENTS = ("dev", "staging", "prod")
-# Kubernetes versions the cluster component has pinned EKS add-on and autoscaler versions for (infra/cluster.py,
-# infra/addons.py); supporting a new one means adding its pins there.
-KUBERNETES_VERSIONS = ("1.33",)
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
-
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A stack config key is missing or holds a value the program cannot use."""
-
-
-class _Keys:
-    """Typed getters over one config namespace; every failure names the full key."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self._config = pulumi.Config(namespace)
-
-    def full(self, key: str) -> str:
-        return f"{self.namespace}:{key}"
-
-    def fail(self, key: str, expected: str, got: object = None) -> ConfigError:
-        suffix = "" if got is None else f" (got {got!r})"
-        return ConfigError(f"{self.full(key)} must be {expected}{suffix}")
-
-    def _raw(self, key: str, expected: str) -> str:
-        value = self._config.get(key)
-        if value is None:
-            raise ConfigError(
-                f"{self.full(key)} is missing: expected {expected}; set it with `pulumi config set {key} ...` "
-                "or declare its default in Pulumi.yaml"
-            )
-        return value
-
-    def string(self, key: str, *, pattern: str | None = None, expected: str = "a string") -> str:
-        value = self._raw(key, expected)
-        if pattern is not None and not re.fullmatch(pattern, value):
-            raise self.fail(key, expected, value)
-        return value
-
-    def optional_string(self, key: str, *, pattern: str | None = None, expected: str = "a string") -> str | None:
-        """An optional key is declared with default "" in Pulumi.yaml; "" reads as None."""
-        value = self._raw(key, expected)
-        if value == "":
-            return None
-        if pattern is not None and not re.fullmatch(pattern, value):
-            raise self.fail(key, expected, value)
-        return value
-
-    def choice(self, key: str, choices: Sequence[str]) -> str:
-        expected = "one of " + ", ".join(repr(c) for c in choices)
-        value = self._raw(key, expected)
-        if value not in choices:
-            raise self.fail(key, expected, value)
-        return value
-
-    def integer(self, key: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        expected = "an integer" + _bounds(minimum, maximum)
-        raw = self._raw(key, expected)
-        try:
-            value = int(raw)
-        except ValueError as e:
-            raise self.fail(key, expected, raw) from e
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise self.fail(key, expected, value)
-        return value
-
-    def boolean(self, key: str) -> bool:
-        raw = self._raw(key, "true or false")
-        if raw.lower() not in ("true", "false"):
-            raise self.fail(key, "true or false", raw)
-        return raw.lower() == "true"
-
-    def string_list(
-        self, key: str, *, item: Callable[[str], bool] | None = None, expected: str = "a list of strings"
-    ) -> tuple[str, ...]:
-        raw = self._raw(key, expected)
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise self.fail(key, expected, raw) from e
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, expected, value)
-        for v in value:
-            if item is not None and not item(v):
-                raise self.fail(key, expected, v)
-        return tuple(value)
-
-
-def _bounds(minimum: int | None, maximum: int | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f" between {minimum} and {maximum}"
-    if minimum is not None:
-        return f" >= {minimum}"
-    if maximum is not None:
-        return f" <= {maximum}"
-    return ""
-
-
-def _is_cidr(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        return False
-    return True
+from infra.config.keys import KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, Keys, is_cidr
 
 
 @dataclass(frozen=True)
@@ -218,40 +99,10 @@ class RegistryConfig:
     keep_images: int
 
 
-@dataclass(frozen=True)
-class PlatformConfig:
-    """Everything the program needs from a stack, typed and validated."""
-
-    stack: str
-    environment: Literal["dev", "staging", "prod"]
-    name_prefix: str
-    region: str
-    network: NetworkConfig
-    cluster: ClusterConfig
-    nodes: NodeGroupConfig
-    redis: CacheConfig
-    database: DatabaseConfig
-    artifacts: ArtifactsConfig
-    registry: RegistryConfig
-
-    @property
-    def name(self) -> str:
-        """The prefix of every physical name this stack creates."""
-        return f"{self.name_prefix}-{self.stack}"
-
-    @property
-    def is_prod(self) -> bool:
-        return self.environment == "prod"
-
-    def tags(self, **extra: str) -> dict[str, str]:
-        """The tags every taggable AWS resource carries."""
-        return {"Project": self.name_prefix, "Environment": self.environment, "ManagedBy": "pulumi", **extra}
-
-
-def _network(keys: _Keys) -> NetworkConfig:
+def read_network(keys: Keys) -> NetworkConfig:
     expected_cidr = "an IPv4 CIDR between /16 and /24"
     vpc_cidr = keys.string("network.vpcCidr", expected=expected_cidr)
-    if not _is_cidr(vpc_cidr):
+    if not is_cidr(vpc_cidr):
         raise keys.fail("network.vpcCidr", expected_cidr, vpc_cidr)
     network = ipaddress.ip_network(vpc_cidr)
     if network.version != 4 or not 16 <= network.prefixlen <= 24:
@@ -295,10 +146,10 @@ def _is_graviton(instance_type: str) -> bool:
     return bool(re.match(r"[a-z]+\d+g[a-z]*\.", instance_type))
 
 
-def _cluster(keys: _Keys) -> ClusterConfig:
+def read_cluster(keys: Keys) -> ClusterConfig:
     version = keys.choice("cluster.version", KUBERNETES_VERSIONS)
     expected_cidrs = "a list of IPv4 CIDRs, none of them 0.0.0.0/0 (the API endpoint is never open to everyone)"
-    cidrs = keys.string_list("cluster.publicAccessCidrs", item=_is_cidr, expected=expected_cidrs)
+    cidrs = keys.string_list("cluster.publicAccessCidrs", item=is_cidr, expected=expected_cidrs)
     for cidr in cidrs:
         network = ipaddress.ip_network(cidr)
         if network.version != 4 or network.prefixlen == 0:
@@ -318,7 +169,7 @@ def _cluster(keys: _Keys) -> ClusterConfig:
     )
 
 
-def _nodes(keys: _Keys, environment: str) -> NodeGroupConfig:
+def read_nodes(keys: Keys, environment: str) -> NodeGroupConfig:
     expected_types = 'a non-empty list of EC2 instance types of one architecture (e.g. ["m6i.large"])'
     types = keys.string_list(
         "nodes.instanceTypes",
@@ -345,7 +196,7 @@ def _nodes(keys: _Keys, environment: str) -> NodeGroupConfig:
     )
 
 
-def _redis(keys: _Keys, environment: str) -> CacheConfig:
+def read_redis(keys: Keys, environment: str) -> CacheConfig:
     node_type = keys.string(
         "redis.nodeType", pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", expected="an ElastiCache node type (cache.*)"
     )
@@ -366,7 +217,7 @@ def _redis(keys: _Keys, environment: str) -> CacheConfig:
     )
 
 
-def _database(keys: _Keys, environment: str) -> DatabaseConfig:
+def read_database(keys: Keys, environment: str) -> DatabaseConfig:
     instance_class = keys.string(
         "database.instanceClass", pattern=r"db\.[a-z0-9]+\.[a-z0-9]+", expected="an RDS instance class (db.*)"
     )
@@ -394,34 +245,12 @@ def _database(keys: _Keys, environment: str) -> DatabaseConfig:
     )
 
 
-def _artifacts(keys: _Keys) -> ArtifactsConfig:
+def read_artifacts(keys: Keys) -> ArtifactsConfig:
     return ArtifactsConfig(
         noncurrent_version_days=keys.integer("artifacts.noncurrentVersionDays", minimum=1, maximum=3650),
         access_log_retention_days=keys.integer("artifacts.accessLogRetentionDays", minimum=1, maximum=3650),
     )
 
 
-def _registry(keys: _Keys) -> RegistryConfig:
+def read_registry(keys: Keys) -> RegistryConfig:
     return RegistryConfig(keep_images=keys.integer("registry.keepImages", minimum=1, maximum=1000))
-
-
-def load_config() -> PlatformConfig:
-    """Read and validate the current stack's config; raises `ConfigError` on the first bad key."""
-    keys = _Keys(PROJECT)
-    environment = keys.choice("environment", ENVIRONMENTS)
-    region = _Keys("aws").string("region", pattern=r"[a-z]{2}(-[a-z]+)+-\d", expected="an AWS region")
-    return PlatformConfig(
-        stack=pulumi.get_stack(),
-        environment="dev" if environment == "dev" else "staging" if environment == "staging" else "prod",
-        name_prefix=keys.string(
-            "namePrefix", pattern=r"[a-z][a-z0-9-]{1,14}", expected="2-15 lowercase letters, digits or -"
-        ),
-        region=region,
-        network=_network(keys),
-        cluster=_cluster(keys),
-        nodes=_nodes(keys, environment),
-        redis=_redis(keys, environment),
-        database=_database(keys, environment),
-        artifacts=_artifacts(keys),
-        registry=_registry(keys),
-    )

@@ -1,0 +1,123 @@
+"""Typed getters over stack config; every failure raises `ConfigError` naming the full key."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import pulumi
+
+PROJECT = "platform"
+ENVIRONMENTS = ("dev", "staging", "prod")
+# Kubernetes versions the cluster component has pinned EKS add-on and autoscaler versions for (infra/cluster.py,
+# infra/addons.py); supporting a new one means adding its pins there.
+KUBERNETES_VERSIONS = ("1.33",)
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A stack config key is missing or holds a value the program cannot use."""
+
+
+class Keys:
+    """Typed getters over one config namespace; every failure names the full key."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._config = pulumi.Config(namespace)
+
+    def full(self, key: str) -> str:
+        return f"{self.namespace}:{key}"
+
+    def fail(self, key: str, expected: str, got: object = None) -> ConfigError:
+        suffix = "" if got is None else f" (got {got!r})"
+        return ConfigError(f"{self.full(key)} must be {expected}{suffix}")
+
+    def _raw(self, key: str, expected: str) -> str:
+        value = self._config.get(key)
+        if value is None:
+            raise ConfigError(
+                f"{self.full(key)} is missing: expected {expected}; set it with `pulumi config set {key} ...` "
+                "or declare its default in Pulumi.yaml"
+            )
+        return value
+
+    def string(self, key: str, *, pattern: str | None = None, expected: str = "a string") -> str:
+        value = self._raw(key, expected)
+        if pattern is not None and not re.fullmatch(pattern, value):
+            raise self.fail(key, expected, value)
+        return value
+
+    def optional_string(self, key: str, *, pattern: str | None = None, expected: str = "a string") -> str | None:
+        """An optional key is declared with default "" in Pulumi.yaml; "" reads as None."""
+        value = self._raw(key, expected)
+        if value == "":
+            return None
+        if pattern is not None and not re.fullmatch(pattern, value):
+            raise self.fail(key, expected, value)
+        return value
+
+    def choice(self, key: str, choices: Sequence[str]) -> str:
+        expected = "one of " + ", ".join(repr(c) for c in choices)
+        value = self._raw(key, expected)
+        if value not in choices:
+            raise self.fail(key, expected, value)
+        return value
+
+    def integer(self, key: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        expected = "an integer" + bounds(minimum, maximum)
+        raw = self._raw(key, expected)
+        try:
+            value = int(raw)
+        except ValueError as e:
+            raise self.fail(key, expected, raw) from e
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise self.fail(key, expected, value)
+        return value
+
+    def boolean(self, key: str) -> bool:
+        raw = self._raw(key, "true or false")
+        if raw.lower() not in ("true", "false"):
+            raise self.fail(key, "true or false", raw)
+        return raw.lower() == "true"
+
+    def string_list(
+        self, key: str, *, item: Callable[[str], bool] | None = None, expected: str = "a list of strings"
+    ) -> tuple[str, ...]:
+        raw = self._raw(key, expected)
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise self.fail(key, expected, raw) from e
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, expected, value)
+        for v in value:
+            if item is not None and not item(v):
+                raise self.fail(key, expected, v)
+        return tuple(value)
+
+
+def bounds(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" between {minimum} and {maximum}"
+    if minimum is not None:
+        return f" >= {minimum}"
+    if maximum is not None:
+        return f" <= {maximum}"
+    return ""
+
+
+def is_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,298 @@
+"""Config of the workload layer: the inference service, its ALB ingress, MLflow, the training Job, monitoring."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from infra.config.keys import Keys, is_cidr
+
+# Immutable image references only: an ECR tag (the repositories reject tag overwrites) or a digest.
+_IMAGE_TAG = r"(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"
+# A full reference, as a delivery pipeline sets it: registry/repository then a tag or a digest.
+_IMAGE_REF = r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
+_QUANTITY_FACTORS = {
+    None: 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+}
+_ACM_ARN = r"arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f-]{36}"
+_WAF_ARN = r"arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}"
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_HOSTNAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+_DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+# A standard five-field cron schedule (minute hour day-of-month month day-of-week), as CronJob takes it.
+_CRON = r"(\S+\s+){4}\S+|@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+
+
+def quantity(value: str) -> float:
+    """A Kubernetes resource quantity as a number (cores or bytes), for comparing requests with limits."""
+    match = _QUANTITY.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a resource quantity: {value!r}")
+    return float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
+
+
+def image_reference(repository: str, tag: str) -> str:
+    """`repository:tag`, or `repository@sha256:...` when `tag` is a digest."""
+    return f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container; every one is set (CKV_K8S_10-13)."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+    ephemeral_storage_request: str
+    ephemeral_storage_limit: str
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """The inference service: image, autoscaling, model settings and shutdown timing."""
+
+    image_tag: str
+    # A full image reference that replaces <the stack's ECR repository>:<image_tag>.
+    image: str | None
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int
+    scale_down_stabilization_seconds: int
+    workers: int
+    model_name: str
+    model_alias: str
+    reload_interval_seconds: int
+    cache_enabled: bool
+    cache_ttl_seconds: int
+    startup_timeout_seconds: int
+    pre_stop_sleep_seconds: int
+    drain_seconds: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class IngressConfig:
+    """The inference service's ALB, made by the AWS Load Balancer Controller from Ingress annotations."""
+
+    scheme: Literal["internet-facing", "internal"]
+    certificate_arn: str | None
+    host: str | None
+    access_logs_bucket: str | None
+    access_logs_prefix: str
+    waf_acl_arn: str | None
+    inbound_cidrs: tuple[str, ...]
+    deletion_protection: bool
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    """The MLflow tracking server and model registry."""
+
+    image_tag: str
+    image: str | None
+    replicas: int
+    workers: int
+    artifact_prefix: str
+    admin_username: str
+    resources: Resources
+    ingress_enabled: bool
+    ingress_host: str | None
+    ingress_certificate_arn: str | None
+
+
+@dataclass(frozen=True)
+class TrainingJobConfig:
+    """The optional in-cluster training run: a Job, or a CronJob when a schedule is set."""
+
+    enabled: bool
+    image_tag: str | None
+    image: str | None
+    schedule: str | None
+    args: tuple[str, ...]
+    active_deadline_seconds: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """Observability hooks: Prometheus scrape annotations, a ServiceMonitor, and who may scrape."""
+
+    scrape_annotations: bool
+    service_monitor: bool
+    prometheus_namespace: str | None
+
+
+def _image_tag(keys: Keys, key: str) -> str:
+    expected = "an image tag or sha256 digest other than 'latest' (tags are immutable in ECR)"
+    tag = keys.string(key, pattern=_IMAGE_TAG, expected=expected)
+    if tag.lower() == "latest":
+        raise keys.fail(key, expected, tag)
+    return tag
+
+
+def _image(keys: Keys, key: str) -> str | None:
+    expected = "an image reference registry/repository:tag or registry/repository@sha256:<digest>, tag not 'latest'"
+    image = keys.optional_string(key, pattern=_IMAGE_REF, expected=expected)
+    if image is not None and image.rsplit("/", 1)[-1].lower().endswith(":latest"):
+        raise keys.fail(key, expected, image)
+    return image
+
+
+def _resources(keys: Keys, prefix: str) -> Resources:
+    values: dict[str, str] = {}
+    for kind in ("cpu", "memory", "ephemeralStorage"):
+        for bound in ("Request", "Limit"):
+            key = f"{prefix}.{kind}{bound}"
+            value = keys.string(key, expected="a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi")
+            try:
+                amount = quantity(value)
+            except ValueError as e:
+                raise keys.fail(key, "a Kubernetes quantity such as 500m, 1, 512Mi or 2Gi", value) from e
+            if amount <= 0:
+                raise keys.fail(key, "a positive quantity", value)
+            values[f"{kind}{bound}"] = value
+        request, limit = values[f"{kind}Request"], values[f"{kind}Limit"]
+        if quantity(request) > quantity(limit):
+            raise keys.fail(f"{prefix}.{kind}Request", f"<= {prefix}.{kind}Limit ({limit})", request)
+    return Resources(
+        cpu_request=values["cpuRequest"],
+        cpu_limit=values["cpuLimit"],
+        memory_request=values["memoryRequest"],
+        memory_limit=values["memoryLimit"],
+        ephemeral_storage_request=values["ephemeralStorageRequest"],
+        ephemeral_storage_limit=values["ephemeralStorageLimit"],
+    )
+
+
+def read_inference(keys: Keys, environment: str) -> InferenceConfig:
+    min_replicas = keys.integer("inference.minReplicas", minimum=1)
+    if environment == "prod" and min_replicas < 2:
+        raise keys.fail("inference.minReplicas", ">= 2 in prod (one replica cannot survive a node drain)", min_replicas)
+    max_replicas = keys.integer("inference.maxReplicas", minimum=1, maximum=1000)
+    if max_replicas <= min_replicas:
+        raise keys.fail("inference.maxReplicas", f"> inference.minReplicas ({min_replicas})", max_replicas)
+    pre_stop = keys.integer("inference.preStopSleepSeconds", minimum=1, maximum=120)
+    drain = keys.integer("inference.drainSeconds", minimum=1, maximum=600)
+    return InferenceConfig(
+        image_tag=_image_tag(keys, "inference.imageTag"),
+        image=_image(keys, "inference.image"),
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        target_cpu_utilization=keys.integer("inference.targetCpuUtilization", minimum=10, maximum=95),
+        scale_down_stabilization_seconds=keys.integer(
+            "inference.scaleDownStabilizationSeconds", minimum=0, maximum=3600
+        ),
+        workers=keys.integer("inference.workers", minimum=1, maximum=64),
+        model_name=keys.string(
+            "inference.modelName", pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}", expected="a registered model name"
+        ),
+        model_alias=keys.string(
+            "inference.modelAlias", pattern=r"[A-Za-z0-9_-]{1,255}", expected="a model alias (letters, digits, _ -)"
+        ),
+        reload_interval_seconds=keys.integer("inference.reloadIntervalSeconds", minimum=1, maximum=86400),
+        cache_enabled=keys.boolean("inference.cacheEnabled"),
+        cache_ttl_seconds=keys.integer("inference.cacheTtlSeconds", minimum=1, maximum=30 * 86400),
+        startup_timeout_seconds=keys.integer("inference.startupTimeoutSeconds", minimum=10, maximum=3600),
+        pre_stop_sleep_seconds=pre_stop,
+        drain_seconds=drain,
+        resources=_resources(keys, "inference"),
+    )
+
+
+def read_ingress(keys: Keys, environment: str) -> IngressConfig:
+    scheme = keys.choice("ingress.scheme", ("internet-facing", "internal"))
+    cidrs = keys.string_list("ingress.inboundCidrs", item=is_cidr, expected="a list of IPv4/IPv6 CIDRs")
+    return IngressConfig(
+        scheme="internal" if scheme == "internal" else "internet-facing",
+        certificate_arn=keys.optional_string(
+            "ingress.certificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN"
+        ),
+        host=keys.optional_string("ingress.host", pattern=_HOSTNAME, expected="a DNS hostname"),
+        access_logs_bucket=keys.optional_string(
+            "ingress.accessLogsBucket", pattern=_BUCKET, expected="an S3 bucket name"
+        ),
+        access_logs_prefix=keys.string(
+            "ingress.accessLogsPrefix", pattern=r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*", expected="an S3 prefix"
+        ),
+        waf_acl_arn=keys.optional_string(
+            "ingress.wafAclArn", pattern=_WAF_ARN, expected="a regional WAFv2 web ACL ARN"
+        ),
+        inbound_cidrs=cidrs,
+        deletion_protection=environment != "dev",
+    )
+
+
+def read_mlflow(keys: Keys, environment: str) -> MlflowConfig:
+    replicas = keys.integer("mlflow.replicas", minimum=1, maximum=20)
+    if environment == "prod" and replicas < 2:
+        raise keys.fail("mlflow.replicas", ">= 2 in prod", replicas)
+    ingress_enabled = keys.boolean("mlflow.ingressEnabled")
+    host = keys.optional_string("mlflow.ingressHost", pattern=_HOSTNAME, expected="a DNS hostname")
+    if ingress_enabled and host is None:
+        # MLflow checks the Host header (--allowed-hosts); an ALB hostname is not known before it exists.
+        raise keys.fail("mlflow.ingressHost", "set when mlflow.ingressEnabled is true")
+    return MlflowConfig(
+        image_tag=_image_tag(keys, "mlflow.imageTag"),
+        image=_image(keys, "mlflow.image"),
+        replicas=replicas,
+        workers=keys.integer("mlflow.workers", minimum=1, maximum=32),
+        artifact_prefix=keys.string(
+            "mlflow.artifactPrefix", pattern=r"[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*", expected="an S3 prefix"
+        ),
+        admin_username=keys.string(
+            "mlflow.adminUsername", pattern=r"[a-z][a-z0-9_-]{2,31}", expected="3-32 lowercase letters, digits, _ -"
+        ),
+        resources=_resources(keys, "mlflow"),
+        ingress_enabled=ingress_enabled,
+        ingress_host=host,
+        ingress_certificate_arn=keys.optional_string(
+            "mlflow.ingressCertificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN"
+        ),
+    )
+
+
+def read_training_job(keys: Keys) -> TrainingJobConfig:
+    enabled = keys.boolean("trainingJob.enabled")
+    tag = keys.optional_string("trainingJob.imageTag", pattern=_IMAGE_TAG, expected="an image tag or sha256 digest")
+    if tag is not None:
+        tag = _image_tag(keys, "trainingJob.imageTag")
+    image = _image(keys, "trainingJob.image")
+    if enabled and tag is None and image is None:
+        raise keys.fail("trainingJob.imageTag", "set (or trainingJob.image) when trainingJob.enabled is true")
+    args = keys.string_list("trainingJob.args")
+    if enabled and not args:
+        raise keys.fail("trainingJob.args", "a non-empty list when trainingJob.enabled is true")
+    return TrainingJobConfig(
+        enabled=enabled,
+        image_tag=tag,
+        image=image,
+        schedule=keys.optional_string("trainingJob.schedule", pattern=_CRON, expected="a five-field cron schedule"),
+        args=args,
+        active_deadline_seconds=keys.integer("trainingJob.activeDeadlineSeconds", minimum=60, maximum=86400),
+        resources=_resources(keys, "trainingJob"),
+    )
+
+
+def read_monitoring(keys: Keys) -> MonitoringConfig:
+    service_monitor = keys.boolean("monitoring.serviceMonitor")
+    namespace = keys.optional_string("monitoring.prometheusNamespace", pattern=_DNS_LABEL, expected="a namespace")
+    if service_monitor and namespace is None:
+        # The NetworkPolicies admit the scrape only from a named namespace.
+        raise keys.fail("monitoring.prometheusNamespace", "set when monitoring.serviceMonitor is true")
+    return MonitoringConfig(
+        scrape_annotations=keys.boolean("monitoring.scrapeAnnotations"),
+        service_monitor=service_monitor,
+        prometheus_namespace=namespace,
+    )

@@ -1,0 +1,276 @@
+"""The inference service on the cluster: Deployment scaled by an HPA, behind an ALB, reading MLflow and Redis.
+
+The pods need no AWS access (artifacts come through MLflow's proxied artifact serving) and no Kubernetes API
+access. Settings reach the service as `SERVING_*` variables from a ConfigMap; credentials as files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import kube
+from infra.config import InferenceConfig, MonitoringConfig
+
+NAME = "inference"
+PORT = 8000
+LABELS = kube.pod_labels(NAME, "server")
+SECRETS_DIR = "/var/run/secrets/serving"
+METRICS_PATH = "/metrics"
+READY_PATH = "/health/ready"
+LIVE_PATH = "/health/live"
+# What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster.
+PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
+    ("/predict", "Exact"),
+    ("/invocations", "Exact"),
+    ("/health", "Prefix"),
+    ("/version", "Exact"),
+    ("/docs", "Prefix"),
+    ("/openapi.json", "Exact"),
+)
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    """ElastiCache Redis with TLS and AUTH; `auth_token` stays a secret Output."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    auth_token: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class InferenceArgs:
+    config: InferenceConfig
+    monitoring: MonitoringConfig
+    namespace: str
+    image: pulumi.Input[str]
+    registry_uri: pulumi.Input[str]
+    mlflow_username: str
+    mlflow_password: pulumi.Input[str]
+    redis: RedisEndpoint
+    alb: kube.AlbSettings
+    host: str | None = None
+
+
+def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
+    """`rediss://` (TLS) with the AUTH token, database 0."""
+    return pulumi.Output.all(redis.host, redis.port, redis.auth_token).apply(
+        lambda v: f"rediss://:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/0"
+    )
+
+
+class Inference(pulumi.ComponentResource):
+    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (+ ServiceMonitor)."""
+
+    alb_hostname: pulumi.Output[str]
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: InferenceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Inference", name, None, opts)
+        cfg = args.config
+        child = kube.child_options(self, opts)
+        name = f"{name}-{NAME}"
+        labels = kube.object_labels(NAME, "server")
+        namespace = args.namespace
+
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={"name": NAME, "namespace": namespace, "labels": labels},
+            automount_service_account_token=False,
+            opts=child,
+        )
+        settings = k8s.core.v1.ConfigMap(
+            f"{name}-settings",
+            metadata={"namespace": namespace, "labels": labels},
+            data={
+                "SERVING_REGISTRY_URI": args.registry_uri,
+                "SERVING_MODEL_NAME": cfg.model_name,
+                "SERVING_MODEL_ALIAS": cfg.model_alias,
+                "SERVING_RELOAD_INTERVAL_S": str(cfg.reload_interval_seconds),
+                "SERVING_CACHE_ENABLED": str(cfg.cache_enabled).lower(),
+                "SERVING_CACHE_TTL_S": str(cfg.cache_ttl_seconds),
+                "WEB_CONCURRENCY": str(cfg.workers),
+            },
+            opts=child,
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata={"namespace": namespace, "labels": labels},
+            type="Opaque",
+            string_data={
+                "redis-url": redis_url(args.redis),
+                "mlflow-username": args.mlflow_username,
+                "mlflow-password": args.mlflow_password,
+            },
+            opts=child,
+        )
+
+        annotations = (
+            {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": METRICS_PATH}
+            if args.monitoring.scrape_annotations
+            else {}
+        )
+        container: k8s.core.v1.ContainerArgsDict = {
+            "name": NAME,
+            "image": args.image,
+            "image_pull_policy": "IfNotPresent",
+            "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
+            "env_from": [{"config_map_ref": {"name": settings.metadata.name}}],
+            "env": [
+                {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
+                {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
+                {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
+                # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
+                {"name": "SERVING_GRACEFUL_TIMEOUT", "value": str(cfg.drain_seconds)},
+                {"name": "HOME", "value": kube.TMP_MOUNT},
+                {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+            ],
+            # Startup covers the first model load; readiness then tracks "a model is loaded"; liveness only
+            # "the process answers", so an MLflow or Redis outage never restarts the pods.
+            "startup_probe": kube.http_probe(
+                READY_PATH, "http", period=5, failures=math.ceil(cfg.startup_timeout_seconds / 5)
+            ),
+            "readiness_probe": kube.http_probe(READY_PATH, "http", period=5, failures=2),
+            "liveness_probe": kube.http_probe(LIVE_PATH, "http", period=10, failures=3, timeout=3),
+            # Keep serving while the ALB deregisters the pod; then SIGTERM lets Gunicorn drain.
+            "lifecycle": {"pre_stop": {"sleep": {"seconds": cfg.pre_stop_sleep_seconds}}},
+            "resources": kube.resources(cfg.resources),
+            "security_context": kube.container_security_context(),
+            "volume_mounts": [
+                kube.tmp_mount(),
+                {"name": "credentials", "mount_path": SECRETS_DIR, "read_only": True},
+            ],
+        }
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": NAME, "namespace": namespace, "labels": labels},
+            # No `replicas`: the HPA owns the scale, and `pulumi up` must never reset it.
+            spec={
+                "revision_history_limit": 5,
+                "progress_deadline_seconds": cfg.startup_timeout_seconds + 300,
+                "selector": {"match_labels": LABELS},
+                "strategy": kube.rolling_update(),
+                "template": {
+                    "metadata": {"labels": labels, "annotations": annotations},
+                    "spec": kube.pod_spec(
+                        [container],
+                        [
+                            kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
+                            kube.secret_volume("credentials", secret.metadata.name),
+                        ],
+                        service_account=sa.metadata.name,
+                        spread_labels=LABELS,
+                        grace_seconds=kube.termination_grace_seconds(cfg.pre_stop_sleep_seconds, cfg.drain_seconds),
+                    ),
+                },
+            },
+            opts=child,
+        )
+        service = kube.cluster_ip_service(
+            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata={"name": NAME, "namespace": namespace, "labels": labels},
+            spec={
+                "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": deployment.metadata.name},
+                "min_replicas": cfg.min_replicas,
+                "max_replicas": cfg.max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "average_utilization": cfg.target_cpu_utilization},
+                        },
+                    }
+                ],
+                "behavior": {
+                    "scale_up": {
+                        "stabilization_window_seconds": 0,
+                        "select_policy": "Max",
+                        "policies": [
+                            {"type": "Percent", "value": 100, "period_seconds": 30},
+                            {"type": "Pods", "value": 4, "period_seconds": 30},
+                        ],
+                    },
+                    "scale_down": {
+                        "stabilization_window_seconds": cfg.scale_down_stabilization_seconds,
+                        "select_policy": "Min",
+                        "policies": [{"type": "Percent", "value": 25, "period_seconds": 60}],
+                    },
+                },
+            },
+            opts=child,
+        )
+        kube.disruption_budget(
+            f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
+        )
+
+        if not args.alb.certificate_arn:
+            pulumi.log.warn(
+                "ingress.certificateArn is not set: the inference ALB serves plain HTTP on port 80 only. "
+                "Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
+                resource=self,
+            )
+        if not args.alb.access_logs_bucket:
+            pulumi.log.warn(
+                "ingress.accessLogsBucket is not set: the inference ALB keeps no access logs", resource=self
+            )
+        rule: k8s.networking.v1.IngressRuleArgsDict = {
+            "http": {
+                "paths": [
+                    {
+                        "path": path,
+                        "path_type": path_type,
+                        "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}},
+                    }
+                    for path, path_type in PUBLIC_PATHS
+                ]
+            }
+        }
+        if args.host:
+            rule["host"] = args.host
+        ingress = k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata={
+                "name": NAME,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": kube.alb_annotations(args.alb),
+            },
+            spec={"ingress_class_name": "alb", "rules": [rule]},
+            opts=child,
+        )
+        if args.monitoring.service_monitor:
+            k8s.apiextensions.CustomResource(
+                f"{name}-service-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={"name": NAME, "namespace": namespace, "labels": labels},
+                spec={
+                    "selector": {"matchLabels": LABELS},
+                    "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s", "scheme": "http"}],
+                },
+                opts=child,
+            )
+
+        # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
+        self.alb_hostname = ingress.status.apply(_alb_hostname)
+        scheme = "https" if args.alb.certificate_arn else "http"
+        self.url = (
+            pulumi.Output.from_input(f"{scheme}://{args.host}")
+            if args.host
+            else self.alb_hostname.apply(lambda h: f"{scheme}://{h}" if h else "")
+        )
+        self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
+
+
+def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:
+    balancers = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return (balancers[0].hostname or "") if balancers else ""

@@ -1,0 +1,453 @@
+"""The MLflow tracking server and model registry: RDS backend, proxied S3 artifacts, basic auth.
+
+Clients (the inference service, the training Job) reach it only at its in-cluster URL and fetch artifacts
+through it (`--serve-artifacts`), so only this server's role may touch the artifact prefix in S3. Basic auth
+is on: an admin whose password is generated here, and one non-admin user per client, created by a Job that
+calls MLflow's auth REST API (images/mlflow/bootstrap_users.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra import kube
+from infra.config import MlflowConfig
+from infra.identity import irsa_role
+
+if TYPE_CHECKING:
+    from infra.cluster import Cluster
+
+NAME = "mlflow"
+PORT = 5000
+LABELS = kube.pod_labels(NAME, "tracking-server")
+BOOTSTRAP_LABELS = kube.pod_labels(NAME, "bootstrap-users")
+SECRETS_DIR = "/var/run/secrets/mlflow"
+ADMIN_DIR = "/var/run/secrets/mlflow-admin"
+USERS_DIR = "/var/run/secrets/mlflow-users"
+ENTRYPOINT = "/usr/local/bin/mlflow-entrypoint"
+BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
+PRE_STOP_SLEEP_SECONDS = 5
+DRAIN_SECONDS = 25
+# Every user MLflow reads from its auth database gets this on resources it did not create: clients read the
+# registry; only a resource's creator (and the admin) may change it.
+DEFAULT_PERMISSION = "READ"
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    """The PostgreSQL backend store; `password` stays a secret Output."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    name: str
+    username: str
+    password: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ArtifactLocation:
+    """The S3 bucket MLflow proxies artifacts to, and the KMS key its objects are encrypted with."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class MlflowArgs:
+    config: MlflowConfig
+    namespace: str
+    image: pulumi.Input[str]
+    # The cluster whose OIDC provider the server's IAM role (IRSA) trusts.
+    cluster: Cluster
+    region: str
+    artifacts: ArtifactLocation
+    database: DatabaseEndpoint
+    tags: Mapping[str, str]
+    # Non-admin users to create, one per client (e.g. "inference"); their passwords are generated here.
+    users: Sequence[str] = ()
+    # The internal ALB for the UI, when config.ingress_enabled.
+    alb: kube.AlbSettings | None = None
+
+
+def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
+    """SQLAlchemy URI of the backend store; TLS required (the server also enforces `rds.force_ssl`)."""
+    return pulumi.Output.all(db.host, db.port, db.password).apply(
+        lambda v: (
+            f"postgresql://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
+            f"{quote(db.name, safe='')}?sslmode=require"
+        )
+    )
+
+
+def _ini_value(value: str) -> str:
+    # MLflow reads its ini files with configparser's interpolation, to which "%" is special.
+    if "\n" in value or "\r" in value:
+        raise ValueError("an ini value cannot span lines")
+    return value.replace("%", "%%")
+
+
+def basic_auth_ini(database_uri: str, admin_username: str, admin_password: str) -> str:
+    """MLflow's auth config (MLFLOW_AUTH_CONFIG_PATH): users and permissions live in the backend database."""
+    return (
+        "[mlflow]\n"
+        f"default_permission = {DEFAULT_PERMISSION}\n"
+        f"database_uri = {_ini_value(database_uri)}\n"
+        f"admin_username = {_ini_value(admin_username)}\n"
+        f"admin_password = {_ini_value(admin_password)}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+
+
+def credentials_file(username: str, password: str) -> str:
+    """An MLflow client credentials file (~/.mlflow/credentials): basic-auth credentials as a file, not env."""
+    return (
+        "[mlflow]\n"
+        f"mlflow_tracking_username = {_ini_value(username)}\n"
+        f"mlflow_tracking_password = {_ini_value(password)}\n"
+    )
+
+
+def artifact_access_policy(
+    bucket_arn: pulumi.Input[str], prefix: str, kms_key_arn: pulumi.Input[str], region: str
+) -> pulumi.Output[str]:
+    """The MLflow role's only permissions: objects under `prefix/`, listing of that prefix, and the bucket key."""
+    return pulumi.Output.all(bucket_arn, kms_key_arn).apply(
+        lambda v: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ListArtifactPrefix",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": v[0],
+                        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+                    },
+                    {
+                        "Sid": "ReadWriteArtifacts",
+                        "Effect": "Allow",
+                        "Action": [
+                            "s3:GetObject",
+                            "s3:PutObject",
+                            "s3:DeleteObject",
+                            "s3:AbortMultipartUpload",
+                            "s3:ListMultipartUploadParts",
+                        ],
+                        "Resource": f"{v[0]}/{prefix}/*",
+                    },
+                    {
+                        # SSE-KMS objects are unreadable and unwritable without the key, and only via S3.
+                        "Sid": "UseArtifactKey",
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": v[1],
+                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                    },
+                ],
+            },
+            indent=2,
+        )
+    )
+
+
+def service_hosts(namespace: str) -> list[str]:
+    """Host headers the server accepts: its in-cluster names, and localhost for `kubectl port-forward`."""
+    return [
+        f"{NAME}.{namespace}.svc.cluster.local:{PORT}",
+        f"{NAME}.{namespace}.svc:{PORT}",
+        f"{NAME}.{namespace}:{PORT}",
+        "localhost:*",
+        "127.0.0.1:*",
+    ]
+
+
+class Mlflow(pulumi.ComponentResource):
+    """MLflow server Deployment + Service + PDB, its secrets, the user bootstrap Job, an optional internal UI."""
+
+    url: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    user_passwords: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Mlflow", name, None, opts)
+        cfg = args.config
+        child = kube.child_options(self, opts)
+        labels = kube.object_labels(NAME, "tracking-server")
+        namespace = args.namespace
+        name = f"{name}-{NAME}"
+
+        # The only AWS identity in the workload layer: artifacts in S3, under the configured prefix only.
+        role = irsa_role(
+            f"{name}-role",
+            namespace=namespace,
+            service_account=NAME,
+            cluster=args.cluster,
+            policy=artifact_access_policy(
+                args.artifacts.bucket_arn, cfg.artifact_prefix, args.artifacts.kms_key_arn, args.region
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        # Signs the auth app's CSRF tokens; every replica must share it.
+        flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
+        self.admin_password = admin.result
+        self.user_passwords = {
+            user: random.RandomPassword(f"{name}-user-{user}-password", length=32, special=False, opts=child).result
+            for user in args.users
+        }
+        self.url = pulumi.Output.from_input(f"http://{NAME}.{namespace}.svc.cluster.local:{PORT}")
+        self.role_arn = role.arn
+
+        uri = database_uri(args.database)
+        server_secret = k8s.core.v1.Secret(
+            f"{name}-server",
+            metadata={"namespace": namespace, "labels": labels},
+            type="Opaque",
+            string_data={
+                "backend-store-uri": uri,
+                "basic-auth.ini": pulumi.Output.all(uri, admin.result).apply(
+                    lambda v: basic_auth_ini(v[0], cfg.admin_username, v[1])
+                ),
+                "flask-secret-key": flask_key.result,
+            },
+            opts=child,
+        )
+
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={
+                "name": NAME,
+                "namespace": namespace,
+                "labels": labels,
+                # IRSA: the EKS webhook projects an STS-audience token for this role into the pods.
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
+            # No Kubernetes API access is needed; the IRSA token is projected separately.
+            automount_service_account_token=False,
+            opts=child,
+        )
+
+        server_args: list[pulumi.Input[str]] = [
+            "server",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(PORT),
+            "--workers",
+            str(cfg.workers),
+            "--app-name",
+            "basic-auth",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
+            "--allowed-hosts",
+            ",".join(service_hosts(namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
+            # Stop taking connections on SIGTERM and give in-flight requests this long.
+            "--uvicorn-opts",
+            f"--timeout-graceful-shutdown {DRAIN_SECONDS}",
+        ]
+        if cfg.ingress_enabled and cfg.ingress_host:
+            # The UI's own state-changing calls come from this origin; MLflow blocks other origins.
+            scheme = "https" if cfg.ingress_certificate_arn else "http"
+            server_args += ["--cors-allowed-origins", f"{scheme}://{cfg.ingress_host}"]
+
+        container: k8s.core.v1.ContainerArgsDict = {
+            "name": NAME,
+            "image": args.image,
+            "image_pull_policy": "IfNotPresent",
+            # The entrypoint (images/mlflow/entrypoint.sh) loads each <NAME>_FILE below into <NAME>: the backend
+            # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri, so the database
+            # password is read from the mounted Secret and never appears in the process list or the pod spec.
+            "command": [ENTRYPOINT],
+            "args": server_args,
+            "env": [
+                {"name": "MLFLOW_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_DIR}/backend-store-uri"},
+                {"name": "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE", "value": f"{SECRETS_DIR}/flask-secret-key"},
+                {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{SECRETS_DIR}/basic-auth.ini"},
+                # Server-side job execution would run arbitrary jobs inside this pod; not needed here.
+                {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+                {"name": "AWS_DEFAULT_REGION", "value": args.region},
+                {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+                {"name": "HOME", "value": kube.TMP_MOUNT},
+                {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+            ],
+            "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
+            "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
+            "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
+            "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
+            "lifecycle": {"pre_stop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+            "resources": kube.resources(cfg.resources),
+            "security_context": kube.container_security_context(),
+            "volume_mounts": [
+                kube.tmp_mount(),
+                {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
+            ],
+        }
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": NAME, "namespace": namespace, "labels": labels},
+            spec={
+                "replicas": cfg.replicas,
+                "revision_history_limit": 5,
+                "selector": {"match_labels": LABELS},
+                "strategy": kube.rolling_update(),
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": kube.pod_spec(
+                        [container],
+                        [
+                            kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
+                            kube.secret_volume("server-secrets", server_secret.metadata.name),
+                        ],
+                        service_account=sa.metadata.name,
+                        spread_labels=LABELS,
+                        grace_seconds=kube.termination_grace_seconds(PRE_STOP_SLEEP_SECONDS, DRAIN_SECONDS),
+                    ),
+                },
+            },
+            opts=child,
+        )
+        service = kube.cluster_ip_service(
+            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
+        )
+        kube.disruption_budget(
+            f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
+        )
+        self._bootstrap_users(name, args, admin.result, after=[deployment, service], opts=opts)
+        if cfg.ingress_enabled:
+            self._ingress(name, args, labels, service, child)
+
+        self.service_name = service.metadata.name
+        self.register_outputs({"url": self.url, "serviceName": self.service_name, "roleArn": self.role_arn})
+
+    def _bootstrap_users(
+        self,
+        name: str,
+        args: MlflowArgs,
+        admin_password: pulumi.Output[str],
+        after: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None,
+    ) -> None:
+        """A Job that makes the clients' users exist with their current passwords (create or update)."""
+        if not args.users:
+            return
+        child = kube.child_options(self, opts)
+        namespace = args.namespace
+        labels = kube.object_labels(NAME, "bootstrap-users")
+        admin_secret = k8s.core.v1.Secret(
+            f"{name}-admin",
+            metadata={"namespace": namespace, "labels": labels},
+            type="Opaque",
+            string_data={"username": args.config.admin_username, "password": admin_password},
+            opts=child,
+        )
+        users_secret = k8s.core.v1.Secret(
+            f"{name}-users",
+            metadata={"namespace": namespace, "labels": labels},
+            type="Opaque",
+            # One file per user, named after it, holding its password.
+            string_data=dict(self.user_passwords),
+            opts=child,
+        )
+        k8s.batch.v1.Job(
+            f"{name}-bootstrap-users",
+            metadata={"namespace": namespace, "labels": labels},
+            spec={
+                "backoff_limit": 4,
+                "active_deadline_seconds": 600,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": kube.pod_spec(
+                        [
+                            {
+                                "name": "bootstrap-users",
+                                "image": args.image,
+                                "image_pull_policy": "IfNotPresent",
+                                "command": ["python", BOOTSTRAP_SCRIPT],
+                                "env": [
+                                    {"name": "MLFLOW_TRACKING_URI", "value": self.url},
+                                    {"name": "MLFLOW_ADMIN_DIR", "value": ADMIN_DIR},
+                                    {"name": "MLFLOW_USERS_DIR", "value": USERS_DIR},
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+                                    "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
+                                },
+                                "security_context": kube.container_security_context(),
+                                "volume_mounts": [
+                                    kube.tmp_mount(),
+                                    {"name": "admin", "mount_path": ADMIN_DIR, "read_only": True},
+                                    {"name": "users", "mount_path": USERS_DIR, "read_only": True},
+                                ],
+                            }
+                        ],
+                        [
+                            kube.tmp_volume("64Mi"),
+                            kube.secret_volume("admin", admin_secret.metadata.name),
+                            kube.secret_volume("users", users_secret.metadata.name),
+                        ],
+                        restart_policy="OnFailure",
+                    ),
+                },
+            },
+            # The users are created through the running server, so it must be up first.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after)),
+        )
+
+    def _ingress(
+        self,
+        name: str,
+        args: MlflowArgs,
+        labels: dict[str, str],
+        service: k8s.core.v1.Service,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """The UI through an internal ALB only: MLflow is never internet-facing."""
+        cfg = args.config
+        namespace = args.namespace
+        if args.alb is None:
+            raise ValueError("mlflow.ingressEnabled needs ALB settings")
+        if args.alb.scheme != "internal":
+            raise ValueError("the MLflow ALB must be internal")
+        if not args.alb.certificate_arn:
+            pulumi.log.warn(
+                "mlflow.ingressCertificateArn is not set: the internal MLflow ALB serves plain HTTP on port 80",
+                resource=self,
+            )
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata={
+                "name": NAME,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": kube.alb_annotations(args.alb),
+            },
+            spec={
+                "ingress_class_name": "alb",
+                "rules": [
+                    {
+                        "host": cfg.ingress_host,
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "path_type": "Prefix",
+                                    "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+            opts=child,
+        )

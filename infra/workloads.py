@@ -1,0 +1,217 @@
+"""The workload layer wired onto the cloud layer: namespaces and flows, MLflow, the inference service, training.
+
+`flows` is the one list of every connection the workloads may open; `build_workloads` creates the components
+in order (namespaces and their policies, then MLflow, then its clients), all after the LB controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import inference, mlflow, training_job
+from infra.addons import Addons
+from infra.cache import Cache
+from infra.cluster import Cluster
+from infra.config import PlatformConfig, image_reference
+from infra.database import Database
+from infra.inference import Inference, InferenceArgs, RedisEndpoint
+from infra.kube import AlbSettings
+from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
+from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
+from infra.network import NetworkRefs, subnet_cidrs
+from infra.registry import Registry
+from infra.storage import ArtifactStore
+from infra.training_job import TrainingJob, TrainingJobArgs
+
+INFERENCE_NS = "inference"
+MLFLOW_NS = "mlflow"
+TRAINING_NS = "training"
+INFERENCE_USER = "inference"
+TRAINER_USER = "trainer"
+REDIS_PORT = 6379
+POSTGRES_PORT = 5432
+HTTPS_PORT = 443
+# Public S3 and STS endpoints: anywhere but private, link-local and carrier-grade NAT space, so the 443 egress
+# that reaches them cannot reach the cluster's API endpoint or anything else inside the VPC.
+NON_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+
+
+@dataclass(frozen=True)
+class WorkloadsArgs:
+    config: PlatformConfig
+    network: NetworkRefs
+    cluster: Cluster
+    addons: Addons
+    cache: Cache
+    database: Database
+    artifacts: ArtifactStore
+    registry: Registry
+
+
+@dataclass(frozen=True)
+class Workloads:
+    namespaces: Namespaces
+    mlflow: Mlflow
+    inference: Inference
+    training: TrainingJob | None
+
+
+def flows(cfg: PlatformConfig, vpc_cidr: pulumi.Input[str], private: Sequence[pulumi.Input[str]]) -> list[Flow]:
+    """Every connection the workloads may open or accept (besides DNS, which every namespace gets)."""
+    inference_pods = Pods(INFERENCE_NS, inference.LABELS)
+    mlflow_pods = Pods(MLFLOW_NS, mlflow.LABELS)
+    private_subnets = Cidrs("private subnets (Redis, RDS)", private)
+    vpc = Cidrs("the VPC (ALB nodes)", [vpc_cidr])
+    result = [
+        # target-type ip: the ALB connects from its own addresses in the VPC straight to the pods.
+        Flow("alb-to-inference", vpc, inference_pods, inference.PORT),
+        Flow("inference-to-mlflow", inference_pods, mlflow_pods, mlflow.PORT),
+        Flow("inference-to-redis", inference_pods, private_subnets, REDIS_PORT),
+        Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), mlflow_pods, mlflow.PORT),
+        Flow("mlflow-to-postgres", mlflow_pods, private_subnets, POSTGRES_PORT),
+        # S3 for artifacts, and STS for the IRSA credential exchange.
+        Flow("mlflow-to-aws-apis", mlflow_pods, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
+    ]
+    if cfg.mlflow.ingress_enabled:
+        result.append(Flow("alb-to-mlflow", vpc, mlflow_pods, mlflow.PORT))
+    if cfg.training_job.enabled:
+        result.append(Flow("training-to-mlflow", Pods(TRAINING_NS, training_job.LABELS), mlflow_pods, mlflow.PORT))
+    if cfg.monitoring.prometheus_namespace:
+        result.append(
+            Flow("prometheus-to-inference", Pods(cfg.monitoring.prometheus_namespace), inference_pods, inference.PORT)
+        )
+    return result
+
+
+def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Input[str], list[pulumi.Input[str]]]:
+    """The VPC's CIDR and its private subnets' CIDRs: from config when built here, looked up when brought."""
+    if not cfg.network.bring_your_own:
+        return cfg.network.vpc_cidr, list(subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)[1])
+    vpc = aws.ec2.get_vpc_output(id=network.vpc_id).cidr_block
+    return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
+
+
+def _image(repository: pulumi.Input[str], tag: str | None, override: str | None) -> pulumi.Input[str]:
+    """The configured full reference if any, else the stack's ECR repository at `tag`."""
+    if override is not None:
+        return override
+    assert tag is not None  # config requires a tag when no full reference is set
+    return pulumi.Output.from_input(repository).apply(lambda repo: image_reference(repo, tag))
+
+
+def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
+    """Register the workload layer on the cluster of `args`."""
+    cfg, cluster = args.config, args.cluster
+    vpc_cidr, private_cidrs = network_cidrs(cfg, args.network)
+    # Every pod lands in a namespace the LB controller's webhook watches (readiness gates), so nothing is
+    # created before the controller runs.
+    on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[args.addons.load_balancer_controller])
+    namespaces = Namespaces(
+        name,
+        NamespacesArgs(
+            names=[INFERENCE_NS, MLFLOW_NS] + ([TRAINING_NS] if cfg.training_job.enabled else []),
+            kubernetes_version=cluster.version,
+            flows=flows(cfg, vpc_cidr, private_cidrs),
+            labels={"app.kubernetes.io/part-of": "ml-platform", "app.kubernetes.io/managed-by": "pulumi"},
+        ),
+        opts=on_cluster,
+    )
+    # Pods start only once their namespace and its NetworkPolicies exist.
+    after_namespaces = pulumi.ResourceOptions(
+        providers=[cluster.provider], depends_on=[args.addons.load_balancer_controller, namespaces]
+    )
+    alb_tags = cfg.tags()
+    ing = cfg.ingress
+
+    users = [INFERENCE_USER] + ([TRAINER_USER] if cfg.training_job.enabled else [])
+    tracking = Mlflow(
+        name,
+        MlflowArgs(
+            config=cfg.mlflow,
+            namespace=MLFLOW_NS,
+            image=_image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag, cfg.mlflow.image),
+            cluster=cluster,
+            region=cfg.region,
+            artifacts=ArtifactLocation(
+                bucket_name=args.artifacts.bucket_name,
+                bucket_arn=args.artifacts.bucket_arn,
+                kms_key_arn=args.artifacts.kms_key_arn,
+            ),
+            database=DatabaseEndpoint(
+                host=args.database.address,
+                port=args.database.port,
+                name=args.database.db_name,
+                username=args.database.username,
+                password=args.database.password,
+            ),
+            tags=cfg.tags(),
+            users=users,
+            alb=AlbSettings(
+                scheme="internal",
+                health_check_path="/health",
+                tags=alb_tags,
+                certificate_arn=cfg.mlflow.ingress_certificate_arn,
+                inbound_cidrs=[vpc_cidr],
+                access_logs_bucket=ing.access_logs_bucket,
+                access_logs_prefix="alb/mlflow",
+                deletion_protection=ing.deletion_protection,
+                deregistration_delay_seconds=mlflow.DRAIN_SECONDS,
+            )
+            if cfg.mlflow.ingress_enabled
+            else None,
+        ),
+        opts=after_namespaces,
+    )
+
+    service = Inference(
+        name,
+        InferenceArgs(
+            config=cfg.inference,
+            monitoring=cfg.monitoring,
+            namespace=INFERENCE_NS,
+            image=_image(args.registry.repository_urls["inference"], cfg.inference.image_tag, cfg.inference.image),
+            registry_uri=tracking.url,
+            mlflow_username=INFERENCE_USER,
+            mlflow_password=tracking.user_passwords[INFERENCE_USER],
+            redis=RedisEndpoint(
+                host=args.cache.primary_endpoint, port=args.cache.port, auth_token=args.cache.auth_token
+            ),
+            alb=AlbSettings(
+                scheme=ing.scheme,
+                health_check_path=inference.READY_PATH,
+                tags=alb_tags,
+                certificate_arn=ing.certificate_arn,
+                # An internal ALB with no CIDRs configured stays reachable from the VPC only.
+                inbound_cidrs=list(ing.inbound_cidrs) or ([vpc_cidr] if ing.scheme == "internal" else []),
+                access_logs_bucket=ing.access_logs_bucket,
+                access_logs_prefix=ing.access_logs_prefix,
+                deletion_protection=ing.deletion_protection,
+                waf_acl_arn=ing.waf_acl_arn,
+                deregistration_delay_seconds=cfg.inference.drain_seconds,
+            ),
+            host=ing.host,
+        ),
+        opts=after_namespaces,
+    )
+
+    training = None
+    if cfg.training_job.enabled:
+        training = TrainingJob(
+            name,
+            TrainingJobArgs(
+                config=cfg.training_job,
+                namespace=TRAINING_NS,
+                image=_image(
+                    args.registry.repository_urls["training"], cfg.training_job.image_tag, cfg.training_job.image
+                ),
+                tracking_uri=tracking.url,
+                mlflow_username=TRAINER_USER,
+                mlflow_password=tracking.user_passwords[TRAINER_USER],
+            ),
+            opts=after_namespaces,
+        )
+    return Workloads(namespaces=namespaces, mlflow=tracking, inference=service, training=training)

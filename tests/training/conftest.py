@@ -1,0 +1,102 @@
+"""Fixtures for the lifecycle CLI tests, all against the session's real MLflow server.
+
+Training is the slow part, so two models are trained once per module through the CLI (a good LinearRegression
+and a deliberately bad DummyRegressor); each test then registers copies of those logged models under a model
+name of its own, so tests share no registry state and run in any order.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+from click.testing import Result
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from local.servers import MlflowServer
+from training.cli import app
+
+WORSE_CONFIG = """\
+model_name: unused
+estimator:
+  class: DummyRegressor
+  params: {strategy: mean}
+"""
+
+
+def run_cli(args: Sequence[str], expect: int = 0) -> Result:
+    """Invoke `python -m training ...` in-process; fail with its output if the exit code is not `expect`."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == expect, (
+        f"exit {result.exit_code} != {expect} for {list(args)}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\nexception: {result.exception!r}"
+    )
+    return result
+
+
+def last_line(result: Result) -> str:
+    return result.stdout.strip().splitlines()[-1]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A model version trained by the CLI: its registered name/version, run and logged-model URI."""
+
+    name: str
+    version: str
+    run_id: str
+    source: str
+    metrics: dict[str, float]
+    data_fingerprint: str
+
+
+def _train(args: Sequence[str]) -> Trained:
+    result = run_cli(["train", "--json", *args])
+    payload = json.loads(last_line(result))
+    mv = MlflowClient().get_model_version(payload["model_name"], payload["version"])
+    return Trained(
+        name=payload["model_name"],
+        version=payload["version"],
+        run_id=payload["run_id"],
+        source=mv.source,
+        metrics=payload["metrics"],
+        data_fingerprint=payload["data_fingerprint"],
+    )
+
+
+@pytest.fixture(scope="module")
+def worse_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("configs") / "dummy.yaml"
+    path.write_text(WORSE_CONFIG)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(mlflow_server: MlflowServer, worse_config: Path) -> Iterator[dict[str, Trained]]:
+    """`good` (the default LinearRegression config) and `worse` (DummyRegressor), trained once per module."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            mp.delenv(var, raising=False)
+        mp.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+        suffix = uuid.uuid4().hex[:8]
+        yield {
+            "good": _train(["--model-name", f"base-good-{suffix}"]),
+            "worse": _train(["--model-name", f"base-worse-{suffix}", "--config", str(worse_config)]),
+        }
+
+
+@pytest.fixture
+def model_name(mlflow_tracking: str) -> str:
+    """A registered-model name no other test uses (the server is shared by the session)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def register(name: str, *models: Trained) -> list[str]:
+    """Register copies of already-logged models under `name` (fast: no training); returns their versions."""
+    return [str(mlflow.register_model(m.source, name).version) for m in models]

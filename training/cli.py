@@ -1,0 +1,356 @@
+"""`python -m training`: train, promote, rollback, status, compare, history. Thin commands over train.py/registry.py.
+
+Human output (tables, progress, warnings) is rich; the last line on stdout of train/promote/rollback is for
+scripts (`registered <name> version <N>`, ...), or a JSON object with `--json`. Exit codes: 0 ok, 1 error,
+2 usage, 3 promotion refused by the gate, 4 tracking server unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from mlflow.exceptions import MlflowException
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from training import tracking
+from training.config import ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
+from training.registry import Comparison, Move, Registry, VersionRow
+from training.train import TrainResult, train
+
+app = typer.Typer(
+    name="training",
+    help="Model lifecycle: train and register, promote through a gate, roll back, and inspect the registry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+# Rich falls back to 80 columns when output is not a terminal (CI logs, pipes); tables need more than that.
+PIPE_WIDTH = 200
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Training config YAML (default training/configs/linear.yaml).", dir_okay=False),
+]
+ModelNameOpt = Annotated[
+    str | None, typer.Option("--model-name", "-m", help="Registered model name (default: config).")
+]
+AliasOpt = Annotated[str, typer.Option("--alias", "-a", help="Registry alias the service loads.")]
+TrackingUriOpt = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking server (default: $MLFLOW_TRACKING_URI).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON line instead.")]
+AlsoStageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--also-stage", help="Also set the deprecated registry stage for old models:/name/Production clients."
+    ),
+]
+
+
+def _setup_output() -> None:
+    global out, err
+    out, err = Console(), Console(stderr=True)
+    for console in (out, err):
+        if not console.is_terminal:
+            console.width = PIPE_WIDTH
+    logger = logging.getLogger("training")
+    for handler in [h for h in logger.handlers if isinstance(h, RichHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(RichHandler(console=err, show_time=False, show_path=False))
+    logger.setLevel(logging.INFO)
+
+
+@contextmanager
+def _errors(uri: Callable[[], str | None] = lambda: None) -> Iterator[None]:
+    """Every failure the user can act on becomes one red line on stderr and a documented exit code."""
+    try:
+        yield
+    except tracking.LifecycleError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(e.exit_code) from e
+    except ConfigError as e:
+        err.print(f"[bold red]config error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from e
+    except MlflowException as e:
+        where = uri() or "the tracking server"
+        err.print(f"[bold red]error from {where}:[/] {_explain(e)}", highlight=False)
+        raise typer.Exit(1) from e
+
+
+def _explain(e: MlflowException) -> str:
+    # A refused login surfaces as "failed with error code 401 != 200" plus a long body; say what to do instead.
+    match = re.search(r"error code (401|403)\b", e.message)
+    code = int(match.group(1)) if match else e.get_http_status_code()  # type: ignore[no-untyped-call]
+    if code == 401:
+        return "not authenticated (HTTP 401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+    if code == 403:
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+        return f"permission denied (HTTP 403) for {user}: {e.message.splitlines()[0]}"
+    return e.message
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def step(text: str) -> None:
+            progress.update(task, description=text)
+            progress.console.print(f"[dim]•[/] {text}", highlight=False)
+
+        yield step
+
+
+@contextmanager
+def _registry(model_name: str | None, config: Path | None, tracking_uri: str | None) -> Iterator[_Session]:
+    """Validate the config, reach the server, and report any failure in the body as one line with an exit code."""
+    uri: list[str] = []
+    with _errors(lambda: uri[0] if uri else None):
+        cfg = load_config(config)
+        found, client = tracking.connect(tracking_uri)
+        uri.append(found)
+        yield _Session(Registry(client, model_name or cfg.model_name), cfg, found)
+
+
+@dataclass(frozen=True)
+class _Session:
+    registry: Registry
+    config: TrainingConfig
+    uri: str
+
+    @property
+    def name(self) -> str:
+        return self.registry.name
+
+
+def _gate(gate: GateConfig, metric: str | None, tolerance: float | None) -> GateConfig:
+    if metric is None and tolerance is None:
+        return gate
+    return parse_gate(metric or gate.metric, gate.tolerance if tolerance is None else tolerance, "--metric/--tolerance")
+
+
+def _emit(line: str, payload: dict[str, Any], as_json: bool) -> None:
+    """The final stdout line scripts parse."""
+    typer.echo(json.dumps(payload, default=str) if as_json else line)
+
+
+@app.callback()
+def main() -> None:
+    """Model lifecycle CLI; see docs/operations.md for the runbook."""
+    _setup_output()
+
+
+@app.command("train")
+def train_command(
+    config: ConfigOpt = None,
+    model_name: ModelNameOpt = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the model name).")] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Also log an ONNX export (skl2onnx) inside the model.")] = False,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the configured estimator on the diabetes data, log everything, and register a new model version."""
+    with _registry(model_name, config, tracking_uri) as session, _progress() as step:
+        result = train(session.config, model_name=session.name, experiment=experiment, onnx=onnx, step=step)
+    _show_training(result, session.uri)
+    _emit(f"registered {result.model_name} version {result.version}", result.as_dict(), as_json)
+
+
+def _show_training(result: TrainResult, uri: str) -> None:
+    table = Table(title=f"{result.model_name} v{result.version} — held-out metrics", title_justify="left")
+    for name in result.metrics:
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:.4f}" for v in result.metrics.values()))
+    out.print(table)
+    dirty = " (dirty tree)" if result.git_dirty == "true" else ""
+    out.print(f"run {result.run_id} on {uri}, commit {result.git_commit[:12]}{dirty}", highlight=False)
+    out.print(f"data {result.data_fingerprint}", highlight=False)
+    if result.onnx != "off":
+        out.print(f"onnx: {result.onnx}", highlight=False)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to promote.")],
+    alias: AliasOpt = "production",
+    force: Annotated[bool, typer.Option("--force", help="Override a failed metric gate (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Why; recorded in the audit trail.")] = None,
+    also_stage: AlsoStageOpt = False,
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+    metric: Annotated[str | None, typer.Option(help="Gate metric (default: the config's gate.metric).")] = None,
+    tolerance: Annotated[float | None, typer.Option(help="Gate tolerance, a fraction (default: config).")] = None,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Point the alias at VERSION if it is not worse than the champion and loads and predicts; record the move."""
+    with _registry(model_name, config, tracking_uri) as session, _progress() as step:
+        move = session.registry.promote(
+            version,
+            alias,
+            _gate(session.config.gate, metric, tolerance),
+            tracking.actor(),
+            force=force,
+            reason=reason or "",
+            also_stage=also_stage,
+            step=step,
+        )
+    name = session.name
+    if move.action == "unchanged":
+        line = f"unchanged {name} version {version} already at @{alias}"
+    else:
+        if move.gate is not None:
+            verdict = "[green]passed[/]" if move.gate.passed else "[yellow]failed, forced[/]"
+            out.print(f"gate {verdict}: {move.gate.describe()}", highlight=False)
+        forced = ", forced" if move.action == "force" else ""
+        line = f"promoted {name} version {version} to @{alias} (previous {move.previous or 'none'}{forced})"
+    _emit(line, _move_payload(move), as_json)
+
+
+@app.command()
+def rollback(
+    alias: AliasOpt = "production",
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Why; recorded in the audit trail.")] = None,
+    also_stage: AlsoStageOpt = False,
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the alias back to the previous champion recorded in its history (no gate: rollback must be instant)."""
+    with _registry(model_name, config, tracking_uri) as session:
+        move = session.registry.rollback(alias, tracking.actor(), reason=reason or "", also_stage=also_stage)
+    line = f"rolled back {session.name} @{alias} from version {move.previous} to version {move.version}"
+    _emit(line, _move_payload(move), as_json)
+
+
+def _move_payload(move: Move) -> dict[str, Any]:
+    payload = asdict(move)
+    payload["gate_passed"] = None if move.gate is None else move.gate.passed
+    return payload
+
+
+@app.command()
+def status(
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many versions, newest first.")] = 20,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Versions, aliases, key metrics, and who promoted what when."""
+    with _registry(model_name, config, tracking_uri) as session:
+        rows, aliases = session.registry.status(limit), session.registry.aliases()
+    name = session.name
+    if as_json:
+        typer.echo(json.dumps({"model": name, "aliases": aliases, "versions": [asdict(r) for r in rows]}))
+        return
+    out.print(_status_table(name, rows))
+    if not aliases:
+        out.print(f"no aliases set on {name}", highlight=False)
+    for alias in sorted(aliases):
+        out.print(f"@{alias} → v{aliases[alias]}", highlight=False)
+
+
+def _status_table(name: str, rows: list[VersionRow]) -> Table:
+    table = Table(title=f"{name}", title_justify="left")
+    for column in ("version", "aliases", "stage", "estimator", "rmse", "r2", "mae", "created (UTC)", "promotions"):
+        table.add_column(column, justify="right" if column in ("version", "rmse", "r2", "mae") else "left")
+    for row in rows:
+        promotions = "\n".join(
+            f"@{alias} {p.get('action', '?')} by {p.get('by', '?')} {p.get('at', '?')}"
+            for alias, p in sorted(row.promotions.items())
+        )
+        table.add_row(
+            row.version,
+            ", ".join(f"@{a}" for a in row.aliases),
+            row.stage,
+            row.estimator,
+            *(_num(row.metrics.get(m)) for m in ("rmse", "r2", "mae")),
+            row.created,
+            promotions,
+        )
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _text(value: str | None) -> str:
+    return "—" if value is None else value
+
+
+@app.command()
+def history(
+    alias: AliasOpt = "production",
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit trail of an alias: every promotion, forced promotion and rollback, oldest first."""
+    with _registry(model_name, config, tracking_uri) as session:
+        entries = session.registry.history(alias)
+    if as_json:
+        typer.echo(json.dumps(entries))
+        return
+    table = Table(title=f"{session.name} @{alias} history", title_justify="left")
+    keys = ("at", "action", "version", "previous", "by", "reason")
+    for column in keys:
+        table.add_column(column)
+    for e in entries:
+        table.add_row(*(str(e.get(k) or "") for k in keys))
+    out.print(table)
+
+
+@app.command()
+def compare(
+    v1: Annotated[str, typer.Argument(help="First version.")],
+    v2: Annotated[str, typer.Argument(help="Second version.")],
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Metrics, parameters, code and data of two versions side by side."""
+    with _registry(model_name, config, tracking_uri) as session:
+        comparison = session.registry.compare(v1, v2)
+    if as_json:
+        typer.echo(json.dumps(asdict(comparison)))
+        return
+    for table in _comparison_tables(session.name, comparison):
+        out.print(table)
+
+
+def _comparison_tables(name: str, c: Comparison) -> list[Table]:
+    a, b = c.versions
+    metrics = Table(title=f"{name}: v{a} vs v{b} — metrics", title_justify="left")
+    for column in ("metric", f"v{a}", f"v{b}", "delta (b - a)"):
+        metrics.add_column(column, justify="left" if column == "metric" else "right")
+    for metric, x, y in c.metrics:
+        delta = "" if x is None or y is None else f"{y - x:+.4f}"
+        metrics.add_row(metric, _num(x), _num(y), delta)
+    params = Table(title="parameters, code and data", title_justify="left")
+    for column in ("name", f"v{a}", f"v{b}"):
+        params.add_column(column)
+    for key, left, right in [*c.params, *c.tags]:
+        params.add_row(key, _text(left), _text(right), style="" if left == right else "bold yellow")
+    return [metrics, params]
