@@ -269,3 +269,20 @@ def alb_annotations(alb: AlbSettings) -> pulumi.Output[dict[str, str]]:
     return pulumi.Output.all(*alb.inbound_cidrs).apply(
         lambda cidrs: annotations | ({"alb.ingress.kubernetes.io/inbound-cidrs": ",".join(cidrs)} if cidrs else {})
     )
+
+
+def service_account(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ServiceAccount:
+    """A workload's own identity, so no pod runs as the namespace's `default` account (CKV_K8S_38 family)."""
+    return k8s.core.v1.ServiceAccount(
+        resource_name,
+        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        # The pods reach no Kubernetes API; no token is mounted.
+        automount_service_account_token=False,
+        opts=opts,
+    )

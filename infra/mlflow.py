@@ -359,6 +359,7 @@ class Mlflow(pulumi.ComponentResource):
             string_data=dict(self.user_passwords),
             opts=child,
         )
+        account = kube.service_account(f"{name}-bootstrap-sa", f"{NAME}-bootstrap-users", namespace, labels, child)
         k8s.batch.v1.Job(
             f"{name}-bootstrap-users",
             metadata={"namespace": namespace, "labels": labels},
@@ -397,6 +398,7 @@ class Mlflow(pulumi.ComponentResource):
                             kube.secret_volume("users", users_secret.metadata.name),
                         ],
                         restart_policy="OnFailure",
+                        service_account=account.metadata.name,
                     ),
                 },
             },

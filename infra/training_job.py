@@ -52,6 +52,7 @@ class TrainingJob(pulumi.ComponentResource):
             },
             opts=child,
         )
+        account = kube.service_account(f"{name}-sa", NAME, args.namespace, labels, child)
         job_spec: k8s.batch.v1.JobSpecArgsDict = {
             "backoff_limit": 2,
             "active_deadline_seconds": cfg.active_deadline_seconds,
@@ -84,6 +85,7 @@ class TrainingJob(pulumi.ComponentResource):
                         kube.secret_volume("mlflow-credentials", credentials.metadata.name),
                     ],
                     restart_policy="Never",
+                    service_account=account.metadata.name,
                 ),
             },
         }

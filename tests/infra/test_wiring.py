@@ -92,7 +92,8 @@ def inventory(stack: str) -> Counter[str]:
             "kubernetes:core/v1:Namespace": 3 if training else 2,
             # default deny + DNS per namespace, then each flow's ingress and/or egress half
             "kubernetes:networking.k8s.io/v1:NetworkPolicy": 16 if training else 12,
-            "kubernetes:core/v1:ServiceAccount": 2,
+            # MLflow, inference, the user-bootstrap Job, and the training run's own account
+            "kubernetes:core/v1:ServiceAccount": 4 if training else 3,
             "kubernetes:core/v1:Service": 2,
             "kubernetes:apps/v1:Deployment": 2,
             "kubernetes:policy/v1:PodDisruptionBudget": 2,
