@@ -137,3 +137,15 @@ def settings_for(registry_uri: str, model_name: str, tmp_path: Path, **overrides
         reload_interval_s=overrides.pop("reload_interval_s", 0.5),
         **overrides,
     )
+
+
+def metric(client: TestClient, name: str, /, **labels: str) -> float:
+    """The sum of the samples of `name` on /metrics whose labels include `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
