@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, handle_unexpected)
-    app.add_middleware(RequestContext, metrics=app.state.metrics)
+    app.add_middleware(RequestContext, metrics=app.state.metrics, holder=app.state.holder)
     return app
 
 
@@ -89,7 +89,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if cache is not None:
             await cache.close()
-        holder.close()
         shutil.rmtree(model_dir, ignore_errors=True)
 
 
@@ -122,6 +121,7 @@ def _worker_model_dir(root: Path) -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    # local/servers.py has a fuller one; the image ships service/ alone, so the service keeps its own.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

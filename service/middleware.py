@@ -1,4 +1,5 @@
-"""Per-request context: the request id (X-Request-ID in and out), the access log line and latency metrics.
+"""Per-request context: the request id (X-Request-ID in and out), the model headers, the access log line and
+latency metrics.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a stream copy per request.
 """
@@ -11,6 +12,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.core.reload import ModelHolder
 from service.logs import accept_request_id, request_id
 from service.metrics import Metrics
 
@@ -21,9 +23,10 @@ QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/health", "/ping", "
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, holder: ModelHolder) -> None:
         self.app = app
         self.metrics = metrics
+        self.holder = holder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,7 +42,13 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = rid
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                # Prediction routes set the version they used; other answers (errors too) name the current one.
+                model = self.holder.current
+                if model is not None and "x-model-version" not in headers:
+                    headers["X-Model-Name"] = model.name
+                    headers["X-Model-Version"] = model.version
             await send(message)
 
         try:

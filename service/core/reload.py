@@ -83,10 +83,6 @@ class ModelHolder:
             "last_error": {"message": failure.message, "at": when(failure.at)} if failure else None,
         }
 
-    def close(self) -> None:
-        if self.current is not None:
-            shutil.rmtree(self.current.directory, ignore_errors=True)
-
 
 class Reloader:
     def __init__(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import mlflow
 import numpy as np
@@ -18,8 +20,17 @@ from mlflow.types import Schema, TensorSpec
 from pydantic import ValidationError
 from sklearn.linear_model import LinearRegression
 
+from service.app import _worker_model_dir
 from service.core.cache import CircuitBreaker, row_keys
-from service.core.model import LoadedModel, ModelRef, ModelRejected, VersionRef, open_model, validate
+from service.core.model import (
+    LoadedModel,
+    ModelRef,
+    ModelRejected,
+    VersionRef,
+    configure_mlflow_client,
+    open_model,
+    validate,
+)
 from service.core.predict import NativePredictor, PyfuncPredictor
 from service.core.schema import Column, InputSchema, UnsupportedSignature
 from service.settings import Settings
@@ -282,3 +293,28 @@ def test_a_model_without_input_example_is_validated_on_zeros(
 ) -> None:
     model = opened(save(linear, tmp_path / "noexample", diabetes[0], example=False))
     assert model.flavor == "sklearn"
+
+
+# -------------------------------------------------------------------------------- process set-up
+
+
+def test_mlflow_client_gets_timeouts_and_credentials_from_mounted_files(tmp_path: Path) -> None:
+    (tmp_path / "username").write_text("serving\n")
+    (tmp_path / "password").write_text("s3cret\n")
+    with mock.patch.dict(os.environ):
+        configure_mlflow_client(2.5, 1, tmp_path / "username", tmp_path / "password")
+        assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == ("serving", "s3cret")
+        assert (os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"], os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) == ("3", "1")
+
+
+def test_each_app_downloads_into_its_own_directory_and_removes_dead_workers_ones(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"worker-{dead.pid}-0a1b2c3d"
+    sibling = tmp_path / f"worker-{os.getpid()}-deadbeef"
+    for directory in (stale, sibling):
+        (directory / "model-v1").mkdir(parents=True)
+    own = _worker_model_dir(tmp_path)
+    assert own.is_dir() and own.name.startswith(f"worker-{os.getpid()}-") and own != sibling
+    assert not stale.exists(), "left by a worker that is gone"
+    assert sibling.exists(), "another app in a live process keeps its downloads"

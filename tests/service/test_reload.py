@@ -137,7 +137,8 @@ def test_a_legacy_stage_uri_still_serves_with_a_deprecation_warning(
 ) -> None:
     name = "svc_reload_stage"
     version = register_sklearn(name, linear, diabetes[0], alias=None)
-    MlflowClient().transition_model_version_stage(name, version, "Production")
+    with pytest.warns(FutureWarning, match="stages"):
+        MlflowClient().transition_model_version_stage(name, version, "Production")
     settings = settings_for(tracking, name, tmp_path, model_uri=f"models:/{name}/Production")
     with caplog.at_level(logging.WARNING, logger="service.app"), serving(settings) as client:
         model = client.get("/health").json()["model"]

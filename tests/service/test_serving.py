@@ -185,6 +185,7 @@ def test_bad_input_gets_its_documented_status_and_names_the_field(
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     answer = client.post("/predict", content=content, headers={"Content-Type": "application/json"})
     assert answer.status_code == status, answer.text
+    assert answer.headers["X-Model-Name"] == NAME, "errors name the model that judged the input"
     error = answer.json()["error"]
     assert (error["code"], error.get("row"), error.get("field")) == (code, row, field)
     if field:
