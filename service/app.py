@@ -80,10 +80,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     reloader = Reloader(
         holder, Registry(settings.registry_uri), ref, model_dir, settings.reload_interval_s, app.state.metrics
     )
-    log.info("starting", extra={"model_ref": ref.uri, "registry": settings.registry_uri, "cache": cache is not None})
+    # A registry URI may carry credentials (https://user:token@host): only its host goes to the log.
+    registry = re.sub(r"//[^/@]*@", "//", settings.registry_uri)
+    log.info("starting", extra={"model_ref": ref.uri, "registry": registry, "cache": cache is not None})
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(reloader.run)
+            # Until the first load is done (or has failed) this worker accepts no connection, so under
+            # Gunicorn requests go to the workers that have a model rather than to a 503.
+            with anyio.move_on_after(settings.startup_load_timeout_s):
+                await reloader.first_check_done.wait()
             yield
             tasks.cancel_scope.cancel()
     finally:

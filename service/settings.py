@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     """Where model versions are downloaded (one directory each, removed when replaced); under /tmp so the root
     filesystem can stay read-only."""
 
+    startup_load_timeout_s: float = Field(default=30.0, ge=0)
+    """Longest a worker waits at startup for its first model load before it accepts connections. Under Gunicorn
+    a worker that is still loading then takes no requests (its siblings do); past this it starts anyway and
+    answers 503 until loaded. Keep it under Gunicorn's worker timeout (60 s)."""
+
     mlflow_timeout_s: float = Field(default=10.0, gt=0)
     """Timeout of each HTTP call to MLflow."""
 

@@ -100,11 +100,13 @@ class Reloader:
         self.model_dir = model_dir
         self.interval_s = interval_s
         self.metrics = metrics
+        self.first_check_done = anyio.Event()
 
     async def run(self) -> None:
         """Check now, then every `interval_s`, until cancelled."""
         while True:
             await self.check()
+            self.first_check_done.set()
             await anyio.sleep(self.interval_s if self.holder.current else min(self.interval_s, STARTUP_RETRY_S))
 
     async def check(self) -> None:

@@ -20,7 +20,8 @@ from mlflow.pyfunc import scoring_server
 from sklearn.linear_model import LinearRegression
 
 from local import servers
-from tests.service.conftest import metric, register_sklearn, serving, settings_for
+from service.app import create_app
+from tests.service.conftest import metric, register_sklearn, serving, settings_for, wait_for
 
 NAME = "svc_serving_lr"
 MAX_BODY = 20_000
@@ -320,8 +321,6 @@ def test_invocations_names_the_field_where_mlflow_does_not(client: TestClient, d
 def test_not_ready_is_503_in_both_formats(tracking: str, tmp_path: Path) -> None:
     """A model name the registry does not have: the service runs (live) but is never ready."""
     settings = settings_for(tracking, "svc_no_such_model", tmp_path, mlflow_max_retries=0)
-    from service.app import create_app
-
     with mock.patch.dict(os.environ), TestClient(create_app(settings)) as client:
         assert client.get("/health/live").status_code == 200
         assert client.get("/health/ready").status_code == 503
@@ -330,9 +329,14 @@ def test_not_ready_is_503_in_both_formats(tracking: str, tmp_path: Path) -> None
         invocations = client.post("/invocations", json={"inputs": [[0.0] * 10]})
         assert invocations.status_code == 503 and invocations.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
         assert client.get("/ping").status_code == 503
-        from tests.service.conftest import wait_for
-
         wait_for(lambda: client.get("/health").json()["last_error"] is not None, 10, "the failed lookup is reported")
         details = client.get("/health")
         assert details.status_code == 503
         assert "svc_no_such_model" in details.json()["last_error"]["message"]
+
+
+def test_a_worker_takes_requests_only_once_its_model_is_loaded(tracking: str, version: str, tmp_path: Path) -> None:
+    """Startup waits for the first load: under Gunicorn a loading worker accepts nothing, its siblings serve."""
+    with mock.patch.dict(os.environ), TestClient(create_app(settings_for(tracking, NAME, tmp_path))) as client:
+        first = client.get("/health/ready")
+        assert first.status_code == 200 and first.json()["version"] == version
