@@ -68,6 +68,6 @@ class RequestContext:
                     "route": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
-                },  # fmt: skip
+                },
             )
             request_id.reset(token)

@@ -29,9 +29,9 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.models import Model
 
-from service.core.predict import Matrix, NativePredictor, Predictor, PyfuncPredictor
+from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
 from service.core.schema import InputSchema, UnsupportedSignature
-from service.core.validation import from_columns, to_matrix
+from service.core.validation import Matrix, from_columns, to_matrix
 
 log = logging.getLogger(__name__)
 

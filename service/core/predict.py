@@ -18,12 +18,11 @@ import orjson
 
 from service.core.errors import PredictionFailed
 from service.core.schema import InputSchema
+from service.core.validation import Matrix
 
 if TYPE_CHECKING:
     from service.core.cache import PredictionCache
     from service.core.model import LoadedModel
-
-Matrix = np.ndarray[Any, np.dtype[np.float64]]
 
 _PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool"}
 

@@ -132,13 +132,13 @@ class Reloader:
                 holder.reject(Rejection(e.version, e.reason))
                 self.metrics.model_reloads.labels(result="rejected").inc()
                 log.warning(
-                    "model version rejected, still serving the previous one",
+                    "model version rejected; the serving version (if any) stays",
                     extra={
                         "model": target.name,
                         "version": e.version,
                         "reason": e.reason,
                         "serving": current.version if current else None,
-                    },  # fmt: skip
+                    },
                 )
                 return
             except Exception as e:  # noqa: BLE001 - fetching failed; the next poll retries
@@ -159,7 +159,7 @@ class Reloader:
                 "flavor": model.flavor,
                 "previous": old.version if old else None,
                 "load_seconds": round(model.load_seconds, 3),
-            },  # fmt: skip
+            },
         )
 
     def _failed(self, message: str, error: Exception) -> None:

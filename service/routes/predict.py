@@ -9,8 +9,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 
 from service.core.model import LoadedModel
-from service.core.predict import Matrix, predict
-from service.core.validation import parse_invocations, parse_predict
+from service.core.predict import predict
+from service.core.validation import Matrix, parse_invocations, parse_predict
 from service.deps import BodyDep, CacheDep, MetricsDep, ModelDep, SettingsDep
 from service.responses import OrjsonResponse
 from service.schemas import (
