@@ -170,7 +170,7 @@ class LocalStack:
         )
         if done.returncode != 0:
             raise StartError(f"`python -m training {' '.join(args)}` failed:\n{(done.stdout + done.stderr)[-3000:]}")
-        return done.stdout
+        return str(done.stdout)
 
     def ensure_model(self, mlflow_url: str) -> None:
         """Train, register and promote the demo model only when no version carries the alias yet."""

@@ -1,0 +1,88 @@
+"""One error base class for everything a request can fail on, carrying its HTTP status.
+
+`row` and `field` point at the part of the request at fault, so a caller can fix it without guessing.
+`mlflow_code` is the error code MLflow's scoring server uses for the same fault: `/invocations` answers in
+MLflow's format with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """An error a request ends on; the one exception handler turns it into a response."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    mlflow_code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, row: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.row = row
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.row is not None:
+            body["row"] = self.row
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class MalformedBody(ServiceError):
+    """The body cannot be decoded at all (not JSON, not CSV)."""
+
+    status = 400
+    code = "malformed_body"
+    mlflow_code = "BAD_REQUEST"
+
+
+class InvalidRequest(ServiceError):
+    """The body decodes but a value or the envelope is wrong: wrong type, null, NaN/Inf, unknown format."""
+
+    status = 422
+    code = "invalid_request"
+    mlflow_code = "BAD_REQUEST"
+
+
+class SchemaMismatch(ServiceError):
+    """The rows do not fit the model's signature: a missing or unknown field, a wrong row length, no rows."""
+
+    status = 422
+    code = "schema_mismatch"
+    mlflow_code = "INVALID_PARAMETER_VALUE"
+
+
+class PayloadTooLarge(ServiceError):
+    """The body is larger than `max_body_bytes`, or holds more rows than `max_batch_rows`."""
+
+    status = 413
+    code = "payload_too_large"
+    mlflow_code = "RESOURCE_LIMIT_EXCEEDED"
+
+
+class UnsupportedMediaType(ServiceError):
+    """A content type the endpoint does not read."""
+
+    status = 415
+    code = "unsupported_media_type"
+    mlflow_code = "BAD_REQUEST"
+
+
+class ModelNotReady(ServiceError):
+    """No model is loaded yet in this worker (startup, or the registry has been unreachable since)."""
+
+    status = 503
+    code = "model_not_ready"
+    mlflow_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class PredictionFailed(ServiceError):
+    """The model raised on input that passed validation: our fault, not the caller's."""
+
+    status = 500
+    code = "prediction_failed"
+    mlflow_code = "INTERNAL_ERROR"

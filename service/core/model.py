@@ -1,0 +1,274 @@
+"""Finding, fetching, loading and vetting a registered model version.
+
+`ModelRef` says what to serve (`models:/<name>@<alias>`, normally). `Registry` resolves it to a version through
+the MLflow client and downloads that version through the tracking server (proxied artifacts: no cloud
+credentials here) into a fresh directory. `load_version` opens it, picks the predict path and validates it
+before anyone may serve it: it must predict its own logged input example with finite outputs of the right
+shape, and keep the serving model's signature. A failure after the download is the version's fault and raises
+`ModelRejected`; a failure to reach the registry is not, and raises as it is, to be retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow.artifacts
+import mlflow.pyfunc
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.models import Model
+
+from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
+from service.core.schema import InputSchema, UnsupportedSignature
+from service.core.validation import Matrix, from_columns, to_matrix
+
+log = logging.getLogger(__name__)
+
+STAGES = {"production": "Production", "staging": "Staging", "archived": "Archived", "none": "None"}
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))/?$")
+
+
+class ModelRejected(Exception):
+    """A version that was fetched but may not serve; `reason` says why."""
+
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__(f"version {version} rejected: {reason}")
+        self.version = version
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What to serve: a registered model by alias (the normal case), by legacy stage, or a pinned version."""
+
+    name: str
+    alias: str | None = None
+    stage: str | None = None
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelRef:
+        """`models:/name@alias`, `models:/name/<Stage>` (deprecated in MLflow 3) or `models:/name/<version>`."""
+        match = _URI.match(uri.strip())
+        if not match:
+            raise ValueError(f"'{uri}' is not a registered model URI (models:/<name>@<alias>)")
+        name, alias, ref = match["name"], match["alias"], match["ref"]
+        if alias:
+            return cls(name, alias=alias)
+        if ref.isdigit():
+            return cls(name, version=ref)
+        if ref.lower() in STAGES:
+            return cls(name, stage=STAGES[ref.lower()])
+        raise ValueError(f"'{uri}': '{ref}' is neither a version number nor a stage ({', '.join(STAGES.values())})")
+
+    @property
+    def uri(self) -> str:
+        if self.alias:
+            return f"models:/{self.name}@{self.alias}"
+        return f"models:/{self.name}/{self.stage or self.version}"
+
+    @property
+    def label(self) -> str:
+        """The alias (or stage, or pinned version) as responses report it."""
+        return self.alias or self.stage or f"version {self.version}"
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    name: str
+    version: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A validated model version, ready to serve. Never mutated: a reload replaces it whole."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    flavor: str  # "sklearn" (native numpy path) or "pyfunc"
+    schema: InputSchema
+    predictor: Predictor
+    output_shape: tuple[int, ...]  # per row: () for one number, (k,) for k outputs
+    directory: Path  # this version's own download directory, removed when the version is replaced
+    load_seconds: float
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "run_id": self.run_id,
+            "flavor": self.flavor,
+            "inputs": self.schema.describe(),
+            "loaded_at": self.loaded_at.isoformat(),
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+
+def configure_mlflow_client(
+    timeout_s: float, max_retries: int, username_file: Path | None, password_file: Path | None
+) -> None:
+    """The MLflow client reads its HTTP settings and credentials from the environment of the process."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout_s)))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    for path, var in ((username_file, "MLFLOW_TRACKING_USERNAME"), (password_file, "MLFLOW_TRACKING_PASSWORD")):
+        if path is not None:
+            os.environ[var] = path.read_text().strip()
+
+
+class Registry:
+    """The MLflow model registry at `uri` (the tracking server, which also proxies the artifacts)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def resolve(self, ref: ModelRef) -> VersionRef:
+        if ref.alias:
+            mv = self.client.get_model_version_by_alias(ref.name, ref.alias)
+        elif ref.stage:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated; the warning is ours to log
+                found = self.client.get_latest_versions(ref.name, stages=[ref.stage])
+            if not found:
+                raise LookupError(f"registered model '{ref.name}' has no version in stage {ref.stage}")
+            mv = found[0]
+        else:
+            mv = self.client.get_model_version(ref.name, str(ref.version))
+        return VersionRef(name=ref.name, version=str(mv.version), run_id=mv.run_id)
+
+    def download(self, version: VersionRef, dst: Path) -> Path:
+        uri = self.client.get_model_version_download_uri(version.name, version.version)
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.uri))
+
+
+def load_version(
+    registry: Registry, version: VersionRef, alias: str, model_dir: Path, serving: LoadedModel | None
+) -> LoadedModel:
+    """Download `version` into its own directory under `model_dir`, open it and validate it against `serving`.
+
+    Blocking (network, unpickling): call it from a worker thread. The directory is removed on any failure.
+    """
+    started = time.monotonic()
+    dst = model_dir / f"{_safe(version.name)}-v{version.version}-{secrets.token_hex(4)}"
+    try:
+        path = registry.download(version, dst)
+        try:
+            model, probe = open_model(path, version, alias, started)
+            model = replace(model, output_shape=validate(model, probe, serving), directory=dst)
+        except ModelRejected:
+            raise
+        except Exception as e:
+            raise ModelRejected(version.version, f"cannot be loaded: {e!r}") from e
+    except BaseException:
+        shutil.rmtree(dst, ignore_errors=True)
+        raise
+    return model
+
+
+def open_model(path: Path, version: VersionRef, alias: str, started: float) -> tuple[LoadedModel, Matrix]:
+    """Load a downloaded model directory; returns it with the rows to validate it on (its input example)."""
+    meta = Model.load(str(path))
+    try:
+        schema = InputSchema.from_signature(meta.signature)
+    except UnsupportedSignature as e:
+        raise ModelRejected(version.version, str(e)) from e
+    pyfunc_model = mlflow.pyfunc.load_model(str(path))
+    probe = input_example(meta, path, schema)
+    slow = PyfuncPredictor(pyfunc_model, schema)
+    predictor: Predictor = slow
+    flavor = "pyfunc"
+    if "sklearn" in meta.flavors:
+        fast = _native_if_equal(pyfunc_model, schema, probe, slow)
+        if fast is not None:
+            predictor, flavor = fast, "sklearn"
+    return (
+        LoadedModel(
+            name=version.name,
+            version=version.version,
+            alias=alias,
+            run_id=version.run_id,
+            flavor=flavor,
+            schema=schema,
+            predictor=predictor,
+            output_shape=(),
+            directory=path,
+            load_seconds=time.monotonic() - started,
+        ),
+        probe,
+    )
+
+
+def _native_if_equal(pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow: Predictor) -> Predictor | None:
+    """The native sklearn path, if it gives pyfunc's numbers on the probe rows; None (use pyfunc) otherwise."""
+    try:
+        fast = NativePredictor(pyfunc_model.get_raw_model(), schema)
+        fast_out, slow_out = fast.predict(probe), slow.predict(probe)
+    except Exception as e:  # noqa: BLE001 - any failure of the fast path means "use pyfunc"
+        log.warning("native sklearn path unusable, serving through pyfunc", extra={"error": repr(e)})
+        return None
+    if fast_out.shape != slow_out.shape or not np.allclose(fast_out, slow_out, rtol=1e-12, atol=0.0):
+        log.warning("native sklearn path disagrees with pyfunc, serving through pyfunc")
+        return None
+    return fast
+
+
+def input_example(meta: Any, path: Path, schema: InputSchema) -> Matrix:
+    """The model's logged input example as rows; one row of zeros when it logged none."""
+    import pandas as pd
+
+    example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
+    if example is None:
+        log.warning("model has no input example; validating on a row of zeros")
+        return np.zeros((1, len(schema.columns)))
+    if isinstance(example, dict):
+        example = pd.DataFrame(example)
+    if not isinstance(example, pd.DataFrame):
+        raise ValueError(f"the input example is a {type(example).__name__}, not a table")
+    values = [example.iloc[:, j].tolist() for j in range(example.shape[1])]
+    rows = [list(r) for r in zip(*values, strict=True)]
+    return to_matrix(from_columns(list(example.columns), rows, schema, key="input example"), schema, lenient=True)
+
+
+def validate(model: LoadedModel, probe: Matrix, serving: LoadedModel | None) -> tuple[int, ...]:
+    """Raise ModelRejected unless `model` predicts `probe` finitely, with the right shape, compatibly.
+
+    Returns the shape of one row's output.
+    """
+    if serving is not None and (reason := model.schema.incompatibility(serving.schema)):
+        raise ModelRejected(model.version, f"signature incompatible with serving version {serving.version}: {reason}")
+    try:
+        out = np.asarray(model.predictor.predict(probe))
+    except Exception as e:
+        raise ModelRejected(model.version, f"fails to predict its input example: {e!r}") from e
+    if out.ndim == 0 or out.shape[0] != len(probe):
+        raise ModelRejected(model.version, f"returned shape {out.shape} for {len(probe)} example rows")
+    if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out).all():
+        raise ModelRejected(model.version, "returns non-finite or non-numeric outputs on its input example")
+    shape = tuple(int(d) for d in out.shape[1:])
+    if serving is not None and shape != serving.output_shape:
+        raise ModelRejected(
+            model.version, f"output shape per row {shape} differs from serving version's {serving.output_shape}"
+        )
+    return shape
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)

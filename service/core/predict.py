@@ -1,0 +1,117 @@
+"""Predicting a validated batch: the fast native path, the pyfunc path, and the cache around both.
+
+A batch arrives as a float64 matrix in the signature's column order. For the sklearn flavor the estimator
+predicts on it directly (microseconds); any other flavor goes through pyfunc with a DataFrame typed per the
+signature (milliseconds, with MLflow's schema enforcement). The loader checks at load time that both paths
+agree on the model's input example before it trusts the fast one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio.to_thread
+import numpy as np
+import orjson
+
+from service.core.errors import PredictionFailed
+from service.core.schema import InputSchema
+from service.core.validation import Matrix
+
+if TYPE_CHECKING:
+    from service.core.cache import PredictionCache
+    from service.core.model import LoadedModel
+
+_PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool"}
+
+
+class Predictor(Protocol):
+    def predict(self, rows: Matrix) -> np.ndarray[Any, Any]: ...
+
+
+class NativePredictor:
+    """An sklearn estimator given numpy rows; columns follow `feature_names_in_` when the estimator has it."""
+
+    def __init__(self, estimator: Any, schema: InputSchema) -> None:
+        # Fitted on a DataFrame and given a bare array in the same column order, on purpose: sklearn's
+        # warning about it would be logged on every request.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+        self.estimator = estimator
+        fitted = getattr(estimator, "feature_names_in_", None)
+        self.order: list[int] | None = None
+        if fitted is not None:
+            fitted = [str(n) for n in fitted]
+            if sorted(fitted) != sorted(schema.names):
+                raise ValueError(f"the estimator was fitted on {fitted}, the signature names {list(schema.names)}")
+            if fitted != list(schema.names):
+                self.order = [schema.names.index(n) for n in fitted]
+
+    def predict(self, rows: Matrix) -> np.ndarray[Any, Any]:
+        if self.order is not None:
+            rows = rows[:, self.order]
+        return np.asarray(self.estimator.predict(rows))
+
+
+class PyfuncPredictor:
+    """Any MLflow model, through `PyFuncModel.predict` on a DataFrame typed per the signature."""
+
+    def __init__(self, model: Any, schema: InputSchema) -> None:
+        self.model = model
+        self.schema = schema
+
+    def predict(self, rows: Matrix) -> np.ndarray[Any, Any]:
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=list(self.schema.names), copy=False)
+        if not self.schema.all_float or any(c.type == "float" for c in self.schema.columns):
+            frame = frame.astype({c.name: _PANDAS_DTYPES[c.type] for c in self.schema.columns})
+        out = self.model.predict(frame)
+        if isinstance(out, pd.DataFrame | pd.Series):
+            out = out.to_numpy()
+        return np.asarray(out)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    values: list[Any]
+    model: LoadedModel
+    cache_hits: int
+
+
+async def predict(
+    model: LoadedModel, rows: Matrix, cache: PredictionCache | None, *, offload_min_rows: int
+) -> Prediction:
+    """Predictions for every row: cached ones from one MGET, the rest from the model, then one SET of those."""
+    n = len(rows)
+    if cache is None:
+        return Prediction(await run_model(model, rows, offload=n >= offload_min_rows), model, cache_hits=0)
+    keys = cache.keys(model.name, model.version, rows)
+    cached = await cache.get_many(keys)
+    values: list[Any] = [None if c is None else orjson.loads(c) for c in cached]
+    misses = [i for i, c in enumerate(cached) if c is None]
+    if misses:
+        todo = rows if len(misses) == n else rows[misses]
+        computed = await run_model(model, todo, offload=len(misses) >= offload_min_rows)
+        for i, value in zip(misses, computed, strict=True):
+            values[i] = value
+        await cache.set_many({keys[i]: orjson.dumps(v) for i, v in zip(misses, computed, strict=True)})
+    return Prediction(values, model, cache_hits=n - len(misses))
+
+
+async def run_model(model: LoadedModel, rows: Matrix, *, offload: bool) -> list[Any]:
+    """The model's output as JSON-ready values, one per row; big batches run in a worker thread."""
+    try:
+        if offload:
+            out = await anyio.to_thread.run_sync(model.predictor.predict, rows)
+        else:
+            out = model.predictor.predict(rows)
+    except Exception as e:
+        raise PredictionFailed(f"model {model.name} version {model.version} failed to predict: {e!r}") from e
+    result: list[Any] = out.tolist()
+    if len(result) != len(rows):
+        raise PredictionFailed(
+            f"model {model.name} version {model.version} returned {len(result)} rows for {len(rows)}"
+        )
+    return result

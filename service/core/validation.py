@@ -1,0 +1,287 @@
+"""Request bodies to a float64 matrix in the signature's column order, or an error naming the row and field.
+
+Two readers share one validator:
+- `parse_predict` for `POST /predict`: `{"instances": [{...}, ...]}` or `{"inputs": [[...], ...]}`, strict
+  (exact field set, numbers for numeric columns, booleans for boolean ones).
+- `parse_invocations` for `POST /invocations`: MLflow's scoring formats (`dataframe_split`,
+  `dataframe_records`, `instances`, `inputs`, CSV), lenient exactly where `mlflow models serve` is (extra
+  columns ignored, numeric strings and booleans converted).
+
+JSON is decoded with orjson, which has no NaN/Infinity. A body that orjson rejects is read again with the
+standard library, which accepts the `NaN` and `Infinity` literals (and turns `1e999` into infinity): such a body
+then fails validation with a 422 that names the row and field of the non-finite value, instead of a bare
+"invalid JSON".
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import orjson
+
+from service.core.errors import InvalidRequest, MalformedBody, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
+from service.core.schema import Column, InputSchema
+
+Matrix = np.ndarray[Any, np.dtype[np.float64]]
+
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+CONTENT_TYPES = ("application/json", "text/csv")
+_NUMBER_TYPES = {float, int}
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise MalformedBody(f"the body is not valid JSON: {e}") from e
+
+
+# ------------------------------------------------------------------------------------------ /predict
+
+
+def parse_predict(body: bytes, schema: InputSchema, max_rows: int) -> Matrix:
+    """`{"instances": [{"<column>": value, ...}, ...]}` or `{"inputs": [[value, ...], ...]}` (signature order)."""
+    payload = decode_json(body)
+    if not isinstance(payload, dict):
+        raise InvalidRequest('the body must be a JSON object with "instances" or "inputs"')
+    keys = [k for k in ("instances", "inputs") if k in payload]
+    if len(keys) != 1:
+        raise InvalidRequest('the body must have exactly one of "instances" and "inputs"', field="instances")
+    key = keys[0]
+    unknown = sorted(set(payload) - {key})
+    if unknown:
+        raise InvalidRequest(f"unknown key '{unknown[0]}': the body holds only \"{key}\"", field=unknown[0])
+    rows = _rows_list(payload[key], key, max_rows)
+    if key == "instances":
+        return to_matrix(from_records(rows, schema, key=key, lenient=False), schema, lenient=False)
+    return to_matrix(from_positional(rows, schema, key=key), schema, lenient=False)
+
+
+def _rows_list(rows: Any, key: str, max_rows: int) -> list[Any]:
+    if not isinstance(rows, list):
+        raise InvalidRequest(f'"{key}" must be a list of rows', field=key)
+    if not rows:
+        raise SchemaMismatch(f'"{key}" is empty: send at least one row', field=key)
+    if len(rows) > max_rows:
+        raise PayloadTooLarge(f'"{key}" has {len(rows)} rows; the limit is {max_rows} per request', field=key)
+    return rows
+
+
+# ------------------------------------------------------------------------------------- /invocations
+
+
+def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema, max_rows: int) -> Matrix:
+    """MLflow's scoring protocol, answered as `mlflow.pyfunc.scoring_server` does."""
+    mime = check_content_type(content_type)
+    if mime == "text/csv":
+        columns, data = _read_csv(body)
+        data = _rows_list(data, "csv", max_rows)
+        return to_matrix(from_columns(columns, data, schema, key="csv"), schema, lenient=True)
+    payload = decode_json(body)
+    if not isinstance(payload, dict):
+        raise InvalidRequest(
+            f"the input must be a JSON object with exactly one of the fields {list(MLFLOW_FORMATS)}; "
+            f"received a {type(payload).__name__}"
+        )
+    keys = [k for k in MLFLOW_FORMATS if k in payload]
+    if len(keys) != 1:
+        raise InvalidRequest(
+            f"the input must be a JSON object with exactly one of the fields {list(MLFLOW_FORMATS)}; "
+            f"received the fields {sorted(payload)}"
+        )
+    key = keys[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict):
+            raise InvalidRequest('"dataframe_split" must be an object with "columns" and "data"', field=key)
+        header = value.get("columns")
+        if not isinstance(header, list):
+            raise SchemaMismatch(
+                '"dataframe_split" has no "columns": the model takes named columns', field=f"{key}.columns"
+            )
+        data = _rows_list(value.get("data"), f"{key}.data", max_rows)
+        return to_matrix(from_columns(header, data, schema, key=f"{key}.data"), schema, lenient=True)
+    if key == "dataframe_records":
+        if not isinstance(value, list):
+            raise InvalidRequest('"dataframe_records" must be a list of records', field=key)
+    if isinstance(value, dict):  # columnar: {"<column>": [values...], ...}
+        columns, data = _columnar(value, key)
+        data = _rows_list(data, key, max_rows)
+        return to_matrix(from_columns(columns, data, schema, key=key), schema, lenient=True)
+    rows = _rows_list(value, key, max_rows)
+    if not all(isinstance(r, dict) for r in rows):
+        raise SchemaMismatch(
+            f'"{key}" must hold records ({{"<column>": value}}): the model takes named columns '
+            f"{list(schema.names)}; positional rows are accepted by POST /predict",
+            field=key,
+        )
+    return to_matrix(from_records(rows, schema, key=key, lenient=True), schema, lenient=True)
+
+
+def check_content_type(content_type: str | None) -> str:
+    """The media type, after MLflow's checks (UTF-8 only, no other parameters)."""
+    if not content_type:
+        raise UnsupportedMediaType(f"a Content-Type header is required; supported: {list(CONTENT_TYPES)}")
+    mime, *params = (part.strip() for part in content_type.split(";"))
+    parameters = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in params if p)}
+    if parameters.get("charset", "utf-8").lower() != "utf-8":
+        raise UnsupportedMediaType("the scoring server only supports UTF-8")
+    if unexpected := sorted(set(parameters) - {"charset"}):
+        raise UnsupportedMediaType(f"unrecognized content type parameters: {', '.join(unexpected)}")
+    if mime.lower() not in CONTENT_TYPES:
+        raise UnsupportedMediaType(f"supported content types: {list(CONTENT_TYPES)}; got '{content_type}'")
+    return mime.lower()
+
+
+def _read_csv(body: bytes) -> tuple[list[Any], list[Any]]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.StringIO(body.decode("utf-8")))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise MalformedBody(f"the body is not a CSV table with a header row: {e}") from e
+    # Column by column, so values come out as Python scalars (numpy's would fail the type checks).
+    values = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
+    return frame.columns.tolist(), [list(row) for row in zip(*values, strict=True)]
+
+
+def _columnar(value: dict[str, Any], key: str) -> tuple[list[str], list[list[Any]]]:
+    columns = list(value)
+    lists = [v if isinstance(v, list) else [v] for v in value.values()]
+    lengths = {len(v) for v in lists}
+    if len(lengths) > 1:
+        raise InvalidRequest(f'the columns of "{key}" have different lengths: {sorted(lengths)}', field=key)
+    return columns, [list(r) for r in zip(*lists, strict=True)]
+
+
+# --------------------------------------------------------------------------------- rows to a matrix
+
+
+def from_records(records: Sequence[Any], schema: InputSchema, *, key: str, lenient: bool) -> list[list[Any]]:
+    """Records (objects keyed by column) to value rows in signature order; unknown keys fail unless lenient."""
+    names = schema.names
+    out = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidRequest(f'row {i} of "{key}" must be an object keyed by column name', row=i)
+        try:
+            out.append([record[name] for name in names])
+        except KeyError as e:
+            raise SchemaMismatch(f"row {i}: missing field '{e.args[0]}'", row=i, field=str(e.args[0])) from e
+        if not lenient and len(record) != len(names):
+            extra = sorted(set(record) - set(names))[0]
+            raise SchemaMismatch(f"row {i}: unknown field '{extra}'; the model takes {list(names)}", row=i, field=extra)
+    return out
+
+
+def from_positional(rows: Sequence[Any], schema: InputSchema, *, key: str) -> list[list[Any]]:
+    """Lists of values already in signature order: only their length is checked here."""
+    width = len(schema.columns)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise InvalidRequest(
+                f'row {i} of "{key}" must be a list of values in the order {list(schema.names)}', row=i
+            )
+        if len(row) != width:
+            raise SchemaMismatch(
+                f"row {i} has {len(row)} values; the model takes {width}, in the order {list(schema.names)}", row=i
+            )
+    return list(rows)
+
+
+def from_columns(columns: Sequence[Any], data: Sequence[Any], schema: InputSchema, *, key: str) -> list[list[Any]]:
+    """A header plus rows of values (dataframe_split, CSV, columnar objects); extra columns are ignored."""
+    index = {name: j for j, name in enumerate(columns)}
+    missing = [name for name in schema.names if name not in index]
+    if missing:
+        raise SchemaMismatch(f"missing field '{missing[0]}'", field=missing[0])
+    pick = [index[name] for name in schema.names]
+    width = len(columns)
+    out = []
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != width:
+            raise SchemaMismatch(f'row {i} of "{key}" must have one value per column ({width})', row=i)
+        out.append([row[j] for j in pick])
+    return out
+
+
+def to_matrix(rows: list[list[Any]], schema: InputSchema, *, lenient: bool) -> Matrix:
+    """Value rows (signature order) to float64; the first bad value raises with its row and field."""
+    if schema.all_float and set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+        # The common case, at numpy speed: only numbers, so the one thing left to check is finiteness.
+        try:
+            matrix: Matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:
+            pass  # an integer beyond float range: the loop below names it
+        else:
+            finite = np.isfinite(matrix)
+            if finite.all():
+                return matrix
+            i, j = (int(x) for x in np.argwhere(~finite)[0])
+            raise _non_finite(i, schema.columns[j], float(matrix[i, j]))
+    matrix = np.empty((len(rows), len(schema.columns)), dtype=np.float64)
+    for i, row in enumerate(rows):
+        for j, (column, value) in enumerate(zip(schema.columns, row, strict=True)):
+            matrix[i, j] = _coerce(value, column, i, lenient)
+    return matrix
+
+
+def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
+    kind = column.kind
+    t = type(value)
+    if value is None:
+        raise InvalidRequest(f"row {row}, field '{column.name}': null is not a value", row=row, field=column.name)
+    if t is bool:
+        if kind == "bool" or lenient:
+            return float(value)
+    elif (t is int and kind != "bool") or (t is float and kind == "float"):
+        try:
+            number = float(value)
+        except OverflowError as e:
+            raise InvalidRequest(
+                f"row {row}, field '{column.name}': {value} is out of the float64 range", row=row, field=column.name
+            ) from e
+        if not math.isfinite(number):
+            raise _non_finite(row, column, number)
+        return number
+    elif t is float and kind == "int" and lenient and value.is_integer():
+        return float(value)
+    elif t is str and lenient and kind != "bool":
+        try:
+            number = float(value)
+        except ValueError as e:
+            raise InvalidRequest(
+                f"row {row}, field '{column.name}': could not convert string {value!r} to {column.type}",
+                row=row,
+                field=column.name,
+            ) from e
+        if not math.isfinite(number):
+            raise _non_finite(row, column, number)
+        if kind == "int" and not number.is_integer():
+            raise _wrong_type(row, column, value)
+        return number
+    raise _wrong_type(row, column, value)
+
+
+def _non_finite(row: int, column: Column, value: float) -> InvalidRequest:
+    return InvalidRequest(
+        f"row {row}, field '{column.name}': {value} is not allowed, values must be finite", row=row, field=column.name
+    )
+
+
+def _wrong_type(row: int, column: Column, value: Any) -> InvalidRequest:
+    expected = {"float": "a number", "int": "an integer", "bool": "true or false"}[column.kind]
+    return InvalidRequest(
+        f"row {row}, field '{column.name}': expected {expected} ({column.type}), got {json.dumps(value)[:40]}",
+        row=row,
+        field=column.name,
+    )

@@ -1,0 +1,70 @@
+"""Prometheus metrics, correct under several Gunicorn workers.
+
+Under Gunicorn, PROMETHEUS_MULTIPROC_DIR is set: every worker writes its values to files there and `/metrics`
+(answered by any one worker) adds up all of them; `gunicorn.conf.py` removes a dead worker's live gauges.
+Without it (one process, tests) the values live in this object's own registry.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.request_duration = Histogram(
+            "serving_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status code.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "serving_predictions", "Rows predicted, by endpoint (cache hits included).", ["endpoint"], registry=r
+        )
+        self.cache_hits = Counter("serving_cache_hits", "Rows answered from the cache.", registry=r)
+        self.cache_misses = Counter(
+            "serving_cache_misses", "Rows the cache did not hold (or could not be asked).", registry=r
+        )
+        self.cache_errors = Counter(
+            "serving_cache_errors", "Failed cache calls, by operation (get, set).", ["operation"], registry=r
+        )
+        self.cache_circuit_open = Gauge(
+            "serving_cache_circuit_open",
+            "1 while the cache circuit breaker is open in a worker.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.model_info = Gauge(
+            "serving_model_info",
+            "1 for the model version each worker serves.",
+            ["name", "version", "alias"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.model_reloads = Counter(
+            "serving_model_reloads",
+            "Model load attempts by result: loaded, rejected (failed validation), failed (could not fetch or load).",
+            ["result"],
+            registry=r,
+        )
+        self.model_load_duration = Histogram(
+            "serving_model_load_duration_seconds",
+            "Time to download, load and validate a model version.",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -1,0 +1,73 @@
+"""Per-request context: the request id (X-Request-ID in and out), the model headers, the access log line and
+latency metrics.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a stream copy per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.core.reload import ModelHolder
+from service.logs import accept_request_id, request_id
+from service.metrics import Metrics
+
+access_log = logging.getLogger("service.access")
+
+# Probes and scrapes would drown the access log; they are logged at DEBUG.
+QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/health", "/ping", "/metrics"})
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, metrics: Metrics, holder: ModelHolder) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.holder = holder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        rid = accept_request_id(incoming)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                # Prediction routes set the version they used; other answers (errors too) name the current one.
+                model = self.holder.current
+                if model is not None and "x-model-version" not in headers:
+                    headers["X-Model-Name"] = model.name
+                    headers["X-Model-Version"] = model.version
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            # The route template, not the raw path, keeps the label set bounded.
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_duration.labels(template, scope["method"], str(status)).observe(elapsed)
+            access_log.log(
+                logging.DEBUG if template in QUIET_ROUTES else logging.INFO,
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+            request_id.reset(token)

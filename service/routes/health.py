@@ -1,0 +1,67 @@
+"""Health, metrics and version: what probes, Prometheus and operators ask."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import mlflow
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service import __version__
+from service.deps import CacheDep, HolderDep, MetricsDep, ModelDep, SettingsDep
+from service.responses import OrjsonResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health/live", summary="The process is up and its event loop answers (never checks Redis or MLflow)")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get(
+    "/health/ready",
+    summary="A model is loaded: 200, else 503 (Redis plays no part)",
+    responses={503: {"description": "No model loaded yet."}},
+)
+async def ready(model: ModelDep) -> dict[str, str]:
+    return {"status": "ready", "model": model.name, "version": model.version}
+
+
+@router.get("/ping", summary="MLflow scoring server's health check: 200 once a model is loaded")
+async def ping(model: ModelDep) -> Response:
+    return Response(content="\n", media_type="application/json")
+
+
+@router.get(
+    "/health",
+    summary="Details: model, version, last reload, last rejected version and why, cache state",
+    responses={503: {"description": "Same details, while no model is loaded."}},
+)
+async def health(holder: HolderDep, cache: CacheDep, settings: SettingsDep) -> OrjsonResponse:
+    details: dict[str, Any] = {
+        "status": "ready" if holder.current else "not_ready",
+        **holder.describe(),
+        "model_ref": settings.model_ref().uri,
+        "reload_interval_s": settings.reload_interval_s,
+        "cache": cache.describe() if cache else {"enabled": False},
+    }
+    return OrjsonResponse(details, status_code=200 if holder.current else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics of all workers", response_class=Response)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/version", summary="Versions of the service, MLflow, Python and the model serving")
+async def version(holder: HolderDep) -> dict[str, Any]:
+    model = holder.current
+    return {
+        "service": __version__,
+        "mlflow": mlflow.__version__,
+        "python": platform.python_version(),
+        "model": {"name": model.name, "version": model.version, "alias": model.alias} if model else None,
+    }

@@ -1,0 +1,94 @@
+"""`POST /predict` (this service's format) and `POST /invocations` (MLflow's scoring protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+
+from service.core.model import LoadedModel
+from service.core.predict import predict
+from service.core.validation import Matrix, parse_invocations, parse_predict
+from service.deps import BodyDep, CacheDep, MetricsDep, ModelDep, SettingsDep
+from service.responses import OrjsonResponse
+from service.schemas import (
+    ErrorResponse,
+    InvocationsResponse,
+    MlflowErrorResponse,
+    PredictRequest,
+    PredictResponse,
+    request_body,
+)
+
+router = APIRouter(tags=["predict"])
+
+# Bodies this large are parsed in a worker thread, like large batches are predicted there.
+OFFLOAD_BODY_BYTES = 64 * 1024
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    413: {"model": ErrorResponse, "description": "Body over max_body_bytes, or more rows than max_batch_rows."},
+    422: {"model": ErrorResponse, "description": "Rows do not fit the model's signature; names the row and field."},
+    503: {"model": ErrorResponse, "description": "No model loaded yet."},
+}
+
+
+def model_headers(model: LoadedModel) -> dict[str, str]:
+    return {"X-Model-Name": model.name, "X-Model-Version": model.version}
+
+
+async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matrix:
+    if len(body) >= OFFLOAD_BODY_BYTES:
+        return await anyio.to_thread.run_sync(parse, body, *args)
+    return parse(body, *args)
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses=_ERRORS,
+    openapi_extra=request_body(PredictRequest),
+    summary="Predict a batch of rows with the model the alias points at",
+)
+async def predict_rows(
+    body: BodyDep, model: ModelDep, cache: CacheDep, settings: SettingsDep, metrics: MetricsDep
+) -> OrjsonResponse:
+    rows = await _parse(parse_predict, body, model.schema, settings.max_batch_rows)
+    result = await predict(model, rows, cache, offload_min_rows=settings.offload_min_rows)
+    metrics.predictions.labels(endpoint="predict").inc(len(rows))
+    info = {"name": model.name, "version": model.version, "alias": model.alias}
+    return OrjsonResponse({"predictions": result.values, "model": info}, headers=model_headers(model))
+
+
+@router.post(
+    "/invocations",
+    response_model=InvocationsResponse,
+    responses={
+        400: {"model": MlflowErrorResponse, "description": "Bad input, in MLflow's error format."},
+        413: {"model": MlflowErrorResponse, "description": "Body over max_body_bytes, or too many rows."},
+        415: {"description": "Unsupported content type (text/plain, as MLflow answers)."},
+        503: {"model": MlflowErrorResponse, "description": "No model loaded yet."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "MLflow's scoring protocol: a JSON object with exactly one of dataframe_split, "
+            "dataframe_records, instances, inputs; or a CSV table with a header row.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+    summary="MLflow scoring protocol, answered as `mlflow models serve` does",
+)
+async def invocations(
+    request: Request, body: BodyDep, model: ModelDep, cache: CacheDep, settings: SettingsDep, metrics: MetricsDep
+) -> OrjsonResponse:
+    content_type = request.headers.get("content-type")
+    rows = await _parse(parse_invocations, body, content_type, model.schema, settings.max_batch_rows)
+    result = await predict(model, rows, cache, offload_min_rows=settings.offload_min_rows)
+    metrics.predictions.labels(endpoint="invocations").inc(len(rows))
+    return OrjsonResponse({"predictions": result.values}, headers=model_headers(model))

@@ -1,0 +1,151 @@
+"""Models to serve, registered for real, and the service running over them.
+
+Each test module registers its models under names of its own, so the session's MLflow server is shared
+safely. Models are logged like the training CLI logs them: sklearn flavor, a signature of named float64
+columns, an input example.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression, Ridge
+
+from local import servers
+from service.app import create_app
+from service.settings import Settings
+
+# Pinned rather than inferred: inference imports the model in a subprocess, seconds per model logged.
+PIP_REQUIREMENTS = ["scikit-learn==1.9.1"]
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> tuple[pd.DataFrame, pd.Series]:
+    features, target = load_diabetes(return_X_y=True, as_frame=True)
+    return features, target
+
+
+@pytest.fixture(scope="session")
+def linear(diabetes: tuple[pd.DataFrame, pd.Series]) -> LinearRegression:
+    return LinearRegression().fit(*diabetes)
+
+
+@pytest.fixture(scope="session")
+def ridge(diabetes: tuple[pd.DataFrame, pd.Series]) -> Ridge:
+    """A second, different model: its predictions tell which version answered."""
+    return Ridge(alpha=0.5).fit(*diabetes)
+
+
+@pytest.fixture(scope="module")
+def tracking(mlflow_server: servers.MlflowServer) -> Iterator[str]:
+    """Point this module's MLflow client at the session server, with no S3 credentials (artifacts via proxy)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            mp.delenv(var, raising=False)
+        mp.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+        yield mlflow_server.url
+
+
+class LinearPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A pyfunc-only model (no sklearn flavor): a linear model's coefficients applied by hand."""
+
+    def __init__(self, coef: list[float], intercept: float, columns: list[str], broken: bool = False) -> None:
+        self.coef = np.asarray(coef)
+        self.intercept = intercept
+        self.columns = columns
+        self.broken = broken
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
+        out = model_input[self.columns].to_numpy(dtype=np.float64) @ self.coef + self.intercept
+        return np.full_like(out, np.nan) if self.broken else out
+
+
+def register_sklearn(name: str, model: Any, features: pd.DataFrame, alias: str | None = "production") -> str:
+    """Log and register `model` as the training CLI does; point `alias` at the new version; return it."""
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=infer_signature(features, model.predict(features)),
+            input_example=features.head(3),
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    return _aliased(name, info.registered_model_version, alias)
+
+
+def register_pyfunc(
+    name: str, python_model: LinearPythonModel, features: pd.DataFrame, alias: str | None = "production"
+) -> str:
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=python_model,
+            registered_model_name=name,
+            signature=infer_signature(features, np.zeros(len(features))),
+            input_example=features.head(3),
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    return _aliased(name, info.registered_model_version, alias)
+
+
+def _aliased(name: str, version: Any, alias: str | None) -> str:
+    if alias:
+        MlflowClient().set_registered_model_alias(name, alias, str(version))
+    return str(version)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+@contextmanager
+def serving(settings: Settings, ready_timeout: float = 60) -> Iterator[TestClient]:
+    """The app over `settings`, its lifespan running, once it is ready (a model loaded).
+
+    The environment is restored afterwards: the app sets the MLflow client's variables for its process.
+    """
+    with mock.patch.dict(os.environ), TestClient(create_app(settings)) as client:
+        wait_for(lambda: client.get("/health/ready").status_code == 200, ready_timeout, "the service is ready")
+        yield client
+
+
+def settings_for(registry_uri: str, model_name: str, tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(
+        registry_uri=registry_uri,
+        model_name=model_name,
+        model_dir=tmp_path / "models",
+        reload_interval_s=overrides.pop("reload_interval_s", 0.5),
+        **overrides,
+    )
+
+
+def metric(client: TestClient, name: str, /, **labels: str) -> float:
+    """The sum of the samples of `name` on /metrics whose labels include `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
