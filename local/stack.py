@@ -193,7 +193,7 @@ class LocalStack:
         found = re.findall(r"registered \S+ version (\d+)", out)
         if not found:
             raise StartError(f"could not read the registered version from the training output:\n{out[-2000:]}")
-        return found[-1]
+        return str(found[-1])
 
     def start_service(self, mlflow_url: str, cache_url_file: Path) -> servers.Process:
         servers.require_free(self.ports.service, "the inference service", "SERVICE_PORT")
