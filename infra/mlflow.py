@@ -79,10 +79,13 @@ class MlflowArgs:
 
 
 def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
-    """SQLAlchemy URI of the backend store; TLS required (the server also enforces `rds.force_ssl`)."""
+    """SQLAlchemy URI of the backend store; TLS required (the server also enforces `rds.force_ssl`).
+
+    The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
+    """
     return pulumi.Output.all(db.host, db.port, db.password).apply(
         lambda v: (
-            f"postgresql://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
+            f"postgresql+psycopg2://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
             f"{quote(db.name, safe='')}?sslmode=require"
         )
     )

@@ -380,7 +380,13 @@ class PostgresServer:
 
     @property
     def uri(self) -> str:
+        """libpq form, for psql and psycopg2."""
         return f"postgresql://{self.user}:{self.password}@{HOST}:{self.port}/{self.database}"
+
+    @property
+    def sqlalchemy_uri(self) -> str:
+        """MLflow's backend-store form: SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URI."""
+        return self.uri.replace("postgresql://", "postgresql+psycopg2://", 1)
 
     def stop(self) -> None:
         self.process.stop()
@@ -500,8 +506,9 @@ def start_mlflow(
     MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD).
     """
     require_free(port, "the MLflow server", "MLFLOW_PORT")
-    state_dir.mkdir(parents=True, exist_ok=True)
-    backend = backend_store_uri or f"sqlite:///{state_dir / 'mlflow.db'}"
+    data = state_dir / "mlflow"
+    data.mkdir(parents=True, exist_ok=True)
+    backend = backend_store_uri or f"sqlite:///{data / 'mlflow.db'}"
     argv = [
         str(VENV_BIN / "mlflow"),
         "server",
@@ -516,12 +523,12 @@ def start_mlflow(
     env = {**s3.client_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1"}
     admin_user = admin_password = None
     if basic_auth:
-        admin_user, admin_password = "admin", _auth_password(state_dir)
-        auth_ini = state_dir / "basic_auth.ini"
+        admin_user, admin_password = "admin", _auth_password(data)
+        auth_ini = data / "basic_auth.ini"
         auth_ini.write_text(
             "[mlflow]\n"
             "default_permission = NO_PERMISSIONS\n"
-            f"database_uri = sqlite:///{state_dir / 'mlflow-auth.db'}\n"
+            f"database_uri = sqlite:///{data / 'mlflow-auth.db'}\n"
             f"admin_username = {admin_user}\n"
             f"admin_password = {admin_password}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"

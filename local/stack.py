@@ -117,10 +117,10 @@ class LocalStack:
             self.say(f"[{next(step)}/{steps}] PostgreSQL backend store on {HOST}:{self.ports.postgres}")
             pg = servers.start_postgres(self.state_dir, self.ports.postgres)
             self.started.append(pg.process)
-            backend = pg.uri
+            backend = pg.sqlalchemy_uri
 
         self.say(f"[{next(step)}/{steps}] MLflow tracking server + registry on {HOST}:{self.ports.mlflow}")
-        mlflow = servers.start_mlflow(self.state_dir / "mlflow", self.ports.mlflow, s3, backend_store_uri=backend)
+        mlflow = servers.start_mlflow(self.state_dir, self.ports.mlflow, s3, backend_store_uri=backend)
         self.started.append(mlflow.process)
         self.urls["mlflow"] = mlflow.url
 

@@ -48,7 +48,7 @@ def s3_server(servers_dir: Path) -> Iterator[servers.S3Server]:
 @pytest.fixture(scope="session")
 def mlflow_server(servers_dir: Path, s3_server: servers.S3Server) -> Iterator[servers.MlflowServer]:
     """`mlflow server`: sqlite backend, artifacts proxied (`--serve-artifacts`) to SeaweedFS."""
-    server = servers.start_mlflow(servers_dir / "mlflow", servers.free_port(), s3_server)
+    server = servers.start_mlflow(servers_dir, servers.free_port(), s3_server)
     yield server
     server.stop()
 

@@ -351,7 +351,7 @@ def test_mlflow_serves_proxied_s3_artifacts_with_basic_auth(recording: Recording
 def test_mlflow_backend_store_is_rds_over_tls_from_a_secret_file(recording: Recording) -> None:
     data = _mlflow_server_secret(recording)
     uri = urlparse(data["backend-store-uri"])
-    assert uri.scheme == "postgresql" and uri.port == 5432 and uri.path == "/mlflow"
+    assert uri.scheme == "postgresql+psycopg2" and uri.port == 5432 and uri.path == "/mlflow"
     assert uri.hostname and uri.hostname.endswith(".rds.amazonaws.com")
     assert parse_qs(uri.query) == {"sslmode": ["require"]}
     assert unquote(uri.password or "") == password(recording, "db-password")

@@ -231,7 +231,7 @@ def test_entrypoint_refuses_a_missing_secret_file(tmp_path: Path) -> None:
 def test_auth_config_survives_special_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.server.auth.config import read_auth_config
 
-    uri = "postgresql://mlflow:p%40ss%25word%3A@db.example:5432/mlflow?sslmode=require"
+    uri = "postgresql+psycopg2://mlflow:p%40ss%25word%3A@db.example:5432/mlflow?sslmode=require"
     ini = tmp_path / "basic-auth.ini"
     ini.write_text(basic_auth_ini(uri, "admin", "a%b@c:d"))
     monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
