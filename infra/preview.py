@@ -90,7 +90,16 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
     base = pulumi.StackReference(f"{cfg.name}-base", stack_name=preview.base_stack)
 
     def output(name: str) -> pulumi.Output[Any]:
-        return base.require_output(name)
+        def present(value: Any) -> Any:
+            if value is None:
+                raise ValueError(
+                    f"the base stack {preview.base_stack} has no output {name}: previews run on a full stack of this "
+                    "program with platform:preview.hosting true (platform:preview.baseStack)"
+                )
+            return value
+
+        # get_output keeps a secret output secret, as require_output does; this only words the failure.
+        return base.get_output(name).apply(present)
 
     cluster = ExistingCluster(cfg.name, ExistingClusterArgs.from_stack(base))
     on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])

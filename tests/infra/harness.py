@@ -590,7 +590,8 @@ def run_stack(
     config = stack_config(stack, overrides)
     known = dict(references or {})
     for name in sorted(referenced_stacks(config) - set(known)):
-        organization, project, base = name.split("/")
+        # Only a stack of this project; a malformed name is left for the program's config check to refuse.
+        organization, project, base = (name.split("/") + ["", "", ""])[:3]
         if (organization, project) == (ORGANIZATION, PROJECT) and (ROOT / f"Pulumi.{base}.yaml").exists():
             known[name] = run_stack(base)
     settings.ROOT.set(None)
