@@ -368,6 +368,20 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
 
 
+def secret_leaves(value: Any, inside: bool = False) -> Iterator[Any]:
+    """Every scalar inside a value the engine received marked secret."""
+    if _is_secret(value):
+        yield from secret_leaves(value.get("value"), True)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from secret_leaves(v, inside)
+    elif isinstance(value, list):
+        for v in value:
+            yield from secret_leaves(v, inside)
+    elif inside and value is not None:
+        yield value
+
+
 def plain(value: Any) -> Any:
     """Unwrap secrets and turn integral floats (the wire format has no ints) back into ints."""
     if _is_secret(value):
@@ -475,6 +489,8 @@ class Recording:
     # What the program logged with pulumi.log.warn, in order.
     warnings: list[str] = field(default_factory=list)
     invokes: list[Invoke] = field(default_factory=list)
+    # Config keys set as secrets (`pulumi config set --secret`).
+    secret_config: set[str] = field(default_factory=set)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -635,6 +651,7 @@ def run_stack(
         seconds=time.perf_counter() - started,
         warnings=list(log.messages),
         invokes=list(monitor.invokes),
+        secret_config=set(secret_keys(overrides)),
     )
 
 
