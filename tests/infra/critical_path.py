@@ -168,17 +168,21 @@ def kinds(rec: Recording) -> Counter[str]:
 
 
 def summary_table(recordings: Mapping[str, Recording]) -> str:
-    header = "| stack | mode | resources | AWS | Kubernetes objects | Helm releases | `pulumi up` (critical path) |"
-    rows = [header, "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    header = (
+        "| stack | mode | resources | AWS | Kubernetes objects | Helm releases | other | `pulumi up` (critical path) |"
+    )
+    rows = [header, "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for stack, rec in recordings.items():
         counts = kinds(rec)
+        total = sum(counts.values())
+        aws = sum(n for k, n in counts.items() if k.startswith("aws:"))
+        kubernetes = sum(n for k, n in counts.items() if k.startswith("kubernetes:"))
+        helm = counts["helm:Release"]
         path = critical_path(rec)
         slowest = max(path.steps, key=lambda step: step.seconds)
         rows.append(
-            f"| {stack} | {rec.config['platform:mode']} | {sum(counts.values())} "
-            f"| {sum(n for k, n in counts.items() if k.startswith('aws:'))} "
-            f"| {sum(n for k, n in counts.items() if k.startswith('kubernetes:'))} "
-            f"| {counts['helm:Release']} "
+            f"| {stack} | {rec.config['platform:mode']} | {total} | {aws} | {kubernetes} | {helm} "
+            f"| {total - aws - kubernetes - helm} "
             f"| ~{round(path.minutes)} min ({path.seconds} s); slowest step {slowest.resource.type.split(':')[-1]} |"
         )
     return "\n".join(rows)
@@ -197,8 +201,21 @@ def paths_block(recordings: Mapping[str, Recording]) -> str:
     return "```text\n" + "\n\n".join(critical_path(rec).describe() for rec in recordings.values()) + "\n```"
 
 
+def durations_table() -> str:
+    rows = ["| resource type | typical creation time |", "| --- | ---: |"]
+    for type_, seconds in sorted(TYPICAL_SECONDS.items(), key=lambda item: (-item[1], item[0])):
+        rows.append(f"| `{type_}` | {_clock(seconds)} |")
+    rows.append(
+        f"| anything else (a read, an IAM role, a Kubernetes object Pulumi does not wait on) | "
+        f"{_clock(DEFAULT_SECONDS)} |"
+    )
+    rows.append("| a component, a provider | 0:00 (nothing is created) |")
+    return "\n".join(rows)
+
+
 def generated_blocks(recordings: Mapping[str, Recording]) -> dict[str, str]:
     return {
+        "durations": durations_table(),
         "summary": summary_table(recordings),
         "kinds": kinds_table(recordings),
         "paths": paths_block(recordings),

@@ -113,6 +113,23 @@ def test_every_kubernetes_object_goes_through_the_provider_of_devs_kubeconfig(
 # ------------------------------------------------------------------------------------------ the service
 
 
+def _normalized_pods(rec: Recording, namespace: str) -> dict[str, object]:
+    """The inference pod template without what must differ: the image and the generated object names."""
+    template = json.loads(json.dumps(one(manifests(rec), "Deployment", "inference", namespace)["spec"]["template"]))
+    (c,) = template["spec"]["containers"]
+    c.pop("image")
+    c["envFrom"] = [{"configMapRef": {}}]
+    for volume in template["spec"]["volumes"]:
+        if "secret" in volume:
+            volume["secret"].pop("secretName")
+    return template
+
+
+def test_the_preview_runs_the_same_inference_pods_as_dev(preview: Recording, recordings: dict[str, Recording]) -> None:
+    """One code path (infra/inference.py) for both: same security context, probes, resources, mounts, spread."""
+    assert _normalized_pods(preview, NAMESPACE) == _normalized_pods(recordings["dev"], "inference")
+
+
 def _settings(rec: Recording, namespace: str = NAMESPACE) -> dict[str, str]:
     (c,) = one(manifests(rec), "Deployment", "inference", namespace)["spec"]["template"]["spec"]["containers"]
     (source,) = c["envFrom"]
