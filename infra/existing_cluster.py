@@ -54,24 +54,11 @@ class ExistingClusterArgs:
     @staticmethod
     def from_config(config: ExistingClusterConfig, version: str) -> ExistingClusterArgs:
         """From `cluster.kubeconfig` and its companion keys (validated together at load time)."""
-        values = (
-            config.kubeconfig,
-            config.cluster_name,
-            config.node_security_group_id,
-            config.oidc_provider_arn,
-            config.oidc_issuer_url,
-        )
-        kubeconfig, name, node_sg, oidc_arn, issuer = values
+        kubeconfig, name = config.kubeconfig, config.cluster_name
+        node_sg, oidc_arn, issuer = config.node_security_group_id, config.oidc_provider_arn, config.oidc_issuer_url
         if kubeconfig is None or name is None or node_sg is None or oidc_arn is None or issuer is None:
             raise ValueError("a brought cluster without a stack reference needs its kubeconfig and identifiers")
-        return ExistingClusterArgs(
-            kubeconfig=kubeconfig,
-            version=version,
-            cluster_name=name,
-            node_security_group_id=node_sg,
-            oidc_provider_arn=oidc_arn,
-            oidc_issuer_url=issuer,
-        )
+        return ExistingClusterArgs(kubeconfig, version, name, node_sg, oidc_arn, issuer)
 
 
 class ExistingCluster(pulumi.ComponentResource):

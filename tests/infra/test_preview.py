@@ -93,6 +93,9 @@ def test_a_preview_registers_exactly_the_inference_service_in_its_namespace(prev
     assert components == Counter(
         {"platform:index:ExistingCluster": 1, "platform:index:Namespaces": 1, "platform:index:Inference": 1}
     )
+    owned = {r.urn for c in preview.resources if not c.custom for r in preview.descendants(c)}
+    # Everything but the read of the base stack belongs to a component.
+    assert [r.type for r in preview.resources if r.custom and r.urn not in owned] == [STACK_REFERENCE]
 
 
 def test_every_kubernetes_object_goes_through_the_provider_of_devs_kubeconfig(
