@@ -196,7 +196,7 @@ def test_the_preview_alb_is_devs_alb_made_deletable_and_logged_under_its_namespa
     assert attributes["access_logs.s3.prefix"] == f"alb/inference/{NAMESPACE}"
     assert "PullRequest=42" in ingress["alb.ingress.kubernetes.io/tags"].split(",")
     hostname = preview.one("kubernetes:networking.k8s.io/v1:Ingress").outputs["status"]["loadBalancer"]["ingress"]
-    assert preview.exports["inferenceUrl"] == f"http://{hostname[0]['hostname']}"
+    assert preview.exports["inferenceUrl"] == f"https://{hostname[0]['hostname']}"
 
 
 def test_exports_say_what_the_pull_request_comment_needs_and_nothing_secret(preview: Recording) -> None:
@@ -204,7 +204,7 @@ def test_exports_say_what_the_pull_request_comment_needs_and_nothing_secret(prev
     assert preview.exports["namespace"] == NAMESPACE
     assert preview.exports["baseStack"] == "acme/platform/dev"
     assert preview.exports["cacheKeyPrefix"] == f"pr-{PREVIEW_PR}:"
-    assert preview.exports["inferenceUrl"].startswith("http://")
+    assert preview.exports["inferenceUrl"].startswith("https://")
 
 
 # -------------------------------------------------------------------------------------------- networking
@@ -267,7 +267,7 @@ def test_the_stack_file_the_delivery_workflow_writes_runs_as_that_pull_requests_
     assert {m["metadata"].get("namespace") or m["metadata"]["name"] for m in manifests(rec)} == {"pr-7"}
     (c,) = one(manifests(rec), "Deployment", "inference", "pr-7")["spec"]["template"]["spec"]["containers"]
     assert c["image"] == image
-    assert rec.exports["inferenceUrl"].startswith("http://")
+    assert rec.exports["inferenceUrl"].startswith("https://")
 
 
 @pytest.mark.parametrize(

@@ -280,21 +280,25 @@ def test_inference_alb_is_hardened(recording: Recording) -> None:
     assert tags == {"Project": "mlp", "Environment": recording.stack, "ManagedBy": "pulumi"}
 
 
-def test_staging_and_prod_serve_https_and_dev_plain_http_by_its_visible_opt_out(recording: Recording) -> None:
+def test_every_stack_serves_https_with_http_redirected(recording: Recording) -> None:
+    """dev relaxes availability, never exposure: every stack file names a certificate and opts out of nothing."""
     a = _ingress_annotations(recording)
-    if recording.stack == "dev":
-        assert recording.config["platform:ingress.allowPlainHttp"] == "true"
-        assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
-        assert "alb.ingress.kubernetes.io/certificate-arn" not in a
-        assert any(w.startswith("ingress.certificateArn is not set") for w in recording.warnings)
-        assert recording.exports["inferenceUrl"].startswith("http://")
-        return
     assert recording.config["platform:ingress.allowPlainHttp"] == "false"
     assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}, {"HTTPS": 443}]'
     assert a["alb.ingress.kubernetes.io/certificate-arn"] == recording.config["platform:ingress.certificateArn"]
     assert a["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert not any(w.startswith("ingress.certificateArn") for w in recording.warnings)
     assert recording.exports["inferenceUrl"].startswith("https://")
+
+
+def test_the_visible_opt_out_serves_plain_http_and_warns() -> None:
+    rec = run_stack("dev", {"platform:ingress.certificateArn": "", "platform:ingress.allowPlainHttp": "true"})
+    ingress = rec.one("kubernetes:networking.k8s.io/v1:Ingress", "mlp-dev-inference-ingress")
+    a = ingress.inputs["metadata"]["annotations"]
+    assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
+    assert "alb.ingress.kubernetes.io/certificate-arn" not in a
+    assert any(w.startswith("ingress.certificateArn is not set") for w in rec.warnings)
+    assert rec.exports["inferenceUrl"].startswith("http://")
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
@@ -322,8 +326,7 @@ def test_exports_give_the_alb_url_the_mlflow_url_and_the_namespaces(recording: R
     ingress = recording.one("kubernetes:networking.k8s.io/v1:Ingress", f"mlp-{recording.stack}-inference-ingress")
     hostname = ingress.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert hostname.endswith(".elb.amazonaws.com")
-    scheme = "http" if recording.stack == "dev" else "https"
-    assert recording.exports["inferenceUrl"] == f"{scheme}://{hostname}"
+    assert recording.exports["inferenceUrl"] == f"https://{hostname}"
     assert recording.exports["mlflowUrl"] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert set(recording.exports["namespaces"]) == NAMESPACES.get(recording.stack, {"inference", "mlflow"})
 
