@@ -12,19 +12,16 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression, Ridge
 
 from local import servers
 from service.core.variants import WEIGHTS_TAG, Weights, assign
 from tests.service.conftest import (
-    PIP_REQUIREMENTS,
     LinearPythonModel,
     metric,
     register_pyfunc,
@@ -233,19 +230,7 @@ def register_with_stats(name: str, model: Any, x: pd.DataFrame, tmp_path: Path) 
     stats_file = tmp_path / "stats" / "feature_stats.json"
     stats_file.parent.mkdir(exist_ok=True)
     stats_file.write_text(json.dumps(data.feature_stats(x)))
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=name,
-            signature=infer_signature(x, model.predict(x)),
-            input_example=x.head(3),
-            pip_requirements=PIP_REQUIREMENTS,
-            extra_files=[str(stats_file)],
-        )
-    version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, "production", version)
-    return version
+    return register_sklearn(name, model, x, extra_files=[str(stats_file)])
 
 
 def test_shifted_inputs_raise_psi_above_the_threshold_while_unshifted_ones_stay_below(
