@@ -46,16 +46,20 @@ class RedisEndpoint:
 
 @dataclass(frozen=True)
 class InferenceArgs:
+    """One code path for every stack: a full stack passes its own services, a preview its base stack's."""
+
     config: InferenceConfig
     monitoring: MonitoringConfig
     namespace: str
     image: pulumi.Input[str]
     registry_uri: pulumi.Input[str]
-    mlflow_username: str
+    mlflow_username: pulumi.Input[str]
     mlflow_password: pulumi.Input[str]
     redis: RedisEndpoint
     alb: kube.AlbSettings
     host: str | None = None
+    # Prepended to every cache key: a preview sharing a Redis never reads or overwrites another's entries.
+    cache_key_prefix: str = ""
 
 
 def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
@@ -96,6 +100,7 @@ class Inference(pulumi.ComponentResource):
                 "SERVING_RELOAD_INTERVAL_S": str(cfg.reload_interval_seconds),
                 "SERVING_CACHE_ENABLED": str(cfg.cache_enabled).lower(),
                 "SERVING_CACHE_TTL_S": str(cfg.cache_ttl_seconds),
+                "SERVING_CACHE_KEY_PREFIX": args.cache_key_prefix,
                 "SERVING_CHALLENGER_ALIAS": cfg.challenger_alias or "",
                 "SERVING_SHADOW_FRACTION": str(cfg.shadow_fraction),
                 "SERVING_AB_WEIGHTS": cfg.ab_weights or "",
@@ -218,13 +223,14 @@ class Inference(pulumi.ComponentResource):
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
         )
 
-        if not args.alb.certificate_arn:
+        # A preview's settings are its base stack's Outputs; the base stack already made its choice visible.
+        if args.alb.certificate_arn is None:
             pulumi.log.warn(
-                "ingress.certificateArn is not set: the inference ALB serves plain HTTP on port 80 only. "
-                "Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
+                "ingress.certificateArn is not set (ingress.allowPlainHttp is true): the inference ALB serves plain "
+                "HTTP on port 80 only. Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
                 resource=self,
             )
-        if not args.alb.access_logs_bucket:
+        if args.alb.access_logs_bucket is None:
             pulumi.log.warn(
                 "ingress.accessLogsBucket is not set: the inference ALB keeps no access logs", resource=self
             )
@@ -276,11 +282,9 @@ class Inference(pulumi.ComponentResource):
 
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
-        scheme = "https" if args.alb.certificate_arn else "http"
-        self.url = (
-            pulumi.Output.from_input(f"{scheme}://{args.host}")
-            if args.host
-            else self.alb_hostname.apply(lambda h: f"{scheme}://{h}" if h else "")
+        host = args.host
+        self.url = pulumi.Output.all(args.alb.certificate_arn, self.alb_hostname).apply(
+            lambda v: f"{kube.url_scheme(v[0])}://{host or v[1]}" if host or v[1] else ""
         )
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
 

@@ -98,6 +98,8 @@ class IngressConfig:
 
     scheme: Literal["internet-facing", "internal"]
     certificate_arn: str | None
+    # The visible opt-out of HTTPS: without it a stack must name a certificate.
+    allow_plain_http: bool
     host: str | None
     access_logs_bucket: str | None
     access_logs_prefix: str
@@ -254,11 +256,19 @@ def _read_challenger(keys: Keys, model_alias: str) -> tuple[str | None, float, s
 def read_ingress(keys: Keys, environment: str) -> IngressConfig:
     scheme = keys.choice("ingress.scheme", ("internet-facing", "internal"))
     cidrs = keys.string_list("ingress.inboundCidrs", item=is_cidr, expected="a list of IPv4/IPv6 CIDRs")
+    certificate = keys.optional_string("ingress.certificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN")
+    allow_plain_http = keys.boolean("ingress.allowPlainHttp")
+    if certificate is None and not allow_plain_http:
+        # TLS by default: serving the inference API over plain HTTP must be a visible choice of the stack.
+        raise keys.fail(
+            "ingress.certificateArn",
+            f"an ACM certificate ARN (HTTPS on 443) unless platform:ingress.allowPlainHttp is true "
+            f"(environment is {environment})",
+        )
     return IngressConfig(
         scheme="internal" if scheme == "internal" else "internet-facing",
-        certificate_arn=keys.optional_string(
-            "ingress.certificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN"
-        ),
+        certificate_arn=certificate,
+        allow_plain_http=allow_plain_http,
         host=keys.optional_string("ingress.host", pattern=_HOSTNAME, expected="a DNS hostname"),
         access_logs_bucket=keys.optional_string(
             "ingress.accessLogsBucket", pattern=_BUCKET, expected="an S3 bucket name"

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 
+from infra.config import ConfigError
 from tests.infra.harness import Recording, run_stack
 from tests.infra.k8s import Manifest, arg_value, containers, of_kind, one, selects, workloads
 
@@ -220,6 +221,8 @@ def test_inference_settings_reach_the_service_as_serving_variables(recording: Re
         "SERVING_RELOAD_INTERVAL_S": cfg["platform:inference.reloadIntervalSeconds"],
         "SERVING_CACHE_TTL_S": cfg["platform:inference.cacheTtlSeconds"],
         "SERVING_CACHE_ENABLED": cfg["platform:inference.cacheEnabled"],
+        # Full stacks own their Redis: no prefix (previews use pr-<N>:, tests/infra/test_preview.py).
+        "SERVING_CACHE_KEY_PREFIX": "",
         "SERVING_CHALLENGER_ALIAS": cfg["platform:challenger.alias"],
         "SERVING_SHADOW_FRACTION": str(float(cfg["platform:shadow.fraction"])),
         "SERVING_AB_WEIGHTS": cfg["platform:ab.weights"],
@@ -281,12 +284,31 @@ def test_inference_alb_is_hardened(recording: Recording) -> None:
     assert tags == {"Project": "mlp", "Environment": recording.stack, "ManagedBy": "pulumi"}
 
 
-def test_without_a_certificate_the_alb_serves_http_only_and_the_stack_warns(recording: Recording) -> None:
+def test_staging_and_prod_serve_https_and_dev_plain_http_by_its_visible_opt_out(recording: Recording) -> None:
     a = _ingress_annotations(recording)
-    assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
-    assert "alb.ingress.kubernetes.io/certificate-arn" not in a
-    assert any(w.startswith("ingress.certificateArn is not set") for w in recording.warnings)
-    assert recording.exports["inferenceUrl"].startswith("http://")
+    if recording.stack == "dev":
+        assert recording.config["platform:ingress.allowPlainHttp"] == "true"
+        assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
+        assert "alb.ingress.kubernetes.io/certificate-arn" not in a
+        assert any(w.startswith("ingress.certificateArn is not set") for w in recording.warnings)
+        assert recording.exports["inferenceUrl"].startswith("http://")
+        return
+    assert recording.config["platform:ingress.allowPlainHttp"] == "false"
+    assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}, {"HTTPS": 443}]'
+    assert a["alb.ingress.kubernetes.io/certificate-arn"] == recording.config["platform:ingress.certificateArn"]
+    assert a["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert not any(w.startswith("ingress.certificateArn") for w in recording.warnings)
+    assert recording.exports["inferenceUrl"].startswith("https://")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_a_stack_without_a_certificate_must_opt_out_of_https_visibly(stack: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_stack(stack, {"platform:ingress.certificateArn": "", "platform:ingress.allowPlainHttp": "false"})
+    assert str(err.value).startswith(
+        "platform:ingress.certificateArn must be an ACM certificate ARN (HTTPS on 443) unless "
+        "platform:ingress.allowPlainHttp is true"
+    )
 
 
 def test_inference_ingress_routes_only_public_paths_to_the_service(recording: Recording) -> None:
@@ -304,7 +326,8 @@ def test_exports_give_the_alb_url_the_mlflow_url_and_the_namespaces(recording: R
     ingress = recording.one("kubernetes:networking.k8s.io/v1:Ingress", f"mlp-{recording.stack}-inference-ingress")
     hostname = ingress.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert hostname.endswith(".elb.amazonaws.com")
-    assert recording.exports["inferenceUrl"] == f"http://{hostname}"
+    scheme = "http" if recording.stack == "dev" else "https"
+    assert recording.exports["inferenceUrl"] == f"{scheme}://{hostname}"
     assert recording.exports["mlflowUrl"] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert set(recording.exports["namespaces"]) == NAMESPACES.get(recording.stack, {"inference", "mlflow"})
 
