@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from service.core.model import LoadedModel
 from service.core.validation import Matrix
-from service.core.variants import LATENCY_BUCKETS
 from service.logs import request_id
+from service.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 import anyio
 import anyio.to_thread
@@ -39,8 +39,9 @@ from service.core.errors import ModelNotReady, PredictionFailed
 from service.core.model import LoadedModel, ModelRef, Registry
 from service.core.predict import Prediction
 from service.core.reload import ModelHolder, Reloader
+from service.core.shadow import Shadow
 from service.core.validation import Matrix
-from service.metrics import Metrics
+from service.metrics import LATENCY_BUCKETS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ CHALLENGER: Final = "challenger"
 BUCKETS = 10_000
 WEIGHTS_TAG = "serving.ab_weights"
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 Unkeyed = Literal["champion", "random"]
 PredictFn = Callable[[LoadedModel], Awaitable[Prediction]]
@@ -209,18 +209,6 @@ class Choice:
         return self.fallback or self.model
 
 
-class ShadowSink(Protocol):
-    """What `Variants` needs of the shadow queue (service/core/shadow.py)."""
-
-    fraction: float
-
-    def submit(self, rows: Matrix, champion: LoadedModel, answer: list[Any], challenger: LoadedModel) -> bool: ...
-
-    async def run(self) -> None: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
-
 class Variants:
     """The champion's and the challenger's holders, the split between them, and the shadow queue."""
 
@@ -229,7 +217,7 @@ class Variants:
         champion: ModelRef,
         challenger: ModelRef | None,
         split: Split,
-        shadow: ShadowSink | None,
+        shadow: Shadow | None,
         registry: CollectorRegistry,
     ) -> None:
         self.champion_ref = champion
