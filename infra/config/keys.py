@@ -86,6 +86,18 @@ class Keys:
             raise self.fail(key, expected, value)
         return value
 
+    def number(self, key: str, *, minimum: float, maximum: float) -> float:
+        """A decimal number in [minimum, maximum], declared as a string key in Pulumi.yaml (e.g. "0.2")."""
+        expected = f"a number between {minimum:g} and {maximum:g}"
+        raw = self._raw(key, expected)
+        try:
+            value = float(raw)
+        except ValueError as e:
+            raise self.fail(key, expected, raw) from e
+        if not minimum <= value <= maximum:  # also refuses NaN
+            raise self.fail(key, expected, value)
+        return value
+
     def boolean(self, key: str) -> bool:
         raw = self._raw(key, "true or false")
         if raw.lower() not in ("true", "false"):

@@ -18,7 +18,7 @@ from tests.infra.k8s import Manifest, containers, of_kind, one, selects, workloa
 from tests.infra.render_manifests import manifest_filename, ordered, write_manifests
 
 # Custom resources kubernetes-validate has no schema for; test_workload.py checks their wiring.
-CUSTOM_KINDS = {"ServiceMonitor"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 @pytest.fixture(params=["dev", "staging", "prod", "preview"])

@@ -223,6 +223,10 @@ def test_inference_settings_reach_the_service_as_serving_variables(recording: Re
         "SERVING_CACHE_ENABLED": cfg["platform:inference.cacheEnabled"],
         # Full stacks own their Redis: no prefix (previews use pr-<N>:, tests/infra/test_preview.py).
         "SERVING_CACHE_KEY_PREFIX": "",
+        "SERVING_CHALLENGER_ALIAS": cfg["platform:challenger.alias"],
+        "SERVING_SHADOW_FRACTION": str(float(cfg["platform:shadow.fraction"])),
+        "SERVING_AB_WEIGHTS": cfg["platform:ab.weights"],
+        "SERVING_DRIFT_THRESHOLD": str(float(cfg["platform:drift.threshold"])),
         "WEB_CONCURRENCY": cfg["platform:inference.workers"],
     }
 
@@ -476,6 +480,10 @@ ALL_OPTIONS = {
     "platform:mlflow.ingressHost": "mlflow.internal.example.com",
     "platform:monitoring.serviceMonitor": "true",
     "platform:monitoring.prometheusNamespace": "monitoring",
+    "platform:challenger.alias": "challenger",
+    "platform:shadow.fraction": "0.25",
+    "platform:ab.weights": "champion=90,challenger=10",
+    "platform:drift.threshold": "0.3",
 }
 
 
@@ -529,6 +537,38 @@ def test_service_monitor_scrapes_the_service_metrics_port(all_options: Recording
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_challenger_shadow_ab_and_drift_settings_reach_the_service(all_options: Recording) -> None:
+    ms = manifests(all_options)
+    (source,) = one(ms, "Deployment", "inference", "inference")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    settings = one(ms, "ConfigMap", source["configMapRef"]["name"], "inference")["data"]
+    assert (settings["SERVING_CHALLENGER_ALIAS"], settings["SERVING_SHADOW_FRACTION"]) == ("challenger", "0.25")
+    assert (settings["SERVING_AB_WEIGHTS"], settings["SERVING_DRIFT_THRESHOLD"]) == ("champion=90,challenger=10", "0.3")
+
+
+def test_prometheus_rule_alerts_on_drift_and_challenger_errors_in_the_service_namespace(all_options: Recording) -> None:
+    rule = one(manifests(all_options), "PrometheusRule", "inference", "inference")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == {"InferenceInputDrift", "InferenceChallengerErrors"}
+    drift = alerts["InferenceInputDrift"]
+    assert drift["expr"] == 'max by (feature) (serving_drift_psi{namespace="inference"}) > 0.3', "drift.threshold"
+    errors = alerts["InferenceChallengerErrors"]["expr"]
+    for metric in (
+        "serving_shadow_challenger_errors_total",
+        "serving_shadow_challenger_duration_seconds_count",
+        "serving_variant_requests_total",
+    ):
+        assert f'{metric}{{namespace="inference"' in errors
+    assert errors.endswith("> 0.05") and errors.count("or vector(0)") == 4
+    assert all(r["for"] and r["labels"]["severity"] and r["annotations"]["summary"] for r in group["rules"])
+
+
+def test_without_monitoring_there_is_no_prometheus_rule(recording: Recording) -> None:
+    assert recording.config.get("platform:monitoring.serviceMonitor") in (False, "false")
+    assert not [m for m in manifests(recording) if m["kind"] in ("PrometheusRule", "ServiceMonitor")]
 
 
 # ---------------------------------------------------------------------------------- wiring to the cloud
