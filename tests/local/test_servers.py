@@ -58,7 +58,6 @@ def test_s3_store_requires_credentials(s3_server: servers.S3Server) -> None:
 
 def test_mlflow_proxies_artifacts_to_s3(mlflow_tracking: str, s3_server: servers.S3Server, tmp_path: Path) -> None:
     """A client with no S3 credentials logs an artifact; it lands in the bucket through the server."""
-    mlflow.set_tracking_uri(mlflow_tracking)
     mlflow.set_experiment("servers-smoke")
     artifact = tmp_path / "note.txt"
     artifact.write_text("proxied")
