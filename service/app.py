@@ -77,6 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     holder: ModelHolder = app.state.holder
     cache = _connect_cache(settings, app.state.metrics)
     app.state.cache = cache
+    if cache is not None:
+        await cache.check()
     reloader = Reloader(
         holder, Registry(settings.registry_uri), ref, model_dir, settings.reload_interval_s, app.state.metrics
     )
