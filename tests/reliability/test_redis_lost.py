@@ -5,7 +5,6 @@ is logged clearly and the service serves uncached."""
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
