@@ -15,6 +15,7 @@ import socket
 import sys
 
 from gunicorn.arbiter import Arbiter
+from starlette.applications import Starlette
 from uvicorn import Server
 from uvicorn_worker import UvicornWorker
 
@@ -28,7 +29,8 @@ class DrainingServer(Server):
         for server in self.servers:
             server.close()
         # Read by the middleware: every response from now on closes its connection.
-        self.config.app.state.draining = True
+        if isinstance(self.config.app, Starlette):
+            self.config.app.state.draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_S
         while self.server_state.connections and loop.time() < deadline and not self.force_exit:
