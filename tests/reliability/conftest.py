@@ -154,6 +154,25 @@ class Service:
             if sample.name == "serving_model_info" and sample.value == 1
         }
 
+    def connections(self, pid: int) -> int:
+        """Established client connections to the service port that process `pid` holds."""
+        sockets = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                sockets.add(target[8:-1])
+        port = f"{self.stack.ports.service:04X}"
+        count = 0
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            # local address, state 01 = ESTABLISHED, inode
+            if fields[1].endswith(f":{port}") and fields[3] == "01" and fields[9] in sockets:
+                count += 1
+        return count
+
     def ready(self) -> bool:
         try:
             return httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200

@@ -143,9 +143,15 @@ def test_read_only_user_cannot_register_or_move_aliases(
             with mlflow.start_run(experiment_id="0"):
                 pass
         denied["log_run"] = raised.value.get_http_status_code()
+        # MLflow's basic auth lets any signed-in user create models of its own (without workspaces, creation is
+        # not a permission); they are not the production model, which it still cannot touch.
+        own = client.create_registered_model(f"{NAME}_{USER}_own").name
 
     figures.record(
-        "7_mlflow_exposure_read_only", requests=len(denied) + 2, refused=sum(s == 403 for s in denied.values())
+        "7_mlflow_exposure_read_only",
+        requests=len(denied) + 3,
+        refused=sum(s == 403 for s in denied.values()),
+        can_create_own_models=own == f"{NAME}_{USER}_own",
     )
     assert denied == dict.fromkeys(denied, 403), denied
     with tracking(server.url, *user):

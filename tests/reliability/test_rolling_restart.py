@@ -46,7 +46,10 @@ def test_sigterm_to_a_worker_and_graceful_reload_lose_no_request(
     with Load(service.url, rows, clients=16, keepalive=keepalive, timeout_s=CLIENT_TIMEOUT_S, max_seconds=240) as load:
         old = service.wait_workers(2)
         load.run_for(1)
-        victim = min(old)
+        # The worker holding client connections: one that holds none would prove nothing.
+        victim = max(old, key=service.connections)
+        victim_connections = service.connections(victim)
+        assert victim_connections > 0
         os.kill(victim, signal.SIGTERM)
         sigterm_at = load.now()
         service.wait_workers(2, exclude={victim})
@@ -64,6 +67,7 @@ def test_sigterm_to_a_worker_and_graceful_reload_lose_no_request(
     figures.record(
         f"5_rolling_restart_{'keepalive' if keepalive else 'connection_close'}",
         **load.summary(),
+        sigterm_victim_connections=victim_connections,
         sigterm_replaced_after_s=round(replaced_after, 1),
         sighup_replaced_after_s=round(reloaded_after, 1),
         reload_max_latency_s=round(max((o.latency for o in during_reload), default=0.0), 1),
@@ -77,7 +81,9 @@ def test_sigkilled_worker_is_replaced_and_requests_after_replacement_succeed(
     with Load(service.url, rows, clients=16, timeout_s=CLIENT_TIMEOUT_S, max_seconds=240) as load:
         old = service.wait_workers(2)
         load.run_for(1)
-        victim = min(old)
+        victim = max(old, key=service.connections)
+        victim_connections = service.connections(victim)
+        assert victim_connections > 0
         os.kill(victim, signal.SIGKILL)
         killed_at = load.now()
         new = service.wait_workers(2, exclude={victim})
@@ -90,6 +96,7 @@ def test_sigkilled_worker_is_replaced_and_requests_after_replacement_succeed(
     figures.record(
         "5_rolling_restart_sigkill",
         **load.summary(),
+        victim_connections=victim_connections,
         replaced_after_s=round(replaced_at - killed_at, 1),
         failed_in_flight_on_killed_worker=len(lost),
         requests_after_replacement=len(after),
