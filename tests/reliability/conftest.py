@@ -28,10 +28,9 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
 from local import servers
-from local.stack import REPO, LocalStack, Ports
-
-RESULTS = REPO / "build" / "reliability" / "results.json"
-
+from local.stack import LocalStack, Ports
+from tests.reliability.report import RESULTS
+from tests.service.conftest import register_sklearn
 
 # ------------------------------------------------------------------------------------------ figures
 
@@ -247,6 +246,24 @@ def gunicorn(
         yield service
     finally:
         service.stop()
+
+
+@contextmanager
+def serving_registered(
+    mlflow_url: str, name: str, model: Any, features: pd.DataFrame, state_dir: Path, **options: Any
+) -> Iterator[Service]:
+    """`model` registered as `name`@production, then the service over it once every worker has loaded it."""
+    with tracking(mlflow_url):
+        register_sklearn(name, model, features)
+    with gunicorn(state_dir, mlflow_url, name, **options) as service:
+        service.wait_workers(options.get("workers", 2))
+        yield service
+
+
+def busiest_worker(service: Service, pids: set[int]) -> tuple[int, int]:
+    """The worker holding the most client connections, and how many: a victim holding none would prove nothing."""
+    victim = max(pids, key=service.connections)
+    return victim, service.connections(victim)
 
 
 def rss_kb(pid: int) -> int:

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from local.stack import wait_for
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -79,12 +81,8 @@ class Load:
         self._stop.wait(seconds)
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(interval)
-        return False
+        """Poll `condition` (the load goes on meanwhile); False when it did not hold within `timeout`."""
+        return wait_for(condition, timeout, interval)
 
     async def _main(self) -> None:
         limits = httpx.Limits(

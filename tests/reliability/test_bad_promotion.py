@@ -98,7 +98,7 @@ def test_corrupt_incompatible_and_nan_versions_are_rejected_while_the_old_one_se
         "4_bad_promotion",
         **load.summary(),
         rejected_after_s=reject_s,
-        reasons={label: reason[:100] for label, reason in reasons.items()},
+        reasons={label: reason if len(reason) < 90 else reason[:90] + "…" for label, reason in reasons.items()},
     )
     assert not load.failures(), describe(load.failures())
     assert {o.version for o in load.outcomes} == {good}, "a bad version answered"

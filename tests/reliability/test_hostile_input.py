@@ -30,8 +30,7 @@ from sklearn.linear_model import LinearRegression
 from local import servers
 from service.app import create_app
 from service.settings import Settings
-from tests.reliability.conftest import Figures, Service, gunicorn, tracking
-from tests.service.conftest import register_sklearn
+from tests.reliability.conftest import Figures, Service, serving_registered
 
 pytestmark = [pytest.mark.slow]
 
@@ -49,11 +48,9 @@ def service(
     features: pd.DataFrame,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
-    with tracking(mlflow_server.url):
-        register_sklearn(NAME, linear, features)
     limits = {"SERVING_MAX_BODY_BYTES": str(MAX_BODY), "SERVING_MAX_BATCH_ROWS": str(MAX_ROWS)}
-    with gunicorn(tmp_path_factory.mktemp("hostile"), mlflow_server.url, NAME, settings=limits) as running:
-        running.wait_workers(2)
+    state = tmp_path_factory.mktemp("hostile")
+    with serving_registered(mlflow_server.url, NAME, linear, features, state, settings=limits) as running:
         yield running
 
 

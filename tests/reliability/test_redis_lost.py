@@ -125,7 +125,8 @@ def test_misconfigured_cache_is_logged_at_start_and_the_service_serves_uncached(
     assert health["cache"]["circuit"] in ("open", "half_open")
     assert errors >= 3
     figures.record(
-        "2_redis_misconfigured",
-        **{f"{fault}_requests": len(answers), f"{fault}_errors": sum(a.is_error for a in answers)},
-        **{f"{fault}_log": startup[0]["error"][:120]},
+        f"2_redis_misconfigured_{fault}",
+        requests=len(answers),
+        errors=sum(a.is_error for a in answers),
+        logged=startup[0]["error"][:110],
     )

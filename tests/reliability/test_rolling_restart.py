@@ -14,9 +14,8 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from local import servers
-from tests.reliability.conftest import Figures, Service, gunicorn, tracking
+from tests.reliability.conftest import Figures, Service, busiest_worker, serving_registered
 from tests.reliability.load import Load, describe
-from tests.service.conftest import register_sklearn
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -32,10 +31,8 @@ def service(
     features: pd.DataFrame,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
-    with tracking(mlflow_server.url):
-        register_sklearn(NAME, linear, features)
-    with gunicorn(tmp_path_factory.mktemp("rolling"), mlflow_server.url, NAME) as running:
-        running.wait_workers(2)
+    state = tmp_path_factory.mktemp("rolling")
+    with serving_registered(mlflow_server.url, NAME, linear, features, state) as running:
         yield running
 
 
@@ -46,9 +43,7 @@ def test_sigterm_to_a_worker_and_graceful_reload_lose_no_request(
     with Load(service.url, rows, clients=16, keepalive=keepalive, timeout_s=CLIENT_TIMEOUT_S, max_seconds=240) as load:
         old = service.wait_workers(2)
         load.run_for(1)
-        # The worker holding client connections: one that holds none would prove nothing.
-        victim = max(old, key=service.connections)
-        victim_connections = service.connections(victim)
+        victim, victim_connections = busiest_worker(service, old)
         assert victim_connections > 0
         os.kill(victim, signal.SIGTERM)
         sigterm_at = load.now()
@@ -81,8 +76,7 @@ def test_sigkilled_worker_is_replaced_and_requests_after_replacement_succeed(
     with Load(service.url, rows, clients=16, timeout_s=CLIENT_TIMEOUT_S, max_seconds=240) as load:
         old = service.wait_workers(2)
         load.run_for(1)
-        victim = max(old, key=service.connections)
-        victim_connections = service.connections(victim)
+        victim, victim_connections = busiest_worker(service, old)
         assert victim_connections > 0
         os.kill(victim, signal.SIGKILL)
         killed_at = load.now()
