@@ -65,5 +65,5 @@ demo-clean: ## stop the demo and delete its state (.local/)
 
 .PHONY: manifests
 STACK ?= prod
-manifests: venv ## write every Kubernetes object of STACK (dev, staging, prod) as YAML to build/manifests/STACK/
+manifests: venv ## write every Kubernetes object of STACK (a Pulumi.<STACK>.yaml) as YAML to build/manifests/STACK/
 	$(PY) -m tests.infra.render_manifests $(STACK)

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -29,6 +29,28 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 # The node role holds these and nothing else (CIS EKS 5.1.3, 5.2.1); workloads get AWS access through IRSA.
 NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+
+
+class ClusterAccess(Protocol):
+    """What the data stores and the workloads need of a cluster, whether this stack created it (`Cluster`) or
+    brought it (`infra.existing_cluster.ExistingCluster`)."""
+
+    @property
+    def provider(self) -> k8s.Provider: ...
+    @property
+    def version(self) -> pulumi.Input[str]: ...
+    @property
+    def kubeconfig(self) -> pulumi.Output[str]: ...
+    @property
+    def cluster_name(self) -> pulumi.Input[str]: ...
+    @property
+    def oidc_provider_arn(self) -> pulumi.Input[str]: ...
+    # Without https://, as IAM condition keys name it.
+    @property
+    def oidc_issuer(self) -> pulumi.Input[str]: ...
+    # The security group the nodes' (and so the pods') ENIs carry: what Redis and RDS admit.
+    @property
+    def node_security_group_id(self) -> pulumi.Input[str]: ...
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
-if TYPE_CHECKING:
-    from infra.cluster import Cluster
+
+class OidcIdentity(Protocol):
+    """A cluster's IAM OIDC provider, which IRSA roles trust."""
+
+    @property
+    def oidc_provider_arn(self) -> pulumi.Input[str]: ...
+    # The issuer without https://, as IAM condition keys name it.
+    @property
+    def oidc_issuer(self) -> pulumi.Input[str]: ...
 
 
 def trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> dict[str, Any]:
@@ -57,7 +64,7 @@ def irsa_role(
     *,
     namespace: str,
     service_account: str,
-    cluster: Cluster,
+    cluster: OidcIdentity,
     policy: pulumi.Input[str] | None,
     tags: dict[str, str],
     opts: pulumi.ResourceOptions | None = None,

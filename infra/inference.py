@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import pulumi
@@ -45,16 +46,20 @@ class RedisEndpoint:
 
 @dataclass(frozen=True)
 class InferenceArgs:
+    """One code path for every stack: a full stack passes its own services, a preview its base stack's."""
+
     config: InferenceConfig
     monitoring: MonitoringConfig
     namespace: str
     image: pulumi.Input[str]
     registry_uri: pulumi.Input[str]
-    mlflow_username: str
+    mlflow_username: pulumi.Input[str]
     mlflow_password: pulumi.Input[str]
     redis: RedisEndpoint
     alb: kube.AlbSettings
     host: str | None = None
+    # Prepended to every cache key: a preview sharing a Redis never reads or overwrites another's entries.
+    cache_key_prefix: str = ""
 
 
 def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
@@ -65,7 +70,8 @@ def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
 
 
 class Inference(pulumi.ComponentResource):
-    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (+ ServiceMonitor)."""
+    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (+ ServiceMonitor and
+    PrometheusRule)."""
 
     alb_hostname: pulumi.Output[str]
     url: pulumi.Output[str]
@@ -94,6 +100,11 @@ class Inference(pulumi.ComponentResource):
                 "SERVING_RELOAD_INTERVAL_S": str(cfg.reload_interval_seconds),
                 "SERVING_CACHE_ENABLED": str(cfg.cache_enabled).lower(),
                 "SERVING_CACHE_TTL_S": str(cfg.cache_ttl_seconds),
+                "SERVING_CACHE_KEY_PREFIX": args.cache_key_prefix,
+                "SERVING_CHALLENGER_ALIAS": cfg.challenger_alias or "",
+                "SERVING_SHADOW_FRACTION": str(cfg.shadow_fraction),
+                "SERVING_AB_WEIGHTS": cfg.ab_weights or "",
+                "SERVING_DRIFT_THRESHOLD": str(cfg.drift_threshold),
                 "WEB_CONCURRENCY": str(cfg.workers),
             },
             opts=child,
@@ -212,13 +223,14 @@ class Inference(pulumi.ComponentResource):
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
         )
 
-        if not args.alb.certificate_arn:
+        # A preview's settings are its base stack's Outputs; the base stack already made its choice visible.
+        if args.alb.certificate_arn is None:
             pulumi.log.warn(
-                "ingress.certificateArn is not set: the inference ALB serves plain HTTP on port 80 only. "
-                "Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
+                "ingress.certificateArn is not set (ingress.allowPlainHttp is true): the inference ALB serves plain "
+                "HTTP on port 80 only. Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
                 resource=self,
             )
-        if not args.alb.access_logs_bucket:
+        if args.alb.access_logs_bucket is None:
             pulumi.log.warn(
                 "ingress.accessLogsBucket is not set: the inference ALB keeps no access logs", resource=self
             )
@@ -259,16 +271,70 @@ class Inference(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+            k8s.apiextensions.CustomResource(
+                f"{name}-alerts",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata={"name": NAME, "namespace": namespace, "labels": labels},
+                spec={"groups": [{"name": "inference-model", "rules": alert_rules(namespace, cfg.drift_threshold)}]},
+                opts=child,
+            )
 
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
-        scheme = "https" if args.alb.certificate_arn else "http"
-        self.url = (
-            pulumi.Output.from_input(f"{scheme}://{args.host}")
-            if args.host
-            else self.alb_hostname.apply(lambda h: f"{scheme}://{h}" if h else "")
+        host = args.host
+        self.url = pulumi.Output.all(args.alb.certificate_arn, self.alb_hostname).apply(
+            lambda v: f"{kube.url_scheme(v[0])}://{host or v[1]}" if host or v[1] else ""
         )
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
+
+
+def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
+    """Drift of the inputs, and a challenger (shadow or A/B) failing more than 5 % of what it is given."""
+    scope = f'namespace="{namespace}"'
+
+    def rate(metric: str, *labels: str) -> str:
+        # `or vector(0)`: a test may run shadow only or A/B only; a missing side must count as 0, not void the sum.
+        selector = ",".join((scope, *labels))
+        return f"(sum(rate({metric}{{{selector}}}[15m])) or vector(0))"
+
+    challenger = 'variant="challenger"'
+    errors = " + ".join(
+        (
+            rate("serving_shadow_challenger_errors_total"),
+            rate("serving_variant_requests_total", challenger, 'outcome="error"'),
+        )
+    )
+    attempts = " + ".join(
+        (
+            rate("serving_shadow_challenger_duration_seconds_count"),
+            rate("serving_variant_requests_total", challenger),
+        )
+    )
+    return [
+        {
+            "alert": "InferenceInputDrift",
+            "expr": f"max by (feature) (serving_drift_psi{{{scope}}}) > {drift_threshold:g}",
+            "for": "30m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Inputs of feature {{ $labels.feature }} drifted from the champion's training data",
+                "description": f"PSI {{{{ $value }}}} > {drift_threshold:g} for 30 minutes; GET /drift on a pod "
+                "shows the window's statistics (docs/operations.md, Reading drift).",
+            },
+        },
+        {
+            "alert": "InferenceChallengerErrors",
+            "expr": f"({errors}) / ({attempts}) > 0.05",
+            "for": "15m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "The challenger fails more than 5 % of its shadow batches and A/B requests",
+                "description": "Callers still get the champion's answers; end the test (remove the challenger "
+                "alias) or fix the version (docs/operations.md, Champion and challenger).",
+            },
+        },
+    ]
 
 
 def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -215,35 +216,72 @@ def disruption_budget(
 
 @dataclass(frozen=True)
 class AlbSettings:
-    """What the AWS Load Balancer Controller needs to build one ALB (shared/SECURITY-BASELINE.md "ALB")."""
+    """What the AWS Load Balancer Controller needs to build one ALB (shared/SECURITY-BASELINE.md "ALB").
 
-    scheme: str
+    Settings may be Outputs (a preview stack reads them from its base stack); "" reads as unset, as a stack
+    output carries an unset value.
+    """
+
+    scheme: pulumi.Input[str]
     health_check_path: str
     tags: Mapping[str, str]
-    certificate_arn: str | None = None
-    inbound_cidrs: Sequence[pulumi.Input[str]] = ()
-    access_logs_bucket: str | None = None
-    access_logs_prefix: str = ""
+    certificate_arn: pulumi.Input[str] | None = None
+    inbound_cidrs: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    access_logs_bucket: pulumi.Input[str] | None = None
+    access_logs_prefix: pulumi.Input[str] = ""
     deletion_protection: bool = True
-    waf_acl_arn: str | None = None
+    waf_acl_arn: pulumi.Input[str] | None = None
     deregistration_delay_seconds: int = 30
+
+    def shared(self) -> dict[str, pulumi.Input[Any]]:
+        """The settings another stack needs to build an ALB like this one, as a stack output (no secrets)."""
+        return {
+            "scheme": self.scheme,
+            "certificateArn": self.certificate_arn or "",
+            "inboundCidrs": self.inbound_cidrs,
+            "accessLogsBucket": self.access_logs_bucket or "",
+            "accessLogsPrefix": self.access_logs_prefix,
+            "wafAclArn": self.waf_acl_arn or "",
+        }
 
 
 def alb_annotations(alb: AlbSettings) -> pulumi.Output[dict[str, str]]:
     """The Ingress annotations for one ALB: TLS 1.3 with redirect, IP targets, hardened attributes."""
+    return pulumi.Output.all(
+        alb.scheme,
+        alb.certificate_arn,
+        alb.access_logs_bucket,
+        alb.access_logs_prefix,
+        alb.waf_acl_arn,
+        alb.inbound_cidrs,
+    ).apply(
+        lambda v: _alb_annotations(alb, scheme=v[0], certificate=v[1], bucket=v[2], prefix=v[3], waf=v[4], cidrs=v[5])
+    )
+
+
+def _alb_annotations(
+    alb: AlbSettings,
+    *,
+    scheme: str,
+    certificate: str | None,
+    bucket: str | None,
+    prefix: str,
+    waf: str | None,
+    cidrs: Sequence[str] | None,
+) -> dict[str, str]:
     attributes = [
         "routing.http.drop_invalid_header_fields.enabled=true",
         "routing.http.desync_mitigation_mode=defensive",
         f"deletion_protection.enabled={str(alb.deletion_protection).lower()}",
     ]
-    if alb.access_logs_bucket:
+    if bucket:
         attributes += [
             "access_logs.s3.enabled=true",
-            f"access_logs.s3.bucket={alb.access_logs_bucket}",
-            f"access_logs.s3.prefix={alb.access_logs_prefix}",
+            f"access_logs.s3.bucket={bucket}",
+            f"access_logs.s3.prefix={prefix}",
         ]
     annotations = {
-        "alb.ingress.kubernetes.io/scheme": alb.scheme,
+        "alb.ingress.kubernetes.io/scheme": scheme,
         # Pods are targets directly: no NodePort, and the readiness gate follows the real target health.
         "alb.ingress.kubernetes.io/target-type": "ip",
         "alb.ingress.kubernetes.io/healthcheck-path": alb.health_check_path,
@@ -255,20 +293,25 @@ def alb_annotations(alb: AlbSettings) -> pulumi.Output[dict[str, str]]:
         ),
         "alb.ingress.kubernetes.io/tags": ",".join(f"{k}={v}" for k, v in sorted(alb.tags.items())),
     }
-    if alb.certificate_arn:
+    if certificate:
         annotations |= {
             "alb.ingress.kubernetes.io/listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]),
-            "alb.ingress.kubernetes.io/certificate-arn": alb.certificate_arn,
+            "alb.ingress.kubernetes.io/certificate-arn": certificate,
             "alb.ingress.kubernetes.io/ssl-policy": SSL_POLICY,
             "alb.ingress.kubernetes.io/ssl-redirect": "443",
         }
     else:
         annotations["alb.ingress.kubernetes.io/listen-ports"] = json.dumps([{"HTTP": 80}])
-    if alb.waf_acl_arn:
-        annotations["alb.ingress.kubernetes.io/wafv2-acl-arn"] = alb.waf_acl_arn
-    return pulumi.Output.all(*alb.inbound_cidrs).apply(
-        lambda cidrs: annotations | ({"alb.ingress.kubernetes.io/inbound-cidrs": ",".join(cidrs)} if cidrs else {})
-    )
+    if waf:
+        annotations["alb.ingress.kubernetes.io/wafv2-acl-arn"] = waf
+    if cidrs:
+        annotations["alb.ingress.kubernetes.io/inbound-cidrs"] = ",".join(cidrs)
+    return annotations
+
+
+def url_scheme(certificate: str | None) -> str:
+    """What an ALB with `certificate` (or none) answers clients on."""
+    return "https" if certificate else "http"
 
 
 def service_account(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pulumi
@@ -20,10 +19,7 @@ import pulumi_random as random
 
 from infra import kube
 from infra.config import MlflowConfig
-from infra.identity import irsa_role
-
-if TYPE_CHECKING:
-    from infra.cluster import Cluster
+from infra.identity import OidcIdentity, irsa_role
 
 NAME = "mlflow"
 PORT = 5000
@@ -67,7 +63,7 @@ class MlflowArgs:
     namespace: str
     image: pulumi.Input[str]
     # The cluster whose OIDC provider the server's IAM role (IRSA) trusts.
-    cluster: Cluster
+    cluster: OidcIdentity
     region: str
     artifacts: ArtifactLocation
     database: DatabaseEndpoint
@@ -424,7 +420,7 @@ class Mlflow(pulumi.ComponentResource):
             raise ValueError("mlflow.ingressEnabled needs ALB settings")
         if args.alb.scheme != "internal":
             raise ValueError("the MLflow ALB must be internal")
-        if not args.alb.certificate_arn:
+        if args.alb.certificate_arn is None:
             pulumi.log.warn(
                 "mlflow.ingressCertificateArn is not set: the internal MLflow ALB serves plain HTTP on port 80",
                 resource=self,

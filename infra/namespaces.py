@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,18 +25,26 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 @dataclass(frozen=True)
 class Pods:
-    """Pods with `labels` (all pods when empty) in `namespace`."""
+    """Pods with `labels` (all pods when empty) in `namespace`.
+
+    With `namespace_labels`, in every namespace carrying those labels instead (e.g. each preview's pr-<N>, which
+    the stack admitting them cannot name); `namespace` then only describes them.
+    """
 
     namespace: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    namespace_labels: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class Cidrs:
-    """Addresses outside the cluster, e.g. the VPC (the ALB's nodes) or the private subnets (Redis, RDS)."""
+    """Addresses outside the cluster, e.g. the VPC (the ALB's nodes) or the private subnets (Redis, RDS).
+
+    `cidrs` may be one Output (a preview reads its base stack's subnets as a list of unknown length).
+    """
 
     description: str
-    cidrs: Sequence[pulumi.Input[str]]
+    cidrs: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]]
     excluded: Sequence[str] = ()
 
 
@@ -64,7 +72,8 @@ def pod_security_labels(kubernetes_version: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class NamespacesArgs:
     names: Sequence[str]
-    kubernetes_version: str
+    # Pod Security Admission is pinned to this version; a preview reads it from its base stack.
+    kubernetes_version: pulumi.Input[str]
     flows: Sequence[Flow]
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -83,19 +92,17 @@ class Namespaces(pulumi.ComponentResource):
 
         self.names = {}
         for ns in args.names:
+            labels = pulumi.Output.from_input(args.kubernetes_version).apply(
+                lambda version: {
+                    **args.labels,
+                    **pod_security_labels(version),
+                    # The LB controller holds a rolling update until each new pod is healthy in its target
+                    # group, so a rollout cannot outrun the ALB.
+                    "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
+                }
+            )
             namespace = k8s.core.v1.Namespace(
-                f"{name}-ns-{ns}",
-                metadata={
-                    "name": ns,
-                    "labels": {
-                        **args.labels,
-                        **pod_security_labels(args.kubernetes_version),
-                        # The LB controller holds a rolling update until each new pod is healthy in its
-                        # target group, so a rollout cannot outrun the ALB.
-                        "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
-                    },
-                },
-                opts=self._child,
+                f"{name}-ns-{ns}", metadata={"name": ns, "labels": labels}, opts=self._child
             )
             self.names[ns] = namespace.metadata.name
             self._policy(f"{name}-{ns}-default-deny", ns, "default-deny", {}, ingress=[], egress=[])
@@ -108,7 +115,7 @@ class Namespaces(pulumi.ComponentResource):
             )
 
         for flow in args.flows:
-            if isinstance(flow.destination, Pods) and flow.destination.namespace in managed:
+            if _in(flow.destination, managed):
                 self._policy(
                     f"{name}-{flow.name}-ingress",
                     flow.destination.namespace,
@@ -116,7 +123,7 @@ class Namespaces(pulumi.ComponentResource):
                     flow.destination.labels,
                     ingress=[{"from_": _peers(flow.source), "ports": _ports(flow.port, flow.protocols)}],
                 )
-            if isinstance(flow.source, Pods) and flow.source.namespace in managed:
+            if _in(flow.source, managed):
                 self._policy(
                     f"{name}-{flow.name}-egress",
                     flow.source.namespace,
@@ -156,30 +163,42 @@ class Namespaces(pulumi.ComponentResource):
 def _check(flow: Flow, managed: set[str]) -> None:
     if isinstance(flow.source, Cidrs) and isinstance(flow.destination, Cidrs):
         raise ValueError(f"flow {flow.name} has no end in the cluster")
-    ends = [e for e in (flow.source, flow.destination) if isinstance(e, Pods)]
-    if not any(e.namespace in managed for e in ends):
+    if not (_in(flow.source, managed) or _in(flow.destination, managed)):
         raise ValueError(f"flow {flow.name} touches no namespace this component manages")
 
 
+def _in(end: Pods | Cidrs, managed: set[str]) -> TypeGuard[Pods]:
+    """Whether `end` is pods of a namespace this component manages (and so gets that side's policy)."""
+    return isinstance(end, Pods) and end.namespace_labels is None and end.namespace in managed
+
+
 def _peer(pods: Pods) -> k8s.networking.v1.NetworkPolicyPeerArgsDict:
-    peer: k8s.networking.v1.NetworkPolicyPeerArgsDict = {
-        "namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: pods.namespace}}
-    }
+    namespaces = (
+        dict(pods.namespace_labels) if pods.namespace_labels is not None else {NAMESPACE_NAME_LABEL: pods.namespace}
+    )
+    peer: k8s.networking.v1.NetworkPolicyPeerArgsDict = {"namespace_selector": {"match_labels": namespaces}}
     if pods.labels:
         peer["pod_selector"] = {"match_labels": dict(pods.labels)}
     return peer
 
 
-def _peers(end: Pods | Cidrs) -> list[k8s.networking.v1.NetworkPolicyPeerArgsDict]:
+def _peers(end: Pods | Cidrs) -> pulumi.Input[list[k8s.networking.v1.NetworkPolicyPeerArgsDict]]:
     if isinstance(end, Pods):
         return [_peer(end)]
-    peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = []
-    for cidr in end.cidrs:
-        block: k8s.networking.v1.IPBlockArgsDict = {"cidr": cidr}
-        if end.excluded:
-            block["except_"] = list(end.excluded)
-        peers.append({"ip_block": block})
-    return peers
+    excluded = list(end.excluded)
+
+    def blocks(cidrs: Sequence[pulumi.Input[str]]) -> list[k8s.networking.v1.NetworkPolicyPeerArgsDict]:
+        peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = []
+        for cidr in cidrs:
+            block: k8s.networking.v1.IPBlockArgsDict = {"cidr": cidr}
+            if excluded:
+                block["except_"] = excluded
+            peers.append({"ip_block": block})
+        return peers
+
+    if isinstance(end.cidrs, pulumi.Output):
+        return end.cidrs.apply(blocks)
+    return blocks(end.cidrs)
 
 
 def _ports(port: int, protocols: Sequence[str]) -> list[k8s.networking.v1.NetworkPolicyPortArgsDict]:

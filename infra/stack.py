@@ -1,45 +1,73 @@
-"""Wires the components into one stack: `build(cfg)` registers every resource, `exports` says what leaves it."""
+"""Wires the components into one stack: `build(cfg)` registers every resource, `exports` says what leaves it.
+
+A `full` stack builds the cloud layer (network, cluster, data stores, registry) and the workloads on it; with
+`cluster.stackReference` or `cluster.kubeconfig` it brings its cluster instead of creating one. A `preview`
+stack builds one inference service on a base stack's cluster (infra/preview.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import pulumi
 
 from infra.addons import Addons, AddonsArgs
 from infra.cache import Cache, CacheArgs
 from infra.cluster import Cluster, ClusterArgs
-from infra.config import PlatformConfig
+from infra.config import PlatformConfig, PreviewStackConfig
 from infra.database import Database, DatabaseArgs
+from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
 from infra.network import Network, NetworkArgs, NetworkRefs
+from infra.preview import (
+    INFERENCE_MLFLOW_CREDENTIALS,
+    REDIS_AUTH_TOKEN,
+    SECRET_OUTPUTS,
+    Preview,
+    build_preview,
+    credentials_document,
+)
 from infra.registry import Registry, RegistryArgs
+from infra.shared_secrets import SharedSecrets, SharedSecretsArgs
 from infra.storage import ArtifactStore, ArtifactStoreArgs
-from infra.workloads import Workloads, WorkloadsArgs, build_workloads
+from infra.workloads import INFERENCE_USER, Workloads, WorkloadsArgs, build_workloads
 
 
 @dataclass(frozen=True)
 class Platform:
-    """The built stack: handles to what other stacks and the exports need."""
+    """The built full stack: handles to what other stacks and the exports need."""
 
     config: PlatformConfig
     network: NetworkRefs
-    cluster: Cluster
-    addons: Addons
+    cluster: Cluster | ExistingCluster
+    # None on a brought cluster: it already runs its add-ons.
+    addons: Addons | None
     cache: Cache
     artifacts: ArtifactStore
     database: Database
     registry: Registry
     workloads: Workloads
+    # The Secrets Manager copies previews read; None unless the stack hosts previews.
+    shared_secrets: SharedSecrets | None = None
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
-        """Stack outputs. Only the kubeconfig is sensitive, and it is a secret Output; passwords never leave."""
-        return {
+        """Stack outputs, also what previews and brought-cluster stacks read through a StackReference.
+
+        Only the kubeconfig is sensitive, and it is a secret Output; secrets a preview needs leave as the ARNs of
+        their Secrets Manager copies, never as values.
+        """
+        workloads = self.workloads
+        exports: dict[str, pulumi.Input[object]] = {
             "environment": self.config.environment,
             "vpcId": self.network.vpc_id,
+            "vpcCidr": workloads.vpc_cidr,
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
+            "privateSubnetCidrs": workloads.private_subnet_cidrs,
             "clusterName": self.cluster.cluster_name,
+            "kubernetesVersion": self.cluster.version,
             "kubeconfig": self.cluster.kubeconfig,
+            "nodeSecurityGroupId": self.cluster.node_security_group_id,
             "oidcProviderArn": self.cluster.oidc_provider_arn,
             "oidcIssuerUrl": pulumi.Output.concat("https://", self.cluster.oidc_issuer),
             "redisEndpoint": self.cache.primary_endpoint,
@@ -47,14 +75,20 @@ class Platform:
             "rdsEndpoint": self.database.address,
             "rdsPort": self.database.port,
             "artifactBucket": self.artifacts.bucket_name,
+            "accessLogBucket": self.artifacts.access_log_bucket_name,
             "ecrRepositoryUrls": self.registry.repository_urls,
             # Workload layer. The inference URL is the ALB's DNS name as the LB controller reports it in the
             # Ingress status (or https://<ingress.host> when a hostname is configured).
-            "inferenceUrl": self.workloads.inference.url,
-            "inferenceAlbHostname": self.workloads.inference.alb_hostname,
-            "mlflowUrl": self.workloads.mlflow.url,
-            "namespaces": self.workloads.namespaces.names,
+            "inferenceUrl": workloads.inference.url,
+            "inferenceAlbHostname": workloads.inference.alb_hostname,
+            "inferenceAlb": workloads.inference_alb.shared(),
+            "mlflowUrl": workloads.mlflow.url,
+            "namespaces": workloads.namespaces.names,
         }
+        if self.shared_secrets is not None:
+            for slug, output in SECRET_OUTPUTS.items():
+                exports[output] = self.shared_secrets.arns[slug]
+        return exports
 
 
 def _network(cfg: PlatformConfig) -> NetworkRefs:
@@ -68,31 +102,54 @@ def _network(cfg: PlatformConfig) -> NetworkRefs:
     return Network(cfg.name, NetworkArgs(config=cfg.network, tags=cfg.tags(), cluster_name=cfg.name)).refs()
 
 
-def build(cfg: PlatformConfig) -> Platform:
-    """Register every resource of the stack described by `cfg`.
+def _cluster(cfg: PlatformConfig, network: NetworkRefs) -> Cluster | ExistingCluster:
+    existing = cfg.cluster.existing
+    if existing is None:
+        return Cluster(
+            cfg.name,
+            ClusterArgs(
+                cluster_name=cfg.name,
+                config=cfg.cluster,
+                nodes=cfg.nodes,
+                region=cfg.region,
+                vpc_id=network.vpc_id,
+                private_subnet_ids=network.private_subnet_ids,
+                tags=cfg.tags(),
+            ),
+        )
+    if existing.stack_reference is not None:
+        source = pulumi.StackReference(f"{cfg.name}-cluster", stack_name=existing.stack_reference)
+        return ExistingCluster(cfg.name, ExistingClusterArgs.from_stack(source))
+    return ExistingCluster(cfg.name, ExistingClusterArgs.from_config(existing, cfg.cluster.version))
+
+
+@overload
+def build(cfg: PlatformConfig) -> Platform: ...
+@overload
+def build(cfg: PreviewStackConfig) -> Preview: ...
+def build(cfg: PlatformConfig | PreviewStackConfig) -> Platform | Preview:
+    """Register every resource of the stack described by `cfg`."""
+    if isinstance(cfg, PreviewStackConfig):
+        return build_preview(cfg)
+    return build_platform(cfg)
+
+
+def build_platform(cfg: PlatformConfig) -> Platform:
+    """Register every resource of the full stack described by `cfg`.
 
     Redis, RDS and S3 take from the cluster only its node security group, which is built from the VPC alone:
     they are created in parallel with EKS (10-20 minutes) instead of after it.
     """
     tags = cfg.tags()
     network = _network(cfg)
-    cluster = Cluster(
-        cfg.name,
-        ClusterArgs(
-            cluster_name=cfg.name,
-            config=cfg.cluster,
-            nodes=cfg.nodes,
-            region=cfg.region,
-            vpc_id=network.vpc_id,
-            private_subnet_ids=network.private_subnet_ids,
-            tags=tags,
-        ),
-    )
-    addons = Addons(
-        cfg.name,
-        AddonsArgs(cluster=cluster, region=cfg.region, vpc_id=network.vpc_id, tags=tags),
-        opts=pulumi.ResourceOptions(providers=[cluster.provider]),
-    )
+    cluster = _cluster(cfg, network)
+    addons = None
+    if isinstance(cluster, Cluster):
+        addons = Addons(
+            cfg.name,
+            AddonsArgs(cluster=cluster, region=cfg.region, vpc_id=network.vpc_id, tags=tags),
+            opts=pulumi.ResourceOptions(providers=[cluster.provider]),
+        )
     cache = Cache(
         cfg.name,
         CacheArgs(
@@ -128,6 +185,19 @@ def build(cfg: PlatformConfig) -> Platform:
             registry=registry,
         ),
     )
+    shared_secrets = None
+    if cfg.hosts_previews:
+        password = workloads.mlflow.user_passwords[INFERENCE_USER]
+        shared_secrets = SharedSecrets(
+            cfg.name,
+            SharedSecretsArgs(
+                secrets={
+                    REDIS_AUTH_TOKEN: cache.auth_token,
+                    INFERENCE_MLFLOW_CREDENTIALS: password.apply(lambda pw: credentials_document(INFERENCE_USER, pw)),
+                },
+                tags=tags,
+            ),
+        )
     return Platform(
         config=cfg,
         network=network,
@@ -138,4 +208,5 @@ def build(cfg: PlatformConfig) -> Platform:
         database=database,
         registry=registry,
         workloads=workloads,
+        shared_secrets=shared_secrets,
     )

@@ -1,4 +1,7 @@
-"""The MLflow artifact store: a private, KMS-encrypted, versioned S3 bucket with access logs kept in a second bucket."""
+"""The MLflow artifact store: a private, KMS-encrypted, versioned S3 bucket with access logs kept in a second bucket.
+
+The second bucket also receives the ALBs' access logs (under `alb/`), so every stack has them without more config.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,11 @@ from infra.security import rotating_key
 
 # Parts of uploads abandoned this long are dropped: they are billed but invisible in listings.
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+# Where the ALBs write their access logs in the access-log bucket (each Ingress below it, e.g. alb/inference).
+ALB_LOG_PREFIX = "alb"
+# Elastic Load Balancing's log delivery; AWS now recommends this principal in every Region over the per-Region
+# ELB accounts of the older policy.
+ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
@@ -40,6 +48,8 @@ class ArtifactStore(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
+    # Available once the bucket's policy admits S3 and ALB log delivery: an ALB configured with it before then
+    # would fail its access-log check.
     access_log_bucket_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -60,7 +70,7 @@ class ArtifactStore(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(f"{name}-artifacts", tags=tags("artifacts"), opts=child)
         log_bucket = aws.s3.Bucket(f"{name}-access-logs", tags=tags("access-logs"), opts=child)
 
-        # S3 server access logging cannot deliver into an SSE-KMS bucket: the log bucket uses SSE-S3.
+        # S3 server access logging and ALB access logs cannot deliver into an SSE-KMS bucket: it uses SSE-S3.
         log_bucket_ready = self._harden(
             f"{name}-access-logs",
             log_bucket,
@@ -82,7 +92,16 @@ class ArtifactStore(pulumi.ComponentResource):
                             "ArnLike": {"aws:SourceArn": arns[0]},
                             "StringEquals": {"aws:SourceAccount": account_id},
                         },
-                    }
+                    },
+                    {
+                        "Sid": "AlbAccessLogs",
+                        "Effect": "Allow",
+                        "Principal": {"Service": ELB_LOG_DELIVERY},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{arns[1]}/{ALB_LOG_PREFIX}/*",
+                        # Only this account's load balancers: no other account can write logs here.
+                        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                    },
                 ]
             ),
         )
@@ -107,7 +126,9 @@ class ArtifactStore(pulumi.ComponentResource):
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.kms_key_arn = key.arn
-        self.access_log_bucket_name = log_bucket.bucket
+        self.access_log_bucket_name = pulumi.Output.all(log_bucket.bucket, *[r.urn for r in log_bucket_ready]).apply(
+            lambda v: str(v[0])
+        )
         self.register_outputs(
             {
                 "bucketName": self.bucket_name,

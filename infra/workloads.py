@@ -1,7 +1,8 @@
 """The workload layer wired onto the cloud layer: namespaces and flows, MLflow, the inference service, training.
 
-`flows` is the one list of every connection the workloads may open; `build_workloads` creates the components
-in order (namespaces and their policies, then MLflow, then its clients), all after the LB controller.
+`flows` is the one list of every connection the workloads may open (`inference_flows` the inference service's
+share, which a preview stack uses for its own namespace); `build_workloads` creates the components in order
+(namespaces and their policies, then MLflow, then its clients), all after the LB controller.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pulumi_aws as aws
 from infra import inference, mlflow, training_job
 from infra.addons import Addons
 from infra.cache import Cache
-from infra.cluster import Cluster
-from infra.config import PlatformConfig, image_reference
+from infra.cluster import ClusterAccess
+from infra.config import IngressConfig, PlatformConfig, image_reference
 from infra.database import Database
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
@@ -24,7 +25,7 @@ from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
 from infra.registry import Registry
-from infra.storage import ArtifactStore
+from infra.storage import ALB_LOG_PREFIX, ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
 
 INFERENCE_NS = "inference"
@@ -38,14 +39,19 @@ HTTPS_PORT = 443
 # Public S3 and STS endpoints: anywhere but private, link-local and carrier-grade NAT space, so the 443 egress
 # that reaches them cannot reach the cluster's API endpoint or anything else inside the VPC.
 NON_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+# Every preview namespace (pr-<N>) carries these labels; a stack hosting previews admits their inference pods
+# to its MLflow by them, since it cannot name namespaces that come and go with pull requests.
+PREVIEW_NAMESPACE_LABELS = {"ml-platform/preview": "true"}
+MLFLOW_PODS = Pods(MLFLOW_NS, mlflow.LABELS)
 
 
 @dataclass(frozen=True)
 class WorkloadsArgs:
     config: PlatformConfig
     network: NetworkRefs
-    cluster: Cluster
-    addons: Addons
+    cluster: ClusterAccess
+    # None on a brought cluster, which must already run the AWS Load Balancer Controller.
+    addons: Addons | None
     cache: Cache
     database: Database
     artifacts: ArtifactStore
@@ -58,33 +64,54 @@ class Workloads:
     mlflow: Mlflow
     inference: Inference
     training: TrainingJob | None
+    # What previews need to build the same ALB and NetworkPolicies (see Platform.exports).
+    inference_alb: AlbSettings
+    vpc_cidr: pulumi.Input[str]
+    private_subnet_cidrs: list[pulumi.Input[str]]
+
+
+def inference_flows(
+    namespace: str,
+    vpc_cidr: pulumi.Input[str],
+    private: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
+    prometheus_namespace: str | None,
+) -> list[Flow]:
+    """The inference service's connections, wherever it runs (a full stack's `inference`, a preview's pr-<N>)."""
+    pods = Pods(namespace, inference.LABELS)
+    result = [
+        # target-type ip: the ALB connects from its own addresses in the VPC straight to the pods.
+        Flow("alb-to-inference", Cidrs("the VPC (ALB nodes)", [vpc_cidr]), pods, inference.PORT),
+        Flow("inference-to-mlflow", pods, MLFLOW_PODS, mlflow.PORT),
+        Flow("inference-to-redis", pods, Cidrs("private subnets (Redis)", private), REDIS_PORT),
+    ]
+    if prometheus_namespace:
+        result.append(Flow("prometheus-to-inference", Pods(prometheus_namespace), pods, inference.PORT))
+    return result
 
 
 def flows(cfg: PlatformConfig, vpc_cidr: pulumi.Input[str], private: Sequence[pulumi.Input[str]]) -> list[Flow]:
     """Every connection the workloads may open or accept (besides DNS, which every namespace gets)."""
-    inference_pods = Pods(INFERENCE_NS, inference.LABELS)
-    mlflow_pods = Pods(MLFLOW_NS, mlflow.LABELS)
     private_subnets = Cidrs("private subnets (Redis, RDS)", private)
-    vpc = Cidrs("the VPC (ALB nodes)", [vpc_cidr])
     result = [
-        # target-type ip: the ALB connects from its own addresses in the VPC straight to the pods.
-        Flow("alb-to-inference", vpc, inference_pods, inference.PORT),
-        Flow("inference-to-mlflow", inference_pods, mlflow_pods, mlflow.PORT),
-        Flow("inference-to-redis", inference_pods, private_subnets, REDIS_PORT),
-        Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), mlflow_pods, mlflow.PORT),
-        Flow("mlflow-to-postgres", mlflow_pods, private_subnets, POSTGRES_PORT),
+        *inference_flows(INFERENCE_NS, vpc_cidr, private, cfg.monitoring.prometheus_namespace),
+        Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), MLFLOW_PODS, mlflow.PORT),
+        Flow("mlflow-to-postgres", MLFLOW_PODS, private_subnets, POSTGRES_PORT),
         # S3 for artifacts, and STS for the IRSA credential exchange.
-        Flow("mlflow-to-aws-apis", mlflow_pods, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
+        Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
     ]
     if cfg.mlflow.ingress_enabled:
-        result.append(Flow("alb-to-mlflow", vpc, mlflow_pods, mlflow.PORT))
+        result.append(Flow("alb-to-mlflow", Cidrs("the VPC (ALB nodes)", [vpc_cidr]), MLFLOW_PODS, mlflow.PORT))
     if cfg.training_job.enabled:
-        result.append(Flow("training-to-mlflow", Pods(TRAINING_NS, training_job.LABELS), mlflow_pods, mlflow.PORT))
-    if cfg.monitoring.prometheus_namespace:
-        result.append(
-            Flow("prometheus-to-inference", Pods(cfg.monitoring.prometheus_namespace), inference_pods, inference.PORT)
-        )
+        result.append(Flow("training-to-mlflow", Pods(TRAINING_NS, training_job.LABELS), MLFLOW_PODS, mlflow.PORT))
+    if cfg.hosts_previews:
+        previews = Pods("pr-<N>", inference.LABELS, namespace_labels=PREVIEW_NAMESPACE_LABELS)
+        result.append(Flow("previews-to-mlflow", previews, MLFLOW_PODS, mlflow.PORT))
     return result
+
+
+def inbound_cidrs(ingress: IngressConfig, vpc_cidr: pulumi.Input[str]) -> list[pulumi.Input[str]]:
+    """Who may reach the inference ALB: the configured CIDRs, else anyone (internet-facing) or the VPC (internal)."""
+    return list(ingress.inbound_cidrs) or ([vpc_cidr] if ingress.scheme == "internal" else [])
 
 
 def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Input[str], list[pulumi.Input[str]]]:
@@ -95,7 +122,7 @@ def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Inp
     return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
 
 
-def _image(repository: pulumi.Input[str], tag: str | None, override: str | None) -> pulumi.Input[str]:
+def image(repository: pulumi.Input[str], tag: str | None, override: str | None) -> pulumi.Input[str]:
     """The configured full reference if any, else the stack's ECR repository at `tag`."""
     if override is not None:
         return override
@@ -108,8 +135,9 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     cfg, cluster = args.config, args.cluster
     vpc_cidr, private_cidrs = network_cidrs(cfg, args.network)
     # Every pod lands in a namespace the LB controller's webhook watches (readiness gates), so nothing is
-    # created before the controller runs.
-    on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[args.addons.load_balancer_controller])
+    # created before the controller runs (on a brought cluster it already does).
+    controller = [args.addons.load_balancer_controller] if args.addons is not None else []
+    on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=controller)
     namespaces = Namespaces(
         name,
         NamespacesArgs(
@@ -121,11 +149,11 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         opts=on_cluster,
     )
     # Pods start only once their namespace and its NetworkPolicies exist.
-    after_namespaces = pulumi.ResourceOptions(
-        providers=[cluster.provider], depends_on=[args.addons.load_balancer_controller, namespaces]
-    )
+    after_namespaces = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[*controller, namespaces])
     alb_tags = cfg.tags()
     ing = cfg.ingress
+    # Every ALB keeps access logs: in the configured bucket, else in the stack's access-log bucket.
+    access_logs: pulumi.Input[str] = ing.access_logs_bucket or args.artifacts.access_log_bucket_name
 
     users = [INFERENCE_USER] + ([TRAINER_USER] if cfg.training_job.enabled else [])
     tracking = Mlflow(
@@ -133,7 +161,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         MlflowArgs(
             config=cfg.mlflow,
             namespace=MLFLOW_NS,
-            image=_image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag, cfg.mlflow.image),
+            image=image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag, cfg.mlflow.image),
             cluster=cluster,
             region=cfg.region,
             artifacts=ArtifactLocation(
@@ -156,8 +184,8 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 tags=alb_tags,
                 certificate_arn=cfg.mlflow.ingress_certificate_arn,
                 inbound_cidrs=[vpc_cidr],
-                access_logs_bucket=ing.access_logs_bucket,
-                access_logs_prefix="alb/mlflow",
+                access_logs_bucket=access_logs,
+                access_logs_prefix=f"{ALB_LOG_PREFIX}/mlflow",
                 deletion_protection=ing.deletion_protection,
                 deregistration_delay_seconds=mlflow.DRAIN_SECONDS,
             )
@@ -167,32 +195,32 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         opts=after_namespaces,
     )
 
+    inference_alb = AlbSettings(
+        scheme=ing.scheme,
+        health_check_path=inference.READY_PATH,
+        tags=alb_tags,
+        certificate_arn=ing.certificate_arn,
+        inbound_cidrs=inbound_cidrs(ing, vpc_cidr),
+        access_logs_bucket=access_logs,
+        access_logs_prefix=ing.access_logs_prefix,
+        deletion_protection=ing.deletion_protection,
+        waf_acl_arn=ing.waf_acl_arn,
+        deregistration_delay_seconds=cfg.inference.drain_seconds,
+    )
     service = Inference(
         name,
         InferenceArgs(
             config=cfg.inference,
             monitoring=cfg.monitoring,
             namespace=INFERENCE_NS,
-            image=_image(args.registry.repository_urls["inference"], cfg.inference.image_tag, cfg.inference.image),
+            image=image(args.registry.repository_urls["inference"], cfg.inference.image_tag, cfg.inference.image),
             registry_uri=tracking.url,
             mlflow_username=INFERENCE_USER,
             mlflow_password=tracking.user_passwords[INFERENCE_USER],
             redis=RedisEndpoint(
                 host=args.cache.primary_endpoint, port=args.cache.port, auth_token=args.cache.auth_token
             ),
-            alb=AlbSettings(
-                scheme=ing.scheme,
-                health_check_path=inference.READY_PATH,
-                tags=alb_tags,
-                certificate_arn=ing.certificate_arn,
-                # An internal ALB with no CIDRs configured stays reachable from the VPC only.
-                inbound_cidrs=list(ing.inbound_cidrs) or ([vpc_cidr] if ing.scheme == "internal" else []),
-                access_logs_bucket=ing.access_logs_bucket,
-                access_logs_prefix=ing.access_logs_prefix,
-                deletion_protection=ing.deletion_protection,
-                waf_acl_arn=ing.waf_acl_arn,
-                deregistration_delay_seconds=cfg.inference.drain_seconds,
-            ),
+            alb=inference_alb,
             host=ing.host,
         ),
         opts=after_namespaces,
@@ -205,7 +233,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             TrainingJobArgs(
                 config=cfg.training_job,
                 namespace=TRAINING_NS,
-                image=_image(
+                image=image(
                     args.registry.repository_urls["training"], cfg.training_job.image_tag, cfg.training_job.image
                 ),
                 tracking_uri=tracking.url,
@@ -214,4 +242,12 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             ),
             opts=after_namespaces,
         )
-    return Workloads(namespaces=namespaces, mlflow=tracking, inference=service, training=training)
+    return Workloads(
+        namespaces=namespaces,
+        mlflow=tracking,
+        inference=service,
+        training=training,
+        inference_alb=inference_alb,
+        vpc_cidr=vpc_cidr,
+        private_subnet_cidrs=private_cidrs,
+    )

@@ -22,14 +22,16 @@ from mlflow.protos import databricks_pb2
 
 from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
+from service.core.drift import DriftMonitor
 from service.core.errors import ServiceError, UnsupportedMediaType
 from service.core.model import Registry, configure_mlflow_client
-from service.core.reload import ModelHolder, Reloader
+from service.core.shadow import Shadow
+from service.core.variants import Split, Variants
 from service.logs import configure_logging, request_id
 from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.responses import OrjsonResponse
-from service.routes import health, predict
+from service.routes import drift, health, predict
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.holder = ModelHolder()
+    app.state.variants = _variants(settings, app.state.metrics)
+    app.state.holder = app.state.variants.champion
+    app.state.drift = DriftMonitor(settings.drift_window_rows, settings.drift_threshold, app.state.metrics.registry)
     app.state.cache = None
     app.include_router(predict.router)
     app.include_router(health.router)
+    app.include_router(drift.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, handle_unexpected)
     app.add_middleware(RequestContext, metrics=app.state.metrics, holder=app.state.holder)
@@ -74,30 +79,45 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.mlflow_password_file,
     )
     model_dir = _worker_model_dir(settings.model_dir)
-    holder: ModelHolder = app.state.holder
+    variants: Variants = app.state.variants
     cache = _connect_cache(settings, app.state.metrics)
     app.state.cache = cache
     if cache is not None:
         await cache.check()
-    reloader = Reloader(
-        holder, Registry(settings.registry_uri), ref, model_dir, settings.reload_interval_s, app.state.metrics
-    )
     # A registry URI may carry credentials (https://user:token@host): only its host goes to the log.
     registry = re.sub(r"//[^/@]*@", "//", settings.registry_uri)
-    log.info("starting", extra={"model_ref": ref.uri, "registry": registry, "cache": cache is not None})
+    challenger = variants.challenger_ref.uri if variants.challenger_ref else None
+    log.info(
+        "starting",
+        extra={"model_ref": ref.uri, "challenger": challenger, "registry": registry, "cache": cache is not None},
+    )
     try:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(reloader.run)
-            # Until the first load is done (or has failed) this worker accepts no connection, so under
+            first_check_done = variants.start(
+                tasks, Registry(settings.registry_uri), model_dir, settings.reload_interval_s, app.state.metrics
+            )
+            # Until the champion's first load is done (or has failed) this worker accepts no connection, so under
             # Gunicorn requests go to the workers that have a model rather than to a 503.
             with anyio.move_on_after(settings.startup_load_timeout_s):
-                await reloader.first_check_done.wait()
+                await first_check_done.wait()
             yield
             tasks.cancel_scope.cancel()
     finally:
         if cache is not None:
             await cache.close()
         shutil.rmtree(model_dir, ignore_errors=True)
+
+
+def _variants(settings: Settings, metrics: Metrics) -> Variants:
+    """The champion, and the challenger with its A/B split and shadow queue when one is configured."""
+    challenger = settings.challenger_ref()
+    shadow = None
+    if challenger is not None and settings.shadow_fraction > 0:
+        shadow = Shadow(
+            settings.shadow_fraction, settings.shadow_queue_size, settings.shadow_log_sample, metrics.registry
+        )
+    split = Split(settings.weights(), settings.ab_key_header, settings.ab_unkeyed)
+    return Variants(settings.model_ref(), challenger, split, shadow, metrics.registry)
 
 
 def _connect_cache(settings: Settings, metrics: Metrics) -> PredictionCache | None:

@@ -10,9 +10,11 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from service.core.cache import PredictionCache
+from service.core.drift import DriftMonitor
 from service.core.errors import ModelNotReady, PayloadTooLarge
 from service.core.model import LoadedModel
 from service.core.reload import ModelHolder
+from service.core.variants import Choice, Variants
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -33,10 +35,20 @@ async def get_cache(request: Request) -> PredictionCache | None:
     return cast(PredictionCache | None, request.app.state.cache)
 
 
+async def get_variants(request: Request) -> Variants:
+    return cast(Variants, request.app.state.variants)
+
+
+async def get_drift(request: Request) -> DriftMonitor:
+    return cast(DriftMonitor, request.app.state.drift)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 CacheDep = Annotated[PredictionCache | None, Depends(get_cache)]
+VariantsDep = Annotated[Variants, Depends(get_variants)]
+DriftDep = Annotated[DriftMonitor, Depends(get_drift)]
 
 
 async def get_model(holder: HolderDep) -> LoadedModel:
@@ -48,6 +60,14 @@ async def get_model(holder: HolderDep) -> LoadedModel:
 
 
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
+
+
+async def get_choice(request: Request, variants: VariantsDep) -> Choice:
+    """Which variant answers this request: by its key header (the A/B split), read once like the model."""
+    return variants.choose(request.headers.get(variants.split.key_header))
+
+
+ChoiceDep = Annotated[Choice, Depends(get_choice)]
 
 
 async def read_body(request: Request, settings: SettingsDep) -> bytes:

@@ -51,8 +51,9 @@ class Metrics:
         )
         self.model_reloads = Counter(
             "serving_model_reloads",
-            "Model load attempts by result: loaded, rejected (failed validation), failed (could not fetch or load).",
-            ["result"],
+            "Model load attempts by result: loaded, rejected (failed validation), failed (could not fetch or load), "
+            "and by alias (the champion's, a challenger's).",
+            ["result", "alias"],
             registry=r,
         )
         self.model_load_duration = Histogram(

@@ -6,7 +6,7 @@ signature), so these models document the wire format rather than parse it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,10 @@ class ModelInfo(BaseModel):
 class PredictResponse(BaseModel):
     predictions: list[Any] = Field(description="One prediction per row, in request order.")
     model: ModelInfo
+    variant: Literal["champion", "challenger"] = Field(
+        description="Which variant answered (also in the X-Model-Variant header): the champion, or the challenger "
+        "the A/B split assigned this request's key to."
+    )
 
 
 class InvocationsResponse(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.core.model import ModelRef
+from service.core.variants import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 
 
 class Settings(BaseSettings):
@@ -98,11 +99,66 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level of the JSON logs."""
 
+    challenger_alias: str = ""
+    """Registry alias of a challenger served next to the champion (shadow traffic, A/B split); empty: none. It is
+    followed like the champion's alias (same validation; it must also keep the champion's signature), and
+    retired when the alias is removed from the registry."""
+
+    shadow_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Fraction of the requests the champion answers that the challenger also predicts, off the request path;
+    the caller always gets the champion's answer."""
+
+    shadow_queue_size: int = Field(default=64, ge=1)
+    """Shadow batches waiting for the challenger in a worker; past this, new ones are dropped and counted."""
+
+    shadow_log_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Fraction of the shadow pairs written to the JSON log (both versions, both answers)."""
+
+    ab_weights: str = ""
+    """A/B split, e.g. `champion=80,challenger=20`; empty: everything to the champion. The registered model's
+    tag `serving.ab_weights`, when set, overrides it without a redeploy (read every reload_interval_s)."""
+
+    ab_key_header: str = Field(default="X-User-Id", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    """Request header whose value (hashed) assigns a caller to a variant, the same one every time."""
+
+    ab_unkeyed: Literal["champion", "random"] = "champion"
+    """Variant of requests without the key header: the champion (default), or a random draw by the weights."""
+
+    drift_window_rows: int = Field(default=1000, ge=0)
+    """Rows per drift window: every this many input rows a worker compares them with the champion's training
+    statistics (PSI per feature, out-of-range rate). 0 turns drift monitoring off."""
+
+    drift_threshold: float = Field(default=0.2, gt=0)
+    """PSI above which a feature counts as drifted; drift is flagged in /health (status stays ready)."""
+
     @field_validator("model_uri")
     @classmethod
     def _parse_model_uri(cls, value: str | None) -> str | None:
         if value is not None:
             ModelRef.parse(value)
+        return value
+
+    @field_validator("ab_weights")
+    @classmethod
+    def _parse_ab_weights(cls, value: str) -> str:
+        try:
+            parse_weights(value)
+        except WeightsError as e:
+            raise ValueError(f"SERVING_AB_WEIGHTS: {e}") from e
+        return value
+
+    @field_validator("challenger_alias")
+    @classmethod
+    def _check_challenger_alias(cls, value: str) -> str:
+        if value and not ALIAS_PATTERN.fullmatch(value):
+            raise ValueError(f"SERVING_CHALLENGER_ALIAS {value!r} is not an alias (letters, digits, _ -)")
+        return value
+
+    @field_validator("drift_window_rows")
+    @classmethod
+    def _check_drift_window(cls, value: int) -> int:
+        if 0 < value < 100:
+            raise ValueError("SERVING_DRIFT_WINDOW_ROWS must be 0 (off) or at least 100: PSI over fewer rows is noise")
         return value
 
     @model_validator(mode="after")
@@ -111,10 +167,30 @@ class Settings(BaseSettings):
             raise ValueError("SERVING_CACHE_ENABLED is true: set SERVING_CACHE_URL or SERVING_CACHE_URL_FILE")
         return self
 
+    @model_validator(mode="after")
+    def _variants_need_a_challenger(self) -> Settings:
+        if self.challenger_alias:
+            ref = self.model_ref()
+            if ref.alias == self.challenger_alias:
+                raise ValueError(f"SERVING_CHALLENGER_ALIAS must differ from the champion's alias ({ref.alias})")
+            return self
+        if self.shadow_fraction > 0:
+            raise ValueError("SERVING_SHADOW_FRACTION is above 0: set SERVING_CHALLENGER_ALIAS")
+        if self.weights().challenger > 0:
+            raise ValueError("SERVING_AB_WEIGHTS gives the challenger a share: set SERVING_CHALLENGER_ALIAS")
+        return self
+
     def model_ref(self) -> ModelRef:
         if self.model_uri:
             return ModelRef.parse(self.model_uri)
         return ModelRef(self.model_name, alias=self.model_alias)
+
+    def challenger_ref(self) -> ModelRef | None:
+        """The challenger: the champion's registered model at `challenger_alias`."""
+        return ModelRef(self.model_ref().name, alias=self.challenger_alias) if self.challenger_alias else None
+
+    def weights(self) -> Weights:
+        return parse_weights(self.ab_weights)
 
     def resolved_cache_url(self) -> str | None:
         if self.cache_url is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.harness import Recording, run_stack
+from tests.infra.harness import Recording, qualified, run_stack
 
 pytest_plugins = ["tests.servers"]
 
 STACKS = ("dev", "staging", "prod")
+# The pull request the preview stack is run for (the delivery workflow sets platform:preview.prNumber).
+PREVIEW_PR = 42
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +23,11 @@ def recordings() -> dict[str, Recording]:
 def recording(request: pytest.FixtureRequest, recordings: dict[str, Recording]) -> Recording:
     """Each stack in turn."""
     return recordings[request.param]
+
+
+@pytest.fixture(scope="session")
+def preview(recordings: dict[str, Recording]) -> Recording:
+    """The preview template (Pulumi.preview.yaml) for pull request 42, on the dev stack recorded above."""
+    return run_stack(
+        "preview", {"platform:preview.prNumber": PREVIEW_PR}, references={qualified("dev"): recordings["dev"]}
+    )

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from training import tracking
 from training.config import ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
+from training.evidence import EvidenceCheck, EvidenceRule
 from training.registry import Comparison, Move, Registry, VersionRow
 from training.train import TrainResult, train
 
@@ -197,11 +198,37 @@ def promote(
     config: ConfigOpt = None,
     metric: Annotated[str | None, typer.Option(help="Gate metric (default: the config's gate.metric).")] = None,
     tolerance: Annotated[float | None, typer.Option(help="Gate tolerance, a fraction (default: config).")] = None,
+    evidence_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRAINING_EVIDENCE_URL",
+            help="The inference service's metrics (its /metrics, or a Prometheus /federate URL): the challenger's "
+            "shadow/A-B results must pass the evidence rule too.",
+        ),
+    ] = None,
+    min_samples: Annotated[
+        int, typer.Option(help="Evidence: fewest shadow batches + A/B requests of the challenger to judge it on.")
+    ] = 100,
+    max_error_rate_increase: Annotated[
+        float, typer.Option(help="Evidence: how much the challenger's error rate may exceed the champion's (0-1).")
+    ] = 0.0,
+    max_mean_abs_diff: Annotated[
+        float | None, typer.Option(help="Evidence: largest mean |champion - challenger| over the shadow pairs.")
+    ] = None,
     tracking_uri: TrackingUriOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Point the alias at VERSION if it is not worse than the champion and loads and predicts; record the move."""
+    """Point the alias at VERSION if it is not worse than the champion and loads and predicts; record the move.
+
+    `--alias challenger` has no metric gate (the shadow or A/B test judges it). With --evidence-url, a promotion
+    also weighs what the service measured about VERSION against the current champion (docs/operations.md).
+    """
     with _registry(model_name, config, tracking_uri) as session, _progress() as step:
+        evidence = None
+        if evidence_url:
+            rule = EvidenceRule(min_samples, max_error_rate_increase, max_mean_abs_diff)
+            step("reading the service's evidence")
+            evidence = EvidenceCheck.load(evidence_url, rule)
         move = session.registry.promote(
             version,
             alias,
@@ -211,6 +238,7 @@ def promote(
             reason=reason or "",
             also_stage=also_stage,
             step=step,
+            evidence=evidence,
         )
     name = session.name
     if move.action == "unchanged":
@@ -219,6 +247,11 @@ def promote(
         if move.gate is not None:
             verdict = "[green]passed[/]" if move.gate.passed else "[yellow]failed, forced[/]"
             out.print(f"gate {verdict}: {move.gate.describe()}", highlight=False)
+        else:
+            out.print(f"no metric gate for @{alias}: the shadow or A/B test judges it", highlight=False)
+        if move.evidence is not None:
+            verdict = "[green]passed[/]" if move.evidence.passed else "[yellow]failed, forced[/]"
+            out.print(f"evidence {verdict}: {move.evidence.describe()}", highlight=False)
         forced = ", forced" if move.action == "force" else ""
         line = f"promoted {name} version {version} to @{alias} (previous {move.previous or 'none'}{forced})"
     _emit(line, _move_payload(move), as_json)

@@ -4,6 +4,10 @@ Aliases (`models:/name@production`) are the source of truth for what serves. Eve
 twice: as tags on the model version it lands on (`promotion.<alias>.by/at/reason/previous_version/action/gate`)
 and as an entry in a bounded JSON history on the registered model (`alias_history.<alias>`), which is what
 `rollback` reads.
+
+The alias `challenger` (what the service serves next to the champion for shadow and A/B tests) takes any version
+that loads, without the metric gate: the experiment is how it is judged. A promotion to any other alias can also
+weigh what the service measured about that challenger (training/evidence.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
 from training.config import METRICS, GateConfig, validate_model_name
+from training.evidence import EvidenceCheck, EvidenceResult
 from training.tracking import LifecycleError
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ HISTORY_MAX_CHARS = 5000
 HISTORY_MAX_ENTRIES = 50
 HISTORY_REASON_CHARS = 200
 KEY_METRICS = ("rmse", "r2", "mae")
+# Promotions to this alias skip the metric gate (never the load check).
+CHALLENGER_ALIAS = "challenger"
 
 
 class GateRefused(LifecycleError):
@@ -86,6 +93,7 @@ class Move:
     reason: str
     gate: GateResult | None = None
     stage: str | None = None
+    evidence: EvidenceResult | None = None
 
     def history_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -103,6 +111,8 @@ class Move:
                 "champion": self.gate.champion,
                 "passed": self.gate.passed,
             }
+        if self.evidence is not None:
+            entry["evidence"] = self.evidence.summary()
         return entry
 
 
@@ -303,8 +313,10 @@ class Registry:
         reason: str = "",
         also_stage: bool = False,
         step: Callable[[str], None] = lambda _: None,
+        evidence: EvidenceCheck | None = None,
     ) -> Move:
-        """Point `alias` at `version` if it passes the gate (metric, then load + predict); record who/when/why."""
+        """Point `alias` at `version` if it passes the gate (metric, the service's evidence when given, then load
+        + predict); record who/when/why. The challenger alias has no metric gate."""
         validate_alias(alias)
         if force and not reason.strip():
             raise LifecycleError("--force needs --reason: an override must say why, for the audit trail")
@@ -318,18 +330,35 @@ class Registry:
         if previous == version:
             return Move(self.name, alias, "unchanged", version, previous, by, now_utc(), "already the champion")
 
-        step(f"gate: comparing {gate.metric} with the champion")
-        verdict = self.gate(challenger, champion, gate)
-        if not verdict.passed and not force:
+        verdict: GateResult | None = None
+        judged: EvidenceResult | None = None
+        refusals: list[str] = []
+        if alias != CHALLENGER_ALIAS:
+            step(f"gate: comparing {gate.metric} with the champion")
+            verdict = self.gate(challenger, champion, gate)
+            if not verdict.passed:
+                refusals.append(verdict.describe())
+            if evidence is not None:
+                step(f"gate: weighing the service's evidence from {evidence.url}")
+                judged = evidence.judge(previous, version)
+                if not judged.passed:
+                    refusals.append(f"service evidence: {judged.describe()}")
+            elif self.aliases().get(CHALLENGER_ALIAS) == version:
+                log.warning(
+                    "v%s is the serving challenger: pass --evidence-url to weigh its shadow/A-B results", version
+                )
+        if refusals and not force:
             raise GateRefused(
-                f"gate refused v{version} for @{alias}: {verdict.describe()}; override with --force --reason"
+                f"gate refused v{version} for @{alias}: {'; '.join(refusals)}; override with --force --reason"
             )
         # Even a forced promotion must serve: the load check is never skipped.
         step(f"gate: loading v{version} and predicting its input example")
         self.check_loads(challenger)
         # `--force` on a challenger that passes anyway is an ordinary promotion (its reason is still recorded).
-        action = "promote" if verdict.passed else "force"
-        move = Move(self.name, alias, action, version, previous, by, now_utc(), reason.strip(), verdict)
+        action = "force" if refusals else "promote"
+        move = Move(
+            self.name, alias, action, version, previous, by, now_utc(), reason.strip(), verdict, evidence=judged
+        )
         step(f"moving @{alias} to v{version}")
         return self._apply(move, also_stage)
 
@@ -368,6 +397,8 @@ class Registry:
         }
         if move.gate is not None:
             tags["gate"] = move.gate.describe()
+        if move.evidence is not None:
+            tags["evidence"] = move.evidence.describe()
         for key, value in tags.items():
             self.client.set_model_version_tag(
                 self.name, move.version, VERSION_TAG.format(alias=move.alias, key=key), value

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pull-request preview stacks `pr-<N>`: write their config, destroy one, sweep the stale ones.
 
-    preview_stacks.py config  --pr 42 --image <registry>/mlp-dev-inference:<sha>
+    preview_stacks.py config  --pr 42 --image <registry>/mlp-dev/inference:<sha>
     preview_stacks.py destroy --pr 42
     preview_stacks.py sweep   --ttl-hours 72 [--dry-run]
 

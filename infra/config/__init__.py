@@ -7,8 +7,9 @@ raises `ConfigError` naming the key and what was expected, before any resource i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import pulumi
 
@@ -17,6 +18,7 @@ from infra.config.cloud import (
     CacheConfig,
     ClusterConfig,
     DatabaseConfig,
+    ExistingClusterConfig,
     NetworkConfig,
     NodeGroupConfig,
     RegistryConfig,
@@ -28,7 +30,16 @@ from infra.config.cloud import (
     read_redis,
     read_registry,
 )
-from infra.config.keys import ENVIRONMENTS, KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, PROJECT, ConfigError, Keys
+from infra.config.keys import (
+    ENVIRONMENTS,
+    KUBERNETES_VERSIONS,
+    LOG_RETENTION_DAYS,
+    MODES,
+    PROJECT,
+    ConfigError,
+    Keys,
+)
+from infra.config.preview import PreviewConfig, read_full_mode_preview_keys, read_preview
 from infra.config.workload import (
     InferenceConfig,
     IngressConfig,
@@ -49,12 +60,14 @@ __all__ = [
     "ENVIRONMENTS",
     "KUBERNETES_VERSIONS",
     "LOG_RETENTION_DAYS",
+    "MODES",
     "PROJECT",
     "ArtifactsConfig",
     "CacheConfig",
     "ClusterConfig",
     "ConfigError",
     "DatabaseConfig",
+    "ExistingClusterConfig",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -62,6 +75,8 @@ __all__ = [
     "NetworkConfig",
     "NodeGroupConfig",
     "PlatformConfig",
+    "PreviewConfig",
+    "PreviewStackConfig",
     "RegistryConfig",
     "Resources",
     "TrainingJobConfig",
@@ -72,26 +87,13 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PlatformConfig:
-    """Everything the program needs from a stack, typed and validated."""
+class StackConfig:
+    """What every stack has, whatever its mode: its identity, naming and tags."""
 
     stack: str
     environment: Literal["dev", "staging", "prod"]
     name_prefix: str
     region: str
-    network: NetworkConfig
-    cluster: ClusterConfig
-    nodes: NodeGroupConfig
-    redis: CacheConfig
-    database: DatabaseConfig
-    artifacts: ArtifactsConfig
-    registry: RegistryConfig
-    # Workload layer (issue 4)
-    inference: InferenceConfig
-    ingress: IngressConfig
-    mlflow: MlflowConfig
-    training_job: TrainingJobConfig
-    monitoring: MonitoringConfig
 
     @property
     def name(self) -> str:
@@ -107,20 +109,74 @@ class PlatformConfig:
         return {"Project": self.name_prefix, "Environment": self.environment, "ManagedBy": "pulumi", **extra}
 
 
-def load_config() -> PlatformConfig:
+@dataclass(frozen=True)
+class PlatformConfig(StackConfig):
+    """A `full` stack: the cloud layer and the workloads, typed and validated."""
+
+    network: NetworkConfig
+    cluster: ClusterConfig
+    nodes: NodeGroupConfig
+    redis: CacheConfig
+    database: DatabaseConfig
+    artifacts: ArtifactsConfig
+    registry: RegistryConfig
+    # Workload layer (issue 4)
+    inference: InferenceConfig
+    ingress: IngressConfig
+    mlflow: MlflowConfig
+    training_job: TrainingJobConfig
+    monitoring: MonitoringConfig
+    # Pull-request previews run on this stack's cluster (issue 9).
+    hosts_previews: bool = False
+
+
+@dataclass(frozen=True)
+class PreviewStackConfig(StackConfig):
+    """A `preview` stack: one inference service in namespace pr-<N> on a base stack's cluster."""
+
+    preview: PreviewConfig
+    # The service as configured, following `preview.model_alias`.
+    inference: InferenceConfig
+    monitoring: MonitoringConfig
+
+
+def load_config() -> PlatformConfig | PreviewStackConfig:
     """Read and validate the current stack's config; raises `ConfigError` on the first bad key."""
     keys = Keys(PROJECT)
     environment = keys.choice("environment", ENVIRONMENTS)
     region = Keys("aws").string("region", pattern=r"[a-z]{2}(-[a-z]+)+-\d", expected="an AWS region")
-    return PlatformConfig(
-        stack=pulumi.get_stack(),
+    stack = pulumi.get_stack()
+    identity = StackConfig(
+        stack=stack,
         environment="dev" if environment == "dev" else "staging" if environment == "staging" else "prod",
         name_prefix=keys.string(
             "namePrefix", pattern=r"[a-z][a-z0-9-]{1,14}", expected="2-15 lowercase letters, digits or -"
         ),
         region=region,
-        network=read_network(keys),
-        cluster=read_cluster(keys),
+    )
+    if keys.choice("mode", MODES) == "preview":
+        if keys.boolean("preview.hosting"):
+            raise keys.fail("preview.hosting", "false when platform:mode is preview (a preview hosts no previews)")
+        preview = read_preview(keys, stack)
+        return PreviewStackConfig(
+            **_identity(identity),
+            preview=preview,
+            inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
+            monitoring=read_monitoring(keys),
+        )
+    hosts_previews = read_full_mode_preview_keys(keys)
+    network = read_network(keys)
+    cluster = read_cluster(keys)
+    if cluster.existing is not None and not network.bring_your_own:
+        raise keys.fail(
+            "network.vpcId",
+            "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
+            "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
+        )
+    return PlatformConfig(
+        **_identity(identity),
+        network=network,
+        cluster=cluster,
         nodes=read_nodes(keys, environment),
         redis=read_redis(keys, environment),
         database=read_database(keys, environment),
@@ -132,4 +188,22 @@ def load_config() -> PlatformConfig:
         mlflow=read_mlflow(keys, environment),
         training_job=read_training_job(keys),
         monitoring=read_monitoring(keys),
+        hosts_previews=hosts_previews,
     )
+
+
+class _Identity(TypedDict):
+    stack: str
+    environment: Literal["dev", "staging", "prod"]
+    name_prefix: str
+    region: str
+
+
+def _identity(identity: StackConfig) -> _Identity:
+    """The identity's fields, to build a mode's config from."""
+    return {
+        "stack": identity.stack,
+        "environment": identity.environment,
+        "name_prefix": identity.name_prefix,
+        "region": identity.region,
+    }

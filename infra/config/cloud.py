@@ -5,9 +5,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from infra.config.keys import KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, Keys, is_cidr
+import pulumi
+import yaml
+
+from infra.config.keys import KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, ConfigError, Keys, is_cidr, stack_name
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,34 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class ExistingClusterConfig:
+    """A cluster the stack uses instead of creating one (bring your own cluster).
+
+    Either another stack's outputs (`stack_reference`: kubeconfig, nodeSecurityGroupId, oidcProviderArn,
+    oidcIssuerUrl, clusterName, as this program exports them) or a kubeconfig plus the three AWS identifiers
+    the data stores (node security group) and IRSA (OIDC provider) need.
+    """
+
+    stack_reference: str | None
+    # Secret; set with `pulumi config set --secret cluster.kubeconfig < kubeconfig`.
+    kubeconfig: pulumi.Output[str] | None
+    # The kubeconfig's current context's cluster (not a secret: the name is in every ARN of the cluster).
+    cluster_name: str | None
+    node_security_group_id: str | None
+    oidc_provider_arn: str | None
+    oidc_issuer_url: str | None
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
-    """The EKS control plane: version, who may reach its API and who administers it."""
+    """The EKS control plane: version, who may reach its API and who administers it; or a cluster brought along."""
 
     version: str
     # Empty: the API endpoint is private only (reachable from inside the VPC).
     public_access_cidrs: tuple[str, ...]
     admin_role_arns: tuple[str, ...]
     log_retention_days: int
+    existing: ExistingClusterConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -165,8 +188,82 @@ def read_cluster(keys: Keys) -> ClusterConfig:
             "cluster.logRetentionDays", "a CloudWatch retention period " + str(sorted(LOG_RETENTION_DAYS)), retention
         )
     return ClusterConfig(
-        version=version, public_access_cidrs=cidrs, admin_role_arns=admins, log_retention_days=retention
+        version=version,
+        public_access_cidrs=cidrs,
+        admin_role_arns=admins,
+        log_retention_days=retention,
+        existing=read_existing_cluster(keys),
     )
+
+
+_BYO_ONLY = ("cluster.nodeSecurityGroupId", "cluster.oidcProviderArn", "cluster.oidcIssuerUrl")
+
+
+def read_existing_cluster(keys: Keys) -> ExistingClusterConfig | None:
+    reference = stack_name(keys, "cluster.stackReference")
+    raw_kubeconfig = keys.optional_string("cluster.kubeconfig")
+    node_sg = keys.optional_string(
+        "cluster.nodeSecurityGroupId", pattern=r"sg-[0-9a-f]{8,17}", expected="a security group id (sg-...)"
+    )
+    oidc_arn = keys.optional_string(
+        "cluster.oidcProviderArn",
+        pattern=r"arn:aws[a-z-]*:iam::\d{12}:oidc-provider/oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[0-9A-Fa-f]+",
+        expected="the ARN of the cluster's IAM OIDC provider (arn:aws:iam::<account>:oidc-provider/oidc.eks...)",
+    )
+    issuer = keys.optional_string(
+        "cluster.oidcIssuerUrl",
+        pattern=r"https://oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[0-9A-Fa-f]+",
+        expected="the cluster's OIDC issuer URL (https://oidc.eks.<region>.amazonaws.com/id/...)",
+    )
+    if reference is not None and raw_kubeconfig is not None:
+        raise keys.fail("cluster.kubeconfig", "empty when cluster.stackReference is set (one source of the cluster)")
+    if raw_kubeconfig is None:
+        for key, value in zip(_BYO_ONLY, (node_sg, oidc_arn, issuer), strict=True):
+            if value is not None:
+                # With a stack reference these come from its outputs; without either, the cluster is created here.
+                raise keys.fail(key, "set only with cluster.kubeconfig", value)
+        if reference is None:
+            return None
+        return ExistingClusterConfig(reference, None, None, None, None, None)
+    if not pulumi.runtime.is_config_secret(keys.full("cluster.kubeconfig")):
+        raise ConfigError(
+            f"{keys.full('cluster.kubeconfig')} must be a secret: set it with "
+            "`pulumi config set --secret cluster.kubeconfig < kubeconfig` (it may hold credentials)"
+        )
+    cluster_name = _kubeconfig_cluster(keys, raw_kubeconfig)
+    for key, value in zip(_BYO_ONLY, (node_sg, oidc_arn, issuer), strict=True):
+        if value is None:
+            raise keys.fail(
+                key, "set when cluster.kubeconfig is set (Redis and RDS admit the nodes' group; IRSA trusts the OIDC)"
+            )
+    assert oidc_arn is not None and issuer is not None
+    if not oidc_arn.endswith(issuer.removeprefix("https://")):
+        raise keys.fail("cluster.oidcProviderArn", f"the provider of cluster.oidcIssuerUrl ({issuer})", oidc_arn)
+    return ExistingClusterConfig(
+        stack_reference=None,
+        kubeconfig=pulumi.Output.secret(raw_kubeconfig),
+        cluster_name=cluster_name,
+        node_security_group_id=node_sg,
+        oidc_provider_arn=oidc_arn,
+        oidc_issuer_url=issuer,
+    )
+
+
+def _kubeconfig_cluster(keys: Keys, raw: str) -> str:
+    """The cluster of the kubeconfig's current context. Errors never quote the value: it is a secret."""
+    expected = "a kubeconfig (YAML or JSON) whose current-context names one of its contexts and clusters"
+    try:
+        doc: Any = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise keys.fail("cluster.kubeconfig", expected) from e
+    if not isinstance(doc, dict):
+        raise keys.fail("cluster.kubeconfig", expected)
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
+    clusters = {c.get("name") for c in doc.get("clusters") or [] if isinstance(c, dict)}
+    context = contexts.get(doc.get("current-context"))
+    if context is None or context.get("cluster") not in clusters:
+        raise keys.fail("cluster.kubeconfig", expected)
+    return str(context["cluster"])
 
 
 def read_nodes(keys: Keys, environment: str) -> NodeGroupConfig:

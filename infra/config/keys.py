@@ -12,6 +12,9 @@ import pulumi
 
 PROJECT = "platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
+# full: the cloud layer and the workloads (dev, staging, prod); preview: one inference service on a base stack's
+# cluster, in its own namespace (pull-request previews).
+MODES = ("full", "preview")
 # Kubernetes versions the cluster component has pinned EKS add-on and autoscaler versions for (infra/cluster.py,
 # infra/addons.py); supporting a new one means adding its pins there.
 KUBERNETES_VERSIONS = ("1.33",)
@@ -83,6 +86,18 @@ class Keys:
             raise self.fail(key, expected, value)
         return value
 
+    def number(self, key: str, *, minimum: float, maximum: float) -> float:
+        """A decimal number in [minimum, maximum], declared as a string key in Pulumi.yaml (e.g. "0.2")."""
+        expected = f"a number between {minimum:g} and {maximum:g}"
+        raw = self._raw(key, expected)
+        try:
+            value = float(raw)
+        except ValueError as e:
+            raise self.fail(key, expected, raw) from e
+        if not minimum <= value <= maximum:  # also refuses NaN
+            raise self.fail(key, expected, value)
+        return value
+
     def boolean(self, key: str) -> bool:
         raw = self._raw(key, "true or false")
         if raw.lower() not in ("true", "false"):
@@ -103,6 +118,17 @@ class Keys:
             if item is not None and not item(v):
                 raise self.fail(key, expected, v)
         return tuple(value)
+
+
+def stack_name(keys: Keys, key: str) -> str | None:
+    """A stack to reference: `<org>/<project>/<stack>`, or a bare `<stack>` of this stack's organization and project."""
+    expected = "a stack name, <stack> or <organization>/<project>/<stack> (e.g. acme/platform/dev)"
+    raw = keys.optional_string(key, pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?", expected=expected)
+    if raw is None or "/" in raw:
+        return raw
+    # A bare name would resolve to the CLI user's default organization; qualifying it keeps the reference in
+    # the organization the referring stack lives in, as a platform team (and CI's organization token) expects.
+    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{raw}"
 
 
 def bounds(minimum: int | None, maximum: int | None) -> str:

@@ -30,6 +30,10 @@ _WAF_ARN = r"arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _HOSTNAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 _DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_ALIAS = r"[A-Za-z0-9_-]{1,255}"
+# The service's SERVING_AB_WEIGHTS grammar (service/core/variants.py): each variant at most once, weights >= 0.
+_WEIGHT = r"(champion|challenger)=\d+(\.\d+)?"
+_AB_WEIGHTS = rf"{_WEIGHT}(,{_WEIGHT})?"
 # A standard five-field cron schedule (minute hour day-of-month month day-of-week), as CronJob takes it.
 _CRON = r"(\S+\s+){4}\S+|@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
 
@@ -80,6 +84,12 @@ class InferenceConfig:
     pre_stop_sleep_seconds: int
     drain_seconds: int
     resources: Resources
+    # Champion and challenger (docs/operations.md): the alias served next to the champion, the share of
+    # requests it also predicts in shadow, the A/B weights, and the PSI above which inputs count as drifted.
+    challenger_alias: str | None
+    shadow_fraction: float
+    ab_weights: str | None
+    drift_threshold: float
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,8 @@ class IngressConfig:
 
     scheme: Literal["internet-facing", "internal"]
     certificate_arn: str | None
+    # The visible opt-out of HTTPS: without it a stack must name a certificate.
+    allow_plain_http: bool
     host: str | None
     access_logs_bucket: str | None
     access_logs_prefix: str
@@ -185,6 +197,11 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
         raise keys.fail("inference.maxReplicas", f"> inference.minReplicas ({min_replicas})", max_replicas)
     pre_stop = keys.integer("inference.preStopSleepSeconds", minimum=1, maximum=120)
     drain = keys.integer("inference.drainSeconds", minimum=1, maximum=600)
+    model_alias = keys.string("inference.modelAlias", pattern=_ALIAS, expected="a model alias (letters, digits, _ -)")
+    challenger, shadow, weights = _read_challenger(keys, model_alias)
+    drift_threshold = keys.number("drift.threshold", minimum=0, maximum=10)
+    if drift_threshold <= 0:
+        raise keys.fail("drift.threshold", "a PSI above 0", drift_threshold)
     return InferenceConfig(
         image_tag=_image_tag(keys, "inference.imageTag"),
         image=_image(keys, "inference.image"),
@@ -198,9 +215,7 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
         model_name=keys.string(
             "inference.modelName", pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}", expected="a registered model name"
         ),
-        model_alias=keys.string(
-            "inference.modelAlias", pattern=r"[A-Za-z0-9_-]{1,255}", expected="a model alias (letters, digits, _ -)"
-        ),
+        model_alias=model_alias,
         reload_interval_seconds=keys.integer("inference.reloadIntervalSeconds", minimum=1, maximum=86400),
         cache_enabled=keys.boolean("inference.cacheEnabled"),
         cache_ttl_seconds=keys.integer("inference.cacheTtlSeconds", minimum=1, maximum=30 * 86400),
@@ -208,17 +223,52 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
         pre_stop_sleep_seconds=pre_stop,
         drain_seconds=drain,
         resources=_resources(keys, "inference"),
+        challenger_alias=challenger,
+        shadow_fraction=shadow,
+        ab_weights=weights,
+        drift_threshold=drift_threshold,
     )
+
+
+def _read_challenger(keys: Keys, model_alias: str) -> tuple[str | None, float, str | None]:
+    challenger = keys.optional_string(
+        "challenger.alias", pattern=_ALIAS, expected="a model alias (letters, digits, _ -)"
+    )
+    if challenger == model_alias:
+        raise keys.fail("challenger.alias", f"different from inference.modelAlias ({model_alias})", challenger)
+    shadow = keys.number("shadow.fraction", minimum=0, maximum=1)
+    expected = "champion=<weight>,challenger=<weight> (each at most once, weights >= 0, not all 0)"
+    weights = keys.optional_string("ab.weights", pattern=_AB_WEIGHTS, expected=expected)
+    share = 0.0
+    if weights is not None:
+        parsed = [(name, float(value)) for name, _, value in (part.partition("=") for part in weights.split(","))]
+        names = [name for name, _ in parsed]
+        if len(set(names)) != len(names) or sum(w for _, w in parsed) <= 0:
+            raise keys.fail("ab.weights", expected, weights)
+        share = dict(parsed).get("challenger", 0.0)
+    if challenger is None and shadow > 0:
+        raise keys.fail("challenger.alias", "set when shadow.fraction is above 0")
+    if challenger is None and share > 0:
+        raise keys.fail("challenger.alias", "set when ab.weights gives the challenger a share")
+    return challenger, shadow, weights
 
 
 def read_ingress(keys: Keys, environment: str) -> IngressConfig:
     scheme = keys.choice("ingress.scheme", ("internet-facing", "internal"))
     cidrs = keys.string_list("ingress.inboundCidrs", item=is_cidr, expected="a list of IPv4/IPv6 CIDRs")
+    certificate = keys.optional_string("ingress.certificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN")
+    allow_plain_http = keys.boolean("ingress.allowPlainHttp")
+    if certificate is None and not allow_plain_http:
+        # TLS by default: serving the inference API over plain HTTP must be a visible choice of the stack.
+        raise keys.fail(
+            "ingress.certificateArn",
+            f"an ACM certificate ARN (HTTPS on 443) unless platform:ingress.allowPlainHttp is true "
+            f"(environment is {environment})",
+        )
     return IngressConfig(
         scheme="internal" if scheme == "internal" else "internet-facing",
-        certificate_arn=keys.optional_string(
-            "ingress.certificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN"
-        ),
+        certificate_arn=certificate,
+        allow_plain_http=allow_plain_http,
         host=keys.optional_string("ingress.host", pattern=_HOSTNAME, expected="a DNS hostname"),
         access_logs_bucket=keys.optional_string(
             "ingress.accessLogsBucket", pattern=_BUCKET, expected="an S3 bucket name"

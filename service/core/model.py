@@ -10,6 +10,7 @@ shape, and keep the serving model's signature. A failure after the download is t
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
@@ -37,6 +39,12 @@ log = logging.getLogger(__name__)
 
 STAGES = {"production": "Production", "staging": "Staging", "archived": "Archived", "none": "None"}
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))/?$")
+# The training-set statistics the training CLI logs inside the model (docs/operations.md): the drift reference.
+FEATURE_STATS = Path("extra_files") / "feature_stats.json"
+
+
+class AliasNotSet(LookupError):
+    """The registry answered: the alias (or the registered model) does not exist. Not an outage."""
 
 
 class ModelRejected(Exception):
@@ -106,6 +114,7 @@ class LoadedModel:
     directory: Path  # this version's own download directory, removed when the version is replaced
     load_seconds: float
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -142,7 +151,14 @@ class Registry:
 
     def resolve(self, ref: ModelRef) -> VersionRef:
         if ref.alias:
-            mv = self.client.get_model_version_by_alias(ref.name, ref.alias)
+            try:
+                mv = self.client.get_model_version_by_alias(ref.name, ref.alias)
+            except MlflowException as e:
+                # MLflow answers a missing alias with INVALID_PARAMETER_VALUE, a missing model with
+                # RESOURCE_DOES_NOT_EXIST; anything else (5xx, timeouts) is an outage and raises as it is.
+                if e.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                    raise AliasNotSet(f"{ref.uri} is not set in the registry") from e
+                raise
         elif ref.stage:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated; the warning is ours to log
@@ -211,9 +227,22 @@ def open_model(path: Path, version: VersionRef, alias: str, started: float) -> t
             output_shape=(),
             directory=path,
             load_seconds=time.monotonic() - started,
+            feature_stats=_feature_stats(path),
         ),
         probe,
     )
+
+
+def _feature_stats(path: Path) -> dict[str, Any] | None:
+    """The drift reference logged inside the model; a model without one (or with a broken one) still serves."""
+    try:
+        stats = json.loads((path / FEATURE_STATS).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.warning("the model's feature_stats.json is unreadable; no drift reference", extra={"error": repr(e)})
+        return None
+    return stats if isinstance(stats, dict) else None
 
 
 def _native_if_equal(pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow: Predictor) -> Predictor | None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import __version__
-from service.deps import CacheDep, HolderDep, MetricsDep, ModelDep, SettingsDep
+from service.deps import CacheDep, DriftDep, HolderDep, MetricsDep, ModelDep, SettingsDep, VariantsDep
 from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["operations"])
@@ -37,16 +37,21 @@ async def ping(model: ModelDep) -> Response:
 
 @router.get(
     "/health",
-    summary="Details: model, version, last reload, last rejected version and why, cache state",
+    summary="Details: model, version, last reload, last rejected version and why, cache state, challenger, drift",
     responses={503: {"description": "Same details, while no model is loaded."}},
 )
-async def health(holder: HolderDep, cache: CacheDep, settings: SettingsDep) -> OrjsonResponse:
+async def health(
+    holder: HolderDep, cache: CacheDep, settings: SettingsDep, variants: VariantsDep, drift: DriftDep
+) -> OrjsonResponse:
+    # Only the champion decides readiness: a missing challenger or drift is a warning, not a reason to stop.
     details: dict[str, Any] = {
         "status": "ready" if holder.current else "not_ready",
         **holder.describe(),
         "model_ref": settings.model_ref().uri,
         "reload_interval_s": settings.reload_interval_s,
         "cache": cache.describe() if cache else {"enabled": False},
+        **variants.describe(),
+        "drift": drift.summary(),
     }
     return OrjsonResponse(details, status_code=200 if holder.current else 503)
 

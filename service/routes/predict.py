@@ -8,10 +8,13 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request
 
+from service.core.cache import PredictionCache
+from service.core.drift import DriftMonitor
 from service.core.model import LoadedModel
-from service.core.predict import predict
+from service.core.predict import Prediction, predict
 from service.core.validation import Matrix, parse_invocations, parse_predict
-from service.deps import BodyDep, CacheDep, MetricsDep, ModelDep, SettingsDep
+from service.core.variants import Choice, Variants
+from service.deps import BodyDep, CacheDep, ChoiceDep, DriftDep, MetricsDep, SettingsDep, VariantsDep
 from service.responses import OrjsonResponse
 from service.schemas import (
     ErrorResponse,
@@ -21,6 +24,7 @@ from service.schemas import (
     PredictResponse,
     request_body,
 )
+from service.settings import Settings
 
 router = APIRouter(tags=["predict"])
 
@@ -35,14 +39,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def model_headers(model: LoadedModel) -> dict[str, str]:
-    return {"X-Model-Name": model.name, "X-Model-Version": model.version}
+def model_headers(model: LoadedModel, variant: str) -> dict[str, str]:
+    return {"X-Model-Name": model.name, "X-Model-Version": model.version, "X-Model-Variant": variant}
 
 
 async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matrix:
     if len(body) >= OFFLOAD_BODY_BYTES:
         return await anyio.to_thread.run_sync(parse, body, *args)
     return parse(body, *args)
+
+
+async def _serve(
+    choice: Choice,
+    rows: Matrix,
+    variants: Variants,
+    drift: DriftMonitor,
+    cache: PredictionCache | None,
+    settings: Settings,
+) -> tuple[str, Prediction]:
+    """Predict with the chosen variant (champion, or challenger by the A/B split); rows also feed drift."""
+    drift.observe(rows, choice.champion)
+    return await variants.serve(
+        choice, rows, lambda model: predict(model, rows, cache, offload_min_rows=settings.offload_min_rows)
+    )
 
 
 @router.post(
@@ -53,13 +72,22 @@ async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matri
     summary="Predict a batch of rows with the model the alias points at",
 )
 async def predict_rows(
-    body: BodyDep, model: ModelDep, cache: CacheDep, settings: SettingsDep, metrics: MetricsDep
+    body: BodyDep,
+    choice: ChoiceDep,
+    variants: VariantsDep,
+    drift: DriftDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> OrjsonResponse:
-    rows = await _parse(parse_predict, body, model.schema, settings.max_batch_rows)
-    result = await predict(model, rows, cache, offload_min_rows=settings.offload_min_rows)
+    rows = await _parse(parse_predict, body, choice.model.schema, settings.max_batch_rows)
+    variant, result = await _serve(choice, rows, variants, drift, cache, settings)
     metrics.predictions.labels(endpoint="predict").inc(len(rows))
+    model = result.model
     info = {"name": model.name, "version": model.version, "alias": model.alias}
-    return OrjsonResponse({"predictions": result.values, "model": info}, headers=model_headers(model))
+    return OrjsonResponse(
+        {"predictions": result.values, "model": info, "variant": variant}, headers=model_headers(model, variant)
+    )
 
 
 @router.post(
@@ -85,10 +113,18 @@ async def predict_rows(
     summary="MLflow scoring protocol, answered as `mlflow models serve` does",
 )
 async def invocations(
-    request: Request, body: BodyDep, model: ModelDep, cache: CacheDep, settings: SettingsDep, metrics: MetricsDep
+    request: Request,
+    body: BodyDep,
+    choice: ChoiceDep,
+    variants: VariantsDep,
+    drift: DriftDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> OrjsonResponse:
     content_type = request.headers.get("content-type")
-    rows = await _parse(parse_invocations, body, content_type, model.schema, settings.max_batch_rows)
-    result = await predict(model, rows, cache, offload_min_rows=settings.offload_min_rows)
+    rows = await _parse(parse_invocations, body, content_type, choice.model.schema, settings.max_batch_rows)
+    variant, result = await _serve(choice, rows, variants, drift, cache, settings)
     metrics.predictions.labels(endpoint="invocations").inc(len(rows))
-    return OrjsonResponse({"predictions": result.values}, headers=model_headers(model))
+    # MLflow's response body has only "predictions": the variant is named in the header alone.
+    return OrjsonResponse({"predictions": result.values}, headers=model_headers(result.model, variant))

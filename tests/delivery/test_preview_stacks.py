@@ -27,7 +27,7 @@ TEMPLATE = {
     "config": {
         "aws:region": "us-east-1",
         "platform:mode": "preview",
-        "platform:preview.devStack": "acme/platform/dev",
+        "platform:preview.baseStack": "acme/platform/dev",
         "platform:preview.modelAlias": "staging",
     }
 }
@@ -139,12 +139,12 @@ def test_a_non_positive_ttl_is_refused() -> None:
 
 def test_config_is_the_template_plus_pr_number_and_image() -> None:
     template = {**TEMPLATE, "encryptionsalt": "v1:abc"}
-    rendered = ps.render_config(template, 42, "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev-inference:0a1b2c3")
+    rendered = ps.render_config(template, 42, "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/inference:0a1b2c3")
     assert rendered == {
         "config": {
             **TEMPLATE["config"],
             "platform:preview.prNumber": "42",
-            "platform:inference.image": "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev-inference:0a1b2c3",
+            "platform:inference.image": "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/inference:0a1b2c3",
         }
     }
 
@@ -170,8 +170,8 @@ def test_a_template_without_a_config_mapping_is_refused(template: object) -> Non
     "image",
     [
         "registry.example:5000/team/inference:0a1b2c3",
-        "mlp-dev-inference:sha-0a1b2c3",
-        "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev-inference@sha256:" + "a" * 64,
+        "mlp-dev/inference:sha-0a1b2c3",
+        "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/inference@sha256:" + "a" * 64,
     ],
 )
 def test_images_with_a_tag_or_digest_are_accepted(image: str) -> None:
@@ -181,9 +181,9 @@ def test_images_with_a_tag_or_digest_are_accepted(image: str) -> None:
 @pytest.mark.parametrize(
     ("image", "message"),
     [
-        ("mlp-dev-inference:latest", "must not use the tag 'latest'"),
+        ("mlp-dev/inference:latest", "must not use the tag 'latest'"),
         ("registry.example:5000/team/inference", "must carry a tag or @sha256 digest"),
-        ("mlp-dev-inference", "must carry a tag or @sha256 digest"),
+        ("mlp-dev/inference", "must carry a tag or @sha256 digest"),
         ("", "must be an image reference"),
         ("a b:1", "must be an image reference"),
     ],
@@ -305,7 +305,7 @@ def test_destroy_of_a_pr_without_a_stack_does_nothing(project: Path) -> None:
 
 
 def test_config_writes_the_stack_file_the_cli_reads(project: Path) -> None:
-    image = "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev-inference:" + "b" * 40
+    image = "123.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/inference:" + "b" * 40
     code, output, _ = _run(project, "config", "--pr", "42", "--image", image)
     assert code == 0, output
     written = yaml.safe_load((project / "Pulumi.pr-42.yaml").read_text())

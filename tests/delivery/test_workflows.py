@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.infra.harness import ACCOUNT_ID, REGION, run_stack
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
@@ -244,11 +246,41 @@ def test_images_are_built_for_all_three_dockerfiles_and_tagged_with_the_commit()
     push = next(s for s in steps(build) if uses(s, "docker/build-push-action"))
     assert push["with"]["tags"] == "${{ env.ECR_REGISTRY }}/${{ env.REPOSITORY }}:${{ env.SHA }}"
     assert build["env"]["SHA"] == "${{ needs.meta.outputs.sha }}"
-    assert build["env"]["REPOSITORY"] == "${{ vars.NAME_PREFIX || 'mlp' }}-dev-${{ matrix.image }}"
+    assert build["env"]["REPOSITORY"] == "${{ vars.NAME_PREFIX || 'mlp' }}-dev/${{ matrix.image }}"
     assert images["env"]["ECR_REGISTRY"] == "${{ vars.ECR_REGISTRY }}"
     assert images["on"]["workflow_call"]["outputs"]["inference-image"]["value"] == (
         "${{ jobs.meta.outputs.inference-image }}"
     )
+
+
+def test_images_go_to_the_repositories_the_dev_stack_creates_and_deploys_reads() -> None:
+    """images.yml pushes to, and hands the deploy jobs, exactly the dev stack's ECR repository URLs."""
+    dev = run_stack("dev")
+    prefix = dev.config["platform:namePrefix"]
+    registry = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
+    images = load("images")
+
+    def render(expression: str, image: str) -> str:
+        return (
+            expression.replace("${{ vars.NAME_PREFIX || 'mlp' }}", prefix)
+            .replace("${{ matrix.image }}", image)
+            .replace(
+                "${REPOSITORY_PREFIX}",
+                images["env"]["REPOSITORY_PREFIX"].replace("${{ vars.NAME_PREFIX || 'mlp' }}", prefix),
+            )
+            .replace("${ECR_REGISTRY}", registry)
+            .replace("${image}", image)
+            .replace("${sha}", "0a1b2c3")
+        )
+
+    build = images["jobs"]["build"]
+    created = {r.inputs["name"] for r in dev.find("aws:ecr/repository:Repository")}
+    pushed = {render(build["env"]["REPOSITORY"], m["image"]) for m in build["strategy"]["matrix"]["include"]}
+    assert pushed == created == {f"{prefix}-dev/inference", f"{prefix}-dev/mlflow", f"{prefix}-dev/training"}
+    (names,) = [s for s in steps(images["jobs"]["meta"]) if s.get("id") == "names"]
+    (line,) = [line.strip() for line in names["run"].splitlines() if "-image=" in line]
+    for image, url in dev.exports["ecrRepositoryUrls"].items():
+        assert render(line, image) == f'echo "{image}-image={url}:0a1b2c3"'
 
 
 DEPLOY_ORDER = ("dev", "staging", "prod")

@@ -2,8 +2,12 @@
 
 `run_stack("prod")` loads config the way the CLI would (Pulumi.yaml defaults, then Pulumi.prod.yaml, then
 overrides), executes `__main__.py`, and returns a `Recording`: every resource's type, name, inputs, parent,
-dependencies (explicit and implied by Outputs), provider, the outputs the mocks gave it, and the stack's
-exports. No CLI, no provider plugin and no cloud account is involved.
+dependencies (explicit and implied by Outputs), provider, the outputs the mocks gave it, the invokes it made,
+and the stack's exports. No CLI, no provider plugin and no cloud account is involved.
+
+A stack that references another (`pulumi.StackReference`, e.g. a preview's base stack) reads that stack's real
+exports: the harness runs the referenced stack of this project first (or takes its `Recording` from the
+caller), and answers Secrets Manager lookups with what that stack stored.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
+# The Pulumi organization the stacks run in (bare stack references are qualified with it).
+ORGANIZATION = "acme"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 # What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
@@ -49,14 +55,28 @@ UNTAGGABLE = frozenset(
         "aws:s3/bucketLogging:BucketLogging",
         "aws:s3/bucketPolicy:BucketPolicy",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+        "aws:secretsmanager/secretVersion:SecretVersion",
     }
 )
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
 
 
 # --------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class Secret:
+    """An override set as `pulumi config set --secret` would set it."""
+
+    value: Any
+
+
+def secret_keys(overrides: dict[str, Any] | None) -> list[str]:
+    return [k for k, v in (overrides or {}).items() if isinstance(v, Secret)]
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
@@ -69,7 +89,7 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[st
     stack_file = ROOT / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
-    values.update(overrides or {})
+    values.update({k: v.value if isinstance(v, Secret) else v for k, v in (overrides or {}).items()})
     return {k: _config_string(v) for k, v in values.items() if v is not None}
 
 
@@ -103,10 +123,18 @@ _EC2_ID_PREFIX = {
 
 
 class PlatformMocks(mocks.Mocks):
-    """Realistic answers for what the program reads back from resources and invokes."""
+    """Realistic answers for what the program reads back from resources and invokes.
+
+    `references` are the stacks a StackReference may name (fully qualified), as recorded runs.
+    """
+
+    def __init__(self, references: dict[str, Recording] | None = None) -> None:
+        self.references = references or {}
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ == STACK_REFERENCE:
+            return self._stack_reference(str(inputs["name"]))
         state: dict[str, Any] = dict(inputs)
         if typ in _EC2_ID_PREFIX:
             rid = _fake_id(_EC2_ID_PREFIX[typ], name)
@@ -179,6 +207,13 @@ class PlatformMocks(mocks.Mocks):
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
+        elif typ == "aws:secretsmanager/secret:Secret":
+            # The provider's id is the ARN; AWS appends six random characters to the name.
+            secret_name = f"{inputs.get('namePrefix') or name}{_fake_id('s', name, 7)[2:]}"
+            rid = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{secret_name}-{_fake_id('x', name, 8)[2:]}"
+            state.update(name=secret_name, arn=rid)
+        elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            state.update(versionId=_fake_id("v", name, 32)[2:], versionStages=["AWSCURRENT"], arn=inputs["secretId"])
         elif typ == "aws:acm/certificate:Certificate":
             state["arn"] = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{_fake_id('c', name, 32)[2:]}"
         elif typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
@@ -219,7 +254,46 @@ class PlatformMocks(mocks.Mocks):
             return {"id": args.args["id"], "cidrBlock": f"{BYO_VPC_CIDR.split('.0.0/')[0]}.{index}.0/24"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
+        if token == GET_SECRET_VERSION:
+            return self._secret_version(str(args.args["secretId"]))
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
+
+    def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
+        """What the engine reads for a StackReference: the stack's outputs, secret ones marked secret."""
+        if stack not in self.references:
+            raise KeyError(f"unknown stack {stack!r}: the harness knows {sorted(self.references)}")
+        referenced = self.references[stack]
+        outputs = {
+            key: {_SECRET_SIG: _SECRET_VALUE, "value": value} if key in referenced.secret_exports else value
+            for key, value in referenced.exports.items()
+        }
+        return stack, {"name": stack, "outputs": outputs, "secretOutputNames": sorted(referenced.secret_exports)}
+
+    def _secret_version(self, secret_id: str) -> dict[str, Any]:
+        """The current value a referenced stack stored in the secret `secret_id` (an ARN)."""
+        for rec in self.references.values():
+            for secret in rec.find("aws:secretsmanager/secret:Secret"):
+                if secret_id not in (secret.id, secret.outputs.get("arn")):
+                    continue
+                (version,) = [
+                    v
+                    for v in rec.find("aws:secretsmanager/secretVersion:SecretVersion")
+                    if v.inputs["secretId"] == secret.id
+                ]
+                # Plain, as the provider returns it: the program must keep it secret itself.
+                return {
+                    "arn": secret.outputs["arn"],
+                    "id": f"{secret.outputs['arn']}|AWSCURRENT",
+                    "name": secret.outputs["name"],
+                    "secretId": secret_id,
+                    "secretString": version.inputs["secretString"],
+                    "secretBinary": "",
+                    "versionId": version.outputs["versionId"],
+                    "versionStage": "AWSCURRENT",
+                    "versionStages": ["AWSCURRENT"],
+                    "createdDate": "2026-01-01T00:00:00Z",
+                }
+        raise KeyError(f"no secret {secret_id!r} in the referenced stacks")
 
 
 def _policy_document(args: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +338,8 @@ class Resource:
     ignore_changes: list[str] = field(default_factory=list)
     # The physical id the mocks gave it (what other resources receive as `.id`).
     id: str = ""
+    # Read, not created (a StackReference, a `get`): the engine creates nothing for it.
+    read: bool = False
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -280,8 +356,30 @@ class Resource:
         return _is_secret(self.raw_inputs.get(key))
 
 
+@dataclass
+class Invoke:
+    """One provider function call (e.g. a Secrets Manager lookup): not a resource, nothing is created."""
+
+    token: str
+    args: dict[str, Any]
+
+
 def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
+
+
+def secret_leaves(value: Any, inside: bool = False) -> Iterator[Any]:
+    """Every scalar inside a value the engine received marked secret."""
+    if _is_secret(value):
+        yield from secret_leaves(value.get("value"), True)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from secret_leaves(v, inside)
+    elif isinstance(value, list):
+        for v in value:
+            yield from secret_leaves(v, inside)
+    elif inside and value is not None:
+        yield value
 
 
 def plain(value: Any) -> Any:
@@ -307,6 +405,35 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, mock: mocks.Mocks) -> None:
         super().__init__(mock)
         self.registrations: list[Resource] = []
+        self.invokes: list[Invoke] = []
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        _ensure_event_loop()
+        self.invokes.append(Invoke(token=request.tok, args=rpc.deserialize_properties(request.args)))
+        return super().Invoke(request)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """A read (a StackReference, or `get` of an existing resource): recorded like a registration."""
+        response = super().ReadResource(request)
+        _ensure_event_loop()
+        state = self.resources[response.urn].state
+        self.registrations.append(
+            Resource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=True,
+                raw_inputs=rpc.deserialize_properties(request.properties),
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                property_dependencies={},
+                provider=request.provider,
+                outputs=plain(state),
+                id=request.id,
+                read=True,
+            )
+        )
+        return response
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.type == "pulumi:pulumi:Stack":
@@ -357,10 +484,13 @@ class Recording:
     resources: list[Resource]
     exports: dict[str, Any]
     secret_exports: set[str]
-    # Wall time of the program run under mocks.
+    # CPU seconds the program run under mocks took (all threads of this process).
     seconds: float = 0.0
     # What the program logged with pulumi.log.warn, in order.
     warnings: list[str] = field(default_factory=list)
+    invokes: list[Invoke] = field(default_factory=list)
+    # Config keys set as secrets (`pulumi config set --secret`).
+    secret_config: set[str] = field(default_factory=set)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)
@@ -449,19 +579,57 @@ class Recording:
         return manifests
 
 
-def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path | None = None) -> Recording:
-    """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError)."""
+# Config keys that name a stack to reference.
+REFERENCE_KEYS = (f"{PROJECT}:preview.baseStack", f"{PROJECT}:cluster.stackReference")
+
+
+def qualified(stack: str) -> str:
+    return stack if "/" in stack else f"{ORGANIZATION}/{PROJECT}/{stack}"
+
+
+def referenced_stacks(config: dict[str, str]) -> set[str]:
+    """The stacks a run with `config` references, fully qualified."""
+    return {qualified(config[key]) for key in REFERENCE_KEYS if config.get(key)}
+
+
+def run_stack(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    program: Path | None = None,
+    references: dict[str, Recording] | None = None,
+) -> Recording:
+    """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
+
+    Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
+    its fully qualified name) is run first, with its own stack file, when it is a stack of this project.
+    """
     config = stack_config(stack, overrides)
+    known = dict(references or {})
+    for name in sorted(referenced_stacks(config) - set(known)):
+        # Only a stack of this project; a malformed name is left for the program's config check to refuse.
+        organization, project, base = (name.split("/") + ["", "", ""])[:3]
+        if (organization, project) == (ORGANIZATION, PROJECT) and (ROOT / f"Pulumi.{base}.yaml").exists():
+            known[name] = run_stack(base)
     settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config)
-    monitor = RecordingMonitor(PlatformMocks())
+    pulumi.runtime.set_all_config(config, secret_keys(overrides))
+    mock = PlatformMocks(known)
+    monitor = RecordingMonitor(mock)
     log = _WarningLog()
-    mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=log.logger)
+    mocks.set_mocks(
+        mock,
+        project=PROJECT,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        logger=log.logger,
+        organization=ORGANIZATION,
+    )
 
     def run() -> None:
         runpy.run_path(str(program or ROOT / "__main__.py"), run_name="__main__")
 
-    started = time.perf_counter()
+    # CPU time of this process (all threads): what the program costs, not how busy the machine is.
+    started = time.process_time()
     try:
         _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
         root = settings.get_root_resource()
@@ -481,8 +649,10 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, program: Path
         resources=list(monitor.registrations),
         exports=exports,
         secret_exports=secret,
-        seconds=time.perf_counter() - started,
+        seconds=time.process_time() - started,
         warnings=list(log.messages),
+        invokes=list(monitor.invokes),
+        secret_config=set(secret_keys(overrides)),
     )
 
 

@@ -67,7 +67,7 @@ def write_manifests(recording: Recording, out_dir: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stack", help="dev, staging or prod")
+    parser.add_argument("stack", help="a stack with a Pulumi.<stack>.yaml: dev, staging, prod or your own")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "manifests", help="parent of <stack>/")
     ns = parser.parse_args(argv)
     written = write_manifests(run_stack(ns.stack), ns.out / ns.stack)

@@ -18,7 +18,13 @@ from tests.infra.k8s import Manifest, containers, of_kind, one, selects, workloa
 from tests.infra.render_manifests import manifest_filename, ordered, write_manifests
 
 # Custom resources kubernetes-validate has no schema for; test_workload.py checks their wiring.
-CUSTOM_KINDS = {"ServiceMonitor"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+@pytest.fixture(params=["dev", "staging", "prod", "preview"])
+def every_stack(request: pytest.FixtureRequest, recordings: dict[str, Recording], preview: Recording) -> Recording:
+    """The full stacks and a preview: the same objects must be as valid and as well wired in a preview."""
+    return preview if request.param == "preview" else recordings[request.param]
 
 
 def versions(rec: Recording) -> tuple[str, str]:
@@ -28,14 +34,14 @@ def versions(rec: Recording) -> tuple[str, str]:
     return version, f"{major}.{int(minor) + 1}"
 
 
-def test_every_manifest_validates_strictly_for_this_and_the_next_kubernetes_version(recording: Recording) -> None:
-    manifests = recording.kubernetes_manifests()
+def test_every_manifest_validates_strictly_for_this_and_the_next_kubernetes_version(every_stack: Recording) -> None:
+    manifests = every_stack.kubernetes_manifests()
     assert manifests
     errors = []
     for manifest in manifests:
         if manifest["kind"] in CUSTOM_KINDS:
             continue
-        for version in versions(recording):
+        for version in versions(every_stack):
             try:
                 kubernetes_validate.validate(manifest, version, strict=True)
             except kubernetes_validate.ValidationError as e:
@@ -95,9 +101,9 @@ def _referenced(pod_spec: dict[str, Any]) -> tuple[set[str], set[str]]:
 
 
 def test_every_secret_config_map_and_service_account_a_pod_names_exists_in_its_namespace(
-    recording: Recording,
+    every_stack: Recording,
 ) -> None:
-    manifests = recording.kubernetes_manifests()
+    manifests = every_stack.kubernetes_manifests()
     for workload, template in workloads(manifests):
         ns, spec = workload["metadata"]["namespace"], template["spec"]
         secrets, config_maps = _referenced(spec)
@@ -107,8 +113,8 @@ def test_every_secret_config_map_and_service_account_a_pod_names_exists_in_its_n
             assert spec["serviceAccountName"] in _namespaced(manifests, "ServiceAccount", ns)
 
 
-def test_every_mounted_volume_is_declared(recording: Recording) -> None:
-    for workload, template in workloads(recording.kubernetes_manifests()):
+def test_every_mounted_volume_is_declared(every_stack: Recording) -> None:
+    for workload, template in workloads(every_stack.kubernetes_manifests()):
         declared = {v["name"] for v in template["spec"]["volumes"]}
         for c in containers(template["spec"]):
             assert {m["name"] for m in c["volumeMounts"]} <= declared, workload["metadata"]["name"]
@@ -122,8 +128,8 @@ def _pods_selected(manifests: list[Manifest], namespace: str, selector: dict[str
     ]
 
 
-def test_service_selectors_match_exactly_one_workload_and_its_named_port(recording: Recording) -> None:
-    manifests = recording.kubernetes_manifests()
+def test_service_selectors_match_exactly_one_workload_and_its_named_port(every_stack: Recording) -> None:
+    manifests = every_stack.kubernetes_manifests()
     for service in of_kind(manifests, "Service"):
         ns, spec = service["metadata"]["namespace"], service["spec"]
         assert spec["selector"], service["metadata"]["name"]
@@ -133,13 +139,13 @@ def test_service_selectors_match_exactly_one_workload_and_its_named_port(recordi
             assert port["targetPort"] in container_ports, service["metadata"]["name"]
 
 
-def test_deployment_selectors_match_their_own_pod_labels(recording: Recording) -> None:
-    for d in of_kind(recording.kubernetes_manifests(), "Deployment"):
+def test_deployment_selectors_match_their_own_pod_labels(every_stack: Recording) -> None:
+    for d in of_kind(every_stack.kubernetes_manifests(), "Deployment"):
         assert selects(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"])
 
 
-def test_ingress_backends_name_an_existing_service_and_port(recording: Recording) -> None:
-    manifests = recording.kubernetes_manifests()
+def test_ingress_backends_name_an_existing_service_and_port(every_stack: Recording) -> None:
+    manifests = every_stack.kubernetes_manifests()
     ingresses = of_kind(manifests, "Ingress")
     assert ingresses
     for ingress in ingresses:
@@ -151,8 +157,8 @@ def test_ingress_backends_name_an_existing_service_and_port(recording: Recording
                 assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
 
 
-def test_hpa_targets_a_deployment_that_leaves_replicas_to_it(recording: Recording) -> None:
-    manifests = recording.kubernetes_manifests()
+def test_hpa_targets_a_deployment_that_leaves_replicas_to_it(every_stack: Recording) -> None:
+    manifests = every_stack.kubernetes_manifests()
     hpas = of_kind(manifests, "HorizontalPodAutoscaler")
     assert hpas
     for hpa in hpas:
@@ -160,11 +166,11 @@ def test_hpa_targets_a_deployment_that_leaves_replicas_to_it(recording: Recordin
         assert target["kind"] == "Deployment" and target["apiVersion"] == "apps/v1"
         deployment = one(manifests, "Deployment", target["name"], hpa["metadata"]["namespace"])
         assert "replicas" not in deployment["spec"]
-        assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"] >= (2 if recording.stack == "prod" else 1)
+        assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"] >= (2 if every_stack.stack == "prod" else 1)
 
 
-def test_disruption_budgets_select_pods_that_exist(recording: Recording) -> None:
-    manifests = recording.kubernetes_manifests()
+def test_disruption_budgets_select_pods_that_exist(every_stack: Recording) -> None:
+    manifests = every_stack.kubernetes_manifests()
     for pdb in of_kind(manifests, "PodDisruptionBudget"):
         selector = pdb["spec"]["selector"]["matchLabels"]
         assert _pods_selected(manifests, pdb["metadata"]["namespace"], selector), pdb["metadata"]["name"]

@@ -101,12 +101,41 @@ def test_artifact_access_is_logged_to_the_log_bucket_and_only_s3_logging_may_wri
     artifacts, logs = buckets(recording)
     logging = config_of(recording, "aws:s3/bucketLogging:BucketLogging", artifacts)
     assert logging["targetBucket"] == logs.id and logging["targetPrefix"] == "artifacts/"
-    (allow,) = [s for s in policy_of(recording, logs)["Statement"] if s["Effect"] == "Allow"]
+    allows = {s["Sid"]: s for s in policy_of(recording, logs)["Statement"] if s["Effect"] == "Allow"}
+    assert set(allows) == {"S3ServerAccessLogs", "AlbAccessLogs"}
+    allow = allows["S3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert allow["Action"] == "s3:PutObject"
     assert allow["Resource"] == f"{logs.outputs['arn']}/artifacts/*"
     assert allow["Condition"]["ArnLike"] == {"aws:SourceArn": artifacts.outputs["arn"]}
     assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+
+
+def test_only_this_accounts_load_balancers_may_write_alb_logs_and_only_under_alb(recording: Recording) -> None:
+    _, logs = buckets(recording)
+    (alb,) = [s for s in policy_of(recording, logs)["Statement"] if s.get("Sid") == "AlbAccessLogs"]
+    assert alb["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    assert alb["Action"] == "s3:PutObject"
+    assert alb["Resource"] == f"{logs.outputs['arn']}/alb/*"
+    assert alb["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_every_alb_logs_to_the_access_log_bucket_once_its_policy_admits_elb(recording: Recording) -> None:
+    """No ingress.accessLogsBucket in any stack file: access logs are on by default, under alb/."""
+    _, logs = buckets(recording)
+    policy = recording.one("aws:s3/bucketPolicy:BucketPolicy", f"mlp-{recording.stack}-access-logs-policy")
+    assert recording.config["platform:ingress.accessLogsBucket"] == ""
+    for ingress in recording.find("kubernetes:networking.k8s.io/v1:Ingress"):
+        annotations = ingress.inputs["metadata"]["annotations"]
+        attributes = dict(
+            kv.split("=", 1) for kv in annotations["alb.ingress.kubernetes.io/load-balancer-attributes"].split(",")
+        )
+        assert attributes["access_logs.s3.enabled"] == "true"
+        assert attributes["access_logs.s3.bucket"] == logs.outputs["bucket"]
+        assert attributes["access_logs.s3.prefix"].startswith("alb/")
+        # The ALB's access-log check fails unless the bucket policy already admits ELB log delivery.
+        assert recording.depends_on(ingress, policy), ingress.name
+    assert not any("accessLogsBucket" in w for w in recording.warnings)
 
 
 def test_lifecycle_aborts_stale_uploads_and_expires_old_versions(recording: Recording) -> None:

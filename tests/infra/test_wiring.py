@@ -17,10 +17,17 @@ COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStor
 # The workload layer's components; the stacks with trainingJob.enabled also have a TrainingJob.
 WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference")
 TRAINING_STACKS = {"dev", "staging"}
+# Stacks with preview.hosting: they keep Secrets Manager copies for their previews.
+HOSTING_STACKS = {"dev"}
 
 
 def components(stack: str) -> tuple[str, ...]:
-    return COMPONENTS + WORKLOAD_COMPONENTS + (("TrainingJob",) if stack in TRAINING_STACKS else ())
+    return (
+        COMPONENTS
+        + WORKLOAD_COMPONENTS
+        + (("TrainingJob",) if stack in TRAINING_STACKS else ())
+        + (("SharedSecrets",) if stack in HOSTING_STACKS else ())
+    )
 
 
 NETWORK_SHAPE = {"dev": (2, 1), "staging": (3, 3), "prod": (3, 3)}  # stack: (AZs, NAT gateways)
@@ -113,6 +120,13 @@ def inventory(stack: str) -> Counter[str]:
     # MLflow's IRSA role and its inline policy
     counts["aws:iam/role:Role"] += 1
     counts["aws:iam/rolePolicy:RolePolicy"] += 1
+    if stack in HOSTING_STACKS:
+        # The Redis AUTH token and the inference service's MLflow credentials, under a key of their own; MLflow
+        # admits the previews' inference pods.
+        counts["aws:kms/key:Key"] += 1
+        counts["aws:secretsmanager/secret:Secret"] = 2
+        counts["aws:secretsmanager/secretVersion:SecretVersion"] = 2
+        counts["kubernetes:networking.k8s.io/v1:NetworkPolicy"] += 1
     return Counter(counts)
 
 

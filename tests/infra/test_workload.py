@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 
+from infra.config import ConfigError
 from tests.infra.harness import Recording, run_stack
 from tests.infra.k8s import Manifest, arg_value, containers, of_kind, one, selects, workloads
 
@@ -220,6 +221,12 @@ def test_inference_settings_reach_the_service_as_serving_variables(recording: Re
         "SERVING_RELOAD_INTERVAL_S": cfg["platform:inference.reloadIntervalSeconds"],
         "SERVING_CACHE_TTL_S": cfg["platform:inference.cacheTtlSeconds"],
         "SERVING_CACHE_ENABLED": cfg["platform:inference.cacheEnabled"],
+        # Full stacks own their Redis: no prefix (previews use pr-<N>:, tests/infra/test_preview.py).
+        "SERVING_CACHE_KEY_PREFIX": "",
+        "SERVING_CHALLENGER_ALIAS": cfg["platform:challenger.alias"],
+        "SERVING_SHADOW_FRACTION": str(float(cfg["platform:shadow.fraction"])),
+        "SERVING_AB_WEIGHTS": cfg["platform:ab.weights"],
+        "SERVING_DRIFT_THRESHOLD": str(float(cfg["platform:drift.threshold"])),
         "WEB_CONCURRENCY": cfg["platform:inference.workers"],
     }
 
@@ -277,12 +284,35 @@ def test_inference_alb_is_hardened(recording: Recording) -> None:
     assert tags == {"Project": "mlp", "Environment": recording.stack, "ManagedBy": "pulumi"}
 
 
-def test_without_a_certificate_the_alb_serves_http_only_and_the_stack_warns(recording: Recording) -> None:
+def test_every_stack_serves_https_with_http_redirected(recording: Recording) -> None:
+    """dev relaxes availability, never exposure: every stack file names a certificate and opts out of nothing."""
     a = _ingress_annotations(recording)
+    assert recording.config["platform:ingress.allowPlainHttp"] == "false"
+    assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}, {"HTTPS": 443}]'
+    assert a["alb.ingress.kubernetes.io/certificate-arn"] == recording.config["platform:ingress.certificateArn"]
+    assert a["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert not any(w.startswith("ingress.certificateArn") for w in recording.warnings)
+    assert recording.exports["inferenceUrl"].startswith("https://")
+
+
+def test_the_visible_opt_out_serves_plain_http_and_warns() -> None:
+    rec = run_stack("dev", {"platform:ingress.certificateArn": "", "platform:ingress.allowPlainHttp": "true"})
+    ingress = rec.one("kubernetes:networking.k8s.io/v1:Ingress", "mlp-dev-inference-ingress")
+    a = ingress.inputs["metadata"]["annotations"]
     assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
     assert "alb.ingress.kubernetes.io/certificate-arn" not in a
-    assert any(w.startswith("ingress.certificateArn is not set") for w in recording.warnings)
-    assert recording.exports["inferenceUrl"].startswith("http://")
+    assert any(w.startswith("ingress.certificateArn is not set") for w in rec.warnings)
+    assert rec.exports["inferenceUrl"].startswith("http://")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_a_stack_without_a_certificate_must_opt_out_of_https_visibly(stack: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        run_stack(stack, {"platform:ingress.certificateArn": "", "platform:ingress.allowPlainHttp": "false"})
+    assert str(err.value).startswith(
+        "platform:ingress.certificateArn must be an ACM certificate ARN (HTTPS on 443) unless "
+        "platform:ingress.allowPlainHttp is true"
+    )
 
 
 def test_inference_ingress_routes_only_public_paths_to_the_service(recording: Recording) -> None:
@@ -300,7 +330,7 @@ def test_exports_give_the_alb_url_the_mlflow_url_and_the_namespaces(recording: R
     ingress = recording.one("kubernetes:networking.k8s.io/v1:Ingress", f"mlp-{recording.stack}-inference-ingress")
     hostname = ingress.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert hostname.endswith(".elb.amazonaws.com")
-    assert recording.exports["inferenceUrl"] == f"http://{hostname}"
+    assert recording.exports["inferenceUrl"] == f"https://{hostname}"
     assert recording.exports["mlflowUrl"] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert set(recording.exports["namespaces"]) == NAMESPACES.get(recording.stack, {"inference", "mlflow"})
 
@@ -450,6 +480,10 @@ ALL_OPTIONS = {
     "platform:mlflow.ingressHost": "mlflow.internal.example.com",
     "platform:monitoring.serviceMonitor": "true",
     "platform:monitoring.prometheusNamespace": "monitoring",
+    "platform:challenger.alias": "challenger",
+    "platform:shadow.fraction": "0.25",
+    "platform:ab.weights": "champion=90,challenger=10",
+    "platform:drift.threshold": "0.3",
 }
 
 
@@ -503,6 +537,38 @@ def test_service_monitor_scrapes_the_service_metrics_port(all_options: Recording
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_challenger_shadow_ab_and_drift_settings_reach_the_service(all_options: Recording) -> None:
+    ms = manifests(all_options)
+    (source,) = one(ms, "Deployment", "inference", "inference")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    settings = one(ms, "ConfigMap", source["configMapRef"]["name"], "inference")["data"]
+    assert (settings["SERVING_CHALLENGER_ALIAS"], settings["SERVING_SHADOW_FRACTION"]) == ("challenger", "0.25")
+    assert (settings["SERVING_AB_WEIGHTS"], settings["SERVING_DRIFT_THRESHOLD"]) == ("champion=90,challenger=10", "0.3")
+
+
+def test_prometheus_rule_alerts_on_drift_and_challenger_errors_in_the_service_namespace(all_options: Recording) -> None:
+    rule = one(manifests(all_options), "PrometheusRule", "inference", "inference")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    (group,) = rule["spec"]["groups"]
+    alerts = {r["alert"]: r for r in group["rules"]}
+    assert set(alerts) == {"InferenceInputDrift", "InferenceChallengerErrors"}
+    drift = alerts["InferenceInputDrift"]
+    assert drift["expr"] == 'max by (feature) (serving_drift_psi{namespace="inference"}) > 0.3', "drift.threshold"
+    errors = alerts["InferenceChallengerErrors"]["expr"]
+    for metric in (
+        "serving_shadow_challenger_errors_total",
+        "serving_shadow_challenger_duration_seconds_count",
+        "serving_variant_requests_total",
+    ):
+        assert f'{metric}{{namespace="inference"' in errors
+    assert errors.endswith("> 0.05") and errors.count("or vector(0)") == 4
+    assert all(r["for"] and r["labels"]["severity"] and r["annotations"]["summary"] for r in group["rules"])
+
+
+def test_without_monitoring_there_is_no_prometheus_rule(recording: Recording) -> None:
+    assert recording.config.get("platform:monitoring.serviceMonitor") in (False, "false")
+    assert not [m for m in manifests(recording) if m["kind"] in ("PrometheusRule", "ServiceMonitor")]
 
 
 # ---------------------------------------------------------------------------------- wiring to the cloud

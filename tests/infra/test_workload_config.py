@@ -83,6 +83,33 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
             {"platform:monitoring.serviceMonitor": "true"},
             "platform:monitoring.prometheusNamespace must be set when monitoring.serviceMonitor is true",
         ),
+        ("dev", {"platform:challenger.alias": "a b"}, "platform:challenger.alias must be a model alias"),
+        (
+            "dev",
+            {"platform:challenger.alias": "production"},
+            "platform:challenger.alias must be different from inference.modelAlias (production)",
+        ),
+        ("dev", {"platform:shadow.fraction": "1.5"}, "platform:shadow.fraction must be a number between 0 and 1"),
+        ("dev", {"platform:shadow.fraction": "lots"}, "platform:shadow.fraction must be a number between 0 and 1"),
+        (
+            "dev",
+            {"platform:shadow.fraction": "0.1"},
+            "platform:challenger.alias must be set when shadow.fraction is above 0",
+        ),
+        ("dev", {"platform:ab.weights": "champion=80;challenger=20"}, "platform:ab.weights must be champion=<weight>"),
+        (
+            "dev",
+            {"platform:challenger.alias": "c", "platform:ab.weights": "champion=1,champion=2"},
+            "platform:ab.weights must be champion=<weight>,challenger=<weight> (each at most once",
+        ),
+        ("dev", {"platform:ab.weights": "challenger=0"}, "platform:ab.weights must be champion=<weight>"),
+        (
+            "dev",
+            {"platform:ab.weights": "champion=80,challenger=20"},
+            "platform:challenger.alias must be set when ab.weights gives the challenger a share",
+        ),
+        ("dev", {"platform:drift.threshold": "0"}, "platform:drift.threshold must be a PSI above 0"),
+        ("dev", {"platform:drift.threshold": "nan"}, "platform:drift.threshold must be a number"),
     ],
 )
 def test_invalid_workload_config_fails_naming_the_key(stack: str, overrides: dict[str, object], message: str) -> None:

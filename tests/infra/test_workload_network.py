@@ -23,6 +23,8 @@ TRAINING = "training/training:job"
 DNS = "kube-system/k8s-app=kube-dns"
 PUBLIC_443 = "0.0.0.0/0 except 10.0.0.0/8,100.64.0.0/10,169.254.0.0/16,172.16.0.0/12,192.168.0.0/16"
 VPC = {"dev": "10.10.0.0/16", "staging": "10.20.0.0/16", "prod": "10.30.0.0/16"}
+# Inference pods of any namespace labelled as a preview (pr-<N>): dev hosts previews (preview.hosting).
+PREVIEWS = "[ml-platform/preview=true]/inference:server"
 
 
 def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None = None) -> set[Flow]:
@@ -39,6 +41,8 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
     flows |= {(f"{ns}/*", DNS, f"53/{proto}") for ns in namespaces for proto in ("UDP", "TCP")}
     if "training" in namespaces:
         flows.add((TRAINING, MLFLOW, "5000/TCP"))
+    if stack == "dev":
+        flows.add((PREVIEWS, MLFLOW, "5000/TCP"))
     if prometheus:
         flows.add((f"{prometheus}/*", INFERENCE, "8000/TCP"))
     return flows
@@ -62,9 +66,14 @@ def _peers(peers: list[dict[str, Any]], own_namespace: str) -> list[str]:
             found.append(block["cidr"] + (f" except {excluded}" if excluded else ""))
             continue
         ns_labels = (peer.get("namespaceSelector") or {}).get("matchLabels")
-        # A peer without a namespaceSelector means the policy's own namespace.
-        namespace = ns_labels["kubernetes.io/metadata.name"] if ns_labels else own_namespace
-        assert not ns_labels or set(ns_labels) == {"kubernetes.io/metadata.name"}, peer
+        # A peer without a namespaceSelector means the policy's own namespace; one selecting by other labels than
+        # the name, every namespace carrying them, written [k=v].
+        if not ns_labels:
+            namespace = own_namespace
+        elif set(ns_labels) == {"kubernetes.io/metadata.name"}:
+            namespace = ns_labels["kubernetes.io/metadata.name"]
+        else:
+            namespace = "[" + ",".join(f"{k}={v}" for k, v in sorted(ns_labels.items())) + "]"
         found.append(_pods(namespace, peer.get("podSelector")))
     return found
 
@@ -92,8 +101,8 @@ def half_flows(manifests: list[Manifest]) -> tuple[set[Flow], set[Flow]]:
 
 
 def _ours(end: str, namespaces: set[str]) -> bool:
-    """Whether a flow end is pods in one of our namespaces (CIDRs start with a digit)."""
-    return not end[0].isdigit() and end.split("/", 1)[0] in namespaces
+    """Whether a flow end is pods in one of our namespaces (CIDRs start with a digit, label selections with [)."""
+    return not end[0].isdigit() and not end.startswith("[") and end.split("/", 1)[0] in namespaces
 
 
 def admitted(manifests: list[Manifest]) -> set[Flow]:

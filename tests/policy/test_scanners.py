@@ -86,6 +86,8 @@ def dockerfiles() -> list[Path]:
     for directory, subdirs, files in os.walk(ROOT):
         subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in SKIP_DIRS]
         for name in files:
+            if name.endswith(".dockerignore"):
+                continue  # a per-Dockerfile ignore list, not a Dockerfile
             if name == "Dockerfile" or name.endswith(".Dockerfile") or name.startswith("Dockerfile."):
                 found.append(Path(directory, name))
     return sorted(found)

@@ -74,7 +74,13 @@ class LinearPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         return np.full_like(out, np.nan) if self.broken else out
 
 
-def register_sklearn(name: str, model: Any, features: pd.DataFrame, alias: str | None = "production") -> str:
+def register_sklearn(
+    name: str,
+    model: Any,
+    features: pd.DataFrame,
+    alias: str | None = "production",
+    extra_files: list[str] | None = None,
+) -> str:
     """Log and register `model` as the training CLI does; point `alias` at the new version; return it."""
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
@@ -84,6 +90,7 @@ def register_sklearn(name: str, model: Any, features: pd.DataFrame, alias: str |
             signature=infer_signature(features, model.predict(features)),
             input_example=features.head(3),
             pip_requirements=PIP_REQUIREMENTS,
+            extra_files=extra_files,
         )
     return _aliased(name, info.registered_model_version, alias)
 

@@ -1,0 +1,166 @@
+"""A pull-request preview: one inference service, with the pull request's image, on its base stack's cluster.
+
+Everything the preview needs of the base stack comes through one StackReference: the cluster's kubeconfig (a
+secret output), the VPC's and private subnets' CIDRs for the NetworkPolicies, Redis, MLflow's in-cluster URL, the
+inference ALB's settings and the ECR repository. Secrets never travel as outputs: the base stack exports the ARNs
+of its Secrets Manager copies (infra/shared_secrets.py), read here with `secretsmanager:GetSecretValue`.
+
+The preview creates namespace `pr-<N>` and namespace-scoped objects in it, nothing else: no VPC, cluster, Redis,
+database, bucket or any other AWS resource. Its cache keys start with `pr-<N>:`, so previews share the base
+stack's Redis without ever sharing entries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import inference
+from infra.config import PreviewStackConfig
+from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.inference import Inference, InferenceArgs, RedisEndpoint
+from infra.kube import AlbSettings
+from infra.namespaces import Namespaces, NamespacesArgs
+from infra.workloads import PREVIEW_NAMESPACE_LABELS, image, inference_flows
+
+# The Secrets Manager copies a hosting stack keeps for its previews (SharedSecrets slugs) and the outputs that
+# carry their ARNs.
+REDIS_AUTH_TOKEN = "redis-auth-token"
+INFERENCE_MLFLOW_CREDENTIALS = "inference-mlflow-credentials"
+SECRET_OUTPUTS = {REDIS_AUTH_TOKEN: "redisAuthSecretArn", INFERENCE_MLFLOW_CREDENTIALS: "inferenceMlflowSecretArn"}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The built preview stack."""
+
+    config: PreviewStackConfig
+    base: pulumi.StackReference
+    cluster: ExistingCluster
+    namespaces: Namespaces
+    inference: Inference
+
+    def exports(self) -> dict[str, pulumi.Input[object]]:
+        """What the delivery workflow comments on the pull request; nothing secret."""
+        preview = self.config.preview
+        return {
+            "environment": self.config.environment,
+            "baseStack": preview.base_stack,
+            "namespace": preview.namespace,
+            "modelAlias": preview.model_alias,
+            "cacheKeyPrefix": preview.cache_key_prefix,
+            "inferenceUrl": self.inference.url,
+            "inferenceAlbHostname": self.inference.alb_hostname,
+        }
+
+
+def secret_value(arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The current value of a Secrets Manager secret, kept a secret Output whatever the provider marks it."""
+    version = aws.secretsmanager.get_secret_version_output(secret_id=arn)
+    return pulumi.Output.secret(version.secret_string)
+
+
+def credentials_document(username: str, password: str) -> str:
+    """How a hosting stack stores a client's MLflow credentials in one secret."""
+    return json.dumps({"username": username, "password": password})
+
+
+def _credentials(document: str) -> dict[str, str]:
+    try:
+        parsed = json.loads(document)
+        return {"username": str(parsed["username"]), "password": str(parsed["password"])}
+    except (ValueError, KeyError, TypeError) as e:
+        # Never quote the document: it is the secret.
+        raise ValueError(
+            f"the base stack's {INFERENCE_MLFLOW_CREDENTIALS} secret must be JSON with username and password"
+        ) from e
+
+
+def _string(value: pulumi.Output[Any]) -> pulumi.Output[str]:
+    return value.apply(str)
+
+
+def build_preview(cfg: PreviewStackConfig) -> Preview:
+    """Register the preview of pull request `cfg.preview.pr_number` on the cluster of `cfg.preview.base_stack`."""
+    preview = cfg.preview
+    base = pulumi.StackReference(f"{cfg.name}-base", stack_name=preview.base_stack)
+
+    def output(name: str) -> pulumi.Output[Any]:
+        def present(value: Any) -> Any:
+            if value is None:
+                raise ValueError(
+                    f"the base stack {preview.base_stack} has no output {name}: previews run on a full stack of this "
+                    "program with platform:preview.hosting true (platform:preview.baseStack)"
+                )
+            return value
+
+        # get_output keeps a secret output secret, as require_output does; this only words the failure.
+        return base.get_output(name).apply(present)
+
+    cluster = ExistingCluster(cfg.name, ExistingClusterArgs.from_stack(base))
+    on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+    namespace = preview.namespace
+    namespaces = Namespaces(
+        cfg.name,
+        NamespacesArgs(
+            names=[namespace],
+            kubernetes_version=cluster.version,
+            flows=inference_flows(
+                namespace,
+                _string(output("vpcCidr")),
+                output("privateSubnetCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
+                cfg.monitoring.prometheus_namespace,
+            ),
+            labels={
+                **PREVIEW_NAMESPACE_LABELS,
+                "app.kubernetes.io/part-of": "ml-platform",
+                "app.kubernetes.io/managed-by": "pulumi",
+            },
+        ),
+        opts=on_cluster,
+    )
+
+    credentials = secret_value(output(SECRET_OUTPUTS[INFERENCE_MLFLOW_CREDENTIALS])).apply(_credentials)
+    alb = output("inferenceAlb")
+    service = Inference(
+        cfg.name,
+        InferenceArgs(
+            config=cfg.inference,
+            monitoring=cfg.monitoring,
+            namespace=namespace,
+            image=image(
+                output("ecrRepositoryUrls").apply(lambda urls: str(urls["inference"])),
+                cfg.inference.image_tag,
+                cfg.inference.image,
+            ),
+            registry_uri=_string(output("mlflowUrl")),
+            mlflow_username=credentials.apply(lambda c: c["username"]),
+            mlflow_password=credentials.apply(lambda c: c["password"]),
+            redis=RedisEndpoint(
+                host=_string(output("redisEndpoint")),
+                port=output("redisPort").apply(int),
+                auth_token=secret_value(output(SECRET_OUTPUTS[REDIS_AUTH_TOKEN])),
+            ),
+            # The base stack's ALB, so a preview is exposed (TLS, CIDRs, WAF, logs) as the base stack is; but
+            # deletable, because previews are destroyed with their pull request.
+            alb=AlbSettings(
+                scheme=_string(alb["scheme"]),
+                health_check_path=inference.READY_PATH,
+                tags=cfg.tags(PullRequest=str(preview.pr_number)),
+                certificate_arn=_string(alb["certificateArn"]),
+                inbound_cidrs=alb["inboundCidrs"],
+                access_logs_bucket=_string(alb["accessLogsBucket"]),
+                access_logs_prefix=pulumi.Output.concat(_string(alb["accessLogsPrefix"]), "/", namespace),
+                deletion_protection=False,
+                waf_acl_arn=_string(alb["wafAclArn"]),
+                deregistration_delay_seconds=cfg.inference.drain_seconds,
+            ),
+            cache_key_prefix=preview.cache_key_prefix,
+        ),
+        opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[namespaces]),
+    )
+    return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, inference=service)
