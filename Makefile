@@ -46,7 +46,7 @@ scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint 
 test: venv scan-venv system-deps lint typecheck ## lint, types, all tests but the long reliability scenarios
 	$(VENV)/bin/pytest -m "not reliability"
 
-test-reliability: venv system-deps ## the reliability suite: load, faults, hostile input (~8 min; CI runs it too)
+test-reliability: venv system-deps ## the reliability suite: load, faults, hostile input (~5-9 min; CI runs it too)
 	$(VENV)/bin/pytest tests/reliability -q -rs
 
 reliability-report: venv ## write the figures of the last reliability run into docs/reliability.md
