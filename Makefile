@@ -12,7 +12,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/require
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: help venv scan-venv system-deps lint typecheck scan test demo demo-down demo-clean
+.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,8 +43,14 @@ typecheck: venv ## mypy (strict for infra/ and service/)
 scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint over every Dockerfile (offline)
 	$(VENV)/bin/pytest tests/policy/test_scanners.py -q -rs
 
-test: venv scan-venv system-deps lint typecheck ## everything CI runs: lint, types, all tests (policy pack, scanners)
-	$(VENV)/bin/pytest
+test: venv scan-venv system-deps lint typecheck ## lint, types, all tests but the long reliability scenarios
+	$(VENV)/bin/pytest -m "not reliability"
+
+test-reliability: venv system-deps ## the reliability suite: load, faults, hostile input (~5-9 min; CI runs it too)
+	$(VENV)/bin/pytest tests/reliability -q -rs
+
+reliability-report: venv ## write the figures of the last reliability run into docs/reliability.md
+	$(PY) -m tests.reliability.report
 
 DB ?= sqlite
 

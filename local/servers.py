@@ -499,11 +499,13 @@ def start_mlflow(
     artifacts_prefix: str = "artifacts",
     workers: int = 1,
     basic_auth: bool = False,
+    default_permission: str = "NO_PERMISSIONS",
 ) -> MlflowServer:
     """`mlflow server` with proxied artifacts on the S3 store, one worker, job execution off, loopback only.
 
     With `basic_auth`, MLflow's basic-auth app is on and the admin password is generated (clients then need
-    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD).
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); `default_permission` is what a non-admin user has on
+    what it did not create (the cloud's server uses READ, infra/mlflow.py).
     """
     require_free(port, "the MLflow server", "MLFLOW_PORT")
     data = state_dir / "mlflow"
@@ -527,7 +529,7 @@ def start_mlflow(
         auth_ini = data / "basic_auth.ini"
         auth_ini.write_text(
             "[mlflow]\n"
-            "default_permission = NO_PERMISSIONS\n"
+            f"default_permission = {default_permission}\n"
             f"database_uri = sqlite:///{data / 'mlflow-auth.db'}\n"
             f"admin_username = {admin_user}\n"
             f"admin_password = {admin_password}\n"

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -195,7 +195,17 @@ class LocalStack:
             raise StartError(f"could not read the registered version from the training output:\n{out[-2000:]}")
         return str(found[-1])
 
-    def start_service(self, mlflow_url: str, cache_url_file: Path) -> servers.Process:
+    def start_service(
+        self,
+        mlflow_url: str,
+        cache_url_file: Path,
+        extra_env: Mapping[str, str] | None = None,
+        ready_path: str = "/health/ready",
+    ) -> servers.Process:
+        """Gunicorn over the service; `extra_env` adds or overrides `SERVING_*` settings (the reliability tests).
+
+        Returns once `ready_path` answers 2xx (a test of a service that starts not ready waits for /health/live).
+        """
         servers.require_free(self.ports.service, "the inference service", "SERVICE_PORT")
         metrics_dir = self.state_dir / "prometheus"
         if metrics_dir.exists():
@@ -213,11 +223,12 @@ class LocalStack:
             "WEB_CONCURRENCY": str(self.workers),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "SERVING_BIND": f"{HOST}:{self.ports.service}",
+            **(extra_env or {}),
         }
         argv = [str(servers.VENV_BIN / "gunicorn"), "-c", str(REPO / "service" / "gunicorn.conf.py"),
                 "--bind", f"{HOST}:{self.ports.service}", "service.app:create_app()"]  # fmt: skip
         proc = servers.spawn("service", argv, self.state_dir, env=env, cwd=REPO)
-        url = f"http://{HOST}:{self.ports.service}/health/ready"
+        url = f"http://{HOST}:{self.ports.service}{ready_path}"
         servers.wait_until(proc, lambda: servers.http_ok(url), 120, f"gunicorn serving {url}")
         return proc
 

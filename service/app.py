@@ -82,6 +82,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     variants: Variants = app.state.variants
     cache = _connect_cache(settings, app.state.metrics)
     app.state.cache = cache
+    if cache is not None:
+        await cache.check()
     # A registry URI may carry credentials (https://user:token@host): only its host goes to the log.
     registry = re.sub(r"//[^/@]*@", "//", settings.registry_uri)
     challenger = variants.challenger_ref.uri if variants.challenger_ref else None

@@ -19,7 +19,8 @@ from prometheus_client import multiprocess
 
 bind = [os.environ.get("SERVING_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker, draining its connections before it stops (a restart loses no request).
+worker_class = "service.worker.DrainingWorker"
 graceful_timeout = int(os.environ.get("SERVING_GRACEFUL_TIMEOUT", "25"))
 # A worker whose event loop is stuck this long is killed and replaced (model loads run in threads).
 timeout = 60

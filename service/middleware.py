@@ -44,6 +44,9 @@ class RequestContext:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = rid
+                # The worker is stopping (service/worker.py): the client must not send another request here.
+                if getattr(scope["app"].state, "draining", False):
+                    headers["Connection"] = "close"
                 # Prediction routes set the version they used; other answers (errors too) name the current one.
                 model = self.holder.current
                 if model is not None and "x-model-version" not in headers:

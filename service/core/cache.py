@@ -79,6 +79,11 @@ def row_keys(prefix: str, model_name: str, version: str, rows: np.ndarray[Any, n
     return [head + hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in normalised]
 
 
+def describe(error: BaseException) -> str:
+    """`Type: message`; redis-py's own repr() of its errors ("network:ConnectionError") drops the message."""
+    return f"{type(error).__name__}: {error}"
+
+
 class PredictionCache:
     def __init__(
         self, client: Redis, *, ttl_s: int, key_prefix: str, breaker: CircuitBreaker, metrics: Metrics
@@ -148,6 +153,21 @@ class PredictionCache:
             return
         self._succeeded()
 
+    async def check(self) -> bool:
+        """One PING at startup, so a wrong password or TLS setting is logged when the worker starts, not later."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as e:
+            self.breaker.record_failure()
+            self.metrics.cache_errors.labels(operation="ping").inc()
+            log.warning(
+                "cache unreachable at startup (check its URL, password and TLS settings); serving without it "
+                "until it answers",
+                extra={"error": describe(e)},
+            )
+            return False
+        return True
+
     def _failed(self, operation: str, error: BaseException) -> None:
         was_closed = self.breaker.state == "closed"
         self.breaker.record_failure()
@@ -156,7 +176,7 @@ class PredictionCache:
         if was_closed and self.breaker.state != "closed":
             log.warning(
                 "cache unavailable, serving without it",
-                extra={"error": repr(error), "retry_in_s": self.breaker.cooldown_s},
+                extra={"error": describe(error), "retry_in_s": self.breaker.cooldown_s},
             )
 
     def _succeeded(self) -> None:

@@ -220,15 +220,17 @@ def test_pulumi_token_is_the_only_secret_and_only_where_pulumi_runs() -> None:
 # --- what each workflow does ----------------------------------------------------------------------------------------
 
 
-def test_ci_runs_make_test_on_every_push_and_pull_request() -> None:
+def test_ci_runs_make_test_and_the_reliability_suite_on_every_push_and_pull_request() -> None:
     ci = load("ci")
     assert {"push", "pull_request"} <= set(ci["on"])
     assert ci["on"]["push"] is None and ci["on"]["pull_request"] is None  # no branch filters
-    (job,) = ci["jobs"].values()
-    assert job["runs-on"] == "ubuntu-latest"
-    python = next(s for s in steps(job) if uses(s, "actions/setup-python"))
-    assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
-    assert [s["run"] for s in steps(job) if "run" in s][-1] == "make test"
+    assert set(ci["jobs"]) == {"test", "reliability"}
+    for name, target in (("test", "make test"), ("reliability", "make test-reliability")):
+        job = ci["jobs"][name]
+        assert job["runs-on"] == "ubuntu-latest"
+        python = next(s for s in steps(job) if uses(s, "actions/setup-python"))
+        assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
+        assert [s["run"] for s in steps(job) if "run" in s][-1] == target
 
 
 def test_images_are_built_for_all_three_dockerfiles_and_tagged_with_the_commit() -> None:

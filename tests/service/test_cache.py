@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +18,8 @@ from fastapi.testclient import TestClient
 from sklearn.linear_model import LinearRegression
 
 from local import servers
+from service.core.cache import CircuitBreaker, PredictionCache
+from service.metrics import Metrics
 from tests.service.conftest import metric, register_sklearn, serving, settings_for, wait_for
 
 NAME = "svc_cache_lr"
@@ -136,3 +139,32 @@ def _url_file(tmp_path: Path, url: str) -> Path:
     path.write_text(url + "\n")
     path.chmod(0o600)
     return path
+
+
+def startup_check(url: str) -> tuple[bool, PredictionCache]:
+    cache = PredictionCache.connect(
+        url, ca_cert=None, timeout_s=0.5, ttl_s=60, key_prefix="", breaker=CircuitBreaker(3, 30), metrics=Metrics()
+    )
+
+    async def check() -> bool:
+        try:
+            return await cache.check()
+        finally:
+            await cache.close()
+
+    return anyio.run(check), cache
+
+
+def test_startup_check_logs_the_reason_a_cache_is_unreachable(
+    redis_server: servers.RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong password is logged when the worker starts, with redis-py's message (its repr() drops it)."""
+    ok, _ = startup_check(redis_server.url)
+    assert ok
+    wrong = redis_server.url.replace(redis_server.password, "wrong-password")
+    with caplog.at_level("WARNING", logger="service.core.cache"):
+        ok, cache = startup_check(wrong)
+    assert not ok
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("cache unreachable at startup")]
+    assert record.error.startswith("AuthenticationError: invalid username-password pair")  # type: ignore[attr-defined]
+    assert cache.metrics.cache_errors.labels(operation="ping")._value.get() == 1
