@@ -46,8 +46,8 @@ scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint 
 test: venv scan-venv system-deps lint typecheck ## lint, types, all tests but the long reliability scenarios
 	$(VENV)/bin/pytest -m "not reliability"
 
-test-reliability: venv system-deps ## the reliability suite: load, faults, hostile input (~5-9 min; CI runs it too)
-	$(VENV)/bin/pytest tests/reliability -q -rs
+test-reliability: venv system-deps ## the long reliability scenarios make test leaves out: load, faults (~4 min; CI runs it too)
+	$(VENV)/bin/pytest tests/reliability -m reliability -q -rs
 
 reliability-report: venv ## write the figures of the last reliability run into docs/reliability.md
 	$(PY) -m tests.reliability.report
