@@ -24,6 +24,7 @@ from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.core.errors import ServiceError, UnsupportedMediaType
 from service.core.model import Registry, configure_mlflow_client
+from service.core.predict import model_batcher
 from service.core.reload import ModelHolder, Reloader
 from service.logs import configure_logging, request_id
 from service.metrics import Metrics
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.holder = ModelHolder()
     app.state.cache = None
+    app.state.batcher = (
+        model_batcher(settings.max_batch_size, settings.max_batch_latency_ms / 1000) if settings.batch_enabled else None
+    )
     app.include_router(predict.router)
     app.include_router(health.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
@@ -93,6 +97,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
             tasks.cancel_scope.cancel()
     finally:
+        if app.state.batcher is not None:
+            await app.state.batcher.close()
         if cache is not None:
             await cache.close()
         shutil.rmtree(model_dir, ignore_errors=True)

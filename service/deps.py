@@ -9,6 +9,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from service.core.batching import MicroBatcher
 from service.core.cache import PredictionCache
 from service.core.errors import ModelNotReady, PayloadTooLarge
 from service.core.model import LoadedModel
@@ -33,10 +34,15 @@ async def get_cache(request: Request) -> PredictionCache | None:
     return cast(PredictionCache | None, request.app.state.cache)
 
 
+async def get_batcher(request: Request) -> MicroBatcher[LoadedModel] | None:
+    return cast(MicroBatcher[LoadedModel] | None, request.app.state.batcher)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 CacheDep = Annotated[PredictionCache | None, Depends(get_cache)]
+BatcherDep = Annotated[MicroBatcher[LoadedModel] | None, Depends(get_batcher)]
 
 
 async def get_model(holder: HolderDep) -> LoadedModel:
