@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local edition run as real servers
-# (redis-server; PostgreSQL for the production backend-store path), when run as root and missing.
+# (redis-server; PostgreSQL for the production backend-store path) and the benchmark's load generator (wrk),
+# when run as root and missing.
 # Not root: says what is missing and carries on, so a developer can install it their own way.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
