@@ -21,8 +21,10 @@ def publish(path: Path, readme: Path = REPO / "README.md") -> None:
     result = report.load(path)
     png = report.chart(result, path.with_suffix(".png"))
     print(f"wrote {png}")
-    if not result["smoke"] and report.update_readme(readme, report.table(result, str(png.relative_to(REPO)))):
-        print(f"updated the Performance table in {readme}")
+    # Only a run kept in the repository's results goes into the README (the chart path must resolve there).
+    if not result["smoke"] and png.parent.resolve() == RESULTS.resolve():
+        if report.update_readme(readme, report.table(result, str(png.resolve().relative_to(REPO)))):
+            print(f"updated the Performance table in {readme}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,7 +116,12 @@ def start_service(
     started = time.time()
     proc = servers.spawn(f"bench-{name}", argv, state_dir, env=env, cwd=REPO)
     startup = _wait(proc, f"http://{HOST}:{port}/health/ready", started)
-    ready = _wait_for_lines(proc.log, lambda e: e.get("message") == "model serving", n_workers, timeout=60)
+    ready = _wait_for_lines(
+        proc.log,
+        lambda e: e.get("message") == "model serving" and datetime.fromisoformat(e["ts"]).timestamp() >= started - 1,
+        n_workers,
+        timeout=60,
+    )
     worker_ready = sorted(datetime.fromisoformat(e["ts"]).timestamp() - started for e in ready)
     shown = {k: v for k, v in settings.items() if "URL" not in k}  # the Redis URL file holds a password
     return Target(name, describe or f"inference service, {model_name}", port, proc, startup, worker_ready, shown)

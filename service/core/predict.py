@@ -33,7 +33,10 @@ class Predictor(Protocol):
 
 
 class NativePredictor:
-    """An sklearn estimator given numpy rows; columns follow `feature_names_in_` when the estimator has it."""
+    """An sklearn estimator given numpy rows; columns follow `feature_names_in_` when the estimator has it.
+
+    Linear models skip sklearn's predict and compute their product directly.
+    """
 
     def __init__(self, estimator: Any, schema: InputSchema) -> None:
         # Fitted on a DataFrame and given a bare array in the same column order, on purpose: sklearn's
@@ -49,10 +52,35 @@ class NativePredictor:
             if fitted != list(schema.names):
                 self.order = [schema.names.index(n) for n in fitted]
 
+        self.linear = _linear_terms(estimator)
+
     def predict(self, rows: Matrix) -> np.ndarray[Any, Any]:
         if self.order is not None:
             rows = rows[:, self.order]
+        if self.linear is not None:
+            coef, intercept = self.linear
+            out: np.ndarray[Any, Any] = rows @ coef + intercept
+            return out
         return np.asarray(self.estimator.predict(rows))
+
+
+def _linear_terms(estimator: Any) -> tuple[np.ndarray[Any, Any], Any] | None:
+    """`(coef, intercept)` when the estimator predicts `X @ coef + intercept` (sklearn's linear models).
+
+    sklearn's own predict spends ~100 µs per call validating its input (the service has validated it already)
+    around a ~2 µs product; the product itself is the same one sklearn computes.
+    """
+    try:
+        from sklearn.linear_model._base import LinearModel
+    except ImportError:
+        return None
+    if (
+        not isinstance(estimator, LinearModel)
+        or type(estimator)._decision_function is not LinearModel._decision_function
+    ):
+        return None
+    coef = np.asarray(estimator.coef_)
+    return (coef if coef.ndim == 1 else coef.T), estimator.intercept_
 
 
 class PyfuncPredictor:

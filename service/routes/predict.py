@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from service.core.model import LoadedModel
 from service.core.predict import predict
 from service.core.validation import Matrix, parse_invocations, parse_predict
-from service.deps import BatcherDep, BodyDep, CacheDep, MetricsDep, ModelDep, SettingsDep
+from service.deps import PredictDep
 from service.responses import OrjsonResponse
 from service.schemas import (
     ErrorResponse,
@@ -52,12 +52,11 @@ async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matri
     openapi_extra=request_body(PredictRequest),
     summary="Predict a batch of rows with the model the alias points at",
 )
-async def predict_rows(
-    body: BodyDep, model: ModelDep, cache: CacheDep, settings: SettingsDep, metrics: MetricsDep, batcher: BatcherDep
-) -> OrjsonResponse:
-    rows = await _parse(parse_predict, body, model.schema, settings.max_batch_rows)
-    result = await predict(model, rows, cache, offload_min_rows=settings.offload_min_rows, batcher=batcher)
-    metrics.predictions.labels(endpoint="predict").inc(len(rows))
+async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
+    model = ctx.model
+    rows = await _parse(parse_predict, ctx.body, model.schema, ctx.settings.max_batch_rows)
+    result = await predict(model, rows, ctx.cache, offload_min_rows=ctx.settings.offload_min_rows, batcher=ctx.batcher)
+    ctx.metrics.predictions.labels(endpoint="predict").inc(len(rows))
     info = {"name": model.name, "version": model.version, "alias": model.alias}
     return OrjsonResponse({"predictions": result.values, "model": info}, headers=model_headers(model))
 
@@ -84,17 +83,10 @@ async def predict_rows(
     },
     summary="MLflow scoring protocol, answered as `mlflow models serve` does",
 )
-async def invocations(
-    request: Request,
-    body: BodyDep,
-    model: ModelDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    batcher: BatcherDep,
-) -> OrjsonResponse:
+async def invocations(request: Request, ctx: PredictDep) -> OrjsonResponse:
+    model, settings = ctx.model, ctx.settings
     content_type = request.headers.get("content-type")
-    rows = await _parse(parse_invocations, body, content_type, model.schema, settings.max_batch_rows)
-    result = await predict(model, rows, cache, offload_min_rows=settings.offload_min_rows, batcher=batcher)
-    metrics.predictions.labels(endpoint="invocations").inc(len(rows))
+    rows = await _parse(parse_invocations, ctx.body, content_type, model.schema, settings.max_batch_rows)
+    result = await predict(model, rows, ctx.cache, offload_min_rows=settings.offload_min_rows, batcher=ctx.batcher)
+    ctx.metrics.predictions.labels(endpoint="invocations").inc(len(rows))
     return OrjsonResponse({"predictions": result.values}, headers=model_headers(model))
