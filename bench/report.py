@@ -19,7 +19,7 @@ def chart(result: dict[str, Any], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     s = result["summary"]
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(22, 9))
     fig.suptitle(
         f"Inference service benchmark, {result['date']} - {result['machine']['cpus']} cores, "
         f"{result['plan']['workers']} workers per server, wrk on the same machine",
@@ -47,10 +47,13 @@ def chart(result: dict[str, Any], out: Path) -> Path:
          "rows/s", log=True)  # fmt: skip
     bars(axes[1][0], "rf_batching", "rps", f"RandomForest 300 trees, {plan['batching_connections']} clients",
          "requests/s")  # fmt: skip
-    bars(axes[1][1], "rf_cache", "rps", f"RandomForest: cache hit vs compute, {plan['cache_connections']} clients",
+    bars(axes[1][1], "rf_batching", "p99_ms", "RandomForest, 64 clients: p99 latency", "ms", log=True)
+    bars(axes[1][2], "rf_cache", "rps", f"RandomForest: cache hit vs compute, {plan['cache_connections']} clients",
+         "requests/s", log=True)  # fmt: skip
+    bars(axes[1][3], "rf_onnx", "rps", f"RandomForest: scikit-learn vs ONNX Runtime, {plan['connections']} clients",
          "requests/s", log=True)  # fmt: skip
 
-    ax = axes[1][2]
+    ax = axes[0][3]
     sweep = sorted(s.get("sweep", {}).values(), key=lambda r: r["connections"])
     if sweep:
         clients = [r["connections"] for r in sweep]
@@ -107,10 +110,10 @@ def table(result: dict[str, Any], chart_path: str) -> str:
         ]
     servers = result["servers"]
     if servers:
-        lines += ["", "| server | start-up s (spawn to first answer) | workers ready s | RSS per worker MB |",
-                  "| --- | --- | --- | --- |"]  # fmt: skip
+        lines += ["", "| server | spawn to first answer, s | each worker's start to its model served, s "
+                  "| RSS per worker after the run, MB |", "| --- | --- | --- | --- |"]  # fmt: skip
         for name, info in servers.items():
-            ready = ", ".join(f"{x:.1f}" for x in info["worker_ready_s"]) or "-"
+            ready = ", ".join(f"{x:.1f}" for x in info.get("worker_boot_to_ready_s", [])) or "-"
             rss = ", ".join(f"{x:.0f}" for x in info["rss_per_worker_mb"])
             lines.append(f"| {name} | {info['startup_s']:.1f} | {ready} | {rss} |")
     if result["targets"]:

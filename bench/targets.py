@@ -34,7 +34,8 @@ class Target:
     port: int
     process: servers.Process
     startup_s: float
-    worker_ready_s: list[float] = field(default_factory=list)
+    worker_ready_s: list[float] = field(default_factory=list)  # spawn of the server to each worker's model
+    worker_boot_to_ready_s: list[float] = field(default_factory=list)  # a worker's own start to its model
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -50,6 +51,7 @@ class Target:
             "port": self.port,
             "startup_s": round(self.startup_s, 2),
             "worker_ready_s": [round(s, 2) for s in self.worker_ready_s],
+            "worker_boot_to_ready_s": [round(s, 2) for s in self.worker_boot_to_ready_s],
             "rss_per_worker_mb": self.rss_per_worker_mb(),
             "settings": self.settings,
         }
@@ -116,31 +118,36 @@ def start_service(
     started = time.time()
     proc = servers.spawn(f"bench-{name}", argv, state_dir, env=env, cwd=REPO)
     startup = _wait(proc, f"http://{HOST}:{port}/health/ready", started)
-    ready = _wait_for_lines(
-        proc.log,
-        lambda e: e.get("message") == "model serving" and datetime.fromisoformat(e["ts"]).timestamp() >= started - 1,
-        n_workers,
-        timeout=60,
-    )
-    worker_ready = sorted(datetime.fromisoformat(e["ts"]).timestamp() - started for e in ready)
-    shown = {k: v for k, v in settings.items() if "URL" not in k}  # the Redis URL file holds a password
-    return Target(name, describe or f"inference service, {model_name}", port, proc, startup, worker_ready, shown)
+
+    def since_start(message: str) -> list[float]:
+        entries = _wait_for_lines(proc.log, lambda e: e.get("message", "").startswith(message), started, n_workers)
+        return sorted(datetime.fromisoformat(e["ts"]).timestamp() for e in entries)
+
+    ready = since_start("model serving")
+    booted = since_start("Booting worker")
+    target = Target(name, describe or f"inference service, {model_name}", port, proc, startup)
+    target.worker_ready_s = [t - started for t in ready]
+    # Workers boot together: the i-th to boot is paired with the i-th to be ready.
+    target.worker_boot_to_ready_s = [r - b for b, r in zip(booted, ready, strict=False)]
+    target.settings = {k: v for k, v in settings.items() if "URL" not in k}  # the Redis URL file holds a password
+    return target
 
 
-def _wait_for_lines(log: Path, match: Callable[[dict[str, Any]], bool], count: int, timeout: float) -> list[Any]:
-    """The first `count` JSON log entries that `match`, waiting up to `timeout` for them."""
-    deadline = time.monotonic() + timeout
+def _wait_for_lines(log: Path, match: Callable[[dict[str, Any]], bool], since: float, count: int) -> list[Any]:
+    """The first `count` JSON log entries written after `since` that `match`, waiting up to 60 s for them."""
+    deadline = time.monotonic() + 60
     found: list[Any] = []
     while time.monotonic() < deadline:
         found = []
         for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if match(entry):
-                    found.append(entry)
+            if not line.startswith("{"):
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if datetime.fromisoformat(entry["ts"]).timestamp() >= since - 1 and match(entry):
+                found.append(entry)
         if len(found) >= count:
             return found[:count]
         time.sleep(0.2)

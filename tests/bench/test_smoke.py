@@ -98,12 +98,14 @@ def runs(service_rps: float, service_p99: float) -> list[LoadResult]:
         result("compute", "rf_cache", 140, 55, 90, c=8),
         result("service-rf", "rf_batching", 140, 450, 600, c=64),
         result("service-rf-batching", "rf_batching", 1400, 45, 80, c=64),
+        result("service-rf", "rf_onnx", 140, 110, 200),
+        result("service-rf-onnx", "rf_onnx", 2500, 6, 20),
     ]
 
 
 SERVERS = {
-    "service": {"startup_s": 3.0, "worker_ready_s": [2.5, 2.9], "rss_per_worker_mb": [180.0, 185.0]},
-    "mlflow": {"startup_s": 9.0, "worker_ready_s": [], "rss_per_worker_mb": [400.0, 410.0]},
+    "service": {"startup_s": 6.0, "worker_boot_to_ready_s": [2.5, 2.9], "rss_per_worker_mb": [180.0, 185.0]},
+    "mlflow": {"startup_s": 9.0, "worker_boot_to_ready_s": [], "rss_per_worker_mb": [400.0, 410.0]},
 }
 
 
@@ -114,7 +116,7 @@ def verdicts(service_rps: float, service_p99: float) -> dict[str, bool]:
 def test_every_target_is_judged_from_the_measurements() -> None:
     met = verdicts(service_rps=3000, service_p99=10)
     assert all(met.values()), met
-    assert len(met) == 7
+    assert len(met) == 8
 
 
 def test_a_throughput_or_latency_shortfall_is_reported_as_not_met() -> None:
