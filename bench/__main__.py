@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per scenario (default 3)")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per scenario (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="workers per server (default 2)")
     parser.add_argument("--connections", type=int, default=16, help="clients in the single-row scenario")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go (default bench/results)")

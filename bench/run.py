@@ -48,7 +48,7 @@ Say = Callable[[str], None]
 @dataclass
 class Plan:
     duration_s: float = 10.0
-    rounds: int = 3
+    rounds: int = 4
     workers: int = 2
     connections: int = 16
     batch_connections: int = 4
@@ -187,7 +187,7 @@ def _full(bench: Bench) -> Any:
         stack.training(mlflow_url, "promote", version, "--alias", "production", "--model-name", name)
 
     w = plan.workers
-    say("starting the targets, one at a time (start-up time is measured on a quiet machine)")
+    say("starting the targets, one at a time, each timed from its spawn")
     t = bench.targets
     t["constant"] = start_constant(state, w)
     t["mlflow"] = start_mlflow_serve(state, w, mlflow_url, f"models:/{LINEAR_NAME}@production")
@@ -280,6 +280,10 @@ def summarise(runs: list[LoadResult]) -> dict[str, dict[str, Any]]:
             "errors": sum(r.error_count for r in rs),
             "requests": sum(r.requests for r in rs),
             "cpu_percent": _median([r.cpu_percent for r in rs]),
+            # Requests per second per core the server actually used: what survives a busy machine, for sizing.
+            "rps_per_core": _median([r.rps / (r.cpu_percent / 100) for r in rs])
+            if all(r.cpu_percent for r in rs)
+            else 0,
             "rps_spread": [min(r.rps for r in rs), max(r.rps for r in rs)],
         }
     return out
