@@ -12,7 +12,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/require
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean
+.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean bench
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ test-reliability: venv system-deps ## the long reliability scenarios make test l
 
 reliability-report: venv ## write the figures of the last reliability run into docs/reliability.md
 	$(PY) -m tests.reliability.report
+
+# Not part of `make test` (only its smoke is): ~6 minutes of both cores.
+bench: venv system-deps ## benchmark the service against mlflow models serve and a bare endpoint; writes bench/results/
+	$(PY) -m bench
 
 DB ?= sqlite
 

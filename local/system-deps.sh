@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the local edition run as real servers
 # (redis-server; PostgreSQL for the production backend-store path) and the load generator of the reliability
-# suite (wrk), when run as root and missing.
+# suite and the benchmark (wrk), when run as root and missing.
 # Not root: says what is missing and carries on, so a developer can install it their own way.
 set -euo pipefail
 

@@ -25,6 +25,7 @@ from service.core.cache import CircuitBreaker, PredictionCache
 from service.core.drift import DriftMonitor
 from service.core.errors import ServiceError, UnsupportedMediaType
 from service.core.model import Registry, configure_mlflow_client
+from service.core.predict import model_batcher
 from service.core.shadow import Shadow
 from service.core.variants import Split, Variants
 from service.logs import configure_logging, request_id
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.holder = app.state.variants.champion
     app.state.drift = DriftMonitor(settings.drift_window_rows, settings.drift_threshold, app.state.metrics.registry)
     app.state.cache = None
+    app.state.batcher = (
+        model_batcher(settings.max_batch_size, settings.max_batch_latency_ms / 1000) if settings.batch_enabled else None
+    )
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(drift.router)
@@ -103,6 +107,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
             tasks.cancel_scope.cancel()
     finally:
+        if app.state.batcher is not None:
+            await app.state.batcher.close()
         if cache is not None:
             await cache.close()
         shutil.rmtree(model_dir, ignore_errors=True)

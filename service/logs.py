@@ -61,3 +61,9 @@ def configure_logging(level: str) -> None:
     mlflow_log.propagate = True
     # Uvicorn's own access log would duplicate the one the service writes (with route, latency, request id).
     logging.getLogger("uvicorn.access").disabled = True
+    # What the JSON lines never show, not gathered per record (the logging HOWTO's "Optimization"): the caller's
+    # file and line (a walk up the stack), thread and process: ~20 µs less per request.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

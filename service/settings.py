@@ -96,6 +96,16 @@ class Settings(BaseSettings):
     offload_min_rows: int = Field(default=64, ge=1)
     """Batches of at least this many rows are predicted in a worker thread, off the event loop."""
 
+    batch_enabled: bool = False
+    """Adaptive micro-batching: concurrent requests are predicted together, in a worker thread. Worth it for
+    models whose per-call cost dwarfs their per-row cost (tree ensembles through sklearn); off for the cheap ones."""
+
+    max_batch_size: int = Field(default=64, ge=1)
+    """With batching on: most rows in one batch (a single request with more rows is predicted alone)."""
+
+    max_batch_latency_ms: float = Field(default=5.0, ge=0)
+    """With batching on: longest a request waits for others to join its batch, in milliseconds."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level of the JSON logs."""
 

@@ -31,6 +31,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
+from service.core.onnx import onnx_if_better
 from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
 from service.core.schema import InputSchema, UnsupportedSignature
 from service.core.validation import Matrix, from_columns, to_matrix
@@ -107,7 +108,7 @@ class LoadedModel:
     version: str
     alias: str
     run_id: str | None
-    flavor: str  # "sklearn" (native numpy path) or "pyfunc"
+    flavor: str  # "onnx" (ONNX Runtime), "sklearn" (native numpy path) or "pyfunc"
     schema: InputSchema
     predictor: Predictor
     output_shape: tuple[int, ...]  # per row: () for one number, (k,) for k outputs
@@ -215,6 +216,9 @@ def open_model(path: Path, version: VersionRef, alias: str, started: float) -> t
         fast = _native_if_equal(pyfunc_model, schema, probe, slow)
         if fast is not None:
             predictor, flavor = fast, "sklearn"
+    onnx = onnx_if_better(path, schema, probe, predictor)
+    if onnx is not None:
+        predictor, flavor = onnx, "onnx"
     return (
         LoadedModel(
             name=version.name,

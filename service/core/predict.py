@@ -16,6 +16,7 @@ import anyio.to_thread
 import numpy as np
 import orjson
 
+from service.core.batching import MicroBatcher
 from service.core.errors import PredictionFailed
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
@@ -32,7 +33,10 @@ class Predictor(Protocol):
 
 
 class NativePredictor:
-    """An sklearn estimator given numpy rows; columns follow `feature_names_in_` when the estimator has it."""
+    """An sklearn estimator given numpy rows; columns follow `feature_names_in_` when the estimator has it.
+
+    Linear models skip sklearn's predict and compute their product directly.
+    """
 
     def __init__(self, estimator: Any, schema: InputSchema) -> None:
         # Fitted on a DataFrame and given a bare array in the same column order, on purpose: sklearn's
@@ -48,10 +52,35 @@ class NativePredictor:
             if fitted != list(schema.names):
                 self.order = [schema.names.index(n) for n in fitted]
 
+        self.linear = _linear_terms(estimator)
+
     def predict(self, rows: Matrix) -> np.ndarray[Any, Any]:
         if self.order is not None:
             rows = rows[:, self.order]
+        if self.linear is not None:
+            coef, intercept = self.linear
+            out: np.ndarray[Any, Any] = rows @ coef + intercept
+            return out
         return np.asarray(self.estimator.predict(rows))
+
+
+def _linear_terms(estimator: Any) -> tuple[np.ndarray[Any, Any], Any] | None:
+    """`(coef, intercept)` when the estimator predicts `X @ coef + intercept` (sklearn's linear models).
+
+    sklearn's own predict spends ~100 µs per call validating its input (the service has validated it already)
+    around a ~2 µs product; the product itself is the same one sklearn computes.
+    """
+    try:
+        from sklearn.linear_model._base import LinearModel
+    except ImportError:
+        return None
+    if (
+        not isinstance(estimator, LinearModel)
+        or type(estimator)._decision_function is not LinearModel._decision_function
+    ):
+        return None
+    coef = np.asarray(estimator.coef_)
+    return (coef if coef.ndim == 1 else coef.T), estimator.intercept_
 
 
 class PyfuncPredictor:
@@ -81,23 +110,46 @@ class Prediction:
 
 
 async def predict(
-    model: LoadedModel, rows: Matrix, cache: PredictionCache | None, *, offload_min_rows: int
+    model: LoadedModel,
+    rows: Matrix,
+    cache: PredictionCache | None,
+    *,
+    offload_min_rows: int,
+    batcher: MicroBatcher[LoadedModel] | None = None,
 ) -> Prediction:
-    """Predictions for every row: cached ones from one MGET, the rest from the model, then one SET of those."""
+    """Predictions for every row: cached ones from one MGET, the rest from the model, then one SET of those.
+
+    With a batcher, the rows the model computes are predicted together with other requests' rows.
+    """
     n = len(rows)
+
+    async def compute(todo: Matrix) -> list[Any]:
+        if batcher is not None:
+            return await batcher.submit(model, todo)
+        return await run_model(model, todo, offload=len(todo) >= offload_min_rows)
+
     if cache is None:
-        return Prediction(await run_model(model, rows, offload=n >= offload_min_rows), model, cache_hits=0)
+        return Prediction(await compute(rows), model, cache_hits=0)
     keys = cache.keys(model.name, model.version, rows)
     cached = await cache.get_many(keys)
     values: list[Any] = [None if c is None else orjson.loads(c) for c in cached]
     misses = [i for i, c in enumerate(cached) if c is None]
     if misses:
         todo = rows if len(misses) == n else rows[misses]
-        computed = await run_model(model, todo, offload=len(misses) >= offload_min_rows)
+        computed = await compute(todo)
         for i, value in zip(misses, computed, strict=True):
             values[i] = value
         await cache.set_many({keys[i]: orjson.dumps(v) for i, v in zip(misses, computed, strict=True)})
     return Prediction(values, model, cache_hits=n - len(misses))
+
+
+def model_batcher(max_batch_size: int, max_latency_s: float) -> MicroBatcher[LoadedModel]:
+    """A batcher over the model's own predict; each batch runs in a worker thread, off the event loop."""
+
+    async def run(model: LoadedModel, rows: Matrix) -> list[Any]:
+        return await run_model(model, rows, offload=True)
+
+    return MicroBatcher(run, max_batch_size=max_batch_size, max_latency_s=max_latency_s)
 
 
 async def run_model(model: LoadedModel, rows: Matrix, *, offload: bool) -> list[Any]:

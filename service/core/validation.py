@@ -61,9 +61,10 @@ def parse_predict(body: bytes, schema: InputSchema, max_rows: int) -> Matrix:
     if unknown:
         raise InvalidRequest(f"unknown key '{unknown[0]}': the body holds only \"{key}\"", field=unknown[0])
     rows = _rows_list(payload[key], key, max_rows)
+    no_bools = _no_booleans(body)
     if key == "instances":
-        return to_matrix(from_records(rows, schema, key=key, lenient=False), schema, lenient=False)
-    return to_matrix(from_positional(rows, schema, key=key), schema, lenient=False)
+        return to_matrix(from_records(rows, schema, key=key, lenient=False), schema, lenient=False, no_bools=no_bools)
+    return to_matrix(from_positional(rows, schema, key=key), schema, lenient=False, no_bools=no_bools)
 
 
 def _rows_list(rows: Any, key: str, max_rows: int) -> list[Any]:
@@ -109,14 +110,17 @@ def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema
                 '"dataframe_split" has no "columns": the model takes named columns', field=f"{key}.columns"
             )
         data = _rows_list(value.get("data"), f"{key}.data", max_rows)
-        return to_matrix(from_columns(header, data, schema, key=f"{key}.data"), schema, lenient=True)
+        rows = from_columns(header, data, schema, key=f"{key}.data")
+        return to_matrix(rows, schema, lenient=True, no_bools=_no_booleans(body))
     if key == "dataframe_records":
         if not isinstance(value, list):
             raise InvalidRequest('"dataframe_records" must be a list of records', field=key)
     if isinstance(value, dict):  # columnar: {"<column>": [values...], ...}
         columns, data = _columnar(value, key)
         data = _rows_list(data, key, max_rows)
-        return to_matrix(from_columns(columns, data, schema, key=key), schema, lenient=True)
+        return to_matrix(
+            from_columns(columns, data, schema, key=key), schema, lenient=True, no_bools=_no_booleans(body)
+        )
     rows = _rows_list(value, key, max_rows)
     if not all(isinstance(r, dict) for r in rows):
         raise SchemaMismatch(
@@ -124,7 +128,9 @@ def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema
             f"{list(schema.names)}; positional rows are accepted by POST /predict",
             field=key,
         )
-    return to_matrix(from_records(rows, schema, key=key, lenient=True), schema, lenient=True)
+    return to_matrix(
+        from_records(rows, schema, key=key, lenient=True), schema, lenient=True, no_bools=_no_booleans(body)
+    )
 
 
 def check_content_type(content_type: str | None) -> str:
@@ -206,6 +212,12 @@ def from_columns(columns: Sequence[Any], data: Sequence[Any], schema: InputSchem
         raise SchemaMismatch(f"missing field '{missing[0]}'", field=missing[0])
     pick = [index[name] for name in schema.names]
     width = len(columns)
+    if pick == list(range(width)):
+        # The header is the signature, in order (what clients send): the rows are used as they are.
+        for i, row in enumerate(data):
+            if type(row) is not list or len(row) != width:
+                raise SchemaMismatch(f'row {i} of "{key}" must have one value per column ({width})', row=i)
+        return list(data)
     out = []
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != width:
@@ -214,12 +226,34 @@ def from_columns(columns: Sequence[Any], data: Sequence[Any], schema: InputSchem
     return out
 
 
-def to_matrix(rows: list[list[Any]], schema: InputSchema, *, lenient: bool) -> Matrix:
-    """Value rows (signature order) to float64; the first bad value raises with its row and field."""
+def _no_booleans(body: bytes) -> bool:
+    """True when the JSON body cannot hold a boolean (no `true`/`false` anywhere): a search at memchr speed."""
+    return b"true" not in body and b"false" not in body
+
+
+def to_matrix(rows: list[list[Any]], schema: InputSchema, *, lenient: bool, no_bools: bool = False) -> Matrix:
+    """Value rows (signature order) to float64; the first bad value raises with its row and field.
+
+    `no_bools`: the caller knows no value is a boolean, so numpy's own type inference can stand in for a check
+    of every value's type (a string, a null or a ragged row makes numpy infer another kind, and the checks
+    below run); 1000 rows then convert in half the time.
+    """
+    if no_bools and schema.all_float:
+        try:
+            inferred = np.array(rows)
+        except (ValueError, OverflowError):
+            inferred = None
+        if inferred is not None and inferred.dtype.kind in "fi" and inferred.shape == (len(rows), len(schema.columns)):
+            matrix: Matrix = inferred.astype(np.float64, copy=False)
+            finite = np.isfinite(matrix)
+            if finite.all():
+                return matrix
+            i, j = (int(x) for x in np.argwhere(~finite)[0])
+            raise _non_finite(i, schema.columns[j], float(matrix[i, j]))
     if schema.all_float and set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
         # The common case, at numpy speed: only numbers, so the one thing left to check is finiteness.
         try:
-            matrix: Matrix = np.array(rows, dtype=np.float64)
+            matrix = np.array(rows, dtype=np.float64)
         except OverflowError:
             pass  # an integer beyond float range: the loop below names it
         else:

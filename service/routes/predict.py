@@ -8,13 +8,10 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request
 
-from service.core.cache import PredictionCache
-from service.core.drift import DriftMonitor
 from service.core.model import LoadedModel
 from service.core.predict import Prediction, predict
 from service.core.validation import Matrix, parse_invocations, parse_predict
-from service.core.variants import Choice, Variants
-from service.deps import BodyDep, CacheDep, ChoiceDep, DriftDep, MetricsDep, SettingsDep, VariantsDep
+from service.deps import PredictContext, PredictDep
 from service.responses import OrjsonResponse
 from service.schemas import (
     ErrorResponse,
@@ -24,7 +21,6 @@ from service.schemas import (
     PredictResponse,
     request_body,
 )
-from service.settings import Settings
 
 router = APIRouter(tags=["predict"])
 
@@ -49,18 +45,14 @@ async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matri
     return parse(body, *args)
 
 
-async def _serve(
-    choice: Choice,
-    rows: Matrix,
-    variants: Variants,
-    drift: DriftMonitor,
-    cache: PredictionCache | None,
-    settings: Settings,
-) -> tuple[str, Prediction]:
+async def _serve(ctx: PredictContext, rows: Matrix) -> tuple[str, Prediction]:
     """Predict with the chosen variant (champion, or challenger by the A/B split); rows also feed drift."""
-    drift.observe(rows, choice.champion)
-    return await variants.serve(
-        choice, rows, lambda model: predict(model, rows, cache, offload_min_rows=settings.offload_min_rows)
+    ctx.drift.observe(rows, ctx.choice.champion)
+    settings = ctx.settings
+    return await ctx.variants.serve(
+        ctx.choice,
+        rows,
+        lambda model: predict(model, rows, ctx.cache, offload_min_rows=settings.offload_min_rows, batcher=ctx.batcher),
     )
 
 
@@ -71,18 +63,10 @@ async def _serve(
     openapi_extra=request_body(PredictRequest),
     summary="Predict a batch of rows with the model the alias points at",
 )
-async def predict_rows(
-    body: BodyDep,
-    choice: ChoiceDep,
-    variants: VariantsDep,
-    drift: DriftDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-) -> OrjsonResponse:
-    rows = await _parse(parse_predict, body, choice.model.schema, settings.max_batch_rows)
-    variant, result = await _serve(choice, rows, variants, drift, cache, settings)
-    metrics.predictions.labels(endpoint="predict").inc(len(rows))
+async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
+    rows = await _parse(parse_predict, ctx.body, ctx.choice.model.schema, ctx.settings.max_batch_rows)
+    variant, result = await _serve(ctx, rows)
+    ctx.metrics.predictions.labels(endpoint="predict").inc(len(rows))
     model = result.model
     info = {"name": model.name, "version": model.version, "alias": model.alias}
     return OrjsonResponse(
@@ -112,19 +96,10 @@ async def predict_rows(
     },
     summary="MLflow scoring protocol, answered as `mlflow models serve` does",
 )
-async def invocations(
-    request: Request,
-    body: BodyDep,
-    choice: ChoiceDep,
-    variants: VariantsDep,
-    drift: DriftDep,
-    cache: CacheDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-) -> OrjsonResponse:
+async def invocations(request: Request, ctx: PredictDep) -> OrjsonResponse:
     content_type = request.headers.get("content-type")
-    rows = await _parse(parse_invocations, body, content_type, choice.model.schema, settings.max_batch_rows)
-    variant, result = await _serve(choice, rows, variants, drift, cache, settings)
-    metrics.predictions.labels(endpoint="invocations").inc(len(rows))
+    rows = await _parse(parse_invocations, ctx.body, content_type, ctx.choice.model.schema, ctx.settings.max_batch_rows)
+    variant, result = await _serve(ctx, rows)
+    ctx.metrics.predictions.labels(endpoint="invocations").inc(len(rows))
     # MLflow's response body has only "predictions": the variant is named in the header alone.
     return OrjsonResponse({"predictions": result.values}, headers=model_headers(result.model, variant))
