@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
+import mlflow
 import pytest
 
 from tests.infra.harness import Recording, qualified, run_stack
@@ -31,3 +35,19 @@ def preview(recordings: dict[str, Recording]) -> Recording:
     return run_stack(
         "preview", {"platform:preview.prNumber": PREVIEW_PR}, references={qualified("dev"): recordings["dev"]}
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mlflow_client_state() -> Iterator[None]:
+    """MLflow's fluent API keeps a process-wide active experiment and tracking URI; a test that sets them (the
+    training CLI run in-process does) must not leave the next test talking about an experiment of another server."""
+    yield
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    import mlflow.tracking.fluent as fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    fluent._active_experiment_id = None
+    # set_experiment also exports it for subprocesses.
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    tracking_utils._tracking_uri = None
