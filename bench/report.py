@@ -59,6 +59,7 @@ def chart(result: dict[str, Any], out: Path) -> Path:
         clients = [r["connections"] for r in sweep]
         ax.plot(clients, [r["rps"] for r in sweep], "o-", color=COLORS["service"], label="requests/s")
         ax.set_xscale("log", base=2)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("requests/s")
         twin = ax.twinx()
