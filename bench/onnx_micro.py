@@ -27,6 +27,10 @@ def _per_call_us(fn: Callable[[], Any], min_seconds: float = 0.5, min_calls: int
     return (time.perf_counter() - started) / calls * 1e6
 
 
+def _product(rows: Any, coef: Any, intercept: Any) -> Any:
+    return rows @ coef + intercept
+
+
 def measure() -> dict[str, Any]:
     try:
         import onnxruntime as ort
@@ -69,5 +73,9 @@ def measure() -> dict[str, Any]:
                 "speedup": round(sk / rt, 1),
                 "max_abs_diff": float(f"{diff:.3g}"),
             }
+            if hasattr(estimator, "coef_"):
+                # What the service runs for a linear model instead of either (service/core/predict.py).
+                coef, intercept = estimator.coef_, estimator.intercept_
+                rows[str(n)]["numpy_product_us"] = round(_per_call_us(partial(_product, batch, coef, intercept)), 1)
         out["models"][name] = rows
     return out

@@ -17,7 +17,6 @@ the model in a worker thread).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from service.core.validation import Matrix
-
-log = logging.getLogger(__name__)
 
 K = TypeVar("K")
 
