@@ -7,6 +7,7 @@ stopped by that PID: nothing is left behind.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -345,10 +346,21 @@ def start_seaweedfs(
     ]
     # `weed mini` creates its first S3 identity from these, so the store never accepts anonymous writes.
     env = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    proc = spawn("seaweedfs", argv, state_dir, env=env)
-    server = S3Server(process=proc, port=s3_port, access_key=access_key, secret_key=secret_key, bucket=bucket)
-    wait_until(proc, lambda: _bucket_exists(server), 60, f"weed mini with S3 on {HOST}:{s3_port}")
-    return server
+    # `weed mini` also opens Iceberg and Lance listeners with no flag for their ports: it probes from 8181 and
+    # 9101 upwards, and another store starting at the same moment can take the port between probe and bind.
+    # That loses a race, not a configuration: start again (the ports it probes are then taken for certain).
+    for attempt in range(3):
+        proc = spawn("seaweedfs", argv, state_dir, env=env)
+        server = S3Server(process=proc, port=s3_port, access_key=access_key, secret_key=secret_key, bucket=bucket)
+        try:
+            wait_until(proc, functools.partial(_bucket_exists, server), 60, f"weed mini with S3 on {HOST}:{s3_port}")
+        except StartError as e:
+            if attempt == 2 or "address already in use" not in str(e) or port_in_use(s3_port):
+                raise
+            proc.stop()
+            continue
+        return server
+    raise AssertionError("unreachable")
 
 
 def _bucket_exists(server: S3Server) -> bool:
