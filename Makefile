@@ -46,7 +46,7 @@ scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint 
 test: venv scan-venv system-deps lint typecheck ## everything CI runs: lint, types, all tests (policy pack, scanners)
 	$(VENV)/bin/pytest
 
-# Not part of `make test` (only its smoke is): ~6 minutes of both cores.
+# Not part of `make test` (only its smoke is): about 11 minutes of both cores.
 bench: venv system-deps ## benchmark the service against mlflow models serve and a bare endpoint; writes bench/results/
 	$(PY) -m bench
 

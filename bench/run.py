@@ -47,6 +47,8 @@ Say = Callable[[str], None]
 
 @dataclass
 class Plan:
+    """How long each run lasts, how many alternating rounds, how many workers and clients per scenario."""
+
     duration_s: float = 10.0
     rounds: int = 4
     workers: int = 2
@@ -61,6 +63,8 @@ class Plan:
 
 @dataclass
 class Bench:
+    """The targets started so far and the runs made against them."""
+
     plan: Plan
     state_dir: Path
     say: Say = print
