@@ -166,9 +166,9 @@ def run(plan: Plan, out_dir: Path = RESULTS, state_dir: Path | None = None, say:
 def _smoke(bench: Bench) -> None:
     plan = bench.plan
     bench.targets["constant"] = start_constant(bench.state_dir, plan.workers)
-    bench.server_info = {"constant": bench.targets["constant"].describe()}
     body = _fixed_body(bench.state_dir, "one-row", 1)
     bench.ab("single_row", [("constant", body)], plan.connections)
+    bench.server_info = {"constant": bench.targets["constant"].describe()}
 
 
 def _full(bench: Bench) -> Any:
