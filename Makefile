@@ -52,7 +52,7 @@ test-reliability: venv system-deps ## the long reliability scenarios make test l
 reliability-report: venv ## write the figures of the last reliability run into docs/reliability.md
 	$(PY) -m tests.reliability.report
 
-# Not part of `make test` (only its smoke is): ~6 minutes of both cores.
+# Not part of `make test` (only its smoke is): about 11 minutes of both cores.
 bench: venv system-deps ## benchmark the service against mlflow models serve and a bare endpoint; writes bench/results/
 	$(PY) -m bench
 

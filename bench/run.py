@@ -47,6 +47,8 @@ Say = Callable[[str], None]
 
 @dataclass
 class Plan:
+    """How long each run lasts, how many alternating rounds, how many workers and clients per scenario."""
+
     duration_s: float = 10.0
     rounds: int = 4
     workers: int = 2
@@ -61,6 +63,8 @@ class Plan:
 
 @dataclass
 class Bench:
+    """The targets started so far and the runs made against them."""
+
     plan: Plan
     state_dir: Path
     say: Say = print
@@ -162,9 +166,9 @@ def run(plan: Plan, out_dir: Path = RESULTS, state_dir: Path | None = None, say:
 def _smoke(bench: Bench) -> None:
     plan = bench.plan
     bench.targets["constant"] = start_constant(bench.state_dir, plan.workers)
-    bench.server_info = {"constant": bench.targets["constant"].describe()}
     body = _fixed_body(bench.state_dir, "one-row", 1)
     bench.ab("single_row", [("constant", body)], plan.connections)
+    bench.server_info = {"constant": bench.targets["constant"].describe()}
 
 
 def _full(bench: Bench) -> Any:

@@ -60,9 +60,13 @@ class Target:
         self.process.stop()
 
 
-def _wait(proc: servers.Process, url: str, started: float, timeout: float = 180) -> float:
+def _wait(proc: servers.Process, url: str, started: float, n_workers: int, timeout: float = 180) -> float:
+    """Seconds from `started` to the first good answer; returns once all `n_workers` workers are up too."""
     servers.wait_until(proc, lambda: servers.http_ok(url), timeout, f"{proc.name} answering {url}")
-    return time.time() - started
+    answered = time.time() - started
+    # The first worker can answer before the master has forked the last one.
+    servers.wait_until(proc, lambda: len(workers(proc.pid)) >= n_workers, 60, f"{proc.name}'s {n_workers} workers")
+    return answered
 
 
 def start_constant(state_dir: Path, n_workers: int) -> Target:
@@ -71,7 +75,7 @@ def start_constant(state_dir: Path, n_workers: int) -> Target:
     argv = [str(servers.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "bench.constant_app:app"]
     started = time.time()
     proc = servers.spawn("bench-constant", argv, state_dir, env=env, cwd=REPO)
-    startup = _wait(proc, f"http://{HOST}:{port}/ping", started)
+    startup = _wait(proc, f"http://{HOST}:{port}/ping", started, n_workers)
     return Target("constant", "bare FastAPI endpoint answering a constant", port, proc, startup)
 
 
@@ -86,7 +90,7 @@ def start_mlflow_serve(state_dir: Path, n_workers: int, mlflow_url: str, model_u
             "-h", HOST, "-p", str(port), "-w", str(n_workers)]  # fmt: skip
     started = time.time()
     proc = servers.spawn("bench-mlflow-serve", argv, state_dir, env=env, cwd=state_dir)
-    startup = _wait(proc, f"http://{HOST}:{port}/ping", started)
+    startup = _wait(proc, f"http://{HOST}:{port}/ping", started, n_workers)
     return Target("mlflow", f"mlflow models serve {model_uri} --env-manager local", port, proc, startup)
 
 
@@ -117,7 +121,7 @@ def start_service(
     argv = [str(servers.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "service.app:create_app()"]
     started = time.time()
     proc = servers.spawn(f"bench-{name}", argv, state_dir, env=env, cwd=REPO)
-    startup = _wait(proc, f"http://{HOST}:{port}/health/ready", started)
+    startup = _wait(proc, f"http://{HOST}:{port}/health/ready", started, n_workers)
 
     def since_start(message: str) -> list[float]:
         entries = _wait_for_lines(proc.log, lambda e: e.get("message", "").startswith(message), started, n_workers)
