@@ -30,6 +30,7 @@ from infra.config.cloud import (
     read_redis,
     read_registry,
 )
+from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
 from infra.config.keys import (
     ENVIRONMENTS,
     KUBERNETES_VERSIONS,
@@ -47,7 +48,6 @@ from infra.config.workload import (
     MonitoringConfig,
     Resources,
     TrainingJobConfig,
-    image_reference,
     quantity,
     read_inference,
     read_ingress,
@@ -68,6 +68,8 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "ExistingClusterConfig",
+    "IMAGE_KEYS",
+    "ImagesConfig",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -80,7 +82,6 @@ __all__ = [
     "RegistryConfig",
     "Resources",
     "TrainingJobConfig",
-    "image_reference",
     "load_config",
     "quantity",
 ]
@@ -126,6 +127,7 @@ class PlatformConfig(StackConfig):
     mlflow: MlflowConfig
     training_job: TrainingJobConfig
     monitoring: MonitoringConfig
+    images: ImagesConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
 
@@ -138,6 +140,8 @@ class PreviewStackConfig(StackConfig):
     # The service as configured, following `preview.model_alias`.
     inference: InferenceConfig
     monitoring: MonitoringConfig
+    # Only the inference image: built into the base stack's inference repository, or a prebuilt digest.
+    images: ImagesConfig
 
 
 def load_config() -> PlatformConfig | PreviewStackConfig:
@@ -163,6 +167,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             preview=preview,
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
             monitoring=read_monitoring(keys),
+            images=read_images(keys, ("inference",), repository_prefix=None),
         )
     hosts_previews = read_full_mode_preview_keys(keys)
     network = read_network(keys)
@@ -173,6 +178,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    training_job = read_training_job(keys)
     return PlatformConfig(
         **_identity(identity),
         network=network,
@@ -186,8 +192,13 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         inference=read_inference(keys, environment),
         ingress=read_ingress(keys, environment),
         mlflow=read_mlflow(keys, environment),
-        training_job=read_training_job(keys),
+        training_job=training_job,
         monitoring=read_monitoring(keys),
+        images=read_images(
+            keys,
+            ("inference", "mlflow") + (("training",) if training_job.enabled else ()),
+            repository_prefix=identity.name,
+        ),
         hosts_previews=hosts_previews,
     )
 
