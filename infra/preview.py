@@ -2,8 +2,9 @@
 
 Everything the preview needs of the base stack comes through one StackReference: the cluster's kubeconfig (a
 secret output), the VPC's and private subnets' CIDRs for the NetworkPolicies, Redis, MLflow's in-cluster URL, the
-inference ALB's settings, the ECR repository and the nodes' platform. Secrets never travel as outputs: the base stack exports the ARNs
-of its Secrets Manager copies (infra/shared_secrets.py), read here with `secretsmanager:GetSecretValue`.
+inference ALB's settings, the ECR repository and the nodes' platform. Secrets never travel as outputs: the base
+stack exports the ARNs of its Secrets Manager copies (infra/shared_secrets.py), read here with
+`secretsmanager:GetSecretValue`.
 
 The preview creates namespace `pr-<N>` and namespace-scoped objects in it, and pushes its inference image to the
 base stack's inference repository (tag `pr-<N>-<hash>`), nothing else: no VPC, cluster, Redis,

@@ -10,7 +10,9 @@ from infra.config.keys import Keys
 # The images a stack runs, and the config key that names each one's prebuilt digest.
 IMAGE_KEYS = {"inference": "inference.image", "mlflow": "mlflow.image", "training": "trainingJob.image"}
 # registry/repository@sha256:<digest>: a digest names one image for good, whatever happens to its tags.
-DIGEST_REF = re.compile(r"(?P<registry>[a-z0-9.-]+(:\d+)?)/(?P<repository>[a-z0-9._-]+(/[a-z0-9._-]+)*)@sha256:[0-9a-f]{64}")
+DIGEST_REF = re.compile(
+    r"(?P<registry>[a-z0-9.-]+(:\d+)?)/(?P<repository>[a-z0-9._-]+(/[a-z0-9._-]+)*)@sha256:[0-9a-f]{64}"
+)
 
 
 @dataclass(frozen=True)
