@@ -59,7 +59,8 @@ class Preview:
             "cacheKeyPrefix": preview.cache_key_prefix,
             "inferenceUrl": self.inference.url,
             "inferenceAlbHostname": self.inference.alb_hostname,
-            "images": self.images.refs,
+            # What the delivery workflow comments on the pull request.
+            "inferenceImage": self.images.refs["inference"],
         }
 
 
