@@ -396,6 +396,11 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
 
 
+def mark_secret(value: Any) -> dict[str, Any]:
+    """`value` as the engine receives a secret."""
+    return {_SECRET_SIG: _SECRET_VALUE, "value": value}
+
+
 def secret_leaves(value: Any, inside: bool = False) -> Iterator[Any]:
     """Every scalar inside a value the engine received marked secret."""
     if _is_secret(value):
