@@ -19,7 +19,6 @@ import functools
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,14 +58,15 @@ _IGNORED_SUFFIXES = (".pyc",)
 
 @functools.cache
 def source_hash(source: ImageSource) -> str:
-    """sha256 over every file `source` admits: relative path, mode and content, in a fixed order."""
+    """sha256 over every file `source` admits: relative path, type and mode, content, in a fixed order."""
     digest = hashlib.sha256()
     for top in source.sources:
         for directory, dirs, files in os.walk(ROOT / top):
             dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)
             for file in sorted(f for f in files if not f.endswith(_IGNORED_SUFFIXES)):
                 path = Path(directory) / file
-                digest.update(f"{path.relative_to(ROOT).as_posix()}\0{stat.S_IMODE(path.stat().st_mode):o}\0".encode())
+                # lstat: like the provider, a symlink counts as a different file from its target.
+                digest.update(f"{path.relative_to(ROOT).as_posix()}\0{path.lstat().st_mode:o}\0".encode())
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
