@@ -42,7 +42,10 @@ class Rule:
         if not self.min_length <= len(value) <= self.max_length:
             found.append(f"length {len(value)} outside {self.min_length}-{self.max_length}")
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            bad = sorted({c for c in value if not re.fullmatch(self.pattern, c)}) if len(value) > 1 else []
+            # A charset pattern ("[...]*"): name the characters it refuses.
+            is_charset = self.pattern.startswith("[") and self.pattern[-2:] in ("]*", "]+")
+            single = self.pattern[:-1] if is_charset else None
+            bad = sorted({c for c in value if not re.fullmatch(single, c)}) if single else []
             found.append(
                 f"not {self.pattern_says or self.pattern}" + (f" (offending: {''.join(bad)!r})" if bad else "")
             )
