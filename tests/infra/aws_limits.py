@@ -358,6 +358,29 @@ HELM_RELEASE = Rule(
     pattern=DNS1123_SUBDOMAIN.pattern,
 )
 
+# AWS Load Balancer Controller v2.14.1 Ingress annotations (docs/guide/ingress/annotations.md) and the ELBv2 API.
+LBC_DOCS = "kubernetes-sigs/aws-load-balancer-controller docs/guide/ingress/annotations.md@v2.14.1"
+ALB_GROUP_NAME = Rule(
+    "ALB IngressGroup name (alb.ingress.kubernetes.io/group.name)",
+    f"{LBC_DOCS} (group.name)",
+    63,
+    pattern=r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?",
+)
+ALB_NAME = Rule(
+    "ALB name (alb.ingress.kubernetes.io/load-balancer-name)",
+    f"{LBC_DOCS} (load-balancer-name: 32); "
+    "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html (Name)",
+    32,
+    pattern=r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?",
+    forbidden_starts=("internal-",),
+)
+# Ingress annotations whose value is a name with a rule; `alb.ingress.kubernetes.io/tags` is checked as tags.
+ANNOTATION_RULES = {
+    "alb.ingress.kubernetes.io/group.name": ALB_GROUP_NAME,
+    "alb.ingress.kubernetes.io/load-balancer-name": ALB_NAME,
+}
+ALB_TAGS_ANNOTATION = "alb.ingress.kubernetes.io/tags"
+
 # Kubernetes object names by kind; kinds not listed are DNS-1123 subdomains.
 KIND_NAME_RULES = {
     "Namespace": DNS1123_LABEL,

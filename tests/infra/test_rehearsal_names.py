@@ -120,6 +120,11 @@ def _pod_names(where: str, pod: dict[str, Any]) -> Iterator[tuple[str, str, limi
         yield f"{where}.volumes[].name", volume["name"], limits.DNS1123_LABEL
 
 
+def spec_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """An Ingress's rules (hosts); nothing for other kinds."""
+    return list((body.get("spec") or {}).get("rules") or []) if body.get("kind") == "Ingress" else []
+
+
 def _kubernetes_names(r: Resource) -> Iterator[tuple[str, str, limits.Rule]]:
     body = r.inputs
     kind = body.get("kind")
@@ -131,8 +136,19 @@ def _kubernetes_names(r: Resource) -> Iterator[tuple[str, str, limits.Rule]]:
     if metadata.get("namespace"):
         yield "metadata.namespace", metadata["namespace"], limits.DNS1123_LABEL
     yield from _labels("metadata.labels", metadata.get("labels") or {})
-    for key in metadata.get("annotations") or {}:
+    annotations = metadata.get("annotations") or {}
+    for key, value in annotations.items():
         yield from _qualified_key("metadata.annotations key", key)
+        if key in limits.ANNOTATION_RULES:
+            yield f"metadata.annotations[{key}]", str(value), limits.ANNOTATION_RULES[key]
+    # The controller tags the ALB, its target groups and security groups with these (AWS tag rules).
+    for pair in filter(None, str(annotations.get(limits.ALB_TAGS_ANNOTATION, "")).split(",")):
+        tag_key, _, tag_value = pair.partition("=")
+        yield f"metadata.annotations[{limits.ALB_TAGS_ANNOTATION}] key", tag_key, limits.TAG_KEY
+        yield f"metadata.annotations[{limits.ALB_TAGS_ANNOTATION}][{tag_key}]", tag_value, limits.TAG_VALUE
+    for i, rule in enumerate(spec_rules(body)):
+        if rule.get("host"):
+            yield f"spec.rules[{i}].host", rule["host"], limits.DNS_NAME
     spec = body.get("spec") or {}
     if "template" in spec:
         yield from _pod_names("spec.template", spec["template"])
@@ -262,6 +278,8 @@ def test_every_aws_resource_type_has_a_name_rule_or_is_known_nameless(recordings
         (limits.ECR_REPOSITORY, "mlp-Prod/inference", "not"),
         (limits.HELM_RELEASE, "r" * 54, "length 54"),
         (limits.CRONJOB_NAME, "c" * 53, "length 53"),
+        (limits.ALB_NAME, "k8s-" + "a" * 29, "length 33"),
+        (limits.ALB_GROUP_NAME, "Previews", "not"),
     ],
 )
 def test_each_rule_refuses_what_its_api_refuses(rule: limits.Rule, value: str, breaks: str) -> None:
