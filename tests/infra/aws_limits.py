@@ -123,10 +123,10 @@ LAUNCH_TEMPLATE_DESCRIPTION = Rule(
 )
 RDS_IDENTIFIER = Rule(
     "RDS DB instance identifier",
-    f"{RDS_API}/API_CreateDBInstance.html (DBInstanceIdentifier)",
+    f"{RDS_API}/API_CreateDBInstance.html (DBInstanceIdentifier); {TF_AWS}/rds/validate.go validIdentifier",
     63,
-    pattern=_IDENTIFIER,
-    pattern_says=_IDENTIFIER_SAYS,
+    pattern=r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*",
+    pattern_says="lowercase " + _IDENTIFIER_SAYS,
     no_double_hyphen=True,
 )
 RDS_SNAPSHOT_IDENTIFIER = Rule(
@@ -139,14 +139,14 @@ RDS_SNAPSHOT_IDENTIFIER = Rule(
 )
 RDS_SUBNET_GROUP_NAME = Rule(
     "RDS DB subnet group name",
-    f"{RDS_API}/API_CreateDBSubnetGroup.html (DBSubnetGroupName); {TF_AWS}/rds/validate.go (lowercase)",
+    f"{RDS_API}/API_CreateDBSubnetGroup.html (DBSubnetGroupName); {TF_AWS}/rds/validate.go validSubnetGroupName",
     255,
     pattern=r"[a-z0-9 ._-]+",
     forbidden_values=("default",),
 )
 RDS_PARAMETER_GROUP_NAME = Rule(
     "RDS DB parameter group name",
-    f"{RDS_API}/API_CreateDBParameterGroup.html (DBParameterGroupName); {TF_AWS}/rds/validate.go (lowercase)",
+    f"{RDS_API}/API_CreateDBParameterGroup.html (DBParameterGroupName); {TF_AWS}/rds/validate.go validParamGroupName",
     255,
     pattern=r"[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*",
     pattern_says="lowercase " + _IDENTIFIER_SAYS,

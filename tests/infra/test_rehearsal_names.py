@@ -225,7 +225,7 @@ def test_the_longest_prefix_and_stack_name_config_accepts_still_fit_every_limit(
     stack = "s" * (MAX_FULL_STACK_NAME - len(LONGEST_PREFIX) - 1)
     config = {**stack_file(base), "platform:namePrefix": LONGEST_PREFIX}
     rec = run_stack(stack, config)
-    assert len(rec.exports["clusterName"]) == MAX_FULL_STACK_NAME
+    assert {len(c.inputs["name"]) for c in rec.find("aws:eks/cluster:Cluster")} == {MAX_FULL_STACK_NAME}
     assert violations(rec) == []
     with pytest.raises(ConfigError, match="platform:namePrefix"):
         run_stack(stack + "s", config)
