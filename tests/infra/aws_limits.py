@@ -1,5 +1,6 @@
-"""The name, identifier and description rules AWS, Kubernetes and Helm apply, and how Pulumi names what the
-program leaves unnamed; each rule cites where it is written. Read by tests/infra/test_rehearsal_names.py.
+"""The name, identifier, description and tag rules of the AWS APIs, and how Pulumi names what the program leaves
+unnamed; each rule cites where it is written (Kubernetes and Helm: tests/infra/kubernetes_limits.py). Read by
+tests/infra/test_rehearsal_names.py.
 
 A rule is checked where the real system checks it: an API's documented constraint (the request fails), or the
 validation of the Terraform provider that pulumi-aws 7.51.1 bridges (the preview fails). Where a program omits a
@@ -17,7 +18,6 @@ RDS_API = "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference"
 ELASTICACHE_API = "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference"
 IAM_API = "https://docs.aws.amazon.com/IAM/latest/APIReference"
 TF_AWS = "hashicorp/terraform-provider-aws internal/service"
-K8S_VALIDATION = "kubernetes/apimachinery pkg/util/validation/validation.go"
 
 
 @dataclass(frozen=True)
@@ -298,97 +298,6 @@ TAG_VALUE = Rule(
     pattern=r"[\w\s.:/=+\-@]*",
 )
 
-# Kubernetes (validation.go at kubernetes v1.33) and Helm.
-DNS1123_LABEL = Rule(
-    "Kubernetes DNS-1123 label",
-    f"{K8S_VALIDATION} (IsDNS1123Label)",
-    63,
-    pattern=r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?",
-)
-DNS1035_LABEL = Rule(
-    "Kubernetes DNS-1035 label (Service name)",
-    f"{K8S_VALIDATION} (IsDNS1035Label); Services: kubernetes pkg/apis/core/validation ValidateServiceName",
-    63,
-    pattern=r"[a-z](?:[-a-z0-9]*[a-z0-9])?",
-)
-DNS1123_SUBDOMAIN = Rule(
-    "Kubernetes DNS-1123 subdomain",
-    f"{K8S_VALIDATION} (IsDNS1123Subdomain)",
-    253,
-    pattern=r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*",
-)
-# The Job controller labels its pods job-name=<name> (a label value: 63); the CronJob controller appends 11
-# characters to the CronJob's name for each Job.
-JOB_NAME = Rule(
-    "Kubernetes Job name",
-    "kubernetes pkg/apis/batch/validation (job-name label value)",
-    63,
-    pattern=DNS1123_SUBDOMAIN.pattern,
-)
-CRONJOB_NAME = Rule(
-    "Kubernetes CronJob name",
-    "kubernetes pkg/apis/batch/validation ValidateCronJob (52)",
-    52,
-    pattern=DNS1123_SUBDOMAIN.pattern,
-)
-LABEL_VALUE = Rule(
-    "Kubernetes label value",
-    f"{K8S_VALIDATION} (IsValidLabelValue)",
-    63,
-    min_length=0,
-    pattern=r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?",
-)
-QUALIFIED_NAME = Rule(
-    "Kubernetes label or annotation key (name part)",
-    f"{K8S_VALIDATION} (IsQualifiedName)",
-    63,
-    pattern=r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?",
-)
-PORT_NAME = Rule(
-    "Kubernetes port name",
-    f"{K8S_VALIDATION} (IsValidPortName: IANA_SVC_NAME)",
-    15,
-    pattern=r"(?=.*[a-z])[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*",
-    pattern_says="lowercase letters, digits and single inner hyphens, with a letter",
-)
-HELM_RELEASE = Rule(
-    "Helm release name",
-    "helm/helm pkg/chartutil/validate_name.go (ValidateReleaseName: 53, DNS-1123 subdomain)",
-    53,
-    pattern=DNS1123_SUBDOMAIN.pattern,
-)
-
-# AWS Load Balancer Controller v2.14.1 Ingress annotations (docs/guide/ingress/annotations.md) and the ELBv2 API.
-LBC_DOCS = "kubernetes-sigs/aws-load-balancer-controller docs/guide/ingress/annotations.md@v2.14.1"
-ALB_GROUP_NAME = Rule(
-    "ALB IngressGroup name (alb.ingress.kubernetes.io/group.name)",
-    f"{LBC_DOCS} (group.name)",
-    63,
-    pattern=r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?",
-)
-ALB_NAME = Rule(
-    "ALB name (alb.ingress.kubernetes.io/load-balancer-name)",
-    f"{LBC_DOCS} (load-balancer-name: 32); "
-    "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html (Name)",
-    32,
-    pattern=r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?",
-    forbidden_starts=("internal-",),
-)
-# Ingress annotations whose value is a name with a rule; `alb.ingress.kubernetes.io/tags` is checked as tags.
-ANNOTATION_RULES = {
-    "alb.ingress.kubernetes.io/group.name": ALB_GROUP_NAME,
-    "alb.ingress.kubernetes.io/load-balancer-name": ALB_NAME,
-}
-ALB_TAGS_ANNOTATION = "alb.ingress.kubernetes.io/tags"
-
-# Kubernetes object names by kind; kinds not listed are DNS-1123 subdomains.
-KIND_NAME_RULES = {
-    "Namespace": DNS1123_LABEL,
-    "Service": DNS1035_LABEL,
-    "Job": JOB_NAME,
-    "CronJob": CRONJOB_NAME,
-}
-
 # (resource type, input) -> rule, for inputs the program sets.
 INPUT_RULES: dict[tuple[str, str], Rule] = {
     ("aws:ec2/securityGroup:SecurityGroup", "description"): SG_DESCRIPTION,
@@ -421,7 +330,6 @@ INPUT_RULES: dict[tuple[str, str], Rule] = {
     ("aws:ecr/repository:Repository", "name"): ECR_REPOSITORY,
     ("aws:route53/record:Record", "name"): DNS_NAME,
     ("aws:acm/certificate:Certificate", "domainName"): ACM_DOMAIN,
-    ("kubernetes:helm.sh/v3:Release", "name"): HELM_RELEASE,
 }
 
 # Lists of names: (resource type, input) -> the rule for each item.
@@ -475,9 +383,6 @@ AUTONAMES: dict[str, Autoname] = {
     "aws:secretsmanager/secret:Secret": Autoname("name", 255),
     "aws:kms/alias:Alias": Autoname("name", 238),
 }
-# pulumi-kubernetes names an object without metadata.name `<logical name>-<8 hex digits>`, with no maximum
-# (provider/pkg/metadata/naming.go AssignNameIfAutonamable: NewUniqueName(seed, prefix, 0, 0, nil)).
-KUBERNETES_AUTONAME = Autoname("metadata.name", 0, random=8)
 
 # A `<field>Prefix` input makes the Terraform provider name the resource `<prefix><26 characters>`
 # (terraform-plugin-sdk helper/id PrefixedUniqueId, UniqueIDSuffixLength = 26).

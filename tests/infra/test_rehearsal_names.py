@@ -20,10 +20,12 @@ from infra.config import ConfigError
 from infra.config.keys import MAX_FULL_STACK_NAME
 from infra.config.preview import MAX_PR_NUMBER
 from tests.infra import aws_limits as limits
+from tests.infra import kubernetes_limits as k8s
 from tests.infra.harness import Recording, Resource, qualified, run_stack
 from tests.infra.stack_files import preview_config, stack_file
 
 LONGEST_PREFIX = "abcdefghijklmno"  # namePrefix: 2-15 characters
+INPUT_RULES = {**limits.INPUT_RULES, **k8s.INPUT_RULES}
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def _name_input(r: Resource, field: str) -> tuple[str | None, list[str]]:
 
 def _aws_names(r: Resource) -> Iterator[tuple[str, str, limits.Rule]]:
     inputs = r.inputs
-    for (type_, field), rule in limits.INPUT_RULES.items():
+    for (type_, field), rule in INPUT_RULES.items():
         if type_ == r.type and not (field.endswith("Prefix") and field not in inputs):
             value, _ = _name_input(r, field)
             if value is not None:
@@ -97,14 +99,14 @@ def _aws_names(r: Resource) -> Iterator[tuple[str, str, limits.Rule]]:
 def _labels(where: str, labels: dict[str, Any]) -> Iterator[tuple[str, str, limits.Rule]]:
     for key, value in labels.items():
         yield from _qualified_key(f"{where} key", key)
-        yield f"{where}[{key}]", str(value), limits.LABEL_VALUE
+        yield f"{where}[{key}]", str(value), k8s.LABEL_VALUE
 
 
 def _qualified_key(where: str, key: str) -> Iterator[tuple[str, str, limits.Rule]]:
     prefix, _, name = key.rpartition("/")
     if prefix:
-        yield f"{where} prefix", prefix, limits.DNS1123_SUBDOMAIN
-    yield where, name, limits.QUALIFIED_NAME
+        yield f"{where} prefix", prefix, k8s.DNS1123_SUBDOMAIN
+    yield where, name, k8s.QUALIFIED_NAME
 
 
 def _pod_names(where: str, pod: dict[str, Any]) -> Iterator[tuple[str, str, limits.Rule]]:
@@ -112,12 +114,12 @@ def _pod_names(where: str, pod: dict[str, Any]) -> Iterator[tuple[str, str, limi
     spec = pod.get("spec") or {}
     for kind in ("containers", "initContainers"):
         for c in spec.get(kind) or []:
-            yield f"{where}.{kind}[].name", c["name"], limits.DNS1123_LABEL
+            yield f"{where}.{kind}[].name", c["name"], k8s.DNS1123_LABEL
             for port in c.get("ports") or []:
                 if port.get("name"):
-                    yield f"{where}.{kind}[{c['name']}].ports[].name", port["name"], limits.PORT_NAME
+                    yield f"{where}.{kind}[{c['name']}].ports[].name", port["name"], k8s.PORT_NAME
     for volume in spec.get("volumes") or []:
-        yield f"{where}.volumes[].name", volume["name"], limits.DNS1123_LABEL
+        yield f"{where}.volumes[].name", volume["name"], k8s.DNS1123_LABEL
 
 
 def spec_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,21 +133,21 @@ def _kubernetes_names(r: Resource) -> Iterator[tuple[str, str, limits.Rule]]:
     if kind is None:
         return
     metadata = body.get("metadata") or {}
-    name = metadata.get("name") or limits.KUBERNETES_AUTONAME.name(r.name)
-    yield "metadata.name", name, limits.KIND_NAME_RULES.get(kind, limits.DNS1123_SUBDOMAIN)
+    name = metadata.get("name") or k8s.KUBERNETES_AUTONAME.name(r.name)
+    yield "metadata.name", name, k8s.KIND_NAME_RULES.get(kind, k8s.DNS1123_SUBDOMAIN)
     if metadata.get("namespace"):
-        yield "metadata.namespace", metadata["namespace"], limits.DNS1123_LABEL
+        yield "metadata.namespace", metadata["namespace"], k8s.DNS1123_LABEL
     yield from _labels("metadata.labels", metadata.get("labels") or {})
     annotations = metadata.get("annotations") or {}
     for key, value in annotations.items():
         yield from _qualified_key("metadata.annotations key", key)
-        if key in limits.ANNOTATION_RULES:
-            yield f"metadata.annotations[{key}]", str(value), limits.ANNOTATION_RULES[key]
+        if key in k8s.ANNOTATION_RULES:
+            yield f"metadata.annotations[{key}]", str(value), k8s.ANNOTATION_RULES[key]
     # The controller tags the ALB, its target groups and security groups with these (AWS tag rules).
-    for pair in filter(None, str(annotations.get(limits.ALB_TAGS_ANNOTATION, "")).split(",")):
+    for pair in filter(None, str(annotations.get(k8s.ALB_TAGS_ANNOTATION, "")).split(",")):
         tag_key, _, tag_value = pair.partition("=")
-        yield f"metadata.annotations[{limits.ALB_TAGS_ANNOTATION}] key", tag_key, limits.TAG_KEY
-        yield f"metadata.annotations[{limits.ALB_TAGS_ANNOTATION}][{tag_key}]", tag_value, limits.TAG_VALUE
+        yield f"metadata.annotations[{k8s.ALB_TAGS_ANNOTATION}] key", tag_key, limits.TAG_KEY
+        yield f"metadata.annotations[{k8s.ALB_TAGS_ANNOTATION}][{tag_key}]", tag_value, limits.TAG_VALUE
     for i, rule in enumerate(spec_rules(body)):
         if rule.get("host"):
             yield f"spec.rules[{i}].host", rule["host"], limits.DNS_NAME
@@ -157,7 +159,7 @@ def _kubernetes_names(r: Resource) -> Iterator[tuple[str, str, limits.Rule]]:
         yield from _pod_names("spec.jobTemplate.spec.template", job["template"])
     for port in spec.get("ports") or [] if kind == "Service" else []:
         if port.get("name"):
-            yield "spec.ports[].name", port["name"], limits.PORT_NAME
+            yield "spec.ports[].name", port["name"], k8s.PORT_NAME
 
 
 def physical_names(rec: Recording) -> tuple[list[Named], list[str]]:
@@ -168,7 +170,7 @@ def physical_names(rec: Recording) -> tuple[list[Named], list[str]]:
         if not r.custom or r.read:
             continue
         if r.type.startswith("aws:") or r.type == "kubernetes:helm.sh/v3:Release":
-            for field in {f for (t, f) in limits.INPUT_RULES if t == r.type}:
+            for field in {f for (t, f) in INPUT_RULES if t == r.type}:
                 problems += _name_input(r, field)[1]
             found = _aws_names(r)
         elif r.type.startswith("kubernetes:") and r.type != "pulumi:providers:kubernetes":
@@ -189,7 +191,7 @@ def violations(rec: Recording) -> list[str]:
 
 def unclassified_aws_types(rec: Recording) -> set[str]:
     """AWS resource types the rehearsal has no name rule for and does not know to be nameless."""
-    ruled = {t for t, _ in limits.INPUT_RULES} | set(limits.AUTONAMES) | limits.NAMELESS_AWS_TYPES
+    ruled = {t for t, _ in INPUT_RULES} | set(limits.AUTONAMES) | limits.NAMELESS_AWS_TYPES
     return {r.type for r in rec.resources if r.custom and r.type.startswith("aws:") and r.type not in ruled}
 
 
@@ -276,10 +278,10 @@ def test_every_aws_resource_type_has_a_name_rule_or_is_known_nameless(recordings
         (limits.SG_NAME, "sg-dev-redis", "reserved 'sg-'"),
         (limits.KMS_ALIAS, "alias/aws/mine", "reserved 'alias/aws/'"),
         (limits.ECR_REPOSITORY, "mlp-Prod/inference", "not"),
-        (limits.HELM_RELEASE, "r" * 54, "length 54"),
-        (limits.CRONJOB_NAME, "c" * 53, "length 53"),
-        (limits.ALB_NAME, "k8s-" + "a" * 29, "length 33"),
-        (limits.ALB_GROUP_NAME, "Previews", "not"),
+        (k8s.HELM_RELEASE, "r" * 54, "length 54"),
+        (k8s.CRONJOB_NAME, "c" * 53, "length 53"),
+        (k8s.ALB_NAME, "k8s-" + "a" * 29, "length 33"),
+        (k8s.ALB_GROUP_NAME, "Previews", "not"),
     ],
 )
 def test_each_rule_refuses_what_its_api_refuses(rule: limits.Rule, value: str, breaks: str) -> None:
