@@ -177,6 +177,14 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    ingress = read_ingress(keys, environment)
+    if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
+        # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
+        raise keys.fail(
+            "network.publicSubnetIds",
+            "at least 2 subnet ids in different AZs when network.vpcId is set and ingress.scheme is internet-facing",
+            list(network.public_subnet_ids),
+        )
     return PlatformConfig(
         **_identity(identity),
         network=network,
@@ -188,7 +196,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         registry=read_registry(keys),
         # Workload layer (issue 4)
         inference=read_inference(keys, environment),
-        ingress=read_ingress(keys, environment),
+        ingress=ingress,
         mlflow=read_mlflow(keys, environment),
         training_job=read_training_job(keys),
         monitoring=read_monitoring(keys),
