@@ -175,7 +175,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             tags=tags,
         ),
     )
-    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, tags=tags))
+    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, region=cfg.region, tags=tags))
     registry = Registry(cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags))
     # Each image into the stack's own repository, before (and for) the pods that run it.
     running = ("inference", "mlflow") + (("training",) if cfg.training_job.enabled else ())

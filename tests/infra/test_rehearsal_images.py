@@ -1,11 +1,9 @@
-"""Deploy rehearsal, images and project config: what a new stack's first `pulumi up` needs to find in ECR, and what
-the Pulumi CLI checks before the program even runs.
+"""Deploy rehearsal, images: what a new stack's first `pulumi up` needs to find in ECR, and what must stay there.
 
 Rules encoded here, each from its source:
-- The Pulumi CLI refuses a stack that leaves a project key with neither `default` nor `value` unset ("Stack 'pr-7'
-  is missing configuration value ..."): pulumi/pulumi `sdk/go/common/workspace/config.go` (mergeConfig,
-  missingStackConfigurationKeysError) at 0a7aa0e2b59c5fa329664202a3701c553fea3662, tested by
-  `project_test.go` TestStackConfigErrorsWhenMissingStackValueForConfigTypeWithNoDefault.
+- The Pulumi CLI refuses a stack that leaves a project key with neither `default` nor `value` unset
+  (pulumi/pulumi `sdk/go/common/workspace/config.go` mergeConfig); test_rehearsal_project_config.py checks every
+  key of every stack file against it, and this module that no image key can be one.
 - A pod can only pull an image that is in its registry when the kubelet starts it: every image a Pod, Job or
   CronJob runs must be pushed by the same `up` before the workload is created (an Image resource it depends on,
   itself after its ECR repository), or be a digest given in config.
@@ -29,7 +27,7 @@ from infra import images
 from infra.config import IMAGE_KEYS, ConfigError
 from tests.infra.harness import DOCKER_IMAGE, ROOT, Recording, Resource, qualified, run_stack
 from tests.infra.k8s import WORKLOAD_KINDS, containers, pod_template
-from tests.infra.test_preview import _delivery_script
+from tests.infra.stack_files import preview_config
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -38,47 +36,6 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
 # ------------------------------------------------------------------------------- the CLI's project-config check
-
-
-def missing_configuration(project: dict[str, Any], stack_config: dict[str, Any]) -> list[str]:
-    """The project keys the Pulumi CLI reports missing for a stack holding `stack_config` (mergeConfig)."""
-    name = project["name"]
-    missing = []
-    for key, declaration in sorted((project.get("config") or {}).items()):
-        namespaced = key if ":" in key else f"{name}:{key}"
-        declared = declaration if isinstance(declaration, dict) else {"value": declaration}
-        has_default = declared.get("default") is not None or declared.get("value") is not None
-        if namespaced.split(":", 1)[0] == name and namespaced not in stack_config and not has_default:
-            missing.append(key)
-    return missing
-
-
-def stack_files() -> dict[str, dict[str, Any]]:
-    """Every stack file the CLI reads: the committed ones, and pr-7 as preview.yml writes it from the template."""
-    files = {stack: yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) for stack in STACK_FILES}
-    template = yaml.safe_load((ROOT / "Pulumi.preview.yaml").read_text())
-    files["pr-7"] = _delivery_script().render_config(template, 7, None)
-    return files
-
-
-def test_the_emulated_cli_check_reports_a_typed_key_without_default() -> None:
-    project = {
-        "name": "platform",
-        "config": {
-            "a": {"type": "string"},
-            "b": {"type": "string", "default": ""},
-            "c": {"type": "integer", "default": 0},
-            "aws:region": {"value": "us-east-1"},
-        },
-    }
-    assert missing_configuration(project, {}) == ["a"]
-    assert missing_configuration(project, {"platform:a": "x"}) == []
-
-
-@pytest.mark.parametrize("stack", [*STACK_FILES, "pr-7"])
-def test_every_required_project_key_is_set_in_every_stack_file_as_the_cli_reads_it(stack: str) -> None:
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    assert missing_configuration(project, stack_files()[stack]["config"]) == []
 
 
 def test_no_image_key_is_required_by_the_project() -> None:
@@ -220,9 +177,7 @@ def test_a_digest_from_another_stacks_repository_is_refused(recordings: dict[str
 
 def test_a_preview_can_run_a_prebuilt_digest_as_its_workflow_would_write_it(on_dev: dict[str, Recording]) -> None:
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/inference@" + DIGEST
-    template = yaml.safe_load((ROOT / "Pulumi.preview.yaml").read_text())
-    rendered = _delivery_script().render_config(template, 7, image)
-    rec = run_stack("pr-7", rendered["config"], references=on_dev)
+    rec = run_stack("pr-7", preview_config(7, image), references=on_dev)
     assert not rec.find(DOCKER_IMAGE)
     assert {image for _, image in workload_images(rec)} == {image}
 
