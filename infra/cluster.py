@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -168,6 +168,8 @@ class Cluster(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
+    # What a deploy runner inside the VPC carries to reach the private API endpoint.
+    deploy_runner_security_group_id: pulumi.Output[str]
     node_groups: list[aws.eks.NodeGroup]
     version: str
 
@@ -320,6 +322,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         cluster_sg_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id or "")
+        runner_sg, api_reach = self._deploy_runner_access(name, args, cluster_sg_id, tags)
 
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -434,6 +437,7 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
         self.cluster_security_group_id = cluster_sg_id
         self.node_security_group_id = node_sg.id
+        self.deploy_runner_security_group_id = runner_sg.id
         self.node_groups = node_groups
         # The one Kubernetes provider of the stack: it waits for nodes and DNS, so nothing deployed through it
         # (Helm releases, workloads) is attempted against a cluster that cannot run pods yet; and for the access
@@ -442,7 +446,7 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.node_groups, coredns, *access]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.node_groups, coredns, *access, api_reach]),
         )
         self.register_outputs(
             {
@@ -452,5 +456,47 @@ class Cluster(pulumi.ComponentResource):
                 "oidcIssuer": self.oidc_issuer,
                 "clusterSecurityGroupId": self.cluster_security_group_id,
                 "nodeSecurityGroupId": self.node_security_group_id,
+                "deployRunnerSecurityGroupId": self.deploy_runner_security_group_id,
             }
+        )
+
+    def _deploy_runner_access(
+        self, name: str, args: ClusterArgs, cluster_sg_id: pulumi.Input[str], tags: Callable[[str], dict[str, str]]
+    ) -> tuple[aws.ec2.SecurityGroup, aws.vpc.SecurityGroupIngressRule]:
+        """The security group a deploy runner in the VPC carries (cluster.deployFrom vpc), and the rule that lets it
+        reach the private API endpoint.
+
+        The endpoint's ENIs carry the cluster security group, which admits only itself (EKS user guide, "Cluster
+        API server endpoint": from a host in the VPC, the cluster security group must allow 443 from it). Created
+        in both deploy models, so the runner can be launched with it right after a first deploy from a workstation.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        runner_sg = aws.ec2.SecurityGroup(
+            f"{name}-deploy-runner",
+            vpc_id=args.vpc_id,
+            description=f"Deploy runners of EKS cluster {args.cluster_name}: reach its private API endpoint",
+            tags=tags("deploy-runner"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-deploy-runner-https",
+            security_group_id=runner_sg.id,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS out: GitHub, Pulumi Cloud, package indexes, AWS APIs and the EKS API",
+            tags=tags("deploy-runner-https"),
+            opts=child,
+        )
+        return runner_sg, aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-from-deploy-runner",
+            security_group_id=cluster_sg_id,
+            referenced_security_group_id=runner_sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="EKS API from the deploy runners",
+            tags=tags("api-from-deploy-runner"),
+            opts=child,
         )

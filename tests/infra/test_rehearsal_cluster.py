@@ -106,6 +106,27 @@ def test_a_private_api_endpoint_is_reached_only_by_jobs_running_inside_its_vpc(r
     assert checked == 8
 
 
+def test_a_deploy_runner_in_the_vpc_can_reach_the_private_endpoint(recording: Recording) -> None:
+    """Inside the VPC is not enough: the private endpoint's ENIs carry the cluster security group, which EKS creates
+    admitting only itself, so a host in the VPC needs a rule allowing 443 from it (EKS user guide, "Cluster API
+    server endpoint", accessing a private-only API server). The stack exports a security group for its deploy
+    runners, the cluster security group admits it on 443, and the Kubernetes provider waits for that rule."""
+    runner_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-deploy-runner")
+    assert recording.exports["deployRunnerSecurityGroupId"] == runner_sg.id
+    cluster_sg = recording.one(EKS).outputs["vpcConfig"]["clusterSecurityGroupId"]
+    (rule,) = [
+        r
+        for r in recording.find("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == cluster_sg
+    ]
+    assert (rule.inputs["referencedSecurityGroupId"], rule.inputs["fromPort"], rule.inputs["toPort"]) == (
+        runner_sg.id,
+        443,
+        443,
+    )
+    assert recording.depends_on(recording.one(PROVIDER), rule)
+
+
 def test_deploy_from_cidrs_needs_the_cidrs_it_deploys_from() -> None:
     """With cluster.deployFrom cidrs the Kubernetes provider reaches the API through the public endpoint, which
     admits only `publicAccessCidrs` (EKS API reference, VpcConfigRequest.publicAccessCidrs); with none configured

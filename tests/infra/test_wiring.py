@@ -70,9 +70,11 @@ def inventory(stack: str) -> Counter[str]:
         "aws:cloudwatch/logGroup:LogGroup": 2,
         # EKS secrets, Redis, RDS, artifacts
         "aws:kms/key:Key": 4,
-        # nodes, Redis, RDS
-        "aws:ec2/securityGroup:SecurityGroup": 3,
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 2,
+        # nodes, Redis, RDS, deploy runners
+        "aws:ec2/securityGroup:SecurityGroup": 4,
+        # Redis and RDS from the nodes; the EKS API from the deploy runners (and their HTTPS out)
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 3,
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 1,
         # cache
         "aws:elasticache/replicationGroup:ReplicationGroup": 1,
         "aws:elasticache/subnetGroup:SubnetGroup": 1,
@@ -154,12 +156,17 @@ def test_no_security_group_admits_the_internet(recording: Recording) -> None:
     assert not recording.find("aws:ec2/securityGroupRule:SecurityGroupRule")
 
 
-def test_every_ingress_rule_admits_only_the_node_security_group(recording: Recording) -> None:
+def test_every_ingress_rule_admits_one_port_from_one_security_group(recording: Recording) -> None:
+    """Redis and RDS admit the nodes; the EKS API (the cluster security group) admits the deploy runners."""
     node_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-node-sg")
+    runner_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-deploy-runner")
+    cluster_sg = recording.one("aws:eks/cluster:Cluster").outputs["vpcConfig"]["clusterSecurityGroupId"]
     rules = recording.find("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert sorted(r.inputs["fromPort"] for r in rules) == [5432, 6379]
+    sources = {r.inputs["fromPort"]: (r.inputs["referencedSecurityGroupId"], r.inputs["securityGroupId"]) for r in rules}
+    assert sorted(sources) == [443, 5432, 6379]
+    assert sources[443] == (runner_sg.id, cluster_sg)
+    assert sources[5432][0] == sources[6379][0] == node_sg.id
     for rule in rules:
-        assert rule.inputs["referencedSecurityGroupId"] == node_sg.id
         assert rule.inputs["fromPort"] == rule.inputs["toPort"]
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
 
