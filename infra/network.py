@@ -61,7 +61,8 @@ def choose_zone_ids(cfg: NetworkConfig, parent: pulumi.Resource) -> list[str]:
     if len(zone_ids) < cfg.az_count:
         raise ConfigError(
             f"platform:network.azCount is {cfg.az_count}, but the region has only {len(zone_ids)} zones EKS supports "
-            f"({', '.join(zone_ids)}; excluded: {', '.join(excluded)}): lower it or shorten platform:network.excludeZoneIds"
+            f"({', '.join(zone_ids)}; excluded: {', '.join(excluded)}): lower it or shorten "
+            "platform:network.excludeZoneIds"
         )
     return zone_ids[: cfg.az_count]
 

@@ -8,7 +8,7 @@ written, and fails on the program as it was before the rule was followed.
 from __future__ import annotations
 
 import datetime
-import re
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,9 @@ def _runner_labels(job: dict[str, Any], stack: str, matrix_stack: str | None) ->
     ]
 
 
-def test_a_private_api_endpoint_is_reached_only_by_jobs_running_inside_its_vpc(recordings: dict[str, Recording]) -> None:
+def test_a_private_api_endpoint_is_reached_only_by_jobs_running_inside_its_vpc(
+    recordings: dict[str, Recording],
+) -> None:
     """EKS: with public access off, "the cluster's API server endpoint is only accessible from within the VPC or a
     connected network" (EKS user guide, "Cluster API server endpoint", cluster-endpoint.html). GitHub-hosted runners
     run on GitHub's machines, outside any VPC of yours ("About GitHub-hosted runners"; a job reaches a private
@@ -292,12 +294,22 @@ def test_one_node_group_per_zone_balanced_by_the_autoscaler(recording: Recording
     assert autoscaler.inputs["values"]["extraArgs"]["balance-similar-node-groups"] is True
 
 
-def test_every_stack_file_keeps_to_one_endpoint_model() -> None:
-    """The stack files say where they are deployed from, as a value the program validates, not as a placeholder:
-    no stack file sets public CIDRs or a deployer ARN it cannot know (docs/first-deploy.md)."""
+# Values that only ever stand in for real ones: AWS's documentation account and the RFC 5737 documentation ranges.
+PLACEHOLDER_ACCOUNT = "123456789012"
+DOCUMENTATION_RANGES = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+
+
+def test_every_stack_file_keeps_to_one_endpoint_model_without_placeholders() -> None:
+    """Every full stack file says where it is deployed from, as a value the program validates; what it cannot know
+    (a deployer's ARN, the CIDRs it is deployed from) it leaves to derivation or to the fork, never to a placeholder
+    that would fail `up` (an access entry for a role of AWS's documentation account; an endpoint open to a
+    documentation range, RFC 5737, that no runner ever leaves from)."""
     for path in sorted(ROOT.glob("Pulumi.*.yaml")):
         config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
         if config.get("platform:mode") == "preview":
             continue
         assert config.get("platform:cluster.deployFrom") in ("vpc", "cidrs"), path.name
-        assert not any(re.search(r"cluster\.(publicAccessCidrs|deployerRoleArn)$", key) for key in config), path.name
+        assert f":{PLACEHOLDER_ACCOUNT}:" not in str(config.get("platform:cluster.deployerRoleArn", "")), path.name
+        for cidr in config.get("platform:cluster.publicAccessCidrs") or []:
+            network = ipaddress.ip_network(cidr)
+            assert not any(network.subnet_of(doc) for doc in DOCUMENTATION_RANGES), f"{path.name}: {cidr}"

@@ -162,7 +162,9 @@ def test_every_ingress_rule_admits_one_port_from_one_security_group(recording: R
     runner_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-deploy-runner")
     cluster_sg = recording.one("aws:eks/cluster:Cluster").outputs["vpcConfig"]["clusterSecurityGroupId"]
     rules = recording.find("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    sources = {r.inputs["fromPort"]: (r.inputs["referencedSecurityGroupId"], r.inputs["securityGroupId"]) for r in rules}
+    sources = {
+        r.inputs["fromPort"]: (r.inputs["referencedSecurityGroupId"], r.inputs["securityGroupId"]) for r in rules
+    }
     assert sorted(sources) == [443, 5432, 6379]
     assert sources[443] == (runner_sg.id, cluster_sg)
     assert sources[5432][0] == sources[6379][0] == node_sg.id
