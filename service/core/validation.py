@@ -337,6 +337,11 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
     elif t is float and kind == "int" and lenient and value.is_integer():
         return _in_range(int(value), column, row)
     elif t is str and lenient and kind != "bool":
+        if kind == "int":
+            try:  # exactly, as an integer: float() would round "9007199254740993" into range
+                return _in_range(int(value), column, row)
+            except ValueError:
+                pass  # "1.0", "1e3": read as a number below
         try:
             number = float(value)
         except ValueError as e:
