@@ -97,7 +97,8 @@ def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema
     mime = check_content_type(content_type)
     if mime in ("text/csv", PARQUET):
         key = "csv" if mime == "text/csv" else "parquet"
-        columns, data = _read_csv(body) if mime == "text/csv" else _read_parquet(body)
+        wanted = set(schema.names)
+        columns, data = _read_csv(body, wanted) if mime == "text/csv" else _read_parquet(body, wanted)
         data = _rows_list(data, key, max_rows)
         return to_matrix(from_columns(columns, data, schema, key=key), schema, lenient=True)
     payload = decode_json(body)
@@ -167,17 +168,17 @@ def check_content_type(content_type: str | None) -> str:
     return mime.lower()
 
 
-def _read_csv(body: bytes) -> tuple[list[Any], list[Any]]:
+def _read_csv(body: bytes, wanted: set[str]) -> tuple[list[Any], list[Any]]:
     import pandas as pd
 
     try:
         frame = pd.read_csv(io.StringIO(body.decode("utf-8")))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise MalformedBody(f"the body is not a CSV table with a header row: {e}") from e
-    return _table(frame)
+    return _table(frame, wanted)
 
 
-def _read_parquet(body: bytes) -> tuple[list[Any], list[Any]]:
+def _read_parquet(body: bytes, wanted: set[str]) -> tuple[list[Any], list[Any]]:
     """A Parquet file, read as `mlflow models serve` reads it (`pandas.read_parquet`)."""
     import pandas as pd
 
@@ -188,13 +189,17 @@ def _read_parquet(body: bytes) -> tuple[list[Any], list[Any]]:
         raise MalformedBody(f"the body is not a Parquet table: {e}") from e
     if not all(isinstance(name, str) for name in frame.columns):
         raise InvalidRequest("the Parquet table's column names must be strings", field="parquet")
-    return _table(frame)
+    return _table(frame, wanted)
 
 
-def _table(frame: Any) -> tuple[list[Any], list[Any]]:
+def _table(frame: Any, wanted: set[str]) -> tuple[list[Any], list[Any]]:
+    """The header and rows of the columns the model takes (others are ignored anyway: converting the 20,000
+    extra columns of a hostile CSV one by one took seconds)."""
+    keep = [j for j, name in enumerate(frame.columns) if name in wanted]
     # Column by column, so values come out as Python scalars (numpy's would fail the type checks).
-    values = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
-    return frame.columns.tolist(), [list(row) for row in zip(*values, strict=True)]
+    values = [frame.iloc[:, j].tolist() for j in keep]
+    rows = [list(row) for row in zip(*values, strict=True)] if keep else [[] for _ in range(len(frame))]
+    return [frame.columns[j] for j in keep], rows
 
 
 def _columnar(value: dict[str, Any], key: str) -> tuple[list[str], list[list[Any]]]:
