@@ -92,6 +92,10 @@ def _cases(row: dict[str, float]) -> dict[str, tuple[str, str, bytes]]:
     values = list(row.values())
     nested = b"[" * 2000 + b"]" * 2000
     wide = {f"c{i}": 1.0 for i in range(20_000)}
+
+    def js(payload: object) -> bytes:
+        return json.dumps(payload).encode()
+
     return {
         "nested-arrays": ("/predict", "application/json", nested),
         "nested-objects": ("/invocations", "application/json", b'{"a":' * 2000 + b"1" + b"}" * 2000),
@@ -115,7 +119,7 @@ def _cases(row: dict[str, float]) -> dict[str, tuple[str, str, bytes]]:
             "application/json",
             json.dumps({"dataframe_split": {"columns": [*cols, "age"], "data": [[*values, 5.0]]}}).encode(),
         ),
-        "overflowing-output": ("/predict", "application/json", json.dumps({"instances": [{**row, "age": 1e308}]}).encode()),
+        "overflowing-output": ("/predict", "application/json", js({"instances": [{**row, "age": 1e308}]})),
         "huge-integer-literal": ("/predict", "application/json", b'{"inputs": [[1' + b"0" * 5000 + b"]]}"),
         "huge-float-literal": ("/invocations", "application/json", b'{"inputs": [{"age": 1' + b"0" * 400 + b"}]}"),
         "invalid-utf8-json": ("/invocations", "application/json", b'{"dataframe_records": [{"age": "\xff\xfe"}]}'),
@@ -126,7 +130,7 @@ def _cases(row: dict[str, float]) -> dict[str, tuple[str, str, bytes]]:
             "text/csv",
             (",".join(wide) + "\n" + ",".join("1" for _ in wide) + "\n").encode(),
         ),
-        "long-string": ("/predict", "application/json", json.dumps({"instances": [{**row, "bmi": "x" * 100_000}]}).encode()),
+        "long-string": ("/predict", "application/json", js({"instances": [{**row, "bmi": "x" * 100_000}]})),
         "garbage-parquet": ("/invocations", "application/vnd.apache.parquet", b"PAR1" + b"\x00" * 64 + b"PAR1"),
     }
 
@@ -170,9 +174,7 @@ def test_an_unexpected_500_carries_the_request_id_in_header_body_and_log(
     "request id None" in the body and the log."""
     test_client = TestClient(app, raise_server_exceptions=False)
     with mock.patch.object(app.state.drift, "observe", side_effect=RuntimeError("boom")):
-        response = test_client.post(
-            "/predict", json={"inputs": [[0.0] * 10]}, headers={"X-Request-ID": "trace-123"}
-        )
+        response = test_client.post("/predict", json={"inputs": [[0.0] * 10]}, headers={"X-Request-ID": "trace-123"})
     assert response.status_code == 500
     assert response.headers.get("X-Request-ID") == "trace-123"
     assert response.json()["error"] == {"code": "internal_error", "message": "internal error (request id trace-123)"}
