@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import anyio
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
@@ -28,7 +30,9 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
+from service.core.errors import NonFiniteOutput
 from service.core.model import LoadedModel, VersionRef, open_model, validate
+from service.core.predict import predict
 from service.settings import Settings
 from tests.service.conftest import PIP_REQUIREMENTS
 
@@ -224,3 +228,38 @@ def test_generated_prediction_requests_get_no_5xx(case: Any, model: LoadedModel)
     GENERATED_APP.state.variants.champion.current = model
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+
+
+class MemoryCache:
+    """The PredictionCache interface over a dict: what was stored is what the test inspects."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, bytes] = {}
+
+    def keys(self, model_name: str, version: str, rows: Any) -> list[str]:
+        return [f"{model_name}:{version}:{r.tobytes().hex()}" for r in rows]
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return [self.stored.get(k) for k in keys]
+
+    async def set_many(self, items: dict[str, bytes]) -> None:
+        self.stored.update(items)
+
+
+def test_a_non_finite_prediction_is_never_cached(model: LoadedModel, row: dict[str, float]) -> None:
+    """It was cached as null and served from the cache for the whole TTL."""
+    cache = MemoryCache()
+    good = np.array([list(row.values())])
+    bad = np.array([list(row.values()), [1e308, *list(row.values())[1:]]])
+
+    async def run() -> None:
+        await predict(model, good, cache, offload_min_rows=64)  # type: ignore[arg-type]
+        assert len(cache.stored) == 1
+        with pytest.raises(NonFiniteOutput) as raised:
+            await predict(model, bad, cache, offload_min_rows=64)  # type: ignore[arg-type]
+        assert raised.value.row == 1 and raised.value.status == 422
+        with pytest.raises(NonFiniteOutput):
+            await predict(model, bad, None, offload_min_rows=64)
+
+    anyio.run(run)
+    assert len(cache.stored) == 1, "only the finite row of the first request was stored"
