@@ -125,7 +125,9 @@ def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema
             )
         for j, name in enumerate(header):
             if not isinstance(name, str):
-                raise InvalidRequest(
+                # A schema error, as MLflow's enforcement answers a numeric column name (a list or an object as a
+                # name was a 500 there, and here: unhashable).
+                raise SchemaMismatch(
                     f'column {j} of "dataframe_split.columns" is {_preview(name)}: column names are strings',
                     field=f"{key}.columns",
                 )

@@ -218,7 +218,7 @@ def test_a_deeply_nested_value_is_named_without_serializing_it() -> None:
 def test_a_non_string_column_name_in_dataframe_split_is_refused_by_position(name: object) -> None:
     """A list or object as a column name reached a dict as key (TypeError: unhashable, a 500)."""
     payload = {"dataframe_split": {"columns": ["age", name, "s1"], "data": [[1, 2, 3]]}}
-    with pytest.raises(InvalidRequest, match="column 1 of .*column names are strings") as raised:
+    with pytest.raises(SchemaMismatch, match="column 1 of .*column names are strings") as raised:
         invocations(body(payload))
     assert raised.value.field == "dataframe_split.columns"
 
