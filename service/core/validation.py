@@ -118,6 +118,15 @@ def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema
     if key == "dataframe_split":
         if not isinstance(value, dict):
             raise InvalidRequest('"dataframe_split" must be an object with "columns" and "data"', field=key)
+        index, rows_in = value.get("index"), value.get("data")
+        if index is not None and not (
+            isinstance(index, list) and isinstance(rows_in, list) and len(index) == len(rows_in)
+        ):
+            # pandas cannot build the frame: MLflow answers BAD_REQUEST before it looks at the columns.
+            raise InvalidRequest(
+                '"dataframe_split" is not a valid DataFrame: its "index" must have one entry per row of "data"',
+                field=f"{key}.index",
+            )
         header = value.get("columns")
         if not isinstance(header, list):
             raise SchemaMismatch(
