@@ -263,3 +263,25 @@ def test_a_non_finite_prediction_is_never_cached(model: LoadedModel, row: dict[s
 
     anyio.run(run)
     assert len(cache.stored) == 1, "only the finite row of the first request was stored"
+
+
+def test_schema_errors_on_invocations_carry_mlflows_error_class_and_sqlstate(
+    client: TestClient, row: dict[str, float]
+) -> None:
+    """mlflow/pyfunc/__init__.py@v3.17.2 `_validate_prediction_input` raises schema failures with error_class
+    SCHEMA_ENFORCEMENT_FAILED (sqlstate KAM01); the service's were derived from the code (INVALID_PARAMETER_VALUE,
+    KAM00). Other input errors keep BAD_REQUEST's derived class, as MLflow's do."""
+    missing = client.post("/invocations", json={"dataframe_records": [{k: v for k, v in row.items() if k != "bmi"}]})
+    assert missing.status_code == 400
+    body = missing.json()
+    assert (body["error_code"], body["error_class"], body["sqlstate"]) == (
+        "INVALID_PARAMETER_VALUE",
+        "SCHEMA_ENFORCEMENT_FAILED",
+        "KAM01",
+    )
+    null = client.post("/invocations", json={"dataframe_records": [{**row, "bmi": None}]}).json()
+    assert (null["error_code"], null["error_class"], null["sqlstate"]) == (
+        "BAD_REQUEST",
+        "INVALID_PARAMETER_VALUE",
+        "KAM00",
+    )
