@@ -63,6 +63,10 @@ def app_serving(model: LoadedModel | None, tmp_path: Path) -> FastAPI:
                 model_dir=tmp_path / "models",
                 max_body_bytes=MAX_BODY,
                 max_batch_rows=MAX_ROWS,
+                # Should a lifespan run (schemathesis' ASGI transport starts one), it neither waits for nor
+                # retries the registry that is not there.
+                startup_load_timeout_s=0,
+                mlflow_max_retries=0,
             )
         )
     app.state.variants.champion.current = model

@@ -42,39 +42,42 @@ def version(tracking: str, linear: LinearRegression, diabetes: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def mlflow_serve(tracking: str, version: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow models serve -m models:/<name>/<version> --env-manager local` on a free loopback port; its URL.
-
-    One process for the module, stopped by its PID (process group) at the end.
-    """
+def mlflow_serve(
+    tracking: str, version: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[servers.Process, str]]:
+    """`mlflow models serve -m models:/<name>/<version> --env-manager local` on a free loopback port, started (not
+    yet ready: it loads while the service does). One process for the module, stopped by its PID (process group)."""
     state = tmp_path_factory.mktemp("mlflow-serve")
-    port = servers.free_port()
     env = {
         "MLFLOW_TRACKING_URI": tracking,
         # It starts `uvicorn` by name: this venv's must come first.
         "PATH": f"{servers.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    port = servers.free_port()
     argv = [str(servers.VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{NAME}/{version}",
             "--env-manager", "local", "-h", servers.HOST, "-p", str(port), "-w", "1"]  # fmt: skip
     proc = servers.spawn("mlflow-models-serve", argv, state, env=env, cwd=state)
-    url = f"http://{servers.HOST}:{port}"
     try:
-        servers.wait_until(proc, lambda: servers.http_ok(f"{url}/ping"), 90, "mlflow models serve")
-        yield url
+        yield proc, f"http://{servers.HOST}:{port}"
     finally:
         proc.stop()
 
 
 @pytest.fixture(scope="module")
-def service(tracking: str, version: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def service(
+    tracking: str, version: str, mlflow_serve: tuple[servers.Process, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """The service on the same version, loading while `mlflow models serve` starts."""
     settings = settings_for(tracking, NAME, tmp_path_factory.mktemp("parity"), max_batch_rows=MAX_ROWS)
     with serving(settings) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def reference(mlflow_serve: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=mlflow_serve, timeout=60) as client:
+def reference(mlflow_serve: tuple[servers.Process, str]) -> Iterator[httpx.Client]:
+    proc, url = mlflow_serve
+    servers.wait_until(proc, lambda: servers.http_ok(f"{url}/ping"), 90, "mlflow models serve")
+    with httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
 
@@ -206,7 +209,7 @@ def test_ping_and_version_answer_alike(service: TestClient, reference: httpx.Cli
 
 
 def test_mlflows_scoring_server_client_works_against_the_service(
-    service: TestClient, mlflow_serve: str, diabetes: Any, monkeypatch: pytest.MonkeyPatch
+    service: TestClient, reference: httpx.Client, diabetes: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ScoringServerClient (what mlflow's own tests and `mlflow.deployments` use) talks HTTP through `requests`:
     the service's answers are routed to its test client."""
@@ -222,7 +225,7 @@ def test_mlflows_scoring_server_client_works_against_the_service(
         return call
 
     rows = diabetes[0].head(5)
-    theirs = ScoringServerClient(servers.HOST, int(mlflow_serve.rsplit(":", 1)[1]))
+    theirs = ScoringServerClient(servers.HOST, reference.base_url.port)
     expected_version, expected = theirs.get_version(), theirs.invoke(rows).get_predictions()
     monkeypatch.setattr(requests, "get", through_service("get"))
     monkeypatch.setattr(requests, "post", through_service("post"))
