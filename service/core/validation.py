@@ -199,7 +199,7 @@ def _read_parquet(body: bytes, wanted: set[str]) -> tuple[list[Any], list[Any]]:
     except Exception as e:  # noqa: BLE001 - anything the reader raises means "not a Parquet table"
         raise MalformedBody(f"the body is not a Parquet table: {e}") from e
     if not all(isinstance(name, str) for name in frame.columns):
-        raise InvalidRequest("the Parquet table's column names must be strings", field="parquet")
+        raise SchemaMismatch("the Parquet table's column names must be strings", field="parquet")
     return _table(frame, wanted)
 
 
