@@ -90,6 +90,9 @@ class Platform:
             "mlflowUrl": workloads.mlflow.url,
             "namespaces": workloads.namespaces.names,
         }
+        if isinstance(self.cluster, Cluster):
+            # The security group a deploy runner in the VPC is launched with (docs/first-deploy.md).
+            exports["deployRunnerSecurityGroupId"] = self.cluster.deploy_runner_security_group_id
         if self.shared_secrets is not None:
             for slug, output in SECRET_OUTPUTS.items():
                 exports[output] = self.shared_secrets.arns[slug]
