@@ -94,6 +94,11 @@ class NodeGroupConfig:
         """EKS-optimised AL2023 for the instances' architecture (all types share one, validated at load)."""
         return "AL2023_ARM_64_STANDARD" if _is_graviton(self.instance_types[0]) else "AL2023_x86_64_STANDARD"
 
+    @property
+    def image_platform(self) -> str:
+        """The OCI platform of the nodes, which the images the stack builds must match."""
+        return "linux/arm64" if _is_graviton(self.instance_types[0]) else "linux/amd64"
+
 
 @dataclass(frozen=True)
 class CacheConfig:
@@ -136,7 +141,8 @@ class ArtifactsConfig:
 class RegistryConfig:
     """The ECR repositories' retention."""
 
-    keep_images: int
+    # Days before an untagged image (an interrupted push's leftover) expires; tagged images never do.
+    untagged_expiry_days: int
 
 
 def read_network(keys: Keys) -> NetworkConfig:
@@ -404,4 +410,4 @@ def read_artifacts(keys: Keys) -> ArtifactsConfig:
 
 
 def read_registry(keys: Keys) -> RegistryConfig:
-    return RegistryConfig(keep_images=keys.integer("registry.keepImages", minimum=1, maximum=1000))
+    return RegistryConfig(untagged_expiry_days=keys.integer("registry.untaggedExpiryDays", minimum=1, maximum=365))

@@ -95,6 +95,8 @@ UNTAGGABLE = frozenset(
     }
 )
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+DOCKER_IMAGE = "docker-build:index:Image"
+GET_ECR_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
 GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
@@ -242,6 +244,19 @@ class PlatformMocks(mocks.Mocks):
             return rid, state
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
+        elif typ == DOCKER_IMAGE:
+            # What pulumi-docker-build reports after a push (provider/internal/image.go@v0.0.22, Create): the
+            # manifest's digest is the id, and `ref` is the first tag with the digest appended.
+            tags = list(inputs.get("tags") or [])
+            digest = "sha256:" + hashlib.sha256(json.dumps([name, tags], sort_keys=True).encode()).hexdigest()
+            rid = digest
+            state.update(
+                digest=digest,
+                ref=f"{tags[0]}@{digest}" if tags else "",
+                contextHash=hashlib.sha256(json.dumps(inputs.get("context"), sort_keys=True).encode()).hexdigest(),
+            )
+            state.pop("arn", None)
+            state.pop("name", None)
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
         elif typ == "aws:secretsmanager/secret:Secret":
@@ -303,6 +318,19 @@ class PlatformMocks(mocks.Mocks):
             return {"id": account, "arn": f"arn:{partition}:iam::{account}:root", "region": region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
+        if token == GET_ECR_TOKEN:
+            registry = str(args.args.get("registryId") or ACCOUNT_ID)
+            secret = base64.b64encode(f"AWS:mock-token-{registry}".encode()).decode()
+            return {
+                "authorizationToken": secret,
+                "expiresAt": "2026-01-01T12:00:00Z",
+                "id": registry,
+                "password": f"mock-token-{registry}",
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{REGION}.amazonaws.com",
+                "region": REGION,
+                "registryId": registry,
+                "userName": "AWS",
+            }
         if token == GET_SECRET_VERSION:
             return self._secret_version(str(args.args["secretId"]))
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
@@ -428,6 +456,11 @@ class Invoke:
 
 def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
+
+
+def mark_secret(value: Any) -> dict[str, Any]:
+    """`value` as the engine receives a secret."""
+    return {_SECRET_SIG: _SECRET_VALUE, "value": value}
 
 
 def secret_leaves(value: Any, inside: bool = False) -> Iterator[Any]:

@@ -135,7 +135,11 @@ def test_invalid_config_fails_naming_the_key(overrides: dict[str, object], messa
             "platform:database.maxAllocatedStorageGiB must be an integer between 20 and 65536 (got 10)",
         ),
         ("dev", {"platform:artifacts.noncurrentVersionDays": 0}, "platform:artifacts.noncurrentVersionDays must be"),
-        ("dev", {"platform:registry.keepImages": 0}, "platform:registry.keepImages must be an integer between 1"),
+        (
+            "dev",
+            {"platform:registry.untaggedExpiryDays": 0},
+            "platform:registry.untaggedExpiryDays must be an integer between 1",
+        ),
     ],
 )
 def test_invalid_cloud_config_fails_naming_the_key(stack: str, overrides: dict[str, object], message: str) -> None:

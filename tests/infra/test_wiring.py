@@ -13,7 +13,7 @@ import pytest
 
 from tests.infra.harness import UNTAGGABLE, Recording, Resource, run_stack
 
-COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStore", "Registry")
+COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStore", "Registry", "Images")
 # The workload layer's components; the stacks with trainingJob.enabled also have a TrainingJob.
 WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference")
 TRAINING_STACKS = {"dev", "staging"}
@@ -96,6 +96,8 @@ def inventory(stack: str) -> Counter[str]:
         # registry
         "aws:ecr/repository:Repository": 3,
         "aws:ecr/lifecyclePolicy:LifecyclePolicy": 3,
+        # inference and MLflow, built and pushed by `up` (infra/images.py); the training image below
+        "docker-build:index:Image": 2,
     }
     counts.update({f"platform:index:{c}": 1 for c in components(stack)})
     # workload layer (infra/workloads.py)
@@ -123,6 +125,7 @@ def inventory(stack: str) -> Counter[str]:
         counts["kubernetes:batch/v1:CronJob"] = 1
     # MLflow admin, its Flask secret key, and one password per MLflow user (inference, trainer)
     counts["random:index/randomPassword:RandomPassword"] += 4 if training else 3
+    counts["docker-build:index:Image"] += 1 if training else 0
     # MLflow's IRSA role and its inline policy
     counts["aws:iam/role:Role"] += 1
     counts["aws:iam/rolePolicy:RolePolicy"] += 1
