@@ -5,9 +5,13 @@ secret output), the VPC's and private subnets' CIDRs for the NetworkPolicies, Re
 inference ALB's settings and the ECR repository. Secrets never travel as outputs: the base stack exports the ARNs
 of its Secrets Manager copies (infra/shared_secrets.py), read here with `secretsmanager:GetSecretValue`.
 
-The preview creates namespace `pr-<N>` and namespace-scoped objects in it, nothing else: no VPC, cluster, Redis,
-database, bucket or any other AWS resource. Its cache keys start with `pr-<N>:`, so previews share the base
-stack's Redis without ever sharing entries.
+The preview creates namespace `pr-<N>` and namespace-scoped objects in it, and one AWS resource: the Route 53
+alias of its host `pr-<N>.<preview domain>`; no VPC, cluster, Redis, database, bucket or certificate. Its cache
+keys start with `pr-<N>:`, so previews share the base stack's Redis without ever sharing entries.
+
+Every preview's Ingress joins the base stack's IngressGroup (`alb.ingress.kubernetes.io/group.name`), so all
+previews share one ALB, each with its own host rule, on the wildcard certificate the base stack issued for the
+preview domain: no ALB (and no certificate) per pull request.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import inference
-from infra.config import PreviewStackConfig
+from infra.config import PreviewStackConfig, preview_host
+from infra.dns import AliasRecord, AliasRecordArgs, ZoneRef
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
@@ -32,6 +37,9 @@ from infra.workloads import PREVIEW_NAMESPACE_LABELS, image, inference_flows
 REDIS_AUTH_TOKEN = "redis-auth-token"
 INFERENCE_MLFLOW_CREDENTIALS = "inference-mlflow-credentials"
 SECRET_OUTPUTS = {REDIS_AUTH_TOKEN: "redisAuthSecretArn", INFERENCE_MLFLOW_CREDENTIALS: "inferenceMlflowSecretArn"}
+# Every preview's ALB access logs go under <the base stack's prefix>/previews: the previews share one ALB, whose
+# attributes must be the same on each of their Ingresses.
+PREVIEWS_LOG_PREFIX = "previews"
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class Preview:
     cluster: ExistingCluster
     namespaces: Namespaces
     inference: Inference
+    dns: AliasRecord
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
         """What the delivery workflow comments on the pull request; nothing secret."""
@@ -126,6 +135,8 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
 
     credentials = secret_value(output(SECRET_OUTPUTS[INFERENCE_MLFLOW_CREDENTIALS])).apply(_credentials)
     alb = output("inferenceAlb")
+    shared = output("previewIngress")
+    host = _string(shared["domain"]).apply(lambda domain: preview_host(preview.pr_number, domain))
     service = Inference(
         cfg.name,
         InferenceArgs(
@@ -145,22 +156,28 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
                 port=output("redisPort").apply(int),
                 auth_token=secret_value(output(SECRET_OUTPUTS[REDIS_AUTH_TOKEN])),
             ),
-            # The base stack's ALB, so a preview is exposed (TLS, CIDRs, WAF, logs) as the base stack is; but
-            # deletable, because previews are destroyed with their pull request.
+            # The base stack's ALB settings, so a preview is exposed (CIDRs, WAF, TLS policy, logs) as the base
+            # stack is, on the previews' shared ALB: the settings the group's Ingresses must agree on are the same
+            # for every preview (no per-preview tag or log prefix), and it is deletable, because the controller
+            # deletes it with the last preview.
             alb=AlbSettings(
                 scheme=_string(alb["scheme"]),
                 health_check_path=inference.READY_PATH,
-                tags=cfg.tags(PullRequest=str(preview.pr_number)),
-                certificate_arn=_string(alb["certificateArn"]),
+                tags=cfg.tags(),
+                certificate_arn=_string(shared["certificateArn"]),
                 inbound_cidrs=alb["inboundCidrs"],
                 access_logs_bucket=_string(alb["accessLogsBucket"]),
-                access_logs_prefix=pulumi.Output.concat(_string(alb["accessLogsPrefix"]), "/", namespace),
+                access_logs_prefix=pulumi.Output.concat(_string(alb["accessLogsPrefix"]), "/", PREVIEWS_LOG_PREFIX),
                 deletion_protection=False,
                 waf_acl_arn=_string(alb["wafAclArn"]),
                 deregistration_delay_seconds=cfg.inference.drain_seconds,
+                group_name=_string(shared["groupName"]),
             ),
+            host=host,
             cache_key_prefix=preview.cache_key_prefix,
         ),
         opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[namespaces]),
     )
-    return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, inference=service)
+    zone = ZoneRef(zone_id=_string(shared["hostedZoneId"]), name=_string(shared["hostedZoneName"]))
+    dns = AliasRecord(cfg.name, AliasRecordArgs(host=host, zone=zone, target=service.alb_hostname))
+    return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, inference=service, dns=dns)

@@ -77,14 +77,16 @@ class Platform:
             "artifactBucket": self.artifacts.bucket_name,
             "accessLogBucket": self.artifacts.access_log_bucket_name,
             "ecrRepositoryUrls": self.registry.repository_urls,
-            # Workload layer. The inference URL is the ALB's DNS name as the LB controller reports it in the
-            # Ingress status (or https://<ingress.host> when a hostname is configured).
+            # Workload layer. The inference URL is https://<ingress.host> (the name the certificate covers); the ALB's
+            # DNS name, as the LB controller reports it in the Ingress status, only for a stack without a host.
             "inferenceUrl": workloads.inference.url,
             "inferenceAlbHostname": workloads.inference.alb_hostname,
             "inferenceAlb": workloads.inference_alb.shared(),
             "mlflowUrl": workloads.mlflow.url,
             "namespaces": workloads.namespaces.names,
         }
+        if workloads.preview_ingress is not None:
+            exports["previewIngress"] = workloads.preview_ingress.shared()
         if self.shared_secrets is not None:
             for slug, output in SECRET_OUTPUTS.items():
                 exports[output] = self.shared_secrets.arns[slug]

@@ -39,7 +39,14 @@ from infra.config.keys import (
     ConfigError,
     Keys,
 )
-from infra.config.preview import PreviewConfig, read_full_mode_preview_keys, read_preview
+from infra.config.dns import HostedZone
+from infra.config.preview import (
+    PreviewConfig,
+    preview_host,
+    read_full_mode_preview_keys,
+    read_preview,
+    read_preview_domain,
+)
 from infra.config.workload import (
     InferenceConfig,
     IngressConfig,
@@ -68,6 +75,7 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "ExistingClusterConfig",
+    "HostedZone",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -82,6 +90,7 @@ __all__ = [
     "TrainingJobConfig",
     "image_reference",
     "load_config",
+    "preview_host",
     "quantity",
 ]
 
@@ -128,6 +137,8 @@ class PlatformConfig(StackConfig):
     monitoring: MonitoringConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
+    # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
+    preview_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    ingress = read_ingress(keys, environment, region)
     return PlatformConfig(
         **_identity(identity),
         network=network,
@@ -184,11 +196,12 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         registry=read_registry(keys),
         # Workload layer (issue 4)
         inference=read_inference(keys, environment),
-        ingress=read_ingress(keys, environment),
-        mlflow=read_mlflow(keys, environment),
+        ingress=ingress,
+        mlflow=read_mlflow(keys, environment, region),
         training_job=read_training_job(keys),
         monitoring=read_monitoring(keys),
         hosts_previews=hosts_previews,
+        preview_domain=read_preview_domain(keys, hosts_previews, ingress.hosted_zone),
     )
 
 

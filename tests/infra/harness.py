@@ -35,6 +35,24 @@ PROJECT = "platform"
 ORGANIZATION = "acme"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# What a fork sets once for the whole project (docs/forking.md) and the shipped files leave unset, so that
+# `pulumi up` of an unforked stack fails its config check naming the key: the harness stands in for the fork
+# with a test fixture, a zone under the .test TLD reserved for testing (RFC 6761 6.2), which no stack file or doc
+# may carry (tests/infra/test_rehearsal_tls.py).
+FORK_ZONE = "ml.acme.test"
+FORK_CONFIG = {f"{PROJECT}:dns.zone": FORK_ZONE}
+# The public hosted zones the mocked account holds, by domain name: Route 53 ids are Z + uppercase base-32ish.
+HOSTED_ZONES = {FORK_ZONE: "Z0" + hashlib.sha256(FORK_ZONE.encode()).hexdigest()[:17].upper()}
+# The canonical hosted zone of ALBs per region, which a Route 53 alias to an ALB names (ELB service endpoints,
+# docs.aws.amazon.com/general/latest/gr/elb.html; hashicorp/terraform-provider-aws
+# internal/service/elbv2/hosted_zone_id_data_source.go, HostedZoneIdPerRegionALBMap).
+ALB_HOSTED_ZONE_IDS = {
+    "us-east-1": "Z35SXDOTRQ7X7K",
+    "us-east-2": "Z3AADJGX6KTTL2",
+    "us-west-2": "Z1H1FL5HABSF5",
+    "eu-west-1": "Z32O12XQLNTSW2",
+    "eu-central-1": "Z215JYRZR1TBD5",
+}
 # What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
 BYO_VPC_CIDR = "10.42.0.0/16"
 # AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
@@ -56,10 +74,13 @@ UNTAGGABLE = frozenset(
         "aws:s3/bucketPolicy:BucketPolicy",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
         "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:route53/record:Record",
+        "aws:acm/certificateValidation:CertificateValidation",
     }
 )
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
+GET_ZONE = "aws:route53/getZone:getZone"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -79,13 +100,19 @@ def secret_keys(overrides: dict[str, Any] | None) -> list[str]:
     return [k for k, v in (overrides or {}).items() if isinstance(v, Secret)]
 
 
-def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """The config the CLI hands the program: project defaults, then the stack file, then overrides."""
+def stack_config(stack: str, overrides: dict[str, Any] | None = None, fork: bool = True) -> dict[str, str]:
+    """The config the CLI hands the program: project defaults, then the stack file, then overrides.
+
+    With `fork`, the project-wide values a fork sets once (FORK_CONFIG) come in over the defaults, as a fork's
+    Pulumi.yaml or shared ESC environment gives them; without it, the files exactly as shipped.
+    """
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     values: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
         if isinstance(decl, dict) and "default" in decl:
             values[f"{PROJECT}:{key}" if ":" not in key else key] = decl["default"]
+    if fork:
+        values.update({k: v for k, v in FORK_CONFIG.items() if not values.get(k)})
     stack_file = ROOT / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
@@ -215,7 +242,22 @@ class PlatformMocks(mocks.Mocks):
         elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
             state.update(versionId=_fake_id("v", name, 32)[2:], versionStages=["AWSCURRENT"], arn=inputs["secretId"])
         elif typ == "aws:acm/certificate:Certificate":
-            state["arn"] = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{_fake_id('c', name, 32)[2:]}"
+            digest = hashlib.sha256(name.encode()).hexdigest()
+            rid = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+            names = [inputs["domainName"], *(inputs.get("subjectAlternativeNames") or [])]
+            state.update(
+                arn=rid,
+                status="PENDING_VALIDATION",
+                domainValidationOptions=[_validation_option(n) for n in dict.fromkeys(names)],
+                validationMethod=inputs.get("validationMethod"),
+            )
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            rid = str(inputs["certificateArn"])
+        elif typ == "aws:route53/record:Record":
+            # The provider's id is <zone id>_<name>_<type>; fqdn is the name without the root's trailing dot.
+            fqdn = str(inputs["name"]).removesuffix(".")
+            rid = f"{inputs['zoneId']}_{fqdn}_{inputs['type']}"
+            state.update(fqdn=fqdn)
         elif typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
@@ -256,6 +298,13 @@ class PlatformMocks(mocks.Mocks):
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
         if token == GET_SECRET_VERSION:
             return self._secret_version(str(args.args["secretId"]))
+        if token == GET_ZONE:
+            return _hosted_zone(args.args)
+        if token == "aws:lb/getHostedZoneId:getHostedZoneId":
+            region = args.args.get("region") or REGION
+            if (args.args.get("loadBalancerType") or "application") != "application":
+                raise NotImplementedError("the offline harness knows the ALB zones only")
+            return {"id": ALB_HOSTED_ZONE_IDS[region], "region": region, "loadBalancerType": "application"}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
 
     def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
@@ -294,6 +343,41 @@ class PlatformMocks(mocks.Mocks):
                     "createdDate": "2026-01-01T00:00:00Z",
                 }
         raise KeyError(f"no secret {secret_id!r} in the referenced stacks")
+
+
+def _validation_option(domain: str) -> dict[str, str]:
+    """ACM's DNS validation record for `domain`: a CNAME under the name (a wildcard's `*.` dropped) pointing into
+    acm-validations.aws (ACM API reference, DomainValidation and ResourceRecord)."""
+    digest = hashlib.sha256(domain.removeprefix("*.").encode()).hexdigest()
+    return {
+        "domainName": domain,
+        "resourceRecordName": f"_{digest[:32]}.{domain.removeprefix('*.')}.",
+        "resourceRecordType": "CNAME",
+        "resourceRecordValue": f"_{digest[32:64]}.{digest[:10]}.acm-validations.aws.",
+    }
+
+
+def _hosted_zone(args: dict[str, Any]) -> dict[str, Any]:
+    """aws.route53.get_zone: a public zone of the mocked account, by name or id; like AWS, none else exists."""
+    if args.get("privateZone"):
+        raise KeyError("the mocked account holds no private hosted zone")
+    name = str(args.get("name") or "").removesuffix(".")
+    zone_id = args.get("zoneId")
+    for known, known_id in HOSTED_ZONES.items():
+        if (name and name == known) or (zone_id and zone_id == known_id):
+            return {
+                "id": known_id,
+                "zoneId": known_id,
+                "name": known,
+                "arn": f"arn:aws:route53:::hostedzone/{known_id}",
+                "privateZone": False,
+                "nameServers": [f"ns-{i}.awsdns-{i:02d}.{tld}" for i, tld in ((1, "com"), (2, "net"), (3, "org"))],
+                "resourceRecordSetCount": 2,
+                "callerReference": known,
+                "comment": "",
+                "tags": {},
+            }
+    raise KeyError(f"no matching Route 53 hosted zone found for {args} (the mocked account holds {HOSTED_ZONES})")
 
 
 def _policy_document(args: dict[str, Any]) -> dict[str, Any]:
@@ -597,13 +681,15 @@ def run_stack(
     overrides: dict[str, Any] | None = None,
     program: Path | None = None,
     references: dict[str, Recording] | None = None,
+    fork: bool = True,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
     Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
-    its fully qualified name) is run first, with its own stack file, when it is a stack of this project.
+    its fully qualified name) is run first, with its own stack file, when it is a stack of this project. With
+    `fork` false the files run exactly as shipped, without what a fork sets once (FORK_CONFIG).
     """
-    config = stack_config(stack, overrides)
+    config = stack_config(stack, overrides, fork)
     known = dict(references or {})
     for name in sorted(referenced_stacks(config) - set(known)):
         # Only a stack of this project; a malformed name is left for the program's config check to refuse.
