@@ -280,9 +280,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
 
     dns = None
     if zone is not None and ing.host is not None:
-        dns = AliasRecord(
-            f"{name}-inference", AliasRecordArgs(host=ing.host, zone=zone, target=service.alb_hostname)
-        )
+        dns = AliasRecord(f"{name}-inference", AliasRecordArgs(host=ing.host, zone=zone, target=service.alb_hostname))
     preview_ingress = None
     if cfg.preview_domain is not None:
         assert zone is not None  # config requires a zone to host previews

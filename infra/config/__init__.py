@@ -30,6 +30,7 @@ from infra.config.cloud import (
     read_redis,
     read_registry,
 )
+from infra.config.dns import HostedZone
 from infra.config.keys import (
     ENVIRONMENTS,
     KUBERNETES_VERSIONS,
@@ -39,7 +40,6 @@ from infra.config.keys import (
     ConfigError,
     Keys,
 )
-from infra.config.dns import HostedZone
 from infra.config.preview import (
     PreviewConfig,
     preview_host,

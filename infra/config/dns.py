@@ -75,7 +75,9 @@ def read_hosted_zone(keys: Keys, project_zone: str | None) -> HostedZone | None:
     name = raw.removesuffix(".")
     if not re.fullmatch(HOSTNAME, name):
         raise keys.fail(
-            "ingress.hostedZone", "a Route 53 public hosted zone: its domain name or its id (Z followed by A-Z, 0-9)", raw
+            "ingress.hostedZone",
+            "a Route 53 public hosted zone: its domain name or its id (Z followed by A-Z, 0-9)",
+            raw,
         )
     return HostedZone(name=name)
 

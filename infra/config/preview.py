@@ -44,7 +44,9 @@ def read_preview(keys: Keys, stack: str) -> PreviewConfig:
             "(<stack> of this project and organization, or <organization>/<project>/<stack>)",
         )
     if keys.optional_string("preview.domain") is not None:
-        raise keys.fail("preview.domain", "empty when platform:mode is preview (a preview's domain is its base stack's)")
+        raise keys.fail(
+            "preview.domain", "empty when platform:mode is preview (a preview's domain is its base stack's)"
+        )
     expected_pr = f"a pull-request number between 1 and {MAX_PR_NUMBER} when platform:mode is preview"
     raw_pr = keys.string("preview.prNumber", pattern=r"-?\d+", expected=expected_pr)
     pr_number = int(raw_pr)

@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from infra.config.dns import HOSTNAME, MAX_CERTIFICATE_DOMAIN, HostedZone, read_host, read_hosted_zone, read_project_zone
+from infra.config.dns import (
+    HOSTNAME,
+    MAX_CERTIFICATE_DOMAIN,
+    HostedZone,
+    read_host,
+    read_hosted_zone,
+    read_project_zone,
+)
 from infra.config.keys import Keys, is_cidr
 
 # Immutable image references only: an ECR tag (the repositories reject tag overwrites) or a digest.
@@ -273,7 +280,8 @@ def _read_challenger(keys: Keys, model_alias: str) -> tuple[str | None, float, s
 def certificate_arn(keys: Keys, key: str, region: str) -> str | None:
     """An ACM certificate ARN of the stack's region: an ALB listener takes certificates of its own region only."""
     arn = keys.optional_string(key, pattern=_ACM_ARN, expected=f"an ACM certificate ARN in {region}")
-    if arn is not None and re.fullmatch(_ACM_ARN, arn)["region"] != region:  # type: ignore[index]
+    match = re.fullmatch(_ACM_ARN, arn) if arn is not None else None
+    if match is not None and match["region"] != region:
         raise keys.fail(key, f"an ACM certificate of the stack's region {region} (an ALB uses only those)", arn)
     return arn
 

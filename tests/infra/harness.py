@@ -18,6 +18,7 @@ import json
 import logging
 import runpy
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,8 +243,9 @@ class PlatformMocks(mocks.Mocks):
         elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
             state.update(versionId=_fake_id("v", name, 32)[2:], versionStages=["AWSCURRENT"], arn=inputs["secretId"])
         elif typ == "aws:acm/certificate:Certificate":
-            digest = hashlib.sha256(name.encode()).hexdigest()
-            rid = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+            # ACM's certificate ids are UUIDs.
+            certificate_id = str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32]))
+            rid = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{certificate_id}"
             names = [inputs["domainName"], *(inputs.get("subjectAlternativeNames") or [])]
             state.update(
                 arn=rid,
@@ -266,8 +268,12 @@ class PlatformMocks(mocks.Mocks):
                 # What the AWS Load Balancer Controller writes back once the ALB exists (Pulumi waits for it).
                 annotations = metadata.get("annotations") or {}
                 internal = annotations.get("alb.ingress.kubernetes.io/scheme") == "internal"
+                # Every Ingress of an IngressGroup is served by the group's one ALB (LB controller annotations.md,
+                # IngressGroup), so they all report its DNS name.
+                balancer = annotations.get("alb.ingress.kubernetes.io/group.name") or name
                 host = (
-                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', name, 20)[4:]}.{REGION}.elb.amazonaws.com"
+                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', balancer, 20)[4:]}"
+                    f".{REGION}.elb.amazonaws.com"
                 )
                 state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
         return rid, state
