@@ -232,6 +232,9 @@ class AlbSettings:
     deletion_protection: bool = True
     waf_acl_arn: pulumi.Input[str] | None = None
     deregistration_delay_seconds: int = 30
+    # Named only for a brought VPC, whose subnets carry no kubernetes.io/role/(internal-)elb tag this stack set:
+    # the controller's tag-less discovery would take any subnet its route tables class as public or private.
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     # An IngressGroup: every Ingress naming it shares one ALB, each with its own host rules. The group's
     # ALB-level annotations (scheme, attributes, tags, inbound CIDRs, WAF, SSL policy) must then be identical on
     # each (LB controller v2.14.1 docs/guide/ingress/annotations.md, "MergeBehavior": Exclusive; a conflicting
@@ -247,6 +250,7 @@ class AlbSettings:
             "accessLogsBucket": self.access_logs_bucket or "",
             "accessLogsPrefix": self.access_logs_prefix,
             "wafAclArn": self.waf_acl_arn or "",
+            "subnetIds": self.subnet_ids,
         }
 
 
@@ -259,10 +263,19 @@ def alb_annotations(alb: AlbSettings) -> pulumi.Output[dict[str, str]]:
         alb.access_logs_prefix,
         alb.waf_acl_arn,
         alb.inbound_cidrs,
+        alb.subnet_ids,
         alb.group_name,
     ).apply(
         lambda v: _alb_annotations(
-            alb, scheme=v[0], certificate=v[1], bucket=v[2], prefix=v[3], waf=v[4], cidrs=v[5], group=v[6]
+            alb,
+            scheme=v[0],
+            certificate=v[1],
+            bucket=v[2],
+            prefix=v[3],
+            waf=v[4],
+            cidrs=v[5],
+            subnets=v[6],
+            group=v[7],
         )
     )
 
@@ -276,6 +289,7 @@ def _alb_annotations(
     prefix: str,
     waf: str | None,
     cidrs: Sequence[str] | None,
+    subnets: Sequence[str] | None,
     group: str | None,
 ) -> dict[str, str]:
     attributes = [
@@ -315,6 +329,8 @@ def _alb_annotations(
         annotations["alb.ingress.kubernetes.io/wafv2-acl-arn"] = waf
     if cidrs:
         annotations["alb.ingress.kubernetes.io/inbound-cidrs"] = ",".join(cidrs)
+    if subnets:
+        annotations["alb.ingress.kubernetes.io/subnets"] = ",".join(subnets)
     if group:
         annotations["alb.ingress.kubernetes.io/group.name"] = group
     return annotations

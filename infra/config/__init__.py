@@ -185,6 +185,13 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
     ingress = read_ingress(keys, environment, region)
+    if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
+        # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
+        raise keys.fail(
+            "network.publicSubnetIds",
+            "at least 2 subnet ids in different AZs when network.vpcId is set and ingress.scheme is internet-facing",
+            list(network.public_subnet_ids),
+        )
     return PlatformConfig(
         **_identity(identity),
         network=network,

@@ -249,6 +249,7 @@ GROUP_LEVEL = (
     "inbound-cidrs",
     "ssl-policy",
     "ip-address-type",
+    "subnets",
     "tags",
 )
 
