@@ -25,7 +25,7 @@ import pulumi_aws as aws
 
 from infra import inference
 from infra.config import PreviewStackConfig, preview_host
-from infra.dns import AliasRecord, AliasRecordArgs, ZoneRef
+from infra.dns import Alias, Dns, DnsArgs, ZoneRef
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
@@ -51,7 +51,7 @@ class Preview:
     cluster: ExistingCluster
     namespaces: Namespaces
     inference: Inference
-    dns: AliasRecord
+    dns: Dns
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
         """What the delivery workflow comments on the pull request; nothing secret."""
@@ -181,5 +181,5 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
         opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[namespaces]),
     )
     zone = ZoneRef(zone_id=_string(shared["hostedZoneId"]), name=_string(shared["hostedZoneName"]))
-    dns = AliasRecord(cfg.name, AliasRecordArgs(host=host, zone=zone, target=service.alb_hostname))
+    dns = Dns(cfg.name, DnsArgs(aliases={"inference": Alias(host, service.alb_hostname)}, zone=zone))
     return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, inference=service, dns=dns)

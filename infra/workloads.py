@@ -22,7 +22,7 @@ from infra.cache import Cache
 from infra.cluster import ClusterAccess
 from infra.config import IngressConfig, PlatformConfig, image_reference
 from infra.database import Database
-from infra.dns import AliasRecord, AliasRecordArgs, Certificate, CertificateArgs, ZoneRef, lookup_zone
+from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneRef, lookup_zone
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
@@ -71,7 +71,7 @@ class PreviewIngress:
     pr-<N>.<domain> under one wildcard certificate it issues, and the zone their alias records go in."""
 
     domain: str
-    certificate: Certificate
+    certificate_arn: pulumi.Output[str]
     zone: ZoneRef
     group_name: str
 
@@ -79,7 +79,7 @@ class PreviewIngress:
         """As a stack output, for the previews' StackReference (no secrets)."""
         return {
             "domain": self.domain,
-            "certificateArn": self.certificate.arn,
+            "certificateArn": self.certificate_arn,
             "hostedZoneId": self.zone.zone_id,
             "hostedZoneName": self.zone.name,
             "groupName": self.group_name,
@@ -96,10 +96,10 @@ class Workloads:
     inference_alb: AlbSettings
     vpc_cidr: pulumi.Input[str]
     private_subnet_cidrs: list[pulumi.Input[str]]
-    # The certificate the stack issued for ingress.host (None when given one, or serving plain HTTP).
-    certificate: Certificate | None = None
+    # The certificates the stack issued: ingress.host's (unless given one), the previews' wildcard.
+    certificates: Certificates | None = None
     # ingress.host's alias to the inference ALB (None without a hosted zone).
-    dns: AliasRecord | None = None
+    dns: Dns | None = None
     # None unless the stack hosts previews.
     preview_ingress: PreviewIngress | None = None
 
@@ -247,15 +247,19 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         opts=after_namespaces,
     )
 
-    # The hosted zone is looked up and the certificate issued while the cluster is still being created: ACM's
-    # validation (minutes) is off the critical path, and the Ingress waits for the issued certificate only.
+    # The hosted zone is looked up and the certificates issued while the cluster is still being created: ACM's
+    # validation (minutes) is off the critical path, and the Ingress waits for its issued certificate only.
     zone = lookup_zone(ing.hosted_zone) if ing.hosted_zone is not None else None
-    certificate = None
+    domains = {"inference": ing.host} if ing.issues_certificate and ing.host is not None else {}
+    if cfg.preview_domain is not None:
+        domains["previews"] = f"*.{cfg.preview_domain}"
+    certificates = None
+    if domains:
+        assert zone is not None  # config requires a zone to issue a certificate or host previews
+        certificates = Certificates(name, CertificatesArgs(domains=domains, zone=zone, tags=cfg.tags()))
     certificate_arn: pulumi.Input[str] | None = ing.certificate_arn
-    if ing.issues_certificate:
-        assert zone is not None and ing.host is not None
-        certificate = Certificate(f"{name}-inference", CertificateArgs(domain=ing.host, zone=zone, tags=cfg.tags()))
-        certificate_arn = certificate.arn
+    if certificates is not None and "inference" in certificates.arns:
+        certificate_arn = certificates.arns["inference"]
     inference_alb = AlbSettings(
         scheme=ing.scheme,
         health_check_path=inference.READY_PATH,
@@ -290,15 +294,13 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
 
     dns = None
     if zone is not None and ing.host is not None:
-        dns = AliasRecord(f"{name}-inference", AliasRecordArgs(host=ing.host, zone=zone, target=service.alb_hostname))
+        dns = Dns(name, DnsArgs(aliases={"inference": Alias(ing.host, service.alb_hostname)}, zone=zone))
     preview_ingress = None
     if cfg.preview_domain is not None:
-        assert zone is not None  # config requires a zone to host previews
+        assert zone is not None and certificates is not None
         preview_ingress = PreviewIngress(
             domain=cfg.preview_domain,
-            certificate=Certificate(
-                f"{name}-previews", CertificateArgs(domain=f"*.{cfg.preview_domain}", zone=zone, tags=cfg.tags())
-            ),
+            certificate_arn=certificates.arns["previews"],
             zone=zone,
             group_name=group_name(f"{name}-previews"),
         )
@@ -327,7 +329,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         inference_alb=inference_alb,
         vpc_cidr=vpc_cidr,
         private_subnet_cidrs=private_cidrs,
-        certificate=certificate,
+        certificates=certificates,
         dns=dns,
         preview_ingress=preview_ingress,
     )

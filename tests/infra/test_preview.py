@@ -99,7 +99,7 @@ def test_a_preview_registers_exactly_the_inference_service_in_its_namespace(prev
             "platform:index:ExistingCluster": 1,
             "platform:index:Namespaces": 1,
             "platform:index:Inference": 1,
-            "platform:index:AliasRecord": 1,
+            "platform:index:Dns": 1,
         }
     )
     owned = {r.urn for c in preview.resources if not c.custom for r in preview.descendants(c)}
