@@ -245,7 +245,6 @@ class AlbSettings:
         """The settings another stack needs to build an ALB like this one, as a stack output (no secrets)."""
         return {
             "scheme": self.scheme,
-            "certificateArn": self.certificate_arn or "",
             "inboundCidrs": self.inbound_cidrs,
             "accessLogsBucket": self.access_logs_bucket or "",
             "accessLogsPrefix": self.access_logs_prefix,
