@@ -36,7 +36,6 @@ _QUANTITY_FACTORS = {
 _ACM_ARN = r"arn:aws[a-z-]*:acm:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:certificate/[0-9a-f-]{36}"
 _WAF_ARN = r"arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_HOSTNAME = HOSTNAME
 _DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _ALIAS = r"[A-Za-z0-9_-]{1,255}"
 # The service's SERVING_AB_WEIGHTS grammar (service/core/variants.py): each variant at most once, weights >= 0.
@@ -126,10 +125,6 @@ class IngressConfig:
     def issues_certificate(self) -> bool:
         """The stack requests an ACM certificate for `host` and validates it through `hosted_zone`."""
         return self.certificate_arn is None and self.host is not None and self.hosted_zone is not None
-
-    @property
-    def serves_https(self) -> bool:
-        return self.certificate_arn is not None or self.issues_certificate
 
 
 @dataclass(frozen=True)
@@ -348,7 +343,7 @@ def read_mlflow(keys: Keys, environment: str, region: str) -> MlflowConfig:
     if environment == "prod" and replicas < 2:
         raise keys.fail("mlflow.replicas", ">= 2 in prod", replicas)
     ingress_enabled = keys.boolean("mlflow.ingressEnabled")
-    host = keys.optional_string("mlflow.ingressHost", pattern=_HOSTNAME, expected="a DNS hostname")
+    host = keys.optional_string("mlflow.ingressHost", pattern=HOSTNAME, expected="a DNS hostname")
     if ingress_enabled and host is None:
         # MLflow checks the Host header (--allowed-hosts); an ALB hostname is not known before it exists.
         raise keys.fail("mlflow.ingressHost", "set when mlflow.ingressEnabled is true")
