@@ -37,12 +37,15 @@ ORGANIZATION = "acme"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 # What a fork sets once for the whole project (docs/forking.md) and the shipped files leave unset, so that
-# `pulumi up` of an unforked stack fails its config check naming the key: the harness stands in for the fork
-# with a test fixture, a zone under the .test TLD reserved for testing (RFC 6761 6.2), which no stack file or doc
-# may carry (tests/infra/test_rehearsal_tls.py).
-FORK_ZONE = "ml.acme.test"
+# `pulumi up` of an unforked stack fails its config check naming the key. The harness runs the stacks under the
+# zone a fork declared in Pulumi.yaml; in this repository, which declares none, under a test fixture: a zone
+# under the .test TLD reserved for testing (RFC 6761 6.2), which no stack file or doc may carry
+# (tests/infra/test_rehearsal_tls.py).
+FIXTURE_ZONE = "ml.acme.test"
+_DECLARED_ZONE = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"].get("dns.zone") or {}).get("default")
+FORK_ZONE = str(_DECLARED_ZONE or FIXTURE_ZONE).removesuffix(".")
 FORK_CONFIG = {f"{PROJECT}:dns.zone": FORK_ZONE}
-# The public hosted zones the mocked account holds, by domain name: Route 53 ids are Z + uppercase base-32ish.
+# The public hosted zones the mocked account holds, by domain name (Route 53 ids: Z and uppercase alphanumerics).
 HOSTED_ZONES = {FORK_ZONE: "Z0" + hashlib.sha256(FORK_ZONE.encode()).hexdigest()[:17].upper()}
 # The canonical hosted zone of ALBs per region, which a Route 53 alias to an ALB names (ELB service endpoints,
 # docs.aws.amazon.com/general/latest/gr/elb.html; hashicorp/terraform-provider-aws
