@@ -87,6 +87,9 @@ class Platform:
         }
         if workloads.preview_ingress is not None:
             exports["previewIngress"] = workloads.preview_ingress.shared()
+        if isinstance(self.cluster, Cluster):
+            # The security group a deploy runner in the VPC is launched with (docs/first-deploy.md).
+            exports["deployRunnerSecurityGroupId"] = self.cluster.deploy_runner_security_group_id
         if self.shared_secrets is not None:
             for slug, output in SECRET_OUTPUTS.items():
                 exports[output] = self.shared_secrets.arns[slug]

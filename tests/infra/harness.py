@@ -74,6 +74,27 @@ ELB_SERVICE_ACCOUNTS = dict(
     us-west-1=027434742980 us-west-2=797873946194
 """.split()
 )
+# The role the program runs as (the deploy workflow assumes it) and its STS session, as AWS reports them.
+DEPLOY_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deploy"
+CALLER_ARN = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/platform-deploy/deploy-dev-1234"
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One zone of the region as this account sees it: names map to zone IDs differently in every account."""
+
+    name: str
+    zone_id: str
+    opt_in_status: str = "opt-in-not-required"
+    state: str = "available"
+
+
+# This account's us-east-1: six AZs (us-east-1c is use1-az3, where EKS places no control plane) and an opted-in
+# Local Zone.
+ZONES = (
+    *(Zone(f"{REGION}{letter}", f"use1-az{i}") for i, letter in enumerate("abcdef", start=1)),
+    Zone(f"{REGION}-bos-1a", "use1-bos1-az1", opt_in_status="opted-in"),
+)
 # AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
 # tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
 UNTAGGABLE = frozenset(
@@ -174,8 +195,9 @@ class PlatformMocks(mocks.Mocks):
     `references` are the stacks a StackReference may name (fully qualified), as recorded runs.
     """
 
-    def __init__(self, references: dict[str, Recording] | None = None) -> None:
+    def __init__(self, references: dict[str, Recording] | None = None, zones: Iterable[Zone] = ZONES) -> None:
         self.references = references or {}
+        self.zones = tuple(zones)
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -299,15 +321,20 @@ class PlatformMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{REGION}{z}" for z in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+            return self._availability_zones(args.args)
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
-                "userId": "AIDAMOCK",
+                "arn": CALLER_ARN,
+                "userId": "AROAMOCK:deploy-dev-1234",
                 "id": ACCOUNT_ID,
             }
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # IAM's answer for an assumed-role session: the role's ARN (with its path) as the issuer.
+            arn = str(args.args["arn"])
+            role = arn.split(":assumed-role/", 1)[1].split("/")[0] if ":assumed-role/" in arn else ""
+            issuer = DEPLOY_ROLE_ARN if role == "platform-deploy" else arn
+            return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": "deploy-dev-1234", "id": arn}
         if token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
         if token == "aws:index/getPartition:getPartition":
@@ -337,6 +364,19 @@ class PlatformMocks(mocks.Mocks):
                 raise NotImplementedError("the offline harness knows the ALB zones only")
             return {"id": ALB_HOSTED_ZONE_IDS[region], "region": region, "loadBalancerType": "application"}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
+
+    def _availability_zones(self, args: dict[str, Any]) -> dict[str, Any]:
+        """DescribeAvailabilityZones with the invoke's filters applied, in name order as EC2 returns them."""
+        zones = [z for z in self.zones if args.get("state") in (None, z.state)]
+        zones = [z for z in zones if z.zone_id not in (args.get("excludeZoneIds") or [])]
+        zones = [z for z in zones if z.name not in (args.get("excludeNames") or [])]
+        for f in args.get("filters") or []:
+            field_of = {"opt-in-status": lambda z: z.opt_in_status, "zone-id": lambda z: z.zone_id}
+            if f["name"] not in field_of:
+                raise NotImplementedError(f"the offline harness has no availability-zone filter {f['name']}")
+            zones = [z for z in zones if field_of[f["name"]](z) in f["values"]]
+        zones.sort(key=lambda z: z.name)
+        return {"names": [z.name for z in zones], "zoneIds": [z.zone_id for z in zones], "id": REGION}
 
     def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
         """What the engine reads for a StackReference: the stack's outputs, secret ones marked secret."""
@@ -713,12 +753,14 @@ def run_stack(
     program: Path | None = None,
     references: dict[str, Recording] | None = None,
     fork: bool = True,
+    zones: Iterable[Zone] = ZONES,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
     Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
-    its fully qualified name) is run first, with its own stack file, when it is a stack of this project. With
-    `fork` false the files run exactly as shipped, without what a fork sets once (FORK_CONFIG).
+    its fully qualified name) is run first, with its own stack file, when it is a stack of this project. `zones` is
+    the region's zones as the account sees them (name -> zone ID). With `fork` false the files run exactly as
+    shipped, without what a fork sets once (FORK_CONFIG).
     """
     config = stack_config(stack, overrides, fork)
     known = dict(references or {})
@@ -729,7 +771,7 @@ def run_stack(
             known[name] = run_stack(base)
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys(overrides))
-    mock = PlatformMocks(known)
+    mock = PlatformMocks(known, zones)
     monitor = RecordingMonitor(mock)
     log = _WarningLog()
     mocks.set_mocks(

@@ -47,7 +47,8 @@ def test_namespaces_enforce_restricted_pod_security_and_the_readiness_gate(recor
     for name, labels in namespaces.items():
         for mode in ("enforce", "audit", "warn"):
             assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", name
-            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33", name
+            # The cluster's own minor (cluster.version).
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.36", name
         assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled", name
     for m in manifests(recording):
         if m["kind"] != "Namespace":
