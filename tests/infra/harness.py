@@ -30,6 +30,8 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from tests.infra.mock_dns import ALB_HOSTED_ZONE_IDS, hosted_zone, validation_option
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
 # The Pulumi organization the stacks run in (bare stack references are qualified with it).
@@ -47,16 +49,6 @@ FORK_ZONE = str(_DECLARED_ZONE or FIXTURE_ZONE).removesuffix(".")
 FORK_CONFIG = {f"{PROJECT}:dns.zone": FORK_ZONE}
 # The public hosted zones the mocked account holds, by domain name (Route 53 ids: Z and uppercase alphanumerics).
 HOSTED_ZONES = {FORK_ZONE: "Z0" + hashlib.sha256(FORK_ZONE.encode()).hexdigest()[:17].upper()}
-# The canonical hosted zone of ALBs per region, which a Route 53 alias to an ALB names (ELB service endpoints,
-# docs.aws.amazon.com/general/latest/gr/elb.html; hashicorp/terraform-provider-aws
-# internal/service/elbv2/hosted_zone_id_data_source.go, HostedZoneIdPerRegionALBMap).
-ALB_HOSTED_ZONE_IDS = {
-    "us-east-1": "Z35SXDOTRQ7X7K",
-    "us-east-2": "Z3AADJGX6KTTL2",
-    "us-west-2": "Z1H1FL5HABSF5",
-    "eu-west-1": "Z32O12XQLNTSW2",
-    "eu-central-1": "Z215JYRZR1TBD5",
-}
 # What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
 BYO_VPC_CIDR = "10.42.0.0/16"
 # aws.elb.get_service_account's answers: the Elastic Load Balancing account of each Region available before
@@ -290,7 +282,7 @@ class PlatformMocks(mocks.Mocks):
             state.update(
                 arn=rid,
                 status="PENDING_VALIDATION",
-                domainValidationOptions=[_validation_option(n) for n in dict.fromkeys(names)],
+                domainValidationOptions=[validation_option(n) for n in dict.fromkeys(names)],
                 validationMethod=inputs.get("validationMethod"),
             )
         elif typ == "aws:acm/certificateValidation:CertificateValidation":
@@ -357,7 +349,7 @@ class PlatformMocks(mocks.Mocks):
         if token == GET_SECRET_VERSION:
             return self._secret_version(str(args.args["secretId"]))
         if token == GET_ZONE:
-            return _hosted_zone(args.args)
+            return hosted_zone(args.args, HOSTED_ZONES)
         if token == "aws:lb/getHostedZoneId:getHostedZoneId":
             region = args.args.get("region") or REGION
             if (args.args.get("loadBalancerType") or "application") != "application":
@@ -414,41 +406,6 @@ class PlatformMocks(mocks.Mocks):
                     "createdDate": "2026-01-01T00:00:00Z",
                 }
         raise KeyError(f"no secret {secret_id!r} in the referenced stacks")
-
-
-def _validation_option(domain: str) -> dict[str, str]:
-    """ACM's DNS validation record for `domain`: a CNAME under the name (a wildcard's `*.` dropped) pointing into
-    acm-validations.aws (ACM API reference, DomainValidation and ResourceRecord)."""
-    digest = hashlib.sha256(domain.removeprefix("*.").encode()).hexdigest()
-    return {
-        "domainName": domain,
-        "resourceRecordName": f"_{digest[:32]}.{domain.removeprefix('*.')}.",
-        "resourceRecordType": "CNAME",
-        "resourceRecordValue": f"_{digest[32:64]}.{digest[:10]}.acm-validations.aws.",
-    }
-
-
-def _hosted_zone(args: dict[str, Any]) -> dict[str, Any]:
-    """aws.route53.get_zone: a public zone of the mocked account, by name or id; like AWS, none else exists."""
-    if args.get("privateZone"):
-        raise KeyError("the mocked account holds no private hosted zone")
-    name = str(args.get("name") or "").removesuffix(".")
-    zone_id = args.get("zoneId")
-    for known, known_id in HOSTED_ZONES.items():
-        if (name and name == known) or (zone_id and zone_id == known_id):
-            return {
-                "id": known_id,
-                "zoneId": known_id,
-                "name": known,
-                "arn": f"arn:aws:route53:::hostedzone/{known_id}",
-                "privateZone": False,
-                "nameServers": [f"ns-{i}.awsdns-{i:02d}.{tld}" for i, tld in ((1, "com"), (2, "net"), (3, "org"))],
-                "resourceRecordSetCount": 2,
-                "callerReference": known,
-                "comment": "",
-                "tags": {},
-            }
-    raise KeyError(f"no matching Route 53 hosted zone found for {args} (the mocked account holds {HOSTED_ZONES})")
 
 
 def _policy_document(args: dict[str, Any]) -> dict[str, Any]:
