@@ -31,6 +31,7 @@ from infra.config.cloud import (
     read_redis,
     read_registry,
 )
+from infra.config.dns import HostedZone
 from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
 from infra.config.keys import (
     ENVIRONMENTS,
@@ -45,7 +46,13 @@ from infra.config.keys import (
     ConfigError,
     Keys,
 )
-from infra.config.preview import PreviewConfig, read_full_mode_preview_keys, read_preview
+from infra.config.preview import (
+    PreviewConfig,
+    preview_host,
+    read_full_mode_preview_keys,
+    read_preview,
+    read_preview_domain,
+)
 from infra.config.workload import (
     InferenceConfig,
     IngressConfig,
@@ -75,6 +82,7 @@ __all__ = [
     "ExistingClusterConfig",
     "IMAGE_KEYS",
     "ImagesConfig",
+    "HostedZone",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -88,6 +96,7 @@ __all__ = [
     "Resources",
     "TrainingJobConfig",
     "load_config",
+    "preview_host",
     "quantity",
 ]
 
@@ -135,6 +144,8 @@ class PlatformConfig(StackConfig):
     images: ImagesConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
+    # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
+    preview_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +193,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
-    ingress = read_ingress(keys, environment)
+    ingress = read_ingress(keys, environment, region)
     if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
         # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
         raise keys.fail(
@@ -203,7 +214,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         # Workload layer (issue 4)
         inference=read_inference(keys, environment),
         ingress=ingress,
-        mlflow=read_mlflow(keys, environment),
+        mlflow=read_mlflow(keys, environment, region),
         training_job=training_job,
         monitoring=read_monitoring(keys),
         images=read_images(
@@ -212,6 +223,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             repository_prefix=identity.name,
         ),
         hosts_previews=hosts_previews,
+        preview_domain=read_preview_domain(keys, hosts_previews, ingress.hosted_zone),
     )
 
 
