@@ -86,3 +86,11 @@ class PredictionFailed(ServiceError):
     status = 500
     code = "prediction_failed"
     mlflow_code = "INTERNAL_ERROR"
+
+
+class ModelBusy(ServiceError):
+    """The model's batch queue did not answer within the batch timeout: try again (another pod may answer)."""
+
+    status = 503
+    code = "model_busy"
+    mlflow_code = "TEMPORARILY_UNAVAILABLE"
