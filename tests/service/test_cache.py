@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 from local import servers
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.metrics import Metrics
-from tests.service.conftest import metric, register_sklearn, serving, settings_for, wait_for
+from tests.service.conftest import cache_settled, metric, register_sklearn, serving, settings_for, wait_for
 
 NAME = "svc_cache_lr"
 COOLDOWN_S = 0.5
@@ -114,9 +114,11 @@ def test_tls_redis_with_a_private_ca_caches(
     settings = settings_for(
         tracking, NAME, tmp_path, cache_enabled=True, cache_url_file=_url_file(tmp_path, redis_tls_server.url),
         cache_ca_cert=redis_tls_server.tls.ca_cert, cache_key_prefix=f"tls-{secrets.token_hex(3)}:",
+        cache_timeout_s=2.0,  # a TLS handshake on a shared, busy test machine can take longer than 0.1 s
     )  # fmt: skip
     with serving(settings) as client:
         first = ask(client, rows)
+        cache_settled(client)
         hits = metric(client, "serving_cache_hits_total")
         assert ask(client, rows) == first
         assert metric(client, "serving_cache_hits_total") - hits == 4
@@ -143,7 +145,14 @@ def _url_file(tmp_path: Path, url: str) -> Path:
 
 def startup_check(url: str) -> tuple[bool, PredictionCache]:
     cache = PredictionCache.connect(
-        url, ca_cert=None, timeout_s=0.5, ttl_s=60, key_prefix="", breaker=CircuitBreaker(3, 30), metrics=Metrics()
+        url,
+        ca_cert=None,
+        timeout_s=0.5,
+        ttl_s=60,
+        key_prefix="",
+        breaker=CircuitBreaker(3, 30),
+        metrics=Metrics(),
+        signing_key=b"k" * 32,
     )
 
     async def check() -> bool:

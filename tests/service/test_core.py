@@ -33,6 +33,7 @@ from service.core.model import (
 )
 from service.core.predict import NativePredictor, PyfuncPredictor
 from service.core.schema import Column, InputSchema, UnsupportedSignature
+from service.core.trust import TrustPolicy
 from service.settings import Settings
 from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel
 
@@ -79,15 +80,15 @@ def test_a_success_resets_the_failure_count() -> None:
 # ------------------------------------------------------------------------------------------ cache keys
 
 
-def test_cache_keys_depend_on_the_normalised_row_model_name_version_and_prefix() -> None:
+def test_cache_keys_depend_on_the_normalised_row_model_identity_and_prefix() -> None:
     rows = np.array([[1.0, -0.0, 2.5], [1.0, 0.0, 2.5], [1.0, 0.0, 2.6]])
-    keys = row_keys("pr-7:", "lr", "3", rows)
+    keys = row_keys("pr-7:", "lr:3:uuid-a:sklearn", rows)
     assert keys[0] == keys[1], "-0.0 and 0.0 are the same input"
     assert keys[0] != keys[2]
-    assert keys[0].startswith("pr-7:pred:lr:3:")
-    assert row_keys("pr-7:", "lr", "4", rows)[0] != keys[0], "a new version never reads the old one's answers"
-    assert row_keys("pr-7:", "other", "3", rows)[0] != keys[0]
-    assert row_keys("", "lr", "3", rows)[0] != keys[0]
+    assert keys[0].startswith("pr-7:pred:lr:3:uuid-a:sklearn:")
+    assert row_keys("pr-7:", "lr:4:uuid-b:sklearn", rows)[0] != keys[0], "a new version never reads the old one's"
+    assert row_keys("pr-7:", "other:3:uuid-c:sklearn", rows)[0] != keys[0]
+    assert row_keys("", "lr:3:uuid-a:sklearn", rows)[0] != keys[0]
 
 
 # --------------------------------------------------------------------------------------- model refs
@@ -145,8 +146,13 @@ def test_settings_errors_name_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_secrets_can_come_from_mounted_files(tmp_path: Path) -> None:
     url_file = tmp_path / "redis-url"
     url_file.write_text("rediss://:token@cache:6379/0\n")
-    settings = Settings(registry_uri="http://m", cache_enabled=True, cache_url_file=url_file)
+    key_file = tmp_path / "cache-signing-key"
+    key_file.write_text("k" * 40 + "\n")
+    settings = Settings(
+        registry_uri="http://m", cache_enabled=True, cache_url_file=url_file, cache_signing_key_file=key_file
+    )
     assert settings.resolved_cache_url() == "rediss://:token@cache:6379/0"
+    assert settings.resolved_cache_signing_key() == b"k" * 40
     assert "token" not in repr(Settings(registry_uri="http://m", cache_url="redis://:token@h:1/0"))
 
 
@@ -211,8 +217,13 @@ def save_pyfunc(python_model: LinearPythonModel, path: Path, features: pd.DataFr
     return path
 
 
-def opened(path: Path, version: str = "1", serving: LoadedModel | None = None) -> LoadedModel:
-    model, probe = open_model(path, VersionRef("m", version, None), "production", time.monotonic())
+PICKLE_ALLOWED = TrustPolicy(allow_pickle=True)
+
+
+def opened(
+    path: Path, version: str = "1", serving: LoadedModel | None = None, policy: TrustPolicy | None = None
+) -> LoadedModel:
+    model, probe = open_model(path, VersionRef("m", version, None), "production", time.monotonic(), policy)
     return replace(model, output_shape=validate(model, probe, serving))
 
 
@@ -249,7 +260,7 @@ def test_native_and_pyfunc_paths_give_the_same_numbers(
     np.testing.assert_allclose(through_pyfunc, native, rtol=1e-12, atol=0)
     # A pyfunc-only model (no sklearn flavor) computing the same function goes through pyfunc, same numbers.
     handmade = LinearPythonModel(linear.coef_.tolist(), float(linear.intercept_), list(diabetes[0].columns))
-    pyfunc_model = opened(save_pyfunc(handmade, tmp_path / "pyfunc", diabetes[0]))
+    pyfunc_model = opened(save_pyfunc(handmade, tmp_path / "pyfunc", diabetes[0]), policy=PICKLE_ALLOWED)
     assert pyfunc_model.flavor == "pyfunc"
     np.testing.assert_allclose(pyfunc_model.predictor.predict(rows), native, rtol=1e-12)
 
@@ -266,7 +277,7 @@ def test_native_path_follows_the_estimators_column_order(diabetes: Any) -> None:
 def test_a_model_that_outputs_nan_is_rejected(tmp_path: Path, linear: LinearRegression, diabetes: Any) -> None:
     broken = LinearPythonModel(linear.coef_.tolist(), 0.0, list(diabetes[0].columns), broken=True)
     with pytest.raises(ModelRejected, match="non-finite"):
-        opened(save_pyfunc(broken, tmp_path / "broken", diabetes[0]), version="2")
+        opened(save_pyfunc(broken, tmp_path / "broken", diabetes[0]), version="2", policy=PICKLE_ALLOWED)
 
 
 def test_a_new_signature_is_rejected_while_another_serves(

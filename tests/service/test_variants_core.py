@@ -91,6 +91,25 @@ def test_bad_weights_are_refused_naming_the_part_at_fault(text: str, message: st
         parse_weights(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "share"),
+    [
+        ("champion=100,challenger=1e305", 1.0),
+        ("champion=1e308,challenger=1e308", 0.5),
+        ("champion=5e-324,challenger=5e-324", 0.5),
+        ("champion=1e308,challenger=1", 0.0),
+    ],
+)
+def test_weights_near_the_float_limits_split_by_their_ratio_and_never_fail_a_request(text: str, share: float) -> None:
+    """`10000 * w` and `w1 + w2` overflow to inf near 1.8e308 (IEEE 754 binary64): the share must not."""
+    weights = parse_weights(text)
+    assert weights.share == pytest.approx(share)
+    assert {assign(f"visitor-{i}", weights) for i in range(50)} <= {"champion", "challenger"}
+    split = Split(Weights(80, 20), "X-User-Id", "champion")
+    split.apply_tag(text)
+    assert split.weights == weights and split.error is None
+
+
 def test_a_registry_tag_overrides_the_setting_and_a_bad_one_keeps_the_weights_in_force() -> None:
     split = Split(Weights(80, 20), "X-User-Id", "champion")
     split.apply_tag("champion=50,challenger=50")
