@@ -204,7 +204,11 @@ def _full(bench: Bench) -> Any:
     )  # fmt: skip
     t["service-rf-cache"] = start_service(
         "service-rf-cache", state, w, mlflow_url, RF_NAME,
-        {"SERVING_CACHE_ENABLED": "true", "SERVING_CACHE_URL_FILE": str(stack.state_dir / "redis-url")},
+        {
+            "SERVING_CACHE_ENABLED": "true",
+            "SERVING_CACHE_URL_FILE": str(stack.state_dir / "redis-url"),
+            "SERVING_CACHE_SIGNING_KEY_FILE": str(stack.state_dir / "cache-signing-key"),
+        },
         describe="RandomForest, Redis cache on",
     )  # fmt: skip
     t["service-rf-onnx"] = start_service(
