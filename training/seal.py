@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.artifacts
-from mlflow.models import ModelSignature
+from mlflow.models import Model, ModelSignature
 from mlflow.tracking import MlflowClient
 
 DIGEST_TAG = "serving.model_digest"
@@ -47,16 +47,32 @@ def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[s
     return {"inputs": inputs, "output_shape": list(output_shape)}
 
 
-def seal(client: MlflowClient, tracking_uri: str, name: str, version: str, terms: dict[str, Any]) -> str:
+def signature_output_shape(signature: ModelSignature) -> tuple[int, ...]:
+    """One row's output shape as the signature declares it: a tensor's trailing dimensions, k columns as (k,)."""
+    outputs = signature.outputs
+    if outputs is None:
+        raise ValueError("the model's signature declares no outputs")
+    if outputs.is_tensor_spec():
+        return tuple(int(d) for d in outputs.inputs[0].shape[1:])
+    return () if len(outputs.inputs) == 1 else (len(outputs.inputs),)
+
+
+def seal(client: MlflowClient, tracking_uri: str, name: str, version: str, terms: dict[str, Any] | None = None) -> str:
     """Record the version's digest and contract; the registered model's contract too if it has none yet.
 
     The digest is taken over the files downloaded back from the registry exactly as the service downloads
-    them. Returns the digest.
+    them; `terms` (the contract) is read from the downloaded model's signature when not given. Returns the
+    digest.
     """
     uri = client.get_model_version_download_uri(name, version)
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
         digest = directory_digest(Path(path))
+        if terms is None:
+            signature = Model.load(path).signature
+            if signature is None:
+                raise ValueError(f"{name} version {version} has no signature: the service cannot serve it")
+            terms = contract(signature, signature_output_shape(signature))
     text = json.dumps(terms, separators=(",", ":"))
     client.set_model_version_tag(name, version, DIGEST_TAG, digest)
     client.set_model_version_tag(name, version, CONTRACT_TAG, text)

@@ -215,8 +215,15 @@ class Registry:
             mv = found[0]
         else:
             mv = self.client.get_model_version(ref.name, str(ref.version))
+        return self._version_ref(mv)
+
+    def resolve_version(self, name: str, version: str) -> VersionRef:
+        return self._version_ref(self.client.get_model_version(name, version))
+
+    @staticmethod
+    def _version_ref(mv: Any) -> VersionRef:
         return VersionRef(
-            name=ref.name, version=str(mv.version), run_id=mv.run_id, tags=dict(mv.tags or {}), source=mv.source
+            name=mv.name, version=str(mv.version), run_id=mv.run_id, tags=dict(mv.tags or {}), source=mv.source
         )
 
     def contract(self, name: str) -> dict[str, Any] | None:
