@@ -16,7 +16,7 @@ import pytest
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from service.core.model import Registry, VersionRef, load_version
+from service.core.model import Registry, load_version
 from service.core.trust import TrustPolicy, directory_digest
 from tests.training.conftest import Trained, register, run_cli
 from training import data
