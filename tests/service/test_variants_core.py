@@ -20,11 +20,12 @@ from pydantic import ValidationError
 from sklearn.linear_model import LinearRegression, Ridge
 
 from service.core.drift import DriftMonitor, NoReference, Reference, psi
-from service.core.model import LoadedModel, VersionRef, open_model, validate
+from service.core.model import LoadedModel, ModelRef, VersionRef, open_model, validate
 from service.core.shadow import Shadow, ShadowJob
 from service.core.variants import (
     BUCKETS,
     Split,
+    Variants,
     Weights,
     WeightsError,
     assign,
@@ -324,3 +325,16 @@ def test_a_broken_reference_names_the_field(champion: LoadedModel) -> None:
         Reference.of(replace(champion, feature_stats=stats))
     with pytest.raises(NoReference, match="schema_version"):
         Reference.of(replace(champion, feature_stats={**stats, "schema_version": 2}))
+
+
+def test_a_replaced_versions_request_and_latency_series_are_dropped(challenger: LoadedModel) -> None:
+    """Per-version series of versions long gone would otherwise pile up in every worker until it restarts."""
+    registry = CollectorRegistry()
+    split = Split(Weights(100, 0), "X", "champion")
+    variants = Variants(ModelRef("m", alias="production"), None, split, None, registry)
+    variants.metrics.requests.labels("champion", challenger.version, "ok").inc()
+    variants.metrics.requests.labels("champion", "other", "ok").inc()
+    variants.metrics.duration.labels("champion", challenger.version).observe(0.01)
+    variants.forget(challenger)
+    versions = {s.labels.get("version") for m in registry.collect() for s in m.samples}
+    assert versions == {"other"}
