@@ -156,6 +156,7 @@ class LoadedModel:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
     uid: str = ""  # immutable identity: the MLmodel's model_uuid (version numbers are reused by MLflow)
+    source: str | None = None  # the registry's source URI of the version: with the number, which version it is
 
     @property
     def cache_key(self) -> str:
@@ -313,6 +314,7 @@ def open_model(
             load_seconds=time.monotonic() - started,
             feature_stats=stats,
             uid=str(getattr(meta, "model_uuid", None) or f"{version.run_id}:{version.source}"),
+            source=version.source,
         ),
         probe,
     )

@@ -78,8 +78,9 @@ class ModelHolder:
         old, self.current = self.current, None
         return old
 
-    def reject(self, rejection: Rejection) -> None:
-        self.rejected[rejection.version] = rejection
+    def reject(self, rejection: Rejection, identity: str | None = None) -> None:
+        """`identity`: the version's number and source, since MLflow reuses numbers (service/core/cache.py)."""
+        self.rejected[identity or rejection.version] = rejection
         self.last_rejection = rejection
 
     def describe(self) -> dict[str, Any]:
@@ -180,7 +181,11 @@ class Reloader:
             self._failed(f"cannot resolve {self.ref.uri}: {e}", e)
             return
         current = holder.current
-        if (current and current.version == target.version) or target.version in holder.rejected:
+        # MLflow numbers a registered model's versions from 1 again after it is deleted and created again: a
+        # version is its number and its source.
+        identity = f"{target.version}:{target.source}"
+        same = current is not None and (current.version, current.source) == (target.version, target.source)
+        if same or identity in holder.rejected:
             holder.last_failure = None
             return
         attempts, not_before = self._retry.get(target.version, (0, 0.0))
@@ -203,7 +208,7 @@ class Reloader:
                     abandon_on_cancel=True,
                 )
             except ModelRejected as e:
-                holder.reject(Rejection(e.version, e.reason))
+                holder.reject(Rejection(e.version, e.reason), identity)
                 self.metrics.model_reloads.labels(result="rejected", alias=self.ref.label).inc()
                 log.warning(
                     "model version rejected; the serving version (if any) stays",

@@ -42,10 +42,11 @@ class StubRegistry:
         self.recorded = recorded
         self.downloads: list[str] = []
         self.download_error: Exception | None = None
+        self.generation = "a"  # a registered model deleted and created again numbers its versions from 1 again
 
     def resolve(self, ref: ModelRef) -> VersionRef:
         tags = {DIGEST_TAG: directory_digest(self.models[self.target])}
-        return VersionRef(ref.name, self.target, "run", tags=tags)
+        return VersionRef(ref.name, self.target, "run", tags=tags, source=f"models:/m-{self.generation}{self.target}")
 
     def contract(self, name: str) -> dict[str, Any] | None:
         return self.recorded
@@ -112,6 +113,22 @@ def test_a_worker_that_serves_nothing_yet_still_rejects_a_version_that_breaks_th
     registry.target = "1"
     anyio.run(fresh.check)
     assert fresh.holder.current is not None and fresh.holder.current.version == "1"
+
+
+def test_a_recreated_models_version_1_is_a_new_version_not_the_one_served_or_rejected(
+    models: dict[str, Path], diabetes: Any, tmp_path: Path
+) -> None:
+    """MLflow numbers a new version max(existing) + 1 (mlflow/store/model_registry/sqlalchemy_store.py@v3.17.2,
+    `create_model_version`), so after delete and re-create, "version 1" names another model."""
+    registry = StubRegistry(models)
+    worker, _ = reloader(registry, tmp_path)
+    anyio.run(worker.check)
+    first = worker.holder.current
+    assert first is not None
+    registry.generation, registry.models = "b", {**models, "1": models["2"]}
+    anyio.run(worker.check)
+    assert worker.holder.current is not None and worker.holder.current is not first
+    assert worker.holder.current.uid != first.uid
 
 
 def test_the_contract_set_in_the_settings_wins(models: dict[str, Path], diabetes: Any, tmp_path: Path) -> None:
