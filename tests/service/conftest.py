@@ -75,6 +75,19 @@ class LinearPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         return np.full_like(out, np.nan) if self.broken else out
 
 
+def save_sklearn(model: Any, path: Path, features: pd.DataFrame, **options: Any) -> Path:
+    """Save `model` as the training CLI logs it (skops, signature, 3-row input example), without registering."""
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=infer_signature(features, model.predict(features)),
+        input_example=features.head(3),
+        pip_requirements=PIP_REQUIREMENTS,
+        **options,
+    )
+    return path
+
+
 def register_sklearn(
     name: str,
     model: Any,

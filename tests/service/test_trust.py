@@ -13,7 +13,6 @@ from typing import Any
 from unittest import mock
 
 import mlflow
-import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestRegressor
@@ -21,22 +20,10 @@ from sklearn.linear_model import LinearRegression
 
 from service.core.model import ModelRejected, VersionRef, load_version, open_model
 from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, directory_digest
-from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel
+from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel, save_sklearn
 from training import seal
 
 STRICT = TrustPolicy()
-
-
-def save_sklearn(model: Any, path: Path, features: pd.DataFrame, **kwargs: Any) -> Path:
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        signature=infer_signature(features, model.predict(features)),
-        input_example=features.head(3),
-        pip_requirements=PIP_REQUIREMENTS,
-        **kwargs,
-    )
-    return path
 
 
 def version(tags: dict[str, str] | None = None) -> VersionRef:

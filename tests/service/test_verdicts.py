@@ -16,7 +16,6 @@ from typing import Any
 from unittest import mock
 
 import anyio
-import mlflow
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +29,7 @@ from service.core.reload import ModelHolder, Reloader
 from service.core.schema import InputSchema
 from service.core.trust import DIGEST_TAG, directory_digest
 from service.metrics import Metrics
-from tests.service.conftest import PIP_REQUIREMENTS, metric, register_sklearn, settings_for, wait_for
+from tests.service.conftest import metric, register_sklearn, save_sklearn, settings_for, wait_for
 
 
 class StubRegistry:
@@ -59,17 +58,6 @@ class StubRegistry:
         return dst
 
 
-def save(model: Any, path: Path, features: pd.DataFrame) -> Path:
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        signature=infer_signature(features, model.predict(features)),
-        input_example=features.head(3),
-        pip_requirements=PIP_REQUIREMENTS,
-    )
-    return path
-
-
 @pytest.fixture(scope="module")
 def models(
     tmp_path_factory: pytest.TempPathFactory, linear: LinearRegression, ridge: Ridge, diabetes: Any
@@ -78,9 +66,9 @@ def models(
     root = tmp_path_factory.mktemp("verdict-models")
     fewer = features.drop(columns=["s6"])
     return {
-        "1": save(linear, root / "v1", features),
-        "2": save(ridge, root / "v2", features),
-        "3": save(LinearRegression().fit(fewer, target), root / "v3", fewer),
+        "1": save_sklearn(linear, root / "v1", features),
+        "2": save_sklearn(ridge, root / "v2", features),
+        "3": save_sklearn(LinearRegression().fit(fewer, target), root / "v3", fewer),
     }
 
 
