@@ -25,9 +25,26 @@ class Chart:
     version: str
 
 
+@dataclass(frozen=True)
+class VendoredFile:
+    """A file copied byte for byte from a public repository at a tag; `blob` is its git blob id there, which
+    tests/infra/test_rehearsal_addons.py recomputes from the copy (`git hash-object`)."""
+
+    repository: str
+    tag: str
+    path: str
+    blob: str
+
+
 # Chart 1.14.1 ships controller v2.14.1, whose published IAM policy is infra/policies/aws-load-balancer-controller.json:
 # bump both together.
 LOAD_BALANCER_CONTROLLER = Chart("aws-load-balancer-controller", "https://aws.github.io/eks-charts", "1.14.1")
+LOAD_BALANCER_CONTROLLER_POLICY = VendoredFile(
+    repository="kubernetes-sigs/aws-load-balancer-controller",
+    tag="v2.14.1",
+    path="docs/install/iam_policy.json",
+    blob="761d0e733c41089c91ea009dd29faf71918085e5",
+)
 METRICS_SERVER = Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.13.0")
 CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.50.1")
 # The autoscaler's minor version must match the cluster's (its scheduler simulation is built per release).
@@ -39,15 +56,20 @@ CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 POLICY_DIR = Path(__file__).parent / "policies"
 
 
-def load_balancer_controller_policy() -> str:
-    """The controller's IAM policy exactly as AWS publishes it for the pinned version.
+def load_balancer_controller_policy(partition: str) -> str:
+    """The controller's IAM policy exactly as AWS publishes it for the pinned version (LOAD_BALANCER_CONTROLLER_POLICY).
 
     The one policy in this stack with broad resources (`*` on EC2/ELB describe, create and tag-conditioned
     modify actions): the controller creates load balancers, target groups and security groups whose ARNs
     cannot be known in advance, and AWS scopes the mutations by the `elbv2.k8s.aws/cluster` tag instead.
-    Kept verbatim so upgrades are a diff against the upstream file, not a re-derivation.
+    Kept verbatim so upgrades are a diff against the upstream file, not a re-derivation. Its ARNs name the
+    `aws` partition; upstream's GovCloud and China variants differ from it only in that, so other partitions
+    get the same document with theirs.
     """
-    return json.dumps(json.loads((POLICY_DIR / "aws-load-balancer-controller.json").read_text()), separators=(",", ":"))
+    text = (POLICY_DIR / "aws-load-balancer-controller.json").read_text()
+    if partition != "aws":
+        text = text.replace('"arn:aws:', f'"arn:{partition}:')
+    return json.dumps(json.loads(text), separators=(",", ":"))
 
 
 def cluster_autoscaler_policy(partition: str, region: str, account_id: str, cluster_name: str) -> str:
@@ -120,7 +142,7 @@ class Addons(pulumi.ComponentResource):
             namespace=NAMESPACE,
             service_account=LOAD_BALANCER_CONTROLLER_SA,
             cluster=cluster,
-            policy=load_balancer_controller_policy(),
+            policy=load_balancer_controller_policy(partition),
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -160,6 +182,11 @@ class Addons(pulumi.ComponentResource):
                 "region": args.region,
                 "vpcId": args.vpc_id,
                 "serviceAccount": service_account(LOAD_BALANCER_CONTROLLER_SA, lb_role),
+                # The chart's Service mutator webhook (failurePolicy Fail, every namespace) makes this controller
+                # the default for LoadBalancer Services, which the platform has none of. Left on, every Service
+                # created while the controller has no ready pod is refused, metrics-server's and the
+                # autoscaler's included, which install alongside it.
+                "enableServiceMutatorWebhook": False,
             },
         )
         self.metrics_server = release(METRICS_SERVER, {})

@@ -232,6 +232,9 @@ class AlbSettings:
     deletion_protection: bool = True
     waf_acl_arn: pulumi.Input[str] | None = None
     deregistration_delay_seconds: int = 30
+    # Named only for a brought VPC, whose subnets carry no kubernetes.io/role/(internal-)elb tag this stack set:
+    # the controller's tag-less discovery would take any subnet its route tables class as public or private.
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
 
     def shared(self) -> dict[str, pulumi.Input[Any]]:
         """The settings another stack needs to build an ALB like this one, as a stack output (no secrets)."""
@@ -242,6 +245,7 @@ class AlbSettings:
             "accessLogsBucket": self.access_logs_bucket or "",
             "accessLogsPrefix": self.access_logs_prefix,
             "wafAclArn": self.waf_acl_arn or "",
+            "subnetIds": self.subnet_ids,
         }
 
 
@@ -254,8 +258,11 @@ def alb_annotations(alb: AlbSettings) -> pulumi.Output[dict[str, str]]:
         alb.access_logs_prefix,
         alb.waf_acl_arn,
         alb.inbound_cidrs,
+        alb.subnet_ids,
     ).apply(
-        lambda v: _alb_annotations(alb, scheme=v[0], certificate=v[1], bucket=v[2], prefix=v[3], waf=v[4], cidrs=v[5])
+        lambda v: _alb_annotations(
+            alb, scheme=v[0], certificate=v[1], bucket=v[2], prefix=v[3], waf=v[4], cidrs=v[5], subnets=v[6]
+        )
     )
 
 
@@ -268,6 +275,7 @@ def _alb_annotations(
     prefix: str,
     waf: str | None,
     cidrs: Sequence[str] | None,
+    subnets: Sequence[str] | None,
 ) -> dict[str, str]:
     attributes = [
         "routing.http.drop_invalid_header_fields.enabled=true",
@@ -306,6 +314,8 @@ def _alb_annotations(
         annotations["alb.ingress.kubernetes.io/wafv2-acl-arn"] = waf
     if cidrs:
         annotations["alb.ingress.kubernetes.io/inbound-cidrs"] = ",".join(cidrs)
+    if subnets:
+        annotations["alb.ingress.kubernetes.io/subnets"] = ",".join(subnets)
     return annotations
 
 

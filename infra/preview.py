@@ -158,6 +158,8 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
                 deletion_protection=False,
                 waf_acl_arn=_string(alb["wafAclArn"]),
                 deregistration_delay_seconds=cfg.inference.drain_seconds,
+                # A base stack from before subnetIds was shared has none: its ALB used tag discovery too.
+                subnet_ids=alb.apply(lambda a: [str(s) for s in a.get("subnetIds") or []]),
             ),
             cache_key_prefix=preview.cache_key_prefix,
         ),

@@ -170,7 +170,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             tags=tags,
         ),
     )
-    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, tags=tags))
+    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, region=cfg.region, tags=tags))
     registry = Registry(cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags))
     workloads = build_workloads(
         cfg.name,

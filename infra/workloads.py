@@ -114,6 +114,14 @@ def inbound_cidrs(ingress: IngressConfig, vpc_cidr: pulumi.Input[str]) -> list[p
     return list(ingress.inbound_cidrs) or ([vpc_cidr] if ingress.scheme == "internal" else [])
 
 
+def alb_subnets(cfg: PlatformConfig, network: NetworkRefs, scheme: str) -> list[pulumi.Input[str]]:
+    """The subnets an ALB of `scheme` is placed in: a brought VPC's, named; none (tag discovery) in a VPC built
+    here, whose subnets carry the kubernetes.io/role/elb and kubernetes.io/role/internal-elb tags."""
+    if not cfg.network.bring_your_own:
+        return []
+    return list(network.private_subnet_ids if scheme == "internal" else network.public_subnet_ids)
+
+
 def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Input[str], list[pulumi.Input[str]]]:
     """The VPC's CIDR and its private subnets' CIDRs: from config when built here, looked up when brought."""
     if not cfg.network.bring_your_own:
@@ -188,6 +196,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 access_logs_prefix=f"{ALB_LOG_PREFIX}/mlflow",
                 deletion_protection=ing.deletion_protection,
                 deregistration_delay_seconds=mlflow.DRAIN_SECONDS,
+                subnet_ids=alb_subnets(cfg, args.network, "internal"),
             )
             if cfg.mlflow.ingress_enabled
             else None,
@@ -206,6 +215,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         deletion_protection=ing.deletion_protection,
         waf_acl_arn=ing.waf_acl_arn,
         deregistration_delay_seconds=cfg.inference.drain_seconds,
+        subnet_ids=alb_subnets(cfg, args.network, ing.scheme),
     )
     service = Inference(
         name,

@@ -8,6 +8,7 @@ raises `ConfigError` naming the key and what was expected, before any resource i
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
@@ -34,8 +35,12 @@ from infra.config.keys import (
     ENVIRONMENTS,
     KUBERNETES_VERSIONS,
     LOG_RETENTION_DAYS,
+    MAX_FULL_STACK_NAME,
     MODES,
+    NAME_PREFIX_PATTERN,
     PROJECT,
+    RESERVED_NAME_STARTS,
+    STACK_NAME_PATTERN,
     ConfigError,
     Keys,
 )
@@ -146,15 +151,14 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
     environment = keys.choice("environment", ENVIRONMENTS)
     region = Keys("aws").string("region", pattern=r"[a-z]{2}(-[a-z]+)+-\d", expected="an AWS region")
     stack = pulumi.get_stack()
+    mode = keys.choice("mode", MODES)
     identity = StackConfig(
         stack=stack,
         environment="dev" if environment == "dev" else "staging" if environment == "staging" else "prod",
-        name_prefix=keys.string(
-            "namePrefix", pattern=r"[a-z][a-z0-9-]{1,14}", expected="2-15 lowercase letters, digits or -"
-        ),
+        name_prefix=_name_prefix(keys, stack, mode),
         region=region,
     )
-    if keys.choice("mode", MODES) == "preview":
+    if mode == "preview":
         if keys.boolean("preview.hosting"):
             raise keys.fail("preview.hosting", "false when platform:mode is preview (a preview hosts no previews)")
         preview = read_preview(keys, stack)
@@ -173,6 +177,14 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    ingress = read_ingress(keys, environment)
+    if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
+        # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
+        raise keys.fail(
+            "network.publicSubnetIds",
+            "at least 2 subnet ids in different AZs when network.vpcId is set and ingress.scheme is internet-facing",
+            list(network.public_subnet_ids),
+        )
     return PlatformConfig(
         **_identity(identity),
         network=network,
@@ -184,12 +196,37 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         registry=read_registry(keys),
         # Workload layer (issue 4)
         inference=read_inference(keys, environment),
-        ingress=read_ingress(keys, environment),
+        ingress=ingress,
         mlflow=read_mlflow(keys, environment),
         training_job=read_training_job(keys),
         monitoring=read_monitoring(keys),
         hosts_previews=hosts_previews,
     )
+
+
+def _name_prefix(keys: Keys, stack: str, mode: str) -> str:
+    """namePrefix, checked with the stack name it is joined to: `<namePrefix>-<stack>` starts every physical name."""
+    prefix = keys.string(
+        "namePrefix",
+        pattern=NAME_PREFIX_PATTERN,
+        expected="2-15 lowercase letters, digits or single inner hyphens, starting with a letter",
+    )
+    if not re.fullmatch(STACK_NAME_PATTERN, stack):
+        raise ConfigError(
+            f"the stack name {stack!r} must be lowercase letters, digits and single inner hyphens: "
+            f"{keys.full('namePrefix')}-<stack> starts every physical name (ECR, RDS and ElastiCache refuse others)"
+        )
+    name = f"{prefix}-{stack}"
+    reserved = next((start for start in RESERVED_NAME_STARTS if name.startswith(start)), None)
+    if reserved is not None:
+        raise keys.fail("namePrefix", f"such that {name!r} does not start with {reserved!r} (reserved by AWS)", prefix)
+    if mode == "full" and len(name) > MAX_FULL_STACK_NAME:
+        raise keys.fail(
+            "namePrefix",
+            f"short enough that <namePrefix>-<stack> is at most {MAX_FULL_STACK_NAME} characters "
+            f"(ElastiCache replication group ids are at most 40), got {name!r} ({len(name)})",
+        )
+    return prefix
 
 
 class _Identity(TypedDict):

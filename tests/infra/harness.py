@@ -37,6 +37,21 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 # What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
 BYO_VPC_CIDR = "10.42.0.0/16"
+# aws.elb.get_service_account's answers: the Elastic Load Balancing account of each Region available before
+# August 2022, as the provider holds them (terraform-provider-aws internal/service/elb/service_account_data_source.go,
+# accountIDPerRegionMap); it refuses any other Region.
+ELB_SERVICE_ACCOUNTS = dict(
+    pair.split("=")
+    for pair in """
+    af-south-1=098369216593 ap-east-1=754344448648 ap-northeast-1=582318560864 ap-northeast-2=600734575887
+    ap-northeast-3=383597477331 ap-south-1=718504428378 ap-southeast-1=114774131450 ap-southeast-2=783225319266
+    ap-southeast-3=589379963580 ca-central-1=985666609251 cn-north-1=638102146993 cn-northwest-1=037604701340
+    eu-central-1=054676820928 eu-north-1=897822967062 eu-south-1=635631232127 eu-west-1=156460612806
+    eu-west-2=652711504416 eu-west-3=009996457667 me-south-1=076674570225 sa-east-1=507241528517
+    us-east-1=127311923021 us-east-2=033677994240 us-gov-east-1=190560391635 us-gov-west-1=048591011584
+    us-west-1=027434742980 us-west-2=797873946194
+""".split()
+)
 # AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
 # tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
 UNTAGGABLE = frozenset(
@@ -252,6 +267,13 @@ class PlatformMocks(mocks.Mocks):
         if token == "aws:ec2/getSubnet:getSubnet":
             index = int(hashlib.sha256(str(args.args["id"]).encode()).hexdigest(), 16) % 256
             return {"id": args.args["id"], "cidrBlock": f"{BYO_VPC_CIDR.split('.0.0/')[0]}.{index}.0/24"}
+        if token == "aws:elb/getServiceAccount:getServiceAccount":
+            region = str(args.args.get("region") or REGION)
+            if region not in ELB_SERVICE_ACCOUNTS:
+                raise ValueError(f"unsupported AWS Region: {region}")
+            partition = {"cn": "aws-cn", "us-gov": "aws-us-gov"}.get(region.rsplit("-", 2)[0], "aws")
+            account = ELB_SERVICE_ACCOUNTS[region]
+            return {"id": account, "arn": f"arn:{partition}:iam::{account}:root", "region": region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
         if token == GET_SECRET_VERSION:
