@@ -47,7 +47,7 @@ def test_train_records_the_digest_and_the_contract_the_service_checks(
 def test_seal_records_them_for_a_version_registered_another_way(
     trained: dict[str, Trained], model_name: str, tmp_path: Path
 ) -> None:
-    [copy] = register(model_name, trained["good"])
+    [copy] = register(model_name, trained["good"], sealed=False)
     client = MlflowClient()
     assert DIGEST_TAG not in client.get_model_version(model_name, copy).tags
     result = run_cli(["seal", copy, "--model-name", model_name, "--json"])
