@@ -25,11 +25,16 @@ SECRETS_DIR = "/var/run/secrets/serving"
 METRICS_PATH = "/metrics"
 READY_PATH = "/health/ready"
 LIVE_PATH = "/health/live"
-# What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster.
+# What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster. Exact, so
+# /health (model, last rejected version and why, cache, drift) is not reached through a /health prefix.
 PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
     ("/predict", "Exact"),
     ("/invocations", "Exact"),
-    ("/health", "Prefix"),
+    (READY_PATH, "Exact"),
+)
+# Routed too only when the stack opts in (ingress.publicDocs): they describe the service to whoever asks.
+DETAIL_PATHS: tuple[tuple[str, str], ...] = (
+    ("/health", "Exact"),
     ("/version", "Exact"),
     ("/docs", "Prefix"),
     ("/openapi.json", "Exact"),
@@ -62,6 +67,8 @@ class InferenceArgs:
     host: pulumi.Input[str] | None = None
     # Prepended to every cache key: a preview sharing a Redis never reads or overwrites another's entries.
     cache_key_prefix: str = ""
+    # Route DETAIL_PATHS through the ALB as well (ingress.publicDocs); previews never do.
+    public_details: bool = False
 
 
 def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
@@ -69,6 +76,11 @@ def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
     return pulumi.Output.all(redis.host, redis.port, redis.auth_token).apply(
         lambda v: f"rediss://:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/0"
     )
+
+
+def routed_paths(public_details: bool) -> tuple[tuple[str, str], ...]:
+    """The Ingress paths (path, pathType) the ALB forwards to the service."""
+    return PUBLIC_PATHS + (DETAIL_PATHS if public_details else ())
 
 
 class Inference(pulumi.ComponentResource):
@@ -249,7 +261,7 @@ class Inference(pulumi.ComponentResource):
                         "path_type": path_type,
                         "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}},
                     }
-                    for path, path_type in PUBLIC_PATHS
+                    for path, path_type in routed_paths(args.public_details)
                 ]
             }
         }

@@ -280,6 +280,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             ),
             alb=inference_alb,
             host=ing.host,
+            public_details=ing.public_docs,
         ),
         opts=after_namespaces,
     )

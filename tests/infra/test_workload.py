@@ -333,7 +333,7 @@ def test_inference_ingress_routes_only_public_paths_to_the_service(recording: Re
     assert spec["ingressClassName"] == "alb"
     (rule,) = spec["rules"]
     paths = {p["path"]: p for p in rule["http"]["paths"]}
-    assert {"/predict", "/invocations", "/health"} <= set(paths)
+    assert {"/predict", "/invocations", "/health/ready"} <= set(paths)
     assert not any(path.startswith("/metrics") for path in paths)
     for p in paths.values():
         assert p["backend"] == {"service": {"name": "inference", "port": {"name": "http"}}}
