@@ -30,6 +30,9 @@ ADMIN_DIR = "/var/run/secrets/mlflow-admin"
 USERS_DIR = "/var/run/secrets/mlflow-users"
 ENTRYPOINT = "/usr/local/bin/mlflow-entrypoint"
 BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
+# The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
+# instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
 # Every user MLflow reads from its auth database gets this on resources it did not create: clients read the
@@ -75,14 +78,16 @@ class MlflowArgs:
 
 
 def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
-    """SQLAlchemy URI of the backend store; TLS required (the server also enforces `rds.force_ssl`).
+    """SQLAlchemy URI of the backend store over TLS that verifies the server (the server enforces `rds.force_ssl`).
 
+    `sslmode=verify-full` checks the certificate chains to RDS_CA_BUNDLE and names the endpoint (libpq, "SSL
+    Support": `require` encrypts but accepts any certificate, so a spoofed endpoint would get the password).
     The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
     """
     return pulumi.Output.all(db.host, db.port, db.password).apply(
         lambda v: (
             f"postgresql+psycopg2://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
-            f"{quote(db.name, safe='')}?sslmode=require"
+            f"{quote(db.name, safe='')}?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}"
         )
     )
 

@@ -398,7 +398,9 @@ def test_mlflow_backend_store_is_rds_over_tls_from_a_secret_file(recording: Reco
     uri = urlparse(data["backend-store-uri"])
     assert uri.scheme == "postgresql+psycopg2" and uri.port == 5432 and uri.path == "/mlflow"
     assert uri.hostname and uri.hostname.endswith(".rds.amazonaws.com")
-    assert parse_qs(uri.query) == {"sslmode": ["require"]}
+    # libpq "SSL Support" (PostgreSQL docs, 31.19.1): only verify-full checks both the chain (to sslrootcert) and
+    # that the certificate names the host; require would send the password to whoever answers.
+    assert parse_qs(uri.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/ssl/certs/rds-global-bundle.pem"]}
     assert unquote(uri.password or "") == password(recording, "db-password")
 
 
