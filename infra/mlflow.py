@@ -241,6 +241,13 @@ class Mlflow(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Behind the UI's ALB a terminating pod keeps serving until the target has drained (the ALB's deregistration
+        # delay); only in-cluster clients, whose Service endpoints update within seconds, need just the short sleep.
+        pre_stop_sleep = (
+            max(PRE_STOP_SLEEP_SECONDS, args.alb.deregistration_delay_seconds)
+            if cfg.ingress_enabled and args.alb is not None
+            else PRE_STOP_SLEEP_SECONDS
+        )
         server_args: list[pulumi.Input[str]] = [
             "server",
             "--host",
@@ -289,7 +296,7 @@ class Mlflow(pulumi.ComponentResource):
             "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
             "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
             "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
-            "lifecycle": {"pre_stop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+            "lifecycle": {"pre_stop": {"sleep": {"seconds": pre_stop_sleep}}},
             "resources": kube.resources(cfg.resources),
             "security_context": kube.container_security_context(),
             "volume_mounts": [
@@ -315,7 +322,7 @@ class Mlflow(pulumi.ComponentResource):
                         ],
                         service_account=sa.metadata.name,
                         spread_labels=LABELS,
-                        grace_seconds=kube.termination_grace_seconds(PRE_STOP_SLEEP_SECONDS, DRAIN_SECONDS),
+                        grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
                     ),
                 },
             },
