@@ -28,6 +28,7 @@ from infra.preview import (
     build_preview,
     credentials_document,
 )
+from infra.preview_access import PreviewAccess
 from infra.registry import Registry, RegistryArgs
 from infra.shared_secrets import SharedSecrets, SharedSecretsArgs
 from infra.storage import ArtifactStore, ArtifactStoreArgs
@@ -160,6 +161,8 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             AddonsArgs(cluster=cluster, region=cfg.region, vpc_id=network.vpc_id, tags=tags),
             opts=pulumi.ResourceOptions(providers=[cluster.provider]),
         )
+        if cfg.cluster.preview_role_arns:
+            PreviewAccess(cfg.name, opts=pulumi.ResourceOptions(providers=[cluster.provider]))
     cache = Cache(
         cfg.name,
         CacheArgs(
