@@ -67,6 +67,7 @@ class Platform:
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
             "privateSubnetCidrs": workloads.private_subnet_cidrs,
+            "albSourceCidrs": workloads.alb_source_cidrs,
             "clusterName": self.cluster.cluster_name,
             "kubernetesVersion": self.cluster.version,
             "kubeconfig": self.cluster.kubeconfig,
