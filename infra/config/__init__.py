@@ -23,6 +23,7 @@ from infra.config.cloud import (
     NetworkConfig,
     NodeGroupConfig,
     RegistryConfig,
+    TeardownConfig,
     read_artifacts,
     read_cluster,
     read_database,
@@ -30,6 +31,7 @@ from infra.config.cloud import (
     read_nodes,
     read_redis,
     read_registry,
+    read_teardown,
 )
 from infra.config.keys import (
     ENVIRONMENTS,
@@ -84,6 +86,7 @@ __all__ = [
     "PreviewStackConfig",
     "RegistryConfig",
     "Resources",
+    "TeardownConfig",
     "TrainingJobConfig",
     "image_reference",
     "load_config",
@@ -133,6 +136,7 @@ class PlatformConfig(StackConfig):
     monitoring: MonitoringConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
+    teardown: TeardownConfig = TeardownConfig(allow_data_loss=False, release_protection=False)
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,11 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    teardown = read_teardown(keys)
     ingress = read_ingress(keys, environment)
+    if teardown.release_protection:
+        # The ALB refuses deletion while its attribute is on: an `up` with this key lifts it before a destroy.
+        ingress = dataclasses.replace(ingress, deletion_protection=False)
     if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
         # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
         raise keys.fail(
@@ -191,7 +199,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         cluster=cluster,
         nodes=read_nodes(keys, environment),
         redis=read_redis(keys, environment),
-        database=read_database(keys, environment),
+        database=read_database(keys, environment, teardown),
         artifacts=read_artifacts(keys),
         registry=read_registry(keys),
         # Workload layer (issue 4)
@@ -201,6 +209,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         training_job=read_training_job(keys),
         monitoring=read_monitoring(keys),
         hosts_previews=hosts_previews,
+        teardown=teardown,
     )
 
 
