@@ -222,6 +222,11 @@ class PlatformMocks(mocks.Mocks):
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
+        elif typ == "random:index/randomId:RandomId":
+            # byte_length random bytes, as the provider renders them (hex: two digits a byte).
+            digest = hashlib.sha256(name.encode()).hexdigest()[: 2 * int(inputs.get("byteLength", 8))]
+            rid = digest
+            state.update(hex=digest, dec=str(int(digest, 16)), b64Std=base64.b64encode(bytes.fromhex(digest)).decode())
         elif typ == "aws:secretsmanager/secret:Secret":
             # The provider's id is the ARN; AWS appends six random characters to the name.
             secret_name = f"{inputs.get('namePrefix') or name}{_fake_id('s', name, 7)[2:]}"
