@@ -363,6 +363,8 @@ class Resource:
     provider: str
     outputs: dict[str, Any] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
+    # ResourceOptions.delete_before_replace: on a replacement, the old one is deleted before the new one exists.
+    delete_before_replace: bool = False
     # The physical id the mocks gave it (what other resources receive as `.id`).
     id: str = ""
     # Read, not created (a StackReference, a `get`): the engine creates nothing for it.
@@ -495,6 +497,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 provider=request.provider,
                 outputs=plain(state),
                 ignore_changes=list(request.ignoreChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
                 id=rid or "",
             )
         )
