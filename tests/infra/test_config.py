@@ -77,7 +77,11 @@ def test_invalid_config_fails_naming_the_key(overrides: dict[str, object], messa
         ("dev", {"platform:redis.multiAz": "true"}, "platform:redis.nodeCount must be >= 2 when redis.multiAz is true"),
         ("prod", {"platform:redis.multiAz": "false"}, "platform:redis.multiAz must be true outside dev"),
         ("dev", {"platform:redis.multiAz": "yes"}, "platform:redis.multiAz must be true or false (got 'yes')"),
-        ("dev", {"platform:redis.engineVersion": "6.2"}, "platform:redis.engineVersion must be a valkey engine version"),
+        (
+            "dev",
+            {"platform:redis.engineVersion": "6.2"},
+            "platform:redis.engineVersion must be a valkey engine version",
+        ),
         (
             "dev",
             {"platform:redis.engine": "redis", "platform:redis.engineVersion": "8.1"},
