@@ -2,10 +2,12 @@
 
 Everything the preview needs of the base stack comes through one StackReference: the cluster's kubeconfig (a
 secret output), the VPC's and private subnets' CIDRs for the NetworkPolicies, Redis, MLflow's in-cluster URL, the
-inference ALB's settings and the ECR repository. Secrets never travel as outputs: the base stack exports the ARNs
-of its Secrets Manager copies (infra/shared_secrets.py), read here with `secretsmanager:GetSecretValue`.
+inference ALB's settings, the ECR repository and the nodes' platform. Secrets never travel as outputs: the base
+stack exports the ARNs of its Secrets Manager copies (infra/shared_secrets.py), read here with
+`secretsmanager:GetSecretValue`.
 
-The preview creates namespace `pr-<N>` and namespace-scoped objects in it, nothing else: no VPC, cluster, Redis,
+The preview creates namespace `pr-<N>` and namespace-scoped objects in it, and pushes its inference image to the
+base stack's inference repository (tag `pr-<N>-<hash>`), nothing else: no VPC, cluster, Redis,
 database, bucket or any other AWS resource. Its cache keys start with `pr-<N>:`, so previews share the base
 stack's Redis without ever sharing entries.
 """
@@ -22,10 +24,11 @@ import pulumi_aws as aws
 from infra import inference
 from infra.config import PreviewStackConfig
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.images import Images, ImagesArgs
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.namespaces import Namespaces, NamespacesArgs
-from infra.workloads import PREVIEW_NAMESPACE_LABELS, image, inference_flows
+from infra.workloads import PREVIEW_NAMESPACE_LABELS, inference_flows
 
 # The Secrets Manager copies a hosting stack keeps for its previews (SharedSecrets slugs) and the outputs that
 # carry their ARNs.
@@ -42,6 +45,7 @@ class Preview:
     base: pulumi.StackReference
     cluster: ExistingCluster
     namespaces: Namespaces
+    images: Images
     inference: Inference
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
@@ -55,6 +59,8 @@ class Preview:
             "cacheKeyPrefix": preview.cache_key_prefix,
             "inferenceUrl": self.inference.url,
             "inferenceAlbHostname": self.inference.alb_hostname,
+            # What the delivery workflow comments on the pull request.
+            "inferenceImage": self.images.refs["inference"],
         }
 
 
@@ -124,6 +130,17 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
         opts=on_cluster,
     )
 
+    # The pull request's inference image, built into the base stack's inference repository under a pr-<N> tag
+    # (destroying the preview deletes it), or the digest CI pushed (images.build false).
+    images = Images(
+        cfg.name,
+        ImagesArgs(
+            config=cfg.images,
+            repository_urls={"inference": output("ecrRepositoryUrls").apply(lambda urls: str(urls["inference"]))},
+            platform=_string(output("imagePlatform")),
+            tag_prefix=namespace,
+        ),
+    )
     credentials = secret_value(output(SECRET_OUTPUTS[INFERENCE_MLFLOW_CREDENTIALS])).apply(_credentials)
     alb = output("inferenceAlb")
     service = Inference(
@@ -132,11 +149,7 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
             config=cfg.inference,
             monitoring=cfg.monitoring,
             namespace=namespace,
-            image=image(
-                output("ecrRepositoryUrls").apply(lambda urls: str(urls["inference"])),
-                cfg.inference.image_tag,
-                cfg.inference.image,
-            ),
+            image=images.refs["inference"],
             registry_uri=_string(output("mlflowUrl")),
             mlflow_username=credentials.apply(lambda c: c["username"]),
             mlflow_password=credentials.apply(lambda c: c["password"]),
@@ -165,4 +178,4 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
         ),
         opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[namespaces]),
     )
-    return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, inference=service)
+    return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, images=images, inference=service)

@@ -18,6 +18,7 @@ from infra.cluster import Cluster, ClusterArgs
 from infra.config import PlatformConfig, PreviewStackConfig
 from infra.database import Database, DatabaseArgs
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.images import Images, ImagesArgs
 from infra.network import Network, NetworkArgs, NetworkRefs
 from infra.preview import (
     INFERENCE_MLFLOW_CREDENTIALS,
@@ -46,6 +47,7 @@ class Platform:
     artifacts: ArtifactStore
     database: Database
     registry: Registry
+    images: Images
     workloads: Workloads
     # The Secrets Manager copies previews read; None unless the stack hosts previews.
     shared_secrets: SharedSecrets | None = None
@@ -77,6 +79,9 @@ class Platform:
             "artifactBucket": self.artifacts.bucket_name,
             "accessLogBucket": self.artifacts.access_log_bucket_name,
             "ecrRepositoryUrls": self.registry.repository_urls,
+            # What the workloads run, by digest; previews build theirs for the same platform.
+            "images": self.images.refs,
+            "imagePlatform": self.config.nodes.image_platform,
             # Workload layer. The inference URL is the ALB's DNS name as the LB controller reports it in the
             # Ingress status (or https://<ingress.host> when a hostname is configured).
             "inferenceUrl": workloads.inference.url,
@@ -85,6 +90,9 @@ class Platform:
             "mlflowUrl": workloads.mlflow.url,
             "namespaces": workloads.namespaces.names,
         }
+        if isinstance(self.cluster, Cluster):
+            # The security group a deploy runner in the VPC is launched with (docs/first-deploy.md).
+            exports["deployRunnerSecurityGroupId"] = self.cluster.deploy_runner_security_group_id
         if self.shared_secrets is not None:
             for slug, output in SECRET_OUTPUTS.items():
                 exports[output] = self.shared_secrets.arns[slug]
@@ -178,6 +186,16 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     registry = Registry(
         cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags, force_delete=data_loss)
     )
+    # Each image into the stack's own repository, before (and for) the pods that run it.
+    running = ("inference", "mlflow") + (("training",) if cfg.training_job.enabled else ())
+    images = Images(
+        cfg.name,
+        ImagesArgs(
+            config=cfg.images,
+            repository_urls={image: registry.repository_urls[image] for image in running},
+            platform=cfg.nodes.image_platform,
+        ),
+    )
     workloads = build_workloads(
         cfg.name,
         WorkloadsArgs(
@@ -188,7 +206,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             cache=cache,
             database=database,
             artifacts=artifacts,
-            registry=registry,
+            images=images.refs,
         ),
     )
     shared_secrets = None
@@ -213,6 +231,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         artifacts=artifacts,
         database=database,
         registry=registry,
+        images=images,
         workloads=workloads,
         shared_secrets=shared_secrets,
     )

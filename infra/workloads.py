@@ -7,7 +7,7 @@ share, which a preview stack uses for its own namespace); `build_workloads` crea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -17,14 +17,13 @@ from infra import inference, mlflow, training_job
 from infra.addons import Addons
 from infra.cache import Cache
 from infra.cluster import ClusterAccess
-from infra.config import IngressConfig, PlatformConfig, image_reference
+from infra.config import IngressConfig, PlatformConfig
 from infra.database import Database
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
-from infra.registry import Registry
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
 
@@ -55,7 +54,8 @@ class WorkloadsArgs:
     cache: Cache
     database: Database
     artifacts: ArtifactStore
-    registry: Registry
+    # What each workload runs, by digest (infra/images.py): inference, mlflow and, when enabled, training.
+    images: Mapping[str, pulumi.Input[str]]
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,6 @@ def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Inp
     return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
 
 
-def image(repository: pulumi.Input[str], tag: str | None, override: str | None) -> pulumi.Input[str]:
-    """The configured full reference if any, else the stack's ECR repository at `tag`."""
-    if override is not None:
-        return override
-    assert tag is not None  # config requires a tag when no full reference is set
-    return pulumi.Output.from_input(repository).apply(lambda repo: image_reference(repo, tag))
-
-
 def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     """Register the workload layer on the cluster of `args`."""
     cfg, cluster = args.config, args.cluster
@@ -169,7 +161,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         MlflowArgs(
             config=cfg.mlflow,
             namespace=MLFLOW_NS,
-            image=image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag, cfg.mlflow.image),
+            image=args.images["mlflow"],
             cluster=cluster,
             region=cfg.region,
             artifacts=ArtifactLocation(
@@ -223,7 +215,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             config=cfg.inference,
             monitoring=cfg.monitoring,
             namespace=INFERENCE_NS,
-            image=image(args.registry.repository_urls["inference"], cfg.inference.image_tag, cfg.inference.image),
+            image=args.images["inference"],
             registry_uri=tracking.url,
             mlflow_username=INFERENCE_USER,
             mlflow_password=tracking.user_passwords[INFERENCE_USER],
@@ -243,9 +235,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             TrainingJobArgs(
                 config=cfg.training_job,
                 namespace=TRAINING_NS,
-                image=image(
-                    args.registry.repository_urls["training"], cfg.training_job.image_tag, cfg.training_job.image
-                ),
+                image=args.images["training"],
                 tracking_uri=tracking.url,
                 mlflow_username=TRAINER_USER,
                 mlflow_password=tracking.user_passwords[TRAINER_USER],

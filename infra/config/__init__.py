@@ -33,6 +33,7 @@ from infra.config.cloud import (
     read_registry,
     read_teardown,
 )
+from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
 from infra.config.keys import (
     ENVIRONMENTS,
     KUBERNETES_VERSIONS,
@@ -54,7 +55,6 @@ from infra.config.workload import (
     MonitoringConfig,
     Resources,
     TrainingJobConfig,
-    image_reference,
     quantity,
     read_inference,
     read_ingress,
@@ -75,6 +75,8 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "ExistingClusterConfig",
+    "IMAGE_KEYS",
+    "ImagesConfig",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -88,7 +90,6 @@ __all__ = [
     "Resources",
     "TeardownConfig",
     "TrainingJobConfig",
-    "image_reference",
     "load_config",
     "quantity",
 ]
@@ -134,6 +135,7 @@ class PlatformConfig(StackConfig):
     mlflow: MlflowConfig
     training_job: TrainingJobConfig
     monitoring: MonitoringConfig
+    images: ImagesConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
     teardown: TeardownConfig = TeardownConfig(allow_data_loss=False, release_protection=False)
@@ -147,6 +149,8 @@ class PreviewStackConfig(StackConfig):
     # The service as configured, following `preview.model_alias`.
     inference: InferenceConfig
     monitoring: MonitoringConfig
+    # Only the inference image: built into the base stack's inference repository, or a prebuilt digest.
+    images: ImagesConfig
 
 
 def load_config() -> PlatformConfig | PreviewStackConfig:
@@ -171,6 +175,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             preview=preview,
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
             monitoring=read_monitoring(keys),
+            images=read_images(keys, ("inference",), repository_prefix=None),
         )
     hosts_previews = read_full_mode_preview_keys(keys)
     network = read_network(keys)
@@ -193,6 +198,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "at least 2 subnet ids in different AZs when network.vpcId is set and ingress.scheme is internet-facing",
             list(network.public_subnet_ids),
         )
+    training_job = read_training_job(keys)
     return PlatformConfig(
         **_identity(identity),
         network=network,
@@ -206,8 +212,13 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         inference=read_inference(keys, environment),
         ingress=ingress,
         mlflow=read_mlflow(keys, environment),
-        training_job=read_training_job(keys),
+        training_job=training_job,
         monitoring=read_monitoring(keys),
+        images=read_images(
+            keys,
+            ("inference", "mlflow") + (("training",) if training_job.enabled else ()),
+            repository_prefix=identity.name,
+        ),
         hosts_previews=hosts_previews,
         teardown=teardown,
     )

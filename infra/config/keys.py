@@ -10,14 +10,14 @@ from typing import Any, TypeVar
 
 import pulumi
 
+# Re-exported: the versions the one table in infra/versions.py pins add-ons and the autoscaler for.
+from infra.versions import KUBERNETES_VERSIONS as KUBERNETES_VERSIONS
+
 PROJECT = "platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
 # full: the cloud layer and the workloads (dev, staging, prod); preview: one inference service on a base stack's
 # cluster, in its own namespace (pull-request previews).
 MODES = ("full", "preview")
-# Kubernetes versions the cluster component has pinned EKS add-on and autoscaler versions for (infra/cluster.py,
-# infra/addons.py); supporting a new one means adding its pins there.
-KUBERNETES_VERSIONS = ("1.33",)
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}

@@ -8,10 +8,6 @@ from typing import Literal
 
 from infra.config.keys import Keys, is_cidr
 
-# Immutable image references only: an ECR tag (the repositories reject tag overwrites) or a digest.
-_IMAGE_TAG = r"(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"
-# A full reference, as a delivery pipeline sets it: registry/repository then a tag or a digest.
-_IMAGE_REF = r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
 _QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
 _QUANTITY_FACTORS = {
     None: 1.0,
@@ -46,11 +42,6 @@ def quantity(value: str) -> float:
     return float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
 
 
-def image_reference(repository: str, tag: str) -> str:
-    """`repository:tag`, or `repository@sha256:...` when `tag` is a digest."""
-    return f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
-
-
 @dataclass(frozen=True)
 class Resources:
     """Requests and limits of one container; every one is set (CKV_K8S_10-13)."""
@@ -65,11 +56,8 @@ class Resources:
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """The inference service: image, autoscaling, model settings and shutdown timing."""
+    """The inference service: autoscaling, model settings and shutdown timing (its image: ImagesConfig)."""
 
-    image_tag: str
-    # A full image reference that replaces <the stack's ECR repository>:<image_tag>.
-    image: str | None
     min_replicas: int
     max_replicas: int
     target_cpu_utilization: int
@@ -112,8 +100,6 @@ class IngressConfig:
 class MlflowConfig:
     """The MLflow tracking server and model registry."""
 
-    image_tag: str
-    image: str | None
     replicas: int
     workers: int
     artifact_prefix: str
@@ -129,8 +115,6 @@ class TrainingJobConfig:
     """The optional in-cluster training run: a Job, or a CronJob when a schedule is set."""
 
     enabled: bool
-    image_tag: str | None
-    image: str | None
     schedule: str | None
     args: tuple[str, ...]
     active_deadline_seconds: int
@@ -144,22 +128,6 @@ class MonitoringConfig:
     scrape_annotations: bool
     service_monitor: bool
     prometheus_namespace: str | None
-
-
-def _image_tag(keys: Keys, key: str) -> str:
-    expected = "an image tag or sha256 digest other than 'latest' (tags are immutable in ECR)"
-    tag = keys.string(key, pattern=_IMAGE_TAG, expected=expected)
-    if tag.lower() == "latest":
-        raise keys.fail(key, expected, tag)
-    return tag
-
-
-def _image(keys: Keys, key: str) -> str | None:
-    expected = "an image reference registry/repository:tag or registry/repository@sha256:<digest>, tag not 'latest'"
-    image = keys.optional_string(key, pattern=_IMAGE_REF, expected=expected)
-    if image is not None and image.rsplit("/", 1)[-1].lower().endswith(":latest"):
-        raise keys.fail(key, expected, image)
-    return image
 
 
 def _resources(keys: Keys, prefix: str) -> Resources:
@@ -203,8 +171,6 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
     if drift_threshold <= 0:
         raise keys.fail("drift.threshold", "a PSI above 0", drift_threshold)
     return InferenceConfig(
-        image_tag=_image_tag(keys, "inference.imageTag"),
-        image=_image(keys, "inference.image"),
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         target_cpu_utilization=keys.integer("inference.targetCpuUtilization", minimum=10, maximum=95),
@@ -294,8 +260,6 @@ def read_mlflow(keys: Keys, environment: str) -> MlflowConfig:
         # MLflow checks the Host header (--allowed-hosts); an ALB hostname is not known before it exists.
         raise keys.fail("mlflow.ingressHost", "set when mlflow.ingressEnabled is true")
     return MlflowConfig(
-        image_tag=_image_tag(keys, "mlflow.imageTag"),
-        image=_image(keys, "mlflow.image"),
         replicas=replicas,
         workers=keys.integer("mlflow.workers", minimum=1, maximum=32),
         artifact_prefix=keys.string(
@@ -315,19 +279,11 @@ def read_mlflow(keys: Keys, environment: str) -> MlflowConfig:
 
 def read_training_job(keys: Keys) -> TrainingJobConfig:
     enabled = keys.boolean("trainingJob.enabled")
-    tag = keys.optional_string("trainingJob.imageTag", pattern=_IMAGE_TAG, expected="an image tag or sha256 digest")
-    if tag is not None:
-        tag = _image_tag(keys, "trainingJob.imageTag")
-    image = _image(keys, "trainingJob.image")
-    if enabled and tag is None and image is None:
-        raise keys.fail("trainingJob.imageTag", "set (or trainingJob.image) when trainingJob.enabled is true")
     args = keys.string_list("trainingJob.args")
     if enabled and not args:
         raise keys.fail("trainingJob.args", "a non-empty list when trainingJob.enabled is true")
     return TrainingJobConfig(
         enabled=enabled,
-        image_tag=tag,
-        image=image,
         schedule=keys.optional_string("trainingJob.schedule", pattern=_CRON, expected="a five-field cron schedule"),
         args=args,
         active_deadline_seconds=keys.integer("trainingJob.activeDeadlineSeconds", minimum=60, maximum=86400),

@@ -31,6 +31,8 @@ TYPICAL_SECONDS: dict[str, int] = {
     "kubernetes:helm.sh/v3:Release": 60,
     "aws:eks/addon:Addon": 60,
     "aws:ec2/natGateway:NatGateway": 2 * 60,
+    # Building an image without a warm cache (pip installs of the pinned requirements) and pushing it to ECR.
+    "docker-build:index:Image": 5 * 60,
     # Pulumi waits for a Deployment's rollout: image pull, first model load and, through the readiness gate, the
     # pod's health in the ALB's target group.
     "kubernetes:apps/v1:Deployment": 2 * 60,

@@ -52,6 +52,27 @@ ELB_SERVICE_ACCOUNTS = dict(
     us-west-1=027434742980 us-west-2=797873946194
 """.split()
 )
+# The role the program runs as (the deploy workflow assumes it) and its STS session, as AWS reports them.
+DEPLOY_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deploy"
+CALLER_ARN = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/platform-deploy/deploy-dev-1234"
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One zone of the region as this account sees it: names map to zone IDs differently in every account."""
+
+    name: str
+    zone_id: str
+    opt_in_status: str = "opt-in-not-required"
+    state: str = "available"
+
+
+# This account's us-east-1: six AZs (us-east-1c is use1-az3, where EKS places no control plane) and an opted-in
+# Local Zone.
+ZONES = (
+    *(Zone(f"{REGION}{letter}", f"use1-az{i}") for i, letter in enumerate("abcdef", start=1)),
+    Zone(f"{REGION}-bos-1a", "use1-bos1-az1", opt_in_status="opted-in"),
+)
 # AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
 # tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
 UNTAGGABLE = frozenset(
@@ -74,6 +95,8 @@ UNTAGGABLE = frozenset(
     }
 )
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+DOCKER_IMAGE = "docker-build:index:Image"
+GET_ECR_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
 GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
@@ -143,8 +166,9 @@ class PlatformMocks(mocks.Mocks):
     `references` are the stacks a StackReference may name (fully qualified), as recorded runs.
     """
 
-    def __init__(self, references: dict[str, Recording] | None = None) -> None:
+    def __init__(self, references: dict[str, Recording] | None = None, zones: Iterable[Zone] = ZONES) -> None:
         self.references = references or {}
+        self.zones = tuple(zones)
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -220,6 +244,19 @@ class PlatformMocks(mocks.Mocks):
             return rid, state
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
+        elif typ == DOCKER_IMAGE:
+            # What pulumi-docker-build reports after a push (provider/internal/image.go@v0.0.22, Create): the
+            # manifest's digest is the id, and `ref` is the first tag with the digest appended.
+            tags = list(inputs.get("tags") or [])
+            digest = "sha256:" + hashlib.sha256(json.dumps([name, tags], sort_keys=True).encode()).hexdigest()
+            rid = digest
+            state.update(
+                digest=digest,
+                ref=f"{tags[0]}@{digest}" if tags else "",
+                contextHash=hashlib.sha256(json.dumps(inputs.get("context"), sort_keys=True).encode()).hexdigest(),
+            )
+            state.pop("arn", None)
+            state.pop("name", None)
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
         elif typ == "random:index/randomId:RandomId":
@@ -253,15 +290,20 @@ class PlatformMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{REGION}{z}" for z in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+            return self._availability_zones(args.args)
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
-                "userId": "AIDAMOCK",
+                "arn": CALLER_ARN,
+                "userId": "AROAMOCK:deploy-dev-1234",
                 "id": ACCOUNT_ID,
             }
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # IAM's answer for an assumed-role session: the role's ARN (with its path) as the issuer.
+            arn = str(args.args["arn"])
+            role = arn.split(":assumed-role/", 1)[1].split("/")[0] if ":assumed-role/" in arn else ""
+            issuer = DEPLOY_ROLE_ARN if role == "platform-deploy" else arn
+            return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": "deploy-dev-1234", "id": arn}
         if token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
         if token == "aws:index/getPartition:getPartition":
@@ -281,9 +323,35 @@ class PlatformMocks(mocks.Mocks):
             return {"id": account, "arn": f"arn:{partition}:iam::{account}:root", "region": region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
+        if token == GET_ECR_TOKEN:
+            registry = str(args.args.get("registryId") or ACCOUNT_ID)
+            secret = base64.b64encode(f"AWS:mock-token-{registry}".encode()).decode()
+            return {
+                "authorizationToken": secret,
+                "expiresAt": "2026-01-01T12:00:00Z",
+                "id": registry,
+                "password": f"mock-token-{registry}",
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{REGION}.amazonaws.com",
+                "region": REGION,
+                "registryId": registry,
+                "userName": "AWS",
+            }
         if token == GET_SECRET_VERSION:
             return self._secret_version(str(args.args["secretId"]))
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
+
+    def _availability_zones(self, args: dict[str, Any]) -> dict[str, Any]:
+        """DescribeAvailabilityZones with the invoke's filters applied, in name order as EC2 returns them."""
+        zones = [z for z in self.zones if args.get("state") in (None, z.state)]
+        zones = [z for z in zones if z.zone_id not in (args.get("excludeZoneIds") or [])]
+        zones = [z for z in zones if z.name not in (args.get("excludeNames") or [])]
+        for f in args.get("filters") or []:
+            field_of = {"opt-in-status": lambda z: z.opt_in_status, "zone-id": lambda z: z.zone_id}
+            if f["name"] not in field_of:
+                raise NotImplementedError(f"the offline harness has no availability-zone filter {f['name']}")
+            zones = [z for z in zones if field_of[f["name"]](z) in f["values"]]
+        zones.sort(key=lambda z: z.name)
+        return {"names": [z.name for z in zones], "zoneIds": [z.zone_id for z in zones], "id": REGION}
 
     def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
         """What the engine reads for a StackReference: the stack's outputs, secret ones marked secret."""
@@ -395,6 +463,11 @@ class Invoke:
 
 def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
+
+
+def mark_secret(value: Any) -> dict[str, Any]:
+    """`value` as the engine receives a secret."""
+    return {_SECRET_SIG: _SECRET_VALUE, "value": value}
 
 
 def secret_leaves(value: Any, inside: bool = False) -> Iterator[Any]:
@@ -627,11 +700,13 @@ def run_stack(
     overrides: dict[str, Any] | None = None,
     program: Path | None = None,
     references: dict[str, Recording] | None = None,
+    zones: Iterable[Zone] = ZONES,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
     Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
-    its fully qualified name) is run first, with its own stack file, when it is a stack of this project.
+    its fully qualified name) is run first, with its own stack file, when it is a stack of this project. `zones` is
+    the region's zones as the account sees them (name -> zone ID).
     """
     config = stack_config(stack, overrides)
     known = dict(references or {})
@@ -642,7 +717,7 @@ def run_stack(
             known[name] = run_stack(base)
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys(overrides))
-    mock = PlatformMocks(known)
+    mock = PlatformMocks(known, zones)
     monitor = RecordingMonitor(mock)
     log = _WarningLog()
     mocks.set_mocks(

@@ -1,7 +1,7 @@
 """The stack files as the Pulumi CLI reads them: the committed ones, and a preview's as its workflow writes it.
 
-`.github/workflows/preview.yml` runs `preview_stacks.py config --pr <N> --image <image>`, which renders
-`Pulumi.pr-<N>.yaml` from the template `Pulumi.preview.yaml`; `preview_config` runs that same code.
+`.github/workflows/preview.yml` runs `preview_stacks.py config --pr <N>`, which renders `Pulumi.pr-<N>.yaml` from
+the template `Pulumi.preview.yaml` (the preview's `up` builds its own image); `preview_config` runs that same code.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from typing import Any
 
 import yaml
 
-from tests.infra.harness import ACCOUNT_ID, REGION, ROOT
+from tests.infra.harness import ROOT
 
 SCRIPT = ROOT / ".github" / "scripts" / "preview_stacks.py"
-# The image the preview workflow passes: the pull request's commit in dev's inference repository.
-PREVIEW_IMAGE = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/mlp-dev/inference:{'0123456789abcdef' * 2}01234567"
 
 
 def delivery_script() -> ModuleType:
@@ -34,14 +32,15 @@ def stack_file(stack: str) -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"])
 
 
-def preview_file(pr: int, image: str | None = PREVIEW_IMAGE) -> dict[str, Any]:
-    """The whole `Pulumi.pr-<pr>.yaml` the preview workflow writes (rendered by the delivery script itself)."""
+def preview_file(pr: int, image: str | None = None) -> dict[str, Any]:
+    """The whole `Pulumi.pr-<pr>.yaml` the preview workflow writes (rendered by the delivery script itself); with
+    `image` (a digest), as `--image` writes it for a prebuilt image."""
     script = delivery_script()
     template = yaml.safe_load((ROOT / script.TEMPLATE).read_text())
     rendered: dict[str, Any] = script.render_config(template, pr, image)
     return rendered
 
 
-def preview_config(pr: int, image: str | None = PREVIEW_IMAGE) -> dict[str, Any]:
+def preview_config(pr: int, image: str | None = None) -> dict[str, Any]:
     """The `config:` of the preview stack `pr-<pr>` as its workflow writes it."""
     return dict(preview_file(pr, image)["config"])

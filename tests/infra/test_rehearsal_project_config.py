@@ -159,22 +159,9 @@ def stack_configs() -> dict[str, dict[str, Any]]:
 
 
 def _required_cases() -> list[Any]:
-    """(stack, key) for every key the CLI requires; the preview's mlflow.imageTag is the known failure."""
+    """(stack, key) for every key the CLI requires."""
     required = [k for k, d in project_config().items() if "default" not in d and "value" not in d]
-    cases = []
-    for stack in (*STACKS, PREVIEW):
-        for key in required:
-            marks = []
-            if stack == PREVIEW and key == "mlflow.imageTag":
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="issue 15 item 2: Pulumi.preview.yaml and preview_stacks.py leave mlflow.imageTag "
-                        "(typed, no default) unset; the images change fixes it - then remove this mark",
-                    )
-                )
-            cases.append(pytest.param(stack, key, marks=marks, id=f"{stack}-{key}"))
-    return cases
+    return [pytest.param(stack, key, id=f"{stack}-{key}") for stack in (*STACKS, PREVIEW) for key in required]
 
 
 @pytest.mark.parametrize(("stack", "key"), _required_cases())

@@ -18,7 +18,7 @@ from tests.infra.k8s import Manifest, arg_value, containers, of_kind, one, selec
 SECRET = "kubernetes:core/v1:Secret"
 RANDOM = "random:index/randomPassword:RandomPassword"
 NAMESPACES = {"dev": {"inference", "mlflow", "training"}, "staging": {"inference", "mlflow", "training"}}
-TAG_OR_DIGEST = re.compile(r".+/[a-z0-9-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})")
+DIGEST_REF = re.compile(r".+/[a-z0-9-]+@sha256:[0-9a-f]{64}")
 
 
 def manifests(rec: Recording) -> list[Manifest]:
@@ -47,7 +47,8 @@ def test_namespaces_enforce_restricted_pod_security_and_the_readiness_gate(recor
     for name, labels in namespaces.items():
         for mode in ("enforce", "audit", "warn"):
             assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", name
-            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33", name
+            # The cluster's own minor (cluster.version).
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.36", name
         assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled", name
     for m in manifests(recording):
         if m["kind"] != "Namespace":
@@ -88,11 +89,10 @@ def test_every_container_requests_and_limits_cpu_memory_and_ephemeral_storage(re
                 assert set(c["resources"][bound]) == {"cpu", "memory", "ephemeral-storage"}, workload["kind"]
 
 
-def test_images_are_pinned_by_tag_or_digest_and_pulled_if_not_present(recording: Recording) -> None:
+def test_images_are_pinned_by_digest_and_pulled_if_not_present(recording: Recording) -> None:
     for _, template in workloads(manifests(recording)):
         for c in containers(template["spec"]):
-            assert TAG_OR_DIGEST.fullmatch(c["image"]), c["image"]
-            assert not c["image"].endswith(":latest")
+            assert DIGEST_REF.fullmatch(c["image"]), c["image"]
             assert c["imagePullPolicy"] == "IfNotPresent"
 
 
