@@ -58,7 +58,7 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).partition
         # Named, not autonamed: RDS names the log groups after the instance, and they must exist before it.
-        identifier = f"{name}-mlflow"
+        identifier = cfg.identifier or f"{name}-mlflow"
 
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}

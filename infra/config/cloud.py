@@ -140,8 +140,10 @@ class DatabaseConfig:
     # Modifications now (true) or in the maintenance window (false); database.applyImmediately.
     apply_immediately: bool = False
     log_retention_days: int = 90
-    # Bumping it generates a new master password (docs/operations.md, "Rotating the database password").
+    # Bumping it generates a new master password (docs/operations.md, "Rotating secrets").
     password_version: int = 1
+    # The instance's identifier when it is not <stack>-mlflow (a database created when it was autonamed).
+    identifier: str | None = None
 
     @property
     def major_version(self) -> str:
@@ -470,6 +472,12 @@ def read_database(keys: Keys, environment: str, teardown: TeardownConfig) -> Dat
         apply_immediately=keys.boolean("database.applyImmediately"),
         log_retention_days=_log_retention(keys, "database.logRetentionDays"),
         password_version=keys.integer("database.passwordVersion", minimum=1),
+        identifier=keys.optional_string(
+            "database.identifier",
+            # RDS API CreateDBInstance DBInstanceIdentifier: a letter, then letters, digits, single hyphens; 63.
+            pattern=r"(?=.{1,63}$)[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*",
+            expected="an RDS instance identifier (lowercase letters, digits and single inner hyphens, at most 63)",
+        ),
     )
 
 

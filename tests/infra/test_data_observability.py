@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.harness import ACCOUNT_ID, REGION, Recording, Resource
+import pytest
+
+from infra.config import ConfigError
+from tests.infra.harness import ACCOUNT_ID, REGION, Recording, Resource, run_stack
 
 DB = "aws:rds/instance:Instance"
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -35,6 +38,7 @@ def test_rds_exports_its_postgresql_and_upgrade_logs_into_retained_encrypted_gro
     db = recording.one(DB)
     identifier = db.inputs["identifier"]
     assert identifier == f"mlp-{recording.stack}-mlflow"
+    # Log groups are named after it before it exists: a name the program decides, not Pulumi's autoname.
     assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
     groups = {g.inputs["name"]: g for g in recording.find(LOG_GROUP)}
     for log in ("postgresql", "upgrade"):
@@ -132,3 +136,19 @@ def test_every_kms_key_has_an_explicit_policy_the_account_administers(recording:
     }
     assert via[f"mlp-{recording.stack}-db-key"] == [[f"rds.{REGION}.amazonaws.com"]]
     assert via[f"mlp-{recording.stack}-redis-key"] == [[f"elasticache.{REGION}.amazonaws.com"]]
+
+
+def test_a_database_created_under_an_autoname_keeps_it_and_its_log_groups_follow() -> None:
+    """A changed `identifier` renames the instance, endpoint included (terraform-provider-aws
+    internal/service/rds/instance.go: `d.HasChange("identifier")` sends ModifyDBInstance NewDBInstanceIdentifier):
+    a database created while the program autonamed it (e.g. mlp-staging-db-3f2a1c9) keeps its identifier through
+    database.identifier, and the log groups RDS writes to (/aws/rds/instance/<identifier>/<log>) follow it."""
+    rec = run_stack("staging", {"platform:database.identifier": "mlp-staging-db-3f2a1c9"})
+    assert rec.one(DB).inputs["identifier"] == "mlp-staging-db-3f2a1c9"
+    names = {g.inputs["name"] for g in rec.find(LOG_GROUP)}
+    assert {
+        "/aws/rds/instance/mlp-staging-db-3f2a1c9/postgresql",
+        "/aws/rds/instance/mlp-staging-db-3f2a1c9/upgrade",
+    } <= names
+    with pytest.raises(ConfigError, match="database.identifier must be an RDS instance identifier"):
+        run_stack("staging", {"platform:database.identifier": "Bad--Name"})
