@@ -110,7 +110,7 @@ class CacheConfig:
     engine_version: str
     snapshot_retention_days: int
     engine: Literal["valkey", "redis"] = "valkey"
-    # Bumping it generates a new AUTH token (docs/operations.md, "Rotating the Redis AUTH token").
+    # Bumping it generates a new AUTH token (docs/operations.md, "Rotating secrets").
     auth_token_version: int = 1
     # ROTATE: old and new token both valid; SET (allowed only after ROTATE): only the current one.
     auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"
