@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from infra import kube
 from infra.config import InferenceConfig, MonitoringConfig
@@ -57,7 +58,8 @@ class InferenceArgs:
     mlflow_password: pulumi.Input[str]
     redis: RedisEndpoint
     alb: kube.AlbSettings
-    host: str | None = None
+    # The host the Ingress rule matches and the URL names (covered by alb.certificate_arn); None matches any host.
+    host: pulumi.Input[str] | None = None
     # Prepended to every cache key: a preview sharing a Redis never reads or overwrites another's entries.
     cache_key_prefix: str = ""
 
@@ -109,12 +111,16 @@ class Inference(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # Signs every cached prediction (service/core/cache.py): only these pods hold it, so whoever else can
+        # write to Redis (every preview shares dev's) cannot choose an answer. Each stack and preview has its own.
+        signing_key = random.RandomPassword(f"{name}-cache-signing-key", length=64, special=False, opts=child)
         secret = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata={"namespace": namespace, "labels": labels},
             type="Opaque",
             string_data={
                 "redis-url": redis_url(args.redis),
+                "cache-signing-key": signing_key.result,
                 "mlflow-username": args.mlflow_username,
                 "mlflow-password": args.mlflow_password,
             },
@@ -134,6 +140,7 @@ class Inference(pulumi.ComponentResource):
             "env_from": [{"config_map_ref": {"name": settings.metadata.name}}],
             "env": [
                 {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
+                {"name": "SERVING_CACHE_SIGNING_KEY_FILE", "value": f"{SECRETS_DIR}/cache-signing-key"},
                 {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
                 {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
                 # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
@@ -226,8 +233,8 @@ class Inference(pulumi.ComponentResource):
         # A preview's settings are its base stack's Outputs; the base stack already made its choice visible.
         if args.alb.certificate_arn is None:
             pulumi.log.warn(
-                "ingress.certificateArn is not set (ingress.allowPlainHttp is true): the inference ALB serves plain "
-                "HTTP on port 80 only. Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
+                "ingress.allowPlainHttp is true and the stack has no certificate (neither ingress.certificateArn nor "
+                "a host with a hosted zone to issue one for): the inference ALB serves plain HTTP on port 80 only.",
                 resource=self,
             )
         if args.alb.access_logs_bucket is None:
@@ -246,7 +253,7 @@ class Inference(pulumi.ComponentResource):
                 ]
             }
         }
-        if args.host:
+        if args.host is not None:
             rule["host"] = args.host
         ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
@@ -282,15 +289,16 @@ class Inference(pulumi.ComponentResource):
 
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
-        host = args.host
-        self.url = pulumi.Output.all(args.alb.certificate_arn, self.alb_hostname).apply(
-            lambda v: f"{kube.url_scheme(v[0])}://{host or v[1]}" if host or v[1] else ""
+        # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
+        self.url = pulumi.Output.all(args.alb.certificate_arn, args.host, self.alb_hostname).apply(
+            lambda v: f"{kube.url_scheme(v[0])}://{v[1] or v[2]}" if v[1] or v[2] else ""
         )
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
 
 
 def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
-    """Drift of the inputs, and a challenger (shadow or A/B) failing more than 5 % of what it is given."""
+    """A fleet serving several versions of one alias, drift of the inputs, and a challenger (shadow or A/B)
+    failing more than 5 % of what it is given."""
     scope = f'namespace="{namespace}"'
 
     def rate(metric: str, *labels: str) -> str:
@@ -311,7 +319,22 @@ def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
             rate("serving_variant_requests_total", challenger),
         )
     )
+    # serving_model_info is 1 for the version each worker serves; a promotion reaches every worker within a poll
+    # interval, so more than one version per alias for 15 minutes is a fleet that disagrees (a version loads on
+    # some pods and not on others): the same request gets different answers.
+    versions = f"count by (name, alias, version) (serving_model_info{{{scope}}} == 1)"
     return [
+        {
+            "alert": "InferenceMixedVersions",
+            "expr": f"count by (name, alias) ({versions}) > 1",
+            "for": "15m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Pods serve {{ $value }} versions of {{ $labels.name }}@{{ $labels.alias }}",
+                "description": "Some workers could not load the version the alias points at; GET /health on a pod "
+                "shows last_rejection and last_error (docs/operations.md, One verdict per version).",
+            },
+        },
         {
             "alert": "InferenceInputDrift",
             "expr": f"max by (feature) (serving_drift_psi{{{scope}}}) > {drift_threshold:g}",

@@ -82,14 +82,16 @@ class Platform:
             # What the workloads run, by digest; previews build theirs for the same platform.
             "images": self.images.refs,
             "imagePlatform": self.config.nodes.image_platform,
-            # Workload layer. The inference URL is the ALB's DNS name as the LB controller reports it in the
-            # Ingress status (or https://<ingress.host> when a hostname is configured).
+            # Workload layer. The inference URL is https://<ingress.host> (the name the certificate covers); the ALB's
+            # DNS name, as the LB controller reports it in the Ingress status, only for a stack without a host.
             "inferenceUrl": workloads.inference.url,
             "inferenceAlbHostname": workloads.inference.alb_hostname,
             "inferenceAlb": workloads.inference_alb.shared(),
             "mlflowUrl": workloads.mlflow.url,
             "namespaces": workloads.namespaces.names,
         }
+        if workloads.preview_ingress is not None:
+            exports["previewIngress"] = workloads.preview_ingress.shared()
         if isinstance(self.cluster, Cluster):
             # The security group a deploy runner in the VPC is launched with (docs/first-deploy.md).
             exports["deployRunnerSecurityGroupId"] = self.cluster.deploy_runner_security_group_id

@@ -33,6 +33,7 @@ from infra.config.cloud import (
     read_registry,
     read_teardown,
 )
+from infra.config.dns import HostedZone
 from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
 from infra.config.keys import (
     ENVIRONMENTS,
@@ -47,7 +48,13 @@ from infra.config.keys import (
     ConfigError,
     Keys,
 )
-from infra.config.preview import PreviewConfig, read_full_mode_preview_keys, read_preview
+from infra.config.preview import (
+    PreviewConfig,
+    preview_host,
+    read_full_mode_preview_keys,
+    read_preview,
+    read_preview_domain,
+)
 from infra.config.workload import (
     InferenceConfig,
     IngressConfig,
@@ -77,6 +84,7 @@ __all__ = [
     "ExistingClusterConfig",
     "IMAGE_KEYS",
     "ImagesConfig",
+    "HostedZone",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -91,6 +99,7 @@ __all__ = [
     "TeardownConfig",
     "TrainingJobConfig",
     "load_config",
+    "preview_host",
     "quantity",
 ]
 
@@ -138,6 +147,8 @@ class PlatformConfig(StackConfig):
     images: ImagesConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
+    # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
+    preview_domain: str | None = None
     teardown: TeardownConfig = TeardownConfig(allow_data_loss=False, release_protection=False)
 
 
@@ -187,7 +198,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
     teardown = read_teardown(keys)
-    ingress = read_ingress(keys, environment)
+    ingress = read_ingress(keys, environment, region)
     if teardown.release_protection:
         # The ALB refuses deletion while its attribute is on: an `up` with this key lifts it before a destroy.
         ingress = dataclasses.replace(ingress, deletion_protection=False)
@@ -211,7 +222,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         # Workload layer (issue 4)
         inference=read_inference(keys, environment),
         ingress=ingress,
-        mlflow=read_mlflow(keys, environment),
+        mlflow=read_mlflow(keys, environment, region),
         training_job=training_job,
         monitoring=read_monitoring(keys),
         images=read_images(
@@ -220,6 +231,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             repository_prefix=identity.name,
         ),
         hosts_previews=hosts_previews,
+        preview_domain=read_preview_domain(keys, hosts_previews, ingress.hosted_zone),
         teardown=teardown,
     )
 

@@ -40,6 +40,11 @@ TYPICAL_SECONDS: dict[str, int] = {
     "kubernetes:batch/v1:Job": 60,
     # ...for the LB controller to create the ALB and report its hostname.
     "kubernetes:networking.k8s.io/v1:Ingress": 60,
+    # ACM issues a DNS-validated certificate once it finds the validation CNAME: minutes, up to 30 at worst
+    # (ACM user guide, "DNS validation"); the provider waits for ISSUED.
+    "aws:acm/certificateValidation:CertificateValidation": 5 * 60,
+    # Route 53 answers a change as PENDING; the provider waits for INSYNC, usually within a minute.
+    "aws:route53/record:Record": 60,
 }
 DEFAULT_SECONDS = 10
 DOC = ROOT / "docs" / "environments.md"

@@ -18,6 +18,7 @@ import json
 import logging
 import runpy
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +30,25 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from tests.infra.mock_dns import ALB_HOSTED_ZONE_IDS, hosted_zone, validation_option
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
 # The Pulumi organization the stacks run in (bare stack references are qualified with it).
 ORGANIZATION = "acme"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# What a fork sets once for the whole project (docs/forking.md) and the shipped files leave unset, so that
+# `pulumi up` of an unforked stack fails its config check naming the key. The harness runs the stacks under the
+# zone a fork declared in Pulumi.yaml; in this repository, which declares none, under a test fixture: a zone
+# under the .test TLD reserved for testing (RFC 6761 6.2), which no stack file or doc may carry
+# (tests/infra/test_rehearsal_tls.py).
+FIXTURE_ZONE = "ml.acme.test"
+_DECLARED_ZONE = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"].get("dns.zone") or {}).get("default")
+FORK_ZONE = str(_DECLARED_ZONE or FIXTURE_ZONE).removesuffix(".")
+FORK_CONFIG = {f"{PROJECT}:dns.zone": FORK_ZONE}
+# The public hosted zones the mocked account holds, by domain name (Route 53 ids: Z and uppercase alphanumerics).
+HOSTED_ZONES = {FORK_ZONE: "Z0" + hashlib.sha256(FORK_ZONE.encode()).hexdigest()[:17].upper()}
 # What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
 BYO_VPC_CIDR = "10.42.0.0/16"
 # aws.elb.get_service_account's answers: the Elastic Load Balancing account of each Region available before
@@ -92,12 +106,15 @@ UNTAGGABLE = frozenset(
         "aws:s3/bucketPolicy:BucketPolicy",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
         "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:route53/record:Record",
+        "aws:acm/certificateValidation:CertificateValidation",
     }
 )
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 DOCKER_IMAGE = "docker-build:index:Image"
 GET_ECR_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
 GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
+GET_ZONE = "aws:route53/getZone:getZone"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -117,13 +134,19 @@ def secret_keys(overrides: dict[str, Any] | None) -> list[str]:
     return [k for k, v in (overrides or {}).items() if isinstance(v, Secret)]
 
 
-def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """The config the CLI hands the program: project defaults, then the stack file, then overrides."""
+def stack_config(stack: str, overrides: dict[str, Any] | None = None, fork: bool = True) -> dict[str, str]:
+    """The config the CLI hands the program: project defaults, then the stack file, then overrides.
+
+    With `fork`, the project-wide values a fork sets once (FORK_CONFIG) come in over the defaults, as a fork's
+    Pulumi.yaml or shared ESC environment gives them; without it, the files exactly as shipped.
+    """
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     values: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
         if isinstance(decl, dict) and "default" in decl:
             values[f"{PROJECT}:{key}" if ":" not in key else key] = decl["default"]
+    if fork:
+        values.update({k: v for k, v in FORK_CONFIG.items() if not values.get(k)})
     stack_file = ROOT / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
@@ -272,7 +295,23 @@ class PlatformMocks(mocks.Mocks):
         elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
             state.update(versionId=_fake_id("v", name, 32)[2:], versionStages=["AWSCURRENT"], arn=inputs["secretId"])
         elif typ == "aws:acm/certificate:Certificate":
-            state["arn"] = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{_fake_id('c', name, 32)[2:]}"
+            # ACM's certificate ids are UUIDs.
+            certificate_id = str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32]))
+            rid = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{certificate_id}"
+            names = [inputs["domainName"], *(inputs.get("subjectAlternativeNames") or [])]
+            state.update(
+                arn=rid,
+                status="PENDING_VALIDATION",
+                domainValidationOptions=[validation_option(n) for n in dict.fromkeys(names)],
+                validationMethod=inputs.get("validationMethod"),
+            )
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            rid = str(inputs["certificateArn"])
+        elif typ == "aws:route53/record:Record":
+            # The provider's id is <zone id>_<name>_<type>; fqdn is the name without the root's trailing dot.
+            fqdn = str(inputs["name"]).removesuffix(".")
+            rid = f"{inputs['zoneId']}_{fqdn}_{inputs['type']}"
+            state.update(fqdn=fqdn)
         elif typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
@@ -281,8 +320,12 @@ class PlatformMocks(mocks.Mocks):
                 # What the AWS Load Balancer Controller writes back once the ALB exists (Pulumi waits for it).
                 annotations = metadata.get("annotations") or {}
                 internal = annotations.get("alb.ingress.kubernetes.io/scheme") == "internal"
+                # Every Ingress of an IngressGroup is served by the group's one ALB (LB controller annotations.md,
+                # IngressGroup), so they all report its DNS name.
+                balancer = annotations.get("alb.ingress.kubernetes.io/group.name") or name
                 host = (
-                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', name, 20)[4:]}.{REGION}.elb.amazonaws.com"
+                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', balancer, 20)[4:]}"
+                    f".{REGION}.elb.amazonaws.com"
                 )
                 state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
         return rid, state
@@ -338,6 +381,13 @@ class PlatformMocks(mocks.Mocks):
             }
         if token == GET_SECRET_VERSION:
             return self._secret_version(str(args.args["secretId"]))
+        if token == GET_ZONE:
+            return hosted_zone(args.args, HOSTED_ZONES)
+        if token == "aws:lb/getHostedZoneId:getHostedZoneId":
+            region = args.args.get("region") or REGION
+            if (args.args.get("loadBalancerType") or "application") != "application":
+                raise NotImplementedError("the offline harness knows the ALB zones only")
+            return {"id": ALB_HOSTED_ZONE_IDS[region], "region": region, "loadBalancerType": "application"}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
 
     def _availability_zones(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -700,15 +750,17 @@ def run_stack(
     overrides: dict[str, Any] | None = None,
     program: Path | None = None,
     references: dict[str, Recording] | None = None,
+    fork: bool = True,
     zones: Iterable[Zone] = ZONES,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
     Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
     its fully qualified name) is run first, with its own stack file, when it is a stack of this project. `zones` is
-    the region's zones as the account sees them (name -> zone ID).
+    the region's zones as the account sees them (name -> zone ID). With `fork` false the files run exactly as
+    shipped, without what a fork sets once (FORK_CONFIG).
     """
-    config = stack_config(stack, overrides)
+    config = stack_config(stack, overrides, fork)
     known = dict(references or {})
     for name in sorted(referenced_stacks(config) - set(known)):
         # Only a stack of this project; a malformed name is left for the program's config check to refuse.

@@ -81,14 +81,19 @@ def test_the_template_is_a_preview_of_dev_without_secrets() -> None:
     assert not any(isinstance(v, dict) for v in TEMPLATE.values()), "secure: values cannot be copied to pr-<N>"
 
 
-def test_a_preview_reads_dev_through_a_stack_reference_and_creates_no_aws_resource(preview: Recording) -> None:
+def test_a_preview_reads_dev_through_a_stack_reference_and_creates_only_its_dns_record(preview: Recording) -> None:
     (reference,) = preview.find(STACK_REFERENCE)
     assert reference.read and reference.inputs["name"] == qualified("dev") == "acme/platform/dev"
-    assert [r.type for r in preview.resources if r.type.startswith("aws:")] == []
+    # Its host's alias; the certificate is dev's wildcard, and the ALB the previews' shared one.
+    assert [r.type for r in preview.resources if r.type.startswith("aws:")] == ["aws:route53/record:Record"]
     assert not preview.find("pulumi:providers:aws")
-    # The only AWS calls are the two secret lookups and the ECR login for the image push: invokes, which create
-    # nothing.
-    assert {i.token for i in preview.invokes if i.token.startswith("aws:")} == {GET_SECRET_VERSION, GET_ECR_TOKEN}
+    # The other AWS calls are the two secret lookups, the ECR login for the image push and the ALBs' hosted zone:
+    # invokes, which create nothing.
+    assert {i.token for i in preview.invokes if i.token.startswith("aws:")} == {
+        GET_SECRET_VERSION,
+        GET_ECR_TOKEN,
+        "aws:lb/getHostedZoneId:getHostedZoneId",
+    }
 
 
 def test_a_preview_registers_exactly_the_inference_service_in_its_namespace(preview: Recording) -> None:
@@ -106,6 +111,7 @@ def test_a_preview_registers_exactly_the_inference_service_in_its_namespace(prev
             "platform:index:Namespaces": 1,
             "platform:index:Images": 1,
             "platform:index:Inference": 1,
+            "platform:index:Dns": 1,
         }
     )
     owned = {r.urn for c in preview.resources if not c.custom for r in preview.descendants(c)}
@@ -199,7 +205,7 @@ def test_credentials_come_from_devs_secrets_manager_copies_and_stay_secret(
     assert data["mlflow-username"] == "inference" and data["mlflow-password"] == password.outputs["result"]
 
 
-def test_the_preview_alb_is_devs_alb_made_deletable_and_logged_under_its_namespace(
+def test_the_preview_alb_is_the_previews_shared_alb_with_devs_settings_made_deletable(
     preview: Recording, recordings: dict[str, Recording]
 ) -> None:
     dev = recordings["dev"]
@@ -208,15 +214,16 @@ def test_the_preview_alb_is_devs_alb_made_deletable_and_logged_under_its_namespa
     for same in ("scheme", "listen-ports", "target-type", "healthcheck-path", "ssl-policy", "inbound-cidrs"):
         key = f"alb.ingress.kubernetes.io/{same}"
         assert ingress.get(key) == dev_ingress.get(key), key
+    assert ingress["alb.ingress.kubernetes.io/group.name"] == dev.exports["previewIngress"]["groupName"]
     attributes = dict(
         kv.split("=", 1) for kv in ingress["alb.ingress.kubernetes.io/load-balancer-attributes"].split(",")
     )
     assert attributes["deletion_protection.enabled"] == "false"
     assert attributes["access_logs.s3.bucket"] == dev.exports["accessLogBucket"]
-    assert attributes["access_logs.s3.prefix"] == f"alb/inference/{NAMESPACE}"
-    assert "PullRequest=42" in ingress["alb.ingress.kubernetes.io/tags"].split(",")
-    hostname = preview.one("kubernetes:networking.k8s.io/v1:Ingress").outputs["status"]["loadBalancer"]["ingress"]
-    assert preview.exports["inferenceUrl"] == f"https://{hostname[0]['hostname']}"
+    # One ALB for every preview: its attributes and tags are the same on each preview's Ingress.
+    assert attributes["access_logs.s3.prefix"] == "alb/inference/previews"
+    assert "PullRequest" not in ingress["alb.ingress.kubernetes.io/tags"]
+    assert preview.exports["inferenceUrl"] == f"https://pr-{PREVIEW_PR}.{dev.exports['previewIngress']['domain']}"
 
 
 def test_exports_say_what_the_pull_request_comment_needs_and_nothing_secret(preview: Recording) -> None:

@@ -15,7 +15,7 @@ from tests.infra.harness import UNTAGGABLE, Recording, Resource, run_stack
 
 COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStore", "Registry", "Images")
 # The workload layer's components; the stacks with trainingJob.enabled also have a TrainingJob.
-WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference")
+WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference", "Certificates", "Dns")
 TRAINING_STACKS = {"dev", "staging"}
 # Stacks with preview.hosting: they keep Secrets Manager copies for their previews.
 HOSTING_STACKS = {"dev"}
@@ -126,12 +126,18 @@ def inventory(stack: str) -> Counter[str]:
     )
     if stack == "staging":
         counts["kubernetes:batch/v1:CronJob"] = 1
-    # MLflow admin, its Flask secret key, and one password per MLflow user (inference, trainer)
-    counts["random:index/randomPassword:RandomPassword"] += 4 if training else 3
+    # MLflow admin, its Flask secret key, one password per MLflow user (inference, trainer), the cache signing key
+    counts["random:index/randomPassword:RandomPassword"] += 5 if training else 4
     counts["docker-build:index:Image"] += 1 if training else 0
     # MLflow's IRSA role and its inline policy
     counts["aws:iam/role:Role"] += 1
     counts["aws:iam/rolePolicy:RolePolicy"] += 1
+    # ingress.host's certificate (and, on a hosting stack, the previews' wildcard), each with its validation
+    # record; the host's alias to the ALB.
+    certificates = 2 if stack in HOSTING_STACKS else 1
+    counts["aws:acm/certificate:Certificate"] = certificates
+    counts["aws:acm/certificateValidation:CertificateValidation"] = certificates
+    counts["aws:route53/record:Record"] = certificates + 1
     if stack in HOSTING_STACKS:
         # The Redis AUTH token and the inference service's MLflow credentials, under a key of their own; MLflow
         # admits the previews' inference pods.

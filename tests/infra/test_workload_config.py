@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, quantity
-from tests.infra.harness import run_stack
+from tests.infra.harness import ACCOUNT_ID, REGION, run_stack
 
-CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
 
 
 @pytest.mark.parametrize(
