@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import kube
+from infra import alerts, kube
 from infra.config import InferenceConfig, MonitoringConfig
 
 NAME = "inference"
@@ -276,7 +275,11 @@ class Inference(pulumi.ComponentResource):
                 api_version="monitoring.coreos.com/v1",
                 kind="PrometheusRule",
                 metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={"groups": [{"name": "inference-model", "rules": alert_rules(namespace, cfg.drift_threshold)}]},
+                spec={
+                    "groups": alerts.rule_groups(
+                        alerts.AlertScope(f'namespace="{namespace}"', cfg.model_alias, cfg.drift_threshold)
+                    )
+                },
                 opts=child,
             )
 
@@ -287,54 +290,6 @@ class Inference(pulumi.ComponentResource):
             lambda v: f"{kube.url_scheme(v[0])}://{host or v[1]}" if host or v[1] else ""
         )
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
-
-
-def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
-    """Drift of the inputs, and a challenger (shadow or A/B) failing more than 5 % of what it is given."""
-    scope = f'namespace="{namespace}"'
-
-    def rate(metric: str, *labels: str) -> str:
-        # `or vector(0)`: a test may run shadow only or A/B only; a missing side must count as 0, not void the sum.
-        selector = ",".join((scope, *labels))
-        return f"(sum(rate({metric}{{{selector}}}[15m])) or vector(0))"
-
-    challenger = 'variant="challenger"'
-    errors = " + ".join(
-        (
-            rate("serving_shadow_challenger_errors_total"),
-            rate("serving_variant_requests_total", challenger, 'outcome="error"'),
-        )
-    )
-    attempts = " + ".join(
-        (
-            rate("serving_shadow_challenger_duration_seconds_count"),
-            rate("serving_variant_requests_total", challenger),
-        )
-    )
-    return [
-        {
-            "alert": "InferenceInputDrift",
-            "expr": f"max by (feature) (serving_drift_psi{{{scope}}}) > {drift_threshold:g}",
-            "for": "30m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "Inputs of feature {{ $labels.feature }} drifted from the champion's training data",
-                "description": f"PSI {{{{ $value }}}} > {drift_threshold:g} for 30 minutes; GET /drift on a pod "
-                "shows the window's statistics (docs/operations.md, Reading drift).",
-            },
-        },
-        {
-            "alert": "InferenceChallengerErrors",
-            "expr": f"({errors}) / ({attempts}) > 0.05",
-            "for": "15m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "The challenger fails more than 5 % of its shadow batches and A/B requests",
-                "description": "Callers still get the champion's answers; end the test (remove the challenger "
-                "alias) or fix the version (docs/operations.md, Champion and challenger).",
-            },
-        },
-    ]
 
 
 def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:
