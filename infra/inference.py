@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import alerts, kube
+from infra import kube
 from infra.config import InferenceConfig, MonitoringConfig
 
 NAME = "inference"
@@ -69,8 +69,8 @@ def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
 
 
 class Inference(pulumi.ComponentResource):
-    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (+ ServiceMonitor and
-    PrometheusRule)."""
+    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (its ServiceMonitor and
+    PrometheusRule: infra/monitoring.py)."""
 
     alb_hostname: pulumi.Output[str]
     url: pulumi.Output[str]
@@ -258,31 +258,6 @@ class Inference(pulumi.ComponentResource):
             spec={"ingress_class_name": "alb", "rules": [rule]},
             opts=child,
         )
-        if args.monitoring.service_monitor:
-            k8s.apiextensions.CustomResource(
-                f"{name}-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={
-                    "selector": {"matchLabels": LABELS},
-                    "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s", "scheme": "http"}],
-                },
-                opts=child,
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-alerts",
-                api_version="monitoring.coreos.com/v1",
-                kind="PrometheusRule",
-                metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={
-                    "groups": alerts.rule_groups(
-                        alerts.AlertScope(f'namespace="{namespace}"', cfg.model_alias, cfg.drift_threshold)
-                    )
-                },
-                opts=child,
-            )
-
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
         host = args.host

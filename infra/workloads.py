@@ -22,6 +22,7 @@ from infra.database import Database
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
+from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
 from infra.registry import Registry
@@ -232,6 +233,19 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             ),
             alb=inference_alb,
             host=ing.host,
+        ),
+        opts=after_namespaces,
+    )
+
+    # Its own component, not the service's: the Helm release takes minutes and must not hold the service back.
+    Monitoring(
+        f"{name}-monitoring",
+        MonitoringArgs(
+            config=cfg.monitoring,
+            kubernetes_version=cluster.version,
+            inference_namespace=namespaces.names[INFERENCE_NS],
+            champion_alias=cfg.inference.model_alias,
+            drift_threshold=cfg.inference.drift_threshold,
         ),
         opts=after_namespaces,
     )

@@ -158,6 +158,9 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         if keys.boolean("preview.hosting"):
             raise keys.fail("preview.hosting", "false when platform:mode is preview (a preview hosts no previews)")
         preview = read_preview(keys, stack)
+        if keys.boolean("monitoring.install"):
+            # One kube-prometheus-stack per cluster: the base stack's.
+            raise keys.fail("monitoring.install", "false when platform:mode is preview")
         return PreviewStackConfig(
             **_identity(identity),
             preview=preview,

@@ -258,8 +258,14 @@ def test_inference_credentials_are_files_named_by_its_file_variables(recording: 
     assert users["inference"] == data["mlflow-password"] == password(recording, "user-inference-password")
 
 
-def test_inference_pods_carry_prometheus_scrape_annotations(recording: Recording) -> None:
+def test_scrape_annotations_only_for_a_configured_annotation_based_scraper(recording: Recording) -> None:
+    """No NetworkPolicy admits a scraper by default, so no pod invites one (prometheus.io/* annotations)."""
     template = one(manifests(recording), "Deployment", "inference", "inference")["spec"]["template"]
+    assert not template["metadata"].get("annotations")
+    rec = run_stack(
+        "dev", {"platform:monitoring.scrapeAnnotations": "true", "platform:monitoring.prometheusNamespace": "prom"}
+    )
+    template = one(manifests(rec), "Deployment", "inference", "inference")["spec"]["template"]
     assert template["metadata"]["annotations"] == {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": "8000",
@@ -480,6 +486,7 @@ ALL_OPTIONS = {
     "platform:mlflow.ingressEnabled": "true",
     "platform:mlflow.ingressHost": "mlflow.internal.example.com",
     "platform:monitoring.serviceMonitor": "true",
+    "platform:monitoring.operatorPresent": "true",
     "platform:monitoring.prometheusNamespace": "monitoring",
     "platform:challenger.alias": "challenger",
     "platform:shadow.fraction": "0.25",
