@@ -165,7 +165,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             **_identity(identity),
             preview=preview,
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
-            monitoring=read_monitoring(keys),
+            monitoring=read_monitoring(keys, environment),
         )
     hosts_previews = read_full_mode_preview_keys(keys)
     network = read_network(keys)
@@ -198,7 +198,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         ingress=ingress,
         mlflow=read_mlflow(keys, environment),
         training_job=read_training_job(keys),
-        monitoring=read_monitoring(keys),
+        monitoring=read_monitoring(keys, environment),
         hosts_previews=hosts_previews,
     )
 

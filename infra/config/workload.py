@@ -354,7 +354,12 @@ _SIZE = r"[1-9][0-9]*(Mi|Gi|Ti)"
 _LABEL = r"([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?"
 
 
-def read_monitoring(keys: Keys) -> MonitoringConfig:
+# How long the installed Prometheus keeps samples unless monitoring.retention says: prod keeps a month of history
+# to compare a release with, dev only what a working session needs.
+RETENTION_BY_ENVIRONMENT = {"dev": "3d", "staging": "15d", "prod": "30d"}
+
+
+def read_monitoring(keys: Keys, environment: str) -> MonitoringConfig:
     service_monitor = keys.boolean("monitoring.serviceMonitor")
     install = keys.boolean("monitoring.install")
     operator_present = keys.boolean("monitoring.operatorPresent")
@@ -388,7 +393,8 @@ def read_monitoring(keys: Keys) -> MonitoringConfig:
         install=install,
         operator_present=operator_present,
         storage_size=keys.string("monitoring.storageSize", pattern=_SIZE, expected="a size like 50Gi"),
-        retention=keys.string("monitoring.retention", pattern=_RETENTION, expected="a duration like 15d"),
+        retention=keys.optional_string("monitoring.retention", pattern=_RETENTION, expected="a duration like 15d")
+        or RETENTION_BY_ENVIRONMENT[environment],
         grafana_storage_size=keys.string("monitoring.grafanaStorageSize", pattern=_SIZE, expected="a size like 5Gi"),
         selector_labels=((key, value),),
     )

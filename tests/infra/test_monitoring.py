@@ -137,3 +137,10 @@ def test_a_service_monitor_without_the_operator_is_a_config_error() -> None:
         run_stack(
             "dev", {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "m"}
         )
+
+
+def test_retention_defaults_by_environment() -> None:
+    """Unset, dev keeps 3 days (a working session), prod 30 (a release to compare with); prod's is set above."""
+    rec = run_stack("dev", {"platform:monitoring.install": "true"})
+    assert release(rec).inputs["values"]["prometheus"]["prometheusSpec"]["retention"] == "3d"
+    assert not [m for m in rec.kubernetes_manifests() if m["kind"] == "ServiceMonitor"], "serviceMonitor is off"
