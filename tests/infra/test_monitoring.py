@@ -134,9 +134,7 @@ def test_brought_operator_gets_the_objects_and_nothing_is_installed() -> None:
 def test_a_service_monitor_without_the_operator_is_a_config_error() -> None:
     """Without the CRDs `pulumi up` would fail late with "no matches for kind ServiceMonitor"."""
     with pytest.raises(ConfigError, match="monitoring.install .* or monitoring.operatorPresent"):
-        run_stack(
-            "dev", {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "m"}
-        )
+        run_stack("dev", {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "m"})
 
 
 def test_retention_defaults_by_environment() -> None:
