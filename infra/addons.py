@@ -14,6 +14,8 @@ import pulumi_kubernetes as k8s
 
 from infra.cluster import Cluster
 from infra.identity import irsa_role
+from infra.versions import AUTOSCALER_CHART_VERSION
+from infra.versions import release as kubernetes_release
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,8 @@ LOAD_BALANCER_CONTROLLER_POLICY = VendoredFile(
     blob="761d0e733c41089c91ea009dd29faf71918085e5",
 )
 METRICS_SERVER = Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.13.0")
-CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.50.1")
-# The autoscaler's minor version must match the cluster's (its scheduler simulation is built per release).
-AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.0"}
+# Chart and image versions come from the version table (infra/versions.py): the image's minor follows the cluster's.
+CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", AUTOSCALER_CHART_VERSION)
 
 NAMESPACE = "kube-system"
 LOAD_BALANCER_CONTROLLER_SA = "aws-load-balancer-controller"
@@ -197,8 +198,9 @@ class Addons(pulumi.ComponentResource):
                 "awsRegion": args.region,
                 # Managed node groups carry the k8s.io/cluster-autoscaler/<cluster> tags EKS sets on their ASGs.
                 "autoDiscovery": {"clusterName": cluster.cluster_name},
-                "image": {"tag": AUTOSCALER_IMAGE_TAGS[cluster.version]},
+                "image": {"tag": kubernetes_release(cluster.version).autoscaler_image_tag},
                 "rbac": {"serviceAccount": service_account(CLUSTER_AUTOSCALER_SA, autoscaler_role)},
+                # One node group per AZ (infra/cluster.py): balancing keeps the zones level on scale-up.
                 "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
             },
         )
