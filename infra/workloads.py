@@ -286,17 +286,18 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     )
 
     # Its own component, not the service's: the Helm release takes minutes and must not hold the service back.
-    Monitoring(
-        f"{name}-monitoring",
-        MonitoringArgs(
-            config=cfg.monitoring,
-            kubernetes_version=cluster.version,
-            inference_namespace=namespaces.names[INFERENCE_NS],
-            champion_alias=cfg.inference.model_alias,
-            drift_threshold=cfg.inference.drift_threshold,
-        ),
-        opts=after_namespaces,
-    )
+    if cfg.monitoring.install or cfg.monitoring.operator_objects:
+        Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                config=cfg.monitoring,
+                kubernetes_version=cluster.version,
+                inference_namespace=namespaces.names[INFERENCE_NS],
+                champion_alias=cfg.inference.model_alias,
+                drift_threshold=cfg.inference.drift_threshold,
+            ),
+            opts=after_namespaces,
+        )
 
     dns = None
     if zone is not None and ing.host is not None:
