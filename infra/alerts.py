@@ -131,15 +131,18 @@ def _no_model(scope: AlertScope) -> dict[str, Any]:
 
 
 def _mixed_versions(scope: AlertScope) -> dict[str, Any]:
-    # A promotion reaches each worker within one reload interval; a mix that lasts means some never got it.
+    # serving_model_info is 1 for the version each worker serves; a promotion reaches every worker within a poll
+    # interval, so more than one version per alias (champion's or challenger's) for 15 minutes is a fleet that
+    # disagrees: a version loads on some pods and not on others, and the same request gets different answers.
+    versions = f"count by (name, alias, version) (serving_model_info{{{scope.matcher}}} == 1)"
     return _alert(
-        "InferenceMixedModelVersions",
-        f"count by (name) (count by (name, version) ({_champion(scope)} == 1)) > 1",
+        "InferenceMixedVersions",
+        f"count by (name, alias) ({versions}) > 1",
         "15m",
         "warning",
-        "The fleet serves {{ $value }} versions of {{ $labels.name }} behind one alias",
-        "Workers disagree on the champion for 15 minutes: some failed to load the promoted version (their "
-        'serving_model_reloads_total{result!="loaded"} grows) and keep the old one.',
+        "Pods serve {{ $value }} versions of {{ $labels.name }}@{{ $labels.alias }}",
+        "Some workers could not load the version the alias points at; GET /health on a pod shows last_rejection "
+        "and last_error (docs/operations.md, Serving a version: what the service checks).",
     )
 
 

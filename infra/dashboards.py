@@ -132,7 +132,7 @@ def _models(m: str) -> list[Panel]:
             (Query(f"max by (alias, version) (serving_model_info{{{m}}})", "{{alias}} v{{version}}"),),
             kind="state",
             description="Each version's span behind its alias: a promotion or rollback is where one ends and the "
-            "next begins; two at once behind one alias is a mixed fleet (alert InferenceMixedModelVersions).",
+            "next begins; two at once behind one alias is a mixed fleet (alert InferenceMixedVersions).",
         ),
         Panel(
             "Model loads: promotions, rollbacks, rejected versions",

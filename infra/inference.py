@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from infra import kube
 from infra.config import InferenceConfig, MonitoringConfig
@@ -109,12 +110,16 @@ class Inference(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # Signs every cached prediction (service/core/cache.py): only these pods hold it, so whoever else can
+        # write to Redis (every preview shares dev's) cannot choose an answer. Each stack and preview has its own.
+        signing_key = random.RandomPassword(f"{name}-cache-signing-key", length=64, special=False, opts=child)
         secret = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata={"namespace": namespace, "labels": labels},
             type="Opaque",
             string_data={
                 "redis-url": redis_url(args.redis),
+                "cache-signing-key": signing_key.result,
                 "mlflow-username": args.mlflow_username,
                 "mlflow-password": args.mlflow_password,
             },
@@ -134,6 +139,7 @@ class Inference(pulumi.ComponentResource):
             "env_from": [{"config_map_ref": {"name": settings.metadata.name}}],
             "env": [
                 {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
+                {"name": "SERVING_CACHE_SIGNING_KEY_FILE", "value": f"{SECRETS_DIR}/cache-signing-key"},
                 {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
                 {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
                 # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.

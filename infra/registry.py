@@ -21,7 +21,7 @@ def lifecycle_policy(untagged_expiry_days: int) -> str:
     IMMUTABLE, so nothing ever moves a tag off an image once pushed. Untagged images are then only leftovers of
     interrupted pushes, which no stack can reference. A count rule ("keep the N most recent") cannot tell an image
     a running environment uses from a superseded one: the 21st push to dev expired whatever dev (and, before,
-    staging and prod) still ran. Superseded tagged images are removed by hand (docs/first-deploy.d/images.md).
+    staging and prod) still ran. Superseded tagged images are removed by hand (docs/first-deploy.md, "Images").
     """
     return json.dumps(
         {

@@ -760,6 +760,9 @@ def run_stack(
         if (organization, project) == (ORGANIZATION, PROJECT) and (ROOT / f"Pulumi.{base}.yaml").exists():
             known[name] = run_stack(base)
     settings.ROOT.set(None)
+    # The program creates asyncio futures as it registers resources; a test before this one (an async service
+    # test, say) may have closed and unset the main thread's loop.
+    _ensure_event_loop()
     pulumi.runtime.set_all_config(config, secret_keys(overrides))
     mock = PlatformMocks(known, zones)
     monitor = RecordingMonitor(mock)

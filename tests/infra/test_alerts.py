@@ -24,7 +24,7 @@ ALERTS = {
     "InferenceLatencyBudgetFastBurn",
     "InferenceLatencyBudgetSlowBurn",
     "InferenceNoModelLoaded",
-    "InferenceMixedModelVersions",
+    "InferenceMixedVersions",
     "InferenceInputDrift",
     "InferenceChallengerErrors",
     "InferenceCacheBreakerOpen",

@@ -123,8 +123,8 @@ def inventory(stack: str) -> Counter[str]:
     )
     if stack == "staging":
         counts["kubernetes:batch/v1:CronJob"] = 1
-    # MLflow admin, its Flask secret key, and one password per MLflow user (inference, trainer)
-    counts["random:index/randomPassword:RandomPassword"] += 4 if training else 3
+    # MLflow admin, its Flask secret key, one password per MLflow user (inference, trainer), the cache signing key
+    counts["random:index/randomPassword:RandomPassword"] += 5 if training else 4
     counts["docker-build:index:Image"] += 1 if training else 0
     # MLflow's IRSA role and its inline policy
     counts["aws:iam/role:Role"] += 1

@@ -243,6 +243,7 @@ def test_inference_credentials_are_files_named_by_its_file_variables(recording: 
     data = secret_data(recording, "inference", volume["secret"]["secretName"])
     for variable, key in (
         ("SERVING_CACHE_URL_FILE", "redis-url"),
+        ("SERVING_CACHE_SIGNING_KEY_FILE", "cache-signing-key"),
         ("SERVING_MLFLOW_USERNAME_FILE", "mlflow-username"),
         ("SERVING_MLFLOW_PASSWORD_FILE", "mlflow-password"),
     ):
@@ -256,6 +257,9 @@ def test_inference_credentials_are_files_named_by_its_file_variables(recording: 
     assert data["mlflow-username"] == "inference"
     users = _bootstrap_users_secret(recording)
     assert users["inference"] == data["mlflow-password"] == password(recording, "user-inference-password")
+    # The cache signing key is the service's alone: generated for it, never Redis's or MLflow's secret.
+    assert data["cache-signing-key"] == password(recording, "inference-cache-signing-key")
+    assert len(data["cache-signing-key"]) >= 32
 
 
 def test_scrape_annotations_only_for_a_configured_annotation_based_scraper(recording: Recording) -> None:
