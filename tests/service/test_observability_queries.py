@@ -85,7 +85,8 @@ def live_metrics(
     flaky = FailsOnBigBatches(ridge.coef_.tolist(), float(ridge.intercept_), list(features.columns))
     register_pyfunc(name, flaky, features, alias="challenger")
     settings = settings_for(
-        tracking, name, tmp, challenger_alias="challenger", shadow_fraction=1.0,
+        # The challenger is a python_function model (cloudpickle): trusted here, as in test_variants.py.
+        tracking, name, tmp, challenger_alias="challenger", shadow_fraction=1.0, allow_pickle_models=True,
         ab_weights="champion=50,challenger=50", drift_window_rows=100,
         cache_enabled=True, cache_url=redis_server.url, cache_key_prefix=f"obs-{secrets.token_hex(3)}:",
     )  # fmt: skip
