@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import pulumi
@@ -72,8 +71,8 @@ def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
 
 
 class Inference(pulumi.ComponentResource):
-    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (+ ServiceMonitor and
-    PrometheusRule)."""
+    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (its ServiceMonitor and
+    PrometheusRule: infra/monitoring.py)."""
 
     alb_hostname: pulumi.Output[str]
     url: pulumi.Output[str]
@@ -266,27 +265,6 @@ class Inference(pulumi.ComponentResource):
             spec={"ingress_class_name": "alb", "rules": [rule]},
             opts=child,
         )
-        if args.monitoring.service_monitor:
-            k8s.apiextensions.CustomResource(
-                f"{name}-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={
-                    "selector": {"matchLabels": LABELS},
-                    "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s", "scheme": "http"}],
-                },
-                opts=child,
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-alerts",
-                api_version="monitoring.coreos.com/v1",
-                kind="PrometheusRule",
-                metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={"groups": [{"name": "inference-model", "rules": alert_rules(namespace, cfg.drift_threshold)}]},
-                opts=child,
-            )
-
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
         # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
@@ -294,70 +272,6 @@ class Inference(pulumi.ComponentResource):
             lambda v: f"{kube.url_scheme(v[0])}://{v[1] or v[2]}" if v[1] or v[2] else ""
         )
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
-
-
-def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
-    """A fleet serving several versions of one alias, drift of the inputs, and a challenger (shadow or A/B)
-    failing more than 5 % of what it is given."""
-    scope = f'namespace="{namespace}"'
-
-    def rate(metric: str, *labels: str) -> str:
-        # `or vector(0)`: a test may run shadow only or A/B only; a missing side must count as 0, not void the sum.
-        selector = ",".join((scope, *labels))
-        return f"(sum(rate({metric}{{{selector}}}[15m])) or vector(0))"
-
-    challenger = 'variant="challenger"'
-    errors = " + ".join(
-        (
-            rate("serving_shadow_challenger_errors_total"),
-            rate("serving_variant_requests_total", challenger, 'outcome="error"'),
-        )
-    )
-    attempts = " + ".join(
-        (
-            rate("serving_shadow_challenger_duration_seconds_count"),
-            rate("serving_variant_requests_total", challenger),
-        )
-    )
-    # serving_model_info is 1 for the version each worker serves; a promotion reaches every worker within a poll
-    # interval, so more than one version per alias for 15 minutes is a fleet that disagrees (a version loads on
-    # some pods and not on others): the same request gets different answers.
-    versions = f"count by (name, alias, version) (serving_model_info{{{scope}}} == 1)"
-    return [
-        {
-            "alert": "InferenceMixedVersions",
-            "expr": f"count by (name, alias) ({versions}) > 1",
-            "for": "15m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "Pods serve {{ $value }} versions of {{ $labels.name }}@{{ $labels.alias }}",
-                "description": "Some workers could not load the version the alias points at; GET /health on a pod "
-                "shows last_rejection and last_error (docs/operations.md, One verdict per version).",
-            },
-        },
-        {
-            "alert": "InferenceInputDrift",
-            "expr": f"max by (feature) (serving_drift_psi{{{scope}}}) > {drift_threshold:g}",
-            "for": "30m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "Inputs of feature {{ $labels.feature }} drifted from the champion's training data",
-                "description": f"PSI {{{{ $value }}}} > {drift_threshold:g} for 30 minutes; GET /drift on a pod "
-                "shows the window's statistics (docs/operations.md, Reading drift).",
-            },
-        },
-        {
-            "alert": "InferenceChallengerErrors",
-            "expr": f"({errors}) / ({attempts}) > 0.05",
-            "for": "15m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "The challenger fails more than 5 % of its shadow batches and A/B requests",
-                "description": "Callers still get the champion's answers; end the test (remove the challenger "
-                "alias) or fix the version (docs/operations.md, Champion and challenger).",
-            },
-        },
-    ]
 
 
 def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:

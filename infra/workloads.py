@@ -26,6 +26,7 @@ from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneR
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
+from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
@@ -283,6 +284,20 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         ),
         opts=after_namespaces,
     )
+
+    # Its own component, not the service's: the Helm release takes minutes and must not hold the service back.
+    if cfg.monitoring.install or cfg.monitoring.operator_objects:
+        Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                config=cfg.monitoring,
+                kubernetes_version=cluster.version,
+                inference_namespace=namespaces.names[INFERENCE_NS],
+                champion_alias=cfg.inference.model_alias,
+                drift_threshold=cfg.inference.drift_threshold,
+            ),
+            opts=after_namespaces,
+        )
 
     dns = None
     if zone is not None and ing.host is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from local import servers
+from local import prometheus, servers
 from local.servers import HOST, StartError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,9 +50,12 @@ class Ports:
     redis: int = 6379
     s3: int = 8333
     postgres: int = 5433
+    prometheus: int = 9090
+    redis_exporter: int = 9121
 
     ENV = {"service": "SERVICE_PORT", "mlflow": "MLFLOW_PORT", "redis": "REDIS_PORT", "s3": "S3_PORT",
-           "postgres": "PG_PORT"}  # fmt: skip
+           "postgres": "PG_PORT", "prometheus": "PROMETHEUS_PORT",
+           "redis_exporter": "REDIS_EXPORTER_PORT"}  # fmt: skip
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Ports:
@@ -70,7 +73,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports nothing listens on now: for tests, which must not collide with a running demo."""
-        return cls(*(servers.free_port() for _ in range(5)))
+        return cls(*(servers.free_port() for _ in range(7)))
 
 
 @dataclass
@@ -103,7 +106,7 @@ class LocalStack:
         return self.urls
 
     def _up(self) -> None:
-        steps = 6 if self.db == "sqlite" else 7
+        steps = 7 if self.db == "sqlite" else 8
         step = iter(range(1, steps + 1))
 
         self.say(f"[{next(step)}/{steps}] S3 object store (SeaweedFS) on {HOST}:{self.ports.s3}")
@@ -142,6 +145,14 @@ class LocalStack:
         service = self.start_service(mlflow.url, cache_url_file)
         self.started.append(service)
         self.urls["service"] = f"http://{HOST}:{self.ports.service}"
+        self.say(f"[{next(step)}/{steps}] Prometheus on {HOST}:{self.ports.prometheus} (+ Redis exporter), same alerts")
+        exporter = prometheus.start_redis_exporter(self.state_dir, self.ports.redis_exporter, redis)
+        self.started.append(exporter.process)
+        prom = prometheus.start_prometheus(
+            self.state_dir, self.ports.prometheus, self.ports.service, exporter.port, champion_alias=ALIAS
+        )
+        self.started.append(prom.process)
+        self.urls["prometheus"] = prom.url
 
         self.say(f"[{next(step)}/{steps}] Sample prediction")
         self.urls["sample"] = json.dumps(self.predict([SAMPLE_ROW]))
@@ -268,7 +279,7 @@ class LocalStack:
 
     def down(self) -> list[str]:
         """Stop every process this state folder records, service first; returns what was stopped."""
-        order = ["service", "redis", "mlflow", "postgres", "seaweedfs"]
+        order = ["prometheus", "redis-exporter", "service", "redis", "mlflow", "postgres", "seaweedfs"]
         files = sorted(self.pid_files(), key=lambda p: order.index(p.stem) if p.stem in order else -1)
         stopped = []
         for pid_file in files:

@@ -181,11 +181,14 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         if keys.boolean("preview.hosting"):
             raise keys.fail("preview.hosting", "false when platform:mode is preview (a preview hosts no previews)")
         preview = read_preview(keys, stack)
+        if keys.boolean("monitoring.install"):
+            # One kube-prometheus-stack per cluster: the base stack's.
+            raise keys.fail("monitoring.install", "false when platform:mode is preview")
         return PreviewStackConfig(
             **_identity(identity),
             preview=preview,
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
-            monitoring=read_monitoring(keys),
+            monitoring=read_monitoring(keys, environment),
             images=read_images(keys, ("inference",), repository_prefix=None),
         )
     hosts_previews = read_full_mode_preview_keys(keys)
@@ -224,7 +227,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         ingress=ingress,
         mlflow=read_mlflow(keys, environment, region),
         training_job=training_job,
-        monitoring=read_monitoring(keys),
+        monitoring=read_monitoring(keys, environment),
         images=read_images(
             keys,
             ("inference", "mlflow") + (("training",) if training_job.enabled else ()),

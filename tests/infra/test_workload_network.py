@@ -165,7 +165,11 @@ def test_public_443_egress_cannot_reach_the_vpc(recording: Recording) -> None:
 def test_a_configured_prometheus_namespace_may_scrape_the_inference_pods() -> None:
     rec = run_stack(
         "prod",
-        {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "monitoring"},
+        {
+            "platform:monitoring.serviceMonitor": "true",
+            "platform:monitoring.operatorPresent": "true",
+            "platform:monitoring.prometheusNamespace": "monitoring",
+        },
     )
     assert admitted(rec.kubernetes_manifests()) == expected_flows("prod", namespaces_of(rec), prometheus="monitoring")
 
