@@ -138,14 +138,14 @@ class PlatformConfig(StackConfig):
     database: DatabaseConfig
     artifacts: ArtifactsConfig
     registry: RegistryConfig
-    # Workload layer (issue 4)
+    # Workload layer: the inference service, its ingress, MLflow, the training Job, monitoring
     inference: InferenceConfig
     ingress: IngressConfig
     mlflow: MlflowConfig
     training_job: TrainingJobConfig
     monitoring: MonitoringConfig
     images: ImagesConfig
-    # Pull-request previews run on this stack's cluster (issue 9).
+    # Pull-request previews run on this stack's cluster.
     hosts_previews: bool = False
     # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
     preview_domain: str | None = None
@@ -222,7 +222,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         database=read_database(keys, environment, teardown),
         artifacts=read_artifacts(keys),
         registry=read_registry(keys),
-        # Workload layer (issue 4)
+        # Workload layer: the inference service, its ingress, MLflow, the training Job, monitoring
         inference=read_inference(keys, environment),
         ingress=ingress,
         mlflow=read_mlflow(keys, environment, region),
