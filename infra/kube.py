@@ -138,6 +138,7 @@ def pod_spec(
     spread_labels: Mapping[str, str] | None = None,
     grace_seconds: int | None = None,
     restart_policy: str | None = None,
+    init_containers: list[k8s.core.v1.ContainerArgsDict] | None = None,
 ) -> k8s.core.v1.PodSpecArgsDict:
     """A pod of the restricted shape: no API token, no service-link variables, non-root under RuntimeDefault."""
     spec: k8s.core.v1.PodSpecArgsDict = {
@@ -156,6 +157,8 @@ def pod_spec(
         spec["termination_grace_period_seconds"] = grace_seconds
     if restart_policy is not None:
         spec["restart_policy"] = restart_policy
+    if init_containers:
+        spec["init_containers"] = init_containers
     return spec
 
 

@@ -25,7 +25,7 @@ import pytest
 from infra import kube
 from infra.mlflow import basic_auth_ini
 from tests.infra.harness import ROOT, Recording
-from tests.infra.k8s import Manifest, arg_value, of_kind, one
+from tests.infra.k8s import Manifest, arg_value, by_component, one
 
 IMAGE = ROOT / "images" / "mlflow"
 VENV_BIN = Path(sys.executable).parent
@@ -142,7 +142,7 @@ def bootstrap(
     rec: Recording, server: Server, tmp: Path, users: dict[str, str] | None = None, wait_s: int = 30
 ) -> subprocess.CompletedProcess[str]:
     """Run the recorded bootstrap Job's command against `server`, with its Secrets as files."""
-    (job,) = of_kind(rec.kubernetes_manifests(), "Job", "mlflow")
+    job = by_component(rec.kubernetes_manifests(), "Job", "mlflow", "bootstrap-users")
     spec = job["spec"]["template"]["spec"]
     (c,) = spec["containers"]
     script = dockerfile_copies()["bootstrap_users.py"]
@@ -274,5 +274,5 @@ def test_deployment_and_job_use_the_image_paths(dev: Recording) -> None:
     copies = dockerfile_copies()
     assert c["command"] == [copies["entrypoint.sh"]]
     assert arg_value(c["args"], "--port") == "5000"
-    (job,) = of_kind(manifests, "Job", "mlflow")
+    job = by_component(manifests, "Job", "mlflow", "bootstrap-users")
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][1] == copies["bootstrap_users.py"]
