@@ -393,7 +393,7 @@ def _image_check(
     labels = kube.object_labels(NAME, "image-check")
     return k8s.batch.v1.Job(
         resource_name,
-        metadata={"namespace": namespace, "labels": labels},
+        metadata={"namespace": namespace, "labels": labels, "annotations": kube.RERUN_UNLESS_COMPLETE},
         spec={
             "backoff_limit": 1,
             # An image that cannot be pulled leaves the pod waiting; the deadline turns that into a failed Job.

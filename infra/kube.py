@@ -22,6 +22,10 @@ TMP_MOUNT = "/tmp"
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Marks pods as part of this platform; selectors use only `name` and `component`.
 PART_OF = "ml-platform"
+# On a Job that `up` awaits: the next `up` replaces it, so runs it again, when it did not complete (failed or still
+# running) instead of keeping the failed one (pulumi-kubernetes provider/pkg/provider/provider.go Diff,
+# `pulumi.com/replaceUnready`, supported for Jobs). A completed Job is left alone.
+RERUN_UNLESS_COMPLETE = {"pulumi.com/replaceUnready": "true"}
 
 
 def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:

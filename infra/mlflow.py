@@ -387,7 +387,7 @@ class Mlflow(pulumi.ComponentResource):
         account = kube.service_account(f"{name}-bootstrap-sa", f"{NAME}-bootstrap-users", namespace, labels, child)
         return k8s.batch.v1.Job(
             f"{name}-bootstrap-users",
-            metadata={"namespace": namespace, "labels": labels},
+            metadata={"namespace": namespace, "labels": labels, "annotations": kube.RERUN_UNLESS_COMPLETE},
             spec={
                 "backoff_limit": 4,
                 "active_deadline_seconds": 600,

@@ -88,7 +88,12 @@ def migration_job(resource_name: str, args: MigrationArgs, opts: pulumi.Resource
     account = kube.service_account(f"{resource_name}-sa", f"{APP}-migrate-db", args.namespace, labels, opts)
     return k8s.batch.v1.Job(
         resource_name,
-        metadata={"name": name, "namespace": args.namespace, "labels": labels},
+        metadata={
+            "name": name,
+            "namespace": args.namespace,
+            "labels": labels,
+            "annotations": kube.RERUN_UNLESS_COMPLETE,
+        },
         spec={
             # A failed attempt keeps its pod for `kubectl logs`; Alembic resumes from the recorded revision.
             "backoff_limit": 2,

@@ -124,7 +124,7 @@ class TrainingJob(pulumi.ComponentResource):
             timeout = f"{cfg.active_deadline_seconds + AWAIT_MARGIN_SECONDS}s"
             k8s.batch.v1.Job(
                 f"{name}-job",
-                metadata={"namespace": args.namespace, "labels": labels},
+                metadata={"namespace": args.namespace, "labels": labels, "annotations": kube.RERUN_UNLESS_COMPLETE},
                 spec=job_spec,
                 opts=pulumi.ResourceOptions.merge(
                     child, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))

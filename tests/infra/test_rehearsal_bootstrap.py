@@ -245,3 +245,12 @@ def test_the_migration_job_may_reach_the_database_only(recordings: dict[str, Rec
     assert mine and all(p["spec"]["policyTypes"] == ["Egress"] for p in mine)
     ports = {(port["port"], port["protocol"]) for p in mine for rule in p["spec"]["egress"] for port in rule["ports"]}
     assert ports == {(5432, "TCP")}
+
+
+def test_a_job_that_did_not_complete_runs_again_on_the_next_up(stack: Recording) -> None:
+    """After a fix outside the stack (a database reachable again, an image pushed), re-running `up` must re-run the
+    failed Job rather than keep it: pulumi-kubernetes replaces a Job annotated `pulumi.com/replaceUnready` whose
+    checker says it is not complete (provider/pkg/provider/provider.go `Diff`); a completed Job is left alone."""
+    for job in of_kind(stack.kubernetes_manifests(), "Job"):
+        annotations = job["metadata"].get("annotations") or {}
+        assert annotations.get("pulumi.com/replaceUnready") == "true", job["metadata"]["name"]
