@@ -174,7 +174,8 @@ def service_hosts(namespace: str) -> list[str]:
 
 
 class Mlflow(pulumi.ComponentResource):
-    """MLflow server Deployment + Service + PDB, its secrets, the user bootstrap Job, an optional internal UI."""
+    """MLflow server Deployment + Service + PDB, its secrets, the schema migration and user bootstrap Jobs, an
+    optional internal UI."""
 
     url: pulumi.Output[str]
     admin_password: pulumi.Output[str]

@@ -5,7 +5,10 @@ servers start.
 The real system cannot run here (no cluster, no Pulumi CLI); each test encodes the documented rule it relies on:
 
 - pulumi-kubernetes 4.x awaits a Deployment until its `Available` condition is true and, after the first
-  generation, `Progressing` has reason `NewReplicaSetAvailable` (provider/pkg/await/deployment.go); both need every
+  generation, `Progressing` has reason `NewReplicaSetAvailable` (the installed SDK 4.34.2's
+  `pulumi_kubernetes/apps/v1/Deployment.py` docstring; provider/pkg/await/deployment.go of pulumi/pulumi-kubernetes,
+  read at the newest stored snapshot, which has no v4.34.2 tag; CHANGELOG 4.18.4: `pulumi.com/waitFor` takes
+  precedence over the default await); both need every
   replica Ready (Kubernetes `DeploymentComplete`, maxUnavailable 0). A `pulumi.com/waitFor` annotation replaces
   that check, a `pulumi.com/skipAwait` one drops it (provider/pkg/metadata/overrides.go `ReadyCondition`). A Job
   is awaited until `Complete`, and fails at once on `Failed` (BackoffLimitExceeded, DeadlineExceeded)
