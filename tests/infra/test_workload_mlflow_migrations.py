@@ -89,6 +89,17 @@ def two_servers_at_once(dev: Recording, tmp: Path, uri: str) -> None:
 
 
 @pytest.mark.slow
+def test_left_to_itself_a_server_migrates_an_empty_database(dev: Recording, tmp_path: Path) -> None:
+    """What the init container's check prevents (and proof that the log lines looked for below are real)."""
+    started = start_recorded_server(dev, tmp_path / "alone")
+    try:
+        server = started.wait_healthy()
+        assert "Creating initial MLflow database tables" in server.log.read_text()
+    finally:
+        started.stop()
+
+
+@pytest.mark.slow
 def test_servers_refuse_an_unmigrated_database_until_the_job_has_run(dev: Recording, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     secrets, _ = server_secrets(dev, tmp_path / "secrets", uri, uri)
