@@ -14,6 +14,8 @@ import pulumi_kubernetes as k8s
 
 from infra.cluster import Cluster
 from infra.identity import irsa_role
+from infra.versions import AUTOSCALER_CHART_VERSION
+from infra.versions import release as kubernetes_release
 
 
 @dataclass(frozen=True)
@@ -25,13 +27,29 @@ class Chart:
     version: str
 
 
+@dataclass(frozen=True)
+class VendoredFile:
+    """A file copied byte for byte from a public repository at a tag; `blob` is its git blob id there, which
+    tests/infra/test_rehearsal_addons.py recomputes from the copy (`git hash-object`)."""
+
+    repository: str
+    tag: str
+    path: str
+    blob: str
+
+
 # Chart 1.14.1 ships controller v2.14.1, whose published IAM policy is infra/policies/aws-load-balancer-controller.json:
 # bump both together.
 LOAD_BALANCER_CONTROLLER = Chart("aws-load-balancer-controller", "https://aws.github.io/eks-charts", "1.14.1")
+LOAD_BALANCER_CONTROLLER_POLICY = VendoredFile(
+    repository="kubernetes-sigs/aws-load-balancer-controller",
+    tag="v2.14.1",
+    path="docs/install/iam_policy.json",
+    blob="761d0e733c41089c91ea009dd29faf71918085e5",
+)
 METRICS_SERVER = Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "3.13.0")
-CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.50.1")
-# The autoscaler's minor version must match the cluster's (its scheduler simulation is built per release).
-AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.0"}
+# Chart and image versions come from the version table (infra/versions.py): the image's minor follows the cluster's.
+CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", AUTOSCALER_CHART_VERSION)
 
 NAMESPACE = "kube-system"
 LOAD_BALANCER_CONTROLLER_SA = "aws-load-balancer-controller"
@@ -39,15 +57,20 @@ CLUSTER_AUTOSCALER_SA = "cluster-autoscaler"
 POLICY_DIR = Path(__file__).parent / "policies"
 
 
-def load_balancer_controller_policy() -> str:
-    """The controller's IAM policy exactly as AWS publishes it for the pinned version.
+def load_balancer_controller_policy(partition: str) -> str:
+    """The controller's IAM policy exactly as AWS publishes it for the pinned version (LOAD_BALANCER_CONTROLLER_POLICY).
 
     The one policy in this stack with broad resources (`*` on EC2/ELB describe, create and tag-conditioned
     modify actions): the controller creates load balancers, target groups and security groups whose ARNs
     cannot be known in advance, and AWS scopes the mutations by the `elbv2.k8s.aws/cluster` tag instead.
-    Kept verbatim so upgrades are a diff against the upstream file, not a re-derivation.
+    Kept verbatim so upgrades are a diff against the upstream file, not a re-derivation. Its ARNs name the
+    `aws` partition; upstream's GovCloud and China variants differ from it only in that, so other partitions
+    get the same document with theirs.
     """
-    return json.dumps(json.loads((POLICY_DIR / "aws-load-balancer-controller.json").read_text()), separators=(",", ":"))
+    text = (POLICY_DIR / "aws-load-balancer-controller.json").read_text()
+    if partition != "aws":
+        text = text.replace('"arn:aws:', f'"arn:{partition}:')
+    return json.dumps(json.loads(text), separators=(",", ":"))
 
 
 def cluster_autoscaler_policy(partition: str, region: str, account_id: str, cluster_name: str) -> str:
@@ -120,7 +143,7 @@ class Addons(pulumi.ComponentResource):
             namespace=NAMESPACE,
             service_account=LOAD_BALANCER_CONTROLLER_SA,
             cluster=cluster,
-            policy=load_balancer_controller_policy(),
+            policy=load_balancer_controller_policy(partition),
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -160,6 +183,11 @@ class Addons(pulumi.ComponentResource):
                 "region": args.region,
                 "vpcId": args.vpc_id,
                 "serviceAccount": service_account(LOAD_BALANCER_CONTROLLER_SA, lb_role),
+                # The chart's Service mutator webhook (failurePolicy Fail, every namespace) makes this controller
+                # the default for LoadBalancer Services, which the platform has none of. Left on, every Service
+                # created while the controller has no ready pod is refused, metrics-server's and the
+                # autoscaler's included, which install alongside it.
+                "enableServiceMutatorWebhook": False,
             },
         )
         self.metrics_server = release(METRICS_SERVER, {})
@@ -170,8 +198,9 @@ class Addons(pulumi.ComponentResource):
                 "awsRegion": args.region,
                 # Managed node groups carry the k8s.io/cluster-autoscaler/<cluster> tags EKS sets on their ASGs.
                 "autoDiscovery": {"clusterName": cluster.cluster_name},
-                "image": {"tag": AUTOSCALER_IMAGE_TAGS[cluster.version]},
+                "image": {"tag": kubernetes_release(cluster.version).autoscaler_image_tag},
                 "rbac": {"serviceAccount": service_account(CLUSTER_AUTOSCALER_SA, autoscaler_role)},
+                # One node group per AZ (infra/cluster.py): balancing keeps the zones level on scale-up.
                 "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
             },
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,17 +14,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.config import ClusterConfig, NodeGroupConfig
+from infra.deployer import deployer_principal
 from infra.security import rotating_key
+from infra.versions import release
 
-# EKS add-on versions pinned per Kubernetes version (config.KUBERNETES_VERSIONS lists the versions offered);
-# from the EKS user guide's "latest version" tables for each add-on.
-ADDON_VERSIONS: dict[str, dict[str, str]] = {
-    "1.33": {
-        "vpc-cni": "v1.20.1-eksbuild.3",
-        "kube-proxy": "v1.33.5-eksbuild.2",
-        "coredns": "v1.12.4-eksbuild.1",
-    },
-}
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # The node role holds these and nothing else (CIS EKS 5.1.3, 5.2.1); workloads get AWS access through IRSA.
 NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
@@ -61,8 +54,34 @@ class ClusterArgs:
     nodes: NodeGroupConfig
     region: str
     vpc_id: pulumi.Input[str]
+    # One per AZ: each gets a managed node group of its own.
     private_subnet_ids: Sequence[pulumi.Input[str]]
     tags: dict[str, str]
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` over `parts` as evenly as integers allow; the first parts take the remainder."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def node_group_sizes(nodes: NodeGroupConfig, groups: int) -> list[tuple[int, int, int]]:
+    """(min, desired, max) of each per-AZ node group, from the configured totals.
+
+    Each total is split evenly, so the groups add up to exactly what config says (dev's one-node floor stays one
+    node, not one per AZ); a group's maximum is at least one node, as EKS requires (maxSize >= 1), so the
+    autoscaler can always grow every zone. Splitting the larger total never gives a group less, so each group keeps
+    min <= desired <= max.
+    """
+    return [
+        (low, desired, max(1, high))
+        for low, desired, high in zip(
+            split_evenly(nodes.min_size, groups),
+            split_evenly(nodes.desired_size, groups),
+            split_evenly(nodes.max_size, groups),
+            strict=True,
+        )
+    ]
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -107,8 +126,8 @@ def _assume_role_policy(service: str, actions: Sequence[str] = ("sts:AssumeRole"
 
 
 class Cluster(pulumi.ComponentResource):
-    """EKS with a private endpoint, KMS-encrypted secrets, all control-plane logs, access entries, IRSA and a
-    managed node group behind an IMDSv2-only launch template."""
+    """EKS with a private (or CIDR-restricted) endpoint, KMS-encrypted secrets, all control-plane logs, explicit
+    access entries, IRSA and one managed node group per AZ behind an IMDSv2-only launch template."""
 
     cluster_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -117,6 +136,8 @@ class Cluster(pulumi.ComponentResource):
     oidc_issuer: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
+    # What a deploy runner inside the VPC carries to reach the private API endpoint.
+    deploy_runner_security_group_id: pulumi.Output[str]
     node_groups: list[aws.eks.NodeGroup]
     version: str
 
@@ -124,8 +145,10 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("platform:index:Cluster", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).partition
-        addon_versions = ADDON_VERSIONS[cfg.version]
+        invoke = pulumi.InvokeOptions(parent=self)
+        partition = aws.get_partition(opts=invoke).partition
+        addon_versions = release(cfg.version).addons
+        deployer = deployer_principal(cfg, invoke)
 
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
@@ -195,15 +218,20 @@ class Cluster(pulumi.ComponentResource):
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=list(args.private_subnet_ids),
                 endpoint_private_access=True,
-                endpoint_public_access=bool(cfg.public_access_cidrs),
-                public_access_cidrs=list(cfg.public_access_cidrs) or None,
+                # cluster.deployFrom: "vpc" deploys from inside the VPC, "cidrs" from these addresses only.
+                endpoint_public_access=cfg.public_endpoint,
+                public_access_cidrs=list(cfg.public_access_cidrs) if cfg.public_endpoint else None,
             ),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
-                # The identity running `pulumi up` installs the Helm add-ons through the Kubernetes provider,
-                # so it needs access from the first minute; further admins come from cluster.adminRoleArns.
-                bootstrap_cluster_creator_admin_permissions=True,
+                # Off: the creator's implicit entry is invisible to the program, and an explicit entry for the same
+                # principal then fails with ResourceInUseException (terraform-aws-modules/terraform-aws-eks issues
+                # 2969, 3293). The deployer gets an entry of its own below.
+                bootstrap_cluster_creator_admin_permissions=False,
             ),
+            # STANDARD: no extended-support billing; EKS upgrades the control plane when standard support ends,
+            # which infra/versions.py keeps from happening by offering only versions in standard support.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
                 resources=["secrets"],
@@ -215,24 +243,30 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, cluster_policy, cluster_kms]),
         )
 
-        for arn in cfg.admin_role_arns:
-            suffix = hashlib.sha256(arn.encode()).hexdigest()[:8]
+        access: list[pulumi.Resource] = []
+
+        def cluster_admin(suffix: str, principal: str) -> None:
             entry = aws.eks.AccessEntry(
-                f"{name}-admin-{suffix}",
+                f"{name}-{suffix}",
                 cluster_name=cluster.name,
-                principal_arn=arn,
+                principal_arn=principal,
                 type="STANDARD",
-                tags=tags(f"admin-{suffix}"),
+                tags=tags(suffix),
                 opts=child,
             )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{suffix}",
+            association = aws.eks.AccessPolicyAssociation(
+                f"{name}-{suffix}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}",
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=child,
             )
+            access.extend([entry, association])
+
+        cluster_admin("deployer", deployer)
+        for arn in cfg.admin_role_arns:
+            cluster_admin(f"admin-{hashlib.sha256(arn.encode()).hexdigest()[:8]}", arn)
 
         issuer_url = cluster.identities.apply(_oidc_issuer_url)
         # No thumbprint: IAM trusts the EKS OIDC issuer through its own CA library, and a pinned thumbprint is
@@ -256,6 +290,7 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         cluster_sg_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id or "")
+        runner_sg, api_reach = self._deploy_runner_access(name, args, cluster_sg_id, tags)
 
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -319,34 +354,44 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         nodes = args.nodes
-        node_group = aws.eks.NodeGroup(
-            f"{name}-nodes",
-            cluster_name=cluster.name,
-            version=cluster.version,
-            node_role_arn=node_role.arn,
-            subnet_ids=list(args.private_subnet_ids),
-            ami_type=nodes.ami_type,
-            capacity_type=nodes.capacity_type,
-            instance_types=list(nodes.instance_types),
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=nodes.min_size, desired_size=nodes.desired_size, max_size=nodes.max_size
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=launch_template.id, version=launch_template.latest_version.apply(str)
-            ),
-            labels={"platform/node-group": "general"},
-            tags=tags("nodes"),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                # Without its policies the node role cannot join; without the CNI nodes never become Ready.
-                depends_on=[*node_policies, vpc_cni, kube_proxy],
-                # The cluster autoscaler owns the node count once running: a re-run must not reset it.
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
-        )
+        # One node group per AZ: an ASG spanning zones cannot be scaled up in the zone a pending pod needs (the
+        # workloads spread by zone with DoNotSchedule), while per-zone groups of identical shape let the cluster
+        # autoscaler pick the zone and, with --balance-similar-node-groups (infra/addons.py), keep them level
+        # (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and Gotchas").
+        node_groups = []
+        sizes = node_group_sizes(nodes, len(args.private_subnet_ids))
+        for i, (subnet_id, (low, desired, high)) in enumerate(zip(args.private_subnet_ids, sizes, strict=True)):
+            node_groups.append(
+                aws.eks.NodeGroup(
+                    f"{name}-nodes-{i}",
+                    cluster_name=cluster.name,
+                    version=cluster.version,
+                    node_role_arn=node_role.arn,
+                    subnet_ids=[subnet_id],
+                    ami_type=nodes.ami_type,
+                    capacity_type=nodes.capacity_type,
+                    instance_types=list(nodes.instance_types),
+                    scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                        min_size=low, desired_size=desired, max_size=high
+                    ),
+                    update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+                    launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                        id=launch_template.id, version=launch_template.latest_version.apply(str)
+                    ),
+                    # The same labels on every group: the autoscaler balances only groups that look alike.
+                    labels={"platform/node-group": "general"},
+                    tags=tags(f"nodes-{i}"),
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        # Without its policies the node role cannot join; without the CNI nodes never become Ready.
+                        depends_on=[*node_policies, vpc_cni, kube_proxy],
+                        # The cluster autoscaler owns the node count once running: a re-run must not reset it.
+                        ignore_changes=["scalingConfig.desiredSize"],
+                    ),
+                )
+            )
         # CoreDNS pods need nodes to schedule on; created earlier, the add-on sits DEGRADED until it times out.
-        coredns = addon("coredns", [node_group])
+        coredns = addon("coredns", node_groups)
 
         self.cluster_name = cluster.name
         self.version = cfg.version
@@ -360,13 +405,16 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_issuer = issuer_url.apply(lambda url: url.removeprefix("https://"))
         self.cluster_security_group_id = cluster_sg_id
         self.node_security_group_id = node_sg.id
-        self.node_groups = [node_group]
+        self.deploy_runner_security_group_id = runner_sg.id
+        self.node_groups = node_groups
         # The one Kubernetes provider of the stack: it waits for nodes and DNS, so nothing deployed through it
-        # (Helm releases, workloads) is attempted against a cluster that cannot run pods yet.
+        # (Helm releases, workloads) is attempted against a cluster that cannot run pods yet; and for the access
+        # entries and their policy associations, without which the deployer's first request is refused
+        # (Unauthorized) while EKS is still propagating them.
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.node_groups, coredns]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.node_groups, coredns, *access, api_reach]),
         )
         self.register_outputs(
             {
@@ -376,5 +424,47 @@ class Cluster(pulumi.ComponentResource):
                 "oidcIssuer": self.oidc_issuer,
                 "clusterSecurityGroupId": self.cluster_security_group_id,
                 "nodeSecurityGroupId": self.node_security_group_id,
+                "deployRunnerSecurityGroupId": self.deploy_runner_security_group_id,
             }
+        )
+
+    def _deploy_runner_access(
+        self, name: str, args: ClusterArgs, cluster_sg_id: pulumi.Input[str], tags: Callable[[str], dict[str, str]]
+    ) -> tuple[aws.ec2.SecurityGroup, aws.vpc.SecurityGroupIngressRule]:
+        """The security group a deploy runner in the VPC carries (cluster.deployFrom vpc), and the rule that lets it
+        reach the private API endpoint.
+
+        The endpoint's ENIs carry the cluster security group, which admits only itself (EKS user guide, "Cluster
+        API server endpoint": from a host in the VPC, the cluster security group must allow 443 from it). Created
+        in both deploy models, so the runner can be launched with it right after a first deploy from a workstation.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        runner_sg = aws.ec2.SecurityGroup(
+            f"{name}-deploy-runner",
+            vpc_id=args.vpc_id,
+            description=f"Deploy runners of EKS cluster {args.cluster_name}: reach its private API endpoint",
+            tags=tags("deploy-runner"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-deploy-runner-https",
+            security_group_id=runner_sg.id,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS out: GitHub, Pulumi Cloud, package indexes, AWS APIs and the EKS API",
+            tags=tags("deploy-runner-https"),
+            opts=child,
+        )
+        return runner_sg, aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-from-deploy-runner",
+            security_group_id=cluster_sg_id,
+            referenced_security_group_id=runner_sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="EKS API from the deploy runners",
+            tags=tags("api-from-deploy-runner"),
+            opts=child,
         )

@@ -75,7 +75,8 @@ class InferenceArgs:
     mlflow_password: pulumi.Input[str]
     redis: RedisEndpoint
     alb: kube.AlbSettings
-    host: str | None = None
+    # The host the Ingress rule matches and the URL names (covered by alb.certificate_arn); None matches any host.
+    host: pulumi.Input[str] | None = None
     # Prepended to every cache key: a preview sharing a Redis never reads or overwrites another's entries.
     cache_key_prefix: str = ""
 
@@ -253,8 +254,8 @@ class Inference(pulumi.ComponentResource):
         # A preview's settings are its base stack's Outputs; the base stack already made its choice visible.
         if args.alb.certificate_arn is None:
             pulumi.log.warn(
-                "ingress.certificateArn is not set (ingress.allowPlainHttp is true): the inference ALB serves plain "
-                "HTTP on port 80 only. Set an ACM certificate to serve HTTPS on 443 and redirect HTTP to it.",
+                "ingress.allowPlainHttp is true and the stack has no certificate (neither ingress.certificateArn nor "
+                "a host with a hosted zone to issue one for): the inference ALB serves plain HTTP on port 80 only.",
                 resource=self,
             )
         if args.alb.access_logs_bucket is None:
@@ -273,7 +274,7 @@ class Inference(pulumi.ComponentResource):
                 ]
             }
         }
-        if args.host:
+        if args.host is not None:
             rule["host"] = args.host
         ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
@@ -309,9 +310,9 @@ class Inference(pulumi.ComponentResource):
 
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
-        host = args.host
-        self.url = pulumi.Output.all(args.alb.certificate_arn, self.alb_hostname).apply(
-            lambda v: f"{kube.url_scheme(v[0])}://{host or v[1]}" if host or v[1] else ""
+        # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
+        self.url = pulumi.Output.all(args.alb.certificate_arn, args.host, self.alb_hostname).apply(
+            lambda v: f"{kube.url_scheme(v[0])}://{v[1] or v[2]}" if v[1] or v[2] else ""
         )
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
 

@@ -239,16 +239,24 @@ class AlbSettings:
     deletion_protection: bool = True
     waf_acl_arn: pulumi.Input[str] | None = None
     deregistration_delay_seconds: int = 30
+    # Named only for a brought VPC, whose subnets carry no kubernetes.io/role/(internal-)elb tag this stack set:
+    # the controller's tag-less discovery would take any subnet its route tables class as public or private.
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    # An IngressGroup: every Ingress naming it shares one ALB, each with its own host rules. The group's
+    # ALB-level annotations (scheme, attributes, tags, inbound CIDRs, WAF, SSL policy) must then be identical on
+    # each (LB controller v2.14.1 docs/guide/ingress/annotations.md, "MergeBehavior": Exclusive; a conflicting
+    # value stops the group's reconcile, pkg/ingress/model_build_tags.go, model_build_load_balancer_attributes.go).
+    group_name: pulumi.Input[str] | None = None
 
     def shared(self) -> dict[str, pulumi.Input[Any]]:
         """The settings another stack needs to build an ALB like this one, as a stack output (no secrets)."""
         return {
             "scheme": self.scheme,
-            "certificateArn": self.certificate_arn or "",
             "inboundCidrs": self.inbound_cidrs,
             "accessLogsBucket": self.access_logs_bucket or "",
             "accessLogsPrefix": self.access_logs_prefix,
             "wafAclArn": self.waf_acl_arn or "",
+            "subnetIds": self.subnet_ids,
         }
 
 
@@ -261,8 +269,20 @@ def alb_annotations(alb: AlbSettings) -> pulumi.Output[dict[str, str]]:
         alb.access_logs_prefix,
         alb.waf_acl_arn,
         alb.inbound_cidrs,
+        alb.subnet_ids,
+        alb.group_name,
     ).apply(
-        lambda v: _alb_annotations(alb, scheme=v[0], certificate=v[1], bucket=v[2], prefix=v[3], waf=v[4], cidrs=v[5])
+        lambda v: _alb_annotations(
+            alb,
+            scheme=v[0],
+            certificate=v[1],
+            bucket=v[2],
+            prefix=v[3],
+            waf=v[4],
+            cidrs=v[5],
+            subnets=v[6],
+            group=v[7],
+        )
     )
 
 
@@ -275,6 +295,8 @@ def _alb_annotations(
     prefix: str,
     waf: str | None,
     cidrs: Sequence[str] | None,
+    subnets: Sequence[str] | None,
+    group: str | None,
 ) -> dict[str, str]:
     attributes = [
         "routing.http.drop_invalid_header_fields.enabled=true",
@@ -313,6 +335,10 @@ def _alb_annotations(
         annotations["alb.ingress.kubernetes.io/wafv2-acl-arn"] = waf
     if cidrs:
         annotations["alb.ingress.kubernetes.io/inbound-cidrs"] = ",".join(cidrs)
+    if subnets:
+        annotations["alb.ingress.kubernetes.io/subnets"] = ",".join(subnets)
+    if group:
+        annotations["alb.ingress.kubernetes.io/group.name"] = group
     return annotations
 
 

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import NetworkConfig
+from infra.config import ConfigError, NetworkConfig
+
+# AZ IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Amazon EKS VPC and subnet
+# requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
+# account's us-east-1a may be use1-az3: zones are chosen by ID, never by name.
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,8 @@ class NetworkRefs:
     public_subnet_ids: list[pulumi.Input[str]]
     private_subnet_ids: list[pulumi.Input[str]]
     vpc_cidr: pulumi.Input[str] | None = None
-    availability_zones: list[str] = field(default_factory=list)
+    # Zone IDs, in the order of the subnets (empty for a brought VPC).
+    availability_zone_ids: list[str] = field(default_factory=list)
 
 
 def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -40,10 +46,32 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     return public, private
 
 
+def choose_zone_ids(cfg: NetworkConfig, parent: pulumi.Resource) -> list[str]:
+    """The first `az_count` zone IDs, in ID order, of the region's available zones that need no opt-in (no Local
+    or Wavelength Zone), leaving out the IDs EKS does not support and `network.excludeZoneIds`."""
+    excluded = sorted({*EKS_UNSUPPORTED_ZONE_IDS, *cfg.exclude_zone_ids})
+    found = aws.get_availability_zones(
+        state="available",
+        exclude_zone_ids=excluded,
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+        opts=pulumi.InvokeOptions(parent=parent),
+    )
+    # ID order, not the order names come in: the same zones for every account of the region.
+    zone_ids = sorted(found.zone_ids)
+    if len(zone_ids) < cfg.az_count:
+        raise ConfigError(
+            f"platform:network.azCount is {cfg.az_count}, but the region has only {len(zone_ids)} zones EKS supports "
+            f"({', '.join(zone_ids)}; excluded: {', '.join(excluded)}): lower it or shorten "
+            "platform:network.excludeZoneIds"
+        )
+    return zone_ids[: cfg.az_count]
+
+
 class Network(pulumi.ComponentResource):
     """VPC over `az_count` zones with NAT egress, closed default security group and flow logs."""
 
     vpc_id: pulumi.Output[str]
+    availability_zone_ids: list[str]
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
 
@@ -52,10 +80,7 @@ class Network(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
 
-        zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names
-        if len(zones) < cfg.az_count:
-            raise ValueError(f"network.azCount is {cfg.az_count} but the region has only {len(zones)} zones")
-        self.availability_zones = list(zones[: cfg.az_count])
+        self.availability_zone_ids = choose_zone_ids(cfg, self)
 
         def tags(suffix: str, **extra: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}", **extra}
@@ -78,13 +103,13 @@ class Network(pulumi.ComponentResource):
         public_cidrs, private_cidrs = subnet_cidrs(cfg.vpc_cidr, cfg.az_count)
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
-        for i, zone in enumerate(self.availability_zones):
+        for i, zone in enumerate(self.availability_zone_ids):
             public_subnets.append(
                 aws.ec2.Subnet(
                     f"{name}-public-{i}",
                     vpc_id=vpc.id,
                     cidr_block=public_cidrs[i],
-                    availability_zone=zone,
+                    availability_zone_id=zone,
                     # The ALB gets its addresses from the subnet; nothing launched here needs a public IP.
                     map_public_ip_on_launch=False,
                     tags=tags(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}, **discovery),
@@ -96,7 +121,7 @@ class Network(pulumi.ComponentResource):
                     f"{name}-private-{i}",
                     vpc_id=vpc.id,
                     cidr_block=private_cidrs[i],
-                    availability_zone=zone,
+                    availability_zone_id=zone,
                     map_public_ip_on_launch=False,
                     tags=tags(f"private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **discovery),
                     opts=child,
@@ -163,7 +188,7 @@ class Network(pulumi.ComponentResource):
             public_subnet_ids=list(self.public_subnet_ids),
             private_subnet_ids=list(self.private_subnet_ids),
             vpc_cidr=self.vpc_cidr,
-            availability_zones=self.availability_zones,
+            availability_zone_ids=list(self.availability_zone_ids),
         )
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int, tags: Callable[..., dict[str, str]]) -> None:

@@ -2,12 +2,18 @@
 
 Everything the preview needs of the base stack comes through one StackReference: the cluster's kubeconfig (a
 secret output), the VPC's and private subnets' CIDRs for the NetworkPolicies, Redis, MLflow's in-cluster URL, the
-inference ALB's settings and the ECR repository. Secrets never travel as outputs: the base stack exports the ARNs
-of its Secrets Manager copies (infra/shared_secrets.py), read here with `secretsmanager:GetSecretValue`.
+inference ALB's settings, the ECR repository and the nodes' platform. Secrets never travel as outputs: the base
+stack exports the ARNs of its Secrets Manager copies (infra/shared_secrets.py), read here with
+`secretsmanager:GetSecretValue`.
 
-The preview creates namespace `pr-<N>` and namespace-scoped objects in it, nothing else: no VPC, cluster, Redis,
-database, bucket or any other AWS resource. Its cache keys start with `pr-<N>:`, so previews share the base
-stack's Redis without ever sharing entries.
+The preview creates namespace `pr-<N>` and namespace-scoped objects in it, pushes its inference image to the
+base stack's inference repository (tag `pr-<N>-<hash>`), and creates one AWS resource: the Route 53 alias of its
+host `pr-<N>.<preview domain>`; no VPC, cluster, Redis, database, bucket or certificate. Its cache keys start with
+`pr-<N>:`, so previews share the base stack's Redis without ever sharing entries.
+
+Every preview's Ingress joins the base stack's IngressGroup (`alb.ingress.kubernetes.io/group.name`), so all
+previews share one ALB, each with its own host rule, on the wildcard certificate the base stack issued for the
+preview domain: no ALB (and no certificate) per pull request.
 """
 
 from __future__ import annotations
@@ -20,18 +26,23 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import inference
-from infra.config import PreviewStackConfig
+from infra.config import PreviewStackConfig, preview_host
+from infra.dns import Alias, Dns, DnsArgs, ZoneRef
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.images import Images, ImagesArgs
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.namespaces import Namespaces, NamespacesArgs
-from infra.workloads import PREVIEW_NAMESPACE_LABELS, image, inference_flows
+from infra.workloads import PREVIEW_NAMESPACE_LABELS, inference_flows
 
 # The Secrets Manager copies a hosting stack keeps for its previews (SharedSecrets slugs) and the outputs that
 # carry their ARNs.
 REDIS_AUTH_TOKEN = "redis-auth-token"
 INFERENCE_MLFLOW_CREDENTIALS = "inference-mlflow-credentials"
 SECRET_OUTPUTS = {REDIS_AUTH_TOKEN: "redisAuthSecretArn", INFERENCE_MLFLOW_CREDENTIALS: "inferenceMlflowSecretArn"}
+# Every preview's ALB access logs go under <the base stack's prefix>/previews: the previews share one ALB, whose
+# attributes must be the same on each of their Ingresses.
+PREVIEWS_LOG_PREFIX = "previews"
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,9 @@ class Preview:
     base: pulumi.StackReference
     cluster: ExistingCluster
     namespaces: Namespaces
+    images: Images
     inference: Inference
+    dns: Dns
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
         """What the delivery workflow comments on the pull request; nothing secret."""
@@ -55,6 +68,8 @@ class Preview:
             "cacheKeyPrefix": preview.cache_key_prefix,
             "inferenceUrl": self.inference.url,
             "inferenceAlbHostname": self.inference.alb_hostname,
+            # What the delivery workflow comments on the pull request.
+            "inferenceImage": self.images.refs["inference"],
         }
 
 
@@ -124,19 +139,28 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
         opts=on_cluster,
     )
 
+    # The pull request's inference image, built into the base stack's inference repository under a pr-<N> tag
+    # (destroying the preview deletes it), or the digest CI pushed (images.build false).
+    images = Images(
+        cfg.name,
+        ImagesArgs(
+            config=cfg.images,
+            repository_urls={"inference": output("ecrRepositoryUrls").apply(lambda urls: str(urls["inference"]))},
+            platform=_string(output("imagePlatform")),
+            tag_prefix=namespace,
+        ),
+    )
     credentials = secret_value(output(SECRET_OUTPUTS[INFERENCE_MLFLOW_CREDENTIALS])).apply(_credentials)
     alb = output("inferenceAlb")
+    shared = output("previewIngress")
+    host = _string(shared["domain"]).apply(lambda domain: preview_host(preview.pr_number, domain))
     service = Inference(
         cfg.name,
         InferenceArgs(
             config=cfg.inference,
             monitoring=cfg.monitoring,
             namespace=namespace,
-            image=image(
-                output("ecrRepositoryUrls").apply(lambda urls: str(urls["inference"])),
-                cfg.inference.image_tag,
-                cfg.inference.image,
-            ),
+            image=images.refs["inference"],
             registry_uri=_string(output("mlflowUrl")),
             mlflow_username=credentials.apply(lambda c: c["username"]),
             mlflow_password=credentials.apply(lambda c: c["password"]),
@@ -145,22 +169,32 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
                 port=output("redisPort").apply(int),
                 auth_token=secret_value(output(SECRET_OUTPUTS[REDIS_AUTH_TOKEN])),
             ),
-            # The base stack's ALB, so a preview is exposed (TLS, CIDRs, WAF, logs) as the base stack is; but
-            # deletable, because previews are destroyed with their pull request.
+            # The base stack's ALB settings, so a preview is exposed (CIDRs, WAF, TLS policy, logs) as the base
+            # stack is, on the previews' shared ALB: the settings the group's Ingresses must agree on are the same
+            # for every preview (no per-preview tag or log prefix), and it is deletable, because the controller
+            # deletes it with the last preview.
             alb=AlbSettings(
                 scheme=_string(alb["scheme"]),
                 health_check_path=inference.READY_PATH,
-                tags=cfg.tags(PullRequest=str(preview.pr_number)),
-                certificate_arn=_string(alb["certificateArn"]),
+                tags=cfg.tags(),
+                certificate_arn=_string(shared["certificateArn"]),
                 inbound_cidrs=alb["inboundCidrs"],
                 access_logs_bucket=_string(alb["accessLogsBucket"]),
-                access_logs_prefix=pulumi.Output.concat(_string(alb["accessLogsPrefix"]), "/", namespace),
+                access_logs_prefix=pulumi.Output.concat(_string(alb["accessLogsPrefix"]), "/", PREVIEWS_LOG_PREFIX),
                 deletion_protection=False,
                 waf_acl_arn=_string(alb["wafAclArn"]),
                 deregistration_delay_seconds=cfg.inference.drain_seconds,
+                # A base stack from before subnetIds was shared has none: its ALB used tag discovery too.
+                subnet_ids=alb.apply(lambda a: [str(s) for s in a.get("subnetIds") or []]),
+                group_name=_string(shared["groupName"]),
             ),
+            host=host,
             cache_key_prefix=preview.cache_key_prefix,
         ),
         opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[namespaces]),
     )
-    return Preview(config=cfg, base=base, cluster=cluster, namespaces=namespaces, inference=service)
+    zone = ZoneRef(zone_id=_string(shared["hostedZoneId"]), name=_string(shared["hostedZoneName"]))
+    dns = Dns(cfg.name, DnsArgs(aliases={"inference": Alias(host, service.alb_hostname)}, zone=zone))
+    return Preview(
+        config=cfg, base=base, cluster=cluster, namespaces=namespaces, images=images, inference=service, dns=dns
+    )

@@ -1,4 +1,4 @@
-"""ECR repositories for the platform's images: immutable tags, scanned on push, old images expired."""
+"""ECR repositories for the platform's images: immutable tags, scanned on push, untagged leftovers expired."""
 
 from __future__ import annotations
 
@@ -11,29 +11,30 @@ import pulumi_aws as aws
 from infra.config import RegistryConfig
 
 REPOSITORIES = ("inference", "mlflow", "training")
-# Untagged images are leftovers of interrupted pushes or multi-arch builds' superseded manifests.
-UNTAGGED_EXPIRY_DAYS = 7
 
 
-def lifecycle_policy(keep_images: int) -> str:
+def lifecycle_policy(untagged_expiry_days: int) -> str:
+    """Expire untagged images only; a tagged image is kept for as long as the repository exists.
+
+    Every image a stack runs is named by digest and was pushed under a tag: `pulumi up` tags what it builds
+    (infra/images.py), CI tags what it pushes with the commit SHA (images.yml), and the repositories' tags are
+    IMMUTABLE, so nothing ever moves a tag off an image once pushed. Untagged images are then only leftovers of
+    interrupted pushes, which no stack can reference. A count rule ("keep the N most recent") cannot tell an image
+    a running environment uses from a superseded one: the 21st push to dev expired whatever dev (and, before,
+    staging and prod) still ran. Superseded tagged images are removed by hand (docs/first-deploy.d/images.md).
+    """
     return json.dumps(
         {
             "rules": [
                 {
                     "rulePriority": 1,
-                    "description": f"Expire untagged images after {UNTAGGED_EXPIRY_DAYS} days",
+                    "description": f"Expire untagged images after {untagged_expiry_days} days",
                     "selection": {
                         "tagStatus": "untagged",
                         "countType": "sinceImagePushed",
                         "countUnit": "days",
-                        "countNumber": UNTAGGED_EXPIRY_DAYS,
+                        "countNumber": untagged_expiry_days,
                     },
-                    "action": {"type": "expire"},
-                },
-                {
-                    "rulePriority": 2,
-                    "description": f"Keep the {keep_images} most recent images",
-                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
                     "action": {"type": "expire"},
                 },
             ]
@@ -53,11 +54,13 @@ class Registry(pulumi.ComponentResource):
     """One repository per image the platform builds."""
 
     repository_urls: dict[str, pulumi.Output[str]]
+    repositories: dict[str, aws.ecr.Repository]
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.repository_urls = {}
+        self.repositories = {}
         for image in REPOSITORIES:
             repository = aws.ecr.Repository(
                 f"{name}-{image}",
@@ -72,8 +75,9 @@ class Registry(pulumi.ComponentResource):
             aws.ecr.LifecyclePolicy(
                 f"{name}-{image}-lifecycle",
                 repository=repository.name,
-                policy=lifecycle_policy(args.config.keep_images),
+                policy=lifecycle_policy(args.config.untagged_expiry_days),
                 opts=child,
             )
             self.repository_urls[image] = repository.repository_url
+            self.repositories[image] = repository
         self.register_outputs({"repositoryUrls": self.repository_urls})

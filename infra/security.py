@@ -34,7 +34,9 @@ def admitting_only(
     group = aws.ec2.SecurityGroup(
         name,
         vpc_id=vpc_id,
-        description=f"{service}: {port} from the cluster's nodes only",
+        # EC2 accepts only a-zA-Z0-9, spaces and ._-:/()#,@[]+=&;{}!$* in a group description (no apostrophe):
+        # tests/infra/aws_limits.py.
+        description=f"{service}: {port} from the cluster nodes only",
         tags={**tags, "Name": name},
         opts=child,
     )

@@ -18,6 +18,7 @@ from infra.cluster import Cluster, ClusterArgs
 from infra.config import PlatformConfig, PreviewStackConfig
 from infra.database import Database, DatabaseArgs
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.images import Images, ImagesArgs
 from infra.network import Network, NetworkArgs, NetworkRefs
 from infra.preview import (
     INFERENCE_MLFLOW_CREDENTIALS,
@@ -46,6 +47,7 @@ class Platform:
     artifacts: ArtifactStore
     database: Database
     registry: Registry
+    images: Images
     workloads: Workloads
     # The Secrets Manager copies previews read; None unless the stack hosts previews.
     shared_secrets: SharedSecrets | None = None
@@ -77,14 +79,22 @@ class Platform:
             "artifactBucket": self.artifacts.bucket_name,
             "accessLogBucket": self.artifacts.access_log_bucket_name,
             "ecrRepositoryUrls": self.registry.repository_urls,
-            # Workload layer. The inference URL is the ALB's DNS name as the LB controller reports it in the
-            # Ingress status (or https://<ingress.host> when a hostname is configured).
+            # What the workloads run, by digest; previews build theirs for the same platform.
+            "images": self.images.refs,
+            "imagePlatform": self.config.nodes.image_platform,
+            # Workload layer. The inference URL is https://<ingress.host> (the name the certificate covers); the ALB's
+            # DNS name, as the LB controller reports it in the Ingress status, only for a stack without a host.
             "inferenceUrl": workloads.inference.url,
             "inferenceAlbHostname": workloads.inference.alb_hostname,
             "inferenceAlb": workloads.inference_alb.shared(),
             "mlflowUrl": workloads.mlflow.url,
             "namespaces": workloads.namespaces.names,
         }
+        if workloads.preview_ingress is not None:
+            exports["previewIngress"] = workloads.preview_ingress.shared()
+        if isinstance(self.cluster, Cluster):
+            # The security group a deploy runner in the VPC is launched with (docs/first-deploy.md).
+            exports["deployRunnerSecurityGroupId"] = self.cluster.deploy_runner_security_group_id
         if self.shared_secrets is not None:
             for slug, output in SECRET_OUTPUTS.items():
                 exports[output] = self.shared_secrets.arns[slug]
@@ -170,8 +180,18 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             tags=tags,
         ),
     )
-    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, tags=tags))
+    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, region=cfg.region, tags=tags))
     registry = Registry(cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags))
+    # Each image into the stack's own repository, before (and for) the pods that run it.
+    running = ("inference", "mlflow") + (("training",) if cfg.training_job.enabled else ())
+    images = Images(
+        cfg.name,
+        ImagesArgs(
+            config=cfg.images,
+            repository_urls={image: registry.repository_urls[image] for image in running},
+            platform=cfg.nodes.image_platform,
+        ),
+    )
     workloads = build_workloads(
         cfg.name,
         WorkloadsArgs(
@@ -182,7 +202,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             cache=cache,
             database=database,
             artifacts=artifacts,
-            registry=registry,
+            images=images.refs,
         ),
     )
     shared_secrets = None
@@ -207,6 +227,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         artifacts=artifacts,
         database=database,
         registry=registry,
+        images=images,
         workloads=workloads,
         shared_secrets=shared_secrets,
     )

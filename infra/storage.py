@@ -19,9 +19,38 @@ from infra.security import rotating_key
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 # Where the ALBs write their access logs in the access-log bucket (each Ingress below it, e.g. alb/inference).
 ALB_LOG_PREFIX = "alb"
-# Elastic Load Balancing's log delivery; AWS now recommends this principal in every Region over the per-Region
-# ELB accounts of the older policy.
+# Who writes ALB access logs depends on the Region's age (ELB User Guide, "Enable access logs for your Application
+# Load Balancer", step 2): in Regions available before August 2022, the Region's Elastic Load Balancing account;
+# in later ones, the log-delivery service principal. These are the older Regions, the ones
+# `aws.elb.get_service_account` knows (terraform-provider-aws internal/service/elb/service_account_data_source.go,
+# which refuses any other Region).
+ELB_ACCOUNT_REGIONS = frozenset(
+    """
+    af-south-1 ap-east-1 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-south-1 ap-southeast-1 ap-southeast-2
+    ap-southeast-3 ca-central-1 cn-north-1 cn-northwest-1 eu-central-1 eu-north-1 eu-south-1 eu-west-1 eu-west-2
+    eu-west-3 me-south-1 sa-east-1 us-east-1 us-east-2 us-gov-east-1 us-gov-west-1 us-west-1 us-west-2
+""".split()
+)
 ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+def alb_access_log_statement(bucket_arn: str, account_id: str, elb_account_arn: str | None) -> dict[str, Any]:
+    """Let Elastic Load Balancing write this account's ALB logs under `alb/`: as the Region's ELB account when
+    `elb_account_arn` is given (older Regions), else as the log-delivery service principal."""
+    statement: dict[str, Any] = {"Sid": "AlbAccessLogs", "Effect": "Allow", "Action": "s3:PutObject"}
+    if elb_account_arn is None:
+        return statement | {
+            "Principal": {"Service": ELB_LOG_DELIVERY},
+            "Resource": f"{bucket_arn}/{ALB_LOG_PREFIX}/*",
+            # Only this account's load balancers: no other account can write logs here.
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    # The ELB account writes for every customer in the Region and carries no aws:SourceAccount: the key names
+    # the account instead (<prefix>/AWSLogs/<account>/...), as the guide's policy for these Regions does.
+    return statement | {
+        "Principal": {"AWS": elb_account_arn},
+        "Resource": f"{bucket_arn}/{ALB_LOG_PREFIX}/*/AWSLogs/{account_id}/*",
+    }
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
@@ -39,6 +68,8 @@ def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ArtifactStoreArgs:
     config: ArtifactsConfig
+    # Decides who delivers ALB access logs (ELB_ACCOUNT_REGIONS).
+    region: str
     tags: dict[str, str]
 
 
@@ -56,7 +87,13 @@ class ArtifactStore(pulumi.ComponentResource):
         super().__init__("platform:index:ArtifactStore", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        invoke = pulumi.InvokeOptions(parent=self)
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+        elb_account_arn = (
+            aws.elb.get_service_account(region=args.region, opts=invoke).arn
+            if args.region in ELB_ACCOUNT_REGIONS
+            else None
+        )
 
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
@@ -93,15 +130,7 @@ class ArtifactStore(pulumi.ComponentResource):
                             "StringEquals": {"aws:SourceAccount": account_id},
                         },
                     },
-                    {
-                        "Sid": "AlbAccessLogs",
-                        "Effect": "Allow",
-                        "Principal": {"Service": ELB_LOG_DELIVERY},
-                        "Action": "s3:PutObject",
-                        "Resource": f"{arns[1]}/{ALB_LOG_PREFIX}/*",
-                        # Only this account's load balancers: no other account can write logs here.
-                        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                    },
+                    alb_access_log_statement(arns[1], account_id, elb_account_arn),
                 ]
             ),
         )

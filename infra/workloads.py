@@ -7,8 +7,11 @@ share, which a preview stack uses for its own namespace); `build_workloads` crea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -17,14 +20,14 @@ from infra import inference, mlflow, mlflow_schema, training_job
 from infra.addons import Addons
 from infra.cache import Cache
 from infra.cluster import ClusterAccess
-from infra.config import IngressConfig, PlatformConfig, image_reference
+from infra.config import IngressConfig, PlatformConfig
 from infra.database import Database
+from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneRef, lookup_zone
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
-from infra.registry import Registry
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
 
@@ -43,6 +46,9 @@ NON_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
 # to its MLflow by them, since it cannot name namespaces that come and go with pull requests.
 PREVIEW_NAMESPACE_LABELS = {"ml-platform/preview": "true"}
 MLFLOW_PODS = Pods(MLFLOW_NS, mlflow.LABELS)
+# LB controller v2.14.1 docs/guide/ingress/annotations.md, group.name: lowercase alphanumerics, '-' or '.',
+# starting and ending with an alphanumeric, at most 63 characters.
+MAX_GROUP_NAME = 63
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,29 @@ class WorkloadsArgs:
     cache: Cache
     database: Database
     artifacts: ArtifactStore
-    registry: Registry
+    # What each workload runs, by digest (infra/images.py): inference, mlflow and, when enabled, training.
+    images: Mapping[str, pulumi.Input[str]]
+
+
+@dataclass(frozen=True)
+class PreviewIngress:
+    """What a hosting stack gives its previews' Ingresses: one ALB for all of them (an IngressGroup), hosts
+    pr-<N>.<domain> under one wildcard certificate it issues, and the zone their alias records go in."""
+
+    domain: str
+    certificate_arn: pulumi.Output[str]
+    zone: ZoneRef
+    group_name: str
+
+    def shared(self) -> dict[str, pulumi.Input[Any]]:
+        """As a stack output, for the previews' StackReference (no secrets)."""
+        return {
+            "domain": self.domain,
+            "certificateArn": self.certificate_arn,
+            "hostedZoneId": self.zone.zone_id,
+            "hostedZoneName": self.zone.name,
+            "groupName": self.group_name,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,6 +96,21 @@ class Workloads:
     inference_alb: AlbSettings
     vpc_cidr: pulumi.Input[str]
     private_subnet_cidrs: list[pulumi.Input[str]]
+    # The certificates the stack issued: ingress.host's (unless given one), the previews' wildcard.
+    certificates: Certificates | None = None
+    # ingress.host's alias to the inference ALB (None without a hosted zone).
+    dns: Dns | None = None
+    # None unless the stack hosts previews.
+    preview_ingress: PreviewIngress | None = None
+
+
+def group_name(name: str) -> str:
+    """A valid IngressGroup name for `name` (a stack's name may hold capitals and '_', and be long)."""
+    cleaned = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")
+    if len(cleaned) <= MAX_GROUP_NAME:
+        return cleaned
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{cleaned[: MAX_GROUP_NAME - 9].rstrip('-.')}-{digest}"
 
 
 def inference_flows(
@@ -116,20 +159,20 @@ def inbound_cidrs(ingress: IngressConfig, vpc_cidr: pulumi.Input[str]) -> list[p
     return list(ingress.inbound_cidrs) or ([vpc_cidr] if ingress.scheme == "internal" else [])
 
 
+def alb_subnets(cfg: PlatformConfig, network: NetworkRefs, scheme: str) -> list[pulumi.Input[str]]:
+    """The subnets an ALB of `scheme` is placed in: a brought VPC's, named; none (tag discovery) in a VPC built
+    here, whose subnets carry the kubernetes.io/role/elb and kubernetes.io/role/internal-elb tags."""
+    if not cfg.network.bring_your_own:
+        return []
+    return list(network.private_subnet_ids if scheme == "internal" else network.public_subnet_ids)
+
+
 def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Input[str], list[pulumi.Input[str]]]:
     """The VPC's CIDR and its private subnets' CIDRs: from config when built here, looked up when brought."""
     if not cfg.network.bring_your_own:
         return cfg.network.vpc_cidr, list(subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)[1])
     vpc = aws.ec2.get_vpc_output(id=network.vpc_id).cidr_block
     return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
-
-
-def image(repository: pulumi.Input[str], tag: str | None, override: str | None) -> pulumi.Input[str]:
-    """The configured full reference if any, else the stack's ECR repository at `tag`."""
-    if override is not None:
-        return override
-    assert tag is not None  # config requires a tag when no full reference is set
-    return pulumi.Output.from_input(repository).apply(lambda repo: image_reference(repo, tag))
 
 
 def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
@@ -163,7 +206,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         MlflowArgs(
             config=cfg.mlflow,
             namespace=MLFLOW_NS,
-            image=image(args.registry.repository_urls["mlflow"], cfg.mlflow.image_tag, cfg.mlflow.image),
+            image=args.images["mlflow"],
             cluster=cluster,
             region=cfg.region,
             artifacts=ArtifactLocation(
@@ -190,6 +233,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 access_logs_prefix=f"{ALB_LOG_PREFIX}/mlflow",
                 deletion_protection=ing.deletion_protection,
                 deregistration_delay_seconds=mlflow.DRAIN_SECONDS,
+                subnet_ids=alb_subnets(cfg, args.network, "internal"),
             )
             if cfg.mlflow.ingress_enabled
             else None,
@@ -197,17 +241,31 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         opts=after_namespaces,
     )
 
+    # The hosted zone is looked up and the certificates issued while the cluster is still being created: ACM's
+    # validation (minutes) is off the critical path, and the Ingress waits for its issued certificate only.
+    zone = lookup_zone(ing.hosted_zone) if ing.hosted_zone is not None else None
+    domains = {"inference": ing.host} if ing.issues_certificate and ing.host is not None else {}
+    if cfg.preview_domain is not None:
+        domains["previews"] = f"*.{cfg.preview_domain}"
+    certificates = None
+    if domains:
+        assert zone is not None  # config requires a zone to issue a certificate or host previews
+        certificates = Certificates(name, CertificatesArgs(domains=domains, zone=zone, tags=cfg.tags()))
+    certificate_arn: pulumi.Input[str] | None = ing.certificate_arn
+    if certificates is not None and "inference" in certificates.arns:
+        certificate_arn = certificates.arns["inference"]
     inference_alb = AlbSettings(
         scheme=ing.scheme,
         health_check_path=inference.READY_PATH,
         tags=alb_tags,
-        certificate_arn=ing.certificate_arn,
+        certificate_arn=certificate_arn,
         inbound_cidrs=inbound_cidrs(ing, vpc_cidr),
         access_logs_bucket=access_logs,
         access_logs_prefix=ing.access_logs_prefix,
         deletion_protection=ing.deletion_protection,
         waf_acl_arn=ing.waf_acl_arn,
         deregistration_delay_seconds=cfg.inference.drain_seconds,
+        subnet_ids=alb_subnets(cfg, args.network, ing.scheme),
     )
     service = Inference(
         name,
@@ -215,7 +273,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             config=cfg.inference,
             monitoring=cfg.monitoring,
             namespace=INFERENCE_NS,
-            image=image(args.registry.repository_urls["inference"], cfg.inference.image_tag, cfg.inference.image),
+            image=args.images["inference"],
             registry_uri=tracking.url,
             mlflow_username=INFERENCE_USER,
             mlflow_password=tracking.user_passwords[INFERENCE_USER],
@@ -228,6 +286,19 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         opts=after_namespaces,
     )
 
+    dns = None
+    if zone is not None and ing.host is not None:
+        dns = Dns(name, DnsArgs(aliases={"inference": Alias(ing.host, service.alb_hostname)}, zone=zone))
+    preview_ingress = None
+    if cfg.preview_domain is not None:
+        assert zone is not None and certificates is not None
+        preview_ingress = PreviewIngress(
+            domain=cfg.preview_domain,
+            certificate_arn=certificates.arns["previews"],
+            zone=zone,
+            group_name=group_name(f"{name}-previews"),
+        )
+
     training = None
     if cfg.training_job.enabled:
         training = TrainingJob(
@@ -235,9 +306,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             TrainingJobArgs(
                 config=cfg.training_job,
                 namespace=TRAINING_NS,
-                image=image(
-                    args.registry.repository_urls["training"], cfg.training_job.image_tag, cfg.training_job.image
-                ),
+                image=args.images["training"],
                 tracking_uri=tracking.url,
                 mlflow_username=TRAINER_USER,
                 mlflow_password=tracking.user_passwords[TRAINER_USER],
@@ -257,4 +326,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         inference_alb=inference_alb,
         vpc_cidr=vpc_cidr,
         private_subnet_cidrs=private_cidrs,
+        certificates=certificates,
+        dns=dns,
+        preview_ingress=preview_ingress,
     )

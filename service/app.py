@@ -6,6 +6,7 @@ Redis client. Routes reach them through `service.deps`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -23,12 +24,12 @@ from mlflow.protos import databricks_pb2
 from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.core.drift import DriftMonitor
-from service.core.errors import ServiceError, UnsupportedMediaType
+from service.core.errors import NonFiniteOutput, ServiceError, UnsupportedMediaType
 from service.core.model import Registry, configure_mlflow_client
 from service.core.predict import model_batcher
 from service.core.shadow import Shadow
 from service.core.variants import Split, Variants
-from service.logs import configure_logging, request_id
+from service.logs import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
 from service.responses import OrjsonResponse
@@ -61,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(drift.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, handle_unexpected)
+    # Unexpected exceptions are answered by RequestContext itself: a handler for `Exception` would run in
+    # Starlette's ServerErrorMiddleware, outside RequestContext, with no request id to log or return.
     app.add_middleware(RequestContext, metrics=app.state.metrics, holder=app.state.holder)
     return app
 
@@ -178,14 +180,14 @@ def mlflow_error(error: ServiceError) -> Response:
     """What `mlflow models serve` answers for the same fault: 415 as text, other errors as MlflowException JSON."""
     if isinstance(error, UnsupportedMediaType):
         return Response(error.message, status_code=415, media_type="text/plain")
-    exception = MlflowException(error.message, error_code=getattr(databricks_pb2, error.mlflow_code))
+    if isinstance(error, NonFiniteOutput):
+        # MLflow writes its predictions with json.dump (allow_nan): 200 with `Infinity`/`NaN` tokens, which
+        # Python's json (ScoringServerClient, mlflow.deployments) reads back. Never cached (core/predict.py).
+        return Response(json.dumps({"predictions": error.values}), status_code=200, media_type="application/json")
+    exception = MlflowException(
+        error.message, error_code=getattr(databricks_pb2, error.mlflow_code), error_class=error.mlflow_error_class
+    )
     body: str = exception.serialize_as_json()  # type: ignore[no-untyped-call]
     # MLflow answers every input error with 400; the size limit and readiness are this service's own.
     status = 400 if 400 <= error.status < 500 and error.status not in (413, 415) else error.status
     return Response(body, status_code=status, media_type="application/json")
-
-
-async def handle_unexpected(request: Request, error: Exception) -> Response:
-    log.exception("unhandled error", exc_info=error)
-    message = f"internal error (request id {request_id.get()})"
-    return OrjsonResponse({"error": {"code": "internal_error", "message": message}}, status_code=500)

@@ -1,5 +1,6 @@
-"""Per-request context: the request id (X-Request-ID in and out), the model headers, the access log line and
-latency metrics.
+"""Per-request context: the request id (X-Request-ID in and out), the model headers, the access log line,
+latency metrics, and the 500 answer to an exception nothing else handled (logged and answered here, where the
+request id is still known).
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a stream copy per request.
 """
@@ -15,8 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.core.reload import ModelHolder
 from service.logs import accept_request_id, request_id
 from service.metrics import Metrics
+from service.responses import OrjsonResponse
 
 access_log = logging.getLogger("service.access")
+log = logging.getLogger("service.app")
 
 # Probes and scrapes would drown the access log; they are logged at DEBUG.
 QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/health", "/ping", "/metrics"})
@@ -37,10 +40,12 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = rid
@@ -56,6 +61,13 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            log.exception("unhandled error", exc_info=error)
+            if response_started:
+                raise  # half an answer is out: the server can only drop the connection
+            message = f"internal error (request id {rid})"
+            response = OrjsonResponse({"error": {"code": "internal_error", "message": message}}, status_code=500)
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

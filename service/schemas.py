@@ -30,9 +30,15 @@ class PredictRequest(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    """The version that answered and the reference it was served by: exactly one of alias, stage, version_ref."""
+
     name: str
     version: str
-    alias: str
+    alias: str | None = Field(default=None, description="The registry alias followed (the normal case).")
+    stage: str | None = Field(default=None, description="The legacy stage followed (a models:/<name>/<Stage> URI).")
+    version_ref: str | None = Field(
+        default=None, description="A pinned version number, or `latest` (models:/<name>/<version>, .../latest)."
+    )
 
 
 class PredictResponse(BaseModel):
@@ -69,3 +75,62 @@ class MlflowErrorResponse(BaseModel):
 def request_body(model: type[BaseModel], content_type: str = "application/json") -> dict[str, Any]:
     """`openapi_extra` documenting a body the route reads itself."""
     return {"requestBody": {"required": True, "content": {content_type: {"schema": model.model_json_schema()}}}}
+
+
+_VALUE: dict[str, Any] = {"type": ["number", "integer", "boolean", "string", "null"]}
+_RECORD: dict[str, Any] = {"type": "object", "additionalProperties": _VALUE, "example": _EXAMPLE_ROW}
+_COLUMNAR: dict[str, Any] = {
+    "type": "object",
+    "description": "Columns: each key a column name, each value that column's values, one per row.",
+    "additionalProperties": {"type": "array", "items": _VALUE},
+}
+_PARAMS: dict[str, Any] = {"type": "object", "description": "Inference parameters; ignored by this service."}
+
+
+def _format(key: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": key,
+        "description": description,
+        "properties": {key: schema, "params": _PARAMS},
+        "required": [key],
+        "additionalProperties": False,
+    }
+
+
+# One schema per format of MLflow's scoring protocol (mlflow/pyfunc/scoring_server/__init__.py@v3.17.2,
+# SUPPORTED_FORMATS), written out rather than generated: pydantic's `$defs` references would not resolve inside
+# an OpenAPI document, and the generated-input test (schemathesis) explores only what is described here.
+INVOCATIONS_JSON: dict[str, Any] = {
+    "oneOf": [
+        _format(
+            "dataframe_split",
+            "A pandas DataFrame in `split` orientation: column names, then rows in that order.",
+            {
+                "type": "object",
+                "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}, "example": list(_EXAMPLE_ROW)},
+                    "data": {"type": "array", "items": {"type": "array", "items": _VALUE}},
+                    "index": {"type": "array", "items": {"type": ["integer", "string"]}},
+                },
+                "required": ["columns", "data"],
+                "example": {"columns": list(_EXAMPLE_ROW), "data": [list(_EXAMPLE_ROW.values())]},
+            },
+        ),
+        _format(
+            "dataframe_records",
+            "A pandas DataFrame in `records` orientation: one object per row, keyed by column name.",
+            {"type": "array", "items": _RECORD},
+        ),
+        _format(
+            "instances",
+            "TF-serving rows: one object per row keyed by column name, or an object of columns.",
+            {"oneOf": [{"type": "array", "items": _RECORD}, _COLUMNAR]},
+        ),
+        _format(
+            "inputs",
+            "TF-serving inputs: one object per row keyed by column name, or an object of columns.",
+            {"oneOf": [{"type": "array", "items": _RECORD}, _COLUMNAR]},
+        ),
+    ]
+}

@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     """Registry alias to serve and follow: moving it promotes (or rolls back) without a redeploy."""
 
     model_uri: str | None = None
-    """Deprecated: a full model URI instead of name + alias. `models:/<name>@<alias>` is accepted; a stage URI
-    such as `models:/<name>/Production` too, with a warning (MLflow 3 deprecates stages: use an alias)."""
+    """A full model URI instead of name + alias, as `mlflow models serve -m` takes a registered model:
+    `models:/<name>@<alias>`, `models:/<name>/<version>` (pinned), `models:/<name>/latest` (the highest version,
+    followed), or a stage such as `models:/<name>/Production` (with a warning: MLflow 3 deprecates stages, use an
+    alias). Responses name the reference by its kind: `alias`, `stage` or `version_ref`."""
 
     reload_interval_s: float = Field(default=30.0, gt=0)
     """Seconds between two checks of the alias in each worker."""

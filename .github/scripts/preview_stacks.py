@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pull-request preview stacks `pr-<N>`: write their config, destroy one, sweep the stale ones.
 
-    preview_stacks.py config  --pr 42 --image <registry>/mlp-dev/inference:<sha>
+    preview_stacks.py config  --pr 42 [--image <registry>/mlp-dev/inference@sha256:<digest>]
     preview_stacks.py destroy --pr 42
     preview_stacks.py sweep   --ttl-hours 72 [--dry-run]
 
@@ -10,6 +10,10 @@
 change to the template would never reach a preview that already exists. A regenerated file cannot carry
 `secure:` values (they are encrypted for one stack only), so the template must hold none: a preview stack reads
 its secrets from the dev stack through its StackReference.
+
+Without `--image` (what preview.yml runs) the preview's `pulumi up` builds the pull request's inference image and
+pushes it to the dev stack's inference repository (platform:images.build, infra/images.py); `--image` instead
+deploys a digest CI pushed, and turns the build off.
 
 Run from the Pulumi project root, with the Pulumi CLI on PATH (or `--pulumi`) and logged in.
 """
@@ -32,10 +36,10 @@ import yaml
 TEMPLATE = "Pulumi.preview.yaml"
 PR_NUMBER_KEY = "platform:preview.prNumber"
 IMAGE_KEY = "platform:inference.image"
+BUILD_KEY = "platform:images.build"
 PREVIEW_STACK = re.compile(r"pr-(?P<number>[1-9][0-9]{0,8})")
-# A digest pins the content; otherwise the reference needs a tag after the last path segment.
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-TAG = re.compile(r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+# Only a digest: what the preview runs must be what was pushed, whatever happens to tags (infra/config/images.py).
+DIGEST_REF = re.compile(r"[a-z0-9.-]+(:\d+)?/[a-z0-9._-]+(/[a-z0-9._-]+)*@sha256:[0-9a-f]{64}")
 
 
 class PreviewStackError(ValueError):
@@ -61,22 +65,16 @@ def stack_name(pr: int) -> str:
 
 
 def validate_image(image: str) -> str:
-    """An image reference with a tag or digest; `latest` would make a preview unreproducible."""
-    if not image or any(c.isspace() for c in image):
-        raise PreviewStackError(f"--image must be an image reference, got {image!r}")
-    if DIGEST.search(image):
-        return image
-    last_segment = image.rsplit("/", 1)[-1]
-    match = TAG.search(last_segment)
-    if match is None:
-        raise PreviewStackError(f"--image must carry a tag or @sha256 digest, got {image!r}")
-    if match["tag"] == "latest":
-        raise PreviewStackError(f"--image must not use the tag 'latest' (use the commit SHA), got {image!r}")
+    """A digest reference `<registry>/<repository>@sha256:<64 hex>`; a tag could be moved or expire."""
+    if not DIGEST_REF.fullmatch(image):
+        raise PreviewStackError(
+            f"--image must be a digest reference <registry>/<repository>@sha256:<64 hex>, got {image!r}"
+        )
     return image
 
 
 def render_config(template: object, pr: int, image: str | None) -> dict[str, Any]:
-    """The stack file of `pr-<pr>`: the template's config plus the PR number and, when given, the image."""
+    """The stack file of `pr-<pr>`: the template's config plus the PR number and, when given, the prebuilt image."""
     if not isinstance(template, Mapping) or not isinstance(template.get("config"), Mapping):
         raise PreviewStackError(f"{TEMPLATE} must be a mapping with a `config:` mapping")
     config: dict[str, Any] = {}
@@ -92,6 +90,7 @@ def render_config(template: object, pr: int, image: str | None) -> dict[str, Any
     config[PR_NUMBER_KEY] = str(pr)
     if image is not None:
         config[IMAGE_KEY] = validate_image(image)
+        config[BUILD_KEY] = "false"
     rendered = {k: v for k, v in template.items() if k not in ("config", "encryptionsalt", "secretsprovider")}
     rendered["config"] = config
     return rendered
@@ -265,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help=f"write Pulumi.pr-<N>.yaml from {TEMPLATE}")
     config.add_argument("--pr", required=True, help="the pull-request number")
-    config.add_argument("--image", help=f"the inference image for {IMAGE_KEY} (tag or digest, never latest)")
+    config.add_argument(
+        "--image",
+        help=f"a prebuilt inference image for {IMAGE_KEY} (a digest); default: `pulumi up` builds it",
+    )
     config.set_defaults(run=_command_config)
 
     destroy = commands.add_parser("destroy", help="destroy and remove stack pr-<N>, if it exists")

@@ -8,6 +8,7 @@ raises `ConfigError` naming the key and what was expected, before any resource i
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
@@ -30,16 +31,28 @@ from infra.config.cloud import (
     read_redis,
     read_registry,
 )
+from infra.config.dns import HostedZone
+from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
 from infra.config.keys import (
     ENVIRONMENTS,
     KUBERNETES_VERSIONS,
     LOG_RETENTION_DAYS,
+    MAX_FULL_STACK_NAME,
     MODES,
+    NAME_PREFIX_PATTERN,
     PROJECT,
+    RESERVED_NAME_STARTS,
+    STACK_NAME_PATTERN,
     ConfigError,
     Keys,
 )
-from infra.config.preview import PreviewConfig, read_full_mode_preview_keys, read_preview
+from infra.config.preview import (
+    PreviewConfig,
+    preview_host,
+    read_full_mode_preview_keys,
+    read_preview,
+    read_preview_domain,
+)
 from infra.config.workload import (
     InferenceConfig,
     IngressConfig,
@@ -47,7 +60,6 @@ from infra.config.workload import (
     MonitoringConfig,
     Resources,
     TrainingJobConfig,
-    image_reference,
     quantity,
     read_inference,
     read_ingress,
@@ -68,6 +80,9 @@ __all__ = [
     "ConfigError",
     "DatabaseConfig",
     "ExistingClusterConfig",
+    "IMAGE_KEYS",
+    "ImagesConfig",
+    "HostedZone",
     "InferenceConfig",
     "IngressConfig",
     "MlflowConfig",
@@ -80,8 +95,8 @@ __all__ = [
     "RegistryConfig",
     "Resources",
     "TrainingJobConfig",
-    "image_reference",
     "load_config",
+    "preview_host",
     "quantity",
 ]
 
@@ -126,8 +141,11 @@ class PlatformConfig(StackConfig):
     mlflow: MlflowConfig
     training_job: TrainingJobConfig
     monitoring: MonitoringConfig
+    images: ImagesConfig
     # Pull-request previews run on this stack's cluster (issue 9).
     hosts_previews: bool = False
+    # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
+    preview_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,8 @@ class PreviewStackConfig(StackConfig):
     # The service as configured, following `preview.model_alias`.
     inference: InferenceConfig
     monitoring: MonitoringConfig
+    # Only the inference image: built into the base stack's inference repository, or a prebuilt digest.
+    images: ImagesConfig
 
 
 def load_config() -> PlatformConfig | PreviewStackConfig:
@@ -146,15 +166,14 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
     environment = keys.choice("environment", ENVIRONMENTS)
     region = Keys("aws").string("region", pattern=r"[a-z]{2}(-[a-z]+)+-\d", expected="an AWS region")
     stack = pulumi.get_stack()
+    mode = keys.choice("mode", MODES)
     identity = StackConfig(
         stack=stack,
         environment="dev" if environment == "dev" else "staging" if environment == "staging" else "prod",
-        name_prefix=keys.string(
-            "namePrefix", pattern=r"[a-z][a-z0-9-]{1,14}", expected="2-15 lowercase letters, digits or -"
-        ),
+        name_prefix=_name_prefix(keys, stack, mode),
         region=region,
     )
-    if keys.choice("mode", MODES) == "preview":
+    if mode == "preview":
         if keys.boolean("preview.hosting"):
             raise keys.fail("preview.hosting", "false when platform:mode is preview (a preview hosts no previews)")
         preview = read_preview(keys, stack)
@@ -163,6 +182,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             preview=preview,
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
             monitoring=read_monitoring(keys),
+            images=read_images(keys, ("inference",), repository_prefix=None),
         )
     hosts_previews = read_full_mode_preview_keys(keys)
     network = read_network(keys)
@@ -173,6 +193,15 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    ingress = read_ingress(keys, environment, region)
+    if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
+        # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
+        raise keys.fail(
+            "network.publicSubnetIds",
+            "at least 2 subnet ids in different AZs when network.vpcId is set and ingress.scheme is internet-facing",
+            list(network.public_subnet_ids),
+        )
+    training_job = read_training_job(keys)
     return PlatformConfig(
         **_identity(identity),
         network=network,
@@ -184,12 +213,43 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         registry=read_registry(keys),
         # Workload layer (issue 4)
         inference=read_inference(keys, environment),
-        ingress=read_ingress(keys, environment),
-        mlflow=read_mlflow(keys, environment),
-        training_job=read_training_job(keys),
+        ingress=ingress,
+        mlflow=read_mlflow(keys, environment, region),
+        training_job=training_job,
         monitoring=read_monitoring(keys),
+        images=read_images(
+            keys,
+            ("inference", "mlflow") + (("training",) if training_job.enabled else ()),
+            repository_prefix=identity.name,
+        ),
         hosts_previews=hosts_previews,
+        preview_domain=read_preview_domain(keys, hosts_previews, ingress.hosted_zone),
     )
+
+
+def _name_prefix(keys: Keys, stack: str, mode: str) -> str:
+    """namePrefix, checked with the stack name it is joined to: `<namePrefix>-<stack>` starts every physical name."""
+    prefix = keys.string(
+        "namePrefix",
+        pattern=NAME_PREFIX_PATTERN,
+        expected="2-15 lowercase letters, digits or single inner hyphens, starting with a letter",
+    )
+    if not re.fullmatch(STACK_NAME_PATTERN, stack):
+        raise ConfigError(
+            f"the stack name {stack!r} must be lowercase letters, digits and single inner hyphens: "
+            f"{keys.full('namePrefix')}-<stack> starts every physical name (ECR, RDS and ElastiCache refuse others)"
+        )
+    name = f"{prefix}-{stack}"
+    reserved = next((start for start in RESERVED_NAME_STARTS if name.startswith(start)), None)
+    if reserved is not None:
+        raise keys.fail("namePrefix", f"such that {name!r} does not start with {reserved!r} (reserved by AWS)", prefix)
+    if mode == "full" and len(name) > MAX_FULL_STACK_NAME:
+        raise keys.fail(
+            "namePrefix",
+            f"short enough that <namePrefix>-<stack> is at most {MAX_FULL_STACK_NAME} characters "
+            f"(ElastiCache replication group ids are at most 40), got {name!r} ({len(name)})",
+        )
+    return prefix
 
 
 class _Identity(TypedDict):

@@ -12,6 +12,11 @@ import yaml
 
 from infra.config.keys import KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, ConfigError, Keys, is_cidr, stack_name
 
+# An IAM role ARN, path included (access entries name the role with its path).
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+# An availability zone ID: use1-az3, apne1-az1, or a Local Zone's usw2-lax1-az1.
+ZONE_ID = re.compile(r"[a-z]+\d+(-[a-z]+\d+)?-az\d+")
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -24,6 +29,8 @@ class NetworkConfig:
     vpc_id: str | None
     public_subnet_ids: tuple[str, ...]
     private_subnet_ids: tuple[str, ...]
+    # AZ IDs (use1-az1, not us-east-1a) never used, on top of those EKS does not support (infra/network.py).
+    exclude_zone_ids: tuple[str, ...] = ()
 
     @property
     def bring_your_own(self) -> bool:
@@ -54,16 +61,26 @@ class ClusterConfig:
     """The EKS control plane: version, who may reach its API and who administers it; or a cluster brought along."""
 
     version: str
-    # Empty: the API endpoint is private only (reachable from inside the VPC).
+    # Where `pulumi up` (and every workflow job that reaches the Kubernetes API) runs: "vpc" keeps the API
+    # endpoint private and needs a runner inside the VPC; "cidrs" opens it to `public_access_cidrs` only.
+    deploy_from: Literal["vpc", "cidrs"]
+    # Non-empty exactly when deploy_from is "cidrs".
     public_access_cidrs: tuple[str, ...]
     admin_role_arns: tuple[str, ...]
     log_retention_days: int
     existing: ExistingClusterConfig | None = None
+    # The role running `pulumi up`, given cluster-admin through its own access entry. None: the role behind the
+    # session running the program (aws.iam.get_session_context), see infra/cluster.py.
+    deployer_role_arn: str | None = None
+
+    @property
+    def public_endpoint(self) -> bool:
+        return self.deploy_from == "cidrs"
 
 
 @dataclass(frozen=True)
 class NodeGroupConfig:
-    """The managed node group the workloads run on."""
+    """The managed node groups the workloads run on, one per AZ; the sizes are totals over all of them."""
 
     instance_types: tuple[str, ...]
     min_size: int
@@ -76,6 +93,11 @@ class NodeGroupConfig:
     def ami_type(self) -> str:
         """EKS-optimised AL2023 for the instances' architecture (all types share one, validated at load)."""
         return "AL2023_ARM_64_STANDARD" if _is_graviton(self.instance_types[0]) else "AL2023_x86_64_STANDARD"
+
+    @property
+    def image_platform(self) -> str:
+        """The OCI platform of the nodes, which the images the stack builds must match."""
+        return "linux/arm64" if _is_graviton(self.instance_types[0]) else "linux/amd64"
 
 
 @dataclass(frozen=True)
@@ -119,7 +141,8 @@ class ArtifactsConfig:
 class RegistryConfig:
     """The ECR repositories' retention."""
 
-    keep_images: int
+    # Days before an untagged image (an interrupted push's leftover) expires; tagged images never do.
+    untagged_expiry_days: int
 
 
 def read_network(keys: Keys) -> NetworkConfig:
@@ -147,6 +170,11 @@ def read_network(keys: Keys) -> NetworkConfig:
     private = keys.string_list(
         "network.privateSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
     )
+    zone_ids = keys.string_list(
+        "network.excludeZoneIds",
+        item=lambda v: bool(ZONE_ID.fullmatch(v)),
+        expected="a list of availability zone IDs (e.g. use1-az3), not zone names",
+    )
     if vpc_id is None and (public or private):
         raise keys.fail("network.vpcId", "set when network.publicSubnetIds or network.privateSubnetIds is set")
     if vpc_id is not None and len(private) < 2:
@@ -161,6 +189,7 @@ def read_network(keys: Keys) -> NetworkConfig:
         vpc_id=vpc_id,
         public_subnet_ids=public,
         private_subnet_ids=private,
+        exclude_zone_ids=zone_ids,
     )
 
 
@@ -171,17 +200,46 @@ def _is_graviton(instance_type: str) -> bool:
 
 def read_cluster(keys: Keys) -> ClusterConfig:
     version = keys.choice("cluster.version", KUBERNETES_VERSIONS)
+    deploy_from = keys.choice("cluster.deployFrom", ("vpc", "cidrs"))
     expected_cidrs = "a list of IPv4 CIDRs, none of them 0.0.0.0/0 (the API endpoint is never open to everyone)"
     cidrs = keys.string_list("cluster.publicAccessCidrs", item=is_cidr, expected=expected_cidrs)
     for cidr in cidrs:
         network = ipaddress.ip_network(cidr)
         if network.version != 4 or network.prefixlen == 0:
             raise keys.fail("cluster.publicAccessCidrs", expected_cidrs, cidr)
+    # One model of where `pulumi up` runs, shared by the stack files and the workflows (docs/first-deploy.md).
+    if deploy_from == "cidrs" and not cidrs:
+        raise keys.fail(
+            "cluster.publicAccessCidrs",
+            "the CIDRs `pulumi up` runs from (at least one) when cluster.deployFrom is cidrs: the Kubernetes "
+            "provider reaches the API through the public endpoint",
+            list(cidrs),
+        )
+    if deploy_from == "vpc" and cidrs:
+        raise keys.fail(
+            "cluster.publicAccessCidrs",
+            "empty when cluster.deployFrom is vpc (the endpoint is private; set cluster.deployFrom to cidrs to open "
+            "it to these CIDRs)",
+            list(cidrs),
+        )
     admins = keys.string_list(
         "cluster.adminRoleArns",
-        item=lambda v: bool(re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", v)),
+        item=lambda v: bool(ROLE_ARN.fullmatch(v)),
         expected="a list of IAM role ARNs (arn:aws:iam::<account>:role/<name>)",
     )
+    deployer = keys.optional_string(
+        "cluster.deployerRoleArn",
+        pattern=ROLE_ARN.pattern,
+        expected="the IAM role ARN `pulumi up` runs as (arn:aws:iam::<account>:role/<path/><name>), or empty to use "
+        "the role behind the running session",
+    )
+    if deployer is not None and deployer in admins:
+        raise keys.fail(
+            "cluster.adminRoleArns",
+            f"free of cluster.deployerRoleArn ({deployer}): the deployer has its own access entry, and EKS refuses a "
+            "second one for the same principal (ResourceInUseException)",
+            list(admins),
+        )
     retention = keys.integer("cluster.logRetentionDays", minimum=1)
     if retention not in LOG_RETENTION_DAYS:
         raise keys.fail(
@@ -189,10 +247,12 @@ def read_cluster(keys: Keys) -> ClusterConfig:
         )
     return ClusterConfig(
         version=version,
+        deploy_from="cidrs" if deploy_from == "cidrs" else "vpc",
         public_access_cidrs=cidrs,
         admin_role_arns=admins,
         log_retention_days=retention,
         existing=read_existing_cluster(keys),
+        deployer_role_arn=deployer,
     )
 
 
@@ -350,4 +410,4 @@ def read_artifacts(keys: Keys) -> ArtifactsConfig:
 
 
 def read_registry(keys: Keys) -> RegistryConfig:
-    return RegistryConfig(keep_images=keys.integer("registry.keepImages", minimum=1, maximum=1000))
+    return RegistryConfig(untagged_expiry_days=keys.integer("registry.untaggedExpiryDays", minimum=1, maximum=365))

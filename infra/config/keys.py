@@ -10,18 +10,30 @@ from typing import Any, TypeVar
 
 import pulumi
 
+# Re-exported: the versions the one table in infra/versions.py pins add-ons and the autoscaler for.
+from infra.versions import KUBERNETES_VERSIONS as KUBERNETES_VERSIONS
+
 PROJECT = "platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
 # full: the cloud layer and the workloads (dev, staging, prod); preview: one inference service on a base stack's
 # cluster, in its own namespace (pull-request previews).
 MODES = ("full", "preview")
-# Kubernetes versions the cluster component has pinned EKS add-on and autoscaler versions for (infra/cluster.py,
-# infra/addons.py); supporting a new one means adding its pins there.
-KUBERNETES_VERSIONS = ("1.33",)
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+
+# Every physical name the stack creates starts with `<namePrefix>-<stack>` (StackConfig.name). The strictest AWS
+# rules it meets (RDS, ElastiCache, ECR, S3; tests/infra/aws_limits.py) allow lowercase letters, digits and
+# single inner hyphens only, and some names may not start with a reserved prefix.
+NAME_PREFIX_PATTERN = r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,14}"
+STACK_NAME_PATTERN = r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*"
+# EC2 refuses security-group names starting "sg-"; S3 refuses bucket names starting with these others.
+RESERVED_NAME_STARTS = ("sg-", "xn--", "sthree-", "amzn-s3-demo-")
+# The longest `<namePrefix>-<stack>` of a full stack: ElastiCache replication group ids are at most 40 characters
+# and the cache's is Pulumi's autoname of `<name>-redis` ("-" and 7 hex digits appended), so 40 - 6 - 8. Every
+# other physical name is shorter than its limit at this length (tests/infra/test_rehearsal_names.py).
+MAX_FULL_STACK_NAME = 26
 
 T = TypeVar("T")
 

@@ -6,12 +6,16 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from infra.config.dns import (
+    HOSTNAME,
+    MAX_CERTIFICATE_DOMAIN,
+    HostedZone,
+    read_host,
+    read_hosted_zone,
+    read_project_zone,
+)
 from infra.config.keys import Keys, is_cidr
 
-# Immutable image references only: an ECR tag (the repositories reject tag overwrites) or a digest.
-_IMAGE_TAG = r"(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})"
-# A full reference, as a delivery pipeline sets it: registry/repository then a tag or a digest.
-_IMAGE_REF = r"[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
 _QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
 _QUANTITY_FACTORS = {
     None: 1.0,
@@ -25,10 +29,9 @@ _QUANTITY_FACTORS = {
     "Gi": 2.0**30,
     "Ti": 2.0**40,
 }
-_ACM_ARN = r"arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-\d:\d{12}:certificate/[0-9a-f-]{36}"
+_ACM_ARN = r"arn:aws[a-z-]*:acm:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:certificate/[0-9a-f-]{36}"
 _WAF_ARN = r"arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_HOSTNAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 _DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _ALIAS = r"[A-Za-z0-9_-]{1,255}"
 # The service's SERVING_AB_WEIGHTS grammar (service/core/variants.py): each variant at most once, weights >= 0.
@@ -46,11 +49,6 @@ def quantity(value: str) -> float:
     return float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
 
 
-def image_reference(repository: str, tag: str) -> str:
-    """`repository:tag`, or `repository@sha256:...` when `tag` is a digest."""
-    return f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
-
-
 @dataclass(frozen=True)
 class Resources:
     """Requests and limits of one container; every one is set (CKV_K8S_10-13)."""
@@ -65,11 +63,8 @@ class Resources:
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """The inference service: image, autoscaling, model settings and shutdown timing."""
+    """The inference service: autoscaling, model settings and shutdown timing (its image: ImagesConfig)."""
 
-    image_tag: str
-    # A full image reference that replaces <the stack's ECR repository>:<image_tag>.
-    image: str | None
     min_replicas: int
     max_replicas: int
     target_cpu_utilization: int
@@ -94,26 +89,36 @@ class InferenceConfig:
 
 @dataclass(frozen=True)
 class IngressConfig:
-    """The inference service's ALB, made by the AWS Load Balancer Controller from Ingress annotations."""
+    """The inference service's ALB, made by the AWS Load Balancer Controller from Ingress annotations, and its name.
+
+    HTTPS comes from `certificate_arn` when the stack is given one, else from a certificate the stack issues for
+    `host` and validates in `hosted_zone` (`issues_certificate`); only without either may a stack opt out.
+    """
 
     scheme: Literal["internet-facing", "internal"]
+    # A certificate the stack is given (ingress.certificateArn); None when it issues its own or serves plain HTTP.
     certificate_arn: str | None
-    # The visible opt-out of HTTPS: without it a stack must name a certificate.
+    # The visible opt-out of HTTPS, effective only when the stack can neither issue nor name a certificate.
     allow_plain_http: bool
     host: str | None
+    # Where `host`'s records go: the certificate's validation record and the alias to the ALB.
+    hosted_zone: HostedZone | None
     access_logs_bucket: str | None
     access_logs_prefix: str
     waf_acl_arn: str | None
     inbound_cidrs: tuple[str, ...]
     deletion_protection: bool
 
+    @property
+    def issues_certificate(self) -> bool:
+        """The stack requests an ACM certificate for `host` and validates it through `hosted_zone`."""
+        return self.certificate_arn is None and self.host is not None and self.hosted_zone is not None
+
 
 @dataclass(frozen=True)
 class MlflowConfig:
     """The MLflow tracking server and model registry."""
 
-    image_tag: str
-    image: str | None
     replicas: int
     workers: int
     artifact_prefix: str
@@ -129,8 +134,6 @@ class TrainingJobConfig:
     """The optional in-cluster training run: a Job, or a CronJob when a schedule is set."""
 
     enabled: bool
-    image_tag: str | None
-    image: str | None
     schedule: str | None
     args: tuple[str, ...]
     active_deadline_seconds: int
@@ -144,22 +147,6 @@ class MonitoringConfig:
     scrape_annotations: bool
     service_monitor: bool
     prometheus_namespace: str | None
-
-
-def _image_tag(keys: Keys, key: str) -> str:
-    expected = "an image tag or sha256 digest other than 'latest' (tags are immutable in ECR)"
-    tag = keys.string(key, pattern=_IMAGE_TAG, expected=expected)
-    if tag.lower() == "latest":
-        raise keys.fail(key, expected, tag)
-    return tag
-
-
-def _image(keys: Keys, key: str) -> str | None:
-    expected = "an image reference registry/repository:tag or registry/repository@sha256:<digest>, tag not 'latest'"
-    image = keys.optional_string(key, pattern=_IMAGE_REF, expected=expected)
-    if image is not None and image.rsplit("/", 1)[-1].lower().endswith(":latest"):
-        raise keys.fail(key, expected, image)
-    return image
 
 
 def _resources(keys: Keys, prefix: str) -> Resources:
@@ -203,8 +190,6 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
     if drift_threshold <= 0:
         raise keys.fail("drift.threshold", "a PSI above 0", drift_threshold)
     return InferenceConfig(
-        image_tag=_image_tag(keys, "inference.imageTag"),
-        image=_image(keys, "inference.image"),
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         target_cpu_utilization=keys.integer("inference.targetCpuUtilization", minimum=10, maximum=95),
@@ -253,23 +238,58 @@ def _read_challenger(keys: Keys, model_alias: str) -> tuple[str | None, float, s
     return challenger, shadow, weights
 
 
-def read_ingress(keys: Keys, environment: str) -> IngressConfig:
+def certificate_arn(keys: Keys, key: str, region: str) -> str | None:
+    """An ACM certificate ARN of the stack's region: an ALB listener takes certificates of its own region only."""
+    arn = keys.optional_string(key, pattern=_ACM_ARN, expected=f"an ACM certificate ARN in {region}")
+    match = re.fullmatch(_ACM_ARN, arn) if arn is not None else None
+    if match is not None and match["region"] != region:
+        raise keys.fail(key, f"an ACM certificate of the stack's region {region} (an ALB uses only those)", arn)
+    return arn
+
+
+def read_ingress(keys: Keys, environment: str, region: str) -> IngressConfig:
     scheme = keys.choice("ingress.scheme", ("internet-facing", "internal"))
     cidrs = keys.string_list("ingress.inboundCidrs", item=is_cidr, expected="a list of IPv4/IPv6 CIDRs")
-    certificate = keys.optional_string("ingress.certificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN")
+    zone = read_hosted_zone(keys, read_project_zone(keys))
+    host = read_host(keys, zone)
+    certificate = certificate_arn(keys, "ingress.certificateArn", region)
     allow_plain_http = keys.boolean("ingress.allowPlainHttp")
-    if certificate is None and not allow_plain_http:
-        # TLS by default: serving the inference API over plain HTTP must be a visible choice of the stack.
+    if certificate is not None and host is None:
+        # No certificate can name the ALB's generated DNS name, so https://<ALB> never passes verification.
         raise keys.fail(
-            "ingress.certificateArn",
-            f"an ACM certificate ARN (HTTPS on 443) unless platform:ingress.allowPlainHttp is true "
-            f"(environment is {environment})",
+            "ingress.host",
+            "set (or ingress.subdomain with dns.zone) when ingress.certificateArn is set: clients verify the "
+            "certificate against the host they call",
+        )
+    if certificate is None and host is not None and zone is not None and len(host) > MAX_CERTIFICATE_DOMAIN:
+        raise keys.fail(
+            "ingress.host",
+            f"at most {MAX_CERTIFICATE_DOMAIN} characters for the stack to issue its certificate (ACM's limit on a "
+            "certificate's domain name), or covered by a certificate named in ingress.certificateArn",
+            host,
+        )
+    if certificate is None and (host is None or zone is None) and not allow_plain_http:
+        # TLS by default: serving the inference API over plain HTTP must be a visible choice of the stack.
+        opt_out = f"or platform:ingress.allowPlainHttp true (environment is {environment})"
+        if host is None:
+            raise keys.fail(
+                "dns.zone",
+                "set to the domain of the Route 53 public hosted zone this project's hosts live under (once for the "
+                "project, docs/forking.md) with platform:ingress.subdomain naming the host under it (or "
+                "platform:ingress.host with platform:ingress.hostedZone), for the stack to issue its HTTPS "
+                f"certificate; or platform:ingress.certificateArn with platform:ingress.host; {opt_out}",
+            )
+        raise keys.fail(
+            "ingress.hostedZone",
+            f"set (or platform:dns.zone) for the stack to issue and DNS-validate a certificate for {host}; or "
+            f"platform:ingress.certificateArn naming a certificate for it; {opt_out}",
         )
     return IngressConfig(
         scheme="internal" if scheme == "internal" else "internet-facing",
         certificate_arn=certificate,
         allow_plain_http=allow_plain_http,
-        host=keys.optional_string("ingress.host", pattern=_HOSTNAME, expected="a DNS hostname"),
+        host=host,
+        hosted_zone=zone,
         access_logs_bucket=keys.optional_string(
             "ingress.accessLogsBucket", pattern=_BUCKET, expected="an S3 bucket name"
         ),
@@ -284,18 +304,16 @@ def read_ingress(keys: Keys, environment: str) -> IngressConfig:
     )
 
 
-def read_mlflow(keys: Keys, environment: str) -> MlflowConfig:
+def read_mlflow(keys: Keys, environment: str, region: str) -> MlflowConfig:
     replicas = keys.integer("mlflow.replicas", minimum=1, maximum=20)
     if environment == "prod" and replicas < 2:
         raise keys.fail("mlflow.replicas", ">= 2 in prod", replicas)
     ingress_enabled = keys.boolean("mlflow.ingressEnabled")
-    host = keys.optional_string("mlflow.ingressHost", pattern=_HOSTNAME, expected="a DNS hostname")
+    host = keys.optional_string("mlflow.ingressHost", pattern=HOSTNAME, expected="a DNS hostname")
     if ingress_enabled and host is None:
         # MLflow checks the Host header (--allowed-hosts); an ALB hostname is not known before it exists.
         raise keys.fail("mlflow.ingressHost", "set when mlflow.ingressEnabled is true")
     return MlflowConfig(
-        image_tag=_image_tag(keys, "mlflow.imageTag"),
-        image=_image(keys, "mlflow.image"),
         replicas=replicas,
         workers=keys.integer("mlflow.workers", minimum=1, maximum=32),
         artifact_prefix=keys.string(
@@ -307,27 +325,17 @@ def read_mlflow(keys: Keys, environment: str) -> MlflowConfig:
         resources=_resources(keys, "mlflow"),
         ingress_enabled=ingress_enabled,
         ingress_host=host,
-        ingress_certificate_arn=keys.optional_string(
-            "mlflow.ingressCertificateArn", pattern=_ACM_ARN, expected="an ACM certificate ARN"
-        ),
+        ingress_certificate_arn=certificate_arn(keys, "mlflow.ingressCertificateArn", region),
     )
 
 
 def read_training_job(keys: Keys) -> TrainingJobConfig:
     enabled = keys.boolean("trainingJob.enabled")
-    tag = keys.optional_string("trainingJob.imageTag", pattern=_IMAGE_TAG, expected="an image tag or sha256 digest")
-    if tag is not None:
-        tag = _image_tag(keys, "trainingJob.imageTag")
-    image = _image(keys, "trainingJob.image")
-    if enabled and tag is None and image is None:
-        raise keys.fail("trainingJob.imageTag", "set (or trainingJob.image) when trainingJob.enabled is true")
     args = keys.string_list("trainingJob.args")
     if enabled and not args:
         raise keys.fail("trainingJob.args", "a non-empty list when trainingJob.enabled is true")
     return TrainingJobConfig(
         enabled=enabled,
-        image_tag=tag,
-        image=image,
         schedule=keys.optional_string("trainingJob.schedule", pattern=_CRON, expected="a five-field cron schedule"),
         args=args,
         active_deadline_seconds=keys.integer("trainingJob.activeDeadlineSeconds", minimum=60, maximum=86400),

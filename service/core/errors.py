@@ -2,7 +2,9 @@
 
 `row` and `field` point at the part of the request at fault, so a caller can fix it without guessing.
 `mlflow_code` is the error code MLflow's scoring server uses for the same fault: `/invocations` answers in
-MLflow's format with it.
+MLflow's format with it, and with `mlflow_error_class` where MLflow names a more specific class than the code's
+own (schema enforcement: `SCHEMA_ENFORCEMENT_FAILED`, sqlstate KAM01, mlflow/pyfunc/__init__.py@v3.17.2
+`_validate_prediction_input`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class ServiceError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     mlflow_code: ClassVar[str] = "INTERNAL_ERROR"
+    mlflow_error_class: ClassVar[str | None] = None  # None: MLflow derives it from mlflow_code
 
     def __init__(self, message: str, *, row: int | None = None, field: str | None = None) -> None:
         super().__init__(message)
@@ -54,6 +57,7 @@ class SchemaMismatch(ServiceError):
     status = 422
     code = "schema_mismatch"
     mlflow_code = "INVALID_PARAMETER_VALUE"
+    mlflow_error_class = "SCHEMA_ENFORCEMENT_FAILED"
 
 
 class PayloadTooLarge(ServiceError):
@@ -86,3 +90,21 @@ class PredictionFailed(ServiceError):
     status = 500
     code = "prediction_failed"
     mlflow_code = "INTERNAL_ERROR"
+
+
+class NonFiniteOutput(PredictionFailed):
+    """The model answered valid, finite rows with infinity or NaN (e.g. a linear model on `age = 1e308`).
+
+    JSON has no such number (orjson would write `null`, a silent wrong answer), so `/predict` refuses with 422
+    naming the row, and nothing is cached. `/invocations` answers as `mlflow models serve` does: 200 with the
+    standard library's `Infinity`/`NaN` tokens (`values` carries the predictions for that). A `PredictionFailed`,
+    so a challenger's non-finite answer falls back to the champion's.
+    """
+
+    status = 422
+    code = "prediction_not_finite"
+    mlflow_code = "BAD_REQUEST"
+
+    def __init__(self, message: str, *, row: int, values: list[Any]) -> None:
+        super().__init__(message, row=row)
+        self.values = values

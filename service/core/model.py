@@ -59,7 +59,8 @@ class ModelRejected(Exception):
 
 @dataclass(frozen=True)
 class ModelRef:
-    """What to serve: a registered model by alias (the normal case), by legacy stage, or a pinned version."""
+    """What to serve: a registered model by alias (the normal case), by legacy stage, a pinned version, or the
+    latest version (neither alias, stage nor version), as `mlflow models serve -m models:/...` takes them."""
 
     name: str
     alias: str | None = None
@@ -68,7 +69,8 @@ class ModelRef:
 
     @classmethod
     def parse(cls, uri: str) -> ModelRef:
-        """`models:/name@alias`, `models:/name/<Stage>` (deprecated in MLflow 3) or `models:/name/<version>`."""
+        """`models:/name@alias`, `models:/name/<Stage>` (deprecated in MLflow 3), `models:/name/<version>` or
+        `models:/name/latest` (case-insensitive, as mlflow/store/artifact/utils/models.py@v3.17.2 reads it)."""
         match = _URI.match(uri.strip())
         if not match:
             raise ValueError(f"'{uri}' is not a registered model URI (models:/<name>@<alias>)")
@@ -77,20 +79,32 @@ class ModelRef:
             return cls(name, alias=alias)
         if ref.isdigit():
             return cls(name, version=ref)
+        if ref.lower() == "latest":
+            return cls(name)
         if ref.lower() in STAGES:
             return cls(name, stage=STAGES[ref.lower()])
-        raise ValueError(f"'{uri}': '{ref}' is neither a version number nor a stage ({', '.join(STAGES.values())})")
+        raise ValueError(
+            f"'{uri}': '{ref}' is neither a version number, 'latest' nor a stage ({', '.join(STAGES.values())})"
+        )
 
     @property
     def uri(self) -> str:
         if self.alias:
             return f"models:/{self.name}@{self.alias}"
-        return f"models:/{self.name}/{self.stage or self.version}"
+        return f"models:/{self.name}/{self.stage or self.version or 'latest'}"
 
     @property
     def label(self) -> str:
-        """The alias (or stage, or pinned version) as responses report it."""
-        return self.alias or self.stage or f"version {self.version}"
+        """The alias (or stage, or pinned version, or "latest") as responses report it."""
+        return self.alias or self.stage or (f"version {self.version}" if self.version else "latest")
+
+    def describe(self) -> dict[str, str]:
+        """How responses name the reference: `{"alias": ...}`, `{"stage": ...}`, `{"version_ref": ...}`."""
+        if self.alias:
+            return {"alias": self.alias}
+        if self.stage:
+            return {"stage": self.stage}
+        return {"version_ref": self.version or "latest"}
 
 
 @dataclass(frozen=True)
@@ -160,13 +174,15 @@ class Registry:
                 if e.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
                     raise AliasNotSet(f"{ref.uri} is not set in the registry") from e
                 raise
-        elif ref.stage:
+        elif ref.stage or ref.version is None:
+            # A stage, or "latest": the highest version (in that stage), as mlflow's _get_latest_model_version.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated; the warning is ours to log
-                found = self.client.get_latest_versions(ref.name, stages=[ref.stage])
+                found = self.client.get_latest_versions(ref.name, stages=[ref.stage] if ref.stage else None)
             if not found:
-                raise LookupError(f"registered model '{ref.name}' has no version in stage {ref.stage}")
-            mv = found[0]
+                where = f" in stage {ref.stage}" if ref.stage else ""
+                raise LookupError(f"registered model '{ref.name}' has no version{where}")
+            mv = max(found, key=lambda v: int(v.version))
         else:
             mv = self.client.get_model_version(ref.name, str(ref.version))
         return VersionRef(name=ref.name, version=str(mv.version), run_id=mv.run_id)

@@ -8,6 +8,7 @@ agree on the model's input example before it trusts the fast one.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +18,7 @@ import numpy as np
 import orjson
 
 from service.core.batching import MicroBatcher
-from service.core.errors import PredictionFailed
+from service.core.errors import NonFiniteOutput, PredictionFailed
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -119,7 +120,8 @@ async def predict(
 ) -> Prediction:
     """Predictions for every row: cached ones from one MGET, the rest from the model, then one SET of those.
 
-    With a batcher, the rows the model computes are predicted together with other requests' rows.
+    With a batcher, the rows the model computes are predicted together with other requests' rows. A non-finite
+    output raises NonFiniteOutput (for every variant) before anything is cached.
     """
     n = len(rows)
 
@@ -129,7 +131,10 @@ async def predict(
         return await run_model(model, todo, offload=len(todo) >= offload_min_rows)
 
     if cache is None:
-        return Prediction(await compute(rows), model, cache_hits=0)
+        answers = await compute(rows)
+        if (bad := first_non_finite(answers)) is not None:
+            raise _non_finite(model, bad, answers)
+        return Prediction(answers, model, cache_hits=0)
     keys = cache.keys(model.name, model.version, rows)
     cached = await cache.get_many(keys)
     values: list[Any] = [None if c is None else orjson.loads(c) for c in cached]
@@ -139,8 +144,38 @@ async def predict(
         computed = await compute(todo)
         for i, value in zip(misses, computed, strict=True):
             values[i] = value
+        if (bad := first_non_finite(computed)) is not None:
+            raise _non_finite(model, misses[bad], values)
         await cache.set_many({keys[i]: orjson.dumps(v) for i, v in zip(misses, computed, strict=True)})
     return Prediction(values, model, cache_hits=n - len(misses))
+
+
+def first_non_finite(values: list[Any]) -> int | None:
+    """The index of the first row whose prediction is infinite or NaN; None when all are finite or the outputs are
+    not numbers (a classifier's labels are the model's own business)."""
+    try:
+        # A sum of numbers is finite only if every one is (4x cheaper than numpy's check on 1000 floats); an
+        # infinite sum of finite numbers, or outputs that are lists or labels, take the exact path below.
+        if math.isfinite(sum(values, 0.0)):
+            return None
+    except TypeError:
+        pass
+    try:
+        finite = np.isfinite(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        return None
+    if finite.all():
+        return None
+    return int(np.argwhere(~finite)[0][0])
+
+
+def _non_finite(model: LoadedModel, row: int, values: list[Any]) -> NonFiniteOutput:
+    return NonFiniteOutput(
+        f"row {row}: model {model.name} version {model.version} predicted {values[row]}, not a finite number; "
+        "the input is outside the range the model can answer",
+        row=row,
+        values=values,
+    )
 
 
 def model_batcher(max_batch_size: int, max_latency_s: float) -> MicroBatcher[LoadedModel]:

@@ -10,7 +10,12 @@ Two readers share one validator:
 JSON is decoded with orjson, which has no NaN/Infinity. A body that orjson rejects is read again with the
 standard library, which accepts the `NaN` and `Infinity` literals (and turns `1e999` into infinity): such a body
 then fails validation with a 422 that names the row and field of the non-finite value, instead of a bare
-"invalid JSON".
+"invalid JSON". Whatever the standard library cannot read either (nesting deeper than its recursion limit, an
+integer literal of thousands of digits, bytes that are not UTF-8) is a 400, never a 500.
+
+Integer columns reach the model as float64 rows cast back to the column's type, so a value outside the type's
+range would wrap (2**63 becomes -2**63) and one beyond 2**53 would lose digits: both are refused, naming the row
+and field.
 """
 
 from __future__ import annotations
@@ -31,8 +36,13 @@ from service.core.schema import Column, InputSchema
 Matrix = np.ndarray[Any, np.dtype[np.float64]]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-CONTENT_TYPES = ("application/json", "text/csv")
+PARQUET = "application/vnd.apache.parquet"
+# mlflow/pyfunc/scoring_server/__init__.py@v3.17.2 CONTENT_TYPES: CSV, JSON and (since MLflow 3) Parquet.
+CONTENT_TYPES = ("application/json", "text/csv", PARQUET)
 _NUMBER_TYPES = {float, int}
+# Integers a float64 holds exactly; an integer column's value must also fit the column's own type.
+EXACT_INT = 2**53
+INT_RANGES = {"long": (-EXACT_INT, EXACT_INT), "integer": (-(2**31), 2**31 - 1)}
 
 
 def decode_json(body: bytes) -> Any:
@@ -41,7 +51,9 @@ def decode_json(body: bytes) -> Any:
     except orjson.JSONDecodeError as e:
         try:
             return json.loads(body)
-        except ValueError:
+        # ValueError covers UnicodeDecodeError and the 4300-digit limit on integer literals; RecursionError is
+        # the standard library's answer to nesting deeper than its recursion limit (orjson stops at 1024).
+        except (ValueError, RecursionError):
             raise MalformedBody(f"the body is not valid JSON: {e}") from e
 
 
@@ -83,10 +95,12 @@ def _rows_list(rows: Any, key: str, max_rows: int) -> list[Any]:
 def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema, max_rows: int) -> Matrix:
     """MLflow's scoring protocol, answered as `mlflow.pyfunc.scoring_server` does."""
     mime = check_content_type(content_type)
-    if mime == "text/csv":
-        columns, data = _read_csv(body)
-        data = _rows_list(data, "csv", max_rows)
-        return to_matrix(from_columns(columns, data, schema, key="csv"), schema, lenient=True)
+    if mime in ("text/csv", PARQUET):
+        key = "csv" if mime == "text/csv" else "parquet"
+        wanted = set(schema.names)
+        columns, data = _read_csv(body, wanted) if mime == "text/csv" else _read_parquet(body, wanted)
+        data = _rows_list(data, key, max_rows)
+        return to_matrix(from_columns(columns, data, schema, key=key), schema, lenient=True)
     payload = decode_json(body)
     if not isinstance(payload, dict):
         raise InvalidRequest(
@@ -104,11 +118,28 @@ def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema
     if key == "dataframe_split":
         if not isinstance(value, dict):
             raise InvalidRequest('"dataframe_split" must be an object with "columns" and "data"', field=key)
+        index, rows_in = value.get("index"), value.get("data")
+        if index is not None and not (
+            isinstance(index, list) and isinstance(rows_in, list) and len(index) == len(rows_in)
+        ):
+            # pandas cannot build the frame: MLflow answers BAD_REQUEST before it looks at the columns.
+            raise InvalidRequest(
+                '"dataframe_split" is not a valid DataFrame: its "index" must have one entry per row of "data"',
+                field=f"{key}.index",
+            )
         header = value.get("columns")
         if not isinstance(header, list):
             raise SchemaMismatch(
                 '"dataframe_split" has no "columns": the model takes named columns', field=f"{key}.columns"
             )
+        for j, name in enumerate(header):
+            if not isinstance(name, str):
+                # A schema error, as MLflow's enforcement answers a numeric column name (a list or an object as a
+                # name was a 500 there, and here: unhashable).
+                raise SchemaMismatch(
+                    f'column {j} of "dataframe_split.columns" is {_preview(name)}: column names are strings',
+                    field=f"{key}.columns",
+                )
         data = _rows_list(value.get("data"), f"{key}.data", max_rows)
         rows = from_columns(header, data, schema, key=f"{key}.data")
         return to_matrix(rows, schema, lenient=True, no_bools=_no_booleans(body))
@@ -148,16 +179,38 @@ def check_content_type(content_type: str | None) -> str:
     return mime.lower()
 
 
-def _read_csv(body: bytes) -> tuple[list[Any], list[Any]]:
+def _read_csv(body: bytes, wanted: set[str]) -> tuple[list[Any], list[Any]]:
     import pandas as pd
 
     try:
         frame = pd.read_csv(io.StringIO(body.decode("utf-8")))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise MalformedBody(f"the body is not a CSV table with a header row: {e}") from e
+    return _table(frame, wanted)
+
+
+def _read_parquet(body: bytes, wanted: set[str]) -> tuple[list[Any], list[Any]]:
+    """A Parquet file, read as `mlflow models serve` reads it (`pandas.read_parquet`)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(io.BytesIO(body))
+    # pyarrow raises its own ArrowException subclasses (ArrowInvalid is a ValueError, others are not).
+    except Exception as e:  # noqa: BLE001 - anything the reader raises means "not a Parquet table"
+        raise MalformedBody(f"the body is not a Parquet table: {e}") from e
+    if not all(isinstance(name, str) for name in frame.columns):
+        raise SchemaMismatch("the Parquet table's column names must be strings", field="parquet")
+    return _table(frame, wanted)
+
+
+def _table(frame: Any, wanted: set[str]) -> tuple[list[Any], list[Any]]:
+    """The header and rows of the columns the model takes (others are ignored anyway: converting the 20,000
+    extra columns of a hostile CSV one by one took seconds)."""
+    keep = [j for j, name in enumerate(frame.columns) if name in wanted]
     # Column by column, so values come out as Python scalars (numpy's would fail the type checks).
-    values = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
-    return frame.columns.tolist(), [list(row) for row in zip(*values, strict=True)]
+    values = [frame.iloc[:, j].tolist() for j in keep]
+    rows = [list(row) for row in zip(*values, strict=True)] if keep else [[] for _ in range(len(frame))]
+    return [frame.columns[j] for j in keep], rows
 
 
 def _columnar(value: dict[str, Any], key: str) -> tuple[list[str], list[list[Any]]]:
@@ -205,8 +258,14 @@ def from_positional(rows: Sequence[Any], schema: InputSchema, *, key: str) -> li
 
 
 def from_columns(columns: Sequence[Any], data: Sequence[Any], schema: InputSchema, *, key: str) -> list[list[Any]]:
-    """A header plus rows of values (dataframe_split, CSV, columnar objects); extra columns are ignored."""
+    """A header plus rows of values (dataframe_split, CSV, columnar objects); extra columns are ignored.
+
+    A column named twice is refused, as MLflow's schema enforcement refuses it: which copy would the model get?
+    """
     index = {name: j for j, name in enumerate(columns)}
+    if len(index) != len(columns):
+        twice = next(name for j, name in enumerate(columns) if index[name] != j)
+        raise SchemaMismatch(f"column '{twice}' is named twice in \"{key}\"", field=str(twice))
     missing = [name for name in schema.names if name not in index]
     if missing:
         raise SchemaMismatch(f"missing field '{missing[0]}'", field=missing[0])
@@ -277,19 +336,28 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
     if t is bool:
         if kind == "bool" or lenient:
             return float(value)
+    elif t is int and kind == "int":
+        return _in_range(value, column, row)
     elif (t is int and kind != "bool") or (t is float and kind == "float"):
         try:
             number = float(value)
         except OverflowError as e:
             raise InvalidRequest(
-                f"row {row}, field '{column.name}': {value} is out of the float64 range", row=row, field=column.name
+                f"row {row}, field '{column.name}': {_preview(value)} is out of the float64 range",
+                row=row,
+                field=column.name,
             ) from e
         if not math.isfinite(number):
             raise _non_finite(row, column, number)
         return number
     elif t is float and kind == "int" and lenient and value.is_integer():
-        return float(value)
+        return _in_range(int(value), column, row)
     elif t is str and lenient and kind != "bool":
+        if kind == "int":
+            try:  # exactly, as an integer: float() would round "9007199254740993" into range
+                return _in_range(int(value), column, row)
+            except ValueError:
+                pass  # "1.0", "1e3": read as a number below
         try:
             number = float(value)
         except ValueError as e:
@@ -300,10 +368,25 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
             ) from e
         if not math.isfinite(number):
             raise _non_finite(row, column, number)
-        if kind == "int" and not number.is_integer():
-            raise _wrong_type(row, column, value)
+        if kind == "int":
+            if not number.is_integer():
+                raise _wrong_type(row, column, value)
+            return _in_range(int(number), column, row)
         return number
     raise _wrong_type(row, column, value)
+
+
+def _in_range(value: int, column: Column, row: int) -> float:
+    """An integer column's value as float64, if the column's type holds it and float64 holds it exactly."""
+    low, high = INT_RANGES[column.type]
+    if not low <= value <= high:
+        raise InvalidRequest(
+            f"row {row}, field '{column.name}': {_preview(value)} is out of range for {column.type} "
+            f"([{low}, {high}]; beyond 2^53 a float64 row would change the value)",
+            row=row,
+            field=column.name,
+        )
+    return float(value)
 
 
 def _non_finite(row: int, column: Column, value: float) -> InvalidRequest:
@@ -315,7 +398,19 @@ def _non_finite(row: int, column: Column, value: float) -> InvalidRequest:
 def _wrong_type(row: int, column: Column, value: Any) -> InvalidRequest:
     expected = {"float": "a number", "int": "an integer", "bool": "true or false"}[column.kind]
     return InvalidRequest(
-        f"row {row}, field '{column.name}': expected {expected} ({column.type}), got {json.dumps(value)[:40]}",
+        f"row {row}, field '{column.name}': expected {expected} ({column.type}), got {_preview(value)}",
         row=row,
         field=column.name,
     )
+
+
+def _preview(value: Any) -> str:
+    """A short rendering of a client's value for a message: containers by kind (a nesting bomb would exhaust
+    the recursion of any serializer), numbers and strings cut at 40 characters."""
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} keys"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return json.dumps(value)[:40]

@@ -44,9 +44,13 @@ async def health(
     holder: HolderDep, cache: CacheDep, settings: SettingsDep, variants: VariantsDep, drift: DriftDep
 ) -> OrjsonResponse:
     # Only the champion decides readiness: a missing challenger or drift is a warning, not a reason to stop.
+    served = holder.describe()
+    if served["model"] is not None:
+        # A stage URI's stage is reported as a stage, not as an alias.
+        served["model"] = {k: v for k, v in served["model"].items() if k != "alias"} | variants.champion_ref.describe()
     details: dict[str, Any] = {
         "status": "ready" if holder.current else "not_ready",
-        **holder.describe(),
+        **served,
         "model_ref": settings.model_ref().uri,
         "reload_interval_s": settings.reload_interval_s,
         "cache": cache.describe() if cache else {"enabled": False},
@@ -61,12 +65,23 @@ async def metrics(metrics: MetricsDep) -> Response:
     return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/version", summary="Versions of the service, MLflow, Python and the model serving")
-async def version(holder: HolderDep) -> dict[str, Any]:
+@router.get(
+    "/version",
+    summary="The MLflow version, as a bare string, as `mlflow models serve` answers (ScoringServerClient.get_version)",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "string"}, "example": mlflow.__version__}}}},
+)
+async def version() -> Response:
+    # mlflow/pyfunc/scoring_server/__init__.py@v3.17.2 answers the bare VERSION with media type application/json.
+    return Response(content=mlflow.__version__, media_type="application/json")
+
+
+@router.get("/version/details", summary="Versions of the service, MLflow, Python and the model serving")
+async def version_details(holder: HolderDep, variants: VariantsDep) -> dict[str, Any]:
     model = holder.current
     return {
         "service": __version__,
         "mlflow": mlflow.__version__,
         "python": platform.python_version(),
-        "model": {"name": model.name, "version": model.version, "alias": model.alias} if model else None,
+        "model": {"name": model.name, "version": model.version, **variants.champion_ref.describe()} if model else None,
     }

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Request
 
 from service.core.model import LoadedModel
 from service.core.predict import Prediction, predict
-from service.core.validation import Matrix, parse_invocations, parse_predict
+from service.core.validation import PARQUET, Matrix, parse_invocations, parse_predict
 from service.deps import PredictContext, PredictDep
 from service.responses import OrjsonResponse
 from service.schemas import (
+    INVOCATIONS_JSON,
     ErrorResponse,
     InvocationsResponse,
     MlflowErrorResponse,
@@ -68,7 +69,9 @@ async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
     variant, result = await _serve(ctx, rows)
     ctx.metrics.predictions.labels(endpoint="predict").inc(len(rows))
     model = result.model
-    info = {"name": model.name, "version": model.version, "alias": model.alias}
+    variants = ctx.variants
+    ref = variants.challenger_ref if variant == "challenger" and variants.challenger_ref else variants.champion_ref
+    info = {"name": model.name, "version": model.version, **ref.describe()}
     return OrjsonResponse(
         {"predictions": result.values, "model": info, "variant": variant}, headers=model_headers(model, variant)
     )
@@ -87,10 +90,11 @@ async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
         "requestBody": {
             "required": True,
             "description": "MLflow's scoring protocol: a JSON object with exactly one of dataframe_split, "
-            "dataframe_records, instances, inputs; or a CSV table with a header row.",
+            "dataframe_records, instances, inputs; a CSV table with a header row; or a Parquet file.",
             "content": {
-                "application/json": {"schema": {"type": "object"}},
+                "application/json": {"schema": INVOCATIONS_JSON},
                 "text/csv": {"schema": {"type": "string"}},
+                PARQUET: {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.harness import ACCOUNT_ID, REGION, run_stack
+from infra.config import IMAGE_KEYS
+from tests.infra.harness import ACCOUNT_ID, DOCKER_IMAGE, REGION, Recording, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -235,7 +236,7 @@ def test_ci_runs_make_test_and_the_reliability_suite_on_every_push_and_pull_requ
 
 def test_images_are_built_for_all_three_dockerfiles_and_tagged_with_the_commit() -> None:
     images = load("images")
-    assert "workflow_call" in images["on"]
+    assert {"workflow_call", "workflow_dispatch"} <= set(images["on"])
     build = images["jobs"]["build"]
     matrix = {m["image"]: (m["dockerfile"], m["context"]) for m in build["strategy"]["matrix"]["include"]}
     assert matrix == {
@@ -244,53 +245,69 @@ def test_images_are_built_for_all_three_dockerfiles_and_tagged_with_the_commit()
         "training": ("training/Dockerfile", "."),
     }
     push = next(s for s in steps(build) if uses(s, "docker/build-push-action"))
-    assert push["with"]["tags"] == "${{ env.ECR_REGISTRY }}/${{ env.REPOSITORY }}:${{ env.SHA }}"
-    assert build["env"]["SHA"] == "${{ needs.meta.outputs.sha }}"
-    assert build["env"]["REPOSITORY"] == "${{ vars.NAME_PREFIX || 'mlp' }}-dev/${{ matrix.image }}"
-    assert images["env"]["ECR_REGISTRY"] == "${{ vars.ECR_REGISTRY }}"
-    assert images["on"]["workflow_call"]["outputs"]["inference-image"]["value"] == (
-        "${{ jobs.meta.outputs.inference-image }}"
-    )
+    assert push["with"]["tags"] == "${{ env.ECR_REGISTRY }}/${{ env.REPOSITORY }}:${{ steps.commit.outputs.sha }}"
+    # A plain manifest: no attestation index with untagged children for the lifecycle rule to expire.
+    assert push["with"]["provenance"] is False
+    for image in matrix:
+        output = images["on"]["workflow_call"]["outputs"][f"{image}-image"]["value"]
+        assert output == f"${{{{ jobs.build.outputs.{image}-image }}}}"
+        assert build["outputs"][f"{image}-image"] == f"${{{{ steps.reference.outputs.{image}-image }}}}"
 
 
-def test_images_go_to_the_repositories_the_dev_stack_creates_and_deploys_reads() -> None:
-    """images.yml pushes to, and hands the deploy jobs, exactly the dev stack's ECR repository URLs."""
-    dev = run_stack("dev")
-    prefix = dev.config["platform:namePrefix"]
-    registry = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_prebuilt_images_go_to_the_stacks_own_repositories_as_digests(stack: str) -> None:
+    """images.yml pushes to the repositories the stack itself creates, in the stack's environment (its account),
+    and hands back `<repository URL>@sha256:...`, the form platform:*.image accepts (infra/config/images.py)."""
+    rec = run_stack(stack)
+    prefix = rec.config["platform:namePrefix"]
     images = load("images")
+    build = images["jobs"]["build"]
+    assert build["environment"] == "${{ inputs.stack }}"
+    registry = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"
+    digest = "sha256:" + "0" * 64
 
     def render(expression: str, image: str) -> str:
+        if "${REPOSITORY}" in expression:
+            expression = expression.replace("${REPOSITORY}", render(build["env"]["REPOSITORY"], image))
         return (
             expression.replace("${{ vars.NAME_PREFIX || 'mlp' }}", prefix)
+            .replace("${{ inputs.stack }}", stack)
             .replace("${{ matrix.image }}", image)
-            .replace(
-                "${REPOSITORY_PREFIX}",
-                images["env"]["REPOSITORY_PREFIX"].replace("${{ vars.NAME_PREFIX || 'mlp' }}", prefix),
-            )
             .replace("${ECR_REGISTRY}", registry)
-            .replace("${image}", image)
-            .replace("${sha}", "0a1b2c3")
+            .replace("${IMAGE}", image)
+            .replace("${DIGEST}", digest)
         )
 
-    build = images["jobs"]["build"]
-    created = {r.inputs["name"] for r in dev.find("aws:ecr/repository:Repository")}
+    created = {r.inputs["name"] for r in rec.find("aws:ecr/repository:Repository")}
     pushed = {render(build["env"]["REPOSITORY"], m["image"]) for m in build["strategy"]["matrix"]["include"]}
-    assert pushed == created == {f"{prefix}-dev/inference", f"{prefix}-dev/mlflow", f"{prefix}-dev/training"}
-    (names,) = [s for s in steps(images["jobs"]["meta"]) if s.get("id") == "names"]
-    (line,) = [line.strip() for line in names["run"].splitlines() if "-image=" in line]
-    for image, url in dev.exports["ecrRepositoryUrls"].items():
-        assert render(line, image) == f'echo "{image}-image={url}:0a1b2c3"'
+    assert pushed == created == {f"{prefix}-{stack}/{image}" for image in ("inference", "mlflow", "training")}
+    (reference,) = [s for s in steps(build) if s.get("id") == "reference"]
+    (line,) = [line.strip() for line in reference["run"].splitlines() if line.strip().startswith("reference=")]
+    references = {}
+    for image, url in rec.exports["ecrRepositoryUrls"].items():
+        assert render(line, image) == f'reference="{url}@{digest}"'
+        references[f"platform:{IMAGE_KEYS[image]}"] = f"{url}@{digest}"
+    # ...which the stack runs as given when it builds nothing itself.
+    prebuilt = run_stack(stack, {"platform:images.build": "false", **references})
+    assert not prebuilt.find(DOCKER_IMAGE)
+    assert set(prebuilt.exports["images"].values()) <= set(references.values())
 
 
 DEPLOY_ORDER = ("dev", "staging", "prod")
+
+
+def checks_docker_before_up(job: dict[str, Any]) -> bool:
+    """A step runs `docker buildx inspect --bootstrap` (daemon reachable, BuildKit builder up) before `pulumi up`."""
+    ran = [str(s.get("run", "")).strip() for s in steps(job)]
+    up = next(i for i, s in enumerate(steps(job)) if uses(s, PULUMI) and s.get("with", {}).get("command") == "up")
+    return "docker buildx inspect --bootstrap" in ran[:up]
 
 
 def test_deploy_runs_on_main_dev_then_staging_then_prod_behind_environments() -> None:
     deploy = load("deploy")
     assert deploy["on"] == {"push": {"branches": ["main"]}}
     jobs = deploy["jobs"]
-    assert set(jobs["dev"]["needs"]) == {"test", "images"}
+    assert set(jobs["dev"]["needs"]) == {"test"}
     assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
     for before, after in zip(DEPLOY_ORDER, DEPLOY_ORDER[1:], strict=False):
         assert before in jobs[after]["needs"], f"{after} must wait for {before}"
@@ -299,7 +316,25 @@ def test_deploy_runs_on_main_dev_then_staging_then_prod_behind_environments() ->
         assert job["environment"]["name"] == stack
         (up,) = [s for s in steps(job) if uses(s, PULUMI)]
         assert up["with"]["command"] == "up" and up["with"]["stack-name"] == stack
-        assert "${{ needs.images.outputs.inference-image }}" in up["with"]["config-map"]
+
+
+@pytest.mark.parametrize("stack", DEPLOY_ORDER)
+def test_each_deploy_runs_the_images_its_own_up_builds_with_docker_on_the_runner(stack: str) -> None:
+    """Every stack file builds its images in `up` (images.build), so its job passes no image and needs no
+    images.yml run; the job checks the runner's Docker and BuildKit before `up` changes anything (the provider
+    fails an Image with "buildkit is not supported on this host" otherwise: pulumi-docker-build v0.0.22
+    provider/internal/image.go, Create)."""
+    rec = run_stack(stack)
+    assert rec.config["platform:images.build"] == "true"
+    running = ["inference", "mlflow"] + (["training"] if rec.config["platform:trainingJob.enabled"] == "true" else [])
+    pushed_to = {r.inputs["tags"][0].split("/", 1)[1].split(":")[0] for r in rec.find(DOCKER_IMAGE)}
+    assert pushed_to == {f"mlp-{stack}/{image}" for image in running}
+    deploy = load("deploy")
+    assert "images" not in deploy["jobs"]
+    job = deploy["jobs"][stack]
+    (up,) = [s for s in steps(job) if uses(s, PULUMI)]
+    assert "image" not in str(up["with"].get("config-map", ""))
+    assert checks_docker_before_up(job)
 
 
 def test_two_deploys_of_one_stack_never_overlap() -> None:
@@ -320,7 +355,7 @@ def test_the_three_deploy_jobs_differ_only_by_their_stack() -> None:
         for stack in DEPLOY_ORDER
     }
     assert len(shapes) == 1, "dev, staging and prod jobs differ beyond the stack name"
-    assert needs["prod"] == ["images", "staging"]
+    assert needs["prod"] == ["staging"]
 
 
 def test_preview_posts_staging_and_prod_diffs_on_the_pull_request() -> None:
@@ -337,22 +372,28 @@ def test_preview_posts_staging_and_prod_diffs_on_the_pull_request() -> None:
 def test_preview_creates_or_updates_the_pr_stack_from_the_template_and_comments_its_url() -> None:
     job = load("preview")["jobs"]["pr-stack"]
     assert job["env"]["STACK"] == "pr-${{ github.event.pull_request.number }}"
-    assert job["env"]["IMAGE"] == "${{ needs.images.outputs.inference-image }}"
     script = "\n".join(str(s.get("run", "")) for s in steps(job))
     assert 'pulumi stack select --create "${STACK}"' in script
-    assert '.github/scripts/preview_stacks.py config --pr "${PR_NUMBER}" --image "${IMAGE}"' in script
+    # No --image: the preview's own `up` builds the pull request's inference image (images.build).
+    assert '.github/scripts/preview_stacks.py config --pr "${PR_NUMBER}"\n' in script + "\n"
     (up,) = [s for s in steps(job) if uses(s, PULUMI) and s.get("with", {}).get("command") == "up"]
     assert up["with"]["stack-name"] == "${{ env.STACK }}"
     comment = next(s for s in steps(job) if uses(s, "actions/github-script"))
     assert comment["env"]["INFERENCE_URL"] == f"${{{{ steps.{up['id']}.outputs.inferenceUrl }}}}"
+    assert comment["env"]["IMAGE"] == f"${{{{ steps.{up['id']}.outputs.inferenceImage }}}}"
+    assert checks_docker_before_up(job)
     assert f"steps.{up['id']}.outputs.inferenceUrl" in job["environment"]["url"]
 
 
 def test_fork_pull_requests_are_not_previewed() -> None:
-    """They get no OIDC token or secrets; everything else needs the images job, so it is skipped too."""
+    """They get no OIDC token or secrets, so every job is skipped for them."""
     jobs = load("preview")["jobs"]
-    assert jobs["images"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
-    assert all(j["needs"] == "images" for job_id, j in jobs.items() if job_id != "images")
+    assert {j["if"] for j in jobs.values()} == {"github.event.pull_request.head.repo.full_name == github.repository"}
+
+
+def test_the_preview_exports_the_image_the_workflow_comments(preview: Recording) -> None:
+    repository = preview.one(DOCKER_IMAGE).inputs["tags"][0].split(":")[0]
+    assert preview.exports["inferenceImage"].startswith(f"{repository}@sha256:")
 
 
 def test_cleanup_destroys_the_pr_stack_when_the_pr_closes() -> None:

@@ -31,6 +31,8 @@ TYPICAL_SECONDS: dict[str, int] = {
     "kubernetes:helm.sh/v3:Release": 60,
     "aws:eks/addon:Addon": 60,
     "aws:ec2/natGateway:NatGateway": 2 * 60,
+    # Building an image without a warm cache (pip installs of the pinned requirements) and pushing it to ECR.
+    "docker-build:index:Image": 5 * 60,
     # Pulumi waits for a Deployment's rollout: image pull, MLflow's schema check in its init container, the start.
     "kubernetes:apps/v1:Deployment": 2 * 60,
     # ...for a Job to complete: MLflow's schema migration and user bootstrap, the inference image check, dev's
@@ -38,6 +40,11 @@ TYPICAL_SECONDS: dict[str, int] = {
     "kubernetes:batch/v1:Job": 60,
     # ...for the LB controller to create the ALB and report its hostname.
     "kubernetes:networking.k8s.io/v1:Ingress": 60,
+    # ACM issues a DNS-validated certificate once it finds the validation CNAME: minutes, up to 30 at worst
+    # (ACM user guide, "DNS validation"); the provider waits for ISSUED.
+    "aws:acm/certificateValidation:CertificateValidation": 5 * 60,
+    # Route 53 answers a change as PENDING; the provider waits for INSYNC, usually within a minute.
+    "aws:route53/record:Record": 60,
 }
 DEFAULT_SECONDS = 10
 # Resources of a type whose await differs from the type's: (type, name suffix) -> seconds.

@@ -18,6 +18,7 @@ import json
 import logging
 import runpy
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +30,63 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from tests.infra.mock_dns import ALB_HOSTED_ZONE_IDS, hosted_zone, validation_option
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "platform"
 # The Pulumi organization the stacks run in (bare stack references are qualified with it).
 ORGANIZATION = "acme"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# What a fork sets once for the whole project (docs/forking.md) and the shipped files leave unset, so that
+# `pulumi up` of an unforked stack fails its config check naming the key. The harness runs the stacks under the
+# zone a fork declared in Pulumi.yaml; in this repository, which declares none, under a test fixture: a zone
+# under the .test TLD reserved for testing (RFC 6761 6.2), which no stack file or doc may carry
+# (tests/infra/test_rehearsal_tls.py).
+FIXTURE_ZONE = "ml.acme.test"
+_DECLARED_ZONE = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"].get("dns.zone") or {}).get("default")
+FORK_ZONE = str(_DECLARED_ZONE or FIXTURE_ZONE).removesuffix(".")
+FORK_CONFIG = {f"{PROJECT}:dns.zone": FORK_ZONE}
+# The public hosted zones the mocked account holds, by domain name (Route 53 ids: Z and uppercase alphanumerics).
+HOSTED_ZONES = {FORK_ZONE: "Z0" + hashlib.sha256(FORK_ZONE.encode()).hexdigest()[:17].upper()}
 # What a brought VPC (network.vpcId) reports as its CIDR; its subnets are /24s inside it.
 BYO_VPC_CIDR = "10.42.0.0/16"
+# aws.elb.get_service_account's answers: the Elastic Load Balancing account of each Region available before
+# August 2022, as the provider holds them (terraform-provider-aws internal/service/elb/service_account_data_source.go,
+# accountIDPerRegionMap); it refuses any other Region.
+ELB_SERVICE_ACCOUNTS = dict(
+    pair.split("=")
+    for pair in """
+    af-south-1=098369216593 ap-east-1=754344448648 ap-northeast-1=582318560864 ap-northeast-2=600734575887
+    ap-northeast-3=383597477331 ap-south-1=718504428378 ap-southeast-1=114774131450 ap-southeast-2=783225319266
+    ap-southeast-3=589379963580 ca-central-1=985666609251 cn-north-1=638102146993 cn-northwest-1=037604701340
+    eu-central-1=054676820928 eu-north-1=897822967062 eu-south-1=635631232127 eu-west-1=156460612806
+    eu-west-2=652711504416 eu-west-3=009996457667 me-south-1=076674570225 sa-east-1=507241528517
+    us-east-1=127311923021 us-east-2=033677994240 us-gov-east-1=190560391635 us-gov-west-1=048591011584
+    us-west-1=027434742980 us-west-2=797873946194
+""".split()
+)
+# The role the program runs as (the deploy workflow assumes it) and its STS session, as AWS reports them.
+DEPLOY_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/platform-deploy"
+CALLER_ARN = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/platform-deploy/deploy-dev-1234"
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One zone of the region as this account sees it: names map to zone IDs differently in every account."""
+
+    name: str
+    zone_id: str
+    opt_in_status: str = "opt-in-not-required"
+    state: str = "available"
+
+
+# This account's us-east-1: six AZs (us-east-1c is use1-az3, where EKS places no control plane) and an opted-in
+# Local Zone.
+ZONES = (
+    *(Zone(f"{REGION}{letter}", f"use1-az{i}") for i, letter in enumerate("abcdef", start=1)),
+    Zone(f"{REGION}-bos-1a", "use1-bos1-az1", opt_in_status="opted-in"),
+)
 # AWS resource types that take no `tags` argument; every other aws: resource must carry the stack's tags.
 # tests/infra/test_wiring.py checks each entry against the pulumi_aws class, so the list cannot hide one.
 UNTAGGABLE = frozenset(
@@ -56,10 +106,15 @@ UNTAGGABLE = frozenset(
         "aws:s3/bucketPolicy:BucketPolicy",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
         "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:route53/record:Record",
+        "aws:acm/certificateValidation:CertificateValidation",
     }
 )
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+DOCKER_IMAGE = "docker-build:index:Image"
+GET_ECR_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
 GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
+GET_ZONE = "aws:route53/getZone:getZone"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -79,13 +134,19 @@ def secret_keys(overrides: dict[str, Any] | None) -> list[str]:
     return [k for k, v in (overrides or {}).items() if isinstance(v, Secret)]
 
 
-def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """The config the CLI hands the program: project defaults, then the stack file, then overrides."""
+def stack_config(stack: str, overrides: dict[str, Any] | None = None, fork: bool = True) -> dict[str, str]:
+    """The config the CLI hands the program: project defaults, then the stack file, then overrides.
+
+    With `fork`, the project-wide values a fork sets once (FORK_CONFIG) come in over the defaults, as a fork's
+    Pulumi.yaml or shared ESC environment gives them; without it, the files exactly as shipped.
+    """
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     values: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
         if isinstance(decl, dict) and "default" in decl:
             values[f"{PROJECT}:{key}" if ":" not in key else key] = decl["default"]
+    if fork:
+        values.update({k: v for k, v in FORK_CONFIG.items() if not values.get(k)})
     stack_file = ROOT / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
@@ -128,8 +189,9 @@ class PlatformMocks(mocks.Mocks):
     `references` are the stacks a StackReference may name (fully qualified), as recorded runs.
     """
 
-    def __init__(self, references: dict[str, Recording] | None = None) -> None:
+    def __init__(self, references: dict[str, Recording] | None = None, zones: Iterable[Zone] = ZONES) -> None:
         self.references = references or {}
+        self.zones = tuple(zones)
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -205,6 +267,19 @@ class PlatformMocks(mocks.Mocks):
             return rid, state
         elif typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{state['name']}"
+        elif typ == DOCKER_IMAGE:
+            # What pulumi-docker-build reports after a push (provider/internal/image.go@v0.0.22, Create): the
+            # manifest's digest is the id, and `ref` is the first tag with the digest appended.
+            tags = list(inputs.get("tags") or [])
+            digest = "sha256:" + hashlib.sha256(json.dumps([name, tags], sort_keys=True).encode()).hexdigest()
+            rid = digest
+            state.update(
+                digest=digest,
+                ref=f"{tags[0]}@{digest}" if tags else "",
+                contextHash=hashlib.sha256(json.dumps(inputs.get("context"), sort_keys=True).encode()).hexdigest(),
+            )
+            state.pop("arn", None)
+            state.pop("name", None)
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
         elif typ == "aws:secretsmanager/secret:Secret":
@@ -215,7 +290,23 @@ class PlatformMocks(mocks.Mocks):
         elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
             state.update(versionId=_fake_id("v", name, 32)[2:], versionStages=["AWSCURRENT"], arn=inputs["secretId"])
         elif typ == "aws:acm/certificate:Certificate":
-            state["arn"] = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{_fake_id('c', name, 32)[2:]}"
+            # ACM's certificate ids are UUIDs.
+            certificate_id = str(uuid.UUID(hashlib.sha256(name.encode()).hexdigest()[:32]))
+            rid = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/{certificate_id}"
+            names = [inputs["domainName"], *(inputs.get("subjectAlternativeNames") or [])]
+            state.update(
+                arn=rid,
+                status="PENDING_VALIDATION",
+                domainValidationOptions=[validation_option(n) for n in dict.fromkeys(names)],
+                validationMethod=inputs.get("validationMethod"),
+            )
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            rid = str(inputs["certificateArn"])
+        elif typ == "aws:route53/record:Record":
+            # The provider's id is <zone id>_<name>_<type>; fqdn is the name without the root's trailing dot.
+            fqdn = str(inputs["name"]).removesuffix(".")
+            rid = f"{inputs['zoneId']}_{fqdn}_{inputs['type']}"
+            state.update(fqdn=fqdn)
         elif typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
@@ -224,8 +315,12 @@ class PlatformMocks(mocks.Mocks):
                 # What the AWS Load Balancer Controller writes back once the ALB exists (Pulumi waits for it).
                 annotations = metadata.get("annotations") or {}
                 internal = annotations.get("alb.ingress.kubernetes.io/scheme") == "internal"
+                # Every Ingress of an IngressGroup is served by the group's one ALB (LB controller annotations.md,
+                # IngressGroup), so they all report its DNS name.
+                balancer = annotations.get("alb.ingress.kubernetes.io/group.name") or name
                 host = (
-                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', name, 20)[4:]}.{REGION}.elb.amazonaws.com"
+                    f"{'internal-' if internal else ''}k8s-{_fake_id('alb', balancer, 20)[4:]}"
+                    f".{REGION}.elb.amazonaws.com"
                 )
                 state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
         return rid, state
@@ -233,15 +328,20 @@ class PlatformMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{REGION}{z}" for z in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+            return self._availability_zones(args.args)
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
-                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
-                "userId": "AIDAMOCK",
+                "arn": CALLER_ARN,
+                "userId": "AROAMOCK:deploy-dev-1234",
                 "id": ACCOUNT_ID,
             }
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # IAM's answer for an assumed-role session: the role's ARN (with its path) as the issuer.
+            arn = str(args.args["arn"])
+            role = arn.split(":assumed-role/", 1)[1].split("/")[0] if ":assumed-role/" in arn else ""
+            issuer = DEPLOY_ROLE_ARN if role == "platform-deploy" else arn
+            return {"arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": "deploy-dev-1234", "id": arn}
         if token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com"}
         if token == "aws:index/getPartition:getPartition":
@@ -252,11 +352,51 @@ class PlatformMocks(mocks.Mocks):
         if token == "aws:ec2/getSubnet:getSubnet":
             index = int(hashlib.sha256(str(args.args["id"]).encode()).hexdigest(), 16) % 256
             return {"id": args.args["id"], "cidrBlock": f"{BYO_VPC_CIDR.split('.0.0/')[0]}.{index}.0/24"}
+        if token == "aws:elb/getServiceAccount:getServiceAccount":
+            region = str(args.args.get("region") or REGION)
+            if region not in ELB_SERVICE_ACCOUNTS:
+                raise ValueError(f"unsupported AWS Region: {region}")
+            partition = {"cn": "aws-cn", "us-gov": "aws-us-gov"}.get(region.rsplit("-", 2)[0], "aws")
+            account = ELB_SERVICE_ACCOUNTS[region]
+            return {"id": account, "arn": f"arn:{partition}:iam::{account}:root", "region": region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps(_policy_document(args.args)), "id": "policy"}
+        if token == GET_ECR_TOKEN:
+            registry = str(args.args.get("registryId") or ACCOUNT_ID)
+            secret = base64.b64encode(f"AWS:mock-token-{registry}".encode()).decode()
+            return {
+                "authorizationToken": secret,
+                "expiresAt": "2026-01-01T12:00:00Z",
+                "id": registry,
+                "password": f"mock-token-{registry}",
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{REGION}.amazonaws.com",
+                "region": REGION,
+                "registryId": registry,
+                "userName": "AWS",
+            }
         if token == GET_SECRET_VERSION:
             return self._secret_version(str(args.args["secretId"]))
+        if token == GET_ZONE:
+            return hosted_zone(args.args, HOSTED_ZONES)
+        if token == "aws:lb/getHostedZoneId:getHostedZoneId":
+            region = args.args.get("region") or REGION
+            if (args.args.get("loadBalancerType") or "application") != "application":
+                raise NotImplementedError("the offline harness knows the ALB zones only")
+            return {"id": ALB_HOSTED_ZONE_IDS[region], "region": region, "loadBalancerType": "application"}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
+
+    def _availability_zones(self, args: dict[str, Any]) -> dict[str, Any]:
+        """DescribeAvailabilityZones with the invoke's filters applied, in name order as EC2 returns them."""
+        zones = [z for z in self.zones if args.get("state") in (None, z.state)]
+        zones = [z for z in zones if z.zone_id not in (args.get("excludeZoneIds") or [])]
+        zones = [z for z in zones if z.name not in (args.get("excludeNames") or [])]
+        for f in args.get("filters") or []:
+            field_of = {"opt-in-status": lambda z: z.opt_in_status, "zone-id": lambda z: z.zone_id}
+            if f["name"] not in field_of:
+                raise NotImplementedError(f"the offline harness has no availability-zone filter {f['name']}")
+            zones = [z for z in zones if field_of[f["name"]](z) in f["values"]]
+        zones.sort(key=lambda z: z.name)
+        return {"names": [z.name for z in zones], "zoneIds": [z.zone_id for z in zones], "id": REGION}
 
     def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
         """What the engine reads for a StackReference: the stack's outputs, secret ones marked secret."""
@@ -368,6 +508,11 @@ class Invoke:
 
 def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SECRET_SIG) == _SECRET_VALUE
+
+
+def mark_secret(value: Any) -> dict[str, Any]:
+    """`value` as the engine receives a secret."""
+    return {_SECRET_SIG: _SECRET_VALUE, "value": value}
 
 
 def secret_leaves(value: Any, inside: bool = False) -> Iterator[Any]:
@@ -604,13 +749,17 @@ def run_stack(
     overrides: dict[str, Any] | None = None,
     program: Path | None = None,
     references: dict[str, Recording] | None = None,
+    fork: bool = True,
+    zones: Iterable[Zone] = ZONES,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
     Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
-    its fully qualified name) is run first, with its own stack file, when it is a stack of this project.
+    its fully qualified name) is run first, with its own stack file, when it is a stack of this project. `zones` is
+    the region's zones as the account sees them (name -> zone ID). With `fork` false the files run exactly as
+    shipped, without what a fork sets once (FORK_CONFIG).
     """
-    config = stack_config(stack, overrides)
+    config = stack_config(stack, overrides, fork)
     known = dict(references or {})
     for name in sorted(referenced_stacks(config) - set(known)):
         # Only a stack of this project; a malformed name is left for the program's config check to refuse.
@@ -619,7 +768,7 @@ def run_stack(
             known[name] = run_stack(base)
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys(overrides))
-    mock = PlatformMocks(known)
+    mock = PlatformMocks(known, zones)
     monitor = RecordingMonitor(mock)
     log = _WarningLog()
     mocks.set_mocks(

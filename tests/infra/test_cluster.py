@@ -1,5 +1,5 @@
 """The EKS cluster component, checked on what each stack registers: endpoint exposure, encryption, logging,
-access entries, IRSA, the hardened node group, pinned EKS add-ons and the single Kubernetes provider."""
+access entries, IRSA, the hardened per-AZ node groups, pinned EKS add-ons and the single Kubernetes provider."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from infra.addons import AUTOSCALER_IMAGE_TAGS
-from infra.cluster import ADDON_VERSIONS, CONTROL_PLANE_LOG_TYPES
-from infra.config import KUBERNETES_VERSIONS
-from tests.infra.harness import Recording, Resource, run_stack
+from infra.cluster import CONTROL_PLANE_LOG_TYPES, node_group_sizes
+from infra.config import KUBERNETES_VERSIONS, NodeGroupConfig
+from infra.versions import EKS_ADDONS, RELEASES
+from tests.infra.harness import DEPLOY_ROLE_ARN, Recording, Resource, run_stack
 
 EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -20,21 +20,28 @@ ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 PROVIDER = "pulumi:providers:kubernetes"
 
-NODES = {  # stack: (instance types, min, desired, max, root volume GiB)
+NODES = {  # stack: (instance types, min, desired, max, root volume GiB), totals over the per-AZ groups
     "dev": (["t3.large"], 1, 2, 3, 30),
     "staging": (["m6i.large"], 2, 2, 4, 50),
     "prod": (["m6i.xlarge"], 3, 3, 10, 100),
+}
+# Per-AZ groups in zone order: (min, desired, max) each.
+GROUP_SIZES = {
+    "dev": [(1, 1, 2), (0, 1, 1)],
+    "staging": [(1, 1, 2), (1, 1, 1), (0, 0, 1)],
+    "prod": [(1, 1, 4), (1, 1, 3), (1, 1, 3)],
 }
 ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admins"
 
 
 @pytest.fixture(scope="module")
 def customised() -> Recording:
-    """dev with the optional cluster settings a real stack may use: a public endpoint limited to one range,
-    an admin role, and Graviton nodes."""
+    """dev with the optional cluster settings a real stack may use: deployed from one range through a public
+    endpoint limited to it, an admin role, and Graviton nodes."""
     return run_stack(
         "dev",
         {
+            "platform:cluster.deployFrom": "cidrs",
             "platform:cluster.publicAccessCidrs": ["203.0.113.0/24"],
             "platform:cluster.adminRoleArns": [ADMIN_ROLE],
             "platform:nodes.instanceTypes": ["t4g.large", "m7g.large"],
@@ -54,7 +61,7 @@ def role_named(rec: Recording, suffix: str) -> Resource:
 def test_cluster_is_named_for_subnet_discovery_at_the_pinned_version(recording: Recording) -> None:
     eks = cluster(recording).inputs
     assert eks["name"] == f"mlp-{recording.stack}"
-    assert eks["version"] == "1.33"
+    assert eks["version"] == "1.36" == KUBERNETES_VERSIONS[0]
     discovery = f"kubernetes.io/cluster/{eks['name']}"
     assert all(discovery in s.inputs["tags"] for s in recording.find("aws:ec2/subnet:Subnet"))
 
@@ -66,7 +73,7 @@ def test_control_plane_lives_in_the_private_subnets(recording: Recording) -> Non
     assert set(cluster(recording).inputs["vpcConfig"]["subnetIds"]) == private
 
 
-def test_api_endpoint_is_private_unless_cidrs_are_configured(recording: Recording, customised: Recording) -> None:
+def test_api_endpoint_is_private_unless_deployed_from_cidrs(recording: Recording, customised: Recording) -> None:
     vpc = cluster(recording).inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True
     assert vpc["endpointPublicAccess"] is False
@@ -105,13 +112,18 @@ def test_all_five_control_plane_logs_go_to_a_retained_group_created_first(record
 def test_authentication_uses_access_entries(recording: Recording, customised: Recording) -> None:
     access = cluster(recording).inputs["accessConfig"]
     assert access["authenticationMode"] == "API"
-    assert not recording.find("aws:eks/accessEntry:AccessEntry")
-    entry = customised.one("aws:eks/accessEntry:AccessEntry")
-    assert entry.inputs["principalArn"] == ADMIN_ROLE and entry.inputs["type"] == "STANDARD"
-    association = customised.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert association.inputs["principalArn"] == ADMIN_ROLE
-    assert association.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
-    assert association.inputs["accessScope"] == {"type": "cluster"}
+    # Only the deployer by default; every configured admin gets its own entry and cluster-admin association.
+    assert [e.inputs["principalArn"] for e in recording.find("aws:eks/accessEntry:AccessEntry")] == [DEPLOY_ROLE_ARN]
+    entries = {e.inputs["principalArn"]: e for e in customised.find("aws:eks/accessEntry:AccessEntry")}
+    assert set(entries) == {DEPLOY_ROLE_ARN, ADMIN_ROLE}
+    assert all(e.inputs["type"] == "STANDARD" for e in entries.values())
+    associations = {
+        a.inputs["principalArn"]: a for a in customised.find("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert set(associations) == set(entries)
+    for association in associations.values():
+        assert association.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        assert association.inputs["accessScope"] == {"type": "cluster"}
 
 
 def test_oidc_provider_trusts_the_cluster_issuer_for_sts(recording: Recording) -> None:
@@ -123,25 +135,52 @@ def test_oidc_provider_trusts_the_cluster_issuer_for_sts(recording: Recording) -
     assert "thumbprintLists" not in oidc
 
 
-def test_nodes_run_in_private_subnets_without_ssh(recording: Recording) -> None:
-    group = recording.one(NODE_GROUP).inputs
-    assert group["subnetIds"] == cluster(recording).inputs["vpcConfig"]["subnetIds"]
-    assert "remoteAccess" not in group
-    assert group["clusterName"] == cluster(recording).inputs["name"]
+def test_nodes_run_in_private_subnets_without_ssh_one_group_per_subnet(recording: Recording) -> None:
+    groups = [g.inputs for g in recording.find(NODE_GROUP)]
+    assert [subnet for g in groups for subnet in g["subnetIds"]] == cluster(recording).inputs["vpcConfig"]["subnetIds"]
+    for group in groups:
+        assert len(group["subnetIds"]) == 1
+        assert "remoteAccess" not in group
+        assert group["clusterName"] == cluster(recording).inputs["name"]
 
 
-def test_node_group_size_and_types_follow_config(recording: Recording) -> None:
+def test_node_group_sizes_and_types_follow_config(recording: Recording) -> None:
     types, minimum, desired, maximum, _ = NODES[recording.stack]
-    group = recording.one(NODE_GROUP)
-    assert group.inputs["instanceTypes"] == types
-    assert group.inputs["amiType"] == "AL2023_x86_64_STANDARD"
-    assert group.inputs["scalingConfig"] == {"minSize": minimum, "desiredSize": desired, "maxSize": maximum}
-    # The autoscaler owns the count after creation; a re-run must not reset it.
-    assert group.ignore_changes == ["scalingConfig.desiredSize"]
+    groups = recording.find(NODE_GROUP)
+    sizes = [g.inputs["scalingConfig"] for g in groups]
+    assert [(s["minSize"], s["desiredSize"], s["maxSize"]) for s in sizes] == GROUP_SIZES[recording.stack]
+    # The totals are the configured ones (each group may still grow to one node).
+    assert sum(s["minSize"] for s in sizes) == minimum and sum(s["desiredSize"] for s in sizes) == desired
+    assert sum(s["maxSize"] for s in sizes) == maximum
+    for group in groups:
+        assert group.inputs["instanceTypes"] == types
+        assert group.inputs["amiType"] == "AL2023_x86_64_STANDARD"
+        # The autoscaler owns the count after creation; a re-run must not reset it.
+        assert group.ignore_changes == ["scalingConfig.desiredSize"]
+    # Identical labels: --balance-similar-node-groups only balances groups that look alike.
+    assert len({json.dumps(g.inputs["labels"], sort_keys=True) for g in groups}) == 1
+
+
+@pytest.mark.parametrize(
+    ("totals", "groups", "expected"),
+    [
+        ((1, 1, 1), 3, [(1, 1, 1), (0, 0, 1), (0, 0, 1)]),  # EKS needs maxSize >= 1 in every group
+        ((6, 6, 12), 3, [(2, 2, 4)] * 3),
+        ((2, 5, 7), 2, [(1, 3, 4), (1, 2, 3)]),
+    ],
+)
+def test_node_group_sizes_split_the_totals_evenly(
+    totals: tuple[int, int, int], groups: int, expected: list[tuple[int, int, int]]
+) -> None:
+    low, desired, high = totals
+    nodes = NodeGroupConfig(("m6i.large",), low, desired, high, 50, "ON_DEMAND")
+    sizes = node_group_sizes(nodes, groups)
+    assert sizes == expected
+    assert all(lo <= de <= hi and hi >= 1 for lo, de, hi in sizes)
 
 
 def test_graviton_instance_types_get_the_arm64_ami(customised: Recording) -> None:
-    assert customised.one(NODE_GROUP).inputs["amiType"] == "AL2023_ARM_64_STANDARD"
+    assert {g.inputs["amiType"] for g in customised.find(NODE_GROUP)} == {"AL2023_ARM_64_STANDARD"}
 
 
 def test_launch_template_requires_imdsv2_with_hop_limit_one_and_encrypts_the_root_volume(
@@ -156,9 +195,9 @@ def test_launch_template_requires_imdsv2_with_hop_limit_one_and_encrypts_the_roo
     assert device["ebs"]["encrypted"] == "true"
     assert device["ebs"]["volumeType"] == "gp3"
     assert device["ebs"]["volumeSize"] == NODES[recording.stack][4]
-    group = recording.one(NODE_GROUP).inputs
-    assert group["launchTemplate"]["id"] == template.id
-    assert group["launchTemplate"]["version"] == str(template.outputs["latestVersion"])
+    for group in recording.find(NODE_GROUP):
+        assert group.inputs["launchTemplate"]["id"] == template.id
+        assert group.inputs["launchTemplate"]["version"] == str(template.outputs["latestVersion"])
 
 
 def test_nodes_carry_the_cluster_security_group_and_the_node_security_group(recording: Recording) -> None:
@@ -188,23 +227,29 @@ def test_node_role_holds_only_worker_cni_and_ecr_read_only(recording: Recording)
 
 def test_eks_addons_are_pinned_and_the_cni_enforces_network_policy(recording: Recording) -> None:
     addons = {a.inputs["addonName"]: a for a in recording.find(ADDON)}
-    assert {name: a.inputs["addonVersion"] for name, a in addons.items()} == ADDON_VERSIONS["1.33"]
+    version = cluster(recording).inputs["version"]
+    assert {name: a.inputs["addonVersion"] for name, a in addons.items()} == RELEASES[version].addons
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
-    group = recording.one(NODE_GROUP)
-    # Networking before the first node joins; CoreDNS after there are nodes to schedule on.
-    assert addons["vpc-cni"].urn in group.dependencies and addons["kube-proxy"].urn in group.dependencies
-    assert group.urn in addons["coredns"].dependencies
+    # Networking before the first node joins; CoreDNS after there are nodes (in every zone) to schedule on.
+    for group in recording.find(NODE_GROUP):
+        assert addons["vpc-cni"].urn in group.dependencies and addons["kube-proxy"].urn in group.dependencies
+        assert group.urn in addons["coredns"].dependencies
 
 
 def test_every_offered_kubernetes_version_has_its_pins() -> None:
-    assert set(ADDON_VERSIONS) == set(KUBERNETES_VERSIONS) == set(AUTOSCALER_IMAGE_TAGS)
+    assert KUBERNETES_VERSIONS == tuple(RELEASES)
+    for version, release in RELEASES.items():
+        assert set(release.addons) == set(EKS_ADDONS)
+        # kube-proxy and the autoscaler are built per Kubernetes minor: theirs must be the cluster's.
+        assert release.addons["kube-proxy"].startswith(f"v{version}.")
+        assert release.autoscaler_image_tag.startswith(f"v{version}.")
 
 
 def test_node_group_inputs_are_identical_on_a_second_run(recordings: dict[str, Recording]) -> None:
     """No timestamps, random names or lookups that drift: a re-run plans no node group replacement."""
     again = run_stack("prod")
     for type_ in (NODE_GROUP, LAUNCH_TEMPLATE, EKS):
-        assert again.one(type_).inputs == recordings["prod"].one(type_).inputs, type_
+        assert [r.inputs for r in again.find(type_)] == [r.inputs for r in recordings["prod"].find(type_)], type_
 
 
 def test_kubeconfig_authenticates_with_aws_eks_get_token(recording: Recording) -> None:
@@ -223,7 +268,6 @@ def test_kubeconfig_authenticates_with_aws_eks_get_token(recording: Recording) -
 def test_one_kubernetes_provider_waits_for_nodes_and_serves_every_kubernetes_resource(recording: Recording) -> None:
     provider = recording.one(PROVIDER)
     assert provider.is_secret("kubeconfig")
-    group = recording.one(NODE_GROUP)
-    assert group.urn in provider.dependencies
+    assert all(group.urn in provider.dependencies for group in recording.find(NODE_GROUP))
     kubernetes = [r for r in recording.resources if r.type.startswith("kubernetes:")]
     assert kubernetes and all(r.provider_urn == provider.urn for r in kubernetes)

@@ -50,7 +50,47 @@ def test_invalid_config_fails_naming_the_key(overrides: dict[str, object], messa
 @pytest.mark.parametrize(
     ("stack", "overrides", "message"),
     [
-        ("dev", {"platform:cluster.version": "1.29"}, "platform:cluster.version must be one of '1.33' (got '1.29')"),
+        (
+            "dev",
+            {"platform:cluster.version": "1.33"},
+            "platform:cluster.version must be one of '1.36', '1.35' (got '1.33')",
+        ),
+        ("dev", {"platform:cluster.deployFrom": "laptop"}, "platform:cluster.deployFrom must be one of 'vpc', 'cidrs'"),
+        (
+            "dev",
+            {"platform:cluster.deployFrom": "cidrs"},
+            "platform:cluster.publicAccessCidrs must be the CIDRs `pulumi up` runs from (at least one) when "
+            "cluster.deployFrom is cidrs",
+        ),
+        (
+            "dev",
+            {"platform:cluster.publicAccessCidrs": ["203.0.113.0/24"]},
+            "platform:cluster.publicAccessCidrs must be empty when cluster.deployFrom is vpc",
+        ),
+        (
+            "dev",
+            {"platform:cluster.deployerRoleArn": "arn:aws:iam::123456789012:user/ci"},
+            "platform:cluster.deployerRoleArn must be the IAM role ARN `pulumi up` runs as",
+        ),
+        (
+            "dev",
+            {
+                "platform:cluster.deployerRoleArn": "arn:aws:iam::123456789012:role/ops/deploy",
+                "platform:cluster.adminRoleArns": ["arn:aws:iam::123456789012:role/ops/deploy"],
+            },
+            "platform:cluster.adminRoleArns must be free of cluster.deployerRoleArn",
+        ),
+        (
+            "dev",
+            {"platform:network.excludeZoneIds": ["us-east-1a"]},
+            "platform:network.excludeZoneIds must be a list of availability zone IDs (e.g. use1-az3), not zone names",
+        ),
+        (
+            "prod",
+            {"platform:network.excludeZoneIds": ["use1-az1", "use1-az2", "use1-az4"]},
+            "platform:network.azCount is 3, but the region has only 2 zones EKS supports (use1-az5, use1-az6; "
+            "excluded: cac1-az3, use1-az1, use1-az2, use1-az3, use1-az4, usw1-az2)",
+        ),
         (
             "dev",
             {"platform:cluster.publicAccessCidrs": ["0.0.0.0/0"]},
@@ -95,7 +135,11 @@ def test_invalid_config_fails_naming_the_key(overrides: dict[str, object], messa
             "platform:database.maxAllocatedStorageGiB must be an integer between 20 and 65536 (got 10)",
         ),
         ("dev", {"platform:artifacts.noncurrentVersionDays": 0}, "platform:artifacts.noncurrentVersionDays must be"),
-        ("dev", {"platform:registry.keepImages": 0}, "platform:registry.keepImages must be an integer between 1"),
+        (
+            "dev",
+            {"platform:registry.untaggedExpiryDays": 0},
+            "platform:registry.untaggedExpiryDays must be an integer between 1",
+        ),
     ],
 )
 def test_invalid_cloud_config_fails_naming_the_key(stack: str, overrides: dict[str, object], message: str) -> None:

@@ -1,5 +1,5 @@
 """docs/forking.md and docs/environments.md match the code: the keys they name exist, the outputs they list are
-exported, and the example certificate the stack files carry is documented as the one to replace."""
+exported, and forking.md names the keys a fork must set."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from tests.infra.harness import ROOT, Recording
 
 DOCS = ("forking.md", "environments.md")
 DECLARED = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
-EXAMPLE_CERTIFICATE = re.compile(r"arn:aws:acm:[a-z0-9-]+:123456789012:certificate/[0-9a-f-]{36}")
 
 
 def test_every_platform_key_the_docs_name_is_declared() -> None:
@@ -30,18 +29,18 @@ def test_every_platform_key_the_docs_name_is_declared() -> None:
 
 def test_forking_names_the_keys_a_fork_must_set_and_how_to_set_secrets() -> None:
     text = (ROOT / "docs" / "forking.md").read_text()
-    for key in ("ingress.certificateArn", "namePrefix", "environment", "cluster.stackReference", "cluster.kubeconfig"):
+    for key in (
+        "dns.zone",
+        "ingress.subdomain",
+        "ingress.certificateArn",
+        "namePrefix",
+        "environment",
+        "cluster.stackReference",
+        "cluster.kubeconfig",
+    ):
         assert f"platform:{key}" in text, key
     assert "pulumi config set --secret" in text
     assert "pulumiConfig" in text and "environment:\n  - platform/shared" in text
-
-
-def test_staging_and_prod_carry_the_documented_example_certificate_with_a_note_to_replace_it() -> None:
-    for stack in ("staging", "prod"):
-        text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
-        certificate = yaml.safe_load(text)["config"]["platform:ingress.certificateArn"]
-        assert EXAMPLE_CERTIFICATE.fullmatch(certificate), stack
-        assert "fork replaces it" in text, stack
 
 
 def test_the_outputs_environments_md_says_a_preview_reads_are_devs_exports(recordings: dict[str, Recording]) -> None:

@@ -12,7 +12,7 @@ import json
 import pytest
 import yaml
 
-from infra.config import ConfigError
+from infra.config import KUBERNETES_VERSIONS, ConfigError
 from tests.infra.harness import Recording, Secret, qualified, run_stack
 
 VPC_ID = "vpc-0123456789abcdef0"
@@ -109,7 +109,8 @@ def test_a_stack_can_use_a_cluster_given_by_a_kubeconfig_secret(by_kubeconfig: R
     _assert_brought(by_kubeconfig, KUBECONFIG, NODE_SG, OIDC_ARN, ISSUER)
     assert not by_kubeconfig.find("pulumi:pulumi:StackReference")
     assert by_kubeconfig.exports["clusterName"] == "team-shared"
-    assert by_kubeconfig.exports["kubernetesVersion"] == "1.33"
+    # cluster.version (its default, the newest offered) gives the Pod Security Admission version.
+    assert by_kubeconfig.exports["kubernetesVersion"] == KUBERNETES_VERSIONS[0]
 
 
 def test_workloads_on_a_brought_cluster_wait_only_for_their_namespaces(by_kubeconfig: Recording) -> None:

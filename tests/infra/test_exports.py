@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.harness import Recording, run_stack, secret_leaves
+from tests.infra.harness import DOCKER_IMAGE, Recording, Resource, mark_secret, plain, run_stack, secret_leaves
 from tests.infra.test_existing_cluster import BY_KUBECONFIG
 
 # Generated secrets are 32-64 characters. Below this, a value inside a secret input is a name riding along (a
@@ -32,8 +32,21 @@ def leaves(value: Any) -> Iterator[str]:
         yield str(value)
 
 
+def secret_inputs(r: Resource) -> dict[str, Any]:
+    """The inputs of `r` that hold a secret.
+
+    An image's `registries` reach the engine secret as a whole (the SDK merges a list input into one Output, secret
+    if any part is), but only each entry's password is: its address is the registry's public host name, in every
+    repository URL, and its username is ECR's fixed "AWS".
+    """
+    if r.type != DOCKER_IMAGE:
+        return r.raw_inputs
+    registries = plain(r.raw_inputs.get("registries")) or []
+    return {**r.raw_inputs, "registries": mark_secret([entry.get("password") for entry in registries])}
+
+
 def secrets_of(rec: Recording) -> set[str]:
-    found = {str(v) for r in rec.resources for v in secret_leaves(r.raw_inputs)}
+    found = {str(v) for r in rec.resources for v in secret_leaves(secret_inputs(r))}
     found |= {r.outputs["result"] for r in rec.find("random:index/randomPassword:RandomPassword")}
     found |= {rec.config[key] for key in rec.secret_config}
     return {s for s in found if len(s) >= MIN_SECRET}

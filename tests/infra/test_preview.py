@@ -21,7 +21,16 @@ import yaml
 
 from infra.config import ConfigError
 from tests.conftest import PREVIEW_PR
-from tests.infra.harness import GET_SECRET_VERSION, ROOT, STACK_REFERENCE, Recording, qualified, run_stack
+from tests.infra.harness import (
+    DOCKER_IMAGE,
+    GET_ECR_TOKEN,
+    GET_SECRET_VERSION,
+    ROOT,
+    STACK_REFERENCE,
+    Recording,
+    qualified,
+    run_stack,
+)
 from tests.infra.k8s import Manifest, of_kind, one, selects
 
 NAMESPACE = f"pr-{PREVIEW_PR}"
@@ -74,13 +83,19 @@ def test_the_template_is_a_preview_of_dev_without_secrets() -> None:
     assert not any(isinstance(v, dict) for v in TEMPLATE.values()), "secure: values cannot be copied to pr-<N>"
 
 
-def test_a_preview_reads_dev_through_a_stack_reference_and_creates_no_aws_resource(preview: Recording) -> None:
+def test_a_preview_reads_dev_through_a_stack_reference_and_creates_only_its_dns_record(preview: Recording) -> None:
     (reference,) = preview.find(STACK_REFERENCE)
     assert reference.read and reference.inputs["name"] == qualified("dev") == "acme/platform/dev"
-    assert [r.type for r in preview.resources if r.type.startswith("aws:")] == []
+    # Its host's alias; the certificate is dev's wildcard, and the ALB the previews' shared one.
+    assert [r.type for r in preview.resources if r.type.startswith("aws:")] == ["aws:route53/record:Record"]
     assert not preview.find("pulumi:providers:aws")
-    # The only AWS calls are the two secret lookups: invokes, which create nothing.
-    assert {i.token for i in preview.invokes if i.token.startswith("aws:")} == {GET_SECRET_VERSION}
+    # The other AWS calls are the two secret lookups, the ECR login for the image push and the ALBs' hosted zone:
+    # invokes, which create nothing.
+    assert {i.token for i in preview.invokes if i.token.startswith("aws:")} == {
+        GET_SECRET_VERSION,
+        GET_ECR_TOKEN,
+        "aws:lb/getHostedZoneId:getHostedZoneId",
+    }
 
 
 def test_a_preview_registers_exactly_the_inference_service_in_its_namespace(preview: Recording) -> None:
@@ -93,7 +108,13 @@ def test_a_preview_registers_exactly_the_inference_service_in_its_namespace(prev
             assert m["metadata"]["namespace"] == NAMESPACE, f"{m['kind']} {m['metadata']['name']}"
     components = Counter(r.type for r in preview.resources if r.type.startswith("platform:"))
     assert components == Counter(
-        {"platform:index:ExistingCluster": 1, "platform:index:Namespaces": 1, "platform:index:Inference": 1}
+        {
+            "platform:index:ExistingCluster": 1,
+            "platform:index:Namespaces": 1,
+            "platform:index:Images": 1,
+            "platform:index:Inference": 1,
+            "platform:index:Dns": 1,
+        }
     )
     owned = {r.urn for c in preview.resources if not c.custom for r in preview.descendants(c)}
     # Everything but the read of the base stack belongs to a component.
@@ -149,11 +170,16 @@ def test_the_cache_key_prefix_and_the_model_alias_reach_the_service(preview: Rec
     assert settings["SERVING_REGISTRY_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
 
 
-def test_without_an_image_the_preview_runs_the_tag_from_devs_repository(
+def test_the_preview_runs_its_own_build_pushed_to_devs_inference_repository_under_a_pr_tag(
     preview: Recording, recordings: dict[str, Recording]
 ) -> None:
+    repository = recordings["dev"].exports["ecrRepositoryUrls"]["inference"]
+    (image,) = preview.find(DOCKER_IMAGE)
+    (tag,) = image.inputs["tags"]
+    assert tag.startswith(f"{repository}:{NAMESPACE}-")
+    assert image.inputs["platforms"] == [recordings["dev"].exports["imagePlatform"]] == ["linux/amd64"]
     (c,) = one(manifests(preview), "Deployment", "inference", NAMESPACE)["spec"]["template"]["spec"]["containers"]
-    assert c["image"] == f"{recordings['dev'].exports['ecrRepositoryUrls']['inference']}:0.1.0"
+    assert c["image"] == f"{repository}@{image.outputs['digest']}"
 
 
 def test_the_model_alias_is_overridable_per_preview(on_dev: dict[str, Recording]) -> None:
@@ -181,7 +207,7 @@ def test_credentials_come_from_devs_secrets_manager_copies_and_stay_secret(
     assert data["mlflow-username"] == "inference" and data["mlflow-password"] == password.outputs["result"]
 
 
-def test_the_preview_alb_is_devs_alb_made_deletable_and_logged_under_its_namespace(
+def test_the_preview_alb_is_the_previews_shared_alb_with_devs_settings_made_deletable(
     preview: Recording, recordings: dict[str, Recording]
 ) -> None:
     dev = recordings["dev"]
@@ -190,15 +216,16 @@ def test_the_preview_alb_is_devs_alb_made_deletable_and_logged_under_its_namespa
     for same in ("scheme", "listen-ports", "target-type", "healthcheck-path", "ssl-policy", "inbound-cidrs"):
         key = f"alb.ingress.kubernetes.io/{same}"
         assert ingress.get(key) == dev_ingress.get(key), key
+    assert ingress["alb.ingress.kubernetes.io/group.name"] == dev.exports["previewIngress"]["groupName"]
     attributes = dict(
         kv.split("=", 1) for kv in ingress["alb.ingress.kubernetes.io/load-balancer-attributes"].split(",")
     )
     assert attributes["deletion_protection.enabled"] == "false"
     assert attributes["access_logs.s3.bucket"] == dev.exports["accessLogBucket"]
-    assert attributes["access_logs.s3.prefix"] == f"alb/inference/{NAMESPACE}"
-    assert "PullRequest=42" in ingress["alb.ingress.kubernetes.io/tags"].split(",")
-    hostname = preview.one("kubernetes:networking.k8s.io/v1:Ingress").outputs["status"]["loadBalancer"]["ingress"]
-    assert preview.exports["inferenceUrl"] == f"https://{hostname[0]['hostname']}"
+    # One ALB for every preview: its attributes and tags are the same on each preview's Ingress.
+    assert attributes["access_logs.s3.prefix"] == "alb/inference/previews"
+    assert "PullRequest" not in ingress["alb.ingress.kubernetes.io/tags"]
+    assert preview.exports["inferenceUrl"] == f"https://pr-{PREVIEW_PR}.{dev.exports['previewIngress']['domain']}"
 
 
 def test_exports_say_what_the_pull_request_comment_needs_and_nothing_secret(preview: Recording) -> None:
@@ -263,12 +290,13 @@ def test_the_stack_file_the_delivery_workflow_writes_runs_as_that_pull_requests_
     on_dev: dict[str, Recording],
 ) -> None:
     """`.github/scripts/preview_stacks.py config` renders Pulumi.pr-<N>.yaml; the program runs it as pr-<N>."""
-    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlp-dev/inference:" + "0a1b2c3d" * 5
-    rendered = _delivery_script().render_config(yaml.safe_load((ROOT / "Pulumi.preview.yaml").read_text()), 7, image)
+    rendered = _delivery_script().render_config(yaml.safe_load((ROOT / "Pulumi.preview.yaml").read_text()), 7, None)
     rec = run_stack("pr-7", rendered["config"], references=on_dev)
     assert {m["metadata"].get("namespace") or m["metadata"]["name"] for m in manifests(rec)} == {"pr-7"}
     (c,) = one(manifests(rec), "Deployment", "inference", "pr-7")["spec"]["template"]["spec"]["containers"]
-    assert c["image"] == image
+    (image,) = rec.find(DOCKER_IMAGE)
+    assert image.inputs["tags"][0].split(":")[-1].startswith("pr-7-")
+    assert c["image"].endswith(f"/mlp-dev/inference@{image.outputs['digest']}")
     assert rec.exports["inferenceUrl"].startswith("https://")
 
 

@@ -1,4 +1,4 @@
-"""ECR: one repository per image, immutable tags, scanned on push, encrypted, old images expired."""
+"""ECR: one repository per image, immutable tags, scanned on push, encrypted, untagged leftovers expired."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 from tests.infra.harness import Recording
 
 REPOSITORY = "aws:ecr/repository:Repository"
-KEEP = {"dev": 20, "staging": 50, "prod": 50}
 
 
 def test_one_repository_per_platform_image(recording: Recording) -> None:
@@ -23,26 +22,21 @@ def test_tags_are_immutable_and_pushes_are_scanned_and_encrypted(recording: Reco
         assert not repository.inputs.get("forceDelete")
 
 
-def test_each_repository_expires_untagged_and_surplus_images(recording: Recording) -> None:
+def test_each_repository_expires_untagged_images_only(recording: Recording) -> None:
+    """A tagged image is never expired: every image a stack runs is tagged (see test_rehearsal_images.py)."""
     policies = {
         p.inputs["repository"]: json.loads(p.inputs["policy"])
         for p in recording.find("aws:ecr/lifecyclePolicy:LifecyclePolicy")
     }
     for repository in recording.find(REPOSITORY):
-        rules = policies[repository.outputs["name"]]["rules"]
-        untagged, surplus = sorted(rules, key=lambda r: r["rulePriority"])
-        assert untagged["selection"] == {
+        (rule,) = policies[repository.outputs["name"]]["rules"]
+        assert rule["selection"] == {
             "tagStatus": "untagged",
             "countType": "sinceImagePushed",
             "countUnit": "days",
             "countNumber": 7,
         }
-        assert surplus["selection"] == {
-            "tagStatus": "any",
-            "countType": "imageCountMoreThan",
-            "countNumber": KEEP[recording.stack],
-        }
-        assert {r["action"]["type"] for r in rules} == {"expire"}
+        assert rule["action"] == {"type": "expire"}
 
 
 def test_repository_urls_are_exported(recording: Recording) -> None:

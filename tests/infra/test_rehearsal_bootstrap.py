@@ -36,6 +36,7 @@ import pytest
 from infra import inference, mlflow_schema
 from tests.infra.harness import ROOT, Recording, Resource, run_stack
 from tests.infra.k8s import Manifest, by_component, containers, of_kind, one
+from tests.infra.test_rehearsal_images import DIGEST, prebuilt
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 JOB = "kubernetes:batch/v1:Job"
@@ -230,14 +231,15 @@ def test_server_pods_check_the_schema_and_never_migrate(recordings: dict[str, Re
 
 def test_the_migration_job_changes_with_the_image_and_only_with_it(recordings: dict[str, Recording]) -> None:
     """Pulumi replaces a Job whose name changes, and leaves a completed one alone: a new image is migrated once,
-    before its pods start; an `up` without one runs nothing."""
+    before its pods start; an `up` without one runs nothing. (Images as CI's digests, images.build false.)"""
     first, _ = _migration(recordings["dev"])
-    name = first["metadata"]["name"]
-    assert re.fullmatch(r"mlflow-migrate-[0-9a-f]{10}", name)
-    same, _ = _migration(run_stack("dev"))
-    bumped, _ = _migration(run_stack("dev", {"platform:mlflow.imageTag": "3.17.2-2"}))
-    assert same["metadata"]["name"] == name
-    assert bumped["metadata"]["name"] != name
+    assert re.fullmatch(r"mlflow-migrate-[0-9a-f]{10}", first["metadata"]["name"])
+    digests = prebuilt(recordings["dev"], "dev")
+    name = _migration(run_stack("dev", digests))[0]["metadata"]["name"]
+    same = _migration(run_stack("dev", digests))[0]["metadata"]["name"]
+    other = digests["platform:mlflow.image"].replace(DIGEST, "sha256:" + "fedcba9876543210" * 4)
+    bumped = _migration(run_stack("dev", digests | {"platform:mlflow.image": other}))[0]["metadata"]["name"]
+    assert same == name and bumped != name
 
 
 def test_the_migration_job_may_reach_the_database_only(recordings: dict[str, Recording]) -> None:

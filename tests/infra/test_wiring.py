@@ -13,9 +13,9 @@ import pytest
 
 from tests.infra.harness import UNTAGGABLE, Recording, Resource, run_stack
 
-COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStore", "Registry")
+COMPONENTS = ("Network", "Cluster", "Addons", "Cache", "Database", "ArtifactStore", "Registry", "Images")
 # The workload layer's components; the stacks with trainingJob.enabled also have a TrainingJob.
-WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference")
+WORKLOAD_COMPONENTS = ("Namespaces", "Mlflow", "Inference", "Certificates", "Dns")
 TRAINING_STACKS = {"dev", "staging"}
 # Stacks with preview.hosting: they keep Secrets Manager copies for their previews.
 HOSTING_STACKS = {"dev"}
@@ -51,8 +51,12 @@ def inventory(stack: str) -> Counter[str]:
         "aws:ec2/flowLog:FlowLog": 1,
         # cluster + add-ons
         "aws:eks/cluster:Cluster": 1,
-        "aws:eks/nodeGroup:NodeGroup": 1,
+        # one node group per AZ
+        "aws:eks/nodeGroup:NodeGroup": azs,
         "aws:eks/addon:Addon": 3,
+        # the deployer's access entry and its cluster-admin association
+        "aws:eks/accessEntry:AccessEntry": 1,
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": 1,
         "aws:ec2/launchTemplate:LaunchTemplate": 1,
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider": 1,
         "aws:kms/alias:Alias": 1,
@@ -66,9 +70,11 @@ def inventory(stack: str) -> Counter[str]:
         "aws:cloudwatch/logGroup:LogGroup": 2,
         # EKS secrets, Redis, RDS, artifacts
         "aws:kms/key:Key": 4,
-        # nodes, Redis, RDS
-        "aws:ec2/securityGroup:SecurityGroup": 3,
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 2,
+        # nodes, Redis, RDS, deploy runners
+        "aws:ec2/securityGroup:SecurityGroup": 4,
+        # Redis and RDS from the nodes; the EKS API from the deploy runners (and their HTTPS out)
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 3,
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 1,
         # cache
         "aws:elasticache/replicationGroup:ReplicationGroup": 1,
         "aws:elasticache/subnetGroup:SubnetGroup": 1,
@@ -90,6 +96,8 @@ def inventory(stack: str) -> Counter[str]:
         # registry
         "aws:ecr/repository:Repository": 3,
         "aws:ecr/lifecyclePolicy:LifecyclePolicy": 3,
+        # inference and MLflow, built and pushed by `up` (infra/images.py); the training image below
+        "docker-build:index:Image": 2,
     }
     counts.update({f"platform:index:{c}": 1 for c in components(stack)})
     # workload layer (infra/workloads.py)
@@ -119,9 +127,16 @@ def inventory(stack: str) -> Counter[str]:
         counts["kubernetes:batch/v1:CronJob"] = 1
     # MLflow admin, its Flask secret key, and one password per MLflow user (inference, trainer)
     counts["random:index/randomPassword:RandomPassword"] += 4 if training else 3
+    counts["docker-build:index:Image"] += 1 if training else 0
     # MLflow's IRSA role and its inline policy
     counts["aws:iam/role:Role"] += 1
     counts["aws:iam/rolePolicy:RolePolicy"] += 1
+    # ingress.host's certificate (and, on a hosting stack, the previews' wildcard), each with its validation
+    # record; the host's alias to the ALB.
+    certificates = 2 if stack in HOSTING_STACKS else 1
+    counts["aws:acm/certificate:Certificate"] = certificates
+    counts["aws:acm/certificateValidation:CertificateValidation"] = certificates
+    counts["aws:route53/record:Record"] = certificates + 1
     if stack in HOSTING_STACKS:
         # The Redis AUTH token and the inference service's MLflow credentials, under a key of their own; MLflow
         # admits the previews' inference pods.
@@ -152,12 +167,19 @@ def test_no_security_group_admits_the_internet(recording: Recording) -> None:
     assert not recording.find("aws:ec2/securityGroupRule:SecurityGroupRule")
 
 
-def test_every_ingress_rule_admits_only_the_node_security_group(recording: Recording) -> None:
+def test_every_ingress_rule_admits_one_port_from_one_security_group(recording: Recording) -> None:
+    """Redis and RDS admit the nodes; the EKS API (the cluster security group) admits the deploy runners."""
     node_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-node-sg")
+    runner_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-deploy-runner")
+    cluster_sg = recording.one("aws:eks/cluster:Cluster").outputs["vpcConfig"]["clusterSecurityGroupId"]
     rules = recording.find("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert sorted(r.inputs["fromPort"] for r in rules) == [5432, 6379]
+    sources = {
+        r.inputs["fromPort"]: (r.inputs["referencedSecurityGroupId"], r.inputs["securityGroupId"]) for r in rules
+    }
+    assert sorted(sources) == [443, 5432, 6379]
+    assert sources[443] == (runner_sg.id, cluster_sg)
+    assert sources[5432][0] == sources[6379][0] == node_sg.id
     for rule in rules:
-        assert rule.inputs["referencedSecurityGroupId"] == node_sg.id
         assert rule.inputs["fromPort"] == rule.inputs["toPort"]
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
 
@@ -200,7 +222,7 @@ def data_stores(rec: Recording) -> list[Resource]:
 
 def test_data_stores_are_created_in_parallel_with_eks(recording: Recording) -> None:
     eks = recording.one("aws:eks/cluster:Cluster")
-    group = recording.one("aws:eks/nodeGroup:NodeGroup")
+    groups = recording.find("aws:eks/nodeGroup:NodeGroup")
     stores = data_stores(recording)
     assert {r.type for r in stores} >= {
         "aws:elasticache/replicationGroup:ReplicationGroup",
@@ -209,7 +231,7 @@ def test_data_stores_are_created_in_parallel_with_eks(recording: Recording) -> N
     }
     for r in stores:
         assert not recording.depends_on(r, eks), f"{r.name} waits for the EKS cluster"
-        assert not recording.depends_on(r, group), f"{r.name} waits for the node group"
+        assert not any(recording.depends_on(r, group) for group in groups), f"{r.name} waits for a node group"
     # ...while admitting only the nodes: their ingress rules take the node security group, built from the VPC.
     node_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-node-sg")
     rules = [r for r in stores if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"]
@@ -218,11 +240,11 @@ def test_data_stores_are_created_in_parallel_with_eks(recording: Recording) -> N
 
 
 def test_kubernetes_waits_for_the_node_groups(recording: Recording) -> None:
-    group = recording.one("aws:eks/nodeGroup:NodeGroup")
+    groups = recording.find("aws:eks/nodeGroup:NodeGroup")
     provider = recording.one("pulumi:providers:kubernetes")
-    assert recording.depends_on(provider, group)
+    assert groups and all(recording.depends_on(provider, group) for group in groups)
     for release in recording.find("kubernetes:helm.sh/v3:Release"):
-        assert recording.depends_on(release, group), release.name
+        assert all(recording.depends_on(release, group) for group in groups), release.name
 
 
 def test_exports_name_what_operators_and_the_workload_layer_need(recording: Recording) -> None:
@@ -269,7 +291,8 @@ def test_bring_your_own_vpc_builds_the_platform_into_it() -> None:
     )
     assert not byo.find("platform:index:Network") and not byo.find("aws:ec2/vpc:Vpc")
     assert byo.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]["subnetIds"] == private
-    assert byo.one("aws:eks/nodeGroup:NodeGroup").inputs["subnetIds"] == private
+    # One node group per brought private subnet (one subnet per AZ).
+    assert [g.inputs["subnetIds"] for g in byo.find("aws:eks/nodeGroup:NodeGroup")] == [[s] for s in private]
     assert byo.one("aws:elasticache/subnetGroup:SubnetGroup").inputs["subnetIds"] == private
     assert byo.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == private
     assert {sg.inputs["vpcId"] for sg in byo.find("aws:ec2/securityGroup:SecurityGroup")} == {"vpc-0123456789abcdef0"}
@@ -350,7 +373,8 @@ def test_the_workload_layer_gets_what_it_codes_against(tmp_path: Path) -> None:
     rec = run_stack("dev", program=program)
     contract = rec.exports["contract"]
     name, oidc_arn, issuer, version, node_groups, cluster_sg, node_sg = contract["cluster"]
-    assert name == "mlp-dev" and version == "1.33" and node_groups == 1
+    # One node group per AZ (dev has two).
+    assert name == "mlp-dev" and version == "1.36" and node_groups == 2
     assert oidc_arn == rec.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider").outputs["arn"]
     assert not issuer.startswith("https://") and oidc_arn.endswith(f":oidc-provider/{issuer}")
     assert cluster_sg.startswith("sg-") and node_sg.startswith("sg-") and cluster_sg != node_sg

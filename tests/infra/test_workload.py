@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pytest
 
 from infra.config import ConfigError
-from tests.infra.harness import Recording, run_stack
+from tests.infra.harness import ACCOUNT_ID, FORK_ZONE, REGION, Recording, run_stack
 from tests.infra.k8s import Manifest, arg_value, by_component, containers, of_kind, one, selects, workloads
 
 SECRET = "kubernetes:core/v1:Secret"
 RANDOM = "random:index/randomPassword:RandomPassword"
 NAMESPACES = {"dev": {"inference", "mlflow", "training"}, "staging": {"inference", "mlflow", "training"}}
-TAG_OR_DIGEST = re.compile(r".+/[a-z0-9-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})")
+DIGEST_REF = re.compile(r".+/[a-z0-9-]+@sha256:[0-9a-f]{64}")
 
 
 def manifests(rec: Recording) -> list[Manifest]:
@@ -47,7 +47,8 @@ def test_namespaces_enforce_restricted_pod_security_and_the_readiness_gate(recor
     for name, labels in namespaces.items():
         for mode in ("enforce", "audit", "warn"):
             assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", name
-            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.33", name
+            # The cluster's own minor (cluster.version).
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.36", name
         assert labels["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled", name
     for m in manifests(recording):
         if m["kind"] != "Namespace":
@@ -88,11 +89,10 @@ def test_every_container_requests_and_limits_cpu_memory_and_ephemeral_storage(re
                 assert set(c["resources"][bound]) == {"cpu", "memory", "ephemeral-storage"}, workload["kind"]
 
 
-def test_images_are_pinned_by_tag_or_digest_and_pulled_if_not_present(recording: Recording) -> None:
+def test_images_are_pinned_by_digest_and_pulled_if_not_present(recording: Recording) -> None:
     for _, template in workloads(manifests(recording)):
         for c in containers(template["spec"]):
-            assert TAG_OR_DIGEST.fullmatch(c["image"]), c["image"]
-            assert not c["image"].endswith(":latest")
+            assert DIGEST_REF.fullmatch(c["image"]), c["image"]
             assert c["imagePullPolicy"] == "IfNotPresent"
 
 
@@ -286,34 +286,43 @@ def test_inference_alb_is_hardened(recording: Recording) -> None:
 
 
 def test_every_stack_serves_https_with_http_redirected(recording: Recording) -> None:
-    """dev relaxes availability, never exposure: every stack file names a certificate and opts out of nothing."""
+    """dev relaxes availability, never exposure: every stack issues its certificate and opts out of nothing."""
     a = _ingress_annotations(recording)
     assert recording.config["platform:ingress.allowPlainHttp"] == "false"
     assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}, {"HTTPS": 443}]'
-    assert a["alb.ingress.kubernetes.io/certificate-arn"] == recording.config["platform:ingress.certificateArn"]
+    validation = recording.one(
+        "aws:acm/certificateValidation:CertificateValidation", f"mlp-{recording.stack}-inference-validation"
+    )
+    assert a["alb.ingress.kubernetes.io/certificate-arn"] == validation.outputs["certificateArn"]
     assert a["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
-    assert not any(w.startswith("ingress.certificateArn") for w in recording.warnings)
+    assert not any(w.startswith("ingress.") for w in recording.warnings)
     assert recording.exports["inferenceUrl"].startswith("https://")
 
 
+# Without the project's zone (and so without a host), and hosting no previews (which need the zone).
+NO_ZONE = {"platform:dns.zone": "", "platform:ingress.subdomain": "", "platform:preview.hosting": "false"}
+
+
 def test_the_visible_opt_out_serves_plain_http_and_warns() -> None:
-    rec = run_stack("dev", {"platform:ingress.certificateArn": "", "platform:ingress.allowPlainHttp": "true"})
+    rec = run_stack("dev", {**NO_ZONE, "platform:ingress.allowPlainHttp": "true"})
     ingress = rec.one("kubernetes:networking.k8s.io/v1:Ingress", "mlp-dev-inference-ingress")
     a = ingress.inputs["metadata"]["annotations"]
     assert a["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
     assert "alb.ingress.kubernetes.io/certificate-arn" not in a
-    assert any(w.startswith("ingress.certificateArn is not set") for w in rec.warnings)
+    assert not rec.find("aws:acm/certificate:Certificate") and not rec.find("aws:route53/record:Record")
+    assert any(w.startswith("ingress.allowPlainHttp is true and the stack has no certificate") for w in rec.warnings)
     assert rec.exports["inferenceUrl"].startswith("http://")
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_a_stack_without_a_certificate_must_opt_out_of_https_visibly(stack: str) -> None:
     with pytest.raises(ConfigError) as err:
-        run_stack(stack, {"platform:ingress.certificateArn": "", "platform:ingress.allowPlainHttp": "false"})
-    assert str(err.value).startswith(
-        "platform:ingress.certificateArn must be an ACM certificate ARN (HTTPS on 443) unless "
-        "platform:ingress.allowPlainHttp is true"
-    )
+        run_stack(stack, NO_ZONE)
+    message = str(err.value)
+    assert message.startswith("platform:dns.zone must be set to the domain of the Route 53 public hosted zone")
+    for key in ("ingress.subdomain", "ingress.host", "ingress.hostedZone", "ingress.certificateArn"):
+        assert f"platform:{key}" in message, key
+    assert message.endswith(f"or platform:ingress.allowPlainHttp true (environment is {stack})")
 
 
 def test_inference_ingress_routes_only_public_paths_to_the_service(recording: Recording) -> None:
@@ -327,11 +336,13 @@ def test_inference_ingress_routes_only_public_paths_to_the_service(recording: Re
         assert p["backend"] == {"service": {"name": "inference", "port": {"name": "http"}}}
 
 
-def test_exports_give_the_alb_url_the_mlflow_url_and_the_namespaces(recording: Recording) -> None:
+def test_exports_give_the_host_url_the_alb_the_mlflow_url_and_the_namespaces(recording: Recording) -> None:
     ingress = recording.one("kubernetes:networking.k8s.io/v1:Ingress", f"mlp-{recording.stack}-inference-ingress")
     hostname = ingress.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
     assert hostname.endswith(".elb.amazonaws.com")
-    assert recording.exports["inferenceUrl"] == f"https://{hostname}"
+    assert recording.exports["inferenceAlbHostname"] == hostname
+    subdomain = recording.config["platform:ingress.subdomain"]
+    assert recording.exports["inferenceUrl"] == f"https://{subdomain}.{FORK_ZONE}"
     assert recording.exports["mlflowUrl"] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert set(recording.exports["namespaces"]) == NAMESPACES.get(recording.stack, {"inference", "mlflow"})
 
@@ -471,13 +482,14 @@ def test_training_runs_once_in_dev_weekly_in_staging_and_not_in_prod(recording: 
 
 # ----------------------------------------------------------------------------------- optional features
 
-CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+# A certificate of the harness's account, as `aws acm list-certificates` would show one brought by the stack.
+CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
 ALL_OPTIONS = {
     "platform:ingress.certificateArn": CERTIFICATE,
-    "platform:ingress.host": "api.ml.example.com",
+    "platform:ingress.host": f"api.{FORK_ZONE}",
     "platform:ingress.accessLogsBucket": "mlp-staging-alb-logs",
     "platform:ingress.wafAclArn": (
-        "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/mlp/0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+        f"arn:aws:wafv2:{REGION}:{ACCOUNT_ID}:regional/webacl/mlp/0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
     ),
     "platform:ingress.inboundCidrs": ["203.0.113.0/24", "198.51.100.0/24"],
     "platform:mlflow.ingressEnabled": "true",
@@ -503,9 +515,13 @@ def test_with_a_certificate_the_alb_serves_tls13_and_redirects_http(all_options:
     assert a["alb.ingress.kubernetes.io/ssl-policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
     assert a["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert not any(w.startswith("ingress.") for w in all_options.warnings)
-    assert all_options.exports["inferenceUrl"] == "https://api.ml.example.com"
+    assert all_options.exports["inferenceUrl"] == f"https://api.{FORK_ZONE}"
     (rule,) = one(manifests(all_options), "Ingress", "inference", "inference")["spec"]["rules"]
-    assert rule["host"] == "api.ml.example.com"
+    assert rule["host"] == f"api.{FORK_ZONE}"
+    # Given a certificate, the stack issues none, and still names the host in its zone.
+    assert not all_options.find("aws:acm/certificate:Certificate")
+    (alias,) = all_options.find("aws:route53/record:Record")
+    assert alias.inputs["name"] == f"api.{FORK_ZONE}" and alias.inputs["type"] == "A"
 
 
 def test_access_logs_waf_and_inbound_cidrs_come_from_config(all_options: Recording) -> None:

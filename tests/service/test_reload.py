@@ -132,9 +132,11 @@ def test_a_broken_version_is_rejected_reported_and_the_old_one_keeps_serving(
         assert metric(client, "serving_model_reloads_total", result="rejected") == 2
 
 
-def test_a_legacy_stage_uri_still_serves_with_a_deprecation_warning(
+def test_a_legacy_stage_uri_still_serves_with_a_deprecation_warning_and_is_reported_as_a_stage(
     tracking: str, linear: LinearRegression, diabetes: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """`mlflow models serve -m models:/<name>/Production` serves a stage; it was reported as `"alias": "Production"`
+    (issue 16, item 24)."""
     name = "svc_reload_stage"
     version = register_sklearn(name, linear, diabetes[0], alias=None)
     with pytest.warns(FutureWarning, match="stages"):
@@ -142,5 +144,23 @@ def test_a_legacy_stage_uri_still_serves_with_a_deprecation_warning(
     settings = settings_for(tracking, name, tmp_path, model_uri=f"models:/{name}/Production")
     with caplog.at_level(logging.WARNING, logger="service.app"), serving(settings) as client:
         model = client.get("/health").json()["model"]
-        assert (model["version"], model["alias"]) == (version, "Production")
+        assert (model["version"], model["stage"]) == (version, "Production") and "alias" not in model
+        answer = client.post("/predict", json={"inputs": [[0.0] * 10]}).json()["model"]
+        assert answer == {"name": name, "version": version, "stage": "Production"}
+        assert client.get("/version/details").json()["model"]["stage"] == "Production"
     assert any("stage URIs are deprecated" in r.getMessage() for r in caplog.records)
+
+
+def test_a_latest_uri_serves_the_highest_version_as_mlflow_models_serve_does(
+    tracking: str, linear: LinearRegression, ridge: Ridge, diabetes: Any, tmp_path: Path
+) -> None:
+    """`models:/<name>/latest` (mlflow/store/artifact/utils/models.py@v3.17.2 `_parse_model_uri`) was refused at
+    startup as neither a version nor a stage."""
+    name = f"svc_reload_latest_{secrets.token_hex(3)}"
+    register_sklearn(name, linear, diabetes[0], alias=None)
+    settings = settings_for(tracking, name, tmp_path, model_uri=f"models:/{name}/latest")
+    with serving(settings) as client:
+        second = register_sklearn(name, ridge, diabetes[0], alias=None)
+        wait_for(lambda: serving_version(client) == second, POLL_S + LOAD_BOUND_S, "the newest version serves")
+        answer = client.post("/predict", json={"inputs": [[0.0] * 10]}).json()["model"]
+        assert answer == {"name": name, "version": second, "version_ref": "latest"}

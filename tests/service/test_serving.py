@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from mlflow.pyfunc import scoring_server
 from sklearn.linear_model import LinearRegression
 
 from local import servers
@@ -85,7 +84,17 @@ def test_serves_the_version_the_alias_points_at(client: TestClient, version: str
     assert client.get("/health/live").json() == {"status": "alive"}
     assert client.get("/health/ready").json() == {"status": "ready", "model": NAME, "version": version}
     assert client.get("/ping").status_code == 200
-    assert client.get("/version").json()["model"] == {"name": NAME, "version": version, "alias": "production"}
+    details = client.get("/version/details").json()
+    assert details["model"] == {"name": NAME, "version": version, "alias": "production"}
+    assert details["mlflow"] == mlflow.__version__
+
+
+def test_version_answers_the_bare_mlflow_version_as_mlflow_models_serve_does(client: TestClient) -> None:
+    """mlflow/pyfunc/scoring_server/__init__.py@v3.17.2 `/version` answers VERSION as the body, and
+    ScoringServerClient.get_version() returns the body's text; the service answered a JSON object."""
+    answer = client.get("/version")
+    assert answer.status_code == 200 and answer.text == mlflow.__version__
+    assert answer.headers["content-type"].startswith("application/json")
 
 
 def test_predictions_equal_the_models_own(
@@ -234,81 +243,15 @@ def test_openapi_documents_the_request_schema(client: TestClient) -> None:
     schema = predict["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]) == {"instances", "inputs"}
     assert {"200", "400", "413", "422", "503"} <= set(predict["responses"])
-    assert set(spec["paths"]["/invocations"]["post"]["requestBody"]["content"]) == {"application/json", "text/csv"}
+    assert set(spec["paths"]["/invocations"]["post"]["requestBody"]["content"]) == {
+        "application/json",
+        "text/csv",
+        "application/vnd.apache.parquet",
+    }
     assert client.get("/docs").status_code == 200
 
 
-# -------------------------------------------------- /invocations answers as `mlflow models serve` does
-
-
-@pytest.fixture(scope="module")
-def mlflow_scoring(version: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """MLflow's own scoring server app (what `mlflow models serve` runs) over the same model version."""
-    dst = tmp_path_factory.mktemp("mlflow-serve")
-    with mock.patch.dict(os.environ):
-        model = mlflow.pyfunc.load_model(f"models:/{NAME}/{version}", dst_path=str(dst))
-        with TestClient(scoring_server.init(model), raise_server_exceptions=False) as reference:
-            yield reference
-
-
-def _cases(features: pd.DataFrame) -> dict[str, tuple[str | None, str]]:
-    rows = features.head(2)
-    row = rows.iloc[0].to_dict()
-    no_bmi = {k: v for k, v in row.items() if k != "bmi"}
-    js = "application/json"
-    return {
-        "split": (js, json.dumps({"dataframe_split": rows.to_dict(orient="split")})),
-        "records": (js, json.dumps({"dataframe_records": rows.to_dict(orient="records")})),
-        "instances": (js, json.dumps({"instances": rows.to_dict(orient="records")})),
-        "inputs-records": (js, json.dumps({"inputs": rows.to_dict(orient="records")})),
-        "inputs-columns": (js, json.dumps({"inputs": rows.to_dict(orient="list")})),
-        "csv": ("text/csv", rows.to_csv(index=False)),
-        "csv-charset": ("text/csv; charset=utf-8", rows.to_csv(index=False)),
-        "extra-column": (js, json.dumps({"dataframe_records": [{**row, "zzz": 1.0}]})),
-        "numeric-string": (js, json.dumps({"dataframe_records": [{**row, "bmi": "0.5"}]})),
-        "boolean": (js, json.dumps({"dataframe_records": [{**row, "bmi": True}]})),
-        "integer": (js, json.dumps({"dataframe_records": [{**row, "bmi": 1}]})),
-        "params": (js, json.dumps({"dataframe_records": [row], "params": {"a": 1}})),
-        "missing-column": (js, json.dumps({"dataframe_records": [no_bmi]})),
-        "string": (js, json.dumps({"dataframe_records": [{**row, "bmi": "x"}]})),
-        "null": (js, json.dumps({"dataframe_records": [{**row, "bmi": None}]})),
-        "nan": (js, json.dumps({"dataframe_records": [{**row, "bmi": float("nan")}]})),
-        "infinity": (js, json.dumps({"dataframe_records": [{**row, "bmi": float("inf")}]})),
-        "empty": (js, json.dumps({"dataframe_records": []})),
-        "positional": (js, json.dumps({"inputs": rows.to_numpy().tolist()})),
-        "records-not-list": (js, json.dumps({"dataframe_records": {"a": 1}})),
-        "split-no-columns": (js, json.dumps({"dataframe_split": {"data": [list(row.values())]}})),
-        "not-json": (js, "{nope"),
-        "list": (js, "[1, 2]"),
-        "no-format": (js, json.dumps({"foo": 1})),
-        "two-formats": (js, json.dumps({"inputs": [], "instances": []})),
-        "csv-missing-column": ("text/csv", "age,sex\n1,2\n"),
-        "csv-empty": ("text/csv", ""),
-        "xml": ("application/xml", "<a/>"),
-        "latin-1": ("application/json; charset=latin-1", "{}"),
-        "unknown-parameter": ("application/json; foo=bar", "{}"),
-    }
-
-
-CASES = list(_cases(pd.DataFrame({"x": [0.0]})).keys())
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_invocations_answers_as_mlflow_models_serve_does(
-    client: TestClient, mlflow_scoring: TestClient, diabetes: Any, case: str
-) -> None:
-    content_type, body = _cases(diabetes[0])[case]
-    headers = {"Content-Type": content_type} if content_type else {}
-    ours = client.post("/invocations", content=body, headers=headers)
-    theirs = mlflow_scoring.post("/invocations", content=body, headers=headers)
-    assert ours.status_code == theirs.status_code, (ours.text, theirs.text[:300])
-    media = ours.headers["content-type"].split(";")[0]
-    assert media == theirs.headers["content-type"].split(";")[0]
-    if theirs.status_code == 200:
-        np.testing.assert_allclose(ours.json()["predictions"], theirs.json()["predictions"], rtol=1e-12)
-    elif media == "application/json":
-        assert ours.json()["error_code"] == theirs.json()["error_code"], (ours.text, theirs.text[:300])
-        assert set(ours.json()) == set(theirs.json()) - {"stack_trace"}
+# -------------------------------------------------- /invocations in MLflow's format (parity: test_parity.py)
 
 
 def test_invocations_names_the_field_where_mlflow_does_not(client: TestClient, diabetes: Any) -> None:

@@ -176,3 +176,109 @@ def test_invocations_rows_over_the_batch_limit_are_413() -> None:
         invocations(body({"dataframe_split": {"columns": ["age", "bmi", "s1"], "data": [[1, 2, 3]] * 3}}), max_rows=2)
     with pytest.raises(PayloadTooLarge):
         invocations("age,bmi,s1\n" + "1,2,3\n" * 3, "text/csv", max_rows=2)
+
+
+# ------------------------------------------------------------------- hostile bodies (issue 16, items 1-3, 5, 22)
+
+NESTED_ARRAYS = b"[" * 2000 + b"]" * 2000  # ~4 KB
+NESTED_OBJECTS = b'{"a":' * 2000 + b"1" + b"}" * 2000
+
+
+@pytest.mark.parametrize("raw", [NESTED_ARRAYS, NESTED_OBJECTS, b'{"instances": [' + NESTED_ARRAYS + b"]}"])
+@pytest.mark.parametrize("parse", ["predict", "invocations"])
+def test_a_nesting_bomb_is_a_400_not_a_recursion_error(raw: bytes, parse: str) -> None:
+    """orjson stops at depth 1024; the standard-library fallback raised RecursionError (a 500) past its own limit."""
+    with pytest.raises(MalformedBody, match="not valid JSON"):
+        predict(raw) if parse == "predict" else invocations(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"instances": [{"age": 1' + b"0" * 5000 + b', "bmi": 1, "s1": 1}]}',  # over the 4300-digit limit
+        b'{"instances": [{"age": "\xff", "bmi": 1, "s1": 1}]}',  # not UTF-8
+    ],
+)
+def test_literals_the_standard_library_cannot_read_are_a_400(raw: bytes) -> None:
+    with pytest.raises(MalformedBody):
+        predict(raw)
+
+
+def test_a_deeply_nested_value_is_named_without_serializing_it() -> None:
+    """The error message once rendered the value with json.dumps, which recursed as deep as the value."""
+    deep: list[object] = []
+    for _ in range(800):
+        deep = [deep]
+    with pytest.raises(InvalidRequest, match="field 'bmi': expected a number .*got a list of 1") as raised:
+        invocations(body({"dataframe_records": [{**ROW, "bmi": deep}]}))
+    assert raised.value.field == "bmi"
+
+
+@pytest.mark.parametrize("name", [["age"], {"a": 1}, 7, None])
+def test_a_non_string_column_name_in_dataframe_split_is_refused_by_position(name: object) -> None:
+    """A list or object as a column name reached a dict as key (TypeError: unhashable, a 500)."""
+    payload = {"dataframe_split": {"columns": ["age", name, "s1"], "data": [[1, 2, 3]]}}
+    with pytest.raises(SchemaMismatch, match="column 1 of .*column names are strings") as raised:
+        invocations(body(payload))
+    assert raised.value.field == "dataframe_split.columns"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (body({"dataframe_split": {"columns": ["age", "bmi", "s1", "age"], "data": [[1, 2, 3, 4]]}}), None),
+        (body({"dataframe_split": {"columns": ["age", "bmi", "s1", "x", "x"], "data": [[1, 2, 3, 4, 5]]}}), None),
+    ],
+)
+def test_a_column_named_twice_is_refused_as_mlflow_refuses_it(raw: bytes, content_type: str | None) -> None:
+    """mlflow models serve 3.17.2 answers a duplicated column with 400 INVALID_PARAMETER_VALUE (schema enforcement);
+    this service used whichever copy came last."""
+    with pytest.raises(SchemaMismatch, match="named twice") as raised:
+        invocations(raw)
+    assert raised.value.field in ("age", "x")
+
+
+INTS = InputSchema((Column("n", "long"), Column("i", "integer")))
+
+
+@pytest.mark.parametrize(
+    ("n", "i", "field"),
+    [
+        (2**63, 0, "n"),  # wrapped to -2**63 in the int64 cast
+        (-(2**63) - 1, 0, "n"),
+        (2**53 + 1, 0, "n"),  # a float64 row holds it as 2**53: another number reached the model
+        (0, 2**31, "i"),  # wrapped to -2**31 in the int32 cast
+        (0, -(2**31) - 1, "i"),
+        ("9007199254740993", 0, "n"),  # a numeric string, on the lenient /invocations path
+        (1e300, 0, "n"),  # an integral float, accepted for an integer column on /invocations
+    ],
+)
+def test_integers_outside_their_columns_range_get_422_naming_row_and_field(n: object, i: object, field: str) -> None:
+    rows = [{"n": 1, "i": 1}, {"n": n, "i": i}]
+    with pytest.raises(InvalidRequest, match=f"row 1, field '{field}': .*out of range") as raised:
+        parse_invocations(body({"dataframe_records": rows}), "application/json", INTS, 10)
+    assert (raised.value.status, raised.value.row, raised.value.field) == (422, 1, field)
+    if isinstance(n, int) and isinstance(i, int):
+        # orjson reads integers beyond int64 as floats, which the strict /predict refuses as not integers.
+        with pytest.raises(InvalidRequest, match=f"field '{field}': .*(out of range|expected an integer)"):
+            parse_predict(body({"instances": rows}), INTS, 10)
+
+
+def test_integers_at_the_edges_of_their_range_pass_exactly() -> None:
+    rows = [{"n": 2**53, "i": 2**31 - 1}, {"n": -(2**53), "i": -(2**31)}]
+    matrix = parse_predict(body({"instances": rows}), INTS, 10)
+    assert matrix.tolist() == [[2.0**53, 2.0**31 - 1], [-(2.0**53), -(2.0**31)]]
+
+
+def test_parquet_bodies_give_the_same_rows_as_mlflow_3_reads_them() -> None:
+    """mlflow/pyfunc/scoring_server/__init__.py@v3.17.2 reads application/vnd.apache.parquet with read_parquet."""
+    import io
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"s1": [3.0], "age": [0.5], "bmi": [-1.25], "extra": ["ignored"]})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    assert invocations(buffer.getvalue(), "application/vnd.apache.parquet").tolist() == [[0.5, -1.25, 3.0]]
+    with pytest.raises(MalformedBody, match="not a Parquet table"):
+        invocations(b"not parquet", "application/vnd.apache.parquet")
