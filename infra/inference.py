@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from infra import kube
 from infra.config import InferenceConfig, MonitoringConfig
@@ -128,12 +129,16 @@ class Inference(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # Signs every cached prediction (service/core/cache.py): only these pods hold it, so whoever else can
+        # write to Redis (every preview shares dev's) cannot choose an answer. Each stack and preview has its own.
+        signing_key = random.RandomPassword(f"{name}-cache-signing-key", length=64, special=False, opts=child)
         secret = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata={"namespace": namespace, "labels": labels},
             type="Opaque",
             string_data={
                 "redis-url": redis_url(args.redis),
+                "cache-signing-key": signing_key.result,
                 "mlflow-username": args.mlflow_username,
                 "mlflow-password": args.mlflow_password,
             },
@@ -153,6 +158,7 @@ class Inference(pulumi.ComponentResource):
             "env_from": [{"config_map_ref": {"name": settings.metadata.name}}],
             "env": [
                 {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
+                {"name": "SERVING_CACHE_SIGNING_KEY_FILE", "value": f"{SECRETS_DIR}/cache-signing-key"},
                 {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
                 {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
                 # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
@@ -318,7 +324,8 @@ class Inference(pulumi.ComponentResource):
 
 
 def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
-    """Drift of the inputs, and a challenger (shadow or A/B) failing more than 5 % of what it is given."""
+    """A fleet serving several versions of one alias, drift of the inputs, and a challenger (shadow or A/B)
+    failing more than 5 % of what it is given."""
     scope = f'namespace="{namespace}"'
 
     def rate(metric: str, *labels: str) -> str:
@@ -339,7 +346,22 @@ def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
             rate("serving_variant_requests_total", challenger),
         )
     )
+    # serving_model_info is 1 for the version each worker serves; a promotion reaches every worker within a poll
+    # interval, so more than one version per alias for 15 minutes is a fleet that disagrees (a version loads on
+    # some pods and not on others): the same request gets different answers.
+    versions = f"count by (name, alias, version) (serving_model_info{{{scope}}} == 1)"
     return [
+        {
+            "alert": "InferenceMixedVersions",
+            "expr": f"count by (name, alias) ({versions}) > 1",
+            "for": "15m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Pods serve {{ $value }} versions of {{ $labels.name }}@{{ $labels.alias }}",
+                "description": "Some workers could not load the version the alias points at; GET /health on a pod "
+                "shows last_rejection and last_error (docs/operations.md, One verdict per version).",
+            },
+        },
         {
             "alert": "InferenceInputDrift",
             "expr": f"max by (feature) (serving_drift_psi{{{scope}}}) > {drift_threshold:g}",

@@ -146,6 +146,11 @@ class LocalStack:
         self.say(f"[{next(step)}/{steps}] Sample prediction")
         self.urls["sample"] = json.dumps(self.predict([SAMPLE_ROW]))
 
+    def _secret_file(self, name: str) -> Path:
+        """The file `_persistent_secret(name)` keeps its value in, created if need be."""
+        self._persistent_secret(name)
+        return self.state_dir / name
+
     def _persistent_secret(self, name: str) -> str:
         """Generated once and kept (0600) under the state folder, so re-runs find their data again."""
         path = self.state_dir / name
@@ -217,6 +222,7 @@ class LocalStack:
             "SERVING_RELOAD_INTERVAL_S": str(self.reload_interval_s),
             "SERVING_CACHE_ENABLED": "true",
             "SERVING_CACHE_URL_FILE": str(cache_url_file),
+            "SERVING_CACHE_SIGNING_KEY_FILE": str(self._secret_file("cache-signing-key")),
             "SERVING_MODEL_DIR": str(self.state_dir / "models"),
             "WEB_CONCURRENCY": str(self.workers),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),

@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.drift = DriftMonitor(settings.drift_window_rows, settings.drift_threshold, app.state.metrics.registry)
     app.state.cache = None
     app.state.batcher = (
-        model_batcher(settings.max_batch_size, settings.max_batch_latency_ms / 1000) if settings.batch_enabled else None
+        model_batcher(settings.max_batch_size, settings.max_batch_latency_ms / 1000, settings.batch_timeout_s)
+        if settings.batch_enabled
+        else None
     )
     app.include_router(predict.router)
     app.include_router(health.router)
@@ -100,7 +102,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         async with anyio.create_task_group() as tasks:
             first_check_done = variants.start(
-                tasks, Registry(settings.registry_uri), model_dir, settings.reload_interval_s, app.state.metrics
+                tasks,
+                Registry(settings.registry_uri),
+                model_dir,
+                settings.reload_interval_s,
+                app.state.metrics,
+                policy=settings.trust_policy(),
+                expected=settings.contract(),
+                retire_grace_s=settings.retire_grace_s,
+                retry_max_s=settings.load_retry_max_s,
             )
             # Until the champion's first load is done (or has failed) this worker accepts no connection, so under
             # Gunicorn requests go to the workers that have a model rather than to a 503.
@@ -141,6 +151,8 @@ def _connect_cache(settings: Settings, metrics: Metrics) -> PredictionCache | No
         key_prefix=settings.cache_key_prefix,
         breaker=breaker,
         metrics=metrics,
+        signing_key=settings.resolved_cache_signing_key(),
+        max_pending_sets=settings.cache_max_pending_sets,
     )
 
 

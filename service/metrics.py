@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -36,6 +37,18 @@ class Metrics:
         self.cache_errors = Counter(
             "serving_cache_errors", "Failed cache calls, by operation (get, set).", ["operation"], registry=r
         )
+        self.cache_rejected = Counter(
+            "serving_cache_rejected",
+            "Cached values not served (counted as misses), by reason: signature (not written by this service with "
+            "its key), undecodable, shape (not one row's output of finite numbers).",
+            ["reason"],
+            registry=r,
+        )
+        self.cache_sets_dropped = Counter(
+            "serving_cache_sets_dropped",
+            "Background cache writes skipped because max_pending_sets were already in flight.",
+            registry=r,
+        )
         self.cache_circuit_open = Gauge(
             "serving_cache_circuit_open",
             "1 while the cache circuit breaker is open in a worker.",
@@ -44,7 +57,8 @@ class Metrics:
         )
         self.model_info = Gauge(
             "serving_model_info",
-            "1 for the model version each worker serves.",
+            "1 for the model version each worker serves (a replaced version's series is dropped, or 0 under "
+            "Gunicorn). More than one version per alias across the fleet for long is a mixed fleet: alerted on.",
             ["name", "version", "alias"],
             registry=r,
             multiprocess_mode="liveall",
@@ -63,9 +77,22 @@ class Metrics:
             registry=r,
         )
 
+    def drop_version(self, name: str, version: str, alias: str) -> None:
+        """Forget a replaced version's series. Under Gunicorn the values live in files that cannot forget a
+        series, so the gauge is set to 0 first (alerts select `== 1`)."""
+        self.model_info.labels(name, version, alias).set(0)
+        drop_series(self.model_info, {"name": name, "version": version, "alias": alias})
+
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def drop_series(metric: MetricWrapperBase, labels: dict[str, str]) -> None:
+    """Remove the series matching `labels` (a subset of the metric's labels) from this process's registry; a
+    no-op in multiprocess mode, where prometheus_client cannot remove series (it warns instead)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metric.remove_by_labels(labels)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.core.model import ModelRef
+from service.core.model import ModelRef, parse_contract
+from service.core.trust import DEFAULT_SKOPS_TRUSTED_TYPES, TrustPolicy
 from service.core.variants import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 
 
@@ -45,6 +46,31 @@ class Settings(BaseSettings):
     """Where model versions are downloaded (one directory each, removed when replaced); under /tmp so the root
     filesystem can stay read-only."""
 
+    retire_grace_s: float = Field(default=30.0, ge=0)
+    """Seconds a replaced version's files are kept after the swap, for requests still holding it; then they
+    are removed in a worker thread."""
+
+    load_retry_max_s: float = Field(default=300.0, gt=0)
+    """Longest wait before retrying a version that failed to load (download cut, I/O error): the wait doubles
+    from reload_interval_s (2 s while nothing is loaded) up to this. A version found invalid is never retried."""
+
+    expected_contract: str | None = None
+    """The contract every version must keep, as JSON: {"inputs": [{"name": "age", "type": "double"}, ...],
+    "output_shape": []}. Unset: the registered model's tag `serving.contract`, which the training CLI records
+    at the first registration."""
+
+    skops_trusted_types: tuple[str, ...] = DEFAULT_SKOPS_TRUSTED_TYPES
+    """Types trusted when loading a skops file, beyond skops' own safe defaults (JSON list). The service's own
+    list: the one a model's MLmodel file carries is ignored (a crafted model could trust anything)."""
+
+    allow_pickle_models: bool = False
+    """Load models whose format runs code when loaded (pickle, cloudpickle: python_function models, sklearn
+    saved as pickle). Off: only scikit-learn models in the skops format are loaded."""
+
+    require_model_digest: bool = True
+    """Refuse a version without the digest the training CLI records at registration (tag
+    `serving.model_digest`); a version whose files do not hash to its recorded digest is refused either way."""
+
     startup_load_timeout_s: float = Field(default=30.0, ge=0)
     """Longest a worker waits at startup for its first model load before it accepts connections. Under Gunicorn
     a worker that is still loading then takes no requests (its siblings do); past this it starts anyway and
@@ -63,7 +89,7 @@ class Settings(BaseSettings):
     """File holding the MLflow password (basic auth); sets MLFLOW_TRACKING_PASSWORD for the client."""
 
     cache_enabled: bool = False
-    """Cache predictions in Redis, per row, keyed by model name and version."""
+    """Cache predictions in Redis, per row, keyed by the model version's immutable identity (its model uuid)."""
 
     cache_url: SecretStr | None = None
     """Redis URL, e.g. rediss://:<token>@host:6379/0 (with its AUTH token: a secret)."""
@@ -73,6 +99,18 @@ class Settings(BaseSettings):
 
     cache_ca_cert: Path | None = None
     """CA bundle that signed the Redis server certificate, for rediss:// (default: the system's CAs)."""
+
+    cache_signing_key: SecretStr | None = None
+    """Secret (at least 32 characters) keying the HMAC that signs every cached value: a value that does not
+    verify is a miss, so whoever can write to Redis cannot choose predictions. Every worker and pod sharing the
+    cache needs the same one. Required with the cache on."""
+
+    cache_signing_key_file: Path | None = None
+    """File holding cache_signing_key (a mounted Kubernetes secret); used when cache_signing_key is not set."""
+
+    cache_max_pending_sets: int = Field(default=64, ge=1)
+    """Cache writes (one per request, of its misses) in flight in the background per worker; past this a write
+    is skipped and counted (serving_cache_sets_dropped_total): a slow Redis must not pile up tasks."""
 
     cache_ttl_s: int = Field(default=3600, gt=0)
     """Lifetime of a cached prediction, in seconds."""
@@ -107,6 +145,10 @@ class Settings(BaseSettings):
 
     max_batch_latency_ms: float = Field(default=5.0, ge=0)
     """With batching on: longest a request waits for others to join its batch, in milliseconds."""
+
+    batch_timeout_s: float = Field(default=10.0, gt=0)
+    """With batching on: longest a request waits for its batch's answer; past it the request gets 503
+    (model_busy) and its rows are left out of the batch if it has not run yet."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level of the JSON logs."""
@@ -150,6 +192,13 @@ class Settings(BaseSettings):
             ModelRef.parse(value)
         return value
 
+    @field_validator("expected_contract")
+    @classmethod
+    def _parse_expected_contract(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_contract(value, "SERVING_EXPECTED_CONTRACT")
+        return value
+
     @field_validator("ab_weights")
     @classmethod
     def _parse_ab_weights(cls, value: str) -> str:
@@ -177,6 +226,21 @@ class Settings(BaseSettings):
     def _cache_needs_url(self) -> Settings:
         if self.cache_enabled and self.cache_url is None and self.cache_url_file is None:
             raise ValueError("SERVING_CACHE_ENABLED is true: set SERVING_CACHE_URL or SERVING_CACHE_URL_FILE")
+        if self.cache_enabled and self.cache_signing_key is None and self.cache_signing_key_file is None:
+            raise ValueError(
+                "SERVING_CACHE_ENABLED is true: set SERVING_CACHE_SIGNING_KEY or SERVING_CACHE_SIGNING_KEY_FILE"
+            )
+        if self.cache_signing_key is not None and len(self.cache_signing_key.get_secret_value()) < 32:
+            raise ValueError("SERVING_CACHE_SIGNING_KEY must hold at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _ca_cert_needs_tls(self) -> Settings:
+        # The CA bundle verifies a TLS server; over redis:// it would be ignored and the AUTH token sent in clear.
+        # A URL from a file is checked when the cache connects (PredictionCache.connect refuses it the same way).
+        url = self.cache_url.get_secret_value() if self.cache_url is not None else None
+        if self.cache_ca_cert is not None and url is not None and not url.startswith("rediss://"):
+            raise ValueError("SERVING_CACHE_CA_CERT is set but SERVING_CACHE_URL is not rediss:// (TLS)")
         return self
 
     @model_validator(mode="after")
@@ -201,8 +265,28 @@ class Settings(BaseSettings):
         """The challenger: the champion's registered model at `challenger_alias`."""
         return ModelRef(self.model_ref().name, alias=self.challenger_alias) if self.challenger_alias else None
 
+    def trust_policy(self) -> TrustPolicy:
+        return TrustPolicy(
+            skops_trusted_types=self.skops_trusted_types,
+            allow_pickle=self.allow_pickle_models,
+            require_digest=self.require_model_digest,
+        )
+
+    def contract(self) -> dict[str, Any] | None:
+        return parse_contract(self.expected_contract, "SERVING_EXPECTED_CONTRACT") if self.expected_contract else None
+
     def weights(self) -> Weights:
         return parse_weights(self.ab_weights)
+
+    def resolved_cache_signing_key(self) -> bytes:
+        if self.cache_signing_key is not None:
+            return self.cache_signing_key.get_secret_value().encode()
+        if self.cache_signing_key_file is not None:
+            key = self.cache_signing_key_file.read_text().strip()
+            if len(key) < 32:
+                raise ValueError(f"{self.cache_signing_key_file} must hold at least 32 characters")
+            return key.encode()
+        raise ValueError("no cache signing key: set SERVING_CACHE_SIGNING_KEY or SERVING_CACHE_SIGNING_KEY_FILE")
 
     def resolved_cache_url(self) -> str | None:
         if self.cache_url is not None:

@@ -27,7 +27,8 @@ from rich.table import Table
 from training import tracking
 from training.config import ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
 from training.evidence import EvidenceCheck, EvidenceRule
-from training.registry import Comparison, Move, Registry, VersionRow
+from training.registry import Comparison, Move, Registry, VersionRow, validate_version
+from training.seal import seal
 from training.train import TrainResult, train
 
 app = typer.Typer(
@@ -267,6 +268,21 @@ def promote(
         forced = ", forced" if move.action == "force" else ""
         line = f"promoted {name} version {version} to @{alias} (previous {move.previous or 'none'}{forced})"
     _emit(line, _move_payload(move), as_json)
+
+
+@app.command("seal")
+def seal_command(
+    version: Annotated[str, typer.Argument(help="Model version to seal.")],
+    model_name: ModelNameOpt = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a version's digest and contract (what `train` does at registration), for a version registered
+    another way: the inference service loads no version without them. Vouches for the files as they are now."""
+    with _registry(model_name, config, tracking_uri) as session:
+        digest = seal(session.registry.client, session.uri, session.name, validate_version(version))
+    _emit(f"sealed {session.name} version {version}: {digest}", {"version": version, "digest": digest}, as_json)
 
 
 @app.command()

@@ -14,12 +14,14 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 from sklearn.base import BaseEstimator
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from training import data
 from training.config import TrainingConfig
+from training.seal import contract, seal
 from training.tracking import LifecycleError, code_version, pinned_requirements
 
 MODEL_ARTIFACT = "model"
@@ -178,6 +180,9 @@ def train(
     version = info.registered_model_version
     if version is None:
         raise LifecycleError(f"the model was logged to run {run.info.run_id} but not registered as {name}")
+    step("recording the version's digest and contract")
+    row_shape = tuple(np.asarray(estimator.predict(split.x_train.head(1))).shape[1:])
+    seal(MlflowClient(), mlflow.get_tracking_uri(), name, str(version), contract(signature(), row_shape))
     return TrainResult(
         model_name=name,
         version=str(version),

@@ -23,6 +23,7 @@ from infra.config.cloud import (
     NetworkConfig,
     NodeGroupConfig,
     RegistryConfig,
+    TeardownConfig,
     read_artifacts,
     read_cluster,
     read_database,
@@ -30,6 +31,7 @@ from infra.config.cloud import (
     read_nodes,
     read_redis,
     read_registry,
+    read_teardown,
 )
 from infra.config.dns import HostedZone
 from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
@@ -94,6 +96,7 @@ __all__ = [
     "PreviewStackConfig",
     "RegistryConfig",
     "Resources",
+    "TeardownConfig",
     "TrainingJobConfig",
     "load_config",
     "preview_host",
@@ -146,6 +149,7 @@ class PlatformConfig(StackConfig):
     hosts_previews: bool = False
     # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
     preview_domain: str | None = None
+    teardown: TeardownConfig = TeardownConfig(allow_data_loss=False, release_protection=False)
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,11 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    teardown = read_teardown(keys)
     ingress = read_ingress(keys, environment, region)
+    if teardown.release_protection:
+        # The ALB refuses deletion while its attribute is on: an `up` with this key lifts it before a destroy.
+        ingress = dataclasses.replace(ingress, deletion_protection=False)
     if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
         # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
         raise keys.fail(
@@ -208,7 +216,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         cluster=cluster,
         nodes=read_nodes(keys, environment),
         redis=read_redis(keys, environment),
-        database=read_database(keys, environment),
+        database=read_database(keys, environment, teardown),
         artifacts=read_artifacts(keys),
         registry=read_registry(keys),
         # Workload layer (issue 4)
@@ -224,6 +232,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         ),
         hosts_previews=hosts_previews,
         preview_domain=read_preview_domain(keys, hosts_previews, ingress.hosted_zone),
+        teardown=teardown,
     )
 
 

@@ -1,39 +1,57 @@
-"""Per-row prediction cache in Redis, fail-open behind a circuit breaker.
+"""Per-row prediction cache in Redis, fail-open behind a circuit breaker, holding only what it can vouch for.
 
-A key is `<prefix>pred:<model name>:<model version>:<hash of the row>`: a promotion or a rollback changes the
-version and so never serves another version's answer, and preview stacks sharing one Redis keep apart by
-prefix. The row is hashed after normalisation to float64 in signature order, so key order, `1` vs `1.0` and
-`-0.0` vs `0.0` in the request do not matter.
+A key is `<prefix>pred:<model name>:<version>:<model uuid>:<predict path>:<hash of the row>`. The model's uuid
+(MLflow writes a fresh one into every logged model's MLmodel file) is what makes the key immutable: MLflow
+numbers versions from 1 again when a registered model is deleted and created again, and the new version 1
+must never be answered from the old one's entries. The predict path (sklearn, onnx, pyfunc) is in the key
+because two paths may differ in the last bits (ONNX trees compute in float32). Preview stacks sharing one
+Redis keep apart by prefix. The row is hashed after normalisation to float64 in signature order, so key order,
+`1` vs `1.0` and `-0.0` vs `0.0` in the request do not matter.
 
-A request makes at most one MGET and one pipelined SET (of its misses). Any Redis failure counts against the
-breaker and the request is answered by the model; after `failure_threshold` failures in a row the breaker opens
-and Redis is left alone for `cooldown_s`, then one request tries it again.
+A stored value is `<HMAC-SHA256 of key and payload>` + the JSON payload, keyed by a secret only the service
+holds: whoever can write to Redis (every preview pod shares dev's) cannot choose a prediction, nor move one
+entry to another key. What comes back is served only if its MAC verifies, it decodes, and it has the shape of
+one row's output with finite numbers; anything else is a miss, counted by reason.
+
+A request makes at most one MGET; its misses are written by one pipelined SET in the background (at most
+`max_pending_sets` in flight per worker; past that a write is dropped and counted), so Redis never delays an
+answer by more than the MGET. Any Redis failure counts against the breaker and the request is answered by the
+model; after `failure_threshold` failures in a row the breaker opens and Redis is left alone for `cooldown_s`,
+then one call tries it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import hmac
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 BreakerState = Literal["closed", "open", "half_open"]
+MAC_BYTES = 32
 
 
 class CircuitBreaker:
-    """Closed: calls go through. Open: calls are skipped until the cool-down ends. Half-open: one trial call."""
+    """Closed: calls go through. Open: calls are skipped until the cool-down ends. Half-open: one trial call.
+
+    A trial whose caller never reports back (cancelled, or an error nobody expected) is let go by `release()`,
+    and in any case expires after another cool-down, so the cache can never stay off for good.
+    """
 
     def __init__(self, failure_threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.failure_threshold = failure_threshold
@@ -41,7 +59,7 @@ class CircuitBreaker:
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
-        self._trial_in_flight = False
+        self._trial_started_at: float | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -55,28 +73,42 @@ class CircuitBreaker:
         state = self.state
         if state == "closed":
             return True
-        if state == "half_open" and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return True
+        if state == "half_open":
+            now = self._clock()
+            if self._trial_started_at is None or now - self._trial_started_at >= self.cooldown_s:
+                self._trial_started_at = now
+                return True
         return False
+
+    def release(self) -> None:
+        """The call allowed last ended with no verdict on Redis (cancelled): another one may try."""
+        self._trial_started_at = None
 
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None
-        self._trial_in_flight = False
+        self._trial_started_at = None
 
     def record_failure(self) -> None:
         self._failures += 1
-        self._trial_in_flight = False
+        self._trial_started_at = None
         if self._opened_at is not None or self._failures >= self.failure_threshold:
             self._opened_at = self._clock()
 
 
-def row_keys(prefix: str, model_name: str, version: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+def row_keys(prefix: str, model_key: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+    """`model_key` is the model's immutable identity (LoadedModel.cache_key)."""
     # Adding 0.0 turns -0.0 into 0.0, the one float64 value with two spellings that compare equal.
     normalised = np.ascontiguousarray(rows + 0.0, dtype=np.float64)
-    head = f"{prefix}pred:{model_name}:{version}:"
+    head = f"{prefix}pred:{model_key}:"
     return [head + hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in normalised]
+
+
+def fits(value: Any, shape: tuple[int, ...]) -> bool:
+    """`value` is one row's output of `shape`: a finite number for (), a list of `shape[0]` of those for (k,)..."""
+    if not shape:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, list) and len(value) == shape[0] and all(fits(v, shape[1:]) for v in value)
 
 
 def describe(error: BaseException) -> str:
@@ -86,13 +118,26 @@ def describe(error: BaseException) -> str:
 
 class PredictionCache:
     def __init__(
-        self, client: Redis, *, ttl_s: int, key_prefix: str, breaker: CircuitBreaker, metrics: Metrics
+        self,
+        client: Redis,
+        *,
+        ttl_s: int,
+        key_prefix: str,
+        breaker: CircuitBreaker,
+        metrics: Metrics,
+        signing_key: bytes,
+        max_pending_sets: int = 64,
     ) -> None:
+        if len(signing_key) < 16:
+            raise ValueError("the cache signing key must hold at least 16 bytes")
         self.client = client
         self.ttl_s = ttl_s
         self.key_prefix = key_prefix
         self.breaker = breaker
         self.metrics = metrics
+        self._signing_key = signing_key
+        self.max_pending_sets = max_pending_sets
+        self._pending: set[asyncio.Task[None]] = set()
 
     @classmethod
     def connect(
@@ -105,6 +150,8 @@ class PredictionCache:
         key_prefix: str,
         breaker: CircuitBreaker,
         metrics: Metrics,
+        signing_key: bytes,
+        max_pending_sets: int = 64,
     ) -> PredictionCache:
         """A client that fails fast: short socket timeouts and no retries (the breaker decides when to retry)."""
         options: dict[str, Any] = {
@@ -113,34 +160,85 @@ class PredictionCache:
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 30,
         }
-        if url.startswith("rediss://") and ca_cert is not None:
+        if ca_cert is not None:
+            # A CA bundle says "verify the server": over plain redis:// it would be ignored and AUTH sent in clear.
+            if not url.startswith("rediss://"):
+                raise ValueError("a cache CA certificate is set but the cache URL is not rediss:// (TLS)")
             options["ssl_ca_certs"] = str(ca_cert)
         client = Redis.from_url(url, **options)
-        return cls(client, ttl_s=ttl_s, key_prefix=key_prefix, breaker=breaker, metrics=metrics)
+        return cls(
+            client,
+            ttl_s=ttl_s,
+            key_prefix=key_prefix,
+            breaker=breaker,
+            metrics=metrics,
+            signing_key=signing_key,
+            max_pending_sets=max_pending_sets,
+        )
 
-    def keys(self, model_name: str, version: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
-        return row_keys(self.key_prefix, model_name, version, rows)
+    def keys(self, model_key: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+        return row_keys(self.key_prefix, model_key, rows)
 
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """One MGET; every key a miss (None) when Redis fails or the breaker is open."""
-        misses: list[bytes | None] = [None] * len(keys)
+    def _mac(self, key: str, payload: bytes) -> bytes:
+        return hmac.new(self._signing_key, key.encode() + b"\0" + payload, hashlib.sha256).digest()
+
+    def seal(self, key: str, value: Any) -> bytes:
+        payload = orjson.dumps(value)
+        return self._mac(key, payload) + payload
+
+    def open(self, key: str, stored: bytes, shape: tuple[int, ...]) -> Any | None:
+        """The value `stored` under `key` holds, or None (counted) when it is not one this service wrote."""
+        mac, payload = stored[:MAC_BYTES], stored[MAC_BYTES:]
+        if len(stored) <= MAC_BYTES or not hmac.compare_digest(mac, self._mac(key, payload)):
+            self.metrics.cache_rejected.labels(reason="signature").inc()
+            return None
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self.metrics.cache_rejected.labels(reason="undecodable").inc()
+            return None
+        if not fits(value, shape):
+            self.metrics.cache_rejected.labels(reason="shape").inc()
+            return None
+        return value
+
+    async def get_many(self, keys: Sequence[str], shape: tuple[int, ...]) -> list[Any | None]:
+        """One MGET; the values as the model gave them, None for a miss. Every key a miss when Redis fails,
+        the breaker is open, or a value is not one this service stored (`shape`: one row's output)."""
+        misses: list[Any | None] = [None] * len(keys)
         if not self.breaker.allow():
             self.metrics.cache_misses.inc(len(keys))
             return misses
         try:
-            values = cast(list[bytes | None], await self.client.mget(keys))
-        except (RedisError, OSError) as e:
+            stored = cast(list[bytes | None], await self.client.mget(keys))
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever goes wrong with the cache, the model answers
             self._failed("get", e)
             self.metrics.cache_misses.inc(len(keys))
             return misses
         self._succeeded()
+        values = [None if s is None else self.open(k, s, shape) for k, s in zip(keys, stored, strict=True)]
         hits = sum(v is not None for v in values)
         self.metrics.cache_hits.inc(hits)
         self.metrics.cache_misses.inc(len(keys) - hits)
         return values
 
+    def put_many(self, items: dict[str, Any], shape: tuple[int, ...]) -> None:
+        """Store the values in the background; only values of `shape` (finite numbers) are ever stored."""
+        sealed = {k: self.seal(k, v) for k, v in items.items() if fits(v, shape)}
+        if not sealed:
+            return
+        if len(self._pending) >= self.max_pending_sets:
+            self.metrics.cache_sets_dropped.inc()
+            return
+        task = asyncio.get_running_loop().create_task(self.set_many(sealed), name="cache-set")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     async def set_many(self, items: dict[str, bytes]) -> None:
-        """One pipelined SET with TTL per miss; a failure is counted and otherwise ignored."""
+        """One pipelined SET with TTL per item (already sealed); a failure is counted and otherwise ignored."""
         if not items or not self.breaker.allow():
             return
         try:
@@ -148,7 +246,10 @@ class PredictionCache:
                 for key, value in items.items():
                     pipe.set(key, value, ex=self.ttl_s)
                 await pipe.execute()
-        except (RedisError, OSError) as e:
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except Exception as e:  # noqa: BLE001 - a write that fails costs nothing but the entry
             self._failed("set", e)
             return
         self._succeeded()
@@ -157,7 +258,7 @@ class PredictionCache:
         """One PING at startup, so a wrong password or TLS setting is logged when the worker starts, not later."""
         try:
             await self.client.ping()
-        except (RedisError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - reported, then served without the cache
             self.breaker.record_failure()
             self.metrics.cache_errors.labels(operation="ping").inc()
             log.warning(
@@ -186,7 +287,21 @@ class PredictionCache:
         self.metrics.cache_circuit_open.set(0)
 
     def describe(self) -> dict[str, Any]:
-        return {"enabled": True, "circuit": self.breaker.state, "key_prefix": self.key_prefix, "ttl_s": self.ttl_s}
+        return {
+            "enabled": True,
+            "circuit": self.breaker.state,
+            "key_prefix": self.key_prefix,
+            "ttl_s": self.ttl_s,
+            "pending_sets": len(self._pending),
+        }
+
+    async def drain(self) -> None:
+        """Wait for the background writes in flight (tests; shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def close(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*list(self._pending), return_exceptions=True)
         await self.client.aclose()

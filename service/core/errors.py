@@ -108,3 +108,11 @@ class NonFiniteOutput(PredictionFailed):
     def __init__(self, message: str, *, row: int, values: list[Any]) -> None:
         super().__init__(message, row=row)
         self.values = values
+
+
+class ModelBusy(ServiceError):
+    """The model's batch queue did not answer within the batch timeout: try again (another pod may answer)."""
+
+    status = 503
+    code = "model_busy"
+    mlflow_code = "TEMPORARILY_UNAVAILABLE"

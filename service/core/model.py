@@ -2,10 +2,18 @@
 
 `ModelRef` says what to serve (`models:/<name>@<alias>`, normally). `Registry` resolves it to a version through
 the MLflow client and downloads that version through the tracking server (proxied artifacts: no cloud
-credentials here) into a fresh directory. `load_version` opens it, picks the predict path and validates it
-before anyone may serve it: it must predict its own logged input example with finite outputs of the right
-shape, and keep the serving model's signature. A failure after the download is the version's fault and raises
-`ModelRejected`; a failure to reach the registry is not, and raises as it is, to be retried.
+credentials here) into a fresh directory. `load_version` checks its digest and format before opening anything
+(service/core/trust.py), opens it, picks the predict path and validates it before anyone may serve it: it must
+predict its probe rows (its input example) with finite outputs, and keep the contract.
+
+The contract (input columns and types, shape of one row's output) is a property of the registered model, not of
+whatever a worker happens to serve: the training CLI records it at the first registration as the registered
+model's tag `serving.contract` (or `SERVING_EXPECTED_CONTRACT` sets it). Every worker of every pod checks a
+version against that same contract, even when it serves nothing yet, so the fleet reaches one verdict per
+version. Only a registered model with no contract recorded falls back to "the version this worker serves".
+
+`ModelRejected` is the version's fault and final (digest, format, contract, output). Anything else (the
+registry unreachable, a download cut, an import or I/O error while loading) is a failure to load, retried.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
-from service.core.onnx import onnx_if_better
+from service.core.onnx import onnx_if_agrees
 from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
 from service.core.schema import InputSchema, UnsupportedSignature
+from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, load_pyfunc, verify_digest
 from service.core.validation import Matrix, from_columns, to_matrix
 
 log = logging.getLogger(__name__)
@@ -42,6 +51,7 @@ STAGES = {"production": "Production", "staging": "Staging", "archived": "Archive
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))/?$")
 # The training-set statistics the training CLI logs inside the model (docs/operations.md): the drift reference.
 FEATURE_STATS = Path("extra_files") / "feature_stats.json"
+CONTRACT_TAG = "serving.contract"
 
 
 class AliasNotSet(LookupError):
@@ -55,6 +65,33 @@ class ModelRejected(Exception):
         super().__init__(f"version {version} rejected: {reason}")
         self.version = version
         self.reason = reason
+
+
+class LoadFailed(Exception):
+    """The version could not be loaded for a reason that may pass (I/O, memory, a missing import): retried."""
+
+
+def contract(schema: InputSchema, output_shape: tuple[int, ...]) -> dict[str, Any]:
+    """What callers rely on: the input columns (names, types, order) and the shape of one row's output."""
+    return {"inputs": schema.describe(), "output_shape": list(output_shape)}
+
+
+def parse_contract(text: str, where: str) -> dict[str, Any]:
+    """A contract from its JSON text (a tag or a setting); ValueError naming `where` when it is not one."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{where} is not JSON: {e}") from e
+    inputs = value.get("inputs") if isinstance(value, dict) else None
+    shape = value.get("output_shape") if isinstance(value, dict) else None
+    if (
+        not isinstance(inputs, list)
+        or not all(isinstance(c, dict) and set(c) == {"name", "type"} for c in inputs)
+        or not isinstance(shape, list)
+        or not all(isinstance(d, int) for d in shape)
+    ):
+        raise ValueError(f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}}')
+    return {"inputs": inputs, "output_shape": shape}
 
 
 @dataclass(frozen=True)
@@ -112,6 +149,8 @@ class VersionRef:
     name: str
     version: str
     run_id: str | None
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +169,13 @@ class LoadedModel:
     load_seconds: float
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
+    uid: str = ""  # immutable identity: the MLmodel's model_uuid (version numbers are reused by MLflow)
+    source: str | None = None  # the registry's source URI of the version: with the number, which version it is
+
+    @property
+    def cache_key(self) -> str:
+        """Who computed a cached answer: the version's immutable identity and the predict path it took."""
+        return f"{self.name}:{self.version}:{self.uid}:{self.flavor}"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -138,6 +184,7 @@ class LoadedModel:
             "alias": self.alias,
             "run_id": self.run_id,
             "flavor": self.flavor,
+            "model_uuid": self.uid,
             "inputs": self.schema.describe(),
             "loaded_at": self.loaded_at.isoformat(),
             "load_seconds": round(self.load_seconds, 3),
@@ -185,7 +232,22 @@ class Registry:
             mv = max(found, key=lambda v: int(v.version))
         else:
             mv = self.client.get_model_version(ref.name, str(ref.version))
-        return VersionRef(name=ref.name, version=str(mv.version), run_id=mv.run_id)
+        return self._version_ref(mv)
+
+    def resolve_version(self, name: str, version: str) -> VersionRef:
+        return self._version_ref(self.client.get_model_version(name, version))
+
+    @staticmethod
+    def _version_ref(mv: Any) -> VersionRef:
+        return VersionRef(
+            name=mv.name, version=str(mv.version), run_id=mv.run_id, tags=dict(mv.tags or {}), source=mv.source
+        )
+
+    def contract(self, name: str) -> dict[str, Any] | None:
+        """The registered model's recorded contract (tag `serving.contract`), None when none is recorded."""
+        tags = self.client.get_registered_model(name).tags or {}
+        text = tags.get(CONTRACT_TAG)
+        return None if text is None else parse_contract(text, f"the tag {CONTRACT_TAG} of registered model {name}")
 
     def download(self, version: VersionRef, dst: Path) -> Path:
         uri = self.client.get_model_version_download_uri(version.name, version.version)
@@ -193,21 +255,37 @@ class Registry:
 
 
 def load_version(
-    registry: Registry, version: VersionRef, alias: str, model_dir: Path, serving: LoadedModel | None
+    registry: Registry,
+    version: VersionRef,
+    alias: str,
+    model_dir: Path,
+    serving: LoadedModel | None,
+    policy: TrustPolicy,
+    expected: dict[str, Any] | None = None,
 ) -> LoadedModel:
-    """Download `version` into its own directory under `model_dir`, open it and validate it against `serving`.
+    """Download `version` into its own directory under `model_dir`, check, open and validate it.
 
-    Blocking (network, unpickling): call it from a worker thread. The directory is removed on any failure.
+    `expected`: the contract set in the settings; otherwise the registered model's recorded one, and only when
+    none is recorded, `serving`'s. Blocking (network, files): call it from a worker thread. The directory is
+    removed on any failure.
     """
     started = time.monotonic()
+    if expected is None:
+        expected = registry.contract(version.name)
     dst = model_dir / f"{_safe(version.name)}-v{version.version}-{secrets.token_hex(4)}"
     try:
         path = registry.download(version, dst)
         try:
-            model, probe = open_model(path, version, alias, started)
-            model = replace(model, output_shape=validate(model, probe, serving), directory=dst)
-        except ModelRejected:
+            verify_digest(path, version.tags.get(DIGEST_TAG), policy)
+            model, probe = open_model(path, version, alias, started, policy)
+            shape = validate(model, probe, None if expected is not None else serving, expected)
+            model = replace(model, output_shape=shape, directory=dst)
+        except (ModelRejected, LoadFailed):
             raise
+        except Untrusted as e:
+            raise ModelRejected(version.version, f"not trusted: {e}") from e
+        except (OSError, MemoryError, ImportError) as e:
+            raise LoadFailed(f"version {version.version} failed to load: {e!r}") from e
         except Exception as e:
             raise ModelRejected(version.version, f"cannot be loaded: {e!r}") from e
     except BaseException:
@@ -216,15 +294,18 @@ def load_version(
     return model
 
 
-def open_model(path: Path, version: VersionRef, alias: str, started: float) -> tuple[LoadedModel, Matrix]:
-    """Load a downloaded model directory; returns it with the rows to validate it on (its input example)."""
+def open_model(
+    path: Path, version: VersionRef, alias: str, started: float, policy: TrustPolicy | None = None
+) -> tuple[LoadedModel, Matrix]:
+    """Load a downloaded (and digest-checked) model directory; returns it with the rows to validate it on."""
     meta = Model.load(str(path))
     try:
         schema = InputSchema.from_signature(meta.signature)
     except UnsupportedSignature as e:
         raise ModelRejected(version.version, str(e)) from e
-    pyfunc_model = mlflow.pyfunc.load_model(str(path))
-    probe = input_example(meta, path, schema)
+    pyfunc_model = load_pyfunc(path, meta, policy or TrustPolicy())
+    stats = _feature_stats(path)
+    probe = input_example(meta, path, schema, stats)
     slow = PyfuncPredictor(pyfunc_model, schema)
     predictor: Predictor = slow
     flavor = "pyfunc"
@@ -232,7 +313,7 @@ def open_model(path: Path, version: VersionRef, alias: str, started: float) -> t
         fast = _native_if_equal(pyfunc_model, schema, probe, slow)
         if fast is not None:
             predictor, flavor = fast, "sklearn"
-    onnx = onnx_if_better(path, schema, probe, predictor)
+    onnx = onnx_if_agrees(path, schema, probe, predictor)
     if onnx is not None:
         predictor, flavor = onnx, "onnx"
     return (
@@ -247,7 +328,9 @@ def open_model(path: Path, version: VersionRef, alias: str, started: float) -> t
             output_shape=(),
             directory=path,
             load_seconds=time.monotonic() - started,
-            feature_stats=_feature_stats(path),
+            feature_stats=stats,
+            uid=str(getattr(meta, "model_uuid", None) or f"{version.run_id}:{version.source}"),
+            source=version.source,
         ),
         probe,
     )
@@ -279,14 +362,14 @@ def _native_if_equal(pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow
     return fast
 
 
-def input_example(meta: Any, path: Path, schema: InputSchema) -> Matrix:
-    """The model's logged input example as rows; one row of zeros when it logged none."""
+def input_example(meta: Any, path: Path, schema: InputSchema, stats: dict[str, Any] | None = None) -> Matrix:
+    """The model's logged input example as rows; rows of distinct values per column when it logged none."""
     import pandas as pd
 
     example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
     if example is None:
-        log.warning("model has no input example; validating on a row of zeros")
-        return np.zeros((1, len(schema.columns)))
+        log.warning("model has no input example; validating on rows of distinct values per column")
+        return distinct_rows(schema, stats)
     if isinstance(example, dict):
         example = pd.DataFrame(example)
     if not isinstance(example, pd.DataFrame):
@@ -296,12 +379,42 @@ def input_example(meta: Any, path: Path, schema: InputSchema) -> Matrix:
     return to_matrix(from_columns(list(example.columns), rows, schema, key="input example"), schema, lenient=True)
 
 
-def validate(model: LoadedModel, probe: Matrix, serving: LoadedModel | None) -> tuple[int, ...]:
-    """Raise ModelRejected unless `model` predicts `probe` finitely, with the right shape, compatibly.
+def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
+    """Two rows in which every column holds a different value, so a column-order mistake changes the output.
 
-    Returns the shape of one row's output.
+    Column j sits at `mean + z_j * std` of its training statistics (z from -1 to +1 across the columns; the
+    second row in reverse), or at z_j itself without statistics; integers are rounded, booleans alternate.
+    A row of zeros (what was used before) is blind to any permutation of the columns.
     """
-    if serving is not None and (reason := model.schema.incompatibility(serving.schema)):
+    features = (stats or {}).get("features") if isinstance(stats, dict) else None
+    n = len(schema.columns)
+    rows = np.zeros((2, n))
+    for j, column in enumerate(schema.columns):
+        f = features.get(column.name) if isinstance(features, dict) else None
+        mean, std = (f.get("mean"), f.get("std")) if isinstance(f, dict) else (None, None)
+        if not (isinstance(mean, int | float) and isinstance(std, int | float) and math.isfinite(mean + std)):
+            mean, std = 0.0, 1.0
+        spread = std if std > 0 else 1.0
+        for i, k in enumerate((j, n - 1 - j)):
+            z = -1.0 + 2.0 * k / (n - 1) if n > 1 else 0.5
+            if column.kind == "bool":
+                rows[i, j] = float(k % 2)
+            elif column.kind == "int":
+                rows[i, j] = float(round(mean) + k + 1 - n // 2)
+            else:
+                rows[i, j] = mean + z * spread
+    return rows
+
+
+def validate(
+    model: LoadedModel, probe: Matrix, serving: LoadedModel | None, expected: dict[str, Any] | None = None
+) -> tuple[int, ...]:
+    """Raise ModelRejected unless `model` predicts `probe` finitely and keeps the contract.
+
+    The contract is `expected` when given (the registered model's, or the setting's), else `serving`'s schema
+    and output shape. Returns the shape of one row's output.
+    """
+    if expected is None and serving is not None and (reason := model.schema.incompatibility(serving.schema)):
         raise ModelRejected(model.version, f"signature incompatible with serving version {serving.version}: {reason}")
     try:
         out = np.asarray(model.predictor.predict(probe))
@@ -312,11 +425,21 @@ def validate(model: LoadedModel, probe: Matrix, serving: LoadedModel | None) -> 
     if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out).all():
         raise ModelRejected(model.version, "returns non-finite or non-numeric outputs on its input example")
     shape = tuple(int(d) for d in out.shape[1:])
-    if serving is not None and shape != serving.output_shape:
+    if expected is not None:
+        own = contract(model.schema, shape)
+        if own != expected:
+            raise ModelRejected(
+                model.version, f"breaks the registered model's contract: {_json(expected)} expected, {_json(own)}"
+            )
+    elif serving is not None and shape != serving.output_shape:
         raise ModelRejected(
             model.version, f"output shape per row {shape} differs from serving version's {serving.output_shape}"
         )
     return shape
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _safe(name: str) -> str:

@@ -1,22 +1,21 @@
 """The ONNX Runtime path, for versions registered with an ONNX export (`python -m training train --onnx`).
 
-The export is a file inside the model (`extra_files/model.onnx`). At load it is used only if it earns it: it
-must give the numbers of the path it would replace on the version's input example (within `RTOL`: ONNX
-Runtime's tree ensembles compute in float32), and predict that example faster. For a random forest it is
-hundreds of times faster on one row than scikit-learn, which pays a per-tree overhead on every call; for a
-linear model the service's own numpy product is faster still, and stays.
+The export is a file inside the model (`extra_files/model.onnx`). At load it is used whenever it gives the
+numbers of the path it would replace on the version's probe rows (within `RTOL`: ONNX Runtime's tree ensembles
+compute in float32), so the choice is the same in every worker. For a random forest it is hundreds of times
+faster on one row than scikit-learn, which pays a per-tree overhead on every call; for a linear model the
+service's own numpy product is faster still, and stays.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from service.core.predict import Predictor
+from service.core.predict import NativePredictor, Predictor
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -55,10 +54,18 @@ class OnnxPredictor:
         return np.asarray(out, dtype=np.float64).reshape((len(rows), *self.row_shape))
 
 
-def onnx_if_better(path: Path, schema: InputSchema, probe: Matrix, current: Predictor) -> OnnxPredictor | None:
-    """The ONNX path if `path` holds an export that agrees with `current` on `probe` and is faster; else None."""
+def onnx_if_agrees(path: Path, schema: InputSchema, probe: Matrix, current: Predictor) -> OnnxPredictor | None:
+    """The ONNX path if `path` holds an export that agrees with `current` on `probe`; else None.
+
+    Decided by the version alone, never by a timing: every worker of every pod must take the same path for one
+    version, or they answer one request with different numbers and the shared cache keeps whichever came first.
+    A linear model served by the service's own numpy product keeps it (always faster than a runtime call).
+    """
     file = path / ONNX_FILE
     if not file.is_file():
+        return None
+    if isinstance(current, NativePredictor) and current.linear is not None:
+        log.info("the version has an ONNX export; its linear product is served by numpy instead")
         return None
     try:
         reference = np.asarray(current.predict(probe), dtype=np.float64)
@@ -74,23 +81,5 @@ def onnx_if_better(path: Path, schema: InputSchema, probe: Matrix, current: Pred
         worst = float(np.max(np.abs(out - reference))) if out.shape == reference.shape else None
         log.warning("ONNX export disagrees with the model, not used", extra={"max_abs_difference": worst})
         return None
-    onnx_s, current_s = _seconds_per_call(fast, probe), _seconds_per_call(current, probe)
-    timing = {"onnx_us": round(onnx_s * 1e6, 1), "current_us": round(current_s * 1e6, 1)}
-    if onnx_s >= current_s:
-        log.info("ONNX export is not faster than the current path, not used", extra=timing)
-        return None
-    log.info("serving through ONNX Runtime", extra=timing)
+    log.info("serving through ONNX Runtime")
     return fast
-
-
-def _seconds_per_call(predictor: Predictor, rows: Matrix, budget_s: float = 0.2, max_calls: int = 50) -> float:
-    """Best of a few calls (the fastest is the least disturbed); at most ~`budget_s` spent."""
-    best = float("inf")
-    deadline = time.perf_counter() + budget_s
-    for _ in range(max_calls):
-        started = time.perf_counter()
-        predictor.predict(rows)
-        best = min(best, time.perf_counter() - started)
-        if time.perf_counter() > deadline:
-            break
-    return best

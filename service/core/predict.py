@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
 import numpy as np
-import orjson
 
-from service.core.batching import MicroBatcher
-from service.core.errors import NonFiniteOutput, PredictionFailed
+from service.core.batching import BatchTimeout, MicroBatcher
+from service.core.errors import ModelBusy, NonFiniteOutput, PredictionFailed
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -118,7 +117,7 @@ async def predict(
     offload_min_rows: int,
     batcher: MicroBatcher[LoadedModel] | None = None,
 ) -> Prediction:
-    """Predictions for every row: cached ones from one MGET, the rest from the model, then one SET of those.
+    """Predictions for every row: cached ones from one MGET, the rest from the model, then one background SET.
 
     With a batcher, the rows the model computes are predicted together with other requests' rows. A non-finite
     output raises NonFiniteOutput (for every variant) before anything is cached.
@@ -127,7 +126,10 @@ async def predict(
 
     async def compute(todo: Matrix) -> list[Any]:
         if batcher is not None:
-            return await batcher.submit(model, todo)
+            try:
+                return await batcher.submit(model, todo)
+            except BatchTimeout as e:
+                raise ModelBusy(f"model {model.name} version {model.version}: {e}") from e
         return await run_model(model, todo, offload=len(todo) >= offload_min_rows)
 
     if cache is None:
@@ -135,10 +137,9 @@ async def predict(
         if (bad := first_non_finite(answers)) is not None:
             raise _non_finite(model, bad, answers)
         return Prediction(answers, model, cache_hits=0)
-    keys = cache.keys(model.name, model.version, rows)
-    cached = await cache.get_many(keys)
-    values: list[Any] = [None if c is None else orjson.loads(c) for c in cached]
-    misses = [i for i, c in enumerate(cached) if c is None]
+    keys = cache.keys(model.cache_key, rows)
+    values = await cache.get_many(keys, model.output_shape)
+    misses = [i for i, v in enumerate(values) if v is None]
     if misses:
         todo = rows if len(misses) == n else rows[misses]
         computed = await compute(todo)
@@ -146,7 +147,8 @@ async def predict(
             values[i] = value
         if (bad := first_non_finite(computed)) is not None:
             raise _non_finite(model, misses[bad], values)
-        await cache.set_many({keys[i]: orjson.dumps(v) for i, v in zip(misses, computed, strict=True)})
+        # Written in the background: the answer does not wait for Redis.
+        cache.put_many({keys[i]: v for i, v in zip(misses, computed, strict=True)}, model.output_shape)
     return Prediction(values, model, cache_hits=n - len(misses))
 
 
@@ -178,13 +180,13 @@ def _non_finite(model: LoadedModel, row: int, values: list[Any]) -> NonFiniteOut
     )
 
 
-def model_batcher(max_batch_size: int, max_latency_s: float) -> MicroBatcher[LoadedModel]:
+def model_batcher(max_batch_size: int, max_latency_s: float, timeout_s: float = 30.0) -> MicroBatcher[LoadedModel]:
     """A batcher over the model's own predict; each batch runs in a worker thread, off the event loop."""
 
     async def run(model: LoadedModel, rows: Matrix) -> list[Any]:
         return await run_model(model, rows, offload=True)
 
-    return MicroBatcher(run, max_batch_size=max_batch_size, max_latency_s=max_latency_s)
+    return MicroBatcher(run, max_batch_size=max_batch_size, max_latency_s=max_latency_s, timeout_s=timeout_s)
 
 
 async def run_model(model: LoadedModel, rows: Matrix, *, offload: bool) -> list[Any]:

@@ -40,8 +40,9 @@ from service.core.model import LoadedModel, ModelRef, Registry
 from service.core.predict import Prediction
 from service.core.reload import ModelHolder, Reloader
 from service.core.shadow import Shadow
+from service.core.trust import TrustPolicy
 from service.core.validation import Matrix
-from service.metrics import LATENCY_BUCKETS, Metrics
+from service.metrics import LATENCY_BUCKETS, Metrics, drop_series
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,18 @@ class Weights:
     challenger: float
 
     @property
+    def share(self) -> float:
+        """The challenger's fraction, 0..1. Scaled by the larger weight first: with weights near the float
+        maximum, `10000 * w` or `w1 + w2` would overflow to inf and the split to NaN."""
+        top = max(self.champion, self.challenger)
+        if not top > 0:
+            return 0.0
+        return (self.challenger / top) / (self.champion / top + self.challenger / top)
+
+    @property
     def challenger_buckets(self) -> int:
         """How many of the 10,000 buckets the challenger gets."""
-        return round(BUCKETS * self.challenger / (self.champion + self.challenger))
+        return round(BUCKETS * self.share)
 
     def describe(self) -> dict[str, float]:
         return {CHAMPION: self.champion, CHALLENGER: self.challenger}
@@ -100,8 +110,10 @@ def parse_weights(text: str) -> Weights:
             raise WeightsError(f"the weight of {name} must be a finite number >= 0, got {raw!r}")
         found[name] = weight
     weights = Weights(found.get(CHAMPION, 0.0), found.get(CHALLENGER, 0.0))
-    if weights.champion + weights.challenger <= 0:
+    if weights.champion <= 0 and weights.challenger <= 0:
         raise WeightsError("the weights add up to 0: give at least one variant a share")
+    if not 0.0 <= weights.share <= 1.0:
+        raise WeightsError(f"the challenger's share {weights.share!r} is not between 0 and 1")
     return weights
 
 
@@ -229,11 +241,28 @@ class Variants:
         self.metrics = VariantMetrics(registry)
 
     def start(
-        self, tasks: TaskGroup, registry: Registry, model_dir: Path, interval_s: float, metrics: Metrics
+        self,
+        tasks: TaskGroup,
+        registry: Registry,
+        model_dir: Path,
+        interval_s: float,
+        metrics: Metrics,
+        *,
+        policy: TrustPolicy | None = None,
+        expected: dict[str, Any] | None = None,
+        retire_grace_s: float = 30.0,
+        retry_max_s: float = 300.0,
     ) -> anyio.Event:
         """Follow both aliases (and the weights tag, and the shadow queue) in `tasks`; returns the champion's
         first-check event."""
-        champion = Reloader(self.champion, registry, self.champion_ref, model_dir, interval_s, metrics)
+        common: dict[str, Any] = {
+            "policy": policy,
+            "expected": expected,
+            "retire_grace_s": retire_grace_s,
+            "retry_max_s": retry_max_s,
+            "on_retire": self.forget,
+        }
+        champion = Reloader(self.champion, registry, self.champion_ref, model_dir, interval_s, metrics, **common)
         tasks.start_soon(champion.run)
         if self.challenger is not None and self.challenger_ref is not None:
             challenger = Reloader(
@@ -245,12 +274,18 @@ class Variants:
                 metrics,
                 compatible_with=self.champion,
                 retire_when_unset=True,
+                **common,
             )
             tasks.start_soon(challenger.run)
             tasks.start_soon(self.follow_weights_tag, registry, interval_s)
             if self.shadow is not None:
                 tasks.start_soon(self.shadow.run)
         return champion.first_check_done
+
+    def forget(self, model: LoadedModel) -> None:
+        """Drop a replaced version's per-version series (requests, latency)."""
+        for metric in (self.metrics.requests, self.metrics.duration):
+            drop_series(metric, {"version": model.version})
 
     async def follow_weights_tag(self, registry: Registry, interval_s: float) -> None:
         """Read the registered model's weights tag every `interval_s`; unreachable registry: keep the weights."""

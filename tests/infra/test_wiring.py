@@ -60,16 +60,17 @@ def inventory(stack: str) -> Counter[str]:
         "aws:ec2/launchTemplate:LaunchTemplate": 1,
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider": 1,
         "aws:kms/alias:Alias": 1,
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 4,
+        # cluster, nodes (worker, CNI, ECR), RDS enhanced monitoring
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 5,
         "pulumi:providers:kubernetes": 1,
         "kubernetes:helm.sh/v3:Release": 3,
-        # roles: flow logs, EKS cluster, nodes, LB controller, cluster autoscaler
-        "aws:iam/role:Role": 5,
+        # roles: flow logs, EKS cluster, nodes, LB controller, cluster autoscaler, RDS enhanced monitoring
+        "aws:iam/role:Role": 6,
         "aws:iam/rolePolicy:RolePolicy": 4,
-        # flow logs, control plane
-        "aws:cloudwatch/logGroup:LogGroup": 2,
-        # EKS secrets, Redis, RDS, artifacts
-        "aws:kms/key:Key": 4,
+        # flow logs, control plane, Redis slow log, RDS postgresql + upgrade logs
+        "aws:cloudwatch/logGroup:LogGroup": 5,
+        # EKS secrets, Redis, RDS, artifacts; and one per component's log groups (network, cluster, Redis, RDS)
+        "aws:kms/key:Key": 8,
         # nodes, Redis, RDS, deploy runners
         "aws:ec2/securityGroup:SecurityGroup": 4,
         # Redis and RDS from the nodes; the EKS API from the deploy runners (and their HTTPS out)
@@ -84,6 +85,8 @@ def inventory(stack: str) -> Counter[str]:
         "aws:rds/instance:Instance": 1,
         "aws:rds/subnetGroup:SubnetGroup": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
+        # the suffix of the final snapshot's name
+        "random:index/randomId:RandomId": 1,
         # artifacts + access logs
         "aws:s3/bucket:Bucket": 2,
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 2,
@@ -125,8 +128,8 @@ def inventory(stack: str) -> Counter[str]:
     )
     if stack == "staging":
         counts["kubernetes:batch/v1:CronJob"] = 1
-    # MLflow admin, its Flask secret key, and one password per MLflow user (inference, trainer)
-    counts["random:index/randomPassword:RandomPassword"] += 4 if training else 3
+    # MLflow admin, its Flask secret key, one password per MLflow user (inference, trainer), the cache signing key
+    counts["random:index/randomPassword:RandomPassword"] += 5 if training else 4
     counts["docker-build:index:Image"] += 1 if training else 0
     # MLflow's IRSA role and its inline policy
     counts["aws:iam/role:Role"] += 1

@@ -243,6 +243,7 @@ def test_inference_credentials_are_files_named_by_its_file_variables(recording: 
     data = secret_data(recording, "inference", volume["secret"]["secretName"])
     for variable, key in (
         ("SERVING_CACHE_URL_FILE", "redis-url"),
+        ("SERVING_CACHE_SIGNING_KEY_FILE", "cache-signing-key"),
         ("SERVING_MLFLOW_USERNAME_FILE", "mlflow-username"),
         ("SERVING_MLFLOW_PASSWORD_FILE", "mlflow-password"),
     ):
@@ -256,6 +257,9 @@ def test_inference_credentials_are_files_named_by_its_file_variables(recording: 
     assert data["mlflow-username"] == "inference"
     users = _bootstrap_users_secret(recording)
     assert users["inference"] == data["mlflow-password"] == password(recording, "user-inference-password")
+    # The cache signing key is the service's alone: generated for it, never Redis's or MLflow's secret.
+    assert data["cache-signing-key"] == password(recording, "inference-cache-signing-key")
+    assert len(data["cache-signing-key"]) >= 32
 
 
 def test_inference_pods_carry_prometheus_scrape_annotations(recording: Recording) -> None:
@@ -572,7 +576,11 @@ def test_prometheus_rule_alerts_on_drift_and_challenger_errors_in_the_service_na
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     (group,) = rule["spec"]["groups"]
     alerts = {r["alert"]: r for r in group["rules"]}
-    assert set(alerts) == {"InferenceInputDrift", "InferenceChallengerErrors"}
+    assert set(alerts) == {"InferenceMixedVersions", "InferenceInputDrift", "InferenceChallengerErrors"}
+    mixed = alerts["InferenceMixedVersions"]["expr"]
+    assert mixed == (
+        'count by (name, alias) (count by (name, alias, version) (serving_model_info{namespace="inference"} == 1)) > 1'
+    ), "the service sets the gauge to 1 for the version a worker serves (service/metrics.py)"
     drift = alerts["InferenceInputDrift"]
     assert drift["expr"] == 'max by (feature) (serving_drift_psi{namespace="inference"}) > 0.3', "drift.threshold"
     errors = alerts["InferenceChallengerErrors"]["expr"]

@@ -138,3 +138,12 @@ def test_stack_policies_catch_a_broken_link_in_the_real_program(policy: str, rec
     assert not [d for d in analyze_stack(servicer, rec.resources) if d.policy == policy]
     broken = [d for d in analyze_stack(servicer, break_link(rec)) if d.policy == policy]
     assert broken and all(d.level == "mandatory" for d in broken), broken
+
+
+def test_the_pull_request_stack_passes_the_pack_with_devs_config(preview: Recording) -> None:
+    """preview.yml runs `pulumi up` of pr-<N> with `--policy-pack policy --policy-pack-config policy/config/dev.json`
+    (tests/delivery/test_workflows.py): the stack the workflow writes must pass it, or every preview stops."""
+    report = evaluate(preview, stack_policy_config("dev"))
+    mandatory = [f"[{d.policy}] {d.urn}: {d.detail}" for d in report if d.level == "mandatory"]
+    assert not mandatory, "\n".join(mandatory)
+    assert not [d for d in report if d.unknown]

@@ -102,8 +102,10 @@ def test_corrupt_incompatible_and_nan_versions_are_rejected_while_the_old_one_se
     )
     assert not load.failures(), describe(load.failures())
     assert {o.version for o in load.outcomes} == {good}, "a bad version answered"
-    assert "cannot be loaded" in reasons["corrupt"]
-    assert "signature incompatible" in reasons["incompatible_signature"] and "s6" in reasons["incompatible_signature"]
+    # The corrupted file no longer hashes to the digest recorded at registration: refused before it is opened.
+    assert "not trusted: its files hash to" in reasons["corrupt"]
+    assert "breaks the registered model's contract" in reasons["incompatible_signature"]
+    assert "s6" in reasons["incompatible_signature"]
     assert "non-finite" in reasons["nan"]
     assert health["model"]["version"] == good
     assert loaded == 2, "the good version was loaded once per worker, and nothing else"

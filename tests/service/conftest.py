@@ -1,8 +1,8 @@
 """Models to serve, registered for real, and the service running over them.
 
 Each test module registers its models under names of its own, so the session's MLflow server is shared
-safely. Models are logged like the training CLI logs them: sklearn flavor, a signature of named float64
-columns, an input example.
+safely. Models are logged like the training CLI logs them: sklearn flavor (skops), a signature of named float64
+columns, an input example, then sealed with the CLI's own `training.seal.seal` (digest and contract tags).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from local import servers
 from service.app import create_app
 from service.settings import Settings
+from training.seal import contract, seal
 
 # Pinned rather than inferred: inference imports the model in a subprocess, seconds per model logged.
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1"]
@@ -74,40 +75,64 @@ class LinearPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         return np.full_like(out, np.nan) if self.broken else out
 
 
+def save_sklearn(model: Any, path: Path, features: pd.DataFrame, **options: Any) -> Path:
+    """Save `model` as the training CLI logs it (skops, signature, 3-row input example), without registering."""
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=infer_signature(features, model.predict(features)),
+        input_example=features.head(3),
+        pip_requirements=PIP_REQUIREMENTS,
+        **options,
+    )
+    return path
+
+
 def register_sklearn(
     name: str,
     model: Any,
     features: pd.DataFrame,
     alias: str | None = "production",
     extra_files: list[str] | None = None,
+    sealed: bool = True,
 ) -> str:
     """Log and register `model` as the training CLI does; point `alias` at the new version; return it."""
+    signature = infer_signature(features, model.predict(features))
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
             model,
             name="model",
             registered_model_name=name,
-            signature=infer_signature(features, model.predict(features)),
+            signature=signature,
             input_example=features.head(3),
             pip_requirements=PIP_REQUIREMENTS,
             extra_files=extra_files,
         )
+    if sealed:
+        seal_version(name, info.registered_model_version, signature, model.predict(features.head(1)))
     return _aliased(name, info.registered_model_version, alias)
 
 
 def register_pyfunc(
     name: str, python_model: LinearPythonModel, features: pd.DataFrame, alias: str | None = "production"
 ) -> str:
+    signature = infer_signature(features, np.zeros(len(features)))
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=python_model,
             registered_model_name=name,
-            signature=infer_signature(features, np.zeros(len(features))),
+            signature=signature,
             input_example=features.head(3),
             pip_requirements=PIP_REQUIREMENTS,
         )
+    seal_version(name, info.registered_model_version, signature, np.zeros(1))
     return _aliased(name, info.registered_model_version, alias)
+
+
+def seal_version(name: str, version: Any, signature: Any, one_row_output: Any) -> None:
+    terms = contract(signature, tuple(np.asarray(one_row_output).shape[1:]))
+    seal(MlflowClient(), mlflow.get_tracking_uri(), name, str(version), terms)
 
 
 def _aliased(name: str, version: Any, alias: str | None) -> str:
@@ -137,6 +162,8 @@ def serving(settings: Settings, ready_timeout: float = 60) -> Iterator[TestClien
 
 
 def settings_for(registry_uri: str, model_name: str, tmp_path: Path, **overrides: Any) -> Settings:
+    if overrides.get("cache_enabled"):
+        overrides.setdefault("cache_signing_key", "test-signing-key-" + "k" * 32)
     return Settings(
         registry_uri=registry_uri,
         model_name=model_name,
@@ -144,6 +171,11 @@ def settings_for(registry_uri: str, model_name: str, tmp_path: Path, **overrides
         reload_interval_s=overrides.pop("reload_interval_s", 0.5),
         **overrides,
     )
+
+
+def cache_settled(client: TestClient, timeout: float = 5) -> None:
+    """Wait for the background cache writes of the requests made so far (the answer does not wait for them)."""
+    wait_for(lambda: client.get("/health").json()["cache"].get("pending_sets", 0) == 0, timeout, "cache writes done")
 
 
 def metric(client: TestClient, name: str, /, **labels: str) -> float:

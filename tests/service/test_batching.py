@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LinearRegression
 
-from service.core.batching import MicroBatcher
+from service.core.batching import BatchTimeout, MicroBatcher
 from service.core.errors import PredictionFailed
 from tests.service.conftest import register_sklearn, serving, settings_for
 
@@ -128,7 +128,8 @@ def test_rows_of_different_models_are_never_predicted_together() -> None:
         )
 
     assert run(main()) == [[1.0], [2.0], [3.0]]
-    assert [(key, ids) for key, ids, _ in model.batches] == [(old, [1.0]), (new, [2.0, 3.0])]
+    # Each model has its own queue and worker, so the two batches may run in either order.
+    assert sorted((key, ids) for key, ids, _ in model.batches) == [(old, [1.0]), (new, [2.0, 3.0])]
 
 
 def test_what_queues_while_the_model_is_busy_forms_the_next_batch_without_waiting() -> None:
@@ -176,7 +177,8 @@ def test_a_wrong_number_of_predictions_fails_every_caller_of_the_batch() -> None
         return await asyncio.gather(*(batcher.submit("m", rows(i)) for i in range(3)), return_exceptions=True)
 
     errors = run(main())
-    assert all(isinstance(e, RuntimeError) and "got 2 predictions" in str(e) for e in errors), errors
+    # The batch of 3 failed, then each request alone (1 row, 0 predictions): every caller gets its own error.
+    assert all(isinstance(e, RuntimeError) and "1 rows got 0 predictions" in str(e) for e in errors), errors
 
 
 def test_a_caller_that_gave_up_is_left_out_of_its_batch() -> None:
@@ -206,6 +208,79 @@ def test_close_cancels_callers_still_waiting() -> None:
 
     outcomes = run(main())
     assert all(isinstance(o, asyncio.CancelledError) for o in outcomes), outcomes
+
+
+def test_a_slow_model_never_delays_another_models_requests() -> None:
+    """Each model has its own queue and worker: the champion answers while a challenger batch still runs."""
+    gate = asyncio.Event()
+
+    async def predict(key: str, matrix: Any) -> list[Any]:
+        if key == "slow":
+            await gate.wait()
+        return [float(v) for v in matrix[:, 0]]
+
+    batcher = MicroBatcher(predict, max_batch_size=8, max_latency_s=0.0)
+
+    async def main() -> tuple[list[Any], bool]:
+        slow = asyncio.ensure_future(batcher.submit("slow", rows(1)))
+        await asyncio.sleep(0.01)  # the slow model's batch is running
+        fast = await asyncio.wait_for(batcher.submit("fast", rows(2)), 1.0)
+        was_waiting = not slow.done()
+        gate.set()
+        await slow
+        return fast, was_waiting
+
+    fast, slow_was_running = run(main())
+    assert fast == [2.0] and slow_was_running
+
+
+def test_a_caller_waits_at_most_the_timeout_and_its_rows_are_left_out() -> None:
+    gate = asyncio.Event()
+    model = Model(gate=gate)
+    batcher = MicroBatcher(model, max_batch_size=1, max_latency_s=0.0, timeout_s=0.1)
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(batcher.submit("m", rows(1)))
+        queued = asyncio.ensure_future(batcher.submit("m", rows(2)))
+        outcomes = await asyncio.gather(first, queued, return_exceptions=True)
+        gate.set()
+        outcomes.append(await batcher.submit("m", rows(3)))
+        return outcomes
+
+    first, queued, later = run(main())
+    assert isinstance(first, BatchTimeout) and isinstance(queued, BatchTimeout)
+    assert later == [3.0]
+    assert [ids for _, ids, _ in model.batches] == [[1.0], [3.0]], "the timed-out queued request never ran"
+
+
+def test_one_request_that_makes_the_model_raise_fails_alone() -> None:
+    """A batch that fails is predicted again request by request before anyone gets an error."""
+
+    async def predict(key: str, matrix: Any) -> list[Any]:
+        if (matrix[:, 0] == 13).any():
+            raise PredictionFailed("row 13 breaks the model")
+        return [float(v) for v in matrix[:, 0]]
+
+    batcher = MicroBatcher(predict, max_batch_size=16, max_latency_s=0.05)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(batcher.submit("m", rows(i)) for i in (11, 12, 13, 14)), return_exceptions=True)
+
+    outcomes = run(main())
+    assert outcomes[:2] == [[11.0], [12.0]] and outcomes[3] == [14.0]
+    assert isinstance(outcomes[2], PredictionFailed)
+
+
+def test_an_idle_models_lane_goes_away() -> None:
+    batcher = MicroBatcher(Model(), max_batch_size=4, max_latency_s=0.0, idle_s=0.05)
+
+    async def main() -> tuple[int, int]:
+        await batcher.submit("v1", rows(1))
+        during = batcher.lanes
+        await asyncio.sleep(0.2)
+        return during, batcher.lanes
+
+    assert run(main()) == (1, 0)
 
 
 @pytest.mark.parametrize(("size", "latency"), [(0, 0.01), (4, -1.0)])

@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 from local import servers
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.metrics import Metrics
-from tests.service.conftest import metric, register_sklearn, serving, settings_for, wait_for
+from tests.service.conftest import cache_settled, metric, register_sklearn, serving, settings_for, wait_for
 
 NAME = "svc_cache_lr"
 COOLDOWN_S = 0.5
@@ -114,9 +114,11 @@ def test_tls_redis_with_a_private_ca_caches(
     settings = settings_for(
         tracking, NAME, tmp_path, cache_enabled=True, cache_url_file=_url_file(tmp_path, redis_tls_server.url),
         cache_ca_cert=redis_tls_server.tls.ca_cert, cache_key_prefix=f"tls-{secrets.token_hex(3)}:",
+        cache_timeout_s=2.0,  # a TLS handshake on a shared, busy test machine can take longer than 0.1 s
     )  # fmt: skip
     with serving(settings) as client:
         first = ask(client, rows)
+        cache_settled(client)
         hits = metric(client, "serving_cache_hits_total")
         assert ask(client, rows) == first
         assert metric(client, "serving_cache_hits_total") - hits == 4
@@ -143,7 +145,14 @@ def _url_file(tmp_path: Path, url: str) -> Path:
 
 def startup_check(url: str) -> tuple[bool, PredictionCache]:
     cache = PredictionCache.connect(
-        url, ca_cert=None, timeout_s=0.5, ttl_s=60, key_prefix="", breaker=CircuitBreaker(3, 30), metrics=Metrics()
+        url,
+        ca_cert=None,
+        timeout_s=0.5,
+        ttl_s=60,
+        key_prefix="",
+        breaker=CircuitBreaker(3, 30),
+        metrics=Metrics(),
+        signing_key=b"k" * 32,
     )
 
     async def check() -> bool:
@@ -168,3 +177,32 @@ def test_startup_check_logs_the_reason_a_cache_is_unreachable(
     (record,) = [r for r in caplog.records if r.getMessage().startswith("cache unreachable at startup")]
     assert record.error.startswith("AuthenticationError: invalid username-password pair")  # type: ignore[attr-defined]
     assert cache.metrics.cache_errors.labels(operation="ping")._value.get() == 1
+
+
+def test_a_value_someone_else_wrote_under_the_services_key_is_a_counted_miss(
+    tracking: str, version: str, redis_server: servers.RedisServer, linear: LinearRegression, diabetes: Any,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Before, a non-JSON value gave 500 for that row for the whole TTL, and any JSON number was served."""
+    import redis
+
+    from service.core.cache import row_keys
+
+    prefix = f"forged-{secrets.token_hex(3)}:"
+    settings = settings_for(tracking, NAME, tmp_path, cache_enabled=True, cache_url=redis_server.url,
+                            cache_key_prefix=prefix)  # fmt: skip
+    rows = diabetes[0].sample(2, random_state=secrets.randbelow(1 << 30))
+    with serving(settings) as client:
+        model = client.get("/health").json()["model"]
+        model_key = f"{NAME}:{model['version']}:{model['model_uuid']}:{model['flavor']}"
+        keys = row_keys(prefix, model_key, rows.to_numpy(dtype="float64"))
+        store = redis.Redis.from_url(redis_server.url)
+        store.set(keys[0], b"\xff not json", ex=60)
+        store.set(keys[1], b"-1.0", ex=60)
+        status, answer = ask(client, rows)
+        assert status == 200
+        np.testing.assert_allclose(answer, linear.predict(rows), rtol=1e-12)
+        assert metric(client, "serving_cache_rejected_total", reason="signature") == 2
+        cache_settled(client)
+        assert ask(client, rows)[1] == answer, "the service's own entries replaced the forged ones"
+        assert metric(client, "serving_cache_hits_total") == 2

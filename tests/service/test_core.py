@@ -28,11 +28,13 @@ from service.core.model import (
     ModelRejected,
     VersionRef,
     configure_mlflow_client,
+    distinct_rows,
     open_model,
     validate,
 )
 from service.core.predict import NativePredictor, PyfuncPredictor
 from service.core.schema import Column, InputSchema, UnsupportedSignature
+from service.core.trust import TrustPolicy
 from service.settings import Settings
 from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel
 
@@ -79,15 +81,15 @@ def test_a_success_resets_the_failure_count() -> None:
 # ------------------------------------------------------------------------------------------ cache keys
 
 
-def test_cache_keys_depend_on_the_normalised_row_model_name_version_and_prefix() -> None:
+def test_cache_keys_depend_on_the_normalised_row_model_identity_and_prefix() -> None:
     rows = np.array([[1.0, -0.0, 2.5], [1.0, 0.0, 2.5], [1.0, 0.0, 2.6]])
-    keys = row_keys("pr-7:", "lr", "3", rows)
+    keys = row_keys("pr-7:", "lr:3:uuid-a:sklearn", rows)
     assert keys[0] == keys[1], "-0.0 and 0.0 are the same input"
     assert keys[0] != keys[2]
-    assert keys[0].startswith("pr-7:pred:lr:3:")
-    assert row_keys("pr-7:", "lr", "4", rows)[0] != keys[0], "a new version never reads the old one's answers"
-    assert row_keys("pr-7:", "other", "3", rows)[0] != keys[0]
-    assert row_keys("", "lr", "3", rows)[0] != keys[0]
+    assert keys[0].startswith("pr-7:pred:lr:3:uuid-a:sklearn:")
+    assert row_keys("pr-7:", "lr:4:uuid-b:sklearn", rows)[0] != keys[0], "a new version never reads the old one's"
+    assert row_keys("pr-7:", "other:3:uuid-c:sklearn", rows)[0] != keys[0]
+    assert row_keys("", "lr:3:uuid-a:sklearn", rows)[0] != keys[0]
 
 
 # --------------------------------------------------------------------------------------- model refs
@@ -157,8 +159,13 @@ def test_settings_errors_name_the_setting(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_secrets_can_come_from_mounted_files(tmp_path: Path) -> None:
     url_file = tmp_path / "redis-url"
     url_file.write_text("rediss://:token@cache:6379/0\n")
-    settings = Settings(registry_uri="http://m", cache_enabled=True, cache_url_file=url_file)
+    key_file = tmp_path / "cache-signing-key"
+    key_file.write_text("k" * 40 + "\n")
+    settings = Settings(
+        registry_uri="http://m", cache_enabled=True, cache_url_file=url_file, cache_signing_key_file=key_file
+    )
     assert settings.resolved_cache_url() == "rediss://:token@cache:6379/0"
+    assert settings.resolved_cache_signing_key() == b"k" * 40
     assert "token" not in repr(Settings(registry_uri="http://m", cache_url="redis://:token@h:1/0"))
 
 
@@ -223,8 +230,13 @@ def save_pyfunc(python_model: LinearPythonModel, path: Path, features: pd.DataFr
     return path
 
 
-def opened(path: Path, version: str = "1", serving: LoadedModel | None = None) -> LoadedModel:
-    model, probe = open_model(path, VersionRef("m", version, None), "production", time.monotonic())
+PICKLE_ALLOWED = TrustPolicy(allow_pickle=True)
+
+
+def opened(
+    path: Path, version: str = "1", serving: LoadedModel | None = None, policy: TrustPolicy | None = None
+) -> LoadedModel:
+    model, probe = open_model(path, VersionRef("m", version, None), "production", time.monotonic(), policy)
     return replace(model, output_shape=validate(model, probe, serving))
 
 
@@ -261,7 +273,7 @@ def test_native_and_pyfunc_paths_give_the_same_numbers(
     np.testing.assert_allclose(through_pyfunc, native, rtol=1e-12, atol=0)
     # A pyfunc-only model (no sklearn flavor) computing the same function goes through pyfunc, same numbers.
     handmade = LinearPythonModel(linear.coef_.tolist(), float(linear.intercept_), list(diabetes[0].columns))
-    pyfunc_model = opened(save_pyfunc(handmade, tmp_path / "pyfunc", diabetes[0]))
+    pyfunc_model = opened(save_pyfunc(handmade, tmp_path / "pyfunc", diabetes[0]), policy=PICKLE_ALLOWED)
     assert pyfunc_model.flavor == "pyfunc"
     np.testing.assert_allclose(pyfunc_model.predictor.predict(rows), native, rtol=1e-12)
 
@@ -278,7 +290,7 @@ def test_native_path_follows_the_estimators_column_order(diabetes: Any) -> None:
 def test_a_model_that_outputs_nan_is_rejected(tmp_path: Path, linear: LinearRegression, diabetes: Any) -> None:
     broken = LinearPythonModel(linear.coef_.tolist(), 0.0, list(diabetes[0].columns), broken=True)
     with pytest.raises(ModelRejected, match="non-finite"):
-        opened(save_pyfunc(broken, tmp_path / "broken", diabetes[0]), version="2")
+        opened(save_pyfunc(broken, tmp_path / "broken", diabetes[0]), version="2", policy=PICKLE_ALLOWED)
 
 
 def test_a_new_signature_is_rejected_while_another_serves(
@@ -300,11 +312,26 @@ def test_an_output_shape_change_is_rejected(tmp_path: Path, sklearn_model: Loade
         opened(path, version="2", serving=sklearn_model)
 
 
-def test_a_model_without_input_example_is_validated_on_zeros(
+def test_a_model_without_input_example_is_validated_on_rows_of_distinct_values(
     tmp_path: Path, linear: LinearRegression, diabetes: Any
 ) -> None:
     model = opened(save(linear, tmp_path / "noexample", diabetes[0], example=False))
     assert model.flavor == "sklearn"
+
+
+def test_probe_rows_hold_a_different_value_in_every_column_within_the_training_spread() -> None:
+    """A row of zeros gives the same output for every order of the columns; these rows do not."""
+    schema = InputSchema((Column("a", "double"), Column("b", "double"), Column("n", "long"), Column("f", "boolean")))
+    stats = {"features": {"a": {"mean": 10.0, "std": 2.0}, "b": {"mean": 10.0, "std": 2.0}}}
+    rows = distinct_rows(schema, stats)
+    assert rows.shape == (2, 4)
+    for row in rows:
+        assert len(set(row[:3])) == 3, row
+    assert 8.0 <= rows[:, :2].min() and rows[:, :2].max() <= 12.0, "within one std of the training mean"
+    assert set(rows[:, 3]) <= {0.0, 1.0} and rows[0, 3] != rows[1, 3]
+    assert float(rows[0, 2]).is_integer()
+    assert not np.array_equal(rows[0], rows[1])
+    assert len(set(distinct_rows(schema, None)[0][:3])) == 3
 
 
 # -------------------------------------------------------------------------------- process set-up

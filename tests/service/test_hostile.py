@@ -238,15 +238,15 @@ class MemoryCache:
     """The PredictionCache interface over a dict: what was stored is what the test inspects."""
 
     def __init__(self) -> None:
-        self.stored: dict[str, bytes] = {}
+        self.stored: dict[str, Any] = {}
 
-    def keys(self, model_name: str, version: str, rows: Any) -> list[str]:
-        return [f"{model_name}:{version}:{r.tobytes().hex()}" for r in rows]
+    def keys(self, model_key: str, rows: Any) -> list[str]:
+        return [f"{model_key}:{r.tobytes().hex()}" for r in rows]
 
-    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+    async def get_many(self, keys: list[str], shape: tuple[int, ...]) -> list[Any | None]:
         return [self.stored.get(k) for k in keys]
 
-    async def set_many(self, items: dict[str, bytes]) -> None:
+    def put_many(self, items: dict[str, Any], shape: tuple[int, ...]) -> None:
         self.stored.update(items)
 
 

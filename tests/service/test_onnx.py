@@ -20,11 +20,12 @@ from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
 
 from service.core.model import LoadedModel, VersionRef, open_model, validate
 from service.core.onnx import RTOL, OnnxPredictor
 from service.core.predict import NativePredictor
-from tests.service.conftest import PIP_REQUIREMENTS, serving, settings_for
+from tests.service.conftest import PIP_REQUIREMENTS, seal_version, serving, settings_for
 from training.train import export_onnx
 
 TREES = ["sklearn.tree._tree.Tree"]
@@ -35,7 +36,7 @@ def forest(diabetes: tuple[pd.DataFrame, pd.Series]) -> RandomForestRegressor:
     return RandomForestRegressor(n_estimators=40, max_depth=6, min_samples_leaf=3, random_state=0).fit(*diabetes)
 
 
-def save(model: Any, path: Path, features: pd.DataFrame, onnx_of: Any = None) -> Path:
+def save(model: Any, path: Path, features: pd.DataFrame, onnx_of: Any = None, example: bool = True) -> Path:
     """Save `model` with the ONNX export of `onnx_of` (default: of the model itself) as the training CLI does."""
     export = path.parent / f"{path.name}-export" / "model.onnx"
     export.parent.mkdir(parents=True)
@@ -45,7 +46,7 @@ def save(model: Any, path: Path, features: pd.DataFrame, onnx_of: Any = None) ->
         model,
         str(path),
         signature=infer_signature(features, model.predict(features)),
-        input_example=features.head(5),
+        input_example=features.head(5) if example else None,
         pip_requirements=PIP_REQUIREMENTS,
         extra_files=[str(export)],
         skops_trusted_types=TREES,
@@ -89,6 +90,37 @@ def test_a_linear_model_keeps_its_numpy_path_which_is_faster_than_onnx_runtime(
     assert isinstance(model.predictor, NativePredictor) and model.predictor.linear is not None
 
 
+def test_the_path_is_chosen_by_the_version_not_by_a_timing(
+    tmp_path: Path, forest: RandomForestRegressor, diabetes: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers timing the same export differently must still take one path: an ONNX Runtime that happens
+    to be slow on this worker (a busy core) is taken all the same, since it agrees."""
+    path = save(forest, tmp_path / "forest", diabetes[0])
+    original = OnnxPredictor.predict
+
+    def slow(self: OnnxPredictor, rows: Any) -> Any:
+        time.sleep(0.02)
+        return original(self, rows)
+
+    monkeypatch.setattr(OnnxPredictor, "predict", slow)
+    assert opened(path).flavor == "onnx"
+
+
+def test_without_an_input_example_an_export_reading_columns_in_another_order_is_caught(
+    tmp_path: Path, diabetes: Any
+) -> None:
+    """Vetted on a row of zeros, an export that reads the columns in reverse order agrees with the model (every
+    permutation of zeros is zeros) and served wrong numbers; rows of distinct values per column catch it."""
+    features, target = diabetes
+    model = Pipeline([("lr", LinearRegression())]).fit(features, target)
+    columns = list(features.columns)[::-1]
+    reversed_model = Pipeline([("lr", LinearRegression())]).fit(features[columns], target)
+    path = save(model, tmp_path / "model", features, onnx_of=reversed_model, example=False)
+    loaded = opened(path)
+    assert loaded.flavor != "onnx"
+    np.testing.assert_allclose(loaded.predictor.predict(features.to_numpy()), model.predict(features), rtol=1e-9)
+
+
 NAME = "svc_onnx_forest"
 
 
@@ -103,6 +135,7 @@ def client(
         mlflow.log_artifacts(str(path), artifact_path="model")
     run_id = run.info.run_id
     version = mlflow.register_model(f"runs:/{run_id}/model", NAME).version
+    seal_version(NAME, version, infer_signature(features, forest.predict(features)), forest.predict(features.head(1)))
     mlflow.MlflowClient().set_registered_model_alias(NAME, "production", str(version))
     with serving(settings_for(tracking, NAME, tmp_path_factory.mktemp("onnx-serving"))) as client:
         yield client

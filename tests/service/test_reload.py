@@ -18,6 +18,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from local import servers
 from tests.service.conftest import (
     LinearPythonModel,
+    cache_settled,
     metric,
     register_pyfunc,
     register_sklearn,
@@ -62,6 +63,7 @@ def test_a_moved_alias_serves_the_new_version_within_the_poll_interval_and_back_
     with serving(settings) as client:
         first = predictions(client, rows)
         np.testing.assert_allclose(first, linear.predict(rows), rtol=1e-12)
+        cache_settled(client)
         hits = metric(client, "serving_cache_hits_total")
         assert predictions(client, rows) == first
         assert metric(client, "serving_cache_hits_total") - hits == 6
@@ -72,6 +74,7 @@ def test_a_moved_alias_serves_the_new_version_within_the_poll_interval_and_back_
         assert time.monotonic() - moved < POLL_S + LOAD_BOUND_S
         misses = metric(client, "serving_cache_misses_total")
         promoted = predictions(client, rows)
+        cache_settled(client)
         assert metric(client, "serving_cache_misses_total") - misses == 6, "no answer of version 1 is reused"
         np.testing.assert_allclose(promoted, ridge.predict(rows), rtol=1e-12)
         assert not np.allclose(promoted, first)
@@ -97,7 +100,8 @@ def test_a_broken_version_is_rejected_reported_and_the_old_one_keeps_serving(
     features = diabetes[0]
     v1 = register_sklearn(name, linear, features)
     rows = features.head(4)
-    with serving(settings_for(tracking, name, tmp_path, reload_interval_s=POLL_S)) as client:
+    settings = settings_for(tracking, name, tmp_path, reload_interval_s=POLL_S, allow_pickle_models=True)
+    with serving(settings) as client:
         before = predictions(client, rows)
         nan_model = LinearPythonModel(linear.coef_.tolist(), 0.0, list(features.columns), broken=True)
         v2 = register_pyfunc(name, nan_model, features)
@@ -123,7 +127,8 @@ def test_a_broken_version_is_rejected_reported_and_the_old_one_keeps_serving(
             POLL_S + LOAD_BOUND_S,
             f"version {v3} is rejected",
         )
-        assert "signature incompatible with serving version" in client.get("/health").json()["last_rejection"]["reason"]
+        reason = client.get("/health").json()["last_rejection"]["reason"]
+        assert "breaks the registered model's contract" in reason
         assert serving_version(client) == v1
 
         v4 = register_sklearn(name, ridge, features)

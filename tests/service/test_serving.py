@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 
 from local import servers
 from service.app import create_app
-from tests.service.conftest import metric, register_sklearn, serving, settings_for, wait_for
+from tests.service.conftest import cache_settled, metric, register_sklearn, serving, settings_for, wait_for
 
 NAME = "svc_serving_lr"
 MAX_BODY = 20_000
@@ -140,6 +140,7 @@ def test_cache_answers_a_repeated_row_and_stores_it_per_model_version(
     body = {"instances": rows.to_dict(orient="records")}
     hits, misses = metric(client, "serving_cache_hits_total"), metric(client, "serving_cache_misses_total")
     first = client.post("/predict", json=body).json()
+    cache_settled(client)
     assert metric(client, "serving_cache_misses_total") - misses == 4
     assert metric(client, "serving_cache_hits_total") == hits
     second = client.post("/predict", json={"instances": body["instances"][:2] + [rows.iloc[3].to_dict()]}).json()

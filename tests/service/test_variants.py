@@ -174,7 +174,7 @@ def test_a_broken_challenger_never_affects_champion_answers(
     bad = register_pyfunc(name, nan_model, features, alias="challenger")
     settings = settings_for(
         tracking, name, tmp_path, challenger_alias="challenger", ab_weights="champion=50,challenger=50",
-        shadow_fraction=1.0,
+        shadow_fraction=1.0, allow_pickle_models=True,
     )  # fmt: skip
     rows = features.head(5)
     keys = [f"visitor-{i}" for i in range(20)]

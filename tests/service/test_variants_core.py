@@ -20,11 +20,12 @@ from pydantic import ValidationError
 from sklearn.linear_model import LinearRegression, Ridge
 
 from service.core.drift import DriftMonitor, NoReference, Reference, psi
-from service.core.model import LoadedModel, VersionRef, open_model, validate
+from service.core.model import LoadedModel, ModelRef, VersionRef, open_model, validate
 from service.core.shadow import Shadow, ShadowJob
 from service.core.variants import (
     BUCKETS,
     Split,
+    Variants,
     Weights,
     WeightsError,
     assign,
@@ -89,6 +90,25 @@ def test_all_or_nothing_weights() -> None:
 def test_bad_weights_are_refused_naming_the_part_at_fault(text: str, message: str) -> None:
     with pytest.raises(WeightsError, match=message):
         parse_weights(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "share"),
+    [
+        ("champion=100,challenger=1e305", 1.0),
+        ("champion=1e308,challenger=1e308", 0.5),
+        ("champion=5e-324,challenger=5e-324", 0.5),
+        ("champion=1e308,challenger=1", 0.0),
+    ],
+)
+def test_weights_near_the_float_limits_split_by_their_ratio_and_never_fail_a_request(text: str, share: float) -> None:
+    """`10000 * w` and `w1 + w2` overflow to inf near 1.8e308 (IEEE 754 binary64): the share must not."""
+    weights = parse_weights(text)
+    assert weights.share == pytest.approx(share)
+    assert {assign(f"visitor-{i}", weights) for i in range(50)} <= {"champion", "challenger"}
+    split = Split(Weights(80, 20), "X-User-Id", "champion")
+    split.apply_tag(text)
+    assert split.weights == weights and split.error is None
 
 
 def test_a_registry_tag_overrides_the_setting_and_a_bad_one_keeps_the_weights_in_force() -> None:
@@ -305,3 +325,16 @@ def test_a_broken_reference_names_the_field(champion: LoadedModel) -> None:
         Reference.of(replace(champion, feature_stats=stats))
     with pytest.raises(NoReference, match="schema_version"):
         Reference.of(replace(champion, feature_stats={**stats, "schema_version": 2}))
+
+
+def test_a_replaced_versions_request_and_latency_series_are_dropped(challenger: LoadedModel) -> None:
+    """Per-version series of versions long gone would otherwise pile up in every worker until it restarts."""
+    registry = CollectorRegistry()
+    split = Split(Weights(100, 0), "X", "champion")
+    variants = Variants(ModelRef("m", alias="production"), None, split, None, registry)
+    variants.metrics.requests.labels("champion", challenger.version, "ok").inc()
+    variants.metrics.requests.labels("champion", "other", "ok").inc()
+    variants.metrics.duration.labels("champion", challenger.version).observe(0.01)
+    variants.forget(challenger)
+    versions = {s.labels.get("version") for m in registry.collect() for s in m.samples}
+    assert versions == {"other"}

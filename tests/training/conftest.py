@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from local.servers import MlflowServer
 from training.cli import app
+from training.seal import seal
 
 WORSE_CONFIG = """\
 model_name: unused
@@ -97,6 +98,13 @@ def model_name(mlflow_tracking: str) -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-def register(name: str, *models: Trained) -> list[str]:
-    """Register copies of already-logged models under `name` (fast: no training); returns their versions."""
-    return [str(mlflow.register_model(m.source, name).version) for m in models]
+def register(name: str, *models: Trained, sealed: bool = True) -> list[str]:
+    """Register copies of already-logged models under `name` (fast: no training); returns their versions.
+
+    Sealed as `train` seals what it registers (digest and contract tags), so the inference service loads them.
+    """
+    versions = [str(mlflow.register_model(m.source, name).version) for m in models]
+    if sealed:
+        for version in versions:
+            seal(MlflowClient(), mlflow.get_tracking_uri(), name, version)
+    return versions

@@ -1,0 +1,81 @@
+"""What the training CLI records on a version at registration, for the inference service to check before loading.
+
+- `serving.model_digest` (version tag): a digest of the model's files as the registry serves them back. The
+  service refuses a version whose files do not hash to it, so writing to the artifact bucket alone cannot swap
+  the code a pod loads (service/core/trust.py).
+- `serving.contract` (version tag, and registered-model tag at the first registration): the input columns and
+  the shape of one row's output. Every inference worker checks a version against the registered model's
+  contract, so the fleet reaches one verdict per version (service/core/model.py).
+
+The digest is the service's `directory_digest` rule; the training image ships without service/, so it is
+written here again, and tests/training/test_seal.py holds the two to one answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow.artifacts
+from mlflow.models import Model, ModelSignature
+from mlflow.tracking import MlflowClient
+
+DIGEST_TAG = "serving.model_digest"
+CONTRACT_TAG = "serving.contract"
+
+
+def directory_digest(path: Path) -> str:
+    """`sha256:<hex>` over every file under `path`: its relative POSIX path, size and sha256, in path order."""
+    outer = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        relative = file.relative_to(path).as_posix().encode()
+        inner = hashlib.sha256()
+        with file.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                inner.update(chunk)
+        outer.update(relative + b"\0" + file.stat().st_size.to_bytes(8, "big") + inner.digest())
+    return f"sha256:{outer.hexdigest()}"
+
+
+def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The contract as the service computes it: [{"name", "type"}] in signature order, and one row's shape."""
+    specs = signature.inputs.inputs
+    inputs = [{"name": spec.name, "type": getattr(spec.type, "name", str(spec.type))} for spec in specs]
+    return {"inputs": inputs, "output_shape": list(output_shape)}
+
+
+def signature_output_shape(signature: ModelSignature) -> tuple[int, ...]:
+    """One row's output shape as the signature declares it: a tensor's trailing dimensions, k columns as (k,)."""
+    outputs = signature.outputs
+    if outputs is None:
+        raise ValueError("the model's signature declares no outputs")
+    if outputs.is_tensor_spec():
+        return tuple(int(d) for d in outputs.inputs[0].shape[1:])
+    return () if len(outputs.inputs) == 1 else (len(outputs.inputs),)
+
+
+def seal(client: MlflowClient, tracking_uri: str, name: str, version: str, terms: dict[str, Any] | None = None) -> str:
+    """Record the version's digest and contract; the registered model's contract too if it has none yet.
+
+    The digest is taken over the files downloaded back from the registry exactly as the service downloads
+    them; `terms` (the contract) is read from the downloaded model's signature when not given. Returns the
+    digest.
+    """
+    uri = client.get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
+        digest = directory_digest(Path(path))
+        if terms is None:
+            signature = Model.load(path).signature
+            if signature is None:
+                raise ValueError(f"{name} version {version} has no signature: the service cannot serve it")
+            terms = contract(signature, signature_output_shape(signature))
+    text = json.dumps(terms, separators=(",", ":"))
+    client.set_model_version_tag(name, version, DIGEST_TAG, digest)
+    client.set_model_version_tag(name, version, CONTRACT_TAG, text)
+    if CONTRACT_TAG not in (client.get_registered_model(name).tags or {}):
+        client.set_registered_model_tag(name, CONTRACT_TAG, text)
+    return digest
