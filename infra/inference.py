@@ -34,7 +34,6 @@ READY_PATH = "/health/ready"
 LIVE_PATH = "/health/live"
 # The image's CMD (service/Dockerfile); the image check runs it with --check-config.
 SERVER_COMMAND = ("gunicorn", "-c", "service/gunicorn.conf.py", "service.app:create_app()")
-IMAGE_CHECK_LABELS = kube.pod_labels(NAME, "image-check")
 IMAGE_CHECK_DEADLINE_SECONDS = 300
 # What Pulumi awaits of the Deployment instead of its built-in rollout check (pulumi-kubernetes 4.x
 # provider/pkg/await/deployment.go: the Deployment's `Available` condition, i.e. every replica Ready, which here
