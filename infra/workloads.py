@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import inference, mlflow, training_job
+from infra import inference, mlflow, mlflow_schema, training_job
 from infra.addons import Addons
 from infra.cache import Cache
 from infra.cluster import ClusterAccess
@@ -140,6 +140,8 @@ def flows(cfg: PlatformConfig, vpc_cidr: pulumi.Input[str], private: Sequence[pu
         *inference_flows(INFERENCE_NS, vpc_cidr, private, cfg.monitoring.prometheus_namespace),
         Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), MLFLOW_PODS, mlflow.PORT),
         Flow("mlflow-to-postgres", MLFLOW_PODS, private_subnets, POSTGRES_PORT),
+        # The schema migration Job: the database only (its pods are not the server's, so not admitted above).
+        Flow("mlflow-migrate-to-postgres", Pods(MLFLOW_NS, mlflow_schema.LABELS), private_subnets, POSTGRES_PORT),
         # S3 for artifacts, and STS for the IRSA credential exchange.
         Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
     ]
@@ -323,8 +325,13 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 tracking_uri=tracking.url,
                 mlflow_username=TRAINER_USER,
                 mlflow_password=tracking.user_passwords[TRAINER_USER],
+                model_name=cfg.inference.model_name,
+                model_alias=cfg.inference.model_alias,
             ),
-            opts=after_namespaces,
+            # A one-off run (dev's seed) starts once the server is rolled out and its `trainer` user exists.
+            opts=pulumi.ResourceOptions(
+                providers=[cluster.provider], depends_on=[*controller, namespaces, *tracking.ready]
+            ),
         )
     return Workloads(
         namespaces=namespaces,

@@ -189,20 +189,18 @@ class LocalStack:
         return str(done.stdout)
 
     def ensure_model(self, mlflow_url: str) -> None:
-        """Train, register and promote the demo model only when no version carries the alias yet."""
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        client = MlflowClient(tracking_uri=mlflow_url)
-        try:
-            current = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
-            self.say(f"      already there: version {current.version} (state kept from an earlier run)")
-            return
-        except MlflowException:
-            pass
-        version = self.train(mlflow_url)
-        self.training(mlflow_url, "promote", version, "--alias", ALIAS, "--model-name", MODEL_NAME)
-        self.say(f"      trained, registered and promoted version {version}")
+        """Train, register and promote the demo model only when no version carries the alias yet (the CLI's
+        `seed`, as a new cloud stack's first model is made)."""
+        out = self.training(mlflow_url, "seed", "--model-name", MODEL_NAME, "--alias", ALIAS, "--wait", "30")
+        last = out.strip().splitlines()[-1] if out.strip() else ""
+        seeded = re.fullmatch(r"seeded \S+ version (\d+) at @\S+", last)
+        unchanged = re.fullmatch(r"unchanged \S+ version (\d+) already at @\S+", last)
+        if seeded:
+            self.say(f"      trained, registered and promoted version {seeded.group(1)}")
+        elif unchanged:
+            self.say(f"      already there: version {unchanged.group(1)} (state kept from an earlier run)")
+        else:
+            raise StartError(f"could not read the outcome of `python -m training seed`:\n{out[-2000:]}")
 
     def train(self, mlflow_url: str, *extra: str) -> str:
         out = self.training(mlflow_url, "train", "--model-name", MODEL_NAME, *extra)

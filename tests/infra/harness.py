@@ -487,6 +487,8 @@ class Resource:
     id: str = ""
     # Read, not created (a StackReference, a `get`): the engine creates nothing for it.
     read: bool = False
+    # The `customTimeouts` option ("create"/"update"/"delete" -> a duration such as "20m"; unset ones absent).
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -622,6 +624,11 @@ class RecordingMonitor(mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 id=rid or "",
+                custom_timeouts={
+                    op: getattr(request.customTimeouts, op)
+                    for op in ("create", "update", "delete")
+                    if getattr(request.customTimeouts, op)
+                },
             )
         )
         props = _sync_await(rpc.serialize_properties(state, {}))

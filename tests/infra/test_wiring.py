@@ -108,10 +108,11 @@ def inventory(stack: str) -> Counter[str]:
     counts.update(
         {
             "kubernetes:core/v1:Namespace": 3 if training else 2,
-            # default deny + DNS per namespace, then each flow's ingress and/or egress half
-            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 16 if training else 12,
-            # MLflow, inference, the user-bootstrap Job, and the training run's own account
-            "kubernetes:core/v1:ServiceAccount": 4 if training else 3,
+            # default deny + DNS per namespace, then each flow's ingress and/or egress half (the schema migration
+            # Job's egress to the database included)
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 17 if training else 13,
+            # MLflow, inference, the user-bootstrap Job, the schema migration Job, and the training run's own account
+            "kubernetes:core/v1:ServiceAccount": 5 if training else 4,
             "kubernetes:core/v1:Service": 2,
             "kubernetes:apps/v1:Deployment": 2,
             "kubernetes:policy/v1:PodDisruptionBudget": 2,
@@ -120,8 +121,9 @@ def inventory(stack: str) -> Counter[str]:
             "kubernetes:core/v1:ConfigMap": 1,
             # MLflow server, admin and users; inference credentials; the training run's MLflow credentials
             "kubernetes:core/v1:Secret": 5 if training else 4,
-            # the MLflow user bootstrap, and dev's one-off training run (staging trains on a schedule)
-            "kubernetes:batch/v1:Job": 2 if stack == "dev" else 1,
+            # MLflow's schema migration and user bootstrap, the inference image check, and dev's one-off training
+            # run, its seed (staging trains on a schedule)
+            "kubernetes:batch/v1:Job": 4 if stack == "dev" else 3,
         }
     )
     if stack == "staging":

@@ -14,7 +14,7 @@ import pytest
 from infra import alerts
 from infra.config import ConfigError
 from tests.infra.harness import ACCOUNT_ID, FORK_ZONE, REGION, Recording, run_stack
-from tests.infra.k8s import Manifest, arg_value, containers, of_kind, one, selects, workloads
+from tests.infra.k8s import Manifest, arg_value, by_component, containers, of_kind, one, selects, workloads
 
 SECRET = "kubernetes:core/v1:Secret"
 RANDOM = "random:index/randomPassword:RandomPassword"
@@ -158,7 +158,8 @@ def test_inference_probes_use_the_service_health_endpoints(recording: Recording)
     assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     startup = c["startupProbe"]
-    assert startup["httpGet"]["path"] == "/health/ready"
+    # The process, not the model: an empty registry must not restart the pods (tests/infra/test_rehearsal_bootstrap.py).
+    assert startup["httpGet"]["path"] == "/health/live"
     # The startup probe's window covers the configured model-load time.
     budget = startup["periodSeconds"] * startup["failureThreshold"]
     assert budget >= int(recording.config["platform:inference.startupTimeoutSeconds"])
@@ -373,7 +374,7 @@ def _mlflow_server_secret(rec: Recording) -> dict[str, str]:
 
 
 def _bootstrap_users_secret(rec: Recording) -> dict[str, str]:
-    (job,) = of_kind(manifests(rec), "Job", "mlflow")
+    job = by_component(manifests(rec), "Job", "mlflow", "bootstrap-users")
     (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "users"]
     return secret_data(rec, "mlflow", volume["secret"]["secretName"])
 
@@ -435,7 +436,7 @@ def test_mlflow_role_annotation_and_no_token(recording: Recording) -> None:
 
 
 def test_bootstrap_job_creates_one_user_per_client_with_the_admin_credentials(recording: Recording) -> None:
-    (job,) = of_kind(manifests(recording), "Job", "mlflow")
+    job = by_component(manifests(recording), "Job", "mlflow", "bootstrap-users")
     (c,) = job["spec"]["template"]["spec"]["containers"]
     assert c["command"] == ["python", "/opt/mlflow/bootstrap_users.py"]
     assert c["image"] == _mlflow_container(recording)["image"]
@@ -474,7 +475,10 @@ def test_training_runs_once_in_dev_weekly_in_staging_and_not_in_prod(recording: 
         (c,) = template["spec"]["containers"]
         env = {e["name"]: e["value"] for e in c["env"]}
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
-        assert c["args"] == ["train"]
+        # dev's one-off run seeds the empty registry; staging trains on a schedule, promotion stays manual.
+        assert c["args"] == (["seed"] if recording.stack == "dev" else ["train"])
+        # Both work on the model the inference service serves.
+        assert (env["TRAINING_MODEL_NAME"], env["TRAINING_MODEL_ALIAS"]) == ("linear_regression", "production")
         # MLflow's client reads ~/.mlflow/credentials; HOME=/tmp and the Secret is mounted at /tmp/.mlflow.
         assert env["HOME"] == "/tmp"
         (mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp/.mlflow"]
