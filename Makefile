@@ -71,3 +71,8 @@ demo-clean: ## stop the demo and delete its state (.local/)
 STACK ?= prod
 manifests: venv ## write every Kubernetes object of STACK (a Pulumi.<STACK>.yaml) as YAML to build/manifests/STACK/
 	$(PY) -m tests.infra.render_manifests $(STACK)
+
+.PHONY: teardown
+teardown: venv ## destroy STACK so the destroy completes: its previews first, protection lifted (asks first; docs/operations.md)
+	@case "$(origin STACK)" in "command line"|environment) ;; *) echo "name the stack: make teardown STACK=<stack>" >&2; exit 2;; esac
+	$(PY) scripts/teardown.py $(STACK)

@@ -1,4 +1,5 @@
-"""ElastiCache Redis, the prediction cache: TLS + AUTH, KMS at rest, reachable from the nodes only."""
+"""ElastiCache (Valkey or Redis OSS), the prediction cache: TLS + AUTH, KMS at rest, reachable from the nodes only,
+its slow log delivered to an encrypted log group; upgraded and its AUTH token rotated by config."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from infra.security import admitting_only, rotating_key
 PORT = 6379
 
 
+def slow_log_group(name: str) -> str:
+    return f"/aws/elasticache/{name}/slow-log"
+
+
 @dataclass(frozen=True)
 class CacheArgs:
     config: CacheConfig
@@ -26,7 +31,7 @@ class CacheArgs:
 
 
 class Cache(pulumi.ComponentResource):
-    """A Redis replication group (cluster mode off): one primary and `node_count - 1` replicas."""
+    """A replication group (cluster mode off): one primary and `node_count - 1` replicas."""
 
     primary_endpoint: pulumi.Output[str]
     port: int
@@ -43,9 +48,25 @@ class Cache(pulumi.ComponentResource):
 
         key = rotating_key(
             f"{name}-redis-key",
-            description=f"At-rest encryption of ElastiCache Redis {name}",
+            description=f"At-rest encryption of ElastiCache {name}",
             tags=args.tags,
             parent=self,
+            services=("elasticache",),
+        )
+        logs_key = rotating_key(
+            f"{name}-redis-logs-key",
+            description=f"Encryption of the slow log of ElastiCache {name}",
+            tags=args.tags,
+            parent=self,
+            log_group_names=[slow_log_group(name)],
+        )
+        slow_log = aws.cloudwatch.LogGroup(
+            f"{name}-redis-slow-log",
+            name=slow_log_group(name),
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=logs_key.arn,
+            tags=tags("redis-slow-log"),
+            opts=child,
         )
         security_group = admitting_only(
             f"{name}-redis-sg",
@@ -63,9 +84,11 @@ class Cache(pulumi.ComponentResource):
             tags=tags("redis-subnets"),
             opts=child,
         )
+        # Autonamed (a unique name): a new engine or major version makes a new group of the new family, created
+        # before the old one is deleted, and the replication group moves onto it with the version.
         parameters = aws.elasticache.ParameterGroup(
             f"{name}-redis-params",
-            family=f"redis{cfg.engine_version.split('.')[0]}",
+            family=cfg.parameter_group_family,
             description="Prediction cache: evict least recently used keys when full",
             # A cache must evict rather than refuse writes (the default volatile-lru evicts only keys with a TTL).
             parameters=[aws.elasticache.ParameterGroupParameterArgs(name="maxmemory-policy", value="allkeys-lru")],
@@ -73,11 +96,18 @@ class Cache(pulumi.ComponentResource):
             opts=child,
         )
         # Alphanumeric: ElastiCache rejects some punctuation in AUTH tokens and clients must URL-encode the rest.
-        token = random.RandomPassword(f"{name}-redis-auth", length=64, special=False, opts=child)
+        # redis.authTokenVersion is a keeper: raising it generates a new token (docs/operations.md).
+        token = random.RandomPassword(
+            f"{name}-redis-auth",
+            length=64,
+            special=False,
+            keepers={"version": str(cfg.auth_token_version)},
+            opts=child,
+        )
         group = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
             description=f"Prediction cache of {name}",
-            engine="redis",
+            engine=cfg.engine,
             engine_version=cfg.engine_version,
             node_type=cfg.node_type,
             num_cache_clusters=cfg.node_count,
@@ -88,8 +118,12 @@ class Cache(pulumi.ComponentResource):
             kms_key_id=key.arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
+            # Not auth_token_wo: pulumi-terraform-bridge still writes write-only inputs to the state
+            # (pulumi/pulumi-terraform-bridge#3201), and the pods need the token from this stack anyway.
             auth_token=token.result,
-            auth_token_update_strategy="ROTATE",
+            # A new token with ROTATE is accepted next to the old one; SET (after a ROTATE) drops the old one.
+            # The provider re-sends the token when only the strategy changes, so each is one `pulumi up`.
+            auth_token_update_strategy=cfg.auth_token_update_strategy,
             subnet_group_name=subnet_group.name,
             security_group_ids=[security_group.id],
             parameter_group_name=parameters.name,
@@ -97,6 +131,14 @@ class Cache(pulumi.ComponentResource):
             snapshot_window="03:00-04:00",
             maintenance_window="sun:05:00-sun:06:00",
             auto_minor_version_upgrade=True,
+            log_delivery_configurations=[
+                aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
+                    destination_type="cloudwatch-logs",
+                    destination=slow_log.name,
+                    log_format="json",
+                    log_type="slow-log",
+                )
+            ],
             tags=tags("redis"),
             opts=child,
         )

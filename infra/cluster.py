@@ -167,6 +167,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
             tags=args.tags,
             parent=self,
+            services=("eks",),
         )
         aws.kms.Alias(
             f"{name}-secrets-key-alias",
@@ -207,11 +208,20 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Created before the cluster: otherwise EKS creates it on first log line, with no retention.
+        # Created before the cluster: otherwise EKS creates it on first log line, with no retention and no KMS.
+        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
+        logs_key = rotating_key(
+            f"{name}-control-plane-logs-key",
+            description=f"Encryption of the control-plane logs of EKS cluster {args.cluster_name}",
+            tags=args.tags,
+            parent=self,
+            log_group_names=[log_group_name],
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
+            name=log_group_name,
             retention_in_days=cfg.log_retention_days,
+            kms_key_id=logs_key.arn,
             tags=tags("control-plane-logs"),
             opts=child,
         )

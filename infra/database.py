@@ -1,7 +1,9 @@
-"""RDS PostgreSQL, MLflow's backend store: encrypted, private, TLS enforced, backed up, reachable from nodes only."""
+"""RDS PostgreSQL, MLflow's backend store: encrypted, private, TLS enforced, backed up, reachable from nodes only,
+its logs, OS metrics and Performance Insights kept; upgraded in place by config."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +17,19 @@ from infra.security import admitting_only, rotating_key
 PORT = 5432
 DB_NAME = "mlflow"
 USERNAME = "mlflow"
+# The logs RDS for PostgreSQL can export (RDS User Guide, "Publishing PostgreSQL logs to Amazon CloudWatch Logs"):
+# the server log, and what pg_upgrade writes during a major version upgrade.
+EXPORTED_LOGS = ("postgresql", "upgrade")
+# Enhanced Monitoring's granularity (seconds; RDS accepts 0, 1, 5, 10, 15, 30, 60): OS metrics each minute.
+MONITORING_INTERVAL_SECONDS = 60
+# Performance Insights' free retention (days).
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+
+
+def instance_log_group(identifier: str, log: str) -> str:
+    """Where RDS writes an exported log (RDS User Guide, "Publishing database logs to Amazon CloudWatch Logs"):
+    created by RDS, without retention or KMS, unless it exists already."""
+    return f"/aws/rds/instance/{identifier}/{log}"
 
 
 @dataclass(frozen=True)
@@ -41,16 +56,40 @@ class Database(pulumi.ComponentResource):
         super().__init__("platform:index:Database", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self)).partition
+        # Named, not autonamed: RDS names the log groups after the instance, and they must exist before it.
+        identifier = cfg.identifier or f"{name}-mlflow"
 
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
 
         key = rotating_key(
             f"{name}-db-key",
-            description=f"Storage encryption of the MLflow database of {name}",
+            description=f"Storage and Performance Insights encryption of the MLflow database of {name}",
             tags=args.tags,
             parent=self,
+            services=("rds",),
         )
+        log_names = {log: instance_log_group(identifier, log) for log in EXPORTED_LOGS}
+        logs_key = rotating_key(
+            f"{name}-db-logs-key",
+            description=f"Encryption of the exported logs of the MLflow database of {name}",
+            tags=args.tags,
+            parent=self,
+            log_group_names=list(log_names.values()),
+        )
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-db-{log}-logs",
+                name=group,
+                retention_in_days=cfg.log_retention_days,
+                kms_key_id=logs_key.arn,
+                tags=tags(f"db-{log}-logs"),
+                opts=child,
+            )
+            for log, group in log_names.items()
+        ]
+        monitoring_role_arn = self._monitoring_role(name, partition, tags("db-monitoring"))
         security_group = admitting_only(
             f"{name}-db-sg",
             vpc_id=args.vpc_id,
@@ -67,20 +106,41 @@ class Database(pulumi.ComponentResource):
             tags=tags("db-subnets"),
             opts=child,
         )
+        # A major upgrade needs a group of the new family. The family is in the name prefix: a new major makes a
+        # new group (a unique name, so it is created before the old one is deleted), the instance moves onto it
+        # together with the engine version, and only then is the old group deleted.
         parameters = aws.rds.ParameterGroup(
             f"{name}-db-params",
+            name_prefix=f"{name}-{cfg.parameter_group_family}-",
             family=cfg.parameter_group_family,
             description="MLflow backend store: TLS required for every connection",
             parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
             tags=tags("db-params"),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
         # Alphanumeric: RDS rejects '/', '@', '"' and ' ', and the password travels inside a database URI.
-        password = random.RandomPassword(f"{name}-db-password", length=40, special=False, opts=child)
+        # database.passwordVersion is a keeper: raising it generates a new password (docs/operations.md).
+        password = random.RandomPassword(
+            f"{name}-db-password",
+            length=40,
+            special=False,
+            keepers={"version": str(cfg.password_version)},
+            opts=child,
+        )
+        # Baked into the instance's state at creation and sent from there at deletion: each database (a
+        # destroy and a re-create make a new one) leaves a final snapshot of its own name.
+        snapshot_suffix = random.RandomId(f"{name}-db-final-snapshot", byte_length=4, opts=child)
         instance = aws.rds.Instance(
             f"{name}-db",
+            identifier=identifier,
             engine="postgres",
             engine_version=cfg.engine_version,
+            # A major engine version change is an in-place upgrade (RDS refuses it without this flag).
+            allow_major_version_upgrade=True,
+            # "17" lets RDS apply minor versions in the maintenance window, and the provider matches "17" with
+            # the running 17.x; a pinned "17.5" must stay 17.5, so RDS may not move it (auto minor upgrades off).
+            auto_minor_version_upgrade=not cfg.minor_pinned,
+            apply_immediately=cfg.apply_immediately,
             instance_class=cfg.instance_class,
             allocated_storage=cfg.allocated_storage_gib,
             max_allocated_storage=cfg.max_allocated_storage_gib,
@@ -100,13 +160,21 @@ class Database(pulumi.ComponentResource):
             backup_window="03:00-04:00",
             maintenance_window="sun:04:30-sun:05:30",
             copy_tags_to_snapshot=True,
-            auto_minor_version_upgrade=True,
+            enabled_cloudwatch_logs_exports=list(EXPORTED_LOGS),
+            monitoring_interval=MONITORING_INTERVAL_SECONDS,
+            monitoring_role_arn=monitoring_role_arn,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=key.arn,
+            performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION_DAYS,
             deletion_protection=cfg.deletion_protection,
             # A protected database leaves a final snapshot when it is deleted after all (CKV_AWS_293).
-            skip_final_snapshot=not cfg.deletion_protection,
-            final_snapshot_identifier=f"{name}-mlflow-final" if cfg.deletion_protection else None,
+            skip_final_snapshot=not cfg.final_snapshot,
+            final_snapshot_identifier=(
+                snapshot_suffix.hex.apply(lambda h: f"{identifier}-final-{h}") if cfg.final_snapshot else None
+            ),
             tags=tags("db"),
-            opts=child,
+            # The log groups exist first, with retention and KMS: RDS then writes into them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
         )
 
         self.address = instance.address
@@ -116,3 +184,36 @@ class Database(pulumi.ComponentResource):
         self.password = pulumi.Output.secret(password.result)
         self.security_group_id = security_group.id
         self.register_outputs({"address": self.address, "port": self.port, "dbName": self.db_name})
+
+    def _monitoring_role(self, name: str, partition: str, tags: dict[str, str]) -> pulumi.Output[str]:
+        """The role Enhanced Monitoring publishes OS metrics with (RDS User Guide, "Setting up and enabling
+        Enhanced Monitoring": trusted by monitoring.rds.amazonaws.com, AmazonRDSEnhancedMonitoringRole); its ARN."""
+        child = pulumi.ResourceOptions(parent=self)
+        account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        role = aws.iam.Role(
+            f"{name}-db-monitoring",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            # Only for this account's instances (confused deputy).
+                            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-db-monitoring",
+            role=role.name,
+            policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=child,
+        )
+        # Handed out once the policy is attached: RDS checks the role when the instance starts using it.
+        return pulumi.Output.all(role.arn, attachment.id).apply(lambda v: str(v[0]))

@@ -2,13 +2,19 @@
 
 The pods need no AWS access (artifacts come through MLflow's proxied artifact serving) and no Kubernetes API
 access. Settings reach the service as `SERVING_*` variables from a ConfigMap; credentials as files.
+
+A new stack's registry is empty, and only readiness depends on a model (docs/first-deploy.d/bootstrap.md):
+startup and liveness probe the process (`/health/live`), readiness and the ALB the model (`/health/ready`), so
+the pods run, unready, until a version carries the alias, then turn Ready with no restart. Nothing `pulumi up`
+waits for needs a model: an image-check Job proves the image and its settings load (Gunicorn `--check-config`
+builds the app) before the Deployment rolls, and the Deployment is awaited only until its pods exist
+(`pulumi.com/waitFor`), not until they are Ready; the HPA and PDB follow at once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import pulumi
@@ -25,6 +31,16 @@ SECRETS_DIR = "/var/run/secrets/serving"
 METRICS_PATH = "/metrics"
 READY_PATH = "/health/ready"
 LIVE_PATH = "/health/live"
+# The image's CMD (service/Dockerfile); the image check runs it with --check-config.
+SERVER_COMMAND = ("gunicorn", "-c", "service/gunicorn.conf.py", "service.app:create_app()")
+IMAGE_CHECK_DEADLINE_SECONDS = 300
+# What Pulumi awaits of the Deployment instead of its built-in rollout check (pulumi-kubernetes 4.x
+# provider/pkg/await/deployment.go: the Deployment's `Available` condition, i.e. every replica Ready, which here
+# means a model is loaded, and through the ALB readiness gate healthy in its target group). A JSONPath
+# `pulumi.com/waitFor` replaces that check (provider/pkg/metadata/overrides.go `ReadyCondition`): it is met once the
+# controller has observed this generation and created pods of its template, i.e. admission (Pod Security, the LB
+# controller's webhook) let them in. That the image starts is the image check's job.
+DEPLOYMENT_WAIT_FOR = "jsonpath={.status.updatedReplicas}"
 # What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster. Exact, so
 # /health (model, last rejected version and why, cache, drift) is not reached through a /health prefix.
 PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
@@ -84,8 +100,8 @@ def routed_paths(public_details: bool) -> tuple[tuple[str, str], ...]:
 
 
 class Inference(pulumi.ComponentResource):
-    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (+ ServiceMonitor and
-    PrometheusRule)."""
+    """ServiceAccount, ConfigMap, Secret, Deployment, Service, HPA, PDB, ALB Ingress (its ServiceMonitor and
+    PrometheusRule: infra/monitoring.py)."""
 
     alb_hostname: pulumi.Output[str]
     url: pulumi.Output[str]
@@ -160,10 +176,11 @@ class Inference(pulumi.ComponentResource):
                 {"name": "HOME", "value": kube.TMP_MOUNT},
                 {"name": "TMPDIR", "value": kube.TMP_MOUNT},
             ],
-            # Startup covers the first model load; readiness then tracks "a model is loaded"; liveness only
-            # "the process answers", so an MLflow or Redis outage never restarts the pods.
+            # Startup and liveness: "the process answers", so an empty registry, an MLflow or a Redis outage never
+            # restarts the pods (startup still allows for the first model load, which holds the listening socket
+            # for up to SERVING_STARTUP_LOAD_TIMEOUT_S). Readiness: "a model is loaded".
             "startup_probe": kube.http_probe(
-                READY_PATH, "http", period=5, failures=math.ceil(cfg.startup_timeout_seconds / 5)
+                LIVE_PATH, "http", period=5, failures=math.ceil(cfg.startup_timeout_seconds / 5)
             ),
             "readiness_probe": kube.http_probe(READY_PATH, "http", period=5, failures=2),
             "liveness_probe": kube.http_probe(LIVE_PATH, "http", period=10, failures=3, timeout=3),
@@ -176,9 +193,19 @@ class Inference(pulumi.ComponentResource):
                 {"name": "credentials", "mount_path": SECRETS_DIR, "read_only": True},
             ],
         }
+        volumes = [
+            kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
+            kube.secret_volume("credentials", secret.metadata.name),
+        ]
+        check = _image_check(f"{name}-image-check", namespace, container, volumes, sa.metadata.name, child)
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={"name": NAME, "namespace": namespace, "labels": labels},
+            metadata={
+                "name": NAME,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": {"pulumi.com/waitFor": DEPLOYMENT_WAIT_FOR},
+            },
             # No `replicas`: the HPA owns the scale, and `pulumi up` must never reset it.
             spec={
                 "revision_history_limit": 5,
@@ -189,17 +216,15 @@ class Inference(pulumi.ComponentResource):
                     "metadata": {"labels": labels, "annotations": annotations},
                     "spec": kube.pod_spec(
                         [container],
-                        [
-                            kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
-                            kube.secret_volume("credentials", secret.metadata.name),
-                        ],
+                        volumes,
                         service_account=sa.metadata.name,
                         spread_labels=LABELS,
                         grace_seconds=kube.termination_grace_seconds(cfg.pre_stop_sleep_seconds, cfg.drain_seconds),
                     ),
                 },
             },
-            opts=child,
+            # A broken image or setting fails the check and the `up`, and the running pods are left alone.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[check])),
         )
         service = kube.cluster_ip_service(
             f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
@@ -278,27 +303,6 @@ class Inference(pulumi.ComponentResource):
             spec={"ingress_class_name": "alb", "rules": [rule]},
             opts=child,
         )
-        if args.monitoring.service_monitor:
-            k8s.apiextensions.CustomResource(
-                f"{name}-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={
-                    "selector": {"matchLabels": LABELS},
-                    "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": "30s", "scheme": "http"}],
-                },
-                opts=child,
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-alerts",
-                api_version="monitoring.coreos.com/v1",
-                kind="PrometheusRule",
-                metadata={"name": NAME, "namespace": namespace, "labels": labels},
-                spec={"groups": [{"name": "inference-model", "rules": alert_rules(namespace, cfg.drift_threshold)}]},
-                opts=child,
-            )
-
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
         self.alb_hostname = ingress.status.apply(_alb_hostname)
         # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
@@ -308,68 +312,47 @@ class Inference(pulumi.ComponentResource):
         self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
 
 
-def alert_rules(namespace: str, drift_threshold: float) -> list[dict[str, Any]]:
-    """A fleet serving several versions of one alias, drift of the inputs, and a challenger (shadow or A/B)
-    failing more than 5 % of what it is given."""
-    scope = f'namespace="{namespace}"'
-
-    def rate(metric: str, *labels: str) -> str:
-        # `or vector(0)`: a test may run shadow only or A/B only; a missing side must count as 0, not void the sum.
-        selector = ",".join((scope, *labels))
-        return f"(sum(rate({metric}{{{selector}}}[15m])) or vector(0))"
-
-    challenger = 'variant="challenger"'
-    errors = " + ".join(
-        (
-            rate("serving_shadow_challenger_errors_total"),
-            rate("serving_variant_requests_total", challenger, 'outcome="error"'),
-        )
+def _image_check(
+    resource_name: str,
+    namespace: str,
+    server: k8s.core.v1.ContainerArgsDict,
+    volumes: list[k8s.core.v1.VolumeArgsDict],
+    service_account: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.batch.v1.Job:
+    """The server's container, settings and mounts, running `gunicorn --check-config`: Gunicorn loads its config and
+    calls the app factory (gunicorn/app/base.py `run`), which validates every SERVING_* setting, then exits. No
+    model, MLflow or Redis is involved. The Job's template holds the image and the ConfigMap's name, so a new image
+    or new settings replace the Job, and Pulumi runs the check again before the Deployment changes."""
+    # Gunicorn's on_starting hook makes the metrics directory, and --check-config never calls it.
+    command = " ".join(f"'{part}'" for part in (*SERVER_COMMAND[:1], "--check-config", *SERVER_COMMAND[1:]))
+    # The server's container without what only a server needs (ports, probes, preStop).
+    container: k8s.core.v1.ContainerArgsDict = {
+        "name": "image-check",
+        "command": ["sh", "-c", f'mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && exec {command}'],
+        "image": server["image"],
+        "image_pull_policy": server["image_pull_policy"],
+        "env_from": server["env_from"],
+        "env": server["env"],
+        "resources": server["resources"],
+        "security_context": server["security_context"],
+        "volume_mounts": server["volume_mounts"],
+    }
+    labels = kube.object_labels(NAME, "image-check")
+    return k8s.batch.v1.Job(
+        resource_name,
+        metadata={"namespace": namespace, "labels": labels, "annotations": kube.RERUN_UNLESS_COMPLETE},
+        spec={
+            "backoff_limit": 1,
+            # An image that cannot be pulled leaves the pod waiting; the deadline turns that into a failed Job.
+            "active_deadline_seconds": IMAGE_CHECK_DEADLINE_SECONDS,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": kube.pod_spec([container], volumes, service_account=service_account, restart_policy="Never"),
+            },
+        },
+        opts=opts,
     )
-    attempts = " + ".join(
-        (
-            rate("serving_shadow_challenger_duration_seconds_count"),
-            rate("serving_variant_requests_total", challenger),
-        )
-    )
-    # serving_model_info is 1 for the version each worker serves; a promotion reaches every worker within a poll
-    # interval, so more than one version per alias for 15 minutes is a fleet that disagrees (a version loads on
-    # some pods and not on others): the same request gets different answers.
-    versions = f"count by (name, alias, version) (serving_model_info{{{scope}}} == 1)"
-    return [
-        {
-            "alert": "InferenceMixedVersions",
-            "expr": f"count by (name, alias) ({versions}) > 1",
-            "for": "15m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "Pods serve {{ $value }} versions of {{ $labels.name }}@{{ $labels.alias }}",
-                "description": "Some workers could not load the version the alias points at; GET /health on a pod "
-                "shows last_rejection and last_error (docs/operations.md, One verdict per version).",
-            },
-        },
-        {
-            "alert": "InferenceInputDrift",
-            "expr": f"max by (feature) (serving_drift_psi{{{scope}}}) > {drift_threshold:g}",
-            "for": "30m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "Inputs of feature {{ $labels.feature }} drifted from the champion's training data",
-                "description": f"PSI {{{{ $value }}}} > {drift_threshold:g} for 30 minutes; GET /drift on a pod "
-                "shows the window's statistics (docs/operations.md, Reading drift).",
-            },
-        },
-        {
-            "alert": "InferenceChallengerErrors",
-            "expr": f"({errors}) / ({attempts}) > 0.05",
-            "for": "15m",
-            "labels": {"severity": "warning"},
-            "annotations": {
-                "summary": "The challenger fails more than 5 % of its shadow batches and A/B requests",
-                "description": "Callers still get the champion's answers; end the test (remove the challenger "
-                "alias) or fix the version (docs/operations.md, Champion and challenger).",
-            },
-        },
-    ]
 
 
 def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:

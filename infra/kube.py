@@ -22,6 +22,10 @@ TMP_MOUNT = "/tmp"
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Marks pods as part of this platform; selectors use only `name` and `component`.
 PART_OF = "ml-platform"
+# On a Job that `up` awaits: the next `up` replaces it, so runs it again, when it did not complete (failed or still
+# running) instead of keeping the failed one (pulumi-kubernetes provider/pkg/provider/provider.go Diff,
+# `pulumi.com/replaceUnready`, supported for Jobs). A completed Job is left alone.
+RERUN_UNLESS_COMPLETE = {"pulumi.com/replaceUnready": "true"}
 
 
 def child_options(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
@@ -150,6 +154,7 @@ def pod_spec(
     spread_labels: Mapping[str, str] | None = None,
     grace_seconds: int | None = None,
     restart_policy: str | None = None,
+    init_containers: list[k8s.core.v1.ContainerArgsDict] | None = None,
 ) -> k8s.core.v1.PodSpecArgsDict:
     """A pod of the restricted shape: no API token, no service-link variables, non-root under RuntimeDefault;
     no container sends MLflow's usage telemetry."""
@@ -171,6 +176,8 @@ def pod_spec(
         spec["termination_grace_period_seconds"] = grace_seconds
     if restart_policy is not None:
         spec["restart_policy"] = restart_policy
+    if init_containers:
+        spec["init_containers"] = [without_telemetry(c) for c in init_containers]
     return spec
 
 

@@ -4,6 +4,10 @@ Clients (the inference service, the training Job) reach it only at its in-cluste
 through it (`--serve-artifacts`), so only this server's role may touch the artifact prefix in S3. Basic auth
 is on: an admin whose password is generated here, and one non-admin user per client, created by a Job that
 calls MLflow's auth REST API (images/mlflow/bootstrap_users.py).
+
+Schema migrations run once per image and database, in a Job the Deployment waits for
+(images/mlflow/migrate_db.py); the server pods only check, in an init container, that the schemas are at their
+image's head, so no serving replica ever migrates (docs/first-deploy.d/bootstrap.md).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import kube
+from infra import kube, mlflow_schema
 from infra.config import MlflowConfig
 from infra.identity import OidcIdentity, irsa_role
 
@@ -175,7 +179,8 @@ def service_hosts(namespace: str) -> list[str]:
 
 
 class Mlflow(pulumi.ComponentResource):
-    """MLflow server Deployment + Service + PDB, its secrets, the user bootstrap Job, an optional internal UI."""
+    """MLflow server Deployment + Service + PDB, its secrets, the schema migration and user bootstrap Jobs, an
+    optional internal UI."""
 
     url: pulumi.Output[str]
     admin_password: pulumi.Output[str]
@@ -304,6 +309,18 @@ class Mlflow(pulumi.ComponentResource):
                 {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
             ],
         }
+        db = args.database
+        migration = mlflow_schema.migration_job(
+            f"{name}-migrate-db",
+            mlflow_schema.MigrationArgs(
+                namespace=namespace,
+                image=args.image,
+                database=(db.host, db.port, db.name),
+                server_secret=server_secret.metadata.name,
+                secrets_dir=SECRETS_DIR,
+            ),
+            child,
+        )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={"name": NAME, "namespace": namespace, "labels": labels},
@@ -323,10 +340,14 @@ class Mlflow(pulumi.ComponentResource):
                         service_account=sa.metadata.name,
                         spread_labels=LABELS,
                         grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
+                        # The server would migrate an empty or behind schema by itself, in every replica at once
+                        # (mlflow 3.17.2 SqlAlchemyStore.__init__, auth migrate_if_needed): refuse to start instead.
+                        init_containers=[mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR)],
                     ),
                 },
             },
-            opts=child,
+            # New pods of an image start only once its migration Job has completed.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[migration])),
         )
         service = kube.cluster_ip_service(
             f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
@@ -334,9 +355,15 @@ class Mlflow(pulumi.ComponentResource):
         kube.disruption_budget(
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
         )
-        self._bootstrap_users(name, args, admin.result, after=[deployment, service], opts=opts)
+        bootstrap = self._bootstrap_users(name, args, admin.result, after=[deployment, service], opts=opts)
         if cfg.ingress_enabled:
             self._ingress(name, args, labels, service, child)
+
+        # What a client Job waits for: the server rolled out, and its users made.
+        self.ready: list[pulumi.Resource] = [deployment, service]
+        if bootstrap is not None:
+            self.ready.append(bootstrap)
+        self.migration_job_name = migration.metadata.name
 
         self.service_name = service.metadata.name
         self.register_outputs({"url": self.url, "serviceName": self.service_name, "roleArn": self.role_arn})
@@ -348,10 +375,10 @@ class Mlflow(pulumi.ComponentResource):
         admin_password: pulumi.Output[str],
         after: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None,
-    ) -> None:
+    ) -> k8s.batch.v1.Job | None:
         """A Job that makes the clients' users exist with their current passwords (create or update)."""
         if not args.users:
-            return
+            return None
         child = kube.child_options(self, opts)
         namespace = args.namespace
         labels = kube.object_labels(NAME, "bootstrap-users")
@@ -371,9 +398,9 @@ class Mlflow(pulumi.ComponentResource):
             opts=child,
         )
         account = kube.service_account(f"{name}-bootstrap-sa", f"{NAME}-bootstrap-users", namespace, labels, child)
-        k8s.batch.v1.Job(
+        return k8s.batch.v1.Job(
             f"{name}-bootstrap-users",
-            metadata={"namespace": namespace, "labels": labels},
+            metadata={"namespace": namespace, "labels": labels, "annotations": kube.RERUN_UNLESS_COMPLETE},
             spec={
                 "backoff_limit": 4,
                 "active_deadline_seconds": 600,

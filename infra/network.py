@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NetworkConfig
+from infra.security import rotating_key
 
 # AZ IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Amazon EKS VPC and subnet
 # requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
@@ -195,10 +196,19 @@ class Network(pulumi.ComponentResource):
         """VPC flow logs to a retained log group, written by a role that may write only there (CKV2_AWS_11)."""
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self))
+        log_group_name = f"/aws/vpc/{name}/flow-logs"
+        logs_key = rotating_key(
+            f"{name}-flow-logs-key",
+            description=f"Encryption of the VPC flow logs of {name}",
+            tags=tags("flow-logs-key"),
+            parent=self,
+            log_group_names=[log_group_name],
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{name}/flow-logs",
+            name=log_group_name,
             retention_in_days=retention_days,
+            kms_key_id=logs_key.arn,
             tags=tags("flow-logs"),
             opts=child,
         )

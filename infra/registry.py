@@ -21,7 +21,7 @@ def lifecycle_policy(untagged_expiry_days: int) -> str:
     IMMUTABLE, so nothing ever moves a tag off an image once pushed. Untagged images are then only leftovers of
     interrupted pushes, which no stack can reference. A count rule ("keep the N most recent") cannot tell an image
     a running environment uses from a superseded one: the 21st push to dev expired whatever dev (and, before,
-    staging and prod) still ran. Superseded tagged images are removed by hand (docs/first-deploy.d/images.md).
+    staging and prod) still ran. Superseded tagged images are removed by hand (docs/first-deploy.md, "Images").
     """
     return json.dumps(
         {
@@ -48,6 +48,8 @@ class RegistryArgs:
     # Repositories are named `<repository_prefix>/<image>`, e.g. mlp-prod/inference.
     repository_prefix: str
     tags: dict[str, str]
+    # teardown.allowDataLoss: a destroy deletes the repositories with their images.
+    force_delete: bool = False
 
 
 class Registry(pulumi.ComponentResource):
@@ -67,6 +69,7 @@ class Registry(pulumi.ComponentResource):
                 name=f"{args.repository_prefix}/{image}",
                 # A tag names one image forever: what was tested is what runs (CKV_AWS_51).
                 image_tag_mutability="IMMUTABLE",
+                force_delete=args.force_delete,
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS")],
                 tags={**args.tags, "Name": f"{name}-{image}"},

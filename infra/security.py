@@ -1,19 +1,122 @@
-"""The two controls every data store of the stack repeats: its own rotating KMS key, and a security group that
-admits one port from one source security group and nothing else."""
+"""The controls every data store of the stack repeats: its own rotating KMS key with an explicit key policy, and a
+security group that admits one port from one source security group and nothing else."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+# What CloudWatch Logs needs on a key that encrypts a log group (CloudWatch Logs User Guide, "Encrypt log data in
+# CloudWatch Logs using AWS KMS", step 2: the key policy).
+LOGS_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
+# What an AWS service needs to encrypt a resource for a principal of the account: it works through grants
+# (RDS, ElastiCache, S3, Secrets Manager, EKS all call CreateGrant or the data-key APIs on the caller's behalf).
+VIA_SERVICE_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:DescribeKey",
+)
 
-def rotating_key(name: str, *, description: str, tags: dict[str, str], parent: pulumi.Resource) -> aws.kms.Key:
-    """A customer-managed key with yearly rotation (CKV_AWS_7); the default key policy delegates use to IAM."""
+
+def key_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    services: Sequence[str] = (),
+    log_group_names: Sequence[str] = (),
+) -> dict[str, Any]:
+    """An explicit key policy: the account administers the key (so IAM policies, and nobody outside, decide who
+    else may use it); the account's principals use it only through `services` (e.g. "rds"); CloudWatch Logs may
+    use it only for the log groups named, by the `kms:EncryptionContext:aws:logs:arn` condition."""
+    root = f"arn:{partition}:iam::{account_id}:root"
+    statements: list[dict[str, Any]] = [
+        {
+            # Without it the key becomes unmanageable (AWS KMS Developer Guide, "Default key policy").
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if services:
+        statements.append(
+            {
+                "Sid": "UseThroughItsServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": list(VIA_SERVICE_ACTIONS),
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": account_id,
+                        "kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services],
+                    }
+                },
+            }
+        )
+    if log_group_names:
+        statements.append(
+            {
+                "Sid": "CloudWatchLogsEncryptsItsLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": list(LOGS_ACTIONS),
+                "Resource": "*",
+                "Condition": {
+                    "ArnEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            log_group_arn(partition, region, account_id, n) for n in log_group_names
+                        ]
+                    }
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def log_group_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    """The ARN CloudWatch Logs puts in the encryption context: the log group's, without the trailing `:*`."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{name}"
+
+
+def rotating_key(
+    name: str,
+    *,
+    description: str,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+    services: Sequence[str] = (),
+    log_group_names: Sequence[str] = (),
+) -> aws.kms.Key:
+    """A customer-managed key with yearly rotation (CKV_AWS_7) and an explicit policy (`key_policy`).
+
+    `services` are the AWS services (endpoint prefixes, e.g. "rds", "elasticache") that use the key for the
+    account; `log_group_names` the CloudWatch log groups it encrypts.
+    """
+    invoke = pulumi.InvokeOptions(parent=parent)
+    policy = key_policy(
+        partition=aws.get_partition(opts=invoke).partition,
+        region=aws.get_region(opts=invoke).region,
+        account_id=aws.get_caller_identity(opts=invoke).account_id,
+        services=services,
+        log_group_names=log_group_names,
+    )
     return aws.kms.Key(
         name,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=30,
+        policy=json.dumps(policy),
         tags={**tags, "Name": name},
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -45,6 +45,7 @@ class SharedSecrets(pulumi.ComponentResource):
             description=f"Secrets of {name} that its pull-request previews read from Secrets Manager",
             tags=args.tags,
             parent=self,
+            services=("secretsmanager",),
         )
         self.arns = {}
         for slug, value in args.secrets.items():

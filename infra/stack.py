@@ -184,8 +184,14 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             tags=tags,
         ),
     )
-    artifacts = ArtifactStore(cfg.name, ArtifactStoreArgs(config=cfg.artifacts, region=cfg.region, tags=tags))
-    registry = Registry(cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags))
+    # Emptied by a destroy only where teardown.allowDataLoss says so (dev).
+    data_loss = cfg.teardown.allow_data_loss
+    artifacts = ArtifactStore(
+        cfg.name, ArtifactStoreArgs(config=cfg.artifacts, region=cfg.region, tags=tags, force_destroy=data_loss)
+    )
+    registry = Registry(
+        cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags, force_delete=data_loss)
+    )
     # Each image into the stack's own repository, before (and for) the pods that run it.
     running = ("inference", "mlflow") + (("training",) if cfg.training_job.enabled else ())
     images = Images(

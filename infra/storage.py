@@ -71,6 +71,8 @@ class ArtifactStoreArgs:
     # Decides who delivers ALB access logs (ELB_ACCOUNT_REGIONS).
     region: str
     tags: dict[str, str]
+    # teardown.allowDataLoss: a destroy deletes the buckets with every object version in them.
+    force_destroy: bool = False
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -103,9 +105,14 @@ class ArtifactStore(pulumi.ComponentResource):
             description=f"Encryption of the MLflow artifacts of {name}",
             tags=args.tags,
             parent=self,
+            services=("s3",),
         )
-        bucket = aws.s3.Bucket(f"{name}-artifacts", tags=tags("artifacts"), opts=child)
-        log_bucket = aws.s3.Bucket(f"{name}-access-logs", tags=tags("access-logs"), opts=child)
+        bucket = aws.s3.Bucket(
+            f"{name}-artifacts", force_destroy=args.force_destroy, tags=tags("artifacts"), opts=child
+        )
+        log_bucket = aws.s3.Bucket(
+            f"{name}-access-logs", force_destroy=args.force_destroy, tags=tags("access-logs"), opts=child
+        )
 
         # S3 server access logging and ALB access logs cannot deliver into an SSE-KMS bucket: it uses SSE-S3.
         log_bucket_ready = self._harden(

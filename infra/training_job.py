@@ -1,7 +1,13 @@
 """The optional in-cluster training run: the training image against the in-cluster MLflow, once or on a schedule.
 
-Training registers a new model version; it never moves the `production` alias (promotion is the gated CLI
-step). It reaches only MLflow, which stores the artifacts, so the pod needs no AWS access.
+`train` registers a new model version and never moves the alias (promotion is the gated CLI step). `seed` (dev's
+one-off run) gives a new stack's empty registry its first model: it trains and promotes only when no version
+carries the alias the service serves, waiting for the server and its `trainer` user first (training/cli.py). Both
+work on the model the inference service serves (TRAINING_MODEL_NAME / TRAINING_MODEL_ALIAS). It reaches only
+MLflow, which stores the artifacts, so the pod needs no AWS access.
+
+A one-off Job is awaited by `pulumi up` (its failure fails the `up`, with its pods' events in the output); the
+caller makes it wait for the MLflow Deployment and the user bootstrap Job (infra/workloads.py).
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ NAME = "training"
 LABELS = kube.pod_labels(NAME, "job")
 # MLflow clients read ~/.mlflow/credentials; HOME is the writable /tmp, and the file is mounted into it.
 CREDENTIALS_DIR = f"{kube.TMP_MOUNT}/.mlflow"
+# Pulumi's await of a one-off Job outlasts the Job's own deadline, so an overrun is reported as the Job's
+# DeadlineExceeded (with its pods' events), not as Pulumi's bare timeout.
+AWAIT_MARGIN_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,9 @@ class TrainingJobArgs:
     tracking_uri: pulumi.Input[str]
     mlflow_username: str
     mlflow_password: pulumi.Input[str]
+    # The registered model and alias the inference service serves.
+    model_name: str
+    model_alias: str
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -69,6 +81,8 @@ class TrainingJob(pulumi.ComponentResource):
                                 {"name": "MLFLOW_TRACKING_URI", "value": args.tracking_uri},
                                 # Who the training CLI records in the model's audit trail.
                                 {"name": "TRAINING_ACTOR", "value": args.mlflow_username},
+                                {"name": "TRAINING_MODEL_NAME", "value": args.model_name},
+                                {"name": "TRAINING_MODEL_ALIAS", "value": args.model_alias},
                                 {"name": "HOME", "value": kube.TMP_MOUNT},
                                 {"name": "TMPDIR", "value": kube.TMP_MOUNT},
                             ],
@@ -106,15 +120,14 @@ class TrainingJob(pulumi.ComponentResource):
                 opts=child,
             )
         else:
+            # Awaited: a seed that cannot train or promote must fail the `up` that a new stack depends on.
+            timeout = f"{cfg.active_deadline_seconds + AWAIT_MARGIN_SECONDS}s"
             k8s.batch.v1.Job(
                 f"{name}-job",
-                metadata={
-                    "namespace": args.namespace,
-                    "labels": labels,
-                    # A training run is not infrastructure: `pulumi up` should not block on (or fail with) it.
-                    "annotations": {"pulumi.com/skipAwait": "true"},
-                },
+                metadata={"namespace": args.namespace, "labels": labels, "annotations": kube.RERUN_UNLESS_COMPLETE},
                 spec=job_spec,
-                opts=child,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+                ),
             )
         self.register_outputs({})

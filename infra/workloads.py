@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import inference, mlflow, training_job
+from infra import inference, mlflow, mlflow_schema, training_job
 from infra.addons import Addons
 from infra.cache import Cache
 from infra.cluster import ClusterAccess
@@ -26,6 +26,7 @@ from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneR
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
+from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
@@ -155,6 +156,8 @@ def flows(
         *inference_flows(INFERENCE_NS, alb_cidrs, private, cfg.monitoring.prometheus_namespace),
         Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), MLFLOW_PODS, mlflow.PORT),
         Flow("mlflow-to-postgres", MLFLOW_PODS, private_subnets, POSTGRES_PORT),
+        # The schema migration Job: the database only (its pods are not the server's, so not admitted above).
+        Flow("mlflow-migrate-to-postgres", Pods(MLFLOW_NS, mlflow_schema.LABELS), private_subnets, POSTGRES_PORT),
         # S3 for artifacts, and STS for the IRSA credential exchange.
         Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
     ]
@@ -310,6 +313,20 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         opts=after_namespaces,
     )
 
+    # Its own component, not the service's: the Helm release takes minutes and must not hold the service back.
+    if cfg.monitoring.install or cfg.monitoring.operator_objects:
+        Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                config=cfg.monitoring,
+                kubernetes_version=cluster.version,
+                inference_namespace=namespaces.names[INFERENCE_NS],
+                champion_alias=cfg.inference.model_alias,
+                drift_threshold=cfg.inference.drift_threshold,
+            ),
+            opts=after_namespaces,
+        )
+
     dns = None
     if zone is not None and ing.host is not None:
         dns = Dns(name, DnsArgs(aliases={"inference": Alias(ing.host, service.alb_hostname)}, zone=zone))
@@ -334,8 +351,13 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 tracking_uri=tracking.url,
                 mlflow_username=TRAINER_USER,
                 mlflow_password=tracking.user_passwords[TRAINER_USER],
+                model_name=cfg.inference.model_name,
+                model_alias=cfg.inference.model_alias,
             ),
-            opts=after_namespaces,
+            # A one-off run (dev's seed) starts once the server is rolled out and its `trainer` user exists.
+            opts=pulumi.ResourceOptions(
+                providers=[cluster.provider], depends_on=[*controller, namespaces, *tracking.ready]
+            ),
         )
     return Workloads(
         namespaces=namespaces,

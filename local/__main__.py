@@ -38,6 +38,7 @@ ready.
   API docs             {service}/docs
   health, metrics      {service}/health   {service}/metrics
   MLflow UI + registry {mlflow}
+  Prometheus           {urls["prometheus"]}/graph   (the service, Redis, alerts: {urls["prometheus"]}/alerts)
   S3 store (SeaweedFS) {urls["s3"]}
 
 try it:

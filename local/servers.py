@@ -1,8 +1,8 @@
 """Start and stop the real servers of the local edition, each on loopback, with its state and log in a folder.
 
-Used by `make demo` (local/demo.py) and by the test fixtures (tests/servers.py), so tests run exactly what the
-demo runs. Every server is a child process in its own session, recorded in a PID file beside its log, and
-stopped by that PID: nothing is left behind.
+Used by `make demo` (local/__main__.py, local/stack.py) and by the test fixtures (tests/servers.py), so tests run
+exactly what the demo runs. Every server is a child process in its own session, recorded in a PID file beside its
+log, and stopped by that PID: nothing is left behind.
 """
 
 from __future__ import annotations

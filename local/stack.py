@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from local import servers
+from local import prometheus, servers
 from local.servers import HOST, StartError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,9 +50,12 @@ class Ports:
     redis: int = 6379
     s3: int = 8333
     postgres: int = 5433
+    prometheus: int = 9090
+    redis_exporter: int = 9121
 
     ENV = {"service": "SERVICE_PORT", "mlflow": "MLFLOW_PORT", "redis": "REDIS_PORT", "s3": "S3_PORT",
-           "postgres": "PG_PORT"}  # fmt: skip
+           "postgres": "PG_PORT", "prometheus": "PROMETHEUS_PORT",
+           "redis_exporter": "REDIS_EXPORTER_PORT"}  # fmt: skip
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Ports:
@@ -70,7 +73,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports nothing listens on now: for tests, which must not collide with a running demo."""
-        return cls(*(servers.free_port() for _ in range(5)))
+        return cls(*(servers.free_port() for _ in range(7)))
 
 
 @dataclass
@@ -103,7 +106,7 @@ class LocalStack:
         return self.urls
 
     def _up(self) -> None:
-        steps = 6 if self.db == "sqlite" else 7
+        steps = 7 if self.db == "sqlite" else 8
         step = iter(range(1, steps + 1))
 
         self.say(f"[{next(step)}/{steps}] S3 object store (SeaweedFS) on {HOST}:{self.ports.s3}")
@@ -142,6 +145,14 @@ class LocalStack:
         service = self.start_service(mlflow.url, cache_url_file)
         self.started.append(service)
         self.urls["service"] = f"http://{HOST}:{self.ports.service}"
+        self.say(f"[{next(step)}/{steps}] Prometheus on {HOST}:{self.ports.prometheus} (+ Redis exporter), same alerts")
+        exporter = prometheus.start_redis_exporter(self.state_dir, self.ports.redis_exporter, redis)
+        self.started.append(exporter.process)
+        prom = prometheus.start_prometheus(
+            self.state_dir, self.ports.prometheus, self.ports.service, exporter.port, champion_alias=ALIAS
+        )
+        self.started.append(prom.process)
+        self.urls["prometheus"] = prom.url
 
         self.say(f"[{next(step)}/{steps}] Sample prediction")
         self.urls["sample"] = json.dumps(self.predict([SAMPLE_ROW]))
@@ -178,20 +189,18 @@ class LocalStack:
         return str(done.stdout)
 
     def ensure_model(self, mlflow_url: str) -> None:
-        """Train, register and promote the demo model only when no version carries the alias yet."""
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        client = MlflowClient(tracking_uri=mlflow_url)
-        try:
-            current = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
-            self.say(f"      already there: version {current.version} (state kept from an earlier run)")
-            return
-        except MlflowException:
-            pass
-        version = self.train(mlflow_url)
-        self.training(mlflow_url, "promote", version, "--alias", ALIAS, "--model-name", MODEL_NAME)
-        self.say(f"      trained, registered and promoted version {version}")
+        """Train, register and promote the demo model only when no version carries the alias yet (the CLI's
+        `seed`, as a new cloud stack's first model is made)."""
+        out = self.training(mlflow_url, "seed", "--model-name", MODEL_NAME, "--alias", ALIAS, "--wait", "30")
+        last = out.strip().splitlines()[-1] if out.strip() else ""
+        seeded = re.fullmatch(r"seeded \S+ version (\d+) at @\S+", last)
+        unchanged = re.fullmatch(r"unchanged \S+ version (\d+) already at @\S+", last)
+        if seeded:
+            self.say(f"      trained, registered and promoted version {seeded.group(1)}")
+        elif unchanged:
+            self.say(f"      already there: version {unchanged.group(1)} (state kept from an earlier run)")
+        else:
+            raise StartError(f"could not read the outcome of `python -m training seed`:\n{out[-2000:]}")
 
     def train(self, mlflow_url: str, *extra: str) -> str:
         out = self.training(mlflow_url, "train", "--model-name", MODEL_NAME, *extra)
@@ -268,7 +277,7 @@ class LocalStack:
 
     def down(self) -> list[str]:
         """Stop every process this state folder records, service first; returns what was stopped."""
-        order = ["service", "redis", "mlflow", "postgres", "seaweedfs"]
+        order = ["prometheus", "redis-exporter", "service", "redis", "mlflow", "postgres", "seaweedfs"]
         files = sorted(self.pid_files(), key=lambda p: order.index(p.stem) if p.stem in order else -1)
         stopped = []
         for pid_file in files:

@@ -1,6 +1,7 @@
-"""`python -m training`: train, promote, rollback, status, compare, history. Thin commands over train.py/registry.py.
+"""`python -m training`: train, promote, rollback, seed, status, compare, history; thin commands over train.py and
+registry.py.
 
-Human output (tables, progress, warnings) is rich; the last line on stdout of train/promote/rollback is for
+Human output (tables, progress, warnings) is rich; the last line on stdout of train/promote/rollback/seed is for
 scripts (`registered <name> version <N>`, ...), or a JSON object with `--json`. Exit codes: 0 ok, 1 error,
 2 usage, 3 promotion refused by the gate, 4 tracking server unreachable.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -48,7 +48,14 @@ ConfigOpt = Annotated[
     typer.Option("--config", "-c", help="Training config YAML (default training/configs/linear.yaml).", dir_okay=False),
 ]
 ModelNameOpt = Annotated[
-    str | None, typer.Option("--model-name", "-m", help="Registered model name (default: config).")
+    str | None,
+    typer.Option(
+        "--model-name",
+        "-m",
+        # The in-cluster Jobs set it to the model the inference service serves (infra/training_job.py).
+        envvar="TRAINING_MODEL_NAME",
+        help="Registered model name (default: config).",
+    ),
 ]
 AliasOpt = Annotated[str, typer.Option("--alias", "-a", help="Registry alias the service loads.")]
 TrackingUriOpt = Annotated[
@@ -95,8 +102,7 @@ def _errors(uri: Callable[[], str | None] = lambda: None) -> Iterator[None]:
 
 def _explain(e: MlflowException) -> str:
     # A refused login surfaces as "failed with error code 401 != 200" plus a long body; say what to do instead.
-    match = re.search(r"error code (401|403)\b", e.message)
-    code = int(match.group(1)) if match else e.get_http_status_code()  # type: ignore[no-untyped-call]
+    code = tracking.http_status(e)
     if code == 401:
         return "not authenticated (HTTP 401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
     if code == 403:
@@ -119,12 +125,18 @@ def _progress() -> Iterator[Callable[[str], None]]:
 
 
 @contextmanager
-def _registry(model_name: str | None, config: Path | None, tracking_uri: str | None) -> Iterator[_Session]:
-    """Validate the config, reach the server, and report any failure in the body as one line with an exit code."""
+def _registry(
+    model_name: str | None, config: Path | None, tracking_uri: str | None, wait_s: float | None = None
+) -> Iterator[_Session]:
+    """Validate the config, reach the server (waiting up to `wait_s` if given), and report any failure in the body
+    as one line with an exit code."""
     uri: list[str] = []
     with _errors(lambda: uri[0] if uri else None):
         cfg = load_config(config)
-        found, client = tracking.connect(tracking_uri)
+        if wait_s is None:
+            found, client = tracking.connect(tracking_uri)
+        else:
+            found, client = tracking.wait_until_usable(tracking_uri, wait_s)
         uri.append(found)
         yield _Session(Registry(client, model_name or cfg.model_name), cfg, found)
 
@@ -271,6 +283,49 @@ def seal_command(
     with _registry(model_name, config, tracking_uri) as session:
         digest = seal(session.registry.client, session.uri, session.name, validate_version(version))
     _emit(f"sealed {session.name} version {version}: {digest}", {"version": version, "digest": digest}, as_json)
+
+
+@app.command()
+def seed(
+    config: ConfigOpt = None,
+    model_name: ModelNameOpt = None,
+    alias: Annotated[
+        str, typer.Option("--alias", "-a", envvar="TRAINING_MODEL_ALIAS", help="Registry alias the service loads.")
+    ] = "production",
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for the server to answer and accept this user (connection errors and HTTP 401 "
+            "are retried with backoff); exit code 4 after that.",
+        ),
+    ] = 300.0,
+    tracking_uri: TrackingUriOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a new registry its first model: when no version carries ALIAS, train one and promote it (the gate and
+    the load check apply); when one does, change nothing. Safe to run on every deploy."""
+    with _registry(model_name, config, tracking_uri, wait_s=wait) as session:
+        current = session.registry.alias_version(alias)
+        if current is None:
+            with _progress() as step:
+                result = train(session.config, model_name=session.name, step=step)
+                move = session.registry.promote(
+                    result.version,
+                    alias,
+                    session.config.gate,
+                    tracking.actor(),
+                    reason=f"seed: no version of {session.name} carried @{alias}",
+                    step=step,
+                )
+    name = session.name
+    if current is not None:
+        line = f"unchanged {name} version {current} already at @{alias}"
+        _emit(line, {"model_name": name, "alias": alias, "version": current, "seeded": False}, as_json)
+        return
+    _show_training(result, session.uri)
+    line = f"seeded {name} version {move.version} at @{alias}"
+    _emit(line, {**_move_payload(move), "seeded": True, "run_id": result.run_id}, as_json)
 
 
 @app.command()

@@ -227,6 +227,17 @@ class Registry:
     def aliases(self) -> dict[str, str]:
         return {alias: str(version) for alias, version in (self.model().aliases or {}).items()}
 
+    def alias_version(self, alias: str) -> str | None:
+        """The version `alias` points at; None when it is unset or the model does not exist yet."""
+        try:
+            model = self.client.get_registered_model(self.name)
+        except MlflowException as e:
+            if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        version = (model.aliases or {}).get(alias)
+        return None if version is None else str(version)
+
     def versions(self) -> list[ModelVersion]:
         found = self.client.search_model_versions(f"name = '{self.name}'")
         return sorted(found, key=lambda mv: int(mv.version), reverse=True)

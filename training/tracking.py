@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).parent
 REQUIREMENTS = PACKAGE_DIR / "requirements.txt"
 # What a logged model needs at inference time; the CLI's own tooling (typer, rich, onnx) stays out of it.
 MODEL_RUNTIME_PACKAGES = ("mlflow-skinny", "scikit-learn", "scipy", "numpy", "pandas", "skops")
 PROBE_TIMEOUT_S = 3.0
+# Backoff between attempts while waiting for a server that is still coming up.
+WAIT_FIRST_DELAY_S = 1.0
+WAIT_MAX_DELAY_S = 15.0
 
 
 class LifecycleError(Exception):
@@ -76,6 +85,59 @@ def connect(option: str | None) -> tuple[str, MlflowClient]:
     # The fluent API (`mlflow.start_run`, `log_model`) reads the process-wide URI; keep both in step.
     os.environ["MLFLOW_TRACKING_URI"] = uri
     return uri, MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def http_status(e: MlflowException) -> int | None:
+    """The HTTP status of a failed call: MLflow reports a refused login only in the message ("error code 401")."""
+    match = re.search(r"error code (\d{3})\b", e.message)
+    code = int(match.group(1)) if match else e.get_http_status_code()  # type: ignore[no-untyped-call]
+    return code if isinstance(code, int) else None
+
+
+def _transient(e: MlflowException) -> bool:
+    """Worth waiting out on a stack coming up: no server yet, or this user not created yet (HTTP 401)."""
+    # MLflow's REST client wraps a refused or reset connection as "API request to ... failed with exception".
+    return http_status(e) == 401 or "failed with exception" in e.message
+
+
+def wait_until_usable(
+    option: str | None,
+    timeout_s: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[str, MlflowClient]:
+    """Like `connect`, but wait up to `timeout_s` for the server to answer and to accept this user.
+
+    On a new stack the server and its users come up in the same `pulumi up` as the Job that calls this: connection
+    errors and HTTP 401 (the user bootstrap has not run yet) are retried with exponential backoff; any other
+    error (403, a bad URI, a server error) is not a matter of time and is raised at once.
+    """
+    uri = resolve_uri(option)
+    deadline = clock() + timeout_s
+    delay = WAIT_FIRST_DELAY_S
+    while True:
+        try:
+            probe(uri)
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            # An authenticated read: the registry answers and this user may use it.
+            client.search_registered_models(max_results=1)
+        except TrackingUnreachable as e:
+            reason = str(e)
+        except MlflowException as e:
+            if not _transient(e):
+                raise
+            reason = f"HTTP {http_status(e)}" if http_status(e) else e.message.splitlines()[0]
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = uri
+            return uri, client
+        if clock() + delay > deadline:
+            raise TrackingUnreachable(
+                f"the MLflow tracking server at {uri} was not usable within {timeout_s:g}s: {reason}"
+            )
+        log.info("waiting for the MLflow tracking server at %s (%s); next try in %.0fs", uri, reason, delay)
+        sleep(delay)
+        delay = min(delay * 2, WAIT_MAX_DELAY_S)
 
 
 def actor() -> str:

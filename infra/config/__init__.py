@@ -23,6 +23,7 @@ from infra.config.cloud import (
     NetworkConfig,
     NodeGroupConfig,
     RegistryConfig,
+    TeardownConfig,
     read_artifacts,
     read_cluster,
     read_database,
@@ -30,6 +31,7 @@ from infra.config.cloud import (
     read_nodes,
     read_redis,
     read_registry,
+    read_teardown,
 )
 from infra.config.dns import HostedZone
 from infra.config.images import IMAGE_KEYS, ImagesConfig, read_images
@@ -94,6 +96,7 @@ __all__ = [
     "PreviewStackConfig",
     "RegistryConfig",
     "Resources",
+    "TeardownConfig",
     "TrainingJobConfig",
     "load_config",
     "preview_host",
@@ -135,17 +138,18 @@ class PlatformConfig(StackConfig):
     database: DatabaseConfig
     artifacts: ArtifactsConfig
     registry: RegistryConfig
-    # Workload layer (issue 4)
+    # Workload layer: the inference service, its ingress, MLflow, the training Job, monitoring
     inference: InferenceConfig
     ingress: IngressConfig
     mlflow: MlflowConfig
     training_job: TrainingJobConfig
     monitoring: MonitoringConfig
     images: ImagesConfig
-    # Pull-request previews run on this stack's cluster (issue 9).
+    # Pull-request previews run on this stack's cluster.
     hosts_previews: bool = False
     # Their hosts are pr-<N>.<preview_domain>, in ingress.hosted_zone; set exactly when hosts_previews.
     preview_domain: str | None = None
+    teardown: TeardownConfig = TeardownConfig(allow_data_loss=False, release_protection=False)
 
 
 @dataclass(frozen=True)
@@ -177,11 +181,14 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         if keys.boolean("preview.hosting"):
             raise keys.fail("preview.hosting", "false when platform:mode is preview (a preview hosts no previews)")
         preview = read_preview(keys, stack)
+        if keys.boolean("monitoring.install"):
+            # One kube-prometheus-stack per cluster: the base stack's.
+            raise keys.fail("monitoring.install", "false when platform:mode is preview")
         return PreviewStackConfig(
             **_identity(identity),
             preview=preview,
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
-            monitoring=read_monitoring(keys),
+            monitoring=read_monitoring(keys, environment),
             images=read_images(keys, ("inference",), repository_prefix=None),
         )
     hosts_previews = read_full_mode_preview_keys(keys)
@@ -193,7 +200,11 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "set (with network.privateSubnetIds) when the cluster is brought (cluster.stackReference or "
             "cluster.kubeconfig): Redis and RDS go into the cluster's VPC",
         )
+    teardown = read_teardown(keys)
     ingress = read_ingress(keys, environment, region)
+    if teardown.release_protection:
+        # The ALB refuses deletion while its attribute is on: an `up` with this key lifts it before a destroy.
+        ingress = dataclasses.replace(ingress, deletion_protection=False)
     if network.bring_your_own and ingress.scheme == "internet-facing" and len(network.public_subnet_ids) < 2:
         # The ALB is placed in exactly these (alb.ingress.kubernetes.io/subnets); AWS requires two AZs.
         raise keys.fail(
@@ -208,15 +219,15 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         cluster=cluster,
         nodes=read_nodes(keys, environment),
         redis=read_redis(keys, environment),
-        database=read_database(keys, environment),
+        database=read_database(keys, environment, teardown),
         artifacts=read_artifacts(keys),
         registry=read_registry(keys),
-        # Workload layer (issue 4)
+        # Workload layer: the inference service, its ingress, MLflow, the training Job, monitoring
         inference=read_inference(keys, environment),
         ingress=ingress,
         mlflow=read_mlflow(keys, environment, region),
         training_job=training_job,
-        monitoring=read_monitoring(keys),
+        monitoring=read_monitoring(keys, environment),
         images=read_images(
             keys,
             ("inference", "mlflow") + (("training",) if training_job.enabled else ()),
@@ -224,6 +235,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         ),
         hosts_previews=hosts_previews,
         preview_domain=read_preview_domain(keys, hosts_previews, ingress.hosted_zone),
+        teardown=teardown,
     )
 
 

@@ -104,13 +104,24 @@ class NodeGroupConfig:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    """ElastiCache Redis, the prediction cache."""
+    """ElastiCache (Valkey or Redis OSS), the prediction cache."""
 
     node_type: str
     node_count: int
     multi_az: bool
     engine_version: str
     snapshot_retention_days: int
+    engine: Literal["valkey", "redis"] = "valkey"
+    # Bumping it generates a new AUTH token (docs/operations.md, "Rotating secrets").
+    auth_token_version: int = 1
+    # ROTATE: old and new token both valid; SET (allowed only after ROTATE): only the current one.
+    auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"
+    log_retention_days: int = 90
+
+    @property
+    def parameter_group_family(self) -> str:
+        """valkey8, redis7...: a parameter group belongs to one engine and major version."""
+        return f"{self.engine}{self.engine_version.split('.')[0]}"
 
 
 @dataclass(frozen=True)
@@ -123,12 +134,43 @@ class DatabaseConfig:
     max_allocated_storage_gib: int
     multi_az: bool
     backup_retention_days: int
-    # Also decides the final snapshot: a protected database is snapshotted when it is deleted.
+    # Effective protection: database.deletionProtection unless teardown.releaseProtection lifts it.
     deletion_protection: bool
+    # database.deletionProtection as configured: a protected database leaves a final snapshot when deleted, also
+    # after teardown.releaseProtection lifted the protection for a destroy.
+    final_snapshot: bool = True
+    # Modifications now (true) or in the maintenance window (false); database.applyImmediately.
+    apply_immediately: bool = False
+    log_retention_days: int = 90
+    # Bumping it generates a new master password (docs/operations.md, "Rotating secrets").
+    password_version: int = 1
+    # The instance's identifier when it is not <stack>-mlflow (a database created when it was autonamed).
+    identifier: str | None = None
+
+    @property
+    def major_version(self) -> str:
+        return self.engine_version.split(".")[0]
 
     @property
     def parameter_group_family(self) -> str:
-        return f"postgres{self.engine_version.split('.')[0]}"
+        return f"postgres{self.major_version}"
+
+    @property
+    def minor_pinned(self) -> bool:
+        """A major.minor version pins the minor: RDS must not move it (auto minor upgrade off), or the next
+        `pulumi up` would try to downgrade what RDS upgraded."""
+        return "." in self.engine_version
+
+
+@dataclass(frozen=True)
+class TeardownConfig:
+    """What `pulumi destroy` may do (docs/operations.md, "Teardown")."""
+
+    # Empty and delete the artifact buckets and ECR repositories with their content (S3 force_destroy, ECR
+    # force_delete); otherwise a destroy stops at the first non-empty one.
+    allow_data_loss: bool
+    # Lift deletion protection (the ALBs' attribute, RDS) so that a following destroy completes.
+    release_protection: bool
 
 
 @dataclass(frozen=True)
@@ -368,6 +410,18 @@ def read_nodes(keys: Keys, environment: str) -> NodeGroupConfig:
     )
 
 
+def _log_retention(keys: Keys, key: str) -> int:
+    retention = keys.integer(key, minimum=1)
+    if retention not in LOG_RETENTION_DAYS:
+        raise keys.fail(key, "a CloudWatch retention period " + str(sorted(LOG_RETENTION_DAYS)), retention)
+    return retention
+
+
+# ElastiCache engine versions a replication group may run (ElastiCache User Guide, "Supported engines and
+# versions"): Redis OSS 7.0/7.1, Valkey 7.2 and 8.x.
+_CACHE_VERSIONS = {"redis": (r"7\.[01]", "7.0 or 7.1"), "valkey": (r"7\.2|8\.\d", "7.2 or 8.x (e.g. 8.1)")}
+
+
 def read_redis(keys: Keys, environment: str) -> CacheConfig:
     node_type = keys.string(
         "redis.nodeType", pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", expected="an ElastiCache node type (cache.*)"
@@ -378,18 +432,33 @@ def read_redis(keys: Keys, environment: str) -> CacheConfig:
         raise keys.fail("redis.multiAz", f"true outside dev (environment is {environment})", False)
     if multi_az and node_count < 2:
         raise keys.fail("redis.nodeCount", ">= 2 when redis.multiAz is true", node_count)
+    engine = keys.choice("redis.engine", ("valkey", "redis"))
+    pattern, versions = _CACHE_VERSIONS[engine]
     return CacheConfig(
         node_type=node_type,
         node_count=node_count,
         multi_az=multi_az,
+        engine="valkey" if engine == "valkey" else "redis",
         engine_version=keys.string(
-            "redis.engineVersion", pattern=r"7\.\d+", expected="a Redis 7.x engine version (e.g. 7.1)"
+            "redis.engineVersion", pattern=pattern, expected=f"a {engine} engine version: {versions}"
         ),
         snapshot_retention_days=keys.integer("redis.snapshotRetentionDays", minimum=1, maximum=35),
+        auth_token_version=keys.integer("redis.authTokenVersion", minimum=1),
+        auth_token_update_strategy=(
+            "SET" if keys.choice("redis.authTokenUpdateStrategy", ("ROTATE", "SET")) == "SET" else "ROTATE"
+        ),
+        log_retention_days=_log_retention(keys, "redis.logRetentionDays"),
     )
 
 
-def read_database(keys: Keys, environment: str) -> DatabaseConfig:
+def read_teardown(keys: Keys) -> TeardownConfig:
+    return TeardownConfig(
+        allow_data_loss=keys.boolean("teardown.allowDataLoss"),
+        release_protection=keys.boolean("teardown.releaseProtection"),
+    )
+
+
+def read_database(keys: Keys, environment: str, teardown: TeardownConfig) -> DatabaseConfig:
     instance_class = keys.string(
         "database.instanceClass", pattern=r"db\.[a-z0-9]+\.[a-z0-9]+", expected="an RDS instance class (db.*)"
     )
@@ -413,7 +482,17 @@ def read_database(keys: Keys, environment: str) -> DatabaseConfig:
         max_allocated_storage_gib=max_allocated,
         multi_az=multi_az,
         backup_retention_days=keys.integer("database.backupRetentionDays", minimum=7, maximum=35),
-        deletion_protection=protection,
+        deletion_protection=protection and not teardown.release_protection,
+        final_snapshot=protection,
+        apply_immediately=keys.boolean("database.applyImmediately"),
+        log_retention_days=_log_retention(keys, "database.logRetentionDays"),
+        password_version=keys.integer("database.passwordVersion", minimum=1),
+        identifier=keys.optional_string(
+            "database.identifier",
+            # RDS API CreateDBInstance DBInstanceIdentifier: a letter, then letters, digits, single hyphens; 63.
+            pattern=r"(?=.{1,63}$)[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*",
+            expected="an RDS instance identifier (lowercase letters, digits and single inner hyphens, at most 63)",
+        ),
     )
 
 

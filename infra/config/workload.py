@@ -144,11 +144,24 @@ class TrainingJobConfig:
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    """Observability hooks: Prometheus scrape annotations, a ServiceMonitor, and who may scrape."""
+    """Observability: kube-prometheus-stack installed here (`install`) or brought (`operator_present`), the
+    ServiceMonitor / PrometheusRule / dashboards for it, scrape annotations, and who may scrape."""
 
     scrape_annotations: bool
     service_monitor: bool
     prometheus_namespace: str | None
+    install: bool = False
+    operator_present: bool = False
+    storage_size: str = "20Gi"
+    retention: str = "7d"
+    grafana_storage_size: str = "5Gi"
+    # Put on our ServiceMonitor and PrometheusRule; the installed Prometheus selects by exactly these.
+    selector_labels: tuple[tuple[str, str], ...] = (("release", "kube-prometheus-stack"),)
+
+    @property
+    def operator_objects(self) -> bool:
+        """Whether to create the ServiceMonitor, PrometheusRule and dashboard ConfigMaps."""
+        return self.service_monitor and (self.install or self.operator_present)
 
 
 def _resources(keys: Keys, prefix: str) -> Resources:
@@ -346,14 +359,53 @@ def read_training_job(keys: Keys) -> TrainingJobConfig:
     )
 
 
-def read_monitoring(keys: Keys) -> MonitoringConfig:
+MONITORING_NAMESPACE = "monitoring"
+_RETENTION = r"[1-9][0-9]*(h|d|w|y)"
+_SIZE = r"[1-9][0-9]*(Mi|Gi|Ti)"
+_LABEL = r"([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?"
+
+
+# How long the installed Prometheus keeps samples unless monitoring.retention says: prod keeps a month of history
+# to compare a release with, dev only what a working session needs.
+RETENTION_BY_ENVIRONMENT = {"dev": "3d", "staging": "15d", "prod": "30d"}
+
+
+def read_monitoring(keys: Keys, environment: str) -> MonitoringConfig:
     service_monitor = keys.boolean("monitoring.serviceMonitor")
+    install = keys.boolean("monitoring.install")
+    operator_present = keys.boolean("monitoring.operatorPresent")
     namespace = keys.optional_string("monitoring.prometheusNamespace", pattern=_DNS_LABEL, expected="a namespace")
+    if install:
+        if namespace not in (None, MONITORING_NAMESPACE):
+            raise keys.fail("monitoring.prometheusNamespace", f"empty or {MONITORING_NAMESPACE!r} when "
+                            "monitoring.install is true (the stack installs Prometheus there)", namespace)  # fmt: skip
+        namespace = MONITORING_NAMESPACE
+    if service_monitor and not (install or operator_present):
+        # Without the operator's CRDs, `pulumi up` fails late with "no matches for kind ServiceMonitor".
+        raise keys.fail(
+            "monitoring.serviceMonitor",
+            "false unless the Prometheus Operator's CRDs exist: set monitoring.install (this stack installs "
+            "kube-prometheus-stack) or monitoring.operatorPresent (the cluster already runs the operator) to true",
+            True,
+        )
     if service_monitor and namespace is None:
         # The NetworkPolicies admit the scrape only from a named namespace.
         raise keys.fail("monitoring.prometheusNamespace", "set when monitoring.serviceMonitor is true")
+    scrape_annotations = keys.boolean("monitoring.scrapeAnnotations")
+    if scrape_annotations and namespace is None:
+        # An annotation-based scraper no NetworkPolicy admits would only see timeouts.
+        raise keys.fail("monitoring.prometheusNamespace", "set when monitoring.scrapeAnnotations is true")
+    selector = keys.string("monitoring.selectorLabel", pattern=f"{_LABEL}={_LABEL}", expected="a label key=value")
+    key, value = selector.split("=", 1)
     return MonitoringConfig(
-        scrape_annotations=keys.boolean("monitoring.scrapeAnnotations"),
+        scrape_annotations=scrape_annotations,
         service_monitor=service_monitor,
         prometheus_namespace=namespace,
+        install=install,
+        operator_present=operator_present,
+        storage_size=keys.string("monitoring.storageSize", pattern=_SIZE, expected="a size like 50Gi"),
+        retention=keys.optional_string("monitoring.retention", pattern=_RETENTION, expected="a duration like 15d")
+        or RETENTION_BY_ENVIRONMENT[environment],
+        grafana_storage_size=keys.string("monitoring.grafanaStorageSize", pattern=_SIZE, expected="a size like 5Gi"),
+        selector_labels=((key, value),),
     )

@@ -1,4 +1,5 @@
-"""CloudWatch Logs: every log group expires its logs (flow logs, EKS control plane)."""
+"""CloudWatch Logs: every log group (flow logs, EKS control plane, RDS, the cache's slow log) expires its logs and
+is KMS-encrypted."""
 
 from __future__ import annotations
 
@@ -21,3 +22,14 @@ def retention(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     days = number(get(props, "retentionInDays"))
     if not days or days <= 0:
         yield "retentionInDays must be set (> 0)"
+
+
+@resource_rule(
+    "aws-cloudwatch-loggroup-enable-kms-encryption",
+    "Every log group is encrypted with a customer-managed KMS key.",
+    controls=("CKV_AWS_158",),
+    types=(LOG_GROUP,),
+)
+def kms_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(props, "kmsKeyId"):
+        yield "kmsKeyId must name a KMS key (a key whose policy admits logs.<region>.amazonaws.com)"

@@ -1,4 +1,5 @@
-"""KMS: the customer keys behind EKS secrets, Redis, RDS and S3 rotate yearly."""
+"""KMS: the customer keys behind EKS secrets, Redis, RDS, S3 and the log groups rotate yearly and carry an explicit
+key policy."""
 
 from __future__ import annotations
 
@@ -22,3 +23,15 @@ def key_rotation(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     spec = get(props, "customerMasterKeySpec", "SYMMETRIC_DEFAULT")
     if spec == "SYMMETRIC_DEFAULT" and not is_true(get(props, "enableKeyRotation")):
         yield "enableKeyRotation must be true"
+
+
+@resource_rule(
+    "aws-kms-key-configure-key-policy",
+    "Every KMS key carries an explicit key policy (the account as administrator, the services that use it named).",
+    controls=("CKV2_AWS_64",),
+    types=(KEY,),
+)
+def key_policy(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    # Without one, KMS writes the default policy: everything delegated to IAM, nothing about who uses the key.
+    if not get(props, "policy"):
+        yield "policy must be set (an explicit key policy)"

@@ -395,6 +395,7 @@ NAME_PREFIXES: dict[str, tuple[str, str]] = {
     "aws:ec2/launchTemplate:LaunchTemplate": ("namePrefix", "name"),
     "aws:cloudwatch/logGroup:LogGroup": ("namePrefix", "name"),
     "aws:rds/instance:Instance": ("identifierPrefix", "identifier"),
+    "aws:rds/parameterGroup:ParameterGroup": ("namePrefix", "name"),
     "aws:eks/nodeGroup:NodeGroup": ("nodeGroupNamePrefix", "nodeGroupName"),
 }
 

@@ -282,6 +282,11 @@ class PlatformMocks(mocks.Mocks):
             state.pop("name", None)
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
+        elif typ == "random:index/randomId:RandomId":
+            # byte_length random bytes, as the provider renders them (hex: two digits a byte).
+            digest = hashlib.sha256(name.encode()).hexdigest()[: 2 * int(inputs.get("byteLength", 8))]
+            rid = digest
+            state.update(hex=digest, dec=str(int(digest, 16)), b64Std=base64.b64encode(bytes.fromhex(digest)).decode())
         elif typ == "aws:secretsmanager/secret:Secret":
             # The provider's id is the ARN; AWS appends six random characters to the name.
             secret_name = f"{inputs.get('namePrefix') or name}{_fake_id('s', name, 7)[2:]}"
@@ -476,10 +481,14 @@ class Resource:
     provider: str
     outputs: dict[str, Any] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
+    # ResourceOptions.delete_before_replace: on a replacement, the old one is deleted before the new one exists.
+    delete_before_replace: bool = False
     # The physical id the mocks gave it (what other resources receive as `.id`).
     id: str = ""
     # Read, not created (a StackReference, a `get`): the engine creates nothing for it.
     read: bool = False
+    # The `customTimeouts` option ("create"/"update"/"delete" -> a duration such as "20m"; unset ones absent).
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -613,7 +622,13 @@ class RecordingMonitor(mocks.MockMonitor):
                 provider=request.provider,
                 outputs=plain(state),
                 ignore_changes=list(request.ignoreChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
                 id=rid or "",
+                custom_timeouts={
+                    op: getattr(request.customTimeouts, op)
+                    for op in ("create", "update", "delete")
+                    if getattr(request.customTimeouts, op)
+                },
             )
         )
         props = _sync_await(rpc.serialize_properties(state, {}))

@@ -21,6 +21,17 @@ def one(manifests: list[Manifest], kind: str, name: str, namespace: str | None =
     return found[0]
 
 
+def by_component(manifests: list[Manifest], kind: str, namespace: str, component: str) -> Manifest:
+    """The one object of `kind` in `namespace` labelled app.kubernetes.io/component=`component`."""
+    found = [
+        m
+        for m in of_kind(manifests, kind, namespace)
+        if (m["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected one {kind} {component} in {namespace}, found {len(found)}"
+    return found[0]
+
+
 def pod_template(workload: Manifest) -> dict[str, Any]:
     """The pod template of a Deployment, Job or CronJob."""
     spec = workload["spec"]

@@ -19,13 +19,13 @@ def redis(rec: Recording) -> Resource:
     return rec.one(GROUP)
 
 
-def test_redis_7_is_encrypted_in_transit_and_at_rest_with_a_rotating_key(recording: Recording) -> None:
+def test_valkey_8_is_encrypted_in_transit_and_at_rest_with_a_rotating_key(recording: Recording) -> None:
     group = redis(recording).inputs
-    assert group["engine"] == "redis" and group["engineVersion"].startswith("7.")
+    assert group["engine"] == "valkey" and group["engineVersion"] == "8.1"
     assert group["transitEncryptionEnabled"] is True
     assert group["transitEncryptionMode"] == "required"
     assert group["atRestEncryptionEnabled"] is True
-    key = recording.within("platform:index:Cache").one("aws:kms/key:Key")
+    key = recording.within("platform:index:Cache").one("aws:kms/key:Key", f"mlp-{recording.stack}-redis-key")
     assert group["kmsKeyId"] == key.outputs["arn"]
     assert key.inputs["enableKeyRotation"] is True
 
@@ -50,7 +50,7 @@ def test_availability_follows_the_stack(recording: Recording) -> None:
 
 def test_it_is_a_cache_evicting_least_recently_used_keys(recording: Recording) -> None:
     params = recording.one("aws:elasticache/parameterGroup:ParameterGroup")
-    assert params.inputs["family"] == "redis7"
+    assert params.inputs["family"] == "valkey8"
     assert params.inputs["parameters"] == [{"name": "maxmemory-policy", "value": "allkeys-lru"}]
     assert redis(recording).inputs["parameterGroupName"] == params.outputs["name"]
 

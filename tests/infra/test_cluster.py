@@ -86,7 +86,7 @@ def test_api_endpoint_is_private_unless_deployed_from_cidrs(recording: Recording
 
 def test_secrets_are_encrypted_with_a_rotating_customer_key(recording: Recording) -> None:
     components = recording.within("platform:index:Cluster")
-    key = components.one("aws:kms/key:Key")
+    key = components.one("aws:kms/key:Key", f"mlp-{recording.stack}-secrets-key")
     assert key.inputs["enableKeyRotation"] is True
     (encryption,) = [cluster(recording).inputs["encryptionConfig"]]
     assert encryption["resources"] == ["secrets"]

@@ -45,6 +45,8 @@ KINDS = Counter(
         "ConfigMap": 1,
         "Secret": 1,
         "Deployment": 1,
+        # the image check the Deployment waits for (infra/inference.py)
+        "Job": 1,
         "Service": 1,
         "HorizontalPodAutoscaler": 1,
         "PodDisruptionBudget": 1,

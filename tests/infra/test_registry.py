@@ -19,7 +19,8 @@ def test_tags_are_immutable_and_pushes_are_scanned_and_encrypted(recording: Reco
         assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
         assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repository.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS"}]
-        assert not repository.inputs.get("forceDelete")
+        # Images go with a destroy only where teardown.allowDataLoss says so (tests/infra/test_teardown.py).
+        assert repository.inputs.get("forceDelete") is (recording.stack == "dev")
 
 
 def test_each_repository_expires_untagged_images_only(recording: Recording) -> None:

@@ -172,7 +172,7 @@ def database(rec: Recording) -> Resource:
 
 def test_postgres_storage_is_encrypted_with_a_rotating_key(recording: Recording) -> None:
     db = database(recording).inputs
-    key = recording.within("platform:index:Database").one("aws:kms/key:Key")
+    key = recording.within("platform:index:Database").one("aws:kms/key:Key", f"mlp-{recording.stack}-db-key")
     assert db["engine"] == "postgres"
     assert db["storageEncrypted"] is True and db["kmsKeyId"] == key.outputs["arn"]
     assert key.inputs["enableKeyRotation"] is True
@@ -187,7 +187,8 @@ def test_postgres_availability_backups_and_deletion_follow_the_stack(recording: 
     assert db["deletionProtection"] is protected
     assert db["skipFinalSnapshot"] is (not protected)
     if protected:
-        assert db["finalSnapshotIdentifier"] == f"mlp-{recording.stack}-mlflow-final"
+        suffix = recording.one("random:index/randomId:RandomId").outputs["hex"]
+        assert db["finalSnapshotIdentifier"] == f"mlp-{recording.stack}-mlflow-final-{suffix}"
 
 
 def test_postgres_is_private_and_admits_only_the_nodes_on_5432(recording: Recording) -> None:

@@ -60,16 +60,17 @@ def inventory(stack: str) -> Counter[str]:
         "aws:ec2/launchTemplate:LaunchTemplate": 1,
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider": 1,
         "aws:kms/alias:Alias": 1,
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 4,
+        # cluster, nodes (worker, CNI, ECR), RDS enhanced monitoring
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 5,
         "pulumi:providers:kubernetes": 1,
         "kubernetes:helm.sh/v3:Release": 3,
-        # roles: flow logs, EKS cluster, nodes, LB controller, cluster autoscaler
-        "aws:iam/role:Role": 5,
+        # roles: flow logs, EKS cluster, nodes, LB controller, cluster autoscaler, RDS enhanced monitoring
+        "aws:iam/role:Role": 6,
         "aws:iam/rolePolicy:RolePolicy": 4,
-        # flow logs, control plane
-        "aws:cloudwatch/logGroup:LogGroup": 2,
-        # EKS secrets, Redis, RDS, artifacts
-        "aws:kms/key:Key": 4,
+        # flow logs, control plane, Redis slow log, RDS postgresql + upgrade logs
+        "aws:cloudwatch/logGroup:LogGroup": 5,
+        # EKS secrets, Redis, RDS, artifacts; and one per component's log groups (network, cluster, Redis, RDS)
+        "aws:kms/key:Key": 8,
         # nodes, Redis, RDS, deploy runners
         "aws:ec2/securityGroup:SecurityGroup": 4,
         # Redis and RDS from the nodes; the EKS API from the deploy runners (and their HTTPS out)
@@ -84,6 +85,8 @@ def inventory(stack: str) -> Counter[str]:
         "aws:rds/instance:Instance": 1,
         "aws:rds/subnetGroup:SubnetGroup": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
+        # the suffix of the final snapshot's name
+        "random:index/randomId:RandomId": 1,
         # artifacts + access logs
         "aws:s3/bucket:Bucket": 2,
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 2,
@@ -105,10 +108,11 @@ def inventory(stack: str) -> Counter[str]:
     counts.update(
         {
             "kubernetes:core/v1:Namespace": 3 if training else 2,
-            # default deny + DNS per namespace, then each flow's ingress and/or egress half
-            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 16 if training else 12,
-            # MLflow, inference, the user-bootstrap Job, and the training run's own account
-            "kubernetes:core/v1:ServiceAccount": 4 if training else 3,
+            # default deny + DNS per namespace, then each flow's ingress and/or egress half (the schema migration
+            # Job's egress to the database included)
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 17 if training else 13,
+            # MLflow, inference, the user-bootstrap Job, the schema migration Job, and the training run's own account
+            "kubernetes:core/v1:ServiceAccount": 5 if training else 4,
             "kubernetes:core/v1:Service": 2,
             "kubernetes:apps/v1:Deployment": 2,
             "kubernetes:policy/v1:PodDisruptionBudget": 2,
@@ -117,8 +121,9 @@ def inventory(stack: str) -> Counter[str]:
             "kubernetes:core/v1:ConfigMap": 1,
             # MLflow server, admin and users; inference credentials; the training run's MLflow credentials
             "kubernetes:core/v1:Secret": 5 if training else 4,
-            # the MLflow user bootstrap, and dev's one-off training run (staging trains on a schedule)
-            "kubernetes:batch/v1:Job": 2 if stack == "dev" else 1,
+            # MLflow's schema migration and user bootstrap, the inference image check, and dev's one-off training
+            # run, its seed (staging trains on a schedule)
+            "kubernetes:batch/v1:Job": 4 if stack == "dev" else 3,
         }
     )
     if stack == "staging":

@@ -58,9 +58,26 @@ CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
         ("dev", {"platform:trainingJob.args": []}, "platform:trainingJob.args must be a non-empty list"),
         (
             "dev",
-            {"platform:monitoring.serviceMonitor": "true"},
+            {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.operatorPresent": "true"},
             "platform:monitoring.prometheusNamespace must be set when monitoring.serviceMonitor is true",
         ),
+        (
+            "dev",
+            {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "monitoring"},
+            "platform:monitoring.serviceMonitor must be false unless the Prometheus Operator's CRDs exist",
+        ),
+        (
+            "dev",
+            {"platform:monitoring.scrapeAnnotations": "true"},
+            "platform:monitoring.prometheusNamespace must be set when monitoring.scrapeAnnotations is true",
+        ),
+        (
+            "dev",
+            {"platform:monitoring.install": "true", "platform:monitoring.prometheusNamespace": "observability"},
+            "platform:monitoring.prometheusNamespace must be empty or 'monitoring' when monitoring.install is true",
+        ),
+        ("dev", {"platform:monitoring.retention": "forever"}, "platform:monitoring.retention must be a duration"),
+        ("dev", {"platform:monitoring.storageSize": "50"}, "platform:monitoring.storageSize must be a size"),
         ("dev", {"platform:challenger.alias": "a b"}, "platform:challenger.alias must be a model alias"),
         (
             "dev",

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import pytest
 from infra import kube
 from infra.mlflow import RDS_CA_BUNDLE, basic_auth_ini
 from tests.infra.harness import ROOT, Recording
-from tests.infra.k8s import Manifest, arg_value, of_kind, one
+from tests.infra.k8s import Manifest, arg_value, by_component, one
 
 IMAGE = ROOT / "images" / "mlflow"
 VENV_BIN = Path(sys.executable).parent
@@ -77,24 +78,52 @@ class Server:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def server(dev: Recording, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The recorded MLflow Deployment's container, run on loopback."""
-    tmp = tmp_path_factory.mktemp("mlflow")
-    manifests = dev.kubernetes_manifests()
-    pod_spec = one(manifests, "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
-    (container,) = pod_spec["containers"]
-    recorded = one(manifests, "Secret", secret_volume(pod_spec, "/var/run/secrets/mlflow"), "mlflow")["stringData"]
-    admin_password = re.search(r"admin_password = (.*)", recorded["basic-auth.ini"])
-    assert admin_password is not None
-    admin = ("admin", admin_password.group(1))
+@dataclass
+class Started:
+    """A recorded server process, not yet known to be healthy."""
 
-    secrets = tmp / "secrets"
-    secrets.mkdir()
-    (secrets / "backend-store-uri").write_text(f"sqlite:///{tmp}/mlflow.db")
-    (secrets / "basic-auth.ini").write_text(basic_auth_ini(f"sqlite:///{tmp}/auth.db", *admin))
-    (secrets / "flask-secret-key").write_text(recorded["flask-secret-key"])
+    process: subprocess.Popen[bytes]
+    server: Server
 
+    def wait_healthy(self, timeout: float = 180) -> Server:
+        url, log = self.server.url, self.server.log
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"mlflow server exited {self.process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    return self.server
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server not healthy after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        # The server forks uvicorn workers into its own session: stop the whole group, by its id.
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def start_recorded_server(
+    dev: Recording, tmp: Path, backend_store_uri: str | None = None, auth_database_uri: str | None = None
+) -> Started:
+    """Start the recorded MLflow Deployment's container on loopback (SQLite in `tmp` unless URIs are given)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (container,) = one(dev.kubernetes_manifests(), "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    secrets, admin = server_secrets(
+        dev,
+        tmp / "secrets",
+        backend_store_uri or f"sqlite:///{tmp}/mlflow.db",
+        auth_database_uri or f"sqlite:///{tmp}/auth.db",
+    )
     # The image's entrypoint is this repository's entrypoint.sh, and the recorded command names it.
     assert container["command"] == [dockerfile_copies()["entrypoint.sh"]]
     port = free_port()
@@ -113,36 +142,46 @@ def server(dev: Recording, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    return Started(process, Server(url=f"http://127.0.0.1:{port}", admin=admin, log=log))
+
+
+@contextmanager
+def recorded_server(dev: Recording, tmp: Path) -> Iterator[Server]:
+    started = start_recorded_server(dev, tmp)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield Server(url=url, admin=admin, log=log)
+        yield started.wait_healthy()
     finally:
-        # The server forks uvicorn workers into its own session: stop the whole group, by its id.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        started.stop()
+
+
+def server_secrets(
+    dev: Recording, directory: Path, backend_store_uri: str, auth_database_uri: str
+) -> tuple[Path, tuple[str, str]]:
+    """The server's Secret as the kubelet mounts it, pointing at local databases; and the recorded admin."""
+    manifests = dev.kubernetes_manifests()
+    pod_spec = one(manifests, "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
+    recorded = one(manifests, "Secret", secret_volume(pod_spec, "/var/run/secrets/mlflow"), "mlflow")["stringData"]
+    admin_password = re.search(r"admin_password = (.*)", recorded["basic-auth.ini"])
+    assert admin_password is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "backend-store-uri").write_text(backend_store_uri)
+    (directory / "basic-auth.ini").write_text(basic_auth_ini(auth_database_uri, "admin", admin_password.group(1)))
+    (directory / "flask-secret-key").write_text(recorded["flask-secret-key"])
+    return directory, ("admin", admin_password.group(1))
+
+
+@pytest.fixture(scope="module")
+def server(dev: Recording, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The recorded MLflow Deployment's container, run on loopback."""
+    with recorded_server(dev, tmp_path_factory.mktemp("mlflow")) as running:
+        yield running
 
 
 def bootstrap(
     rec: Recording, server: Server, tmp: Path, users: dict[str, str] | None = None, wait_s: int = 30
 ) -> subprocess.CompletedProcess[str]:
     """Run the recorded bootstrap Job's command against `server`, with its Secrets as files."""
-    (job,) = of_kind(rec.kubernetes_manifests(), "Job", "mlflow")
+    job = by_component(rec.kubernetes_manifests(), "Job", "mlflow", "bootstrap-users")
     spec = job["spec"]["template"]["spec"]
     (c,) = spec["containers"]
     script = dockerfile_copies()["bootstrap_users.py"]
@@ -287,5 +326,5 @@ def test_deployment_and_job_use_the_image_paths(dev: Recording) -> None:
     copies = dockerfile_copies()
     assert c["command"] == [copies["entrypoint.sh"]]
     assert arg_value(c["args"], "--port") == "5000"
-    (job,) = of_kind(manifests, "Job", "mlflow")
+    job = by_component(manifests, "Job", "mlflow", "bootstrap-users")
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][1] == copies["bootstrap_users.py"]

@@ -19,6 +19,7 @@ Flow = tuple[str, str, str]  # source, destination, "port/protocol"
 INFERENCE = "inference/inference:server"
 MLFLOW = "mlflow/mlflow:tracking-server"
 BOOTSTRAP = "mlflow/mlflow:bootstrap-users"
+MIGRATE = "mlflow/mlflow:migrate-db"
 TRAINING = "training/training:job"
 DNS = "kube-system/k8s-app=kube-dns"
 PUBLIC_443 = "0.0.0.0/0 except 10.0.0.0/8,100.64.0.0/10,169.254.0.0/16,172.16.0.0/12,192.168.0.0/16"
@@ -41,6 +42,8 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
     }
     flows |= {(INFERENCE, cidr, "6379/TCP") for cidr in private}
     flows |= {(MLFLOW, cidr, "5432/TCP") for cidr in private}
+    # The schema migration Job reaches the database and nothing else.
+    flows |= {(MIGRATE, cidr, "5432/TCP") for cidr in private}
     flows |= {(f"{ns}/*", DNS, f"53/{proto}") for ns in namespaces for proto in ("UDP", "TCP")}
     if "training" in namespaces:
         flows.add((TRAINING, MLFLOW, "5000/TCP"))
@@ -168,7 +171,11 @@ def test_public_443_egress_cannot_reach_the_vpc(recording: Recording) -> None:
 def test_a_configured_prometheus_namespace_may_scrape_the_inference_pods() -> None:
     rec = run_stack(
         "prod",
-        {"platform:monitoring.serviceMonitor": "true", "platform:monitoring.prometheusNamespace": "monitoring"},
+        {
+            "platform:monitoring.serviceMonitor": "true",
+            "platform:monitoring.operatorPresent": "true",
+            "platform:monitoring.prometheusNamespace": "monitoring",
+        },
     )
     assert admitted(rec.kubernetes_manifests()) == expected_flows("prod", namespaces_of(rec), prometheus="monitoring")
 

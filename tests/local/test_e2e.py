@@ -3,6 +3,7 @@ rollback under continuous traffic without a failed request or a stale cached ans
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra import alerts
 from local import servers
+from local.prometheus import PrometheusServer
 from local.stack import SAMPLE_ROW, LocalStack, Ports, wait_for
 
 pytestmark = pytest.mark.slow
 RELOAD_S = 1.0
+SCOPE = alerts.AlertScope('job="inference"', "production", 0.2)
 
 
 @dataclass
@@ -126,19 +130,42 @@ def test_promotion_and_rollback_under_load_lose_nothing_and_serve_no_stale_answe
     assert metric(metrics, "serving_model_reloads_total", result="loaded") >= 6
 
 
+def test_prometheus_holds_the_service_series_and_the_alias_change(stack: LocalStack) -> None:
+    """After the promotion and rollback above, the demo's Prometheus has scraped the service (all workers, one
+    target), Redis through its exporter, and recorded version 2 serving and then retired; the alert rules of
+    infra/alerts.py are loaded. Runs after the promotion test (same module stack, file order)."""
+    prom = PrometheusServer(next(p for p in stack.started if p.name == "prometheus"), stack.ports.prometheus)
+    assert stack.urls["prometheus"] == prom.url
+    job = 'job="inference"'
+
+    def holds(expr: str) -> bool:
+        return bool(prom.query(expr))
+
+    # Within a few scrape intervals of the rollback.
+    assert wait_for(lambda: holds(f'max(serving_model_info{{{job},alias="production",version="1"}}) == 1'), 30)
+    # Retired: its series at 0 or dropped, either way no worker serves it.
+    assert wait_for(lambda: not holds(f'max(serving_model_info{{{job},version="2"}}) == 1'), 30)
+    assert holds(f'max_over_time(serving_model_info{{{job},alias="production",version="2"}}[10m]) == 1')
+    assert holds(f'increase(serving_model_reloads_total{{{job},result="loaded"}}[10m]) > 0')
+    assert holds(f'sum(rate(serving_http_request_duration_seconds_count{{{job},route="/predict"}}[5m])) > 0')
+    assert holds('redis_up{job="redis"} == 1')
+    assert holds(f"up{{{job}}} == 1")
+    assert {r["alert"] for g in alerts.rule_groups(SCOPE) for r in g["rules"]} <= prom.rule_names()
+
+
 def test_postgres_backend_then_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
     """`make demo DB=postgres`: the production backend-store path, then a teardown that leaves nothing."""
     stack = LocalStack(state_dir=tmp_path / "state", ports=Ports.free(), db="postgres", workers=1, say=lambda _: None)
     stack.up()
     assert stack.predict([SAMPLE_ROW])["model"] == {"name": "linear_regression", "version": "1", "alias": "production"}
     pids = {f.stem: int(f.read_text()) for f in stack.pid_files()}
-    assert set(pids) == {"seaweedfs", "postgres", "mlflow", "redis", "service"}
+    assert set(pids) == {"seaweedfs", "postgres", "mlflow", "redis", "service", "redis-exporter", "prometheus"}
     assert set(stack.running()) == set(pids)
     stopped = stack.down()
     assert set(stopped) == set(pids)
     assert not any(servers.pid_alive(pid) for pid in pids.values())
     ports = stack.ports
-    assert not any(servers.port_in_use(p) for p in (ports.service, ports.mlflow, ports.redis, ports.s3, ports.postgres))
+    assert not any(servers.port_in_use(p) for p in dataclasses.astuple(ports))
     assert not stack.pid_files()
     stack.clean()
     assert not (tmp_path / "state").exists()

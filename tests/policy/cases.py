@@ -263,9 +263,20 @@ ECR = {
     "tags": TAGS,
 }
 KMS_T = "aws:kms/key:Key"
-KMS = {"description": "Secrets of mlp-prod", "enableKeyRotation": True, "deletionWindowInDays": 30, "tags": TAGS}
+KMS = {
+    "description": "Secrets of mlp-prod",
+    "enableKeyRotation": True,
+    "deletionWindowInDays": 30,
+    "policy": '{"Version": "2012-10-17", "Statement": []}',
+    "tags": TAGS,
+}
 LOG_GROUP_T = "aws:cloudwatch/logGroup:LogGroup"
-LOG_GROUP = {"name": "/aws/eks/mlp-prod/cluster", "retentionInDays": 90, "tags": TAGS}
+LOG_GROUP = {
+    "name": "/aws/eks/mlp-prod/cluster",
+    "retentionInDays": 90,
+    "kmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "tags": TAGS,
+}
 
 AWS_CASES = [
     Case("aws-eks-cluster-enable-private-endpoint", CLUSTER_T, CLUSTER),
@@ -818,6 +829,15 @@ AWS_CASES = [
         KMS_T,
         changed(KMS, {"enableKeyRotation": False}),
         "enableKeyRotation must be true",
+    ),
+    Case("aws-kms-key-configure-key-policy", KMS_T, KMS),
+    Case("aws-kms-key-configure-key-policy", KMS_T, changed(KMS, {"policy": DELETE}), "policy must be set"),
+    Case("aws-cloudwatch-loggroup-enable-kms-encryption", LOG_GROUP_T, LOG_GROUP),
+    Case(
+        "aws-cloudwatch-loggroup-enable-kms-encryption",
+        LOG_GROUP_T,
+        changed(LOG_GROUP, {"kmsKeyId": DELETE}),
+        "kmsKeyId must name a KMS key",
     ),
     Case("aws-cloudwatch-loggroup-configure-retention", LOG_GROUP_T, LOG_GROUP),
     Case(

@@ -1,0 +1,179 @@
+"""Monitoring of the inference service: kube-prometheus-stack when this stack installs it, and the objects the
+Prometheus Operator and Grafana pick up (ServiceMonitor, PrometheusRule, dashboard ConfigMaps).
+
+`monitoring.install` installs the official chart (pinned) into `monitoring`, a namespace labelled for Pod
+Security Admission `restricted`: node-exporter stays off (it needs the host's network, PID namespace and paths),
+Grafana's root init container too. Prometheus and Grafana keep their data on persistent volumes; Grafana stays
+internal (ClusterIP; `kubectl port-forward`, docs/observability.md). With `monitoring.operatorPresent` instead,
+the cluster's own operator gets the same objects; its Prometheus must select `monitoring.selectorLabel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra import alerts, dashboards, inference, kube
+from infra.addons import Chart
+from infra.config import MonitoringConfig
+from infra.namespaces import pod_security_labels
+
+# https://github.com/prometheus-community/helm-charts/tree/kube-prometheus-stack-88.5.3/charts/kube-prometheus-stack
+KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3")
+RELEASE = "kube-prometheus-stack"
+SCRAPE_INTERVAL = "30s"
+# The Grafana sidecar of the chart loads ConfigMaps carrying this label, from every namespace
+# (values.yaml@kube-prometheus-stack-88.5.3: grafana.sidecar.dashboards.label / labelValue / searchNamespace: ALL).
+DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    config: MonitoringConfig
+    kubernetes_version: pulumi.Input[str]
+    inference_namespace: pulumi.Input[str]
+    champion_alias: str
+    drift_threshold: float
+
+
+def chart_values(cfg: MonitoringConfig) -> dict[str, Any]:
+    """The chart's values: restricted pods, persistent storage, retention, selectors on our label."""
+    selector = {"matchLabels": dict(cfg.selector_labels)}
+    restricted_container = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+    def volume(size: str) -> dict[str, Any]:
+        return {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+
+    return {
+        "crds": {"enabled": True},
+        # hostNetwork, hostPID and hostPath volumes: forbidden in a `restricted` namespace.
+        "nodeExporter": {"enabled": False},
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": cfg.retention,
+                "scrapeInterval": SCRAPE_INTERVAL,
+                "storageSpec": {"volumeClaimTemplate": {"spec": volume(cfg.storage_size)}},
+                # Select by our label (not the chart's release-derived default), in every namespace.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "serviceMonitorSelector": selector,
+                "serviceMonitorNamespaceSelector": {},
+                "ruleSelectorNilUsesHelmValues": False,
+                "ruleSelector": selector,
+                "ruleNamespaceSelector": {},
+            }
+        },
+        "grafana": {
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "persistence": {"enabled": True, "size": cfg.grafana_storage_size},
+            # Its init container runs as root to chown the volume; fsGroup does that job under `restricted`.
+            "initChownData": {"enabled": False},
+            "containerSecurityContext": restricted_container,
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                }
+            },  # fmt: skip
+        },
+    }
+
+
+class Monitoring(pulumi.ComponentResource):
+    """kube-prometheus-stack (optional) and the inference service's ServiceMonitor, PrometheusRule, dashboards."""
+
+    namespace: str | None
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Monitoring", name, None, opts)
+        cfg = args.config
+        child = kube.child_options(self, opts)
+        self.namespace = cfg.prometheus_namespace if cfg.install else None
+        crds: list[pulumi.Resource] = []
+        if cfg.install and self.namespace is not None:
+            ns = k8s.core.v1.Namespace(
+                f"{name}-ns",
+                metadata={
+                    "name": self.namespace,
+                    "labels": pulumi.Output.from_input(args.kubernetes_version).apply(pod_security_labels),
+                },
+                opts=child,
+            )
+            in_ns = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns]))
+            password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
+            admin = k8s.core.v1.Secret(
+                f"{name}-grafana-admin",
+                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": self.namespace},
+                type="Opaque",
+                string_data={"admin-user": "admin", "admin-password": password.result},
+                opts=in_ns,
+            )
+            chart = KUBE_PROMETHEUS_STACK
+            release = k8s.helm.v3.Release(
+                f"{name}-{chart.name}",
+                name=RELEASE,
+                chart=chart.name,
+                version=chart.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+                namespace=self.namespace,
+                values=chart_values(cfg),
+                opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[ns, admin])),
+            )
+            crds.append(release)
+
+        if cfg.operator_objects:
+            # The custom resources need the operator's CRDs: installed by the release above, or already there.
+            after_crds = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=crds))
+            labels = {**kube.object_labels(inference.NAME, "server"), **dict(cfg.selector_labels)}
+            namespace = args.inference_namespace
+            k8s.apiextensions.CustomResource(
+                f"{name}-service-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={"name": inference.NAME, "namespace": namespace, "labels": labels},
+                spec={
+                    "selector": {"matchLabels": inference.LABELS},
+                    "endpoints": [
+                        {"port": "http", "path": inference.METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}
+                    ],
+                },
+                opts=after_crds,
+            )
+            scope = pulumi.Output.from_input(namespace).apply(
+                lambda ns: alerts.rule_groups(
+                    alerts.AlertScope(f'namespace="{ns}"', args.champion_alias, args.drift_threshold)
+                )
+            )
+            k8s.apiextensions.CustomResource(
+                f"{name}-alerts",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata={"name": inference.NAME, "namespace": namespace, "labels": labels},
+                spec={"groups": scope},
+                opts=after_crds,
+            )
+            boards = pulumi.Output.from_input(namespace).apply(lambda ns: dashboards.dashboards(f'namespace="{ns}"'))
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboards",
+                metadata={
+                    "name": "inference-dashboards",
+                    "namespace": namespace,
+                    "labels": {**kube.object_labels(inference.NAME, "dashboards"), **DASHBOARD_LABEL},
+                },
+                data=boards,
+                opts=child,
+            )
+        self.register_outputs({"namespace": self.namespace})

@@ -1,0 +1,145 @@
+"""Prometheus and the Redis exporter of the local edition (Debian's `prometheus` and `prometheus-redis-exporter`).
+
+Prometheus scrapes the service (its `/metrics` sums every Gunicorn worker, PROMETHEUS_MULTIPROC_DIR), the Redis
+exporter and itself, bound to loopback with its TSDB under the state folder, and evaluates the same alert rules
+as the cluster (infra/alerts.py), scoped by `job="inference"` instead of the cluster's namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra import alerts
+from local import servers
+from local.servers import HOST, StartError
+
+SERVICE_JOB = "inference"
+REDIS_JOB = "redis"
+# Short intervals: the demo shows a promotion within seconds, and the local test waits for a few scrapes.
+SCRAPE_INTERVAL = "5s"
+RETENTION = "2d"
+
+
+@dataclass
+class RedisExporter:
+    process: servers.Process
+    port: int
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{HOST}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@dataclass
+class PrometheusServer:
+    process: servers.Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result vector (`/api/v1/query`)."""
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
+        return self._api("query", params)
+
+    def query_range(self, expr: str, start: float, end: float, step: str = "1s") -> list[dict[str, Any]]:
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
+        return self._api("query_range", params)
+
+    def rule_names(self) -> set[str]:
+        with urllib.request.urlopen(f"{self.url}/api/v1/rules", timeout=5) as resp:  # noqa: S310 - loopback
+            groups = json.loads(resp.read())["data"]["groups"]
+        return {rule["name"] for group in groups for rule in group["rules"]}
+
+    def _api(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback URL built here
+            body = json.loads(resp.read())
+        if body.get("status") != "success":
+            raise StartError(f"Prometheus query failed: {body}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise StartError(f"{name} is not installed: run `make system-deps` as root (Debian package {name})")
+    return found
+
+
+def start_redis_exporter(state_dir: Path, port: int, redis: servers.RedisServer) -> RedisExporter:
+    """redis_exporter on loopback, the password from the environment (not the command line, which `ps` shows)."""
+    servers.require_free(port, "the Redis exporter", "REDIS_EXPORTER_PORT")
+    scheme = "rediss" if redis.tls else "redis"
+    argv = [
+        binary("prometheus-redis-exporter"),
+        f"--web.listen-address={HOST}:{port}",
+        f"--redis.addr={scheme}://{HOST}:{redis.port}",
+    ]
+    if redis.tls:
+        argv.append(f"--tls-ca-cert-file={redis.tls.ca_cert}")
+    proc = servers.spawn("redis-exporter", argv, state_dir, env={"REDIS_PASSWORD": redis.password})
+    exporter = RedisExporter(proc, port)
+    servers.wait_until(proc, lambda: servers.http_ok(exporter.metrics_url), 30, f"redis_exporter on {port}")
+    return exporter
+
+
+def config(port: int, service_port: int, redis_exporter_port: int | None, rules_file: Path) -> dict[str, Any]:
+    """prometheus.yml: the service, the Redis exporter and Prometheus itself, with the alert rules."""
+    jobs = [(SERVICE_JOB, service_port), ("prometheus", port)]
+    if redis_exporter_port is not None:
+        jobs.append((REDIS_JOB, redis_exporter_port))
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        "rule_files": [str(rules_file)],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [f"{HOST}:{target}"]}]} for job, target in jobs
+        ],
+    }
+
+
+def start_prometheus(
+    state_dir: Path,
+    port: int,
+    service_port: int,
+    redis_exporter_port: int | None,
+    champion_alias: str,
+    drift_threshold: float = 0.2,
+) -> PrometheusServer:
+    """Prometheus on loopback, TSDB under `<state_dir>/prometheus-data`, scraping every few seconds."""
+    servers.require_free(port, "Prometheus", "PROMETHEUS_PORT")
+    home = state_dir / "prometheus-server"
+    home.mkdir(parents=True, exist_ok=True)
+    rules = home / "rules.yml"
+    scope = alerts.AlertScope(f'job="{SERVICE_JOB}"', champion_alias, drift_threshold)
+    rules.write_text(alerts.rules_yaml(scope))
+    config_file = home / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config(port, service_port, redis_exporter_port, rules), sort_keys=False))
+    argv = [
+        binary("prometheus"),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={state_dir / 'prometheus-data'}",
+        f"--storage.tsdb.retention.time={RETENTION}",
+        f"--web.listen-address={HOST}:{port}",
+    ]
+    proc = servers.spawn("prometheus", argv, state_dir)
+    server = PrometheusServer(proc, port)
+    servers.wait_until(proc, lambda: servers.http_ok(f"{server.url}/-/ready"), 60, f"Prometheus on {port}")
+    return server
