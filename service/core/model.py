@@ -40,7 +40,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from service.core.onnx import onnx_if_agrees
-from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
+from service.core.predict import NativePredictor, Predictor, PyfuncPredictor, output_kind
 from service.core.schema import InputSchema, UnsupportedSignature
 from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, load_pyfunc, verify_digest
 from service.core.validation import Matrix, from_columns, to_matrix
@@ -71,9 +71,14 @@ class LoadFailed(Exception):
     """The version could not be loaded for a reason that may pass (I/O, memory, a missing import): retried."""
 
 
-def contract(schema: InputSchema, output_shape: tuple[int, ...]) -> dict[str, Any]:
-    """What callers rely on: the input columns (names, types, order) and the shape of one row's output."""
-    return {"inputs": schema.describe(), "output_shape": list(output_shape)}
+def contract(schema: InputSchema, output_shape: tuple[int, ...], output_kind: str = "number") -> dict[str, Any]:
+    """What callers rely on: the input columns (names, types, order), the shape of one row's output and, when
+    its values are not numbers, their type (`output_type`: "string" labels, "boolean"). Numeric outputs record
+    no type, so contracts recorded before labels were served still read the same."""
+    terms: dict[str, Any] = {"inputs": schema.describe(), "output_shape": list(output_shape)}
+    if output_kind != "number":
+        terms["output_type"] = output_kind
+    return terms
 
 
 def parse_contract(text: str, where: str) -> dict[str, Any]:
@@ -84,14 +89,22 @@ def parse_contract(text: str, where: str) -> dict[str, Any]:
         raise ValueError(f"{where} is not JSON: {e}") from e
     inputs = value.get("inputs") if isinstance(value, dict) else None
     shape = value.get("output_shape") if isinstance(value, dict) else None
+    kind = value.get("output_type", "number") if isinstance(value, dict) else None
     if (
         not isinstance(inputs, list)
         or not all(isinstance(c, dict) and set(c) == {"name", "type"} for c in inputs)
         or not isinstance(shape, list)
         or not all(isinstance(d, int) for d in shape)
+        or kind not in ("number", "string", "boolean")
     ):
-        raise ValueError(f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}}')
-    return {"inputs": inputs, "output_shape": shape}
+        raise ValueError(
+            f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}} '
+            '(and "output_type": "string" or "boolean" for outputs that are not numbers)'
+        )
+    terms: dict[str, Any] = {"inputs": inputs, "output_shape": shape}
+    if kind != "number":
+        terms["output_type"] = kind
+    return terms
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,7 @@ class LoadedModel:
     load_seconds: float
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
+    output_kind: str = "number"  # what one output value is: "number", "string" (labels) or "boolean"
     uid: str = ""  # immutable identity: the MLmodel's model_uuid (version numbers are reused by MLflow)
     source: str | None = None  # the registry's source URI of the version: with the number, which version it is
 
@@ -184,6 +198,7 @@ class LoadedModel:
             "alias": self.alias,
             "run_id": self.run_id,
             "flavor": self.flavor,
+            "output_type": self.output_kind,
             "model_uuid": self.uid,
             "inputs": self.schema.describe(),
             "loaded_at": self.loaded_at.isoformat(),
@@ -307,10 +322,20 @@ def open_model(
     stats = _feature_stats(path)
     probe = input_example(meta, path, schema, stats)
     slow = PyfuncPredictor(pyfunc_model, schema)
+    try:
+        reference = np.asarray(slow.predict(probe))
+    except Exception as e:
+        raise ModelRejected(version.version, f"fails to predict its input example: {e!r}") from e
+    kind = output_kind(reference)
+    if kind is None:
+        raise ModelRejected(
+            version.version, f"returns outputs of dtype {reference.dtype}: numbers, strings or booleans are served"
+        )
     predictor: Predictor = slow
     flavor = "pyfunc"
-    if "sklearn" in meta.flavors:
-        fast = _native_if_equal(pyfunc_model, schema, probe, slow)
+    # The native path serves numeric outputs only (regressors, probabilities); labels stay with pyfunc.
+    if "sklearn" in meta.flavors and kind == "number":
+        fast = _native_if_equal(pyfunc_model, schema, probe, reference)
         if fast is not None:
             predictor, flavor = fast, "sklearn"
     onnx = onnx_if_agrees(path, schema, probe, predictor)
@@ -326,6 +351,7 @@ def open_model(
             schema=schema,
             predictor=predictor,
             output_shape=(),
+            output_kind=kind,
             directory=path,
             load_seconds=time.monotonic() - started,
             feature_stats=stats,
@@ -348,15 +374,22 @@ def _feature_stats(path: Path) -> dict[str, Any] | None:
     return stats if isinstance(stats, dict) else None
 
 
-def _native_if_equal(pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow: Predictor) -> Predictor | None:
-    """The native sklearn path, if it gives pyfunc's numbers on the probe rows; None (use pyfunc) otherwise."""
+def _native_if_equal(
+    pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow_out: np.ndarray[Any, Any]
+) -> Predictor | None:
+    """The native sklearn path, if it gives pyfunc's numbers (`slow_out`) on the probe rows; None (use pyfunc)
+    otherwise. Compared by type first: a numeric answer is never subtracted from a label."""
     try:
         fast = NativePredictor(pyfunc_model.get_raw_model(), schema)
-        fast_out, slow_out = fast.predict(probe), slow.predict(probe)
+        fast_out = np.asarray(fast.predict(probe))
     except Exception as e:  # noqa: BLE001 - any failure of the fast path means "use pyfunc"
         log.warning("native sklearn path unusable, serving through pyfunc", extra={"error": repr(e)})
         return None
-    if fast_out.shape != slow_out.shape or not np.allclose(fast_out, slow_out, rtol=1e-12, atol=0.0):
+    if (
+        output_kind(fast_out) != "number"
+        or fast_out.shape != slow_out.shape
+        or not np.allclose(fast_out, slow_out, rtol=1e-12, atol=0.0)
+    ):
         log.warning("native sklearn path disagrees with pyfunc, serving through pyfunc")
         return None
     return fast
@@ -422,11 +455,17 @@ def validate(
         raise ModelRejected(model.version, f"fails to predict its input example: {e!r}") from e
     if out.ndim == 0 or out.shape[0] != len(probe):
         raise ModelRejected(model.version, f"returned shape {out.shape} for {len(probe)} example rows")
-    if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out).all():
-        raise ModelRejected(model.version, "returns non-finite or non-numeric outputs on its input example")
+    # By type: numbers must be finite, labels must all be labels; values of two types are never subtracted.
+    kind = output_kind(out)
+    if kind != model.output_kind:
+        raise ModelRejected(
+            model.version, f"returns {kind or out.dtype} outputs on its input example, {model.output_kind} at load"
+        )
+    if kind == "number" and not np.isfinite(out.astype(np.float64)).all():
+        raise ModelRejected(model.version, "returns non-finite outputs on its input example")
     shape = tuple(int(d) for d in out.shape[1:])
     if expected is not None:
-        own = contract(model.schema, shape)
+        own = contract(model.schema, shape, model.output_kind)
         if own != expected:
             raise ModelRejected(
                 model.version, f"breaks the registered model's contract: {_json(expected)} expected, {_json(own)}"
@@ -434,6 +473,10 @@ def validate(
     elif serving is not None and shape != serving.output_shape:
         raise ModelRejected(
             model.version, f"output shape per row {shape} differs from serving version's {serving.output_shape}"
+        )
+    elif serving is not None and model.output_kind != serving.output_kind:
+        raise ModelRejected(
+            model.version, f"outputs {model.output_kind} values; serving version's are {serving.output_kind}"
         )
     return shape
 
