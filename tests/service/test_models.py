@@ -174,3 +174,33 @@ def test_a_string_output_breaks_a_numeric_contract() -> None:
     assert contract(schema, (), "string") == labels
     with pytest.raises(ValueError, match="output_type"):
         parse_contract('{"inputs": [], "output_shape": [], "output_type": "tensor"}', "tag")
+
+
+def test_probabilities_are_served_when_the_model_was_logged_to_answer_them(
+    tracking: str,
+    classifier: LogisticRegression,
+    iris: tuple[pd.DataFrame, np.ndarray],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`pyfunc_predict_fn="predict_proba"` makes MLflow's pyfunc answer probability vectors
+    (mlflow/sklearn/__init__.py@v3.17.2: the python_function flavor's `predict_fn`, called by `PyFuncModel`).
+    Before, the service's own skops loader always called `predict`: it answered labels, and the version broke
+    its own (3,)-per-row contract."""
+    name = "svc_models_iris_proba"
+    features = iris[0]
+    version = register(
+        name, classifier, features, classifier.predict_proba(features), pyfunc_predict_fn="predict_proba"
+    )
+    frame = features.iloc[::25]
+    expected = mlflow_answer(name, version, frame)
+    assert np.asarray(expected).shape == (len(frame), 3)
+    with serving(settings_for(tracking, name, tmp_path_factory.mktemp("proba"))) as client:
+        model = client.get("/health").json()["model"]
+        assert (model["version"], model["flavor"], model["output_type"]) == (version, "pyfunc", "number")
+        split = {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}
+        answer = client.post("/invocations", json={"dataframe_split": split})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": expected}
+        typed = client.post("/predict", json={"inputs": frame.to_numpy().tolist()})
+        assert typed.status_code == 200, typed.text
+        assert typed.json()["predictions"] == expected
