@@ -96,12 +96,31 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
 
-def row_keys(prefix: str, model_key: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+def row_keys(prefix: str, model_key: str, rows: np.ndarray[Any, Any]) -> list[str]:
     """`model_key` is the model's immutable identity (LoadedModel.cache_key)."""
+    head = f"{prefix}pred:{model_key}:"
+    if rows.dtype == object:
+        return [head + hashlib.blake2b(canonical_row(row), digest_size=16).hexdigest() for row in rows]
     # Adding 0.0 turns -0.0 into 0.0, the one float64 value with two spellings that compare equal.
     normalised = np.ascontiguousarray(rows + 0.0, dtype=np.float64)
-    head = f"{prefix}pred:{model_key}:"
     return [head + hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in normalised]
+
+
+def canonical_row(row: Sequence[Any]) -> bytes:
+    """One row of mixed types (validated: `str` in string columns, `float` elsewhere) as unambiguous bytes.
+
+    Each value carries its type and a string its length, so `"1"`, `1` and `true` never meet on one key, and no
+    run of strings can be cut two ways (`["ab", "c"]` vs `["a", "bc"]`). Strings are hashed as the exact code
+    points the model is given (lone surrogates included), not normalised: the model may tell them apart.
+    """
+    parts = []
+    for value in row:
+        if isinstance(value, str):
+            data = value.encode("utf-8", "surrogatepass")
+            parts.append(b"s" + len(data).to_bytes(8, "big") + data)
+        else:
+            parts.append(b"f" + np.float64(float(value) + 0.0).tobytes())
+    return b"".join(parts)
 
 
 def fits(value: Any, shape: tuple[int, ...], kind: str = "number") -> bool:
@@ -181,7 +200,7 @@ class PredictionCache:
             max_pending_sets=max_pending_sets,
         )
 
-    def keys(self, model_key: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+    def keys(self, model_key: str, rows: np.ndarray[Any, Any]) -> list[str]:
         return row_keys(self.key_prefix, model_key, rows)
 
     def _mac(self, key: str, payload: bytes) -> bytes:

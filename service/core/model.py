@@ -183,6 +183,7 @@ class LoadedModel:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
     output_kind: str = "number"  # what one output value is: "number", "string" (labels) or "boolean"
+    path_reason: str | None = None  # why the version is served through pyfunc rather than a native path
     uid: str = ""  # immutable identity: the MLmodel's model_uuid (version numbers are reused by MLflow)
     source: str | None = None  # the registry's source URI of the version: with the number, which version it is
 
@@ -199,6 +200,7 @@ class LoadedModel:
             "run_id": self.run_id,
             "flavor": self.flavor,
             "output_type": self.output_kind,
+            "path_reason": self.path_reason,
             "model_uuid": self.uid,
             "inputs": self.schema.describe(),
             "loaded_at": self.loaded_at.isoformat(),
@@ -333,14 +335,25 @@ def open_model(
         )
     predictor: Predictor = slow
     flavor = "pyfunc"
-    # The native path serves numeric outputs only (regressors, probabilities); labels stay with pyfunc.
-    if "sklearn" in meta.flavors and kind == "number":
+    # The native path takes a float64 matrix and serves numeric outputs only (regressors, probabilities):
+    # string inputs and labels stay with pyfunc, which hands the model a typed DataFrame.
+    path_reason = None
+    if "sklearn" not in meta.flavors:
+        path_reason = "not a scikit-learn model"
+    elif not schema.numeric:
+        path_reason = "string input columns: the model takes a typed DataFrame"
+    elif kind != "number":
+        path_reason = f"{kind} outputs"
+    else:
         fast = _native_if_equal(pyfunc_model, schema, probe, reference)
         if fast is not None:
             predictor, flavor = fast, "sklearn"
-    onnx = onnx_if_agrees(path, schema, probe, predictor)
-    if onnx is not None:
-        predictor, flavor = onnx, "onnx"
+        else:
+            path_reason = "the native path does not give pyfunc's answer on the input example"
+    if schema.numeric:
+        onnx = onnx_if_agrees(path, schema, probe, predictor)
+        if onnx is not None:
+            predictor, flavor, path_reason = onnx, "onnx", None
     return (
         LoadedModel(
             name=version.name,
@@ -352,6 +365,7 @@ def open_model(
             predictor=predictor,
             output_shape=(),
             output_kind=kind,
+            path_reason=path_reason,
             directory=path,
             load_seconds=time.monotonic() - started,
             feature_stats=stats,
@@ -421,7 +435,7 @@ def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
     """
     features = (stats or {}).get("features") if isinstance(stats, dict) else None
     n = len(schema.columns)
-    rows = np.zeros((2, n))
+    rows = np.zeros((2, n), dtype=np.float64 if schema.numeric else object)
     for j, column in enumerate(schema.columns):
         f = features.get(column.name) if isinstance(features, dict) else None
         mean, std = (f.get("mean"), f.get("std")) if isinstance(f, dict) else (None, None)
@@ -430,7 +444,9 @@ def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
         spread = std if std > 0 else 1.0
         for i, k in enumerate((j, n - 1 - j)):
             z = -1.0 + 2.0 * k / (n - 1) if n > 1 else 0.5
-            if column.kind == "bool":
+            if column.kind == "str":
+                rows[i, j] = f"{column.name}-{k}"  # a model with unseen-category errors needs an input example
+            elif column.kind == "bool":
                 rows[i, j] = float(k % 2)
             elif column.kind == "int":
                 rows[i, j] = float(round(mean) + k + 1 - n // 2)

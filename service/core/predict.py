@@ -17,7 +17,7 @@ import anyio.to_thread
 import numpy as np
 
 from service.core.batching import BatchTimeout, MicroBatcher
-from service.core.errors import ModelBusy, NonFiniteOutput, PredictionFailed
+from service.core.errors import InputRejected, ModelBusy, NonFiniteOutput, PredictionFailed
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from service.core.cache import PredictionCache
     from service.core.model import LoadedModel
 
-_PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool"}
+_PANDAS_DTYPES = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+    "string": "object",
+}
 
 
 class Predictor(Protocol):
@@ -219,6 +226,12 @@ async def run_model(model: LoadedModel, rows: Matrix, *, offload: bool) -> list[
             out = await anyio.to_thread.run_sync(model.predictor.predict, rows)
         else:
             out = model.predictor.predict(rows)
+    except ValueError as e:
+        if model.schema.numeric:
+            raise PredictionFailed(f"model {model.name} version {model.version} failed to predict: {e!r}") from e
+        # A string column's value the model does not know (an unseen category): the caller's input, answered
+        # 4xx as `mlflow models serve` answers any predict error (400 BAD_REQUEST).
+        raise InputRejected(f"model {model.name} version {model.version} cannot predict these rows: {e}") from e
     except Exception as e:
         raise PredictionFailed(f"model {model.name} version {model.version} failed to predict: {e!r}") from e
     result: list[Any] = out.tolist()

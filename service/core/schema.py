@@ -1,4 +1,4 @@
-"""The model's input schema as the service uses it: named columns, each of a numeric or boolean kind.
+"""The model's input schema as the service uses it: named columns, each of a numeric, boolean or string kind.
 
 Built from the MLflow signature the model was logged with; requests are validated against it and rows are
 laid out in its column order.
@@ -9,10 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["float", "int", "bool"]
+Kind = Literal["float", "int", "bool", "str"]
 
 # MLflow column types the service can serve, and how values of each are checked.
-KINDS: dict[str, Kind] = {"double": "float", "float": "float", "long": "int", "integer": "int", "boolean": "bool"}
+KINDS: dict[str, Kind] = {
+    "double": "float",
+    "float": "float",
+    "long": "int",
+    "integer": "int",
+    "boolean": "bool",
+    "string": "str",
+}
 
 
 class UnsupportedSignature(ValueError):
@@ -22,7 +29,7 @@ class UnsupportedSignature(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # MLflow's type name: double, float, long, integer, boolean
+    type: str  # MLflow's type name: double, float, long, integer, boolean, string
 
     @property
     def kind(self) -> Kind:
@@ -36,6 +43,12 @@ class InputSchema:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def numeric(self) -> bool:
+        """Every column is a number or a boolean: rows are a float64 matrix. A string column makes them an
+        object matrix (strings where the column is a string, floats elsewhere), served through pyfunc."""
+        return all(c.kind != "str" for c in self.columns)
 
     @property
     def all_float(self) -> bool:

@@ -1,4 +1,8 @@
-"""Request bodies to a float64 matrix in the signature's column order, or an error naming the row and field.
+"""Request bodies to a matrix in the signature's column order, or an error naming the row and field.
+
+The matrix is float64 when every column is numeric or boolean (the fast path); with a string column it is an
+object matrix holding `str` in string columns and `float` elsewhere (the same numbers the float64 matrix holds).
+A string column takes JSON strings only, in every format: a number is not silently read as a category.
 
 Two readers share one validator:
 - `parse_predict` for `POST /predict`: `{"instances": [{...}, ...]}` or `{"inputs": [[...], ...]}`, strict
@@ -33,7 +37,7 @@ import orjson
 from service.core.errors import InvalidRequest, MalformedBody, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
 from service.core.schema import Column, InputSchema
 
-Matrix = np.ndarray[Any, np.dtype[np.float64]]
+Matrix = np.ndarray[Any, Any]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 PARQUET = "application/vnd.apache.parquet"
@@ -321,18 +325,22 @@ def to_matrix(rows: list[list[Any]], schema: InputSchema, *, lenient: bool, no_b
                 return matrix
             i, j = (int(x) for x in np.argwhere(~finite)[0])
             raise _non_finite(i, schema.columns[j], float(matrix[i, j]))
-    matrix = np.empty((len(rows), len(schema.columns)), dtype=np.float64)
+    matrix = np.empty((len(rows), len(schema.columns)), dtype=np.float64 if schema.numeric else object)
     for i, row in enumerate(rows):
         for j, (column, value) in enumerate(zip(schema.columns, row, strict=True)):
             matrix[i, j] = _coerce(value, column, i, lenient)
     return matrix
 
 
-def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
+def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float | str:
     kind = column.kind
     t = type(value)
     if value is None:
         raise InvalidRequest(f"row {row}, field '{column.name}': null is not a value", row=row, field=column.name)
+    if kind == "str":
+        if t is str:
+            return str(value)
+        raise _wrong_type(row, column, value)
     if t is bool:
         if kind == "bool" or lenient:
             return float(value)
@@ -396,7 +404,7 @@ def _non_finite(row: int, column: Column, value: float) -> InvalidRequest:
 
 
 def _wrong_type(row: int, column: Column, value: Any) -> InvalidRequest:
-    expected = {"float": "a number", "int": "an integer", "bool": "true or false"}[column.kind]
+    expected = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}[column.kind]
     return InvalidRequest(
         f"row {row}, field '{column.name}': expected {expected} ({column.type}), got {_preview(value)}",
         row=row,
@@ -414,3 +422,14 @@ def _preview(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
         return f"an integer of {len(str(abs(value)))} digits"
     return json.dumps(value)[:40]
+
+
+def numeric_view(rows: Matrix, schema: InputSchema) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The rows as float64, string columns as NaN (what drift and other numeric consumers read)."""
+    if rows.dtype != object:
+        return rows
+    out = np.full(rows.shape, np.nan)
+    for j, column in enumerate(schema.columns):
+        if column.kind != "str":
+            out[:, j] = rows[:, j].astype(np.float64)
+    return out

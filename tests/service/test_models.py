@@ -11,6 +11,7 @@ scoring server renders a numpy result (mlflow/pyfunc/scoring_server/__init__.py@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,14 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from local import servers
-from service.core.cache import fits
+from service.core.cache import canonical_row, fits, row_keys
 from service.core.model import LoadedModel, contract, parse_contract
 from service.core.predict import NativePredictor, predict
 from service.core.schema import Column, InputSchema
@@ -204,3 +208,148 @@ def test_probabilities_are_served_when_the_model_was_logged_to_answer_them(
         typed = client.post("/predict", json={"inputs": frame.to_numpy().tolist()})
         assert typed.status_code == 200, typed.text
         assert typed.json()["predictions"] == expected
+
+
+def housing(n: int = 60) -> tuple[pd.DataFrame, pd.Series]:
+    """Rows with a string (categorical) column between numeric ones; the target depends on all three."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {
+            "city": rng.choice(["paris", "lyon", "nice"], n),
+            "rooms": rng.integers(1, 6, n).astype("int64"),
+            "area": rng.normal(50, 10, n),
+        }
+    )
+    target = frame.rooms * 10 + frame.area + frame.city.map({"paris": 30.0, "lyon": 10.0, "nice": 20.0})
+    return frame, target
+
+
+def categorical_pipeline(estimator: Any) -> Pipeline:
+    encode = ColumnTransformer([("city", OneHotEncoder(), ["city"])], remainder="passthrough")
+    return make_pipeline(encode, estimator)
+
+
+@pytest.fixture(scope="module")
+def categorical_client(
+    tracking: str, redis_server: servers.RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, str, str, pd.DataFrame]]:
+    name = "svc_models_housing"
+    features, target = housing()
+    model = categorical_pipeline(LinearRegression()).fit(features, target)
+    version = register(name, model, features, model.predict(features), input_example=True)
+    settings = settings_for(
+        tracking,
+        name,
+        tmp_path_factory.mktemp("categorical"),
+        cache_enabled=True,
+        cache_url=redis_server.url,
+        cache_key_prefix=f"test-{secrets.token_hex(3)}:",
+    )
+    with serving(settings) as client:
+        yield client, name, version, features
+
+
+def test_a_pipeline_with_a_string_column_is_served_through_pyfunc(
+    categorical_client: tuple[TestClient, str, str, pd.DataFrame],
+) -> None:
+    """Before: refused at load ("column 'city' has type string; supported: boolean, double, float, integer,
+    long"). The input schema takes MLflow's `string` columns (mlflow/types/schema.py@v3.17.2 DataType.string);
+    such a model is served through pyfunc, which hands it a typed DataFrame, and /health says why."""
+    client, name, version, features = categorical_client
+    model = client.get("/health").json()["model"]
+    assert (model["version"], model["flavor"]) == (version, "pyfunc")
+    assert "string input columns" in model["path_reason"]
+    assert {"name": "city", "type": "string"} in model["inputs"]
+    frame = features.iloc[5:15]
+    expected = mlflow_answer(name, version, frame)
+    records = frame.to_dict(orient="records")
+    split = {"columns": list(frame.columns), "data": [list(r.values()) for r in records]}
+    for body in ({"dataframe_split": split}, {"dataframe_records": records}, {"inputs": records}):
+        answer = client.post("/invocations", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": expected}
+    typed = client.post("/predict", json={"instances": records})
+    assert typed.status_code == 200, typed.text
+    assert typed.json()["predictions"] == expected
+    cache_settled(client)
+    hits = metric(client, "serving_cache_hits_total")
+    assert client.post("/predict", json={"instances": records}).json()["predictions"] == expected
+    assert metric(client, "serving_cache_hits_total") == hits + len(records)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, "expected a string (string), got 1"),
+        (True, "expected a string (string), got true"),
+        (None, "null is not a value"),
+        (["paris"], "expected a string (string), got a list of 1"),
+        ({"a": "paris"}, "expected a string (string), got an object of 1 keys"),
+    ],
+)
+def test_a_wrong_value_in_a_string_column_is_refused_naming_row_and_field(
+    categorical_client: tuple[TestClient, str, str, pd.DataFrame], value: Any, expected: str
+) -> None:
+    """A number is not read as a category (MLflow's schema enforcement refuses it too), and the error names
+    the row and field as for numeric columns."""
+    client = categorical_client[0]
+    rows = [{"city": "paris", "rooms": 2, "area": 40.0}, {"city": value, "rooms": 3, "area": 50.0}]
+    for path, body, status in (
+        ("/predict", {"instances": rows}, 422),
+        ("/invocations", {"dataframe_records": rows}, 400),  # MLflow's BAD_REQUEST
+    ):
+        answer = client.post(path, json=body)
+        assert answer.status_code == status, (path, answer.text)
+        text = answer.text
+        assert expected in text and "row 1" in text and "city" in text, (path, text)
+
+
+@pytest.mark.parametrize(
+    "city",
+    ["", "rome", "x" * 5000, "\ud800", "pa\u0000ris", "paris ", "PARIS", "\u202eparis", "1e308", "NaN"],
+)
+def test_hostile_strings_get_a_4xx_never_a_5xx(
+    categorical_client: tuple[TestClient, str, str, pd.DataFrame], city: str
+) -> None:
+    """Strings the model never saw (OneHotEncoder(handle_unknown="error") raises ValueError) are the caller's
+    fault: 422 on /predict, 4xx in MLflow's format on /invocations (`mlflow models serve` answers any predict
+    error with 400 BAD_REQUEST, mlflow/pyfunc/scoring_server/__init__.py@v3.17.2). Before: a 500."""
+    client = categorical_client[0]
+    rows = [{"city": city, "rooms": 2, "area": 40.0}]
+    body = json.dumps({"instances": rows}).encode()  # the standard library writes a lone surrogate as \\ud800
+    answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert 400 <= answer.status_code < 500, answer.text
+    mlflow_body = json.dumps({"dataframe_records": rows}).encode()
+    answer = client.post("/invocations", content=mlflow_body, headers={"content-type": "application/json"})
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["error_code"] == "BAD_REQUEST"
+
+
+def test_cache_keys_for_mixed_rows_are_canonical_and_typed() -> None:
+    """Types, order of keys in the request and -0.0 are normalised before hashing; "1", 1 and true never share
+    a key, and strings cannot be cut two ways."""
+    rows = np.array([["1", 1.0], ["1", -0.0], ["1", 0.0], ["ab", 1.0]], dtype=object)
+    keys = row_keys("p:", "m", rows)
+    assert keys[1] == keys[2] and len(set(keys)) == 3
+    assert canonical_row(["1"]) != canonical_row([1.0])
+    assert canonical_row([True]) == canonical_row([1.0]), "a boolean column holds 0.0/1.0, as before"
+    assert canonical_row(["ab", "c"]) != canonical_row(["a", "bc"])
+    assert canonical_row(["\ud800"]) != canonical_row(["\ufffd"])
+
+
+def test_a_classifier_pipeline_on_a_string_column_answers_labels_as_mlflow_does(
+    tracking: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Both item kinds at once: string inputs, string outputs."""
+    name = "svc_models_housing_labels"
+    features, target = housing()
+    labels = np.where(target > target.median(), "dear", "cheap")
+    model = categorical_pipeline(LogisticRegression(max_iter=500)).fit(features, labels)
+    version = register(name, model, features, model.predict(features), input_example=True)
+    frame = features.iloc[:12]
+    expected = mlflow_answer(name, version, frame)
+    with serving(settings_for(tracking, name, tmp_path_factory.mktemp("housing-labels"))) as client:
+        answer = client.post("/invocations", json={"dataframe_records": frame.to_dict(orient="records")})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": expected}
+        assert set(expected) == {"dear", "cheap"}
