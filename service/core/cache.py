@@ -107,7 +107,7 @@ def row_keys(prefix: str, model_key: str, rows: np.ndarray[Any, Any]) -> list[st
 
 
 def canonical_row(row: Sequence[Any]) -> bytes:
-    """One row of mixed types (validated: `str` in string columns, `float` elsewhere) as unambiguous bytes.
+    """One row of mixed types (validated: `str`, `datetime64`, `float` elsewhere) as unambiguous bytes.
 
     Each value carries its type and a string its length, so `"1"`, `1` and `true` never meet on one key, and no
     run of strings can be cut two ways (`["ab", "c"]` vs `["a", "bc"]`). Strings are hashed as the exact code
@@ -118,6 +118,8 @@ def canonical_row(row: Sequence[Any]) -> bytes:
         if isinstance(value, str):
             data = value.encode("utf-8", "surrogatepass")
             parts.append(b"s" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, np.datetime64):
+            parts.append(b"t" + value.astype("datetime64[ns]").astype(np.int64).tobytes())
         else:
             parts.append(b"f" + np.float64(float(value) + 0.0).tobytes())
     return b"".join(parts)

@@ -23,6 +23,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.core.model import LoadedModel
+from service.core.schema import NUMERIC_KINDS
 from service.core.validation import Matrix, numeric_view
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Reference:
         for column, spec in enumerate(model.schema.columns):
             name = spec.name
             # Numeric features only: a string column has no bins (numeric_view reads it as NaN).
-            if name in features and spec.kind != "str":
+            if name in features and spec.kind in NUMERIC_KINDS:
                 out.append(_feature(name, column, features[name]))
         if not out:
             raise NoReference(f"feature_stats.json describes none of the input columns {list(model.schema.names)}")

@@ -341,7 +341,7 @@ def open_model(
     if "sklearn" not in meta.flavors:
         path_reason = "not a scikit-learn model"
     elif not schema.numeric:
-        path_reason = "string input columns: the model takes a typed DataFrame"
+        path_reason = "string or datetime input columns: the model takes a typed DataFrame"
     elif kind != "number":
         path_reason = f"{kind} outputs"
     else:
@@ -446,6 +446,8 @@ def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
             z = -1.0 + 2.0 * k / (n - 1) if n > 1 else 0.5
             if column.kind == "str":
                 rows[i, j] = f"{column.name}-{k}"  # a model with unseen-category errors needs an input example
+            elif column.kind == "datetime":
+                rows[i, j] = np.datetime64("2000-01-01", "ns") + np.timedelta64(k, "D")
             elif column.kind == "bool":
                 rows[i, j] = float(k % 2)
             elif column.kind == "int":

@@ -32,6 +32,7 @@ _PANDAS_DTYPES = {
     "integer": "int32",
     "boolean": "bool",
     "string": "object",
+    "datetime": "datetime64[ns]",
 }
 
 

@@ -1,4 +1,4 @@
-"""The model's input schema as the service uses it: named columns, each of a numeric, boolean or string kind.
+"""The model's input schema as the service uses it: named columns of a numeric, boolean, string or datetime kind.
 
 Built from the MLflow signature the model was logged with; requests are validated against it and rows are
 laid out in its column order.
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["float", "int", "bool", "str"]
+Kind = Literal["float", "int", "bool", "str", "datetime"]
+NUMERIC_KINDS = ("float", "int", "bool")
 
 # MLflow column types the service can serve, and how values of each are checked.
 KINDS: dict[str, Kind] = {
@@ -19,6 +20,7 @@ KINDS: dict[str, Kind] = {
     "integer": "int",
     "boolean": "bool",
     "string": "str",
+    "datetime": "datetime",
 }
 
 
@@ -29,7 +31,7 @@ class UnsupportedSignature(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # MLflow's type name: double, float, long, integer, boolean, string
+    type: str  # MLflow's type name: double, float, long, integer, boolean, string, datetime
 
     @property
     def kind(self) -> Kind:
@@ -46,9 +48,9 @@ class InputSchema:
 
     @property
     def numeric(self) -> bool:
-        """Every column is a number or a boolean: rows are a float64 matrix. A string column makes them an
-        object matrix (strings where the column is a string, floats elsewhere), served through pyfunc."""
-        return all(c.kind != "str" for c in self.columns)
+        """Every column is a number or a boolean: rows are a float64 matrix. A string or datetime column makes
+        them an object matrix (`str`, `datetime64[ns]` there, floats elsewhere), served through pyfunc."""
+        return all(c.kind in NUMERIC_KINDS for c in self.columns)
 
     @property
     def all_float(self) -> bool:

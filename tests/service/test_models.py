@@ -258,7 +258,7 @@ def test_a_pipeline_with_a_string_column_is_served_through_pyfunc(
     client, name, version, features = categorical_client
     model = client.get("/health").json()["model"]
     assert (model["version"], model["flavor"]) == (version, "pyfunc")
-    assert "string input columns" in model["path_reason"]
+    assert "string or datetime input columns" in model["path_reason"]
     assert {"name": "city", "type": "string"} in model["inputs"]
     frame = features.iloc[5:15]
     expected = mlflow_answer(name, version, frame)
@@ -353,3 +353,88 @@ def test_a_classifier_pipeline_on_a_string_column_answers_labels_as_mlflow_does(
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"predictions": expected}
         assert set(expected) == {"dear", "cheap"}
+
+
+class SeasonalModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A model of a datetime feature: half the day of the year plus `x`."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
+        return (model_input["when"].dt.dayofyear * 0.5 + model_input["x"]).to_numpy(dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def datetime_client(
+    tracking: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, str, str, pd.DataFrame]]:
+    name = "svc_models_seasonal"
+    features = pd.DataFrame(
+        {"when": pd.to_datetime(["2026-01-01T00:00:00", "2026-03-15T06:30:00", "2026-12-31T00:00:00"]), "x": 1.0}
+    )
+    signature = infer_signature(features, SeasonalModel().predict(None, features))
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SeasonalModel(),
+            registered_model_name=name,
+            signature=signature,
+            input_example=features,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    version = str(info.registered_model_version)
+    seal_version(name, version, signature, np.zeros(1))
+    MlflowClient().set_registered_model_alias(name, "production", version)
+    settings = settings_for(tracking, name, tmp_path_factory.mktemp("seasonal"), allow_pickle_models=True)
+    with serving(settings) as client:
+        yield client, name, version, features
+
+
+def test_a_datetime_column_is_served_as_mlflow_serves_it(
+    datetime_client: tuple[TestClient, str, str, pd.DataFrame],
+) -> None:
+    """Before: refused at load ("column 'when' has type datetime"). ISO 8601 strings become datetime64[ns], as
+    MLflow's schema enforcement converts an object column for a `datetime` column
+    (mlflow/models/utils.py@v3.17.2 `_enforce_mlflow_datatype`)."""
+    client, name, version, features = datetime_client
+    model = client.get("/health").json()["model"]
+    assert {"name": "when", "type": "datetime"} in model["inputs"] and model["flavor"] == "pyfunc"
+    expected = mlflow_answer(name, version, features)
+    rows = [{"when": w.isoformat(), "x": 1.0} for w in features["when"]]
+    answer = client.post("/invocations", json={"dataframe_records": rows})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": expected}
+    typed = client.post("/predict", json={"instances": rows})
+    assert typed.json()["predictions"] == expected
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("now", "expected an ISO 8601 date-time"),
+        ("", "expected an ISO 8601 date-time"),
+        (20260101, "expected an ISO 8601 date-time"),
+        (None, "null is not a value"),
+        ("2026-01-01T00:00:00+02:00", "has a timezone"),
+        ("9999-12-31", "outside datetime64[ns]'s range"),
+        ("0001-01-01", "outside datetime64[ns]'s range"),
+        ("2026-02-30", "expected an ISO 8601 date-time"),
+        ("x" * 3000, "expected an ISO 8601 date-time"),
+    ],
+)
+def test_hostile_datetimes_get_a_4xx_naming_row_and_field(
+    datetime_client: tuple[TestClient, str, str, pd.DataFrame], when: Any, message: str
+) -> None:
+    """pandas' own parser reads "now" and "" (NaT): the service reads ISO 8601 only, naive, in range."""
+    client = datetime_client[0]
+    rows = [{"when": "2026-01-01", "x": 1.0}, {"when": when, "x": 1.0}]
+    for path, body in (("/predict", {"instances": rows}), ("/invocations", {"dataframe_records": rows})):
+        answer = client.post(path, json=body)
+        assert 400 <= answer.status_code < 500, (path, answer.text)
+        assert message in answer.text and "row 1" in answer.text and "when" in answer.text, (path, answer.text)
+
+
+def test_datetime_cache_keys_are_typed() -> None:
+    """A date-time is keyed by its nanoseconds, tagged: never the key of the number or string it resembles."""
+    stamp = np.datetime64("2026-01-01", "ns")
+    assert canonical_row([stamp]) == canonical_row([np.datetime64("2026-01-01T00:00:00", "us")])
+    assert canonical_row([stamp]) != canonical_row([float(stamp.astype(np.int64))])
+    assert canonical_row([stamp]) != canonical_row(["2026-01-01"])
