@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from prometheus_client import CollectorRegistry
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -32,9 +33,10 @@ from sklearn.preprocessing import OneHotEncoder
 
 from local import servers
 from service.core.cache import canonical_row, fits, row_keys
-from service.core.model import LoadedModel, contract, parse_contract
+from service.core.model import LoadedModel, ModelRejected, contract, parse_contract, validate
 from service.core.predict import NativePredictor, predict
 from service.core.schema import Column, InputSchema
+from service.core.shadow import Shadow, ShadowJob
 from tests.service.conftest import PIP_REQUIREMENTS, cache_settled, metric, seal_version, serving, settings_for
 
 LABELS = np.array(["setosa", "versicolor", "virginica"])
@@ -438,3 +440,49 @@ def test_datetime_cache_keys_are_typed() -> None:
     assert canonical_row([stamp]) == canonical_row([np.datetime64("2026-01-01T00:00:00", "us")])
     assert canonical_row([stamp]) != canonical_row([float(stamp.astype(np.int64))])
     assert canonical_row([stamp]) != canonical_row(["2026-01-01"])
+
+
+def label_model(estimator: Any, columns: list[str], version: str, kind: str) -> LoadedModel:
+    schema = InputSchema(tuple(Column(c, "double") for c in columns))
+    return LoadedModel(
+        name="m", version=version, alias="a", run_id=None, flavor="pyfunc", schema=schema,
+        predictor=NativePredictor(estimator, schema), output_shape=(), output_kind=kind,
+        directory=Path("."), load_seconds=0.0,
+    )  # fmt: skip
+
+
+def test_a_version_answering_labels_cannot_replace_one_answering_numbers(
+    classifier: LogisticRegression, iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Without a recorded contract, the serving version's is kept: same columns and shape, but labels where
+    numbers were served, is a contract change (before, validation refused every label as "non-numeric")."""
+    features = iris[0]
+    regressor = LinearRegression().fit(features, np.arange(len(features), dtype=float))
+    serving_numbers = label_model(regressor, list(features.columns), "1", "number")
+    labels = label_model(classifier, list(features.columns), "2", "string")
+    probe = features.head(3).to_numpy()
+    assert validate(labels, probe, None) == ()
+    with pytest.raises(ModelRejected, match="outputs string values; serving version's are number"):
+        validate(labels, probe, serving_numbers)
+
+
+def test_the_shadow_compares_labels_by_equality(
+    classifier: LogisticRegression, iris: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """A label challenger in shadow is scored 0 where it agrees with the champion and 1 where it does not
+    (before, both answers were cast to float64 and every label pair counted as a challenger error)."""
+    features = iris[0]
+    champion = label_model(classifier, list(features.columns), "1", "string")
+    other = LogisticRegression(max_iter=500).fit(features, np.where(iris[1] == "setosa", "setosa", "versicolor"))
+    challenger = label_model(other, list(features.columns), "2", "string")
+    rows = features.iloc[[0, 60, 130]].to_numpy()
+    answer = champion.predictor.predict(rows).tolist()
+    assert answer == ["setosa", "versicolor", "virginica"]
+    registry = CollectorRegistry()
+    Shadow(fraction=1.0, queue_size=1, log_sample=0.0, registry=registry).compare(
+        ShadowJob(rows, champion, answer, challenger, None)
+    )
+    labels = {"champion_version": "1", "challenger_version": "2"}
+    assert not registry.get_sample_value("serving_shadow_challenger_errors_total", {"challenger_version": "2"})
+    assert registry.get_sample_value("serving_shadow_abs_difference_count", labels) == 3
+    assert registry.get_sample_value("serving_shadow_abs_difference_sum", labels) == 1.0
