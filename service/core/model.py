@@ -316,8 +316,11 @@ def open_model(
 ) -> tuple[LoadedModel, Matrix]:
     """Load a downloaded (and digest-checked) model directory; returns it with the rows to validate it on."""
     meta = Model.load(str(path))
+    signature, unsigned = meta.signature, meta.signature is None or meta.signature.inputs is None
+    if unsigned:
+        signature = _signature_from_example(meta, path, version)
     try:
-        schema = InputSchema.from_signature(meta.signature)
+        schema = InputSchema.from_signature(signature)
     except UnsupportedSignature as e:
         raise ModelRejected(version.version, str(e)) from e
     pyfunc_model = load_pyfunc(path, meta, policy or TrustPolicy())
@@ -338,7 +341,9 @@ def open_model(
     # The native path takes a float64 matrix and serves numeric outputs only (regressors, probabilities):
     # string inputs and labels stay with pyfunc, which hands the model a typed DataFrame.
     path_reason = None
-    if "sklearn" not in meta.flavors:
+    if unsigned:
+        path_reason = "logged without a signature: input columns and types inferred from its input example"
+    elif "sklearn" not in meta.flavors:
         path_reason = "not a scikit-learn model"
     elif not schema.numeric:
         path_reason = "string or datetime input columns: the model takes a typed DataFrame"
@@ -350,7 +355,7 @@ def open_model(
             predictor, flavor = fast, "sklearn"
         else:
             path_reason = "the native path does not give pyfunc's answer on the input example"
-    if schema.numeric:
+    if schema.numeric and not unsigned:
         onnx = onnx_if_agrees(path, schema, probe, predictor)
         if onnx is not None:
             predictor, flavor, path_reason = onnx, "onnx", None
@@ -374,6 +379,26 @@ def open_model(
         ),
         probe,
     )
+
+
+def _signature_from_example(meta: Any, path: Path, version: VersionRef) -> Any:
+    """For a model logged without a signature: the columns and types of its input example, as
+    `infer_signature` reads them. Served through pyfunc, and said so; a model with neither is refused."""
+    from mlflow.models import infer_signature
+
+    example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
+    if example is None:
+        raise ModelRejected(
+            version.version,
+            "the model was logged without an input signature or an input example: nothing says which columns "
+            "it takes (log it with signature=infer_signature(X, model.predict(X)))",
+        )
+    log.warning(
+        "the model was logged without a signature; its input columns are inferred from its input example and it "
+        "is served through pyfunc",
+        extra={"version": version.version},
+    )
+    return infer_signature(example)
 
 
 def _feature_stats(path: Path) -> dict[str, Any] | None:

@@ -486,3 +486,39 @@ def test_the_shadow_compares_labels_by_equality(
     assert not registry.get_sample_value("serving_shadow_challenger_errors_total", {"challenger_version": "2"})
     assert registry.get_sample_value("serving_shadow_abs_difference_count", labels) == 3
     assert registry.get_sample_value("serving_shadow_abs_difference_sum", labels) == 1.0
+
+
+def test_a_model_without_a_signature_is_served_from_its_input_example_through_pyfunc(
+    tracking: str,
+    classifier: LogisticRegression,
+    iris: tuple[pd.DataFrame, np.ndarray],
+    tmp_path_factory: pytest.TempPathFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`signature=False` logs no signature (mlflow/sklearn/__init__.py@v3.17.2 `save_model`); `mlflow models
+    serve` still serves it. Before: refused ("the model was logged without an input signature"). Now its
+    columns come from its input example, it goes through pyfunc, and both the log and /health say so."""
+    name = "svc_models_iris_unsigned"
+    features = iris[0]
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            classifier,
+            name="model",
+            registered_model_name=name,
+            signature=False,
+            input_example=features.head(3),
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    version = str(info.registered_model_version)
+    seal_version(name, version, infer_signature(features, classifier.predict(features)), LABELS[:1])
+    MlflowClient().set_registered_model_alias(name, "production", version)
+    frame = features.iloc[::30]
+    expected = mlflow_answer(name, version, frame)
+    with serving(settings_for(tracking, name, tmp_path_factory.mktemp("unsigned"))) as client:
+        model = client.get("/health").json()["model"]
+        assert (model["version"], model["flavor"]) == (version, "pyfunc")
+        assert "without a signature" in model["path_reason"]
+        answer = client.post("/invocations", json={"dataframe_records": frame.to_dict(orient="records")})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": expected}
+    assert any("logged without a signature" in r.getMessage() for r in caplog.records)
