@@ -28,11 +28,11 @@ from service.core.model import (
     ModelRejected,
     VersionRef,
     configure_mlflow_client,
-    distinct_rows,
     open_model,
     validate,
 )
 from service.core.predict import NativePredictor, PyfuncPredictor
+from service.core.probe import distinct_rows
 from service.core.schema import Column, InputSchema, UnsupportedSignature
 from service.core.trust import TrustPolicy
 from service.settings import Settings
