@@ -65,11 +65,20 @@ def verify_digest(path: Path, recorded: str | None, policy: TrustPolicy) -> None
         raise Untrusted(f"its files hash to {actual}, not to the {recorded} recorded at registration")
 
 
+# The methods MLflow's sklearn flavor lets `pyfunc_predict_fn` name (mlflow/sklearn/__init__.py@v3.17.2,
+# `_SklearnModelWrapper._SUPPORTED_CUSTOM_PREDICT_FN`), besides predict.
+PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
+
+
 class SklearnModel:
-    """What MLflow's sklearn flavor hands `PyFuncModel`: predict and the raw estimator."""
+    """What MLflow's sklearn flavor hands `PyFuncModel`: predict, the methods `pyfunc_predict_fn` may name (as
+    bound methods of the estimator, as MLflow's wrapper sets them), and the raw estimator."""
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
+        for name in PREDICT_FNS[1:]:
+            if (fn := getattr(estimator, name, None)) is not None:
+                setattr(self, name, fn)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         return self.estimator.predict(data)
@@ -100,7 +109,10 @@ def load_pyfunc(path: Path, meta: Any, policy: TrustPolicy) -> Any:
             estimator = skops.io.load(file, trusted=list(policy.skops_trusted_types))
         except UntrustedTypesFoundException as e:
             raise Untrusted(f"the skops file holds types the service does not trust: {e}") from e
-        return mlflow.pyfunc.PyFuncModel(model_meta=meta, model_impl=SklearnModel(estimator))
+        predict_fn = pyfunc.get("predict_fn", "predict")
+        if predict_fn not in PREDICT_FNS:
+            raise Untrusted(f"the python_function flavor names predict_fn {predict_fn!r}; supported: {PREDICT_FNS}")
+        return mlflow.pyfunc.PyFuncModel(model_meta=meta, model_impl=SklearnModel(estimator), predict_fn=predict_fn)
     if not policy.allow_pickle:
         raise Untrusted(
             f"its format ({loader or 'no python_function loader'}, {fmt}) runs code when loaded; "
