@@ -43,7 +43,7 @@ from service.core.onnx import onnx_if_agrees
 from service.core.predict import NativePredictor, Predictor, PyfuncPredictor, output_kind
 from service.core.probe import input_example, signature_from_example
 from service.core.schema import InputSchema, UnsupportedSignature
-from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, load_pyfunc, verify_digest
+from service.core.trust import DIGEST_TAG, NotSealed, TrustPolicy, Untrusted, load_pyfunc, verify_digest
 from service.core.validation import Matrix
 
 log = logging.getLogger(__name__)
@@ -300,6 +300,8 @@ def load_version(
             model = replace(model, output_shape=shape, directory=dst)
         except (ModelRejected, LoadFailed):
             raise
+        except NotSealed as e:
+            raise LoadFailed(f"version {version.version} is not sealed yet: {e}") from e
         except Untrusted as e:
             raise ModelRejected(version.version, f"not trusted: {e}") from e
         except (OSError, MemoryError, ImportError) as e:

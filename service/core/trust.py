@@ -28,6 +28,11 @@ class Untrusted(Exception):
     """The version may not be loaded: its digest does not match, or its format can run code."""
 
 
+class NotSealed(Untrusted):
+    """The version carries no digest tag yet. The training CLI registers a version, then records its digest: a
+    service following `models:/<name>/latest` can see the version in between, so this is retried, not final."""
+
+
 @dataclass(frozen=True)
 class TrustPolicy:
     skops_trusted_types: tuple[str, ...] = DEFAULT_SKOPS_TRUSTED_TYPES
@@ -55,7 +60,7 @@ def directory_digest(path: Path) -> str:
 def verify_digest(path: Path, recorded: str | None, policy: TrustPolicy) -> None:
     if recorded is None:
         if policy.require_digest:
-            raise Untrusted(
+            raise NotSealed(
                 f"no {DIGEST_TAG} tag: register versions with the training CLI, which records it "
                 "(or set SERVING_REQUIRE_MODEL_DIGEST=false)"
             )
