@@ -83,8 +83,8 @@ def test_the_installed_prometheus_selects_our_service_monitor_and_rules(installe
 def test_operator_objects_wait_for_the_chart_that_installs_their_crds(installed: Recording) -> None:
     chart = release(installed)
     for kind in ("ServiceMonitor", "PrometheusRule"):
-        (cr,) = [r for r in installed if r.type == f"kubernetes:monitoring.coreos.com/v1:{kind}"]
-        assert installed.depends_on(cr, chart), kind
+        crs = [r for r in installed if r.type == f"kubernetes:monitoring.coreos.com/v1:{kind}"]
+        assert crs and all(installed.depends_on(cr, chart) for cr in crs), kind
     inference = installed.one("kubernetes:apps/v1:Deployment", "mlp-prod-inference-deployment")
     assert not installed.depends_on(inference, chart), "the service must not wait minutes for the chart"
 

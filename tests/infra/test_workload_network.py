@@ -28,6 +28,9 @@ VPC = {"dev": "10.10.0.0/16", "staging": "10.20.0.0/16", "prod": "10.30.0.0/16"}
 PREVIEWS = "[ml-platform/preview=true]/inference:server"
 
 
+REDIS_EXPORTER = "inference/redis-exporter:exporter"
+
+
 def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None = None) -> set[Flow]:
     vpc = ipaddress.ip_network(VPC[stack])
     private = [str(s) for s in list(vpc.subnets(prefixlen_diff=4))[: 2 if stack == "dev" else 3]]
@@ -48,6 +51,10 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
         flows.add((PREVIEWS, MLFLOW, "5000/TCP"))
     if prometheus:
         flows.add((f"{prometheus}/*", INFERENCE, "8000/TCP"))
+        # The Redis exporter (infra/redis_exporter.py): Redis on 6379 out, Prometheus on 9121 in.
+        flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in private}
+        flows.add((f"{prometheus}/*", REDIS_EXPORTER, "9121/TCP"))
+        flows.add((f"{prometheus}/*", MLFLOW, "5000/TCP"))
     return flows
 
 
