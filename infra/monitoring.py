@@ -37,7 +37,6 @@ class MonitoringArgs:
     config: MonitoringConfig
     kubernetes_version: pulumi.Input[str]
     inference_namespace: pulumi.Input[str]
-    mlflow_namespace: pulumi.Input[str]
     champion_alias: str
     drift_threshold: float
 

@@ -152,7 +152,6 @@ def flows(cfg: PlatformConfig, vpc_cidr: pulumi.Input[str], private: Sequence[pu
         result += [
             Flow("redis-exporter-to-redis", exporter, Cidrs("private subnets (Redis)", private), REDIS_PORT),
             Flow("prometheus-to-redis-exporter", Pods(prometheus), exporter, redis_exporter.PORT),
-            Flow("prometheus-to-mlflow", Pods(prometheus), MLFLOW_PODS, mlflow.PORT),
         ]
     if cfg.mlflow.ingress_enabled:
         result.append(Flow("alb-to-mlflow", Cidrs("the VPC (ALB nodes)", [vpc_cidr]), MLFLOW_PODS, mlflow.PORT))
@@ -309,7 +308,6 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 config=cfg.monitoring,
                 kubernetes_version=cluster.version,
                 inference_namespace=namespaces.names[INFERENCE_NS],
-                mlflow_namespace=namespaces.names[MLFLOW_NS],
                 champion_alias=cfg.inference.model_alias,
                 drift_threshold=cfg.inference.drift_threshold,
             ),

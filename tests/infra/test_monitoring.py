@@ -19,7 +19,7 @@ from infra import alerts, dashboards
 from infra.config import ConfigError
 from infra.monitoring import KUBE_PROMETHEUS_STACK
 from tests.infra.harness import Recording, run_stack
-from tests.infra.k8s import Manifest, one, selects
+from tests.infra.k8s import Manifest, arg_value, one, pod_template, selects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 INSTALL = {
@@ -142,3 +142,13 @@ def test_retention_defaults_by_environment() -> None:
     rec = run_stack("dev", {"platform:monitoring.install": "true"})
     assert release(rec).inputs["values"]["prometheus"]["prometheusSpec"]["retention"] == "3d"
     assert not [m for m in rec.kubernetes_manifests() if m["kind"] == "ServiceMonitor"], "serviceMonitor is off"
+
+
+def test_mlflow_serves_metrics_from_a_multiprocess_directory_on_its_emptydir(installed: Recording) -> None:
+    """`mlflow server --expose-prometheus <dir>` (mlflow/server/__init__.py@v3.17.2: the directory becomes
+    prometheus_multiproc_dir and must be writable; the root filesystem is read-only)."""
+    pod = pod_template(one(installed.kubernetes_manifests(), "Deployment", "mlflow", "mlflow"))["spec"]
+    (container,) = pod["containers"]
+    directory = arg_value(container["args"], "--expose-prometheus")
+    (tmp,) = [m for m in container["volumeMounts"] if directory.startswith(m["mountPath"] + "/")]
+    assert any(v["name"] == tmp["name"] and "emptyDir" in v for v in pod["volumes"])

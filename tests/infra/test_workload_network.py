@@ -54,7 +54,6 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
         # The Redis exporter (infra/redis_exporter.py): Redis on 6379 out, Prometheus on 9121 in.
         flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in private}
         flows.add((f"{prometheus}/*", REDIS_EXPORTER, "9121/TCP"))
-        flows.add((f"{prometheus}/*", MLFLOW, "5000/TCP"))
     return flows
 
 
