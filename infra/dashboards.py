@@ -255,6 +255,25 @@ def _dependencies(m: str) -> list[Panel]:
             "s",
         ),
         Panel(
+            "MLflow server: requests by status",
+            (Query(f"sum by (status) (rate(mlflow_http_request_total[{RATE}]))", "{{status}}"),),
+            "reqps",
+            description="MLflow's own /metrics (`mlflow server --expose-prometheus`, prometheus-flask-exporter): "
+            "every client's calls, not only the service's; 5xx here is MLflow failing, 401/403 a client's "
+            "credentials.",
+        ),
+        Panel(
+            "MLflow server: request latency p95",
+            (
+                Query(
+                    "histogram_quantile(0.95, sum by (le) "
+                    f"(rate(mlflow_http_request_duration_seconds_bucket[{RATE}])))",
+                    "p95",
+                ),
+            ),
+            "s",
+        ),
+        Panel(
             "Redis: up, clients, memory",
             (
                 Query("max(redis_up)", "up"),

@@ -37,6 +37,13 @@ BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
 # The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
 # instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
 RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
+# `--expose-prometheus`: /metrics (prometheus-flask-exporter), the workers' counts shared through files in this
+# directory (prometheus_client multiprocess mode) on the pod's emptyDir. No ServiceMonitor scrapes it: MLflow
+# 3.17.2's basic auth fails closed on a route without a permission validator (mlflow/server/auth/__init__.py
+# `MLFLOW_BASIC_AUTH_FAIL_CLOSED`, default on), so only the admin may read /metrics, and Prometheus is not given
+# the admin's password. An admin reads it through `kubectl port-forward`.
+METRICS_PATH = "/metrics"
+METRICS_DIR = f"{kube.TMP_MOUNT}/prometheus"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
 # Every user MLflow reads from its auth database gets this on resources it did not create: clients read the
@@ -268,6 +275,8 @@ class Mlflow(pulumi.ComponentResource):
             pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
             "--allowed-hosts",
             ",".join(service_hosts(namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
+            "--expose-prometheus",
+            METRICS_DIR,
             # Stop taking connections on SIGTERM and give in-flight requests this long.
             "--uvicorn-opts",
             f"--timeout-graceful-shutdown {DRAIN_SECONDS}",

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import alerts, dashboards, inference, kube
+from infra import alerts, dashboards, inference, kube, redis_exporter
 from infra.addons import Chart
 from infra.config import MonitoringConfig
 from infra.namespaces import pod_security_labels
@@ -148,6 +148,25 @@ class Monitoring(pulumi.ComponentResource):
                     "selector": {"matchLabels": inference.LABELS},
                     "endpoints": [
                         {"port": "http", "path": inference.METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}
+                    ],
+                },
+                opts=after_crds,
+            )
+            exporter_labels = {**kube.object_labels(redis_exporter.NAME, "exporter"), **dict(cfg.selector_labels)}
+            k8s.apiextensions.CustomResource(
+                f"{name}-redis-exporter-service-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={"name": redis_exporter.NAME, "namespace": namespace, "labels": exporter_labels},
+                spec={
+                    "selector": {"matchLabels": redis_exporter.LABELS},
+                    "endpoints": [
+                        {
+                            "port": "http",
+                            "path": redis_exporter.METRICS_PATH,
+                            "interval": SCRAPE_INTERVAL,
+                            "scheme": "http",
+                        }
                     ],
                 },
                 opts=after_crds,

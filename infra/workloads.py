@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import inference, mlflow, mlflow_schema, training_job
+from infra import inference, mlflow, mlflow_schema, redis_exporter, training_job
 from infra.addons import Addons
 from infra.cache import Cache
 from infra.cluster import ClusterAccess
@@ -29,6 +29,7 @@ from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, subnet_cidrs
+from infra.redis_exporter import RedisExporter, RedisExporterArgs
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
 
@@ -161,6 +162,13 @@ def flows(
         # S3 for artifacts, and STS for the IRSA credential exchange.
         Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
     ]
+    prometheus = cfg.monitoring.prometheus_namespace
+    if prometheus:
+        exporter = Pods(INFERENCE_NS, redis_exporter.LABELS)
+        result += [
+            Flow("redis-exporter-to-redis", exporter, Cidrs("private subnets (Redis)", private), REDIS_PORT),
+            Flow("prometheus-to-redis-exporter", Pods(prometheus), exporter, redis_exporter.PORT),
+        ]
     if cfg.mlflow.ingress_enabled:
         result.append(Flow("alb-to-mlflow", Cidrs("the VPC (ALB nodes)", [vpc_cidr]), MLFLOW_PODS, mlflow.PORT))
     if cfg.training_job.enabled:
@@ -293,6 +301,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         deregistration_delay_seconds=cfg.inference.drain_seconds,
         subnet_ids=alb_subnets(cfg, args.network, ing.scheme),
     )
+    redis = RedisEndpoint(host=args.cache.primary_endpoint, port=args.cache.port, auth_token=args.cache.auth_token)
     service = Inference(
         name,
         InferenceArgs(
@@ -303,15 +312,19 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             registry_uri=tracking.url,
             mlflow_username=INFERENCE_USER,
             mlflow_password=tracking.user_passwords[INFERENCE_USER],
-            redis=RedisEndpoint(
-                host=args.cache.primary_endpoint, port=args.cache.port, auth_token=args.cache.auth_token
-            ),
+            redis=redis,
             alb=inference_alb,
             host=ing.host,
             public_details=ing.public_docs,
         ),
         opts=after_namespaces,
     )
+
+    # Redis metrics only where a Prometheus scrapes them (its namespace is what the NetworkPolicies admit).
+    if cfg.monitoring.prometheus_namespace:
+        RedisExporter(
+            name, RedisExporterArgs(namespace=namespaces.names[INFERENCE_NS], redis=redis), opts=after_namespaces
+        )
 
     # Its own component, not the service's: the Helm release takes minutes and must not hold the service back.
     if cfg.monitoring.install or cfg.monitoring.operator_objects:

@@ -1,8 +1,9 @@
 """Prometheus and the Redis exporter of the local edition (Debian's `prometheus` and `prometheus-redis-exporter`).
 
-Prometheus scrapes the service (its `/metrics` sums every Gunicorn worker, PROMETHEUS_MULTIPROC_DIR), the Redis
-exporter and itself, bound to loopback with its TSDB under the state folder, and evaluates the same alert rules
-as the cluster (infra/alerts.py), scoped by `job="inference"` instead of the cluster's namespace.
+Prometheus scrapes the service (its `/metrics` sums every Gunicorn worker, PROMETHEUS_MULTIPROC_DIR), MLflow
+(`mlflow server --expose-prometheus`), the Redis exporter and itself, bound to loopback with its TSDB under the
+state folder, and evaluates the same alert rules as the cluster (infra/alerts.py), scoped by `job="inference"`
+instead of the cluster's namespace.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from local.servers import HOST, StartError
 
 SERVICE_JOB = "inference"
 REDIS_JOB = "redis"
+MLFLOW_JOB = "mlflow"
 # Short intervals: the demo shows a promotion within seconds, and the local test waits for a few scrapes.
 SCRAPE_INTERVAL = "5s"
 RETENTION = "2d"
@@ -101,11 +103,15 @@ def start_redis_exporter(state_dir: Path, port: int, redis: servers.RedisServer)
     return exporter
 
 
-def config(port: int, service_port: int, redis_exporter_port: int | None, rules_file: Path) -> dict[str, Any]:
-    """prometheus.yml: the service, the Redis exporter and Prometheus itself, with the alert rules."""
+def config(
+    port: int, service_port: int, redis_exporter_port: int | None, rules_file: Path, mlflow_port: int | None = None
+) -> dict[str, Any]:
+    """prometheus.yml: the service, MLflow, the Redis exporter and Prometheus itself, with the alert rules."""
     jobs = [(SERVICE_JOB, service_port), ("prometheus", port)]
     if redis_exporter_port is not None:
         jobs.append((REDIS_JOB, redis_exporter_port))
+    if mlflow_port is not None:
+        jobs.append((MLFLOW_JOB, mlflow_port))
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "rule_files": [str(rules_file)],
@@ -122,6 +128,7 @@ def start_prometheus(
     redis_exporter_port: int | None,
     champion_alias: str,
     drift_threshold: float = 0.2,
+    mlflow_port: int | None = None,
 ) -> PrometheusServer:
     """Prometheus on loopback, TSDB under `<state_dir>/prometheus-data`, scraping every few seconds."""
     servers.require_free(port, "Prometheus", "PROMETHEUS_PORT")
@@ -131,7 +138,8 @@ def start_prometheus(
     scope = alerts.AlertScope(f'job="{SERVICE_JOB}"', champion_alias, drift_threshold)
     rules.write_text(alerts.rules_yaml(scope))
     config_file = home / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config(port, service_port, redis_exporter_port, rules), sort_keys=False))
+    scrape = config(port, service_port, redis_exporter_port, rules, mlflow_port)
+    config_file.write_text(yaml.safe_dump(scrape, sort_keys=False))
     argv = [
         binary("prometheus"),
         f"--config.file={config_file}",

@@ -513,7 +513,8 @@ def start_mlflow(
     basic_auth: bool = False,
     default_permission: str = "NO_PERMISSIONS",
 ) -> MlflowServer:
-    """`mlflow server` with proxied artifacts on the S3 store, one worker, job execution off, loopback only.
+    """`mlflow server` with proxied artifacts on the S3 store, one worker, job execution off, loopback only, and
+    its Prometheus metrics on `/metrics` (behind basic auth when that is on, as every route but /health).
 
     With `basic_auth`, MLflow's basic-auth app is on and the admin password is generated (clients then need
     MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); `default_permission` is what a non-admin user has on
@@ -533,6 +534,8 @@ def start_mlflow(
         "--artifacts-destination", f"s3://{s3.bucket}/{artifacts_prefix}",
         "--serve-artifacts",
         "--allowed-hosts", f"{HOST}:{port},localhost:{port}",
+        # /metrics for Prometheus (prometheus-flask-exporter), summed over the workers through this directory.
+        "--expose-prometheus", str(_metrics_dir(data)),
     ]  # fmt: skip
     env = {**s3.client_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1"}
     admin_user = admin_password = None
@@ -561,6 +564,14 @@ def start_mlflow(
     )
     wait_until(proc, lambda: http_ok(f"{server.url}/health"), 90, f"mlflow server on {HOST}:{port}")
     return server
+
+
+def _metrics_dir(data: Path) -> Path:
+    """Emptied at each start: the multiprocess files of a previous run's workers would add to this run's counts."""
+    path = data / "prometheus-metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def _auth_password(state_dir: Path) -> str:

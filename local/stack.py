@@ -149,7 +149,12 @@ class LocalStack:
         exporter = prometheus.start_redis_exporter(self.state_dir, self.ports.redis_exporter, redis)
         self.started.append(exporter.process)
         prom = prometheus.start_prometheus(
-            self.state_dir, self.ports.prometheus, self.ports.service, exporter.port, champion_alias=ALIAS
+            self.state_dir,
+            self.ports.prometheus,
+            self.ports.service,
+            exporter.port,
+            champion_alias=ALIAS,
+            mlflow_port=self.ports.mlflow,
         )
         self.started.append(prom.process)
         self.urls["prometheus"] = prom.url

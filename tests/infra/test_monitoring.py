@@ -19,7 +19,7 @@ from infra import alerts, dashboards
 from infra.config import ConfigError
 from infra.monitoring import KUBE_PROMETHEUS_STACK
 from tests.infra.harness import Recording, run_stack
-from tests.infra.k8s import Manifest, one, selects
+from tests.infra.k8s import Manifest, arg_value, one, pod_template, selects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 INSTALL = {
@@ -83,8 +83,8 @@ def test_the_installed_prometheus_selects_our_service_monitor_and_rules(installe
 def test_operator_objects_wait_for_the_chart_that_installs_their_crds(installed: Recording) -> None:
     chart = release(installed)
     for kind in ("ServiceMonitor", "PrometheusRule"):
-        (cr,) = [r for r in installed if r.type == f"kubernetes:monitoring.coreos.com/v1:{kind}"]
-        assert installed.depends_on(cr, chart), kind
+        crs = [r for r in installed if r.type == f"kubernetes:monitoring.coreos.com/v1:{kind}"]
+        assert crs and all(installed.depends_on(cr, chart) for cr in crs), kind
     inference = installed.one("kubernetes:apps/v1:Deployment", "mlp-prod-inference-deployment")
     assert not installed.depends_on(inference, chart), "the service must not wait minutes for the chart"
 
@@ -142,3 +142,13 @@ def test_retention_defaults_by_environment() -> None:
     rec = run_stack("dev", {"platform:monitoring.install": "true"})
     assert release(rec).inputs["values"]["prometheus"]["prometheusSpec"]["retention"] == "3d"
     assert not [m for m in rec.kubernetes_manifests() if m["kind"] == "ServiceMonitor"], "serviceMonitor is off"
+
+
+def test_mlflow_serves_metrics_from_a_multiprocess_directory_on_its_emptydir(installed: Recording) -> None:
+    """`mlflow server --expose-prometheus <dir>` (mlflow/server/__init__.py@v3.17.2: the directory becomes
+    prometheus_multiproc_dir and must be writable; the root filesystem is read-only)."""
+    pod = pod_template(one(installed.kubernetes_manifests(), "Deployment", "mlflow", "mlflow"))["spec"]
+    (container,) = pod["containers"]
+    directory = arg_value(container["args"], "--expose-prometheus")
+    (tmp,) = [m for m in container["volumeMounts"] if directory.startswith(m["mountPath"] + "/")]
+    assert any(v["name"] == tmp["name"] and "emptyDir" in v for v in pod["volumes"])

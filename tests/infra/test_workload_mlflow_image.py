@@ -130,6 +130,9 @@ def start_recorded_server(
     args = list(container["args"])
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
+    # The pod's emptyDir, here the temporary directory.
+    metrics_dir = args.index("--expose-prometheus") + 1
+    args[metrics_dir] = args[metrics_dir].replace(kube.TMP_MOUNT, str(tmp), 1)
     env = {e["name"]: e["value"].replace("/var/run/secrets/mlflow", str(secrets)) for e in container["env"]}
     env |= {"HOME": str(tmp), "TMPDIR": str(tmp), "PATH": f"{VENV_BIN}:/usr/bin:/bin"}
     log = tmp / "server.log"
@@ -304,7 +307,13 @@ def test_image_requirements_are_pinned() -> None:
             name, _, version = line.partition("==")
             assert version, f"unpinned: {line}"
             pins[name] = version
-    assert pins == {"mlflow[auth]": "3.17.2", "Flask-WTF": "1.3.0", "psycopg2-binary": "2.9.13", "boto3": "1.44.5"}
+    assert pins == {
+        "mlflow[auth]": "3.17.2",
+        "prometheus-flask-exporter": "0.23.2",
+        "Flask-WTF": "1.3.0",
+        "psycopg2-binary": "2.9.13",
+        "boto3": "1.44.5",
+    }
 
 
 def test_image_holds_the_rds_ca_bundle_the_backend_uri_verifies_against() -> None:
@@ -328,3 +337,21 @@ def test_deployment_and_job_use_the_image_paths(dev: Recording) -> None:
     assert arg_value(c["args"], "--port") == "5000"
     job = by_component(manifests, "Job", "mlflow", "bootstrap-users")
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][1] == copies["bootstrap_users.py"]
+
+
+@pytest.mark.slow
+def test_metrics_are_served_to_the_admin_only(dev: Recording, tmp_path: Path) -> None:
+    """`--expose-prometheus` needs prometheus-flask-exporter in the image (mlflow/server/prometheus_exporter.py
+    @v3.17.2). Basic auth fails closed on a route with no permission validator (mlflow/server/auth/__init__.py
+    @v3.17.2 `_before_request`, MLFLOW_BASIC_AUTH_FAIL_CLOSED on by default): /metrics is the admin's alone, which
+    is why no ServiceMonitor scrapes MLflow (infra/mlflow.py METRICS_DIR)."""
+    with recorded_server(dev, tmp_path / "server") as server:
+        done = bootstrap(dev, server, tmp_path)
+        assert done.returncode == 0, done.stderr
+        inference = ("inference", (tmp_path / "users" / "inference").read_text())
+        metrics = f"{server.url}/metrics"
+        assert httpx.get(metrics, headers={"Host": SERVICE_HOST}).status_code == 401
+        assert httpx.get(metrics, headers={"Host": SERVICE_HOST}, auth=inference).status_code == 403
+        scraped = httpx.get(metrics, headers={"Host": SERVICE_HOST}, auth=server.admin)
+        assert scraped.status_code == 200
+        assert "mlflow_http_request_total{" in scraped.text

@@ -28,6 +28,9 @@ VPC = {"dev": "10.10.0.0/16", "staging": "10.20.0.0/16", "prod": "10.30.0.0/16"}
 PREVIEWS = "[ml-platform/preview=true]/inference:server"
 
 
+REDIS_EXPORTER = "inference/redis-exporter:exporter"
+
+
 def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None = None) -> set[Flow]:
     blocks = list(ipaddress.ip_network(VPC[stack]).subnets(prefixlen_diff=4))
     zones = 2 if stack == "dev" else 3
@@ -51,6 +54,9 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
         flows.add((PREVIEWS, MLFLOW, "5000/TCP"))
     if prometheus:
         flows.add((f"{prometheus}/*", INFERENCE, "8000/TCP"))
+        # The Redis exporter (infra/redis_exporter.py): Redis on 6379 out, Prometheus on 9121 in.
+        flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in private}
+        flows.add((f"{prometheus}/*", REDIS_EXPORTER, "9121/TCP"))
     return flows
 
 

@@ -132,7 +132,7 @@ def test_promotion_and_rollback_under_load_lose_nothing_and_serve_no_stale_answe
 
 def test_prometheus_holds_the_service_series_and_the_alias_change(stack: LocalStack) -> None:
     """After the promotion and rollback above, the demo's Prometheus has scraped the service (all workers, one
-    target), Redis through its exporter, and recorded version 2 serving and then retired; the alert rules of
+    target), MLflow, Redis through its exporter, and recorded version 2 serving and then retired; the alert rules of
     infra/alerts.py are loaded. Runs after the promotion test (same module stack, file order)."""
     prom = PrometheusServer(next(p for p in stack.started if p.name == "prometheus"), stack.ports.prometheus)
     assert stack.urls["prometheus"] == prom.url
@@ -149,6 +149,8 @@ def test_prometheus_holds_the_service_series_and_the_alias_change(stack: LocalSt
     assert holds(f'increase(serving_model_reloads_total{{{job},result="loaded"}}[10m]) > 0')
     assert holds(f'sum(rate(serving_http_request_duration_seconds_count{{{job},route="/predict"}}[5m])) > 0')
     assert holds('redis_up{job="redis"} == 1')
+    # MLflow's own /metrics (mlflow server --expose-prometheus): the workers' model loads went through it.
+    assert holds('sum(mlflow_http_request_total{job="mlflow"}) > 0')
     assert holds(f"up{{{job}}} == 1")
     assert {r["alert"] for g in alerts.rule_groups(SCOPE) for r in g["rules"]} <= prom.rule_names()
 

@@ -2,8 +2,9 @@
 
 The service runs against the session's real MLflow and Redis with a champion (with training statistics, so drift
 is measured), a challenger in shadow and A/B, and the cache on; after traffic its live `/metrics` is scraped, and
-so is a real Redis exporter's (Debian's prometheus-redis-exporter, local/prometheus.py). A query naming a metric
-neither exports — a typo, a renamed metric, a forgotten `_total` — fails here rather than as an empty panel.
+so is a real Redis exporter's (Debian's prometheus-redis-exporter, local/prometheus.py) and the session MLflow's
+(`mlflow server --expose-prometheus`, local/servers.py). A query naming a metric none exports — a typo, a renamed
+metric, a forgotten `_total` — fails here rather than as an empty panel.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def live_metrics(
     linear: LinearRegression,
     ridge: Ridge,
     diabetes: Any,
-) -> Iterator[tuple[str, str]]:
-    """(the service's /metrics, the Redis exporter's /metrics) after traffic of every kind."""
+) -> Iterator[tuple[str, str, str]]:
+    """(the service's, the Redis exporter's, MLflow's /metrics) after traffic of every kind."""
     tmp = tmp_path_factory.mktemp("observability")
     features = diabetes[0]
     name = "svc_observability"
@@ -106,20 +107,23 @@ def live_metrics(
             service = client.get("/metrics").text
         with urllib.request.urlopen(exporter.metrics_url, timeout=10) as resp:  # noqa: S310 - loopback
             redis = resp.read().decode()
-        yield service, redis
+        # The service's model loads above went through this MLflow, so its request series have samples.
+        with urllib.request.urlopen(f"{tracking}/metrics", timeout=10) as resp:  # noqa: S310 - loopback
+            mlflow = resp.read().decode()
+        yield service, redis, mlflow
     finally:
         exporter.stop()
 
 
-def test_every_dashboard_query_names_exported_metrics(live_metrics: tuple[str, str]) -> None:
-    available = exported(live_metrics[0]) | exported(live_metrics[1]) | SYNTHETIC
+def test_every_dashboard_query_names_exported_metrics(live_metrics: tuple[str, str, str]) -> None:
+    available = set().union(*(exported(text) for text in live_metrics)) | SYNTHETIC
     queries = dashboards.queries(MATCHER)
     assert len(queries) > 20
     missing = {q: sorted(metric_names(q) - available) for q in queries if metric_names(q) - available}
     assert not missing, missing
 
 
-def test_every_alert_rule_names_exported_metrics(live_metrics: tuple[str, str]) -> None:
+def test_every_alert_rule_names_exported_metrics(live_metrics: tuple[str, str, str]) -> None:
     available = exported(live_metrics[0]) | SYNTHETIC
     scope = alerts.AlertScope(MATCHER, champion_alias="production", drift_threshold=0.2)
     rules = [r for g in alerts.rule_groups(scope) for r in g["rules"]]
@@ -127,10 +131,9 @@ def test_every_alert_rule_names_exported_metrics(live_metrics: tuple[str, str]) 
     assert not any(missing.values()), missing
 
 
-def test_the_traffic_produced_the_series_the_panels_plot(live_metrics: tuple[str, str]) -> None:
+def test_the_traffic_produced_the_series_the_panels_plot(live_metrics: tuple[str, str, str]) -> None:
     """Declared is not enough for the panels that matter: these must have samples after the traffic above."""
-    service, redis = live_metrics
-    with_samples = {s.name for f in text_string_to_metric_families(service + redis) for s in f.samples}
+    with_samples = {s.name for f in text_string_to_metric_families("".join(live_metrics)) for s in f.samples}
     for name in (
         "serving_http_request_duration_seconds_bucket",
         "serving_variant_requests_total",
@@ -143,6 +146,8 @@ def test_the_traffic_produced_the_series_the_panels_plot(live_metrics: tuple[str
         "serving_ab_fallbacks_total",
         "redis_up",
         "redis_commands_processed_total",
+        "mlflow_http_request_total",
+        "mlflow_http_request_duration_seconds_bucket",
     ):
         assert name in with_samples, name
 
