@@ -103,8 +103,8 @@ def check_upgrade_step(running: str | None, wanted: str, key: str = "platform:cl
 
     UpdateClusterVersion moves the control plane one minor at a time and never back (EKS user guide, "Update
     existing cluster to new Kubernetes version": "you can only update one minor version at a time"; EKS API
-    reference, UpdateClusterVersion), and the node groups and add-ons follow in the same run. Checked before any
-    resource is registered, so a skip fails `pulumi preview` instead of half an `up`.
+    reference, UpdateClusterVersion), and the node groups and add-ons follow in the same run. Checked before the
+    cluster's resources are registered, so a skip fails `pulumi preview` instead of half an `up`.
     """
     if running is None or running == wanted:
         return
