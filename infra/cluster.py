@@ -23,6 +23,12 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 # The node role holds these and nothing else (CIS EKS 5.1.3, 5.2.1); workloads get AWS access through IRSA.
 NODE_ROLE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+# EKS user guide, "Associate access policies with access entries": a namespace scope may name namespaces with a
+# wildcard (dev-*), and Edit grants the Kubernetes `edit` role's permissions in them only.
+PREVIEW_POLICY = "AmazonEKSEditPolicy"
+PREVIEW_NAMESPACES = ("pr-*",)
+# The Kubernetes group of the preview roles' access entries (RBAC subject in infra/preview_access.py).
+PREVIEW_GROUP = "preview-deployers"
 
 
 class ClusterAccess(Protocol):
@@ -279,6 +285,30 @@ class Cluster(pulumi.ComponentResource):
         cluster_admin("deployer", deployer)
         for arn in cfg.admin_role_arns:
             cluster_admin(f"admin-{hashlib.sha256(arn.encode()).hexdigest()[:8]}", arn)
+        for arn in cfg.preview_role_arns:
+            # Pull-request code runs under this role: it edits the pr-* namespaces only. Namespaces themselves are
+            # cluster-scoped, so the group lets it create and delete those named pr-<N> (infra/preview_access.py).
+            suffix = f"preview-{hashlib.sha256(arn.encode()).hexdigest()[:8]}"
+            entry = aws.eks.AccessEntry(
+                f"{name}-{suffix}",
+                cluster_name=cluster.name,
+                principal_arn=arn,
+                type="STANDARD",
+                kubernetes_groups=[PREVIEW_GROUP],
+                tags=tags(suffix),
+                opts=child,
+            )
+            association = aws.eks.AccessPolicyAssociation(
+                f"{name}-{suffix}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{PREVIEW_POLICY}",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                    type="namespace", namespaces=list(PREVIEW_NAMESPACES)
+                ),
+                opts=child,
+            )
+            access.extend([entry, association])
 
         issuer_url = cluster.identities.apply(_oidc_issuer_url)
         # No thumbprint: IAM trusts the EKS OIDC issuer through its own CA library, and a pinned thumbprint is

@@ -41,11 +41,16 @@ IMAGE_CHECK_DEADLINE_SECONDS = 300
 # controller has observed this generation and created pods of its template, i.e. admission (Pod Security, the LB
 # controller's webhook) let them in. That the image starts is the image check's job.
 DEPLOYMENT_WAIT_FOR = "jsonpath={.status.updatedReplicas}"
-# What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster.
+# What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster. Exact, so
+# /health (model, last rejected version and why, cache, drift) is not reached through a /health prefix.
 PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
     ("/predict", "Exact"),
     ("/invocations", "Exact"),
-    ("/health", "Prefix"),
+    (READY_PATH, "Exact"),
+)
+# Routed too only when the stack opts in (ingress.publicDocs): they describe the service to whoever asks.
+DETAIL_PATHS: tuple[tuple[str, str], ...] = (
+    ("/health", "Exact"),
     ("/version", "Exact"),
     ("/docs", "Prefix"),
     ("/openapi.json", "Exact"),
@@ -78,6 +83,8 @@ class InferenceArgs:
     host: pulumi.Input[str] | None = None
     # Prepended to every cache key: a preview sharing a Redis never reads or overwrites another's entries.
     cache_key_prefix: str = ""
+    # Route DETAIL_PATHS through the ALB as well (ingress.publicDocs); previews never do.
+    public_details: bool = False
 
 
 def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
@@ -85,6 +92,11 @@ def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
     return pulumi.Output.all(redis.host, redis.port, redis.auth_token).apply(
         lambda v: f"rediss://:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/0"
     )
+
+
+def routed_paths(public_details: bool) -> tuple[tuple[str, str], ...]:
+    """The Ingress paths (path, pathType) the ALB forwards to the service."""
+    return PUBLIC_PATHS + (DETAIL_PATHS if public_details else ())
 
 
 class Inference(pulumi.ComponentResource):
@@ -274,7 +286,7 @@ class Inference(pulumi.ComponentResource):
                         "path_type": path_type,
                         "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}},
                     }
-                    for path, path_type in PUBLIC_PATHS
+                    for path, path_type in routed_paths(args.public_details)
                 ]
             }
         }

@@ -134,6 +134,18 @@ def spread(labels: Mapping[str, str]) -> list[k8s.core.v1.TopologySpreadConstrai
     ]
 
 
+# mlflow/environment_variables.py (mlflow 3.x): MLFLOW_DISABLE_TELEMETRY, read by telemetry/utils.py.
+TELEMETRY_OFF: k8s.core.v1.EnvVarArgsDict = {"name": "MLFLOW_DISABLE_TELEMETRY", "value": "true"}
+
+
+def without_telemetry(container: k8s.core.v1.ContainerArgsDict) -> k8s.core.v1.ContainerArgsDict:
+    """The container with TELEMETRY_OFF added to its (literal) env list."""
+    env = container.get("env", [])
+    if not isinstance(env, Sequence):
+        raise TypeError(f"container {container.get('name')}: env must be a list to add {TELEMETRY_OFF['name']}")
+    return {**container, "env": [*env, TELEMETRY_OFF]}
+
+
 def pod_spec(
     containers: list[k8s.core.v1.ContainerArgsDict],
     volumes: list[k8s.core.v1.VolumeArgsDict],
@@ -144,13 +156,16 @@ def pod_spec(
     restart_policy: str | None = None,
     init_containers: list[k8s.core.v1.ContainerArgsDict] | None = None,
 ) -> k8s.core.v1.PodSpecArgsDict:
-    """A pod of the restricted shape: no API token, no service-link variables, non-root under RuntimeDefault."""
+    """A pod of the restricted shape: no API token, no service-link variables, non-root under RuntimeDefault;
+    no container sends MLflow's usage telemetry."""
     spec: k8s.core.v1.PodSpecArgsDict = {
         # None of the workloads talks to the Kubernetes API (CKV_K8S_38).
         "automount_service_account_token": False,
         "enable_service_links": False,
         "security_context": pod_security_context(),
-        "containers": containers,
+        # Every image runs MLflow (server or client), which would otherwise report usage to MLflow's telemetry
+        # endpoint (mlflow/telemetry/utils.py); set here too, so an image built without its ENV still keeps quiet.
+        "containers": [without_telemetry(c) for c in containers],
         "volumes": volumes,
     }
     if service_account is not None:
@@ -162,7 +177,7 @@ def pod_spec(
     if restart_policy is not None:
         spec["restart_policy"] = restart_policy
     if init_containers:
-        spec["init_containers"] = init_containers
+        spec["init_containers"] = [without_telemetry(c) for c in init_containers]
     return spec
 
 

@@ -34,6 +34,9 @@ ADMIN_DIR = "/var/run/secrets/mlflow-admin"
 USERS_DIR = "/var/run/secrets/mlflow-users"
 ENTRYPOINT = "/usr/local/bin/mlflow-entrypoint"
 BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
+# The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
+# instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
 # Every user MLflow reads from its auth database gets this on resources it did not create: clients read the
@@ -79,14 +82,16 @@ class MlflowArgs:
 
 
 def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
-    """SQLAlchemy URI of the backend store; TLS required (the server also enforces `rds.force_ssl`).
+    """SQLAlchemy URI of the backend store over TLS that verifies the server (the server enforces `rds.force_ssl`).
 
+    `sslmode=verify-full` checks the certificate chains to RDS_CA_BUNDLE and names the endpoint (libpq, "SSL
+    Support": `require` encrypts but accepts any certificate, so a spoofed endpoint would get the password).
     The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
     """
     return pulumi.Output.all(db.host, db.port, db.password).apply(
         lambda v: (
             f"postgresql+psycopg2://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
-            f"{quote(db.name, safe='')}?sslmode=require"
+            f"{quote(db.name, safe='')}?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}"
         )
     )
 
@@ -241,6 +246,13 @@ class Mlflow(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Behind the UI's ALB a terminating pod keeps serving until the target has drained (the ALB's deregistration
+        # delay); only in-cluster clients, whose Service endpoints update within seconds, need just the short sleep.
+        pre_stop_sleep = (
+            max(PRE_STOP_SLEEP_SECONDS, args.alb.deregistration_delay_seconds)
+            if cfg.ingress_enabled and args.alb is not None
+            else PRE_STOP_SLEEP_SECONDS
+        )
         server_args: list[pulumi.Input[str]] = [
             "server",
             "--host",
@@ -289,7 +301,7 @@ class Mlflow(pulumi.ComponentResource):
             "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
             "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
             "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
-            "lifecycle": {"pre_stop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
+            "lifecycle": {"pre_stop": {"sleep": {"seconds": pre_stop_sleep}}},
             "resources": kube.resources(cfg.resources),
             "security_context": kube.container_security_context(),
             "volume_mounts": [
@@ -327,7 +339,7 @@ class Mlflow(pulumi.ComponentResource):
                         ],
                         service_account=sa.metadata.name,
                         spread_labels=LABELS,
-                        grace_seconds=kube.termination_grace_seconds(PRE_STOP_SLEEP_SECONDS, DRAIN_SECONDS),
+                        grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
                         # The server would migrate an empty or behind schema by itself, in every replica at once
                         # (mlflow 3.17.2 SqlAlchemyStore.__init__, auth migrate_if_needed): refuse to start instead.
                         init_containers=[mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR)],

@@ -126,7 +126,7 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
             kubernetes_version=cluster.version,
             flows=inference_flows(
                 namespace,
-                _string(output("vpcCidr")),
+                output("albSourceCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
                 output("privateSubnetCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
                 cfg.monitoring.prometheus_namespace,
             ),

@@ -28,6 +28,7 @@ from infra.preview import (
     build_preview,
     credentials_document,
 )
+from infra.preview_access import PreviewAccess
 from infra.registry import Registry, RegistryArgs
 from infra.shared_secrets import SharedSecrets, SharedSecretsArgs
 from infra.storage import ArtifactStore, ArtifactStoreArgs
@@ -66,6 +67,7 @@ class Platform:
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
             "privateSubnetCidrs": workloads.private_subnet_cidrs,
+            "albSourceCidrs": workloads.alb_source_cidrs,
             "clusterName": self.cluster.cluster_name,
             "kubernetesVersion": self.cluster.version,
             "kubeconfig": self.cluster.kubeconfig,
@@ -160,6 +162,8 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             AddonsArgs(cluster=cluster, region=cfg.region, vpc_id=network.vpc_id, tags=tags),
             opts=pulumi.ResourceOptions(providers=[cluster.provider]),
         )
+        if cfg.cluster.preview_role_arns:
+            PreviewAccess(cfg.name, opts=pulumi.ResourceOptions(providers=[cluster.provider]))
     cache = Cache(
         cfg.name,
         CacheArgs(

@@ -97,6 +97,8 @@ class Workloads:
     inference_alb: AlbSettings
     vpc_cidr: pulumi.Input[str]
     private_subnet_cidrs: list[pulumi.Input[str]]
+    # Where the inference ALB (and the previews' ALB, of the same scheme) connects to pods from.
+    alb_source_cidrs: list[pulumi.Input[str]]
     # The certificates the stack issued: ingress.host's (unless given one), the previews' wildcard.
     certificates: Certificates | None = None
     # ingress.host's alias to the inference ALB (None without a hosted zone).
@@ -116,15 +118,15 @@ def group_name(name: str) -> str:
 
 def inference_flows(
     namespace: str,
-    vpc_cidr: pulumi.Input[str],
+    alb_cidrs: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
     private: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
     prometheus_namespace: str | None,
 ) -> list[Flow]:
     """The inference service's connections, wherever it runs (a full stack's `inference`, a preview's pr-<N>)."""
     pods = Pods(namespace, inference.LABELS)
     result = [
-        # target-type ip: the ALB connects from its own addresses in the VPC straight to the pods.
-        Flow("alb-to-inference", Cidrs("the VPC (ALB nodes)", [vpc_cidr]), pods, inference.PORT),
+        # target-type ip: the ALB connects from its own addresses (in the subnets it is placed in) to the pods.
+        Flow("alb-to-inference", Cidrs("the ALB's subnets", alb_cidrs), pods, inference.PORT),
         Flow("inference-to-mlflow", pods, MLFLOW_PODS, mlflow.PORT),
         Flow("inference-to-redis", pods, Cidrs("private subnets (Redis)", private), REDIS_PORT),
     ]
@@ -133,11 +135,25 @@ def inference_flows(
     return result
 
 
-def flows(cfg: PlatformConfig, vpc_cidr: pulumi.Input[str], private: Sequence[pulumi.Input[str]]) -> list[Flow]:
+def alb_source_cidrs(
+    scheme: str, vpc_cidr: pulumi.Input[str], public: Sequence[pulumi.Input[str]]
+) -> list[pulumi.Input[str]]:
+    """Where an ALB of `scheme` connects to pods from. An internet-facing ALB sits in the public subnets, where no
+    pod runs (the VPC CNI gives pods addresses of the nodes' private subnets), so pods cannot pose as it; an internal
+    ALB sits in the private subnets with the pods, and the VPC is as narrow as it gets without subnets of its own."""
+    return list(public) if scheme == "internet-facing" else [vpc_cidr]
+
+
+def flows(
+    cfg: PlatformConfig,
+    vpc_cidr: pulumi.Input[str],
+    private: Sequence[pulumi.Input[str]],
+    alb_cidrs: Sequence[pulumi.Input[str]],
+) -> list[Flow]:
     """Every connection the workloads may open or accept (besides DNS, which every namespace gets)."""
     private_subnets = Cidrs("private subnets (Redis, RDS)", private)
     result = [
-        *inference_flows(INFERENCE_NS, vpc_cidr, private, cfg.monitoring.prometheus_namespace),
+        *inference_flows(INFERENCE_NS, alb_cidrs, private, cfg.monitoring.prometheus_namespace),
         Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), MLFLOW_PODS, mlflow.PORT),
         Flow("mlflow-to-postgres", MLFLOW_PODS, private_subnets, POSTGRES_PORT),
         # The schema migration Job: the database only (its pods are not the server's, so not admitted above).
@@ -176,18 +192,27 @@ def alb_subnets(cfg: PlatformConfig, network: NetworkRefs, scheme: str) -> list[
     return list(network.private_subnet_ids if scheme == "internal" else network.public_subnet_ids)
 
 
-def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> tuple[pulumi.Input[str], list[pulumi.Input[str]]]:
-    """The VPC's CIDR and its private subnets' CIDRs: from config when built here, looked up when brought."""
+def network_cidrs(
+    cfg: PlatformConfig, network: NetworkRefs
+) -> tuple[pulumi.Input[str], list[pulumi.Input[str]], list[pulumi.Input[str]]]:
+    """The VPC's CIDR and its private and public subnets' CIDRs: from config when built here, looked up when
+    brought."""
     if not cfg.network.bring_your_own:
-        return cfg.network.vpc_cidr, list(subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)[1])
+        public, private = subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)
+        return cfg.network.vpc_cidr, list(private), list(public)
     vpc = aws.ec2.get_vpc_output(id=network.vpc_id).cidr_block
-    return vpc, [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in network.private_subnet_ids]
+
+    def cidrs(subnets: list[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
+        return [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in subnets]
+
+    return vpc, cidrs(network.private_subnet_ids), cidrs(network.public_subnet_ids)
 
 
 def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     """Register the workload layer on the cluster of `args`."""
     cfg, cluster = args.config, args.cluster
-    vpc_cidr, private_cidrs = network_cidrs(cfg, args.network)
+    vpc_cidr, private_cidrs, public_cidrs = network_cidrs(cfg, args.network)
+    alb_cidrs = alb_source_cidrs(cfg.ingress.scheme, vpc_cidr, public_cidrs)
     # Every pod lands in a namespace the LB controller's webhook watches (readiness gates), so nothing is
     # created before the controller runs (on a brought cluster it already does).
     controller = [args.addons.load_balancer_controller] if args.addons is not None else []
@@ -197,7 +222,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         NamespacesArgs(
             names=[INFERENCE_NS, MLFLOW_NS] + ([TRAINING_NS] if cfg.training_job.enabled else []),
             kubernetes_version=cluster.version,
-            flows=flows(cfg, vpc_cidr, private_cidrs),
+            flows=flows(cfg, vpc_cidr, private_cidrs, alb_cidrs),
             labels={"app.kubernetes.io/part-of": "ml-platform", "app.kubernetes.io/managed-by": "pulumi"},
         ),
         opts=on_cluster,
@@ -291,6 +316,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             ),
             alb=inference_alb,
             host=ing.host,
+            public_details=ing.public_docs,
         ),
         opts=after_namespaces,
     )
@@ -349,6 +375,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         inference_alb=inference_alb,
         vpc_cidr=vpc_cidr,
         private_subnet_cidrs=private_cidrs,
+        alb_source_cidrs=alb_cidrs,
         certificates=certificates,
         dns=dns,
         preview_ingress=preview_ingress,

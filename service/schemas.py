@@ -17,12 +17,13 @@ _EXAMPLE_ROW = {"age": 0.038, "sex": 0.051, "bmi": 0.062, "bp": 0.022, "s1": -0.
 class PredictRequest(BaseModel):
     """Exactly one of `instances` and `inputs`; the columns are the model's signature (see `GET /health`)."""
 
-    instances: list[dict[str, float | int | bool]] | None = Field(
+    instances: list[dict[str, float | int | bool | str]] | None = Field(
         default=None,
-        description="Rows as objects keyed by input column name; every column once, no others.",
+        description="Rows as objects keyed by input column name; every column once, no others. Strings for "
+        "string columns, ISO 8601 date-times without timezone for datetime columns.",
         examples=[[_EXAMPLE_ROW]],
     )
-    inputs: list[list[float | int | bool]] | None = Field(
+    inputs: list[list[float | int | bool | str]] | None = Field(
         default=None,
         description="Rows as lists of values in the signature's column order.",
         examples=[[list(_EXAMPLE_ROW.values())]],

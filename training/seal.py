@@ -41,10 +41,28 @@ def directory_digest(path: Path) -> str:
 
 
 def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[str, Any]:
-    """The contract as the service computes it: [{"name", "type"}] in signature order, and one row's shape."""
+    """The contract as the service computes it: [{"name", "type"}] in signature order, one row's shape, and
+    `output_type` when the outputs are not numbers (a classifier's string labels, booleans)."""
     specs = signature.inputs.inputs
     inputs = [{"name": spec.name, "type": getattr(spec.type, "name", str(spec.type))} for spec in specs]
-    return {"inputs": inputs, "output_shape": list(output_shape)}
+    terms: dict[str, Any] = {"inputs": inputs, "output_shape": list(output_shape)}
+    kind = signature_output_type(signature)
+    if kind != "number":
+        terms["output_type"] = kind
+    return terms
+
+
+def signature_output_type(signature: ModelSignature) -> str:
+    """The outputs' type ("string", "boolean" or "number") as the signature declares it (infer_signature records
+    string labels as a `str` tensor, a DataFrame's as `string` columns)."""
+    outputs = signature.outputs
+    if outputs is None:
+        return "number"
+    if outputs.is_tensor_spec():
+        kinds = {spec.type.kind for spec in outputs.inputs}
+        return "string" if kinds <= {"U", "S", "O"} else "boolean" if kinds == {"b"} else "number"
+    names = {getattr(spec.type, "name", str(spec.type)) for spec in outputs.inputs}
+    return "string" if names == {"string"} else "boolean" if names == {"boolean"} else "number"
 
 
 def signature_output_shape(signature: ModelSignature) -> tuple[int, ...]:

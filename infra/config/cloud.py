@@ -53,6 +53,8 @@ class ClusterConfig:
     # The role running `pulumi up`, given cluster-admin through its own access entry. None: the role behind the
     # session running the program (aws.iam.get_session_context), see infra/cluster.py.
     deployer_role_arn: str | None = None
+    # Roles (the preview workflow's) that may edit only pull-request namespaces (PREVIEW_NAMESPACES).
+    preview_role_arns: tuple[str, ...] = ()
 
     @property
     def public_endpoint(self) -> bool:
@@ -215,6 +217,18 @@ def read_cluster(keys: Keys) -> ClusterConfig:
             "second one for the same principal (ResourceInUseException)",
             list(admins),
         )
+    previews = keys.string_list(
+        "cluster.previewRoleArns",
+        item=lambda v: bool(ROLE_ARN.fullmatch(v)),
+        expected="a list of IAM role ARNs (arn:aws:iam::<account>:role/<name>)",
+    )
+    if overlap := sorted(set(previews) & ({*admins, deployer} - {None})):
+        raise keys.fail(
+            "cluster.previewRoleArns",
+            f"free of the deployer and cluster.adminRoleArns ({', '.join(str(a) for a in overlap)}): EKS allows one "
+            "access entry per principal, and a cluster admin needs no preview access",
+            list(previews),
+        )
     retention = keys.integer("cluster.logRetentionDays", minimum=1)
     if retention not in LOG_RETENTION_DAYS:
         raise keys.fail(
@@ -228,6 +242,7 @@ def read_cluster(keys: Keys) -> ClusterConfig:
         log_retention_days=retention,
         existing=read_existing_cluster(keys),
         deployer_role_arn=deployer,
+        preview_role_arns=previews,
     )
 
 

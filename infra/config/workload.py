@@ -108,6 +108,8 @@ class IngressConfig:
     waf_acl_arn: str | None
     inbound_cidrs: tuple[str, ...]
     deletion_protection: bool
+    # Visible opt-in: the ALB also routes /health (details), /version, /docs and /openapi.json.
+    public_docs: bool
 
     @property
     def issues_certificate(self) -> bool:
@@ -314,6 +316,7 @@ def read_ingress(keys: Keys, environment: str, region: str) -> IngressConfig:
         ),
         inbound_cidrs=cidrs,
         deletion_protection=environment != "dev",
+        public_docs=keys.boolean("ingress.publicDocs"),
     )
 
 

@@ -96,19 +96,45 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
 
-def row_keys(prefix: str, model_key: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+def row_keys(prefix: str, model_key: str, rows: np.ndarray[Any, Any]) -> list[str]:
     """`model_key` is the model's immutable identity (LoadedModel.cache_key)."""
+    head = f"{prefix}pred:{model_key}:"
+    if rows.dtype == object:
+        return [head + hashlib.blake2b(canonical_row(row), digest_size=16).hexdigest() for row in rows]
     # Adding 0.0 turns -0.0 into 0.0, the one float64 value with two spellings that compare equal.
     normalised = np.ascontiguousarray(rows + 0.0, dtype=np.float64)
-    head = f"{prefix}pred:{model_key}:"
     return [head + hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in normalised]
 
 
-def fits(value: Any, shape: tuple[int, ...]) -> bool:
-    """`value` is one row's output of `shape`: a finite number for (), a list of `shape[0]` of those for (k,)..."""
+def canonical_row(row: Sequence[Any]) -> bytes:
+    """One row of mixed types (validated: `str`, `datetime64`, `float` elsewhere) as unambiguous bytes.
+
+    Each value carries its type and a string its length, so `"1"`, `1` and `true` never meet on one key, and no
+    run of strings can be cut two ways (`["ab", "c"]` vs `["a", "bc"]`). Strings are hashed as the exact code
+    points the model is given (lone surrogates included), not normalised: the model may tell them apart.
+    """
+    parts = []
+    for value in row:
+        if isinstance(value, str):
+            data = value.encode("utf-8", "surrogatepass")
+            parts.append(b"s" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, np.datetime64):
+            parts.append(b"t" + value.astype("datetime64[ns]").astype(np.int64).tobytes())
+        else:
+            parts.append(b"f" + np.float64(float(value) + 0.0).tobytes())
+    return b"".join(parts)
+
+
+def fits(value: Any, shape: tuple[int, ...], kind: str = "number") -> bool:
+    """`value` is one row's output of `shape` and `kind`: for (), a finite number ("number"), a string (a
+    classifier's label, "string") or a boolean ("boolean"); for (k,), a list of `shape[0]` of those..."""
     if not shape:
+        if kind == "string":
+            return isinstance(value, str)
+        if kind == "boolean":
+            return isinstance(value, bool)
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return isinstance(value, list) and len(value) == shape[0] and all(fits(v, shape[1:]) for v in value)
+    return isinstance(value, list) and len(value) == shape[0] and all(fits(v, shape[1:], kind) for v in value)
 
 
 def describe(error: BaseException) -> str:
@@ -176,7 +202,7 @@ class PredictionCache:
             max_pending_sets=max_pending_sets,
         )
 
-    def keys(self, model_key: str, rows: np.ndarray[Any, np.dtype[np.float64]]) -> list[str]:
+    def keys(self, model_key: str, rows: np.ndarray[Any, Any]) -> list[str]:
         return row_keys(self.key_prefix, model_key, rows)
 
     def _mac(self, key: str, payload: bytes) -> bytes:
@@ -186,7 +212,7 @@ class PredictionCache:
         payload = orjson.dumps(value)
         return self._mac(key, payload) + payload
 
-    def open(self, key: str, stored: bytes, shape: tuple[int, ...]) -> Any | None:
+    def open(self, key: str, stored: bytes, shape: tuple[int, ...], kind: str = "number") -> Any | None:
         """The value `stored` under `key` holds, or None (counted) when it is not one this service wrote."""
         mac, payload = stored[:MAC_BYTES], stored[MAC_BYTES:]
         if len(stored) <= MAC_BYTES or not hmac.compare_digest(mac, self._mac(key, payload)):
@@ -197,14 +223,14 @@ class PredictionCache:
         except orjson.JSONDecodeError:
             self.metrics.cache_rejected.labels(reason="undecodable").inc()
             return None
-        if not fits(value, shape):
+        if not fits(value, shape, kind):
             self.metrics.cache_rejected.labels(reason="shape").inc()
             return None
         return value
 
-    async def get_many(self, keys: Sequence[str], shape: tuple[int, ...]) -> list[Any | None]:
+    async def get_many(self, keys: Sequence[str], shape: tuple[int, ...], kind: str = "number") -> list[Any | None]:
         """One MGET; the values as the model gave them, None for a miss. Every key a miss when Redis fails,
-        the breaker is open, or a value is not one this service stored (`shape`: one row's output)."""
+        the breaker is open, or a value is not one this service stored (`shape`, `kind`: one row's output)."""
         misses: list[Any | None] = [None] * len(keys)
         if not self.breaker.allow():
             self.metrics.cache_misses.inc(len(keys))
@@ -219,15 +245,16 @@ class PredictionCache:
             self.metrics.cache_misses.inc(len(keys))
             return misses
         self._succeeded()
-        values = [None if s is None else self.open(k, s, shape) for k, s in zip(keys, stored, strict=True)]
+        values = [None if s is None else self.open(k, s, shape, kind) for k, s in zip(keys, stored, strict=True)]
         hits = sum(v is not None for v in values)
         self.metrics.cache_hits.inc(hits)
         self.metrics.cache_misses.inc(len(keys) - hits)
         return values
 
-    def put_many(self, items: dict[str, Any], shape: tuple[int, ...]) -> None:
-        """Store the values in the background; only values of `shape` (finite numbers) are ever stored."""
-        sealed = {k: self.seal(k, v) for k, v in items.items() if fits(v, shape)}
+    def put_many(self, items: dict[str, Any], shape: tuple[int, ...], kind: str = "number") -> None:
+        """Store the values in the background; only values of `shape` and `kind` (finite numbers, labels) are
+        ever stored."""
+        sealed = {k: self.seal(k, v) for k, v in items.items() if fits(v, shape, kind)}
         if not sealed:
             return
         if len(self._pending) >= self.max_pending_sets:

@@ -23,7 +23,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.core.model import LoadedModel
-from service.core.validation import Matrix
+from service.core.schema import NUMERIC_KINDS
+from service.core.validation import Matrix, numeric_view
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ class Reference:
         if not isinstance(features, dict):
             raise NoReference("feature_stats.json has no 'features' object")
         out = []
-        for column, name in enumerate(model.schema.names):
-            if name in features:
+        for column, spec in enumerate(model.schema.columns):
+            name = spec.name
+            # Numeric features only: a string column has no bins (numeric_view reads it as NaN).
+            if name in features and spec.kind in NUMERIC_KINDS:
                 out.append(_feature(name, column, features[name]))
         if not out:
             raise NoReference(f"feature_stats.json describes none of the input columns {list(model.schema.names)}")
@@ -201,6 +204,7 @@ class DriftMonitor:
         """Add validated input rows (in the champion's column order); evaluates each window as it fills."""
         if not self.enabled or self.reference_for(champion) is None:
             return
+        rows = numeric_view(rows, champion.schema)
         width = rows.shape[1]
         if self._window is None or self._window.shape[1] != width:
             self._window = np.empty((self.window_rows, width), dtype=np.float64)

@@ -110,6 +110,16 @@ class NonFiniteOutput(PredictionFailed):
         self.values = values
 
 
+class InputRejected(PredictionFailed):
+    """The model refused valid rows of a string column (e.g. a category it never saw in training): 422, as
+    `mlflow models serve` answers a predict error with 400 BAD_REQUEST. A `PredictionFailed`, so a challenger's
+    refusal falls back to the champion's answer."""
+
+    status = 422
+    code = "input_rejected_by_model"
+    mlflow_code = "BAD_REQUEST"
+
+
 class ModelBusy(ServiceError):
     """The model's batch queue did not answer within the batch timeout: try again (another pod may answer)."""
 

@@ -40,10 +40,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from service.core.onnx import onnx_if_agrees
-from service.core.predict import NativePredictor, Predictor, PyfuncPredictor
+from service.core.predict import NativePredictor, Predictor, PyfuncPredictor, output_kind
+from service.core.probe import input_example, signature_from_example
 from service.core.schema import InputSchema, UnsupportedSignature
-from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, load_pyfunc, verify_digest
-from service.core.validation import Matrix, from_columns, to_matrix
+from service.core.trust import DIGEST_TAG, NotSealed, TrustPolicy, Untrusted, load_pyfunc, verify_digest
+from service.core.validation import Matrix
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,14 @@ class LoadFailed(Exception):
     """The version could not be loaded for a reason that may pass (I/O, memory, a missing import): retried."""
 
 
-def contract(schema: InputSchema, output_shape: tuple[int, ...]) -> dict[str, Any]:
-    """What callers rely on: the input columns (names, types, order) and the shape of one row's output."""
-    return {"inputs": schema.describe(), "output_shape": list(output_shape)}
+def contract(schema: InputSchema, output_shape: tuple[int, ...], output_kind: str = "number") -> dict[str, Any]:
+    """What callers rely on: the input columns (names, types, order), the shape of one row's output and, when
+    its values are not numbers, their type (`output_type`: "string" labels, "boolean"). Numeric outputs record
+    no type, so contracts recorded before labels were served still read the same."""
+    terms: dict[str, Any] = {"inputs": schema.describe(), "output_shape": list(output_shape)}
+    if output_kind != "number":
+        terms["output_type"] = output_kind
+    return terms
 
 
 def parse_contract(text: str, where: str) -> dict[str, Any]:
@@ -84,14 +90,22 @@ def parse_contract(text: str, where: str) -> dict[str, Any]:
         raise ValueError(f"{where} is not JSON: {e}") from e
     inputs = value.get("inputs") if isinstance(value, dict) else None
     shape = value.get("output_shape") if isinstance(value, dict) else None
+    kind = value.get("output_type", "number") if isinstance(value, dict) else None
     if (
         not isinstance(inputs, list)
         or not all(isinstance(c, dict) and set(c) == {"name", "type"} for c in inputs)
         or not isinstance(shape, list)
         or not all(isinstance(d, int) for d in shape)
+        or kind not in ("number", "string", "boolean")
     ):
-        raise ValueError(f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}}')
-    return {"inputs": inputs, "output_shape": shape}
+        raise ValueError(
+            f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}} '
+            '(and "output_type": "string" or "boolean" for outputs that are not numbers)'
+        )
+    terms: dict[str, Any] = {"inputs": inputs, "output_shape": shape}
+    if kind != "number":
+        terms["output_type"] = kind
+    return terms
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,8 @@ class LoadedModel:
     load_seconds: float
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
+    output_kind: str = "number"  # what one output value is: "number", "string" (labels) or "boolean"
+    path_reason: str | None = None  # why the version is served through pyfunc rather than a native path
     uid: str = ""  # immutable identity: the MLmodel's model_uuid (version numbers are reused by MLflow)
     source: str | None = None  # the registry's source URI of the version: with the number, which version it is
 
@@ -184,6 +200,8 @@ class LoadedModel:
             "alias": self.alias,
             "run_id": self.run_id,
             "flavor": self.flavor,
+            "output_type": self.output_kind,
+            "path_reason": self.path_reason,
             "model_uuid": self.uid,
             "inputs": self.schema.describe(),
             "loaded_at": self.loaded_at.isoformat(),
@@ -282,6 +300,8 @@ def load_version(
             model = replace(model, output_shape=shape, directory=dst)
         except (ModelRejected, LoadFailed):
             raise
+        except NotSealed as e:
+            raise LoadFailed(f"version {version.version} is not sealed yet: {e}") from e
         except Untrusted as e:
             raise ModelRejected(version.version, f"not trusted: {e}") from e
         except (OSError, MemoryError, ImportError) as e:
@@ -299,23 +319,48 @@ def open_model(
 ) -> tuple[LoadedModel, Matrix]:
     """Load a downloaded (and digest-checked) model directory; returns it with the rows to validate it on."""
     meta = Model.load(str(path))
+    unsigned = meta.signature is None or meta.signature.inputs is None
     try:
-        schema = InputSchema.from_signature(meta.signature)
+        signature = signature_from_example(meta, path, version.version) if unsigned else meta.signature
+        schema = InputSchema.from_signature(signature)
     except UnsupportedSignature as e:
         raise ModelRejected(version.version, str(e)) from e
     pyfunc_model = load_pyfunc(path, meta, policy or TrustPolicy())
     stats = _feature_stats(path)
     probe = input_example(meta, path, schema, stats)
     slow = PyfuncPredictor(pyfunc_model, schema)
+    try:
+        reference = np.asarray(slow.predict(probe))
+    except Exception as e:
+        raise ModelRejected(version.version, f"fails to predict its input example: {e!r}") from e
+    kind = output_kind(reference)
+    if kind is None:
+        raise ModelRejected(
+            version.version, f"returns outputs of dtype {reference.dtype}: numbers, strings or booleans are served"
+        )
     predictor: Predictor = slow
     flavor = "pyfunc"
-    if "sklearn" in meta.flavors:
-        fast = _native_if_equal(pyfunc_model, schema, probe, slow)
+    # The native path takes a float64 matrix and serves numeric outputs only (regressors, probabilities):
+    # string inputs and labels stay with pyfunc, which hands the model a typed DataFrame.
+    path_reason = None
+    if unsigned:
+        path_reason = "logged without a signature: input columns and types inferred from its input example"
+    elif "sklearn" not in meta.flavors:
+        path_reason = "not a scikit-learn model"
+    elif not schema.numeric:
+        path_reason = "string or datetime input columns: the model takes a typed DataFrame"
+    elif kind != "number":
+        path_reason = f"{kind} outputs"
+    else:
+        fast = _native_if_equal(pyfunc_model, schema, probe, reference)
         if fast is not None:
             predictor, flavor = fast, "sklearn"
-    onnx = onnx_if_agrees(path, schema, probe, predictor)
-    if onnx is not None:
-        predictor, flavor = onnx, "onnx"
+        else:
+            path_reason = "the native path does not give pyfunc's answer on the input example"
+    if schema.numeric and not unsigned:
+        onnx = onnx_if_agrees(path, schema, probe, predictor)
+        if onnx is not None:
+            predictor, flavor, path_reason = onnx, "onnx", None
     return (
         LoadedModel(
             name=version.name,
@@ -326,6 +371,8 @@ def open_model(
             schema=schema,
             predictor=predictor,
             output_shape=(),
+            output_kind=kind,
+            path_reason=path_reason,
             directory=path,
             load_seconds=time.monotonic() - started,
             feature_stats=stats,
@@ -348,62 +395,25 @@ def _feature_stats(path: Path) -> dict[str, Any] | None:
     return stats if isinstance(stats, dict) else None
 
 
-def _native_if_equal(pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow: Predictor) -> Predictor | None:
-    """The native sklearn path, if it gives pyfunc's numbers on the probe rows; None (use pyfunc) otherwise."""
+def _native_if_equal(
+    pyfunc_model: Any, schema: InputSchema, probe: Matrix, slow_out: np.ndarray[Any, Any]
+) -> Predictor | None:
+    """The native sklearn path, if it gives pyfunc's numbers (`slow_out`) on the probe rows; None (use pyfunc)
+    otherwise. Compared by type first: a numeric answer is never subtracted from a label."""
     try:
         fast = NativePredictor(pyfunc_model.get_raw_model(), schema)
-        fast_out, slow_out = fast.predict(probe), slow.predict(probe)
+        fast_out = np.asarray(fast.predict(probe))
     except Exception as e:  # noqa: BLE001 - any failure of the fast path means "use pyfunc"
         log.warning("native sklearn path unusable, serving through pyfunc", extra={"error": repr(e)})
         return None
-    if fast_out.shape != slow_out.shape or not np.allclose(fast_out, slow_out, rtol=1e-12, atol=0.0):
+    if (
+        output_kind(fast_out) != "number"
+        or fast_out.shape != slow_out.shape
+        or not np.allclose(fast_out, slow_out, rtol=1e-12, atol=0.0)
+    ):
         log.warning("native sklearn path disagrees with pyfunc, serving through pyfunc")
         return None
     return fast
-
-
-def input_example(meta: Any, path: Path, schema: InputSchema, stats: dict[str, Any] | None = None) -> Matrix:
-    """The model's logged input example as rows; rows of distinct values per column when it logged none."""
-    import pandas as pd
-
-    example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
-    if example is None:
-        log.warning("model has no input example; validating on rows of distinct values per column")
-        return distinct_rows(schema, stats)
-    if isinstance(example, dict):
-        example = pd.DataFrame(example)
-    if not isinstance(example, pd.DataFrame):
-        raise ValueError(f"the input example is a {type(example).__name__}, not a table")
-    values = [example.iloc[:, j].tolist() for j in range(example.shape[1])]
-    rows = [list(r) for r in zip(*values, strict=True)]
-    return to_matrix(from_columns(list(example.columns), rows, schema, key="input example"), schema, lenient=True)
-
-
-def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
-    """Two rows in which every column holds a different value, so a column-order mistake changes the output.
-
-    Column j sits at `mean + z_j * std` of its training statistics (z from -1 to +1 across the columns; the
-    second row in reverse), or at z_j itself without statistics; integers are rounded, booleans alternate.
-    A row of zeros (what was used before) is blind to any permutation of the columns.
-    """
-    features = (stats or {}).get("features") if isinstance(stats, dict) else None
-    n = len(schema.columns)
-    rows = np.zeros((2, n))
-    for j, column in enumerate(schema.columns):
-        f = features.get(column.name) if isinstance(features, dict) else None
-        mean, std = (f.get("mean"), f.get("std")) if isinstance(f, dict) else (None, None)
-        if not (isinstance(mean, int | float) and isinstance(std, int | float) and math.isfinite(mean + std)):
-            mean, std = 0.0, 1.0
-        spread = std if std > 0 else 1.0
-        for i, k in enumerate((j, n - 1 - j)):
-            z = -1.0 + 2.0 * k / (n - 1) if n > 1 else 0.5
-            if column.kind == "bool":
-                rows[i, j] = float(k % 2)
-            elif column.kind == "int":
-                rows[i, j] = float(round(mean) + k + 1 - n // 2)
-            else:
-                rows[i, j] = mean + z * spread
-    return rows
 
 
 def validate(
@@ -422,11 +432,17 @@ def validate(
         raise ModelRejected(model.version, f"fails to predict its input example: {e!r}") from e
     if out.ndim == 0 or out.shape[0] != len(probe):
         raise ModelRejected(model.version, f"returned shape {out.shape} for {len(probe)} example rows")
-    if not np.issubdtype(out.dtype, np.number) or not np.isfinite(out).all():
-        raise ModelRejected(model.version, "returns non-finite or non-numeric outputs on its input example")
+    # By type: numbers must be finite, labels must all be labels; values of two types are never subtracted.
+    kind = output_kind(out)
+    if kind != model.output_kind:
+        raise ModelRejected(
+            model.version, f"returns {kind or out.dtype} outputs on its input example, {model.output_kind} at load"
+        )
+    if kind == "number" and not np.isfinite(out.astype(np.float64)).all():
+        raise ModelRejected(model.version, "returns non-finite outputs on its input example")
     shape = tuple(int(d) for d in out.shape[1:])
     if expected is not None:
-        own = contract(model.schema, shape)
+        own = contract(model.schema, shape, model.output_kind)
         if own != expected:
             raise ModelRejected(
                 model.version, f"breaks the registered model's contract: {_json(expected)} expected, {_json(own)}"
@@ -434,6 +450,10 @@ def validate(
     elif serving is not None and shape != serving.output_shape:
         raise ModelRejected(
             model.version, f"output shape per row {shape} differs from serving version's {serving.output_shape}"
+        )
+    elif serving is not None and model.output_kind != serving.output_kind:
+        raise ModelRejected(
+            model.version, f"outputs {model.output_kind} values; serving version's are {serving.output_kind}"
         )
     return shape
 

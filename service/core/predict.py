@@ -17,7 +17,7 @@ import anyio.to_thread
 import numpy as np
 
 from service.core.batching import BatchTimeout, MicroBatcher
-from service.core.errors import ModelBusy, NonFiniteOutput, PredictionFailed
+from service.core.errors import InputRejected, ModelBusy, NonFiniteOutput, PredictionFailed
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from service.core.cache import PredictionCache
     from service.core.model import LoadedModel
 
-_PANDAS_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool"}
+_PANDAS_DTYPES = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+    "string": "object",
+    "datetime": "datetime64[ns]",
+}
 
 
 class Predictor(Protocol):
@@ -102,6 +110,26 @@ class PyfuncPredictor:
         return np.asarray(out)
 
 
+def output_kind(out: np.ndarray[Any, Any]) -> str | None:
+    """What one output value is, by the model's own answer: "number", "string" (a classifier's labels) or
+    "boolean"; None for anything else (mixed or nested objects), which is not served."""
+    kind = out.dtype.kind
+    if kind in "iuf":
+        return "number"
+    if kind == "b":
+        return "boolean"
+    if kind in "US":
+        return "string"
+    if kind == "O":
+        values = out.ravel().tolist()
+        for name, types in (("string", str), ("boolean", bool)):
+            if all(type(v) is types for v in values):
+                return name
+        if all(type(v) in (int, float) for v in values):
+            return "number"
+    return None
+
+
 @dataclass(frozen=True)
 class Prediction:
     values: list[Any]
@@ -132,29 +160,32 @@ async def predict(
                 raise ModelBusy(f"model {model.name} version {model.version}: {e}") from e
         return await run_model(model, todo, offload=len(todo) >= offload_min_rows)
 
+    numeric = model.output_kind == "number"
     if cache is None:
         answers = await compute(rows)
-        if (bad := first_non_finite(answers)) is not None:
+        if numeric and (bad := first_non_finite(answers)) is not None:
             raise _non_finite(model, bad, answers)
         return Prediction(answers, model, cache_hits=0)
     keys = cache.keys(model.cache_key, rows)
-    values = await cache.get_many(keys, model.output_shape)
+    values = await cache.get_many(keys, model.output_shape, model.output_kind)
     misses = [i for i, v in enumerate(values) if v is None]
     if misses:
         todo = rows if len(misses) == n else rows[misses]
         computed = await compute(todo)
         for i, value in zip(misses, computed, strict=True):
             values[i] = value
-        if (bad := first_non_finite(computed)) is not None:
+        if numeric and (bad := first_non_finite(computed)) is not None:
             raise _non_finite(model, misses[bad], values)
         # Written in the background: the answer does not wait for Redis.
-        cache.put_many({keys[i]: v for i, v in zip(misses, computed, strict=True)}, model.output_shape)
+        cache.put_many(
+            {keys[i]: v for i, v in zip(misses, computed, strict=True)}, model.output_shape, model.output_kind
+        )
     return Prediction(values, model, cache_hits=n - len(misses))
 
 
 def first_non_finite(values: list[Any]) -> int | None:
-    """The index of the first row whose prediction is infinite or NaN; None when all are finite or the outputs are
-    not numbers (a classifier's labels are the model's own business)."""
+    """The index of the first row whose prediction is infinite or NaN; None when all are finite. Only for numeric
+    outputs: a label "nan" is a string numpy would read as a number."""
     try:
         # A sum of numbers is finite only if every one is (4x cheaper than numpy's check on 1000 floats); an
         # infinite sum of finite numbers, or outputs that are lists or labels, take the exact path below.
@@ -196,6 +227,12 @@ async def run_model(model: LoadedModel, rows: Matrix, *, offload: bool) -> list[
             out = await anyio.to_thread.run_sync(model.predictor.predict, rows)
         else:
             out = model.predictor.predict(rows)
+    except ValueError as e:
+        if model.schema.numeric:
+            raise PredictionFailed(f"model {model.name} version {model.version} failed to predict: {e!r}") from e
+        # A string column's value the model does not know (an unseen category): the caller's input, answered
+        # 4xx as `mlflow models serve` answers any predict error (400 BAD_REQUEST).
+        raise InputRejected(f"model {model.name} version {model.version} cannot predict these rows: {e}") from e
     except Exception as e:
         raise PredictionFailed(f"model {model.name} version {model.version} failed to predict: {e!r}") from e
     result: list[Any] = out.tolist()

@@ -1,4 +1,4 @@
-"""The model's input schema as the service uses it: named columns, each of a numeric or boolean kind.
+"""The model's input schema as the service uses it: named columns of a numeric, boolean, string or datetime kind.
 
 Built from the MLflow signature the model was logged with; requests are validated against it and rows are
 laid out in its column order.
@@ -9,10 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["float", "int", "bool"]
+Kind = Literal["float", "int", "bool", "str", "datetime"]
+NUMERIC_KINDS = ("float", "int", "bool")
 
 # MLflow column types the service can serve, and how values of each are checked.
-KINDS: dict[str, Kind] = {"double": "float", "float": "float", "long": "int", "integer": "int", "boolean": "bool"}
+KINDS: dict[str, Kind] = {
+    "double": "float",
+    "float": "float",
+    "long": "int",
+    "integer": "int",
+    "boolean": "bool",
+    "string": "str",
+    "datetime": "datetime",
+}
 
 
 class UnsupportedSignature(ValueError):
@@ -22,7 +31,7 @@ class UnsupportedSignature(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # MLflow's type name: double, float, long, integer, boolean
+    type: str  # MLflow's type name: double, float, long, integer, boolean, string, datetime
 
     @property
     def kind(self) -> Kind:
@@ -36,6 +45,12 @@ class InputSchema:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def numeric(self) -> bool:
+        """Every column is a number or a boolean: rows are a float64 matrix. A string or datetime column makes
+        them an object matrix (`str`, `datetime64[ns]` there, floats elsewhere), served through pyfunc."""
+        return all(c.kind in NUMERIC_KINDS for c in self.columns)
 
     @property
     def all_float(self) -> bool:

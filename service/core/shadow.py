@@ -104,11 +104,13 @@ class Shadow:
         try:
             started = time.perf_counter()
             try:
-                out = np.asarray(job.challenger.predictor.predict(job.rows), dtype=np.float64)
-                expected = np.asarray(job.answer, dtype=np.float64)
+                # Labels are compared by equality (a disagreement counts 1), numbers by their difference.
+                numeric = job.champion.output_kind == "number"
+                out = np.asarray(job.challenger.predictor.predict(job.rows), dtype=np.float64 if numeric else None)
+                expected = np.asarray(job.answer, dtype=np.float64 if numeric else None)
                 if out.shape != expected.shape:
                     raise ValueError(f"returned shape {out.shape}, the champion {expected.shape}")
-                if not np.isfinite(out).all():
+                if numeric and not np.isfinite(out).all():
                     raise ValueError("returned non-finite values")
             except Exception as e:  # noqa: BLE001 - whatever the challenger does, it is counted, never raised
                 self.metrics.challenger_errors.labels(version).inc()
@@ -116,7 +118,8 @@ class Shadow:
                 return
             finally:
                 self.metrics.challenger_duration.labels(version).observe(time.perf_counter() - started)
-            diff = np.abs(out - expected).reshape(len(out), -1).mean(axis=1)
+            gap = np.abs(out - expected) if numeric else (out != expected).astype(np.float64)
+            diff = gap.reshape(len(out), -1).mean(axis=1)
             histogram = self.metrics.abs_difference.labels(job.champion.version, version)
             for value in diff.tolist():
                 histogram.observe(value)

@@ -28,6 +28,11 @@ class Untrusted(Exception):
     """The version may not be loaded: its digest does not match, or its format can run code."""
 
 
+class NotSealed(Untrusted):
+    """The version carries no digest tag yet. The training CLI registers a version, then records its digest: a
+    service following `models:/<name>/latest` can see the version in between, so this is retried, not final."""
+
+
 @dataclass(frozen=True)
 class TrustPolicy:
     skops_trusted_types: tuple[str, ...] = DEFAULT_SKOPS_TRUSTED_TYPES
@@ -55,7 +60,7 @@ def directory_digest(path: Path) -> str:
 def verify_digest(path: Path, recorded: str | None, policy: TrustPolicy) -> None:
     if recorded is None:
         if policy.require_digest:
-            raise Untrusted(
+            raise NotSealed(
                 f"no {DIGEST_TAG} tag: register versions with the training CLI, which records it "
                 "(or set SERVING_REQUIRE_MODEL_DIGEST=false)"
             )
@@ -65,11 +70,20 @@ def verify_digest(path: Path, recorded: str | None, policy: TrustPolicy) -> None
         raise Untrusted(f"its files hash to {actual}, not to the {recorded} recorded at registration")
 
 
+# The methods MLflow's sklearn flavor lets `pyfunc_predict_fn` name (mlflow/sklearn/__init__.py@v3.17.2,
+# `_SklearnModelWrapper._SUPPORTED_CUSTOM_PREDICT_FN`), besides predict.
+PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
+
+
 class SklearnModel:
-    """What MLflow's sklearn flavor hands `PyFuncModel`: predict and the raw estimator."""
+    """What MLflow's sklearn flavor hands `PyFuncModel`: predict, the methods `pyfunc_predict_fn` may name (as
+    bound methods of the estimator, as MLflow's wrapper sets them), and the raw estimator."""
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
+        for name in PREDICT_FNS[1:]:
+            if (fn := getattr(estimator, name, None)) is not None:
+                setattr(self, name, fn)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         return self.estimator.predict(data)
@@ -100,7 +114,10 @@ def load_pyfunc(path: Path, meta: Any, policy: TrustPolicy) -> Any:
             estimator = skops.io.load(file, trusted=list(policy.skops_trusted_types))
         except UntrustedTypesFoundException as e:
             raise Untrusted(f"the skops file holds types the service does not trust: {e}") from e
-        return mlflow.pyfunc.PyFuncModel(model_meta=meta, model_impl=SklearnModel(estimator))
+        predict_fn = pyfunc.get("predict_fn", "predict")
+        if predict_fn not in PREDICT_FNS:
+            raise Untrusted(f"the python_function flavor names predict_fn {predict_fn!r}; supported: {PREDICT_FNS}")
+        return mlflow.pyfunc.PyFuncModel(model_meta=meta, model_impl=SklearnModel(estimator), predict_fn=predict_fn)
     if not policy.allow_pickle:
         raise Untrusted(
             f"its format ({loader or 'no python_function loader'}, {fmt}) runs code when loaded; "

@@ -1,4 +1,10 @@
-"""Request bodies to a float64 matrix in the signature's column order, or an error naming the row and field.
+"""Request bodies to a matrix in the signature's column order, or an error naming the row and field.
+
+The matrix is float64 when every column is numeric or boolean (the fast path); with a string column it is an
+object matrix holding `str` in string columns, `numpy.datetime64[ns]` in datetime columns and `float` elsewhere
+(the same numbers the float64 matrix holds). A string column takes JSON strings only, in every format: a number
+is not silently read as a category. A datetime column takes ISO 8601 strings without a timezone (MLflow's schema
+enforcement refuses timezone-aware values) within datetime64[ns]'s range (years 1677 to 2262).
 
 Two readers share one validator:
 - `parse_predict` for `POST /predict`: `{"instances": [{...}, ...]}` or `{"inputs": [[...], ...]}`, strict
@@ -24,6 +30,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from itertools import chain
 from typing import Any
 
@@ -31,9 +38,9 @@ import numpy as np
 import orjson
 
 from service.core.errors import InvalidRequest, MalformedBody, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
-from service.core.schema import Column, InputSchema
+from service.core.schema import NUMERIC_KINDS, Column, InputSchema
 
-Matrix = np.ndarray[Any, np.dtype[np.float64]]
+Matrix = np.ndarray[Any, Any]
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 PARQUET = "application/vnd.apache.parquet"
@@ -43,6 +50,8 @@ _NUMBER_TYPES = {float, int}
 # Integers a float64 holds exactly; an integer column's value must also fit the column's own type.
 EXACT_INT = 2**53
 INT_RANGES = {"long": (-EXACT_INT, EXACT_INT), "integer": (-(2**31), 2**31 - 1)}
+# What pandas' datetime64[ns] holds (pd.Timestamp.min/max, to the microsecond a Python datetime has).
+DATETIME_RANGE = (np.datetime64("1677-09-21T00:12:44", "us"), np.datetime64("2262-04-11T23:47:16", "us"))
 
 
 def decode_json(body: bytes) -> Any:
@@ -321,18 +330,24 @@ def to_matrix(rows: list[list[Any]], schema: InputSchema, *, lenient: bool, no_b
                 return matrix
             i, j = (int(x) for x in np.argwhere(~finite)[0])
             raise _non_finite(i, schema.columns[j], float(matrix[i, j]))
-    matrix = np.empty((len(rows), len(schema.columns)), dtype=np.float64)
+    matrix = np.empty((len(rows), len(schema.columns)), dtype=np.float64 if schema.numeric else object)
     for i, row in enumerate(rows):
         for j, (column, value) in enumerate(zip(schema.columns, row, strict=True)):
             matrix[i, j] = _coerce(value, column, i, lenient)
     return matrix
 
 
-def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
+def _coerce(value: Any, column: Column, row: int, lenient: bool) -> Any:
     kind = column.kind
     t = type(value)
     if value is None:
         raise InvalidRequest(f"row {row}, field '{column.name}': null is not a value", row=row, field=column.name)
+    if kind == "str":
+        if t is str:
+            return str(value)
+        raise _wrong_type(row, column, value)
+    if kind == "datetime":
+        return _datetime(value, column, row)
     if t is bool:
         if kind == "bool" or lenient:
             return float(value)
@@ -376,6 +391,35 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> float:
     raise _wrong_type(row, column, value)
 
 
+def _datetime(value: Any, column: Column, row: int) -> np.datetime64:
+    """An ISO 8601 string (or a datetime a CSV/Parquet reader made) as datetime64[ns]; `fromisoformat`, not
+    pandas' parser, which also reads "now", "today" and "" (NaT)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise _wrong_type(row, column, value) from None
+    if not isinstance(value, datetime) or value != value:  # NaT compares unequal to itself
+        raise _wrong_type(row, column, value)
+    if value.tzinfo is not None:
+        raise InvalidRequest(
+            f"row {row}, field '{column.name}': {_preview(str(value))} has a timezone; the model takes "
+            "timezone-naive date-times",
+            row=row,
+            field=column.name,
+        )
+    stamp = np.datetime64(value.replace(tzinfo=None), "us")
+    if not DATETIME_RANGE[0] <= stamp <= DATETIME_RANGE[1]:
+        raise InvalidRequest(
+            f"row {row}, field '{column.name}': {_preview(str(value))} is outside datetime64[ns]'s range "
+            f"({DATETIME_RANGE[0]} to {DATETIME_RANGE[1]})",
+            row=row,
+            field=column.name,
+        )
+    nanoseconds: np.datetime64 = stamp.astype("datetime64[ns]")
+    return nanoseconds
+
+
 def _in_range(value: int, column: Column, row: int) -> float:
     """An integer column's value as float64, if the column's type holds it and float64 holds it exactly."""
     low, high = INT_RANGES[column.type]
@@ -396,7 +440,13 @@ def _non_finite(row: int, column: Column, value: float) -> InvalidRequest:
 
 
 def _wrong_type(row: int, column: Column, value: Any) -> InvalidRequest:
-    expected = {"float": "a number", "int": "an integer", "bool": "true or false"}[column.kind]
+    expected = {
+        "float": "a number",
+        "int": "an integer",
+        "bool": "true or false",
+        "str": "a string",
+        "datetime": "an ISO 8601 date-time without timezone",
+    }[column.kind]
     return InvalidRequest(
         f"row {row}, field '{column.name}': expected {expected} ({column.type}), got {_preview(value)}",
         row=row,
@@ -414,3 +464,14 @@ def _preview(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
         return f"an integer of {len(str(abs(value)))} digits"
     return json.dumps(value)[:40]
+
+
+def numeric_view(rows: Matrix, schema: InputSchema) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The rows as float64, string and datetime columns as NaN (what drift and other numeric consumers read)."""
+    if rows.dtype != object:
+        return rows
+    out = np.full(rows.shape, np.nan)
+    for j, column in enumerate(schema.columns):
+        if column.kind in NUMERIC_KINDS:
+            out[:, j] = rows[:, j].astype(np.float64)
+    return out

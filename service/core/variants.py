@@ -307,7 +307,11 @@ class Variants:
         if challenger is None:
             return None
         # Each reloader validates against the other side, but the two can load in either order at startup.
-        if challenger.schema != champion.schema or challenger.output_shape != champion.output_shape:
+        if (
+            challenger.schema != champion.schema
+            or challenger.output_shape != champion.output_shape
+            or challenger.output_kind != champion.output_kind
+        ):
             return None
         return challenger
 

@@ -239,7 +239,7 @@ def test_exports_say_what_the_pull_request_comment_needs_and_nothing_secret(prev
 # -------------------------------------------------------------------------------------------- networking
 
 
-def test_the_preview_reaches_only_devs_mlflow_redis_subnets_and_is_reached_from_the_vpc(
+def test_the_preview_reaches_only_devs_mlflow_redis_subnets_and_is_reached_from_its_albs_subnets(
     preview: Recording, recordings: dict[str, Recording]
 ) -> None:
     dev = recordings["dev"]
@@ -252,7 +252,12 @@ def test_the_preview_reaches_only_devs_mlflow_redis_subnets_and_is_reached_from_
         "inference-to-redis-egress",
     }
     (alb,) = policies["alb-to-inference-ingress"]["ingress"]
-    assert alb["from"] == [{"ipBlock": {"cidr": dev.exports["vpcCidr"]}}]
+    # dev's internet-facing ALB (the previews' shares its scheme) connects from dev's public subnets only.
+    assert (
+        [p["ipBlock"]["cidr"] for p in alb["from"]]
+        == dev.exports["albSourceCidrs"]
+        == ["10.10.128.0/20", "10.10.144.0/20"]
+    )
     (redis,) = policies["inference-to-redis-egress"]["egress"]
     assert [p["ipBlock"]["cidr"] for p in redis["to"]] == dev.exports["privateSubnetCidrs"]
     assert redis["ports"] == [{"port": 6379, "protocol": "TCP"}]

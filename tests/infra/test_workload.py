@@ -341,7 +341,7 @@ def test_inference_ingress_routes_only_public_paths_to_the_service(recording: Re
     assert spec["ingressClassName"] == "alb"
     (rule,) = spec["rules"]
     paths = {p["path"]: p for p in rule["http"]["paths"]}
-    assert {"/predict", "/invocations", "/health"} <= set(paths)
+    assert {"/predict", "/invocations", "/health/ready"} <= set(paths)
     assert not any(path.startswith("/metrics") for path in paths)
     for p in paths.values():
         assert p["backend"] == {"service": {"name": "inference", "port": {"name": "http"}}}
@@ -406,7 +406,9 @@ def test_mlflow_backend_store_is_rds_over_tls_from_a_secret_file(recording: Reco
     uri = urlparse(data["backend-store-uri"])
     assert uri.scheme == "postgresql+psycopg2" and uri.port == 5432 and uri.path == "/mlflow"
     assert uri.hostname and uri.hostname.endswith(".rds.amazonaws.com")
-    assert parse_qs(uri.query) == {"sslmode": ["require"]}
+    # libpq "SSL Support" (PostgreSQL docs, 31.19.1): only verify-full checks both the chain (to sslrootcert) and
+    # that the certificate names the host; require would send the password to whoever answers.
+    assert parse_qs(uri.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/ssl/certs/rds-global-bundle.pem"]}
     assert unquote(uri.password or "") == password(recording, "db-password")
 
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from infra import kube
-from infra.mlflow import basic_auth_ini
+from infra.mlflow import RDS_CA_BUNDLE, basic_auth_ini
 from tests.infra.harness import ROOT, Recording
 from tests.infra.k8s import Manifest, arg_value, by_component, one
 
@@ -305,6 +305,19 @@ def test_image_requirements_are_pinned() -> None:
             assert version, f"unpinned: {line}"
             pins[name] = version
     assert pins == {"mlflow[auth]": "3.17.2", "Flask-WTF": "1.3.0", "psycopg2-binary": "2.9.13", "boto3": "1.44.5"}
+
+
+def test_image_holds_the_rds_ca_bundle_the_backend_uri_verifies_against() -> None:
+    """AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB instance or cluster": the certificate
+    bundle for all AWS Regions is https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem. Docker's ADD
+    of a URL writes mode 0600 (Dockerfile reference, ADD), unreadable by the non-root user without --chmod."""
+    adds = [line.split() for line in (IMAGE / "Dockerfile").read_text().splitlines() if line.startswith("ADD ")]
+    assert [
+        "ADD",
+        "--chmod=0444",
+        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+        RDS_CA_BUNDLE,
+    ] in (adds)
 
 
 def test_deployment_and_job_use_the_image_paths(dev: Recording) -> None:

@@ -29,10 +29,13 @@ PREVIEWS = "[ml-platform/preview=true]/inference:server"
 
 
 def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None = None) -> set[Flow]:
-    vpc = ipaddress.ip_network(VPC[stack])
-    private = [str(s) for s in list(vpc.subnets(prefixlen_diff=4))[: 2 if stack == "dev" else 3]]
+    blocks = list(ipaddress.ip_network(VPC[stack]).subnets(prefixlen_diff=4))
+    zones = 2 if stack == "dev" else 3
+    private = [str(s) for s in blocks[:zones]]
+    # The internet-facing ALB's subnets (infra/network.py subnet_cidrs: public from the ninth block on).
+    public = [str(s) for s in blocks[8 : 8 + zones]]
     flows = {
-        (VPC[stack], INFERENCE, "8000/TCP"),
+        *((cidr, INFERENCE, "8000/TCP") for cidr in public),
         (INFERENCE, MLFLOW, "5000/TCP"),
         (BOOTSTRAP, MLFLOW, "5000/TCP"),
         (MLFLOW, PUBLIC_443, "443/TCP"),
@@ -198,8 +201,19 @@ def test_a_brought_vpc_opens_the_flows_to_its_looked_up_cidrs() -> None:
         },
     )
     flows = admitted(rec.kubernetes_manifests())
-    assert (BYO_VPC_CIDR, INFERENCE, "8000/TCP") in flows
+    alb = {source for source, destination, port in flows if destination == INFERENCE and port == "8000/TCP"}
     redis = {destination for source, destination, port in flows if port == "6379/TCP"}
     postgres = {destination for source, destination, port in flows if port == "5432/TCP"}
     assert redis == postgres and len(redis) == len(private)
+    # The public subnets' looked-up CIDRs, none of them the pods' (private) subnets.
+    assert len(alb) == 2 and not alb & redis
+    assert all(ipaddress.ip_network(c).subnet_of(ipaddress.ip_network(BYO_VPC_CIDR)) for c in alb)  # type: ignore[arg-type]
     assert all(ipaddress.ip_network(c).subnet_of(ipaddress.ip_network(BYO_VPC_CIDR)) for c in redis)  # type: ignore[arg-type]
+
+
+def test_an_internal_inference_alb_is_admitted_from_the_vpc() -> None:
+    """An internal ALB is placed in the private subnets (kubernetes.io/role/internal-elb), where the pods' addresses
+    come from too (VPC CNI): no narrower source names it without subnets of its own."""
+    rec = run_stack("staging", {"platform:ingress.scheme": "internal"})
+    alb = {s for s, d, port in admitted(rec.kubernetes_manifests()) if d == INFERENCE and port == "8000/TCP"}
+    assert alb == {VPC["staging"]}

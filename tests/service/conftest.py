@@ -188,3 +188,30 @@ def metric(client: TestClient, name: str, /, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+def register(
+    name: str, model: Any, features: pd.DataFrame, outputs: Any, *, input_example: bool = False, **options: Any
+) -> str:
+    """Log, register, seal and alias `model` as a team would (signature from its own outputs); the version."""
+    signature = infer_signature(features, outputs)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=signature,
+            input_example=features.head(3) if input_example else None,
+            pip_requirements=PIP_REQUIREMENTS,
+            **options,
+        )
+    version = str(info.registered_model_version)
+    seal_version(name, version, signature, np.asarray(outputs)[:1])
+    MlflowClient().set_registered_model_alias(name, "production", version)
+    return version
+
+
+def mlflow_answer(name: str, version: str, frame: pd.DataFrame) -> list[Any]:
+    """What `mlflow models serve -m models:/<name>/<version>` answers on /invocations for `frame`."""
+    result = mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(frame)
+    return list(np.asarray(result).tolist())

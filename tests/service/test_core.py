@@ -28,11 +28,11 @@ from service.core.model import (
     ModelRejected,
     VersionRef,
     configure_mlflow_client,
-    distinct_rows,
     open_model,
     validate,
 )
 from service.core.predict import NativePredictor, PyfuncPredictor
+from service.core.probe import distinct_rows
 from service.core.schema import Column, InputSchema, UnsupportedSignature
 from service.core.trust import TrustPolicy
 from service.settings import Settings
@@ -186,12 +186,18 @@ def test_importing_the_app_parses_no_settings() -> None:
 # ------------------------------------------------------------------------------------------- schemas
 
 
-def test_only_named_numeric_columns_are_served() -> None:
+def test_only_named_numeric_boolean_string_and_datetime_columns_are_served() -> None:
     tensor = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float64"), (-1, 3))]))
     with pytest.raises(UnsupportedSignature, match="tensor-based"):
         InputSchema.from_signature(tensor)
-    with pytest.raises(UnsupportedSignature, match="column 'name' has type string"):
-        InputSchema.from_signature(infer_signature(pd.DataFrame({"name": ["a"], "x": [1.0]})))
+    strings = InputSchema.from_signature(infer_signature(pd.DataFrame({"name": ["a"], "x": [1.0]})))
+    assert strings.describe() == [{"name": "name", "type": "string"}, {"name": "x", "type": "double"}]
+    assert not strings.numeric
+    when = InputSchema.from_signature(infer_signature(pd.DataFrame({"when": pd.to_datetime(["2026-01-01"])})))
+    assert when.describe() == [{"name": "when", "type": "datetime"}] and not when.numeric
+    raw = pd.DataFrame({"raw": [b"\x00"], "x": [1.0]})
+    with pytest.raises(UnsupportedSignature, match="column 'raw' has type binary"):
+        InputSchema.from_signature(infer_signature(raw))
     with pytest.raises(UnsupportedSignature, match="without an input signature"):
         InputSchema.from_signature(None)
 

@@ -243,10 +243,10 @@ class MemoryCache:
     def keys(self, model_key: str, rows: Any) -> list[str]:
         return [f"{model_key}:{r.tobytes().hex()}" for r in rows]
 
-    async def get_many(self, keys: list[str], shape: tuple[int, ...]) -> list[Any | None]:
+    async def get_many(self, keys: list[str], shape: tuple[int, ...], kind: str = "number") -> list[Any | None]:
         return [self.stored.get(k) for k in keys]
 
-    def put_many(self, items: dict[str, Any], shape: tuple[int, ...]) -> None:
+    def put_many(self, items: dict[str, Any], shape: tuple[int, ...], kind: str = "number") -> None:
         self.stored.update(items)
 
 
