@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import ClusterConfig, NodeGroupConfig
 from infra.deployer import deployer_principal
+from infra.kubeconfig import kubeconfig
 from infra.security import rotating_key
 from infra.upgrade import check_upgrade_step, running_version
 from infra.versions import release
@@ -89,30 +90,6 @@ def node_group_sizes(nodes: NodeGroupConfig, groups: int) -> list[tuple[int, int
             strict=True,
         )
     ]
-
-
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig authenticating with `aws eks get-token` (short-lived tokens, no static credentials)."""
-    user = {
-        "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["--region", region, "eks", "get-token", "--cluster-name", cluster_name, "--output", "json"],
-            "interactiveMode": "Never",
-        }
-    }
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-            ],
-            "users": [{"name": cluster_name, "user": user}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-        }
-    )
 
 
 def _oidc_issuer_url(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
