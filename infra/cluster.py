@@ -15,7 +15,9 @@ import pulumi_kubernetes as k8s
 
 from infra.config import ClusterConfig, NodeGroupConfig
 from infra.deployer import deployer_principal
+from infra.kubeconfig import kubeconfig
 from infra.security import rotating_key
+from infra.upgrade import check_upgrade_step, running_version
 from infra.versions import release
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -90,30 +92,6 @@ def node_group_sizes(nodes: NodeGroupConfig, groups: int) -> list[tuple[int, int
     ]
 
 
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig authenticating with `aws eks get-token` (short-lived tokens, no static credentials)."""
-    user = {
-        "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["--region", region, "eks", "get-token", "--cluster-name", cluster_name, "--output", "json"],
-            "interactiveMode": "Never",
-        }
-    }
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-            ],
-            "users": [{"name": cluster_name, "user": user}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-        }
-    )
-
-
 def _oidc_issuer_url(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     for identity in identities:
         for oidc in identity.oidcs or []:
@@ -155,6 +133,7 @@ class Cluster(pulumi.ComponentResource):
         partition = aws.get_partition(opts=invoke).partition
         addon_versions = release(cfg.version).addons
         deployer = deployer_principal(cfg, invoke)
+        check_upgrade_step(running_version(args.cluster_name, invoke), cfg.version)
 
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}

@@ -17,6 +17,10 @@ from infra.security import rotating_key
 # requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
 # account's us-east-1a may be use1-az3: zones are chosen by ID, never by name.
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+# Interface endpoints of network.vpcEndpoints, by the service name's suffix: image pulls (ECR's API for the
+# token, dkr for the manifests; the layers come from S3, through the gateway endpoint), IRSA's credential
+# exchange, and the log shipping (EKS user guide, "Deploy private clusters with limited internet access").
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs")
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class Network(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                 )
             )
+        private_route_tables: list[aws.ec2.RouteTable] = []
         for i, subnet in enumerate(private_subnets):
             rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", vpc_id=vpc.id, tags=tags(f"private-rt-{i}"), opts=child)
             aws.ec2.Route(
@@ -168,7 +173,10 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-rta-{i}", route_table_id=rt.id, subnet_id=subnet.id, opts=child
             )
+            private_route_tables.append(rt)
 
+        if cfg.vpc_endpoints:
+            self._endpoints(name, vpc, private_subnets, private_route_tables, tags)
         self._flow_logs(name, vpc, cfg.flow_log_retention_days, tags)
 
         self.vpc_id = vpc.id
@@ -191,6 +199,64 @@ class Network(pulumi.ComponentResource):
             vpc_cidr=self.vpc_cidr,
             availability_zone_ids=list(self.availability_zone_ids),
         )
+
+    def _endpoints(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        subnets: list[aws.ec2.Subnet],
+        route_tables: list[aws.ec2.RouteTable],
+        tags: Callable[..., dict[str, str]],
+    ) -> None:
+        """An S3 gateway endpoint on the private route tables and the interface endpoints in the private subnets.
+
+        Private DNS on: the services' public names resolve to the endpoints' addresses inside the VPC, so nothing
+        is configured on the clients (AWS PrivateLink guide, "Enable private DNS names"; it needs the VPC's DNS
+        support and hostnames, both on above). The endpoints' network interfaces take addresses of the private
+        subnets, which is why MLflow's egress admits those subnets on 443 when this is on (infra/workloads.py).
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[rt.id for rt in route_tables],
+            tags=tags("s3-endpoint"),
+            opts=child,
+        )
+        endpoint_sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description=f"Interface VPC endpoints of {name}: HTTPS from the VPC",
+            tags=tags("endpoints"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-https",
+            security_group_id=endpoint_sg.id,
+            cidr_ipv4=vpc.cidr_block,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS from the VPC to the interface endpoints",
+            tags=tags("endpoints-https"),
+            opts=child,
+        )
+        for service in INTERFACE_ENDPOINTS:
+            suffix = service.replace(".", "-")
+            aws.ec2.VpcEndpoint(
+                f"{name}-{suffix}",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{region}.{service}",
+                vpc_endpoint_type="Interface",
+                subnet_ids=[s.id for s in subnets],
+                security_group_ids=[endpoint_sg.id],
+                private_dns_enabled=True,
+                tags=tags(f"{suffix}-endpoint"),
+                opts=child,
+            )
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int, tags: Callable[..., dict[str, str]]) -> None:
         """VPC flow logs to a retained log group, written by a role that may write only there (CKV2_AWS_11)."""

@@ -162,6 +162,14 @@ def flows(
         # S3 for artifacts, and STS for the IRSA credential exchange.
         Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
     ]
+    # With private DNS, STS (and S3, where a brought VPC has an interface endpoint for it) resolve to endpoint
+    # addresses inside the VPC, which the rule above excludes: IRSA and artifact I/O would then time out.
+    if cfg.network.vpc_endpoints:
+        endpoints = Cidrs("interface VPC endpoints (private subnets)", private)
+        result.append(Flow("mlflow-to-vpc-endpoints", MLFLOW_PODS, endpoints, HTTPS_PORT))
+    if cfg.network.endpoint_cidrs:
+        endpoints = Cidrs("the brought VPC's interface endpoints", list(cfg.network.endpoint_cidrs))
+        result.append(Flow("mlflow-to-vpc-endpoints", MLFLOW_PODS, endpoints, HTTPS_PORT))
     prometheus = cfg.monitoring.prometheus_namespace
     if prometheus:
         exporter = Pods(INFERENCE_NS, redis_exporter.LABELS)

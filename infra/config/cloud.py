@@ -11,30 +11,11 @@ import pulumi
 import yaml
 
 from infra.config.keys import KUBERNETES_VERSIONS, LOG_RETENTION_DAYS, ConfigError, Keys, is_cidr, stack_name
+from infra.config.network import NetworkConfig as NetworkConfig
+from infra.config.network import read_network as read_network
 
 # An IAM role ARN, path included (access entries name the role with its path).
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
-# An availability zone ID: use1-az3, apne1-az1, or a Local Zone's usw2-lax1-az1.
-ZONE_ID = re.compile(r"[a-z]+\d+(-[a-z]+\d+)?-az\d+")
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """The VPC: either built here over `az_count` zones, or brought by the stack (`vpc_id`)."""
-
-    vpc_cidr: str
-    az_count: int
-    nat_gateways: Literal["single", "perAz"]
-    flow_log_retention_days: int
-    vpc_id: str | None
-    public_subnet_ids: tuple[str, ...]
-    private_subnet_ids: tuple[str, ...]
-    # AZ IDs (use1-az1, not us-east-1a) never used, on top of those EKS does not support (infra/network.py).
-    exclude_zone_ids: tuple[str, ...] = ()
-
-    @property
-    def bring_your_own(self) -> bool:
-        return self.vpc_id is not None
 
 
 @dataclass(frozen=True)
@@ -187,54 +168,6 @@ class RegistryConfig:
 
     # Days before an untagged image (an interrupted push's leftover) expires; tagged images never do.
     untagged_expiry_days: int
-
-
-def read_network(keys: Keys) -> NetworkConfig:
-    expected_cidr = "an IPv4 CIDR between /16 and /24"
-    vpc_cidr = keys.string("network.vpcCidr", expected=expected_cidr)
-    if not is_cidr(vpc_cidr):
-        raise keys.fail("network.vpcCidr", expected_cidr, vpc_cidr)
-    network = ipaddress.ip_network(vpc_cidr)
-    if network.version != 4 or not 16 <= network.prefixlen <= 24:
-        raise keys.fail("network.vpcCidr", expected_cidr, vpc_cidr)
-    az_count = keys.integer("network.azCount", minimum=2, maximum=6)
-    nat = keys.choice("network.natGateways", ("single", "perAz"))
-    retention = keys.integer("network.flowLogRetentionDays", minimum=1)
-    if retention not in LOG_RETENTION_DAYS:
-        raise keys.fail(
-            "network.flowLogRetentionDays",
-            "a CloudWatch retention period " + str(sorted(LOG_RETENTION_DAYS)),
-            retention,
-        )
-    subnet_id = re.compile(r"subnet-[0-9a-f]{8,17}")
-    vpc_id = keys.optional_string("network.vpcId", pattern=r"vpc-[0-9a-f]{8,17}", expected="a VPC id (vpc-...)")
-    public = keys.string_list(
-        "network.publicSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
-    )
-    private = keys.string_list(
-        "network.privateSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
-    )
-    zone_ids = keys.string_list(
-        "network.excludeZoneIds",
-        item=lambda v: bool(ZONE_ID.fullmatch(v)),
-        expected="a list of availability zone IDs (e.g. use1-az3), not zone names",
-    )
-    if vpc_id is None and (public or private):
-        raise keys.fail("network.vpcId", "set when network.publicSubnetIds or network.privateSubnetIds is set")
-    if vpc_id is not None and len(private) < 2:
-        raise keys.fail(
-            "network.privateSubnetIds", "at least 2 subnet ids in different AZs when network.vpcId is set", private
-        )
-    return NetworkConfig(
-        vpc_cidr=str(network),
-        az_count=az_count,
-        nat_gateways="single" if nat == "single" else "perAz",
-        flow_log_retention_days=retention,
-        vpc_id=vpc_id,
-        public_subnet_ids=public,
-        private_subnet_ids=private,
-        exclude_zone_ids=zone_ids,
-    )
 
 
 def _is_graviton(instance_type: str) -> bool:

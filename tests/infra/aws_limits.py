@@ -411,6 +411,8 @@ NAMELESS_AWS_TYPES = frozenset(
         "aws:ec2/route:Route",
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:ec2/flowLog:FlowLog",
+        # Endpoints have an id and a service name AWS picks, and no name of their own (EC2 CreateVpcEndpoint).
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",

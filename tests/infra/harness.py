@@ -115,6 +115,8 @@ DOCKER_IMAGE = "docker-build:index:Image"
 GET_ECR_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
 GET_SECRET_VERSION = "aws:secretsmanager/getSecretVersion:getSecretVersion"
 GET_ZONE = "aws:route53/getZone:getZone"
+GET_CLUSTERS = "aws:eks/getClusters:getClusters"
+GET_CLUSTER = "aws:eks/getCluster:getCluster"
 # The marker Pulumi's wire format puts on a secret value.
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
@@ -186,12 +188,19 @@ _EC2_ID_PREFIX = {
 class PlatformMocks(mocks.Mocks):
     """Realistic answers for what the program reads back from resources and invokes.
 
-    `references` are the stacks a StackReference may name (fully qualified), as recorded runs.
+    `references` are the stacks a StackReference may name (fully qualified), as recorded runs. `clusters` are the
+    EKS clusters the account already runs in the region (name -> Kubernetes version): none before a first deploy.
     """
 
-    def __init__(self, references: dict[str, Recording] | None = None, zones: Iterable[Zone] = ZONES) -> None:
+    def __init__(
+        self,
+        references: dict[str, Recording] | None = None,
+        zones: Iterable[Zone] = ZONES,
+        clusters: dict[str, str] | None = None,
+    ) -> None:
         self.references = references or {}
         self.zones = tuple(zones)
+        self.clusters = dict(clusters or {})
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -383,6 +392,15 @@ class PlatformMocks(mocks.Mocks):
             return self._secret_version(str(args.args["secretId"]))
         if token == GET_ZONE:
             return hosted_zone(args.args, HOSTED_ZONES)
+        if token == GET_CLUSTERS:
+            # ListClusters: every page, as the provider's data source pages through them.
+            return {"id": REGION, "names": sorted(self.clusters)}
+        if token == GET_CLUSTER:
+            name = str(args.args["name"])
+            if name not in self.clusters:
+                # DescribeCluster of a missing cluster fails the invoke, and with it the whole program.
+                raise ValueError(f"ResourceNotFoundException: No cluster found for name: {name}.")
+            return {"id": name, "name": name, "version": self.clusters[name], "status": "ACTIVE"}
         if token == "aws:lb/getHostedZoneId:getHostedZoneId":
             region = args.args.get("region") or REGION
             if (args.args.get("loadBalancerType") or "application") != "application":
@@ -759,13 +777,15 @@ def run_stack(
     references: dict[str, Recording] | None = None,
     fork: bool = True,
     zones: Iterable[Zone] = ZONES,
+    clusters: dict[str, str] | None = None,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
     Wrap an override in `Secret` to set it as a secret. A referenced stack missing from `references` (keyed by
     its fully qualified name) is run first, with its own stack file, when it is a stack of this project. `zones` is
-    the region's zones as the account sees them (name -> zone ID). With `fork` false the files run exactly as
-    shipped, without what a fork sets once (FORK_CONFIG).
+    the region's zones as the account sees them (name -> zone ID). `clusters` are the EKS clusters already running
+    in the account (name -> version; `deployed_clusters(recording)` of an earlier run). With `fork` false the files
+    run exactly as shipped, without what a fork sets once (FORK_CONFIG).
     """
     config = stack_config(stack, overrides, fork)
     known = dict(references or {})
@@ -779,7 +799,7 @@ def run_stack(
     # test, say) may have closed and unset the main thread's loop.
     _ensure_event_loop()
     pulumi.runtime.set_all_config(config, secret_keys(overrides))
-    mock = PlatformMocks(known, zones)
+    mock = PlatformMocks(known, zones, clusters)
     monitor = RecordingMonitor(mock)
     log = _WarningLog()
     mocks.set_mocks(
@@ -835,6 +855,11 @@ class _WarningLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+def deployed_clusters(recording: Recording) -> dict[str, str]:
+    """The EKS clusters a recorded run leaves running (name -> version): the account the next run sees."""
+    return {str(r.inputs["name"]): str(r.inputs["version"]) for r in recording.of_type("aws:eks/cluster:Cluster")}
 
 
 def type_names(resources: Iterable[Resource]) -> list[tuple[str, str]]:
