@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LinearRegression
 
-from infra.mlflow import DEFAULT_PERMISSION
+from infra.mlflow_auth import DEFAULT_PERMISSION
 from local import processes, servers
 from local.stack import REPO
 from tests.reliability.conftest import Figures, gunicorn, tracking
