@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import rss_mb, workers
-from local import servers
-from local.servers import HOST
+from local import processes
+from local.processes import HOST
 
 REPO = Path(__file__).resolve().parents[1]
 GUNICORN_CONF = REPO / "service" / "gunicorn.conf.py"
@@ -32,7 +32,7 @@ class Target:
     name: str
     description: str
     port: int
-    process: servers.Process
+    process: processes.Process
     startup_s: float
     worker_ready_s: list[float] = field(default_factory=list)  # spawn of the server to each worker's model
     worker_boot_to_ready_s: list[float] = field(default_factory=list)  # a worker's own start to its model
@@ -60,36 +60,36 @@ class Target:
         self.process.stop()
 
 
-def _wait(proc: servers.Process, url: str, started: float, n_workers: int, timeout: float = 180) -> float:
+def _wait(proc: processes.Process, url: str, started: float, n_workers: int, timeout: float = 180) -> float:
     """Seconds from `started` to the first good answer; returns once all `n_workers` workers are up too."""
-    servers.wait_until(proc, lambda: servers.http_ok(url), timeout, f"{proc.name} answering {url}")
+    processes.wait_until(proc, lambda: processes.http_ok(url), timeout, f"{proc.name} answering {url}")
     answered = time.time() - started
     # The first worker can answer before the master has forked the last one.
-    servers.wait_until(proc, lambda: len(workers(proc.pid)) >= n_workers, 60, f"{proc.name}'s {n_workers} workers")
+    processes.wait_until(proc, lambda: len(workers(proc.pid)) >= n_workers, 60, f"{proc.name}'s {n_workers} workers")
     return answered
 
 
 def start_constant(state_dir: Path, n_workers: int) -> Target:
-    port = servers.free_port()
+    port = processes.free_port()
     env = {"WEB_CONCURRENCY": str(n_workers), "SERVING_BIND": f"{HOST}:{port}"}
-    argv = [str(servers.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "bench.constant_app:app"]
+    argv = [str(processes.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "bench.constant_app:app"]
     started = time.time()
-    proc = servers.spawn("bench-constant", argv, state_dir, env=env, cwd=REPO)
+    proc = processes.spawn("bench-constant", argv, state_dir, env=env, cwd=REPO)
     startup = _wait(proc, f"http://{HOST}:{port}/ping", started, n_workers)
     return Target("constant", "bare FastAPI endpoint answering a constant", port, proc, startup)
 
 
 def start_mlflow_serve(state_dir: Path, n_workers: int, mlflow_url: str, model_uri: str) -> Target:
-    port = servers.free_port()
+    port = processes.free_port()
     env = {
         "MLFLOW_TRACKING_URI": mlflow_url,
         # It starts `uvicorn` by name: the venv's must come first.
-        "PATH": f"{servers.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{processes.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    argv = [str(servers.VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+    argv = [str(processes.VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
             "-h", HOST, "-p", str(port), "-w", str(n_workers)]  # fmt: skip
     started = time.time()
-    proc = servers.spawn("bench-mlflow-serve", argv, state_dir, env=env, cwd=state_dir)
+    proc = processes.spawn("bench-mlflow-serve", argv, state_dir, env=env, cwd=state_dir)
     startup = _wait(proc, f"http://{HOST}:{port}/ping", started, n_workers)
     return Target("mlflow", f"mlflow models serve {model_uri} --env-manager local", port, proc, startup)
 
@@ -104,7 +104,7 @@ def start_service(
     describe: str = "",
 ) -> Target:
     """The inference service over `model_name@production`, with extra SERVING_* settings."""
-    port = servers.free_port()
+    port = processes.free_port()
     metrics_dir = state_dir / f"{name}-prometheus"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     settings = {"SERVING_CACHE_ENABLED": "false", "SERVING_BATCH_ENABLED": "false", **(settings or {})}
@@ -118,9 +118,9 @@ def start_service(
         "SERVING_BIND": f"{HOST}:{port}",
         **settings,
     }
-    argv = [str(servers.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "service.app:create_app()"]
+    argv = [str(processes.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "service.app:create_app()"]
     started = time.time()
-    proc = servers.spawn(f"bench-{name}", argv, state_dir, env=env, cwd=REPO)
+    proc = processes.spawn(f"bench-{name}", argv, state_dir, env=env, cwd=REPO)
     startup = _wait(proc, f"http://{HOST}:{port}/health/ready", started, n_workers)
 
     def since_start(message: str) -> list[float]:

@@ -24,6 +24,7 @@ import pulumi_random as random
 from infra import kube, mlflow_schema
 from infra.config import MlflowConfig
 from infra.identity import OidcIdentity, irsa_role
+from infra.mlflow_auth import basic_auth_ini
 
 NAME = "mlflow"
 PORT = 5000
@@ -46,9 +47,6 @@ METRICS_PATH = "/metrics"
 METRICS_DIR = f"{kube.TMP_MOUNT}/prometheus"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
-# Every user MLflow reads from its auth database gets this on resources it did not create: clients read the
-# registry; only a resource's creator (and the admin) may change it.
-DEFAULT_PERMISSION = "READ"
 
 
 @dataclass(frozen=True)
@@ -100,34 +98,6 @@ def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
             f"postgresql+psycopg2://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
             f"{quote(db.name, safe='')}?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}"
         )
-    )
-
-
-def _ini_value(value: str) -> str:
-    # MLflow reads its ini files with configparser's interpolation, to which "%" is special.
-    if "\n" in value or "\r" in value:
-        raise ValueError("an ini value cannot span lines")
-    return value.replace("%", "%%")
-
-
-def basic_auth_ini(database_uri: str, admin_username: str, admin_password: str) -> str:
-    """MLflow's auth config (MLFLOW_AUTH_CONFIG_PATH): users and permissions live in the backend database."""
-    return (
-        "[mlflow]\n"
-        f"default_permission = {DEFAULT_PERMISSION}\n"
-        f"database_uri = {_ini_value(database_uri)}\n"
-        f"admin_username = {_ini_value(admin_username)}\n"
-        f"admin_password = {_ini_value(admin_password)}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-    )
-
-
-def credentials_file(username: str, password: str) -> str:
-    """An MLflow client credentials file (~/.mlflow/credentials): basic-auth credentials as a file, not env."""
-    return (
-        "[mlflow]\n"
-        f"mlflow_tracking_username = {_ini_value(username)}\n"
-        f"mlflow_tracking_password = {_ini_value(password)}\n"
     )
 
 

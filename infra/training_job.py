@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from infra import kube
 from infra.config import TrainingJobConfig
-from infra.mlflow import credentials_file
+from infra.mlflow_auth import credentials_file
 
 NAME = "training"
 LABELS = kube.pod_labels(NAME, "job")

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from local.servers import StartError
+from local.processes import StartError
 from local.stack import ALIAS, MODEL_NAME, REPO, SAMPLE_ROW, LocalStack, Ports
 
 

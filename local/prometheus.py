@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from infra import alerts
-from local import servers
-from local.servers import HOST, StartError
+from local import processes, servers
+from local.processes import HOST, StartError
 
 SERVICE_JOB = "inference"
 REDIS_JOB = "redis"
@@ -32,7 +32,7 @@ RETENTION = "2d"
 
 @dataclass
 class RedisExporter:
-    process: servers.Process
+    process: processes.Process
     port: int
 
     @property
@@ -45,7 +45,7 @@ class RedisExporter:
 
 @dataclass
 class PrometheusServer:
-    process: servers.Process
+    process: processes.Process
     port: int
 
     @property
@@ -88,7 +88,7 @@ def binary(name: str) -> str:
 
 def start_redis_exporter(state_dir: Path, port: int, redis: servers.RedisServer) -> RedisExporter:
     """redis_exporter on loopback, the password from the environment (not the command line, which `ps` shows)."""
-    servers.require_free(port, "the Redis exporter", "REDIS_EXPORTER_PORT")
+    processes.require_free(port, "the Redis exporter", "REDIS_EXPORTER_PORT")
     scheme = "rediss" if redis.tls else "redis"
     argv = [
         binary("prometheus-redis-exporter"),
@@ -97,9 +97,9 @@ def start_redis_exporter(state_dir: Path, port: int, redis: servers.RedisServer)
     ]
     if redis.tls:
         argv.append(f"--tls-ca-cert-file={redis.tls.ca_cert}")
-    proc = servers.spawn("redis-exporter", argv, state_dir, env={"REDIS_PASSWORD": redis.password})
+    proc = processes.spawn("redis-exporter", argv, state_dir, env={"REDIS_PASSWORD": redis.password})
     exporter = RedisExporter(proc, port)
-    servers.wait_until(proc, lambda: servers.http_ok(exporter.metrics_url), 30, f"redis_exporter on {port}")
+    processes.wait_until(proc, lambda: processes.http_ok(exporter.metrics_url), 30, f"redis_exporter on {port}")
     return exporter
 
 
@@ -131,7 +131,7 @@ def start_prometheus(
     mlflow_port: int | None = None,
 ) -> PrometheusServer:
     """Prometheus on loopback, TSDB under `<state_dir>/prometheus-data`, scraping every few seconds."""
-    servers.require_free(port, "Prometheus", "PROMETHEUS_PORT")
+    processes.require_free(port, "Prometheus", "PROMETHEUS_PORT")
     home = state_dir / "prometheus-server"
     home.mkdir(parents=True, exist_ok=True)
     rules = home / "rules.yml"
@@ -147,7 +147,7 @@ def start_prometheus(
         f"--storage.tsdb.retention.time={RETENTION}",
         f"--web.listen-address={HOST}:{port}",
     ]
-    proc = servers.spawn("prometheus", argv, state_dir)
+    proc = processes.spawn("prometheus", argv, state_dir)
     server = PrometheusServer(proc, port)
-    servers.wait_until(proc, lambda: servers.http_ok(f"{server.url}/-/ready"), 60, f"Prometheus on {port}")
+    processes.wait_until(proc, lambda: processes.http_ok(f"{server.url}/-/ready"), 60, f"Prometheus on {port}")
     return server

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from local import prometheus, servers
-from local.servers import HOST, StartError
+from local import processes, prometheus, servers
+from local.processes import HOST, StartError
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_NAME = "linear_regression"
@@ -73,7 +73,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Ports nothing listens on now: for tests, which must not collide with a running demo."""
-        return cls(*(servers.free_port() for _ in range(7)))
+        return cls(*(processes.free_port() for _ in range(7)))
 
 
 @dataclass
@@ -84,7 +84,7 @@ class LocalStack:
     workers: int = 2
     reload_interval_s: float = 5.0
     say: Callable[[str], None] = print
-    started: list[servers.Process] = field(default_factory=list)
+    started: list[processes.Process] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
 
     # ---------------------------------------------------------------------------------------- up
@@ -220,12 +220,12 @@ class LocalStack:
         cache_url_file: Path,
         extra_env: Mapping[str, str] | None = None,
         ready_path: str = "/health/ready",
-    ) -> servers.Process:
+    ) -> processes.Process:
         """Gunicorn over the service; `extra_env` adds or overrides `SERVING_*` settings (the reliability tests).
 
         Returns once `ready_path` answers 2xx (a test of a service that starts not ready waits for /health/live).
         """
-        servers.require_free(self.ports.service, "the inference service", "SERVICE_PORT")
+        processes.require_free(self.ports.service, "the inference service", "SERVICE_PORT")
         metrics_dir = self.state_dir / "prometheus"
         if metrics_dir.exists():
             for stale in metrics_dir.glob("*.db"):
@@ -245,11 +245,11 @@ class LocalStack:
             "SERVING_BIND": f"{HOST}:{self.ports.service}",
             **(extra_env or {}),
         }
-        argv = [str(servers.VENV_BIN / "gunicorn"), "-c", str(REPO / "service" / "gunicorn.conf.py"),
+        argv = [str(processes.VENV_BIN / "gunicorn"), "-c", str(REPO / "service" / "gunicorn.conf.py"),
                 "--bind", f"{HOST}:{self.ports.service}", "service.app:create_app()"]  # fmt: skip
-        proc = servers.spawn("service", argv, self.state_dir, env=env, cwd=REPO)
+        proc = processes.spawn("service", argv, self.state_dir, env=env, cwd=REPO)
         url = f"http://{HOST}:{self.ports.service}{ready_path}"
-        servers.wait_until(proc, lambda: servers.http_ok(url), 120, f"gunicorn serving {url}")
+        processes.wait_until(proc, lambda: processes.http_ok(url), 120, f"gunicorn serving {url}")
         return proc
 
     def predict(self, rows: list[dict[str, float]]) -> dict[str, object]:
@@ -271,7 +271,7 @@ class LocalStack:
         alive = []
         for pid_file in self.pid_files():
             pid = _read_pid(pid_file)
-            if pid is not None and servers.pid_alive(pid):
+            if pid is not None and processes.pid_alive(pid):
                 alive.append(pid_file.stem)
         return alive
 
@@ -287,8 +287,8 @@ class LocalStack:
         stopped = []
         for pid_file in files:
             pid = _read_pid(pid_file)
-            if pid is not None and servers.pid_alive(pid):
-                servers.stop_pid(pid)
+            if pid is not None and processes.pid_alive(pid):
+                processes.stop_pid(pid)
                 stopped.append(pid_file.stem)
             pid_file.unlink(missing_ok=True)
         self.started.clear()

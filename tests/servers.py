@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from local import servers
+from local import processes, servers
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def redis_server(servers_dir: Path) -> Iterator[servers.RedisServer]:
     """Redis 7 with a password on a free loopback port."""
-    server = servers.start_redis(servers_dir, servers.free_port())
+    server = servers.start_redis(servers_dir, processes.free_port())
     yield server
     server.stop()
 
@@ -32,7 +32,7 @@ def redis_server(servers_dir: Path) -> Iterator[servers.RedisServer]:
 def redis_tls_server(servers_dir: Path) -> Iterator[servers.RedisServer]:
     """Redis over TLS only (`rediss://`), its certificate signed by a throwaway CA (`server.tls.ca_cert`)."""
     tls = servers.make_tls_files(servers_dir / "tls")
-    server = servers.start_redis(servers_dir, servers.free_port(), tls=tls, name="redis-tls")
+    server = servers.start_redis(servers_dir, processes.free_port(), tls=tls, name="redis-tls")
     yield server
     server.stop()
 
@@ -40,7 +40,7 @@ def redis_tls_server(servers_dir: Path) -> Iterator[servers.RedisServer]:
 @pytest.fixture(scope="session")
 def s3_server(servers_dir: Path) -> Iterator[servers.S3Server]:
     """SeaweedFS (`weed mini`) with the artifact bucket, S3 on a free loopback port."""
-    server = servers.start_seaweedfs(servers_dir, servers.free_port())
+    server = servers.start_seaweedfs(servers_dir, processes.free_port())
     yield server
     server.stop()
 
@@ -48,7 +48,7 @@ def s3_server(servers_dir: Path) -> Iterator[servers.S3Server]:
 @pytest.fixture(scope="session")
 def mlflow_server(servers_dir: Path, s3_server: servers.S3Server) -> Iterator[servers.MlflowServer]:
     """`mlflow server`: sqlite backend, artifacts proxied (`--serve-artifacts`) to SeaweedFS."""
-    server = servers.start_mlflow(servers_dir, servers.free_port(), s3_server)
+    server = servers.start_mlflow(servers_dir, processes.free_port(), s3_server)
     yield server
     server.stop()
 

@@ -15,7 +15,7 @@ import pytest
 from bench import report
 from bench.load import LoadResult
 from bench.run import evaluate, summarise
-from local import servers
+from local import processes
 
 REPO = Path(__file__).resolve().parents[2]
 LATENCY_KEYS = {"p50", "p90", "p95", "p99", "max", "mean"}
@@ -66,7 +66,7 @@ def test_a_smoke_run_writes_results_in_the_schema_the_report_reads(smoke: dict[s
 @pytest.mark.slow
 def test_a_smoke_run_leaves_no_server_behind(smoke: dict[str, Any]) -> None:
     port = smoke["servers"]["constant"]["port"]
-    assert not servers.port_in_use(port), f"the constant endpoint still listens on {port}"
+    assert not processes.port_in_use(port), f"the constant endpoint still listens on {port}"
 
 
 def result(target: str, scenario: str, rps: float, p50: float, p99: float, rows: int = 1, c: int = 16) -> LoadResult:

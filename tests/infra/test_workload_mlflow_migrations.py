@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy
 
 from infra import mlflow_schema
-from local import servers
+from local import processes, servers
 from tests.infra.harness import Recording
 from tests.infra.k8s import by_component, one
 from tests.infra.test_workload_mlflow_image import (
@@ -129,7 +129,7 @@ def test_servers_refuse_an_unmigrated_database_until_the_job_has_run(dev: Record
 def test_on_postgresql_two_jobs_at_once_serialise_and_two_servers_then_start_together(
     dev: Recording, tmp_path: Path
 ) -> None:
-    postgres = servers.start_postgres(tmp_path / "pg", servers.free_port())
+    postgres = servers.start_postgres(tmp_path / "pg", processes.free_port())
     try:
         uri = postgres.sqlalchemy_uri
         secrets = [server_secrets(dev, tmp_path / f"secrets-{i}", uri, uri)[0] for i in (1, 2)]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from infra import alerts
-from local import servers
+from local import processes, servers
 from local.prometheus import PrometheusServer
 from local.stack import SAMPLE_ROW, LocalStack, Ports, wait_for
 
@@ -165,9 +165,9 @@ def test_postgres_backend_then_down_leaves_no_process_and_no_listening_port(tmp_
     assert set(stack.running()) == set(pids)
     stopped = stack.down()
     assert set(stopped) == set(pids)
-    assert not any(servers.pid_alive(pid) for pid in pids.values())
+    assert not any(processes.pid_alive(pid) for pid in pids.values())
     ports = stack.ports
-    assert not any(servers.port_in_use(p) for p in dataclasses.astuple(ports))
+    assert not any(processes.port_in_use(p) for p in dataclasses.astuple(ports))
     assert not stack.pid_files()
     stack.clean()
     assert not (tmp_path / "state").exists()

@@ -10,17 +10,17 @@ import mlflow
 import pytest
 import redis
 
-from local import servers
+from local import processes, servers
 
 
 def listening_on(port: int) -> bool:
-    return servers.port_in_use(port)
+    return processes.port_in_use(port)
 
 
 def test_redis_requires_its_password(redis_server: servers.RedisServer) -> None:
     client = redis.Redis.from_url(redis_server.url, socket_timeout=2)
     assert client.set("k", "v") and client.get("k") == b"v"
-    anonymous = redis.Redis(host=servers.HOST, port=redis_server.port, socket_timeout=2)
+    anonymous = redis.Redis(host=processes.HOST, port=redis_server.port, socket_timeout=2)
     with pytest.raises(redis.exceptions.AuthenticationError):
         anonymous.get("k")
 
@@ -30,7 +30,7 @@ def test_redis_over_tls_verifies_the_ca(redis_tls_server: servers.RedisServer) -
     assert redis_tls_server.tls is not None
     client = redis.Redis.from_url(redis_tls_server.url, ssl_ca_certs=str(redis_tls_server.tls.ca_cert))
     assert client.ping()
-    plaintext = redis.Redis(host=servers.HOST, port=redis_tls_server.port, password=redis_tls_server.password)
+    plaintext = redis.Redis(host=processes.HOST, port=redis_tls_server.port, password=redis_tls_server.password)
     with pytest.raises(redis.exceptions.ConnectionError):
         plaintext.ping()
 
@@ -74,29 +74,29 @@ def test_mlflow_proxies_artifacts_to_s3(mlflow_tracking: str, s3_server: servers
 
 
 def test_stopping_leaves_no_process_or_port(tmp_path: Path) -> None:
-    port = servers.free_port()
+    port = processes.free_port()
     server = servers.start_redis(tmp_path, port)
     pid = server.process.pid
     assert listening_on(port) and (tmp_path / "redis.pid").read_text() == str(pid)
     server.stop()
     assert not listening_on(port)
-    assert not servers.pid_alive(pid)
+    assert not processes.pid_alive(pid)
     assert not (tmp_path / "redis.pid").exists()
 
 
 def test_a_taken_port_is_reported_clearly(redis_server: servers.RedisServer, tmp_path: Path) -> None:
-    with pytest.raises(servers.StartError, match=rf"port {redis_server.port} for Redis is already taken.*REDIS_PORT"):
+    with pytest.raises(processes.StartError, match=rf"port {redis_server.port} for Redis is already taken.*REDIS_PORT"):
         servers.start_redis(tmp_path, redis_server.port)
 
 
 def test_a_server_that_dies_reports_its_log(tmp_path: Path) -> None:
-    proc = servers.spawn("doomed", ["sh", "-c", "echo cannot-start-here >&2; exit 3"], tmp_path)
-    with pytest.raises(servers.StartError, match="cannot-start-here"):
-        servers.wait_until(proc, lambda: False, 10, "a process that exits")
+    proc = processes.spawn("doomed", ["sh", "-c", "echo cannot-start-here >&2; exit 3"], tmp_path)
+    with pytest.raises(processes.StartError, match="cannot-start-here"):
+        processes.wait_until(proc, lambda: False, 10, "a process that exits")
 
 
 def test_postgres_backend_store(tmp_path: Path) -> None:
-    pg = servers.start_postgres(tmp_path, servers.free_port())
+    pg = servers.start_postgres(tmp_path, processes.free_port())
     try:
         out = subprocess.run(
             ["psql", pg.uri, "-tAc", "select current_database(), current_setting('listen_addresses')"],
@@ -104,7 +104,7 @@ def test_postgres_backend_store(tmp_path: Path) -> None:
             text=True,
             check=True,
         )
-        assert out.stdout.strip() == f"mlflow|{servers.HOST}"
+        assert out.stdout.strip() == f"mlflow|{processes.HOST}"
     finally:
         pg.stop()
     assert not listening_on(pg.port)

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
-from local import servers
+from local import processes
 from local.stack import LocalStack, Ports
 from tests.reliability.report import RESULTS
 from tests.service.conftest import register_sklearn
@@ -112,11 +112,11 @@ class Service:
     """Gunicorn serving one model, started by LocalStack.start_service (the command `make demo` runs)."""
 
     stack: LocalStack
-    process: servers.Process
+    process: processes.Process
 
     @property
     def url(self) -> str:
-        return f"http://{servers.HOST}:{self.stack.ports.service}"
+        return f"http://{processes.HOST}:{self.stack.ports.service}"
 
     @property
     def master_pid(self) -> int:
@@ -205,7 +205,7 @@ class Service:
         return records
 
     def log_tail(self, lines: int = 30) -> str:
-        return servers.log_tail(self.process.log, lines)
+        return processes.log_tail(self.process.log, lines)
 
     def stop(self) -> None:
         self.process.stop()
@@ -226,7 +226,7 @@ def gunicorn(
     """The service over `model_name`@production, stopped (by PID) on exit; `settings` are extra SERVING_* vars."""
     stack = LocalStack(
         state_dir=state_dir,
-        ports=Ports(service=servers.free_port()),
+        ports=Ports(service=processes.free_port()),
         workers=workers,
         reload_interval_s=reload_interval_s,
         say=lambda _: None,
@@ -274,7 +274,7 @@ def rss_kb(pid: int) -> int:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
-def kill(process: servers.Process) -> None:
+def kill(process: processes.Process) -> None:
     """SIGKILL a server's whole process group: it is lost, not stopped (no shutdown of its own runs)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)

@@ -27,7 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from sklearn.linear_model import LinearRegression
 
-from local import servers
+from local import processes, servers
 from service.app import create_app
 from service.settings import Settings
 from tests.reliability.conftest import Figures, Service, serving_registered
@@ -238,7 +238,7 @@ class Slowloris:
 
 def test_slow_clients_do_not_starve_the_others(service: Service, figures: Figures) -> None:
     port = int(service.url.rsplit(":", 1)[1])
-    attack = Slowloris(servers.HOST, port, SLOW_CONNECTIONS, SLOW_SECONDS)
+    attack = Slowloris(processes.HOST, port, SLOW_CONNECTIONS, SLOW_SECONDS)
     attack.thread.start()
     statuses, latencies = [], []
     with httpx.Client(base_url=service.url, timeout=10) as client:

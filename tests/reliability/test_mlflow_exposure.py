@@ -19,8 +19,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LinearRegression
 
-from infra.mlflow import DEFAULT_PERMISSION
-from local import servers
+from infra.mlflow_auth import DEFAULT_PERMISSION
+from local import processes, servers
 from local.stack import REPO
 from tests.reliability.conftest import Figures, gunicorn, tracking
 from tests.service.conftest import register_sklearn
@@ -35,7 +35,7 @@ USER = "inference"
 def server(s3_server: servers.S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.MlflowServer]:
     server = servers.start_mlflow(
         tmp_path_factory.mktemp("mlflow-auth"),
-        servers.free_port(),
+        processes.free_port(),
         s3_server,
         artifacts_prefix="auth-artifacts",
         basic_auth=True,

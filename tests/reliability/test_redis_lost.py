@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from local import servers
+from local import processes, servers
 from tests.reliability.conftest import Figures, Service, gunicorn, kill, tracking
 from tests.reliability.load import Load, describe
 from tests.service.conftest import register_sklearn
@@ -38,7 +38,7 @@ def test_redis_killed_under_load_loses_nothing_and_caching_resumes_after_restart
     tmp_path: Path,
     figures: Figures,
 ) -> None:
-    port, password = servers.free_port(), secrets.token_urlsafe(24)
+    port, password = processes.free_port(), secrets.token_urlsafe(24)
     redis = servers.start_redis(tmp_path, port, password=password, name="redis-lost")
     try:
         settings = {"SERVING_CACHE_BREAKER_COOLDOWN_S": str(COOLDOWN_S)}
@@ -88,7 +88,7 @@ def circuit_open(service: Service) -> bool:
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.RedisServer]:
     directory = tmp_path_factory.mktemp("redis-tls")
     server = servers.start_redis(
-        directory, servers.free_port(), tls=servers.make_tls_files(directory / "tls"), name="redis-tls"
+        directory, processes.free_port(), tls=servers.make_tls_files(directory / "tls"), name="redis-tls"
     )
     yield server
     server.stop()

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
-from local import servers
+from local import processes, servers
 from tests.reliability.conftest import Figures, gunicorn, kill, tracking
 from tests.reliability.load import Load, describe
 from tests.service.conftest import register_sklearn
@@ -30,7 +30,7 @@ def test_registry_killed_under_load_then_back_loses_nothing_and_polling_resumes(
     tmp_path: Path,
     figures: Figures,
 ) -> None:
-    state, port = tmp_path / "mlflow", servers.free_port()
+    state, port = tmp_path / "mlflow", processes.free_port()
     mlflow = servers.start_mlflow(state, port, s3_server)
     try:
         with tracking(mlflow.url):

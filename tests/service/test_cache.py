@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LinearRegression
 
-from local import servers
+from local import processes, servers
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.metrics import Metrics
 from tests.service.conftest import cache_settled, metric, register_sklearn, serving, settings_for, wait_for
@@ -34,7 +34,7 @@ def version(tracking: str, linear: LinearRegression, diabetes: Any) -> str:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[servers.RedisServer]:
     """A Redis of this test's own, which it may stop, freeze and restart."""
-    server = servers.start_redis(tmp_path / "redis-state", servers.free_port())
+    server = servers.start_redis(tmp_path / "redis-state", processes.free_port())
     yield server
     server.stop()
 

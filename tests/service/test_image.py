@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LinearRegression
 
-from local import servers
+from local import processes
 from tests.service.conftest import register_sklearn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def read_dockerfile() -> Image:
 
 
 def test_dockerfile_is_hadolint_clean() -> None:
-    done = subprocess.run([str(servers.VENV_BIN / "hadolint"), str(DOCKERFILE)], capture_output=True, text=True)
+    done = subprocess.run([str(processes.VENV_BIN / "hadolint"), str(DOCKERFILE)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -68,14 +68,14 @@ def test_image_runs_non_root_on_a_pinned_slim_base_with_state_under_tmp() -> Non
 
 @dataclass
 class Running:
-    process: servers.Process
+    process: processes.Process
     port: int
     home: Path
     metrics_dir: Path
 
     @property
     def url(self) -> str:
-        return f"http://{servers.HOST}:{self.port}"
+        return f"http://{processes.HOST}:{self.port}"
 
 
 @pytest.fixture(scope="module")
@@ -85,22 +85,23 @@ def gunicorn(
     register_sklearn(NAME, linear, diabetes[0])
     image = read_dockerfile()
     state = tmp_path_factory.mktemp("image")
-    port = servers.free_port()
+    port = processes.free_port()
     # The image's environment, with its /tmp paths moved into this test's directory.
     env = {k: v.replace("/tmp", str(state / "tmp"), 1) if v.startswith("/tmp") else v for k, v in image.env.items()}
     env |= {
-        "PATH": f"{servers.VENV_BIN}:{os.environ['PATH']}",
-        "SERVING_BIND": f"{servers.HOST}:{port}",
+        "PATH": f"{processes.VENV_BIN}:{os.environ['PATH']}",
+        "SERVING_BIND": f"{processes.HOST}:{port}",
         "SERVING_REGISTRY_URI": tracking,
         "SERVING_MODEL_NAME": NAME,
         "SERVING_GRACEFUL_TIMEOUT": "20",
     }
     (state / "tmp").mkdir()
-    argv = [str(servers.VENV_BIN / image.cmd[0]), *image.cmd[1:]]
-    process = servers.spawn("gunicorn", argv, state, env=env, cwd=ROOT)
+    argv = [str(processes.VENV_BIN / image.cmd[0]), *image.cmd[1:]]
+    process = processes.spawn("gunicorn", argv, state, env=env, cwd=ROOT)
     running = Running(process, port, Path(env["HOME"]), Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     try:
-        servers.wait_until(process, lambda: servers.http_ok(f"{running.url}/health/ready"), 120, "the service is ready")
+        ready = f"{running.url}/health/ready"
+        processes.wait_until(process, lambda: processes.http_ok(ready), 120, "the service is ready")
         yield running
     finally:
         process.stop()
@@ -136,10 +137,10 @@ def test_sigterm_drains_the_request_in_flight_and_exits_cleanly(
     rows = diabetes[0].head(2)
     body = json.dumps({"instances": rows.to_dict(orient="records")}).encode()
     head = (
-        f"POST /predict HTTP/1.1\r\nHost: {servers.HOST}\r\nContent-Type: application/json\r\n"
+        f"POST /predict HTTP/1.1\r\nHost: {processes.HOST}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with socket.create_connection((servers.HOST, gunicorn.port), timeout=30) as sock:
+    with socket.create_connection((processes.HOST, gunicorn.port), timeout=30) as sock:
         sock.sendall(head + body[:20])
         time.sleep(0.5)  # the worker has read the headers: the request is in flight
         os.kill(gunicorn.process.pid, signal.SIGTERM)
@@ -154,8 +155,8 @@ def test_sigterm_drains_the_request_in_flight_and_exits_cleanly(
         json.loads(rest.split(b"\r\n\r\n", 1)[1])["predictions"], linear.predict(rows), rtol=1e-12
     )
     assert gunicorn.process.popen is not None
-    assert gunicorn.process.popen.wait(timeout=30) == 0, servers.log_tail(gunicorn.process.log)
-    assert not servers.port_in_use(gunicorn.port)
+    assert gunicorn.process.popen.wait(timeout=30) == 0, processes.log_tail(gunicorn.process.log)
+    assert not processes.port_in_use(gunicorn.port)
     assert not (gunicorn.home / ".gunicorn").exists(), "no control socket"
     live = sorted(p.name for p in gunicorn.metrics_dir.glob("gauge_live*"))
     assert live == [], f"dead workers' live gauges are removed: {live}"

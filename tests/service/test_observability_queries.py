@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LinearRegression, Ridge
 
 from infra import alerts, dashboards
-from local import prometheus, servers
+from local import processes, prometheus, servers
 from tests.service.conftest import register_pyfunc, serving, settings_for, wait_for
 from tests.service.test_variants import FailsOnBigBatches, challenger_serving, register_with_stats
 
@@ -91,7 +91,7 @@ def live_metrics(
         ab_weights="champion=50,challenger=50", drift_window_rows=100,
         cache_enabled=True, cache_url=redis_server.url, cache_key_prefix=f"obs-{secrets.token_hex(3)}:",
     )  # fmt: skip
-    exporter = prometheus.start_redis_exporter(tmp, servers.free_port(), redis_server)
+    exporter = prometheus.start_redis_exporter(tmp, processes.free_port(), redis_server)
     try:
         with serving(settings) as client:
             wait_for(lambda: challenger_serving(client), 20, "the challenger loads")

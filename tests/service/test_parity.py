@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 from sklearn.linear_model import LinearRegression
 
-from local import servers
+from local import processes
 from tests.service.conftest import register_sklearn, serving, settings_for
 
 NAME = "svc_parity_lr"
@@ -44,28 +44,28 @@ def version(tracking: str, linear: LinearRegression, diabetes: Any) -> str:
 @pytest.fixture(scope="module")
 def mlflow_serve(
     tracking: str, version: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[servers.Process, str]]:
+) -> Iterator[tuple[processes.Process, str]]:
     """`mlflow models serve -m models:/<name>/<version> --env-manager local` on a free loopback port, started (not
     yet ready: it loads while the service does). One process for the module, stopped by its PID (process group)."""
     state = tmp_path_factory.mktemp("mlflow-serve")
     env = {
         "MLFLOW_TRACKING_URI": tracking,
         # It starts `uvicorn` by name: this venv's must come first.
-        "PATH": f"{servers.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{processes.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    port = servers.free_port()
-    argv = [str(servers.VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{NAME}/{version}",
-            "--env-manager", "local", "-h", servers.HOST, "-p", str(port), "-w", "1"]  # fmt: skip
-    proc = servers.spawn("mlflow-models-serve", argv, state, env=env, cwd=state)
+    port = processes.free_port()
+    argv = [str(processes.VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{NAME}/{version}",
+            "--env-manager", "local", "-h", processes.HOST, "-p", str(port), "-w", "1"]  # fmt: skip
+    proc = processes.spawn("mlflow-models-serve", argv, state, env=env, cwd=state)
     try:
-        yield proc, f"http://{servers.HOST}:{port}"
+        yield proc, f"http://{processes.HOST}:{port}"
     finally:
         proc.stop()
 
 
 @pytest.fixture(scope="module")
 def service(
-    tracking: str, version: str, mlflow_serve: tuple[servers.Process, str], tmp_path_factory: pytest.TempPathFactory
+    tracking: str, version: str, mlflow_serve: tuple[processes.Process, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     """The service on the same version, loading while `mlflow models serve` starts."""
     settings = settings_for(tracking, NAME, tmp_path_factory.mktemp("parity"), max_batch_rows=MAX_ROWS)
@@ -74,9 +74,9 @@ def service(
 
 
 @pytest.fixture(scope="module")
-def reference(mlflow_serve: tuple[servers.Process, str]) -> Iterator[httpx.Client]:
+def reference(mlflow_serve: tuple[processes.Process, str]) -> Iterator[httpx.Client]:
     proc, url = mlflow_serve
-    servers.wait_until(proc, lambda: servers.http_ok(f"{url}/ping"), 90, "mlflow models serve")
+    processes.wait_until(proc, lambda: processes.http_ok(f"{url}/ping"), 90, "mlflow models serve")
     with httpx.Client(base_url=url, timeout=60) as client:
         yield client
 
@@ -225,7 +225,7 @@ def test_mlflows_scoring_server_client_works_against_the_service(
         return call
 
     rows = diabetes[0].head(5)
-    theirs = ScoringServerClient(servers.HOST, reference.base_url.port)
+    theirs = ScoringServerClient(processes.HOST, reference.base_url.port)
     expected_version, expected = theirs.get_version(), theirs.invoke(rows).get_predictions()
     monkeypatch.setattr(requests, "get", through_service("get"))
     monkeypatch.setattr(requests, "post", through_service("post"))

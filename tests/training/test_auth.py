@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from local import servers
+from local import processes, servers
 from tests.training.conftest import run_cli
 
 
@@ -17,7 +17,7 @@ def auth_server(
     tmp_path_factory: pytest.TempPathFactory, s3_server: servers.S3Server
 ) -> Iterator[servers.MlflowServer]:
     state: Path = tmp_path_factory.mktemp("mlflow-auth")
-    server = servers.start_mlflow(state, servers.free_port(), s3_server, artifacts_prefix="auth", basic_auth=True)
+    server = servers.start_mlflow(state, processes.free_port(), s3_server, artifacts_prefix="auth", basic_auth=True)
     yield server
     server.stop()
 

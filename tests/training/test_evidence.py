@@ -21,7 +21,7 @@ import uvicorn
 from mlflow.tracking import MlflowClient
 from prometheus_client import CollectorRegistry, generate_latest
 
-from local import servers
+from local import processes, servers
 from service.app import create_app
 from service.core.shadow import ShadowMetrics
 from service.core.variants import VariantMetrics
@@ -96,7 +96,7 @@ def test_bad_evidence_options_and_sources_are_refused_by_name() -> None:
 @contextmanager
 def service_over_http(settings: Settings) -> Iterator[str]:
     """The real service app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    port = servers.free_port()
+    port = processes.free_port()
     with mock.patch.dict(os.environ):
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
         thread = threading.Thread(target=server.run, daemon=True)

@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 from onnx.reference import ReferenceEvaluator
 
-from local.servers import free_port
+from local.processes import free_port
 from training import data
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from local import servers
+from local import processes, servers
 from tests.training.conftest import last_line, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def late_server(tmp_path: Path, s3_server: servers.S3Server) -> Iterator[tuple[i
     """A port for a server that is started only once the test says so (basic auth, READ by default, as in the
     cloud); stopped at the end."""
     started: list[servers.MlflowServer] = []
-    yield servers.free_port(), started
+    yield processes.free_port(), started
     for server in started:
         server.stop()
 
@@ -99,7 +99,7 @@ def test_seed_waits_for_the_server_and_its_user_then_trains_and_promotes_once(
     late_server: tuple[int, list[servers.MlflowServer]], s3_server: servers.S3Server, tmp_path: Path
 ) -> None:
     port, started = late_server
-    url = f"http://{servers.HOST}:{port}"
+    url = f"http://{processes.HOST}:{port}"
     name = f"seed-{uuid.uuid4().hex[:8]}"
     # The Job's order on a new stack: the seed runs before the server answers...
     seed = _seed(tmp_path, url, "--wait", "240", TRAINING_MODEL_NAME=name)
@@ -145,7 +145,7 @@ def test_seed_waits_for_the_server_and_its_user_then_trains_and_promotes_once(
 
 
 def test_seed_gives_up_at_its_deadline_with_the_exit_code_scripts_retry_on(tmp_path: Path) -> None:
-    url = f"http://{servers.HOST}:{servers.free_port()}"
+    url = f"http://{processes.HOST}:{processes.free_port()}"
     started = time.monotonic()
 
     code, _, stderr = _seed(tmp_path, url, "--wait", "3").wait(timeout=60)
