@@ -51,12 +51,14 @@ from tests.infra.harness_config import (
     secret_keys,
     stack_config,
 )
+from tests.infra.mock_dns import ALB_HOSTED_ZONE_IDS
 from tests.infra.mocks import PlatformMocks
 from tests.infra.pulumi_engine import mark_secret, plain, run_program, secret_leaves
 from tests.infra.recording import Invoke, Recording, Resource, deployed_clusters, type_names
 
 __all__ = [
     "ACCOUNT_ID",
+    "ALB_HOSTED_ZONE_IDS",
     "BYO_VPC_CIDR",
     "CALLER_ARN",
     "DEPLOY_ROLE_ARN",
