@@ -22,7 +22,6 @@ from . import (
     kubernetes_cluster,
     kubernetes_networking,
     kubernetes_pods,
-    stack,
 )
 from .base import AVAILABILITY, SECURITY, ResourceRule, Rule, StackRule
 
@@ -40,7 +39,6 @@ MODULES: tuple[ModuleType, ...] = (
     kubernetes_pods,
     kubernetes_networking,
     kubernetes_cluster,
-    stack,
 )
 
 
