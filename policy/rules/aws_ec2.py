@@ -177,7 +177,7 @@ def flow_log_traffic(props: Props, args: ResourceValidationArgs) -> Iterator[str
         yield f"trafficType must be ALL or REJECT (got {traffic!r})"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 def _vpc_rule(name: str, summary: str, controls: Sequence[str], companion_type: str, requirement: str) -> Any:

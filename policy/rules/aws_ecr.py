@@ -35,7 +35,7 @@ def scan_on_push(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         yield "imageScanningConfiguration.scanOnPush must be true"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 @stack_rule(

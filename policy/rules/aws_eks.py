@@ -155,7 +155,7 @@ def addon_version(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         yield f"addonVersion must pin the {get(props, 'addonName', 'add-on')} version"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 @stack_rule(

@@ -98,7 +98,7 @@ def subnet_group(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         yield "securityGroupIds must be set: without it Redis gets the VPC's default security group"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 redis_cluster_only = data_store_rule(

@@ -163,7 +163,7 @@ def trusted_principals(props: Props, args: ResourceValidationArgs) -> Iterator[s
     yield from trust_faults(document)
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 @stack_rule(

@@ -136,7 +136,7 @@ def force_ssl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         yield "parameters must include rds.force_ssl = 1"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 rds_cluster_only = data_store_rule(

@@ -194,7 +194,7 @@ def public_acl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
             yield f"accessControlPolicy grants {get(grant, 'permission')} to {uri}"
 
 
-# ---------------------------------------------- stack rules: a bucket and its companion resources
+# -------------------------------------------------------------------- stack rules: a bucket and its companion resources
 
 
 def _log_targets(resources: Sequence[PolicyResource], buckets: Sequence[PolicyResource]) -> set[str]:

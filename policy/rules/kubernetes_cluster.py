@@ -152,7 +152,7 @@ def lb_controller_values(props: Props, args: ResourceValidationArgs) -> Iterator
         yield "values.serviceAccount.annotations must carry eks.amazonaws.com/role-arn (IRSA)"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 @stack_rule(

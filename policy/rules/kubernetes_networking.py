@@ -245,7 +245,7 @@ def external_service(props: Props, args: ResourceValidationArgs) -> Iterator[str
         yield f"spec.type {kind} exposes the Service outside the cluster: use ClusterIP behind the ALB Ingress"
 
 
-# ------------------------------------------------------- stack rules
+# ---------------------------------------------------------------------------------------------------------- stack rules
 
 
 def _is_default_deny(policy: PolicyResource) -> bool:
