@@ -1,5 +1,9 @@
 """The platform's guardrails as Pulumi policies, importable without starting a policy pack.
 
+Each service's module holds its resource rules and, at its end, its stack rules (controls that span resources:
+a bucket and its companions, a data store and the rules admitting its clients, a Deployment and its PDB). Stack
+rules follow the engine's property dependencies, so the links they check are the program's real wiring.
+
 `POLICIES` is every rule, in module order; `policy/__main__.py` hands it to `PolicyPack`. Tests import the rules
 from here and call their `validate` directly (building a `PolicyPack` starts a gRPC server and blocks).
 """
@@ -22,7 +26,6 @@ from . import (
     kubernetes_cluster,
     kubernetes_networking,
     kubernetes_pods,
-    stack,
 )
 from .base import AVAILABILITY, SECURITY, ResourceRule, Rule, StackRule
 
@@ -40,7 +43,6 @@ MODULES: tuple[ModuleType, ...] = (
     kubernetes_pods,
     kubernetes_networking,
     kubernetes_cluster,
-    stack,
 )
 
 

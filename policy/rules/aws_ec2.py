@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
 
-from .base import Props, config, get, is_true, items, number, resource_rule
+from .base import Findings, Props, config, get, is_true, items, number, of_type, references, resource_rule, stack_rule
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -17,6 +17,10 @@ DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 VPC = "aws:ec2/vpc:Vpc"
+INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
+ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 
 OPEN_IPV4 = "0.0.0.0/0"
 OPEN_IPV6 = "::/0"
@@ -171,3 +175,32 @@ def flow_log_traffic(props: Props, args: ResourceValidationArgs) -> Iterator[str
     traffic = get(props, "trafficType")
     if traffic not in ("ALL", "REJECT"):
         yield f"trafficType must be ALL or REJECT (got {traffic!r})"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+def _vpc_rule(name: str, summary: str, controls: Sequence[str], companion_type: str, requirement: str) -> Any:
+    @stack_rule(name, summary, controls=controls)
+    def check(args: StackValidationArgs) -> Findings:
+        for vpc in of_type(args.resources, VPC):
+            if not any(references(c, vpc, "vpcId") for c in of_type(args.resources, companion_type)):
+                yield f"VPC {vpc.name} has no {requirement}", vpc.urn
+
+    return check
+
+
+vpc_flow_logs = _vpc_rule(
+    "aws-ec2-vpc-enable-flow-logs",
+    "Every VPC has flow logs.",
+    ("CKV2_AWS_11", "Security Hub EC2.6"),
+    FLOW_LOG,
+    "aws.ec2.FlowLog",
+)
+vpc_default_sg = _vpc_rule(
+    "aws-ec2-vpc-configure-closed-default-security-group",
+    "Every VPC's default security group is adopted and emptied.",
+    ("CKV2_AWS_12", "Security Hub EC2.2"),
+    DEFAULT_SECURITY_GROUP,
+    "aws.ec2.DefaultSecurityGroup stripping its rules",
+)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from .base import Props, get, is_true, resource_rule
+from .base import Findings, Props, get, is_true, linked, of_type, resource_rule, stack_rule
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
@@ -33,3 +33,18 @@ def immutable_tags(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
 def scan_on_push(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     if not is_true(get(props, "imageScanningConfiguration.scanOnPush")):
         yield "imageScanningConfiguration.scanOnPush must be true"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+@stack_rule(
+    "aws-ecr-repository-configure-lifecycle-policy",
+    "Every ECR repository has a lifecycle policy (untagged and old images expire).",
+    controls=("Security Hub ECR.3",),
+)
+def ecr_lifecycle(args: StackValidationArgs) -> Findings:
+    policies = of_type(args.resources, LIFECYCLE_POLICY)
+    for repository in of_type(args.resources, REPOSITORY):
+        if not any(linked(p, "repository", repository, "name") for p in policies):
+            yield f"repository {repository.name} has no aws.ecr.LifecyclePolicy", repository.urn

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from .base import AVAILABILITY, Props, get, is_true, items, json_document, resource_rule
+from . import aws_ec2
+from .aws_cloudwatch import LOG_GROUP
+from .base import (
+    AVAILABILITY,
+    Findings,
+    Props,
+    depends_on,
+    get,
+    is_true,
+    items,
+    json_document,
+    number,
+    of_type,
+    referenced,
+    resource_rule,
+    stack_rule,
+)
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -137,3 +153,59 @@ def cni_network_policy(props: Props, args: ResourceValidationArgs) -> Iterator[s
 def addon_version(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     if not get(props, "addonVersion"):
         yield f"addonVersion must pin the {get(props, 'addonName', 'add-on')} version"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+@stack_rule(
+    "aws-eks-cluster-configure-log-group-retention",
+    "The control-plane log group /aws/eks/<cluster>/cluster is created (with retention) before the cluster.",
+    controls=("CKV_AWS_37", "CKV_AWS_66", "CIS EKS 2.1.1"),
+)
+def eks_log_group(args: StackValidationArgs) -> Findings:
+    for cluster in of_type(args.resources, CLUSTER):
+        expected = f"/aws/eks/{get(cluster.props, 'name')}/cluster"
+        groups = [g for g in of_type(args.resources, LOG_GROUP) if get(g.props, "name") == expected]
+        if not groups:
+            yield (
+                f"cluster {cluster.name}: no log group {expected}; EKS would create one that never expires",
+                cluster.urn,
+            )
+            continue
+        group = groups[0]
+        if not number(get(group.props, "retentionInDays")):
+            yield f"log group {expected} must set retentionInDays", group.urn
+        if not depends_on(cluster, group):
+            yield f"cluster {cluster.name} must depend on log group {expected}, or EKS creates it first", cluster.urn
+
+
+def _public_subnets(resources: Sequence[PolicyResource]) -> set[str]:
+    """Subnets that launch public IPs or route to an internet gateway."""
+    public = {s.urn for s in of_type(resources, aws_ec2.SUBNET) if is_true(get(s.props, "mapPublicIpOnLaunch"))}
+    internet_tables = set()
+    for route in of_type(resources, aws_ec2.ROUTE):
+        if referenced(route, "gatewayId", aws_ec2.INTERNET_GATEWAY) or str(
+            get(route.props, "gatewayId", "")
+        ).startswith("igw-"):
+            internet_tables |= {t.urn for t in referenced(route, "routeTableId", aws_ec2.ROUTE_TABLE)}
+    for table in of_type(resources, aws_ec2.ROUTE_TABLE):
+        if referenced(table, "routes", aws_ec2.INTERNET_GATEWAY):
+            internet_tables.add(table.urn)
+    for association in of_type(resources, aws_ec2.ROUTE_TABLE_ASSOCIATION):
+        if any(t.urn in internet_tables for t in referenced(association, "routeTableId")):
+            public |= {s.urn for s in referenced(association, "subnetId", aws_ec2.SUBNET)}
+    return public
+
+
+@stack_rule(
+    "aws-eks-nodegroup-disallow-public-subnets",
+    "Node groups run in private subnets only (no public IPs, no route to an internet gateway).",
+    controls=("CIS EKS 5.4.3", "Security Hub EC2.15"),
+)
+def nodes_private(args: StackValidationArgs) -> Findings:
+    public = _public_subnets(args.resources)
+    for group in of_type(args.resources, NODE_GROUP):
+        for subnet in referenced(group, "subnetIds", aws_ec2.SUBNET):
+            if subnet.urn in public:
+                yield f"node group {group.name} runs in public subnet {subnet.name}", group.urn

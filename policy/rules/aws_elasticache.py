@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pulumi_policy import ResourceValidationArgs
 
 from .base import AVAILABILITY, Props, get, is_true, items, number, resource_rule
+from .data_store import data_store_rule
 
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 
@@ -95,3 +96,16 @@ def subnet_group(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         yield "subnetGroupName must name a subnet group of private subnets"
     if not items(get(props, "securityGroupIds")):
         yield "securityGroupIds must be set: without it Redis gets the VPC's default security group"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+redis_cluster_only = data_store_rule(
+    "aws-elasticache-replicationgroup-configure-cluster-only-ingress",
+    "Redis's security groups admit 6379 from the cluster's (node or cluster) security group only.",
+    ("Platform baseline: 6379 only from the cluster/node security group",),
+    REPLICATION_GROUP,
+    "securityGroupIds",
+    6379,
+)

@@ -6,9 +6,23 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
 
-from .base import Props, as_list, get, items, json_document, resource_rule
+from . import aws_eks
+from .base import (
+    Findings,
+    Props,
+    as_list,
+    config,
+    get,
+    items,
+    json_document,
+    of_type,
+    referenced,
+    references,
+    resource_rule,
+    stack_rule,
+)
 
 ROLE = "aws:iam/role:Role"
 POLICY_DOCUMENT_TYPES = (
@@ -22,6 +36,14 @@ ATTACHMENT_TYPES = (
     "aws:iam/userPolicyAttachment:UserPolicyAttachment",
     "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
     "aws:iam/policyAttachment:PolicyAttachment",
+)
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEC2ContainerRegistryPullOnly",
 )
 ADMIN_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 SERVICE_ACCOUNT_SUBJECT = re.compile(
@@ -139,3 +161,39 @@ def trusted_principals(props: Props, args: ResourceValidationArgs) -> Iterator[s
         yield "assumeRolePolicy is missing or not valid JSON"
         return
     yield from trust_faults(document)
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+@stack_rule(
+    "aws-iam-role-configure-node-role-least-privilege",
+    "The node role holds only the worker, CNI and ECR read-only managed policies; workloads use IRSA.",
+    controls=("CIS EKS 5.1.3", "CIS EKS 5.2.1", "CKV_AWS_274"),
+    config_schema=PolicyConfigSchema(
+        properties={
+            "allowedPolicies": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": list(NODE_POLICIES),
+                "description": "AWS managed policy names the node role may hold.",
+            }
+        }
+    ),
+)
+def node_role(args: StackValidationArgs) -> Findings:
+    allowed = set(config(args, "allowedPolicies", NODE_POLICIES))
+    roles = {r.urn: r for g in of_type(args.resources, aws_eks.NODE_GROUP) for r in referenced(g, "nodeRoleArn", ROLE)}
+    for role in roles.values():
+        arns = items(get(role.props, "managedPolicyArns"))
+        arns += [
+            get(a.props, "policyArn")
+            for a in of_type(args.resources, ROLE_POLICY_ATTACHMENT)
+            if references(a, role, "role")
+        ]
+        for arn in arns:
+            if str(arn).rsplit("/", 1)[-1] not in allowed:
+                yield f"node role {role.name} holds {arn}; give workloads AWS access through IRSA", role.urn
+        inline = [p for p in of_type(args.resources, ROLE_POLICY) if references(p, role, "role")]
+        if inline or items(get(role.props, "inlinePolicies")):
+            yield f"node role {role.name} has inline policies; it may hold only {sorted(allowed)}", role.urn

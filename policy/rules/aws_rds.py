@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
 
-from .base import AVAILABILITY, Props, config, get, is_true, items, number, resource_rule
+from .base import (
+    AVAILABILITY,
+    Findings,
+    Props,
+    config,
+    get,
+    is_true,
+    items,
+    linked,
+    number,
+    of_type,
+    resource_rule,
+    stack_rule,
+)
+from .data_store import data_store_rule
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -120,3 +134,32 @@ def forces_ssl(props: Props) -> bool:
 def force_ssl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     if str(get(props, "family", "")).startswith("postgres") and not forces_ssl(props):
         yield "parameters must include rds.force_ssl = 1"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+rds_cluster_only = data_store_rule(
+    "aws-rds-instance-configure-cluster-only-ingress",
+    "The database's security groups admit 5432 from the cluster's (node or cluster) security group only.",
+    ("CKV_AWS_17", "Platform baseline: 5432 only from the cluster/node security group"),
+    INSTANCE,
+    "vpcSecurityGroupIds",
+    5432,
+)
+
+
+@stack_rule(
+    "aws-rds-instance-enable-force-ssl-parameter-group",
+    "Every PostgreSQL instance uses a parameter group of this stack that sets rds.force_ssl = 1.",
+    controls=("CKV2_AWS_69",),
+)
+def rds_force_ssl(args: StackValidationArgs) -> Findings:
+    for instance in of_type(args.resources, INSTANCE):
+        if not str(get(instance.props, "engine", "")).startswith("postgres"):
+            continue
+        groups = [
+            g for g in of_type(args.resources, PARAMETER_GROUP) if linked(instance, "parameterGroupName", g, "name")
+        ]
+        if not any(forces_ssl(g.props) for g in groups):
+            yield f"{instance.name}: parameterGroupName must be a parameter group with rds.force_ssl = 1", instance.urn

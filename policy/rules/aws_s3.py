@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from .base import Props, as_list, get, is_true, items, json_document, number, resource_rule
+from .base import (
+    Findings,
+    Props,
+    as_list,
+    get,
+    is_true,
+    items,
+    json_document,
+    linked,
+    number,
+    of_type,
+    resource_rule,
+    stack_rule,
+)
 
 BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
@@ -179,3 +192,114 @@ def public_acl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         uri = get(grant, "grantee.uri")
         if uri in PUBLIC_GRANTEES:
             yield f"accessControlPolicy grants {get(grant, 'permission')} to {uri}"
+
+
+# -------------------------------------------------------------------- stack rules: a bucket and its companion resources
+
+
+def _log_targets(resources: Sequence[PolicyResource], buckets: Sequence[PolicyResource]) -> set[str]:
+    """URNs of the buckets that receive another bucket's server access logs."""
+    targets = set()
+    for logging in of_type(resources, *LOGGING):
+        for bucket in buckets:
+            if linked(logging, "targetBucket", bucket, "bucket"):
+                targets.add(bucket.urn)
+    return targets
+
+
+def _companions(
+    resources: Sequence[PolicyResource], bucket: PolicyResource, types: Sequence[str]
+) -> list[PolicyResource]:
+    return [c for c in of_type(resources, *types) if linked(c, "bucket", bucket, "bucket")]
+
+
+def _bucket_rule(
+    name: str,
+    summary: str,
+    controls: Sequence[str],
+    types: Sequence[str],
+    requirement: str,
+    *,
+    satisfied: Callable[[PolicyResource, bool], bool] = lambda companion, is_log_target: True,
+    skip_log_targets: bool = False,
+) -> Any:
+    """A stack rule: every bucket has a companion of `types` that `satisfied` accepts."""
+
+    @stack_rule(name, summary, controls=controls)
+    def check(args: StackValidationArgs) -> Findings:
+        buckets = of_type(args.resources, *BUCKET)
+        log_targets = _log_targets(args.resources, buckets)
+        for bucket in buckets:
+            is_log_target = bucket.urn in log_targets
+            if skip_log_targets and is_log_target:
+                continue
+            companions = _companions(args.resources, bucket, types)
+            if not any(satisfied(c, is_log_target) for c in companions):
+                yield f"bucket {bucket.name} has no {requirement}", bucket.urn
+
+    return check
+
+
+bucket_public_access_block = _bucket_rule(
+    "aws-s3-bucket-enable-public-access-block",
+    "Every bucket has a public access block.",
+    ("CKV2_AWS_6", "Security Hub S3.8"),
+    PUBLIC_ACCESS_BLOCK,
+    "aws.s3.BucketPublicAccessBlock",
+)
+
+
+def _kms_or_log_target(companion: PolicyResource, is_log_target: bool) -> bool:
+    algorithm = sse_algorithm(companion.props)
+    # Server access logs can be delivered only into SSE-S3 buckets: AES256 is right for a log bucket.
+    return algorithm in KMS_ALGORITHMS or (is_log_target and algorithm == "AES256")
+
+
+bucket_sse_kms = _bucket_rule(
+    "aws-s3-bucket-enable-sse-kms",
+    "Every bucket encrypts with SSE-KMS by default (an access-log bucket with SSE-S3, the only kind S3 logs into).",
+    ("CKV_AWS_19", "CKV_AWS_145", "Security Hub S3.17"),
+    ENCRYPTION,
+    "aws.s3.BucketServerSideEncryptionConfiguration with aws:kms",
+    satisfied=_kms_or_log_target,
+)
+bucket_versioning = _bucket_rule(
+    "aws-s3-bucket-enable-versioning",
+    "Every bucket has versioning enabled.",
+    ("CKV_AWS_21", "Security Hub S3.14"),
+    VERSIONING,
+    "aws.s3.BucketVersioning with status Enabled",
+    satisfied=lambda c, _: get(c.props, "versioningConfiguration.status") == "Enabled",
+)
+bucket_access_logging = _bucket_rule(
+    "aws-s3-bucket-enable-access-logging",
+    "Every bucket logs server access to a log bucket (the log bucket itself excepted).",
+    ("CKV_AWS_18", "Security Hub S3.9"),
+    LOGGING,
+    "aws.s3.BucketLogging",
+    skip_log_targets=True,
+)
+bucket_tls_only = _bucket_rule(
+    "aws-s3-bucket-enable-tls-only-policy",
+    "Every bucket has a policy denying requests without TLS.",
+    ("Security Hub S3.5",),
+    POLICY,
+    "aws.s3.BucketPolicy denying aws:SecureTransport=false",
+    satisfied=lambda c, _: denies_insecure_transport(json_document(get(c.props, "policy"))),
+)
+bucket_owner_enforced = _bucket_rule(
+    "aws-s3-bucket-configure-bucket-owner-enforced",
+    "Every bucket disables ACLs (ownership controls BucketOwnerEnforced).",
+    ("CKV2_AWS_65", "Security Hub S3.12"),
+    OWNERSHIP,
+    "aws.s3.BucketOwnershipControls with BucketOwnerEnforced",
+    satisfied=lambda c, _: get(c.props, "rule.objectOwnership") == "BucketOwnerEnforced",
+)
+bucket_lifecycle = _bucket_rule(
+    "aws-s3-bucket-configure-lifecycle",
+    "Every bucket has a lifecycle configuration that aborts incomplete multipart uploads.",
+    ("CKV_AWS_300", "Security Hub S3.13"),
+    LIFECYCLE,
+    "aws.s3.BucketLifecycleConfiguration aborting incomplete multipart uploads",
+    satisfied=lambda c, _: aborts_incomplete_uploads(c.props),
+)

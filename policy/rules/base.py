@@ -30,6 +30,9 @@ SECURITY = "security"
 AVAILABILITY = "availability"
 CATEGORIES = (SECURITY, AVAILABILITY)
 
+# What a stack rule yields: a message and the URN of the resource it is about.
+Findings = Iterator[tuple[str, str | None]]
+
 Props = Mapping[str, Any]
 Check = Callable[[Props, ResourceValidationArgs], Iterable[str]]
 # A stack check yields (message, urn of the resource at fault or None for the stack as a whole).
@@ -280,3 +283,16 @@ def iter_pairs(annotation: str) -> Iterator[tuple[str, str]]:
         key, sep, val = part.partition("=")
         if sep:
             yield key.strip(), val.strip()
+
+
+def linked(companion: PolicyResource, prop: str, target: PolicyResource, target_name_prop: str) -> bool:
+    """Whether `companion.prop` is `target`: through a property dependency, else by the same physical name.
+
+    Names are compared only when the property depends on no resource (a literal), so an output still unknown
+    in preview is read only when it decides the link.
+    """
+    deps = companion.property_dependencies.get(prop)
+    if deps:
+        return any(d.urn == target.urn for d in deps)
+    value = get(companion.props, prop)
+    return value is not None and value == get(target.props, target_name_prop)

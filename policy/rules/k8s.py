@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource
 
-from .base import get, items
+from .base import get, items, of_type
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -115,3 +115,22 @@ def declared(resource: PolicyResource) -> Any:
 
 def name_of(resource: PolicyResource) -> str:
     return str(get(resource.props, "metadata.name") or resource.name)
+
+
+def _provider_props(resource: PolicyResource) -> Any:
+    return resource.provider.props if resource.provider is not None else None
+
+
+def resource_namespace(resource: PolicyResource) -> str:
+    return namespace_of(declared(resource), _provider_props(resource))
+
+
+def stack_workloads(
+    resources: Iterable[PolicyResource], types: Sequence[str] = LONG_RUNNING
+) -> list[tuple[PolicyResource, str, dict[str, Any]]]:
+    """(workload, namespace, pod labels) for each workload of `types` (by default the long-running ones)."""
+    found = []
+    for w in of_type(list(resources), *types):
+        labels = dict(get(pod_template(declared(w), w.resource_type), "metadata.labels", {}))
+        found.append((w, resource_namespace(w), labels))
+    return found

@@ -6,15 +6,31 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
 
-from .base import AVAILABILITY, Props, config, get, is_zero, number, resource_rule
-from .k8s import HELM_RELEASE, HPA, NAMESPACE, NAMESPACED, PDB, namespace_of
+from .base import AVAILABILITY, Findings, Props, config, get, is_zero, number, of_type, resource_rule, stack_rule
+from .k8s import (
+    DEPLOYMENT,
+    HELM_RELEASE,
+    HPA,
+    INGRESS,
+    NAMESPACE,
+    NAMESPACED,
+    PDB,
+    STATEFUL_SET,
+    declared,
+    name_of,
+    namespace_of,
+    resource_namespace,
+    selector_matches,
+    stack_workloads,
+)
 
 PSA_LEVEL = "pod-security.kubernetes.io/enforce"
 MIN_REPLICAS = 2
 EXACT_VERSION = re.compile(r"v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?")
 LB_CONTROLLER_CHART = "aws-load-balancer-controller"
+READINESS_GATE = "elbv2.k8s.aws/pod-readiness-gate-inject"
 
 
 @resource_rule(
@@ -134,3 +150,72 @@ def lb_controller_values(props: Props, args: ResourceValidationArgs) -> Iterator
         yield f"values must set {', '.join(missing)}"
     if not get(values, "serviceAccount.annotations", {}).get("eks.amazonaws.com/role-arn"):
         yield "values.serviceAccount.annotations must carry eks.amazonaws.com/role-arn (IRSA)"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+@stack_rule(
+    "kubernetes-apps-deployment-configure-pdb",
+    "Every Deployment and StatefulSet is covered by a PodDisruptionBudget in its namespace.",
+    controls=("kube-score deployment-has-poddisruptionbudget", "polaris missingPodDisruptionBudget"),
+    category=AVAILABILITY,
+)
+def workload_pdb(args: StackValidationArgs) -> Findings:
+    budgets = [(p, resource_namespace(p)) for p in of_type(args.resources, PDB)]
+    # DaemonSet pods are not evicted by node drains, so only replicated workloads need a budget.
+    for workload, namespace, labels in stack_workloads(args.resources, (DEPLOYMENT, STATEFUL_SET)):
+        if not any(
+            ns == namespace and selector_matches(get(declared(p), "spec.selector"), labels) for p, ns in budgets
+        ):
+            yield f"{workload.name} ({namespace}) has no PodDisruptionBudget selecting its pods", workload.urn
+
+
+@stack_rule(
+    "kubernetes-apps-deployment-disallow-replicas-under-hpa",
+    "An autoscaled Deployment sets no replicas (or ignores changes to it), so `pulumi up` never resets the scale; "
+    "every HPA targets a workload of the stack.",
+    controls=(
+        "kube-score deployment-targeted-by-hpa-does-not-have-replicas",
+        "kube-score horizontalpodautoscaler-has-target",
+    ),
+)
+def replicas_under_hpa(args: StackValidationArgs) -> Findings:
+    workloads = stack_workloads(args.resources)
+    for hpa in of_type(args.resources, *HPA):
+        target = get(declared(hpa), "spec.scaleTargetRef", {})
+        kind, name, namespace = get(target, "kind"), get(target, "name"), resource_namespace(hpa)
+        matches = [
+            w
+            for w, ns, _ in workloads
+            if ns == namespace and name_of(w) == name and w.resource_type.rsplit(":", 1)[-1] == kind
+        ]
+        if not matches:
+            yield f"HPA {hpa.name} targets {kind} {namespace}/{name}, which this stack does not create", hpa.urn
+            continue
+        for workload in matches:
+            ignored = set(workload.opts.ignore_changes or [])
+            if get(declared(workload), "spec.replicas") is not None and not ignored & {"spec.replicas", "spec"}:
+                yield (
+                    f"{workload.name} sets spec.replicas under HPA {hpa.name}: drop it (or ignore changes)",
+                    workload.urn,
+                )
+
+
+@stack_rule(
+    "kubernetes-core-namespace-enable-pod-readiness-gate",
+    "Namespaces behind an ALB with IP targets inject the LB controller's pod readiness gate.",
+    controls=("Platform baseline: LB pod readiness gate label on the namespace",),
+    category=AVAILABILITY,
+)
+def readiness_gate(args: StackValidationArgs) -> Findings:
+    namespaces = {name_of(n): n for n in of_type(args.resources, NAMESPACE)}
+    for ingress in of_type(args.resources, INGRESS):
+        annotations = get(declared(ingress), "metadata.annotations", {})
+        if annotations.get("alb.ingress.kubernetes.io/target-type") != "ip":
+            continue
+        namespace = namespaces.get(resource_namespace(ingress))
+        if namespace is None:
+            continue
+        if get(declared(namespace), "metadata.labels", {}).get(READINESS_GATE) != "enabled":
+            yield f"namespace {name_of(namespace)} must be labelled {READINESS_GATE}=enabled", namespace.urn

@@ -7,10 +7,22 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from .base import AVAILABILITY, Props, config, get, items, iter_pairs, matches_any, resource_rule
-from .k8s import INGRESS, NETWORK_POLICY, SERVICE
+from .base import (
+    AVAILABILITY,
+    Findings,
+    Props,
+    config,
+    get,
+    items,
+    iter_pairs,
+    matches_any,
+    of_type,
+    resource_rule,
+    stack_rule,
+)
+from .k8s import INGRESS, NETWORK_POLICY, SERVICE, declared, resource_namespace, selector_matches, stack_workloads
 
 ALB = "alb.ingress.kubernetes.io/"
 # TLS 1.3 policies that also allow TLS 1.2 at minimum (the -1-0 and -1-1 variants allow older protocols).
@@ -231,3 +243,48 @@ def external_service(props: Props, args: ResourceValidationArgs) -> Iterator[str
     kind = get(props, "spec.type", "ClusterIP")
     if kind in ("NodePort", "LoadBalancer"):
         yield f"spec.type {kind} exposes the Service outside the cluster: use ClusterIP behind the ALB Ingress"
+
+
+# ---------------------------------------------------------------------------------------------------------- stack rules
+
+
+def _is_default_deny(policy: PolicyResource) -> bool:
+    spec = get(declared(policy), "spec")
+    selector = get(spec, "podSelector", {})
+    selects_all = not get(selector, "matchLabels") and not items(get(selector, "matchExpressions"))
+    types = set(items(get(spec, "policyTypes")))
+    no_rules = not items(get(spec, "ingress")) and not items(get(spec, "egress"))
+    return selects_all and {"Ingress", "Egress"} <= types and no_rules
+
+
+@stack_rule(
+    "kubernetes-networking-namespace-configure-default-deny",
+    "Every namespace running workloads has a default-deny NetworkPolicy (all pods, Ingress and Egress, no rules).",
+    controls=("CIS EKS 4.3.2", "CKV2_K8S_6", "kube-score pod-networkpolicy"),
+)
+def default_deny(args: StackValidationArgs) -> Findings:
+    denied = {resource_namespace(p) for p in of_type(args.resources, NETWORK_POLICY) if _is_default_deny(p)}
+    reported = set()
+    for workload, namespace, _ in stack_workloads(args.resources):
+        if namespace not in denied and namespace not in reported:
+            reported.add(namespace)
+            yield f"namespace {namespace} has no default-deny NetworkPolicy", workload.urn
+
+
+@stack_rule(
+    "kubernetes-apps-deployment-configure-network-policy",
+    "Every long-running workload's pods are selected by a NetworkPolicy that allows their flows.",
+    controls=("CKV2_K8S_6", "CIS EKS 4.3.2", "polaris missingNetworkPolicy"),
+)
+def workload_network_policy(args: StackValidationArgs) -> Findings:
+    allows = [
+        (p, resource_namespace(p))
+        for p in of_type(args.resources, NETWORK_POLICY)
+        if items(get(declared(p), "spec.ingress")) or items(get(declared(p), "spec.egress"))
+    ]
+    for workload, namespace, labels in stack_workloads(args.resources):
+        selected = any(
+            ns == namespace and selector_matches(get(declared(p), "spec.podSelector"), labels) for p, ns in allows
+        )
+        if not selected:
+            yield f"{workload.name} ({namespace}) is selected by no NetworkPolicy allowing its flows", workload.urn
