@@ -240,12 +240,19 @@ class Cluster(pulumi.ComponentResource):
 
         access: list[pulumi.Resource] = []
 
-        def cluster_admin(suffix: str, principal: str) -> None:
+        def grant(
+            suffix: str,
+            principal: pulumi.Input[str],
+            policy: str,
+            scope: aws.eks.AccessPolicyAssociationAccessScopeArgs,
+            groups: Sequence[str] | None = None,
+        ) -> None:
             entry = aws.eks.AccessEntry(
                 f"{name}-{suffix}",
                 cluster_name=cluster.name,
                 principal_arn=principal,
                 type="STANDARD",
+                kubernetes_groups=list(groups) if groups else None,
                 tags=tags(suffix),
                 opts=child,
             )
@@ -253,39 +260,26 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-{suffix}",
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
+                access_scope=scope,
                 opts=child,
             )
             access.extend([entry, association])
 
-        cluster_admin("deployer", deployer)
+        whole_cluster = aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
+        grant("deployer", deployer, CLUSTER_ADMIN_POLICY, whole_cluster)
         for arn in cfg.admin_role_arns:
-            cluster_admin(f"admin-{hashlib.sha256(arn.encode()).hexdigest()[:8]}", arn)
+            grant(f"admin-{hashlib.sha256(arn.encode()).hexdigest()[:8]}", arn, CLUSTER_ADMIN_POLICY, whole_cluster)
         for arn in cfg.preview_role_arns:
             # Pull-request code runs under this role: it edits the pr-* namespaces only. Namespaces themselves are
             # cluster-scoped, so the group lets it create and delete those named pr-<N> (infra/preview_access.py).
-            suffix = f"preview-{hashlib.sha256(arn.encode()).hexdigest()[:8]}"
-            entry = aws.eks.AccessEntry(
-                f"{name}-{suffix}",
-                cluster_name=cluster.name,
-                principal_arn=arn,
-                type="STANDARD",
-                kubernetes_groups=[PREVIEW_GROUP],
-                tags=tags(suffix),
-                opts=child,
+            grant(
+                f"preview-{hashlib.sha256(arn.encode()).hexdigest()[:8]}",
+                arn,
+                PREVIEW_POLICY,
+                aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(PREVIEW_NAMESPACES)),
+                groups=[PREVIEW_GROUP],
             )
-            association = aws.eks.AccessPolicyAssociation(
-                f"{name}-{suffix}",
-                cluster_name=cluster.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{PREVIEW_POLICY}",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
-                    type="namespace", namespaces=list(PREVIEW_NAMESPACES)
-                ),
-                opts=child,
-            )
-            access.extend([entry, association])
 
         issuer_url = cluster.identities.apply(_oidc_issuer_url)
         # No thumbprint: IAM trusts the EKS OIDC issuer through its own CA library, and a pinned thumbprint is

@@ -141,6 +141,13 @@ def test_prometheus_holds_the_service_series_and_the_alias_change(stack: LocalSt
     def holds(expr: str) -> bool:
         return bool(prom.query(expr))
 
+    # Version 2 may have served for less than a scrape interval in the test above: promote it again and hold it
+    # until Prometheus has recorded it, then roll back.
+    mlflow_url = stack.urls["mlflow"]
+    stack.training(mlflow_url, "promote", "2", "--alias", "production", "--force",
+                   "--reason", "end-to-end test: seen by Prometheus")  # fmt: skip
+    assert wait_for(lambda: holds(f'max(serving_model_info{{{job},alias="production",version="2"}}) == 1'), 60)
+    stack.training(mlflow_url, "rollback", "--alias", "production")
     # Within a few scrape intervals of the rollback.
     assert wait_for(lambda: holds(f'max(serving_model_info{{{job},alias="production",version="1"}}) == 1'), 30)
     # Retired: its series at 0 or dropped, either way no worker serves it.
