@@ -31,7 +31,6 @@ from typing import Any, Final, Literal
 
 import anyio
 import anyio.to_thread
-import numpy as np
 from anyio.abc import TaskGroup
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -354,9 +353,9 @@ class Variants:
         started = time.perf_counter()
         outcome = "error"
         try:
+            # predict() already refuses non-finite numbers for every variant (NonFiniteOutput, a PredictionFailed,
+            # so a challenger's falls back to the champion); labels are the model's own business.
             result = await predict(model)
-            if variant == CHALLENGER:
-                _check_finite(model, result.values)
             outcome = "ok"
             return result
         finally:
@@ -378,13 +377,3 @@ class Variants:
             "ab": self.split.describe(),
             "shadow": self.shadow.describe() if self.shadow is not None else {"fraction": 0.0},
         }
-
-
-def _check_finite(model: LoadedModel, values: list[Any]) -> None:
-    """A challenger's NaN would reach the caller as null; treat it as the failure it is."""
-    try:
-        finite = bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
-    except (TypeError, ValueError):
-        finite = False
-    if not finite:
-        raise PredictionFailed(f"model {model.name} version {model.version} returned non-finite or non-numeric values")
