@@ -25,10 +25,11 @@ from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.core.drift import DriftMonitor
 from service.core.errors import NonFiniteOutput, ServiceError, UnsupportedMediaType
-from service.core.model import Registry, configure_mlflow_client
 from service.core.predict import model_batcher
+from service.core.registry import ModelRegistryClient, configure_mlflow_client
 from service.core.shadow import Shadow
-from service.core.variants import Split, Variants
+from service.core.split import Split
+from service.core.variants import Variants
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
@@ -103,7 +104,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             first_check_done = variants.start(
                 tasks,
-                Registry(settings.registry_uri),
+                ModelRegistryClient(settings.registry_uri),
                 model_dir,
                 settings.reload_interval_s,
                 app.state.metrics,

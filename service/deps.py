@@ -16,7 +16,7 @@ from service.core.batching import MicroBatcher
 from service.core.cache import PredictionCache
 from service.core.drift import DriftMonitor
 from service.core.errors import ModelNotReady, PayloadTooLarge
-from service.core.model import LoadedModel
+from service.core.loader import LoadedModel
 from service.core.reload import ModelHolder
 from service.core.variants import Choice, Variants
 from service.metrics import Metrics

@@ -13,9 +13,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.core.model import ModelRef, parse_contract
+from service.core.refs import ModelRef, parse_contract
+from service.core.split import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 from service.core.trust import DEFAULT_SKOPS_TRUSTED_TYPES, TrustPolicy
-from service.core.variants import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request
 
-from service.core.model import LoadedModel
+from service.core.loader import LoadedModel
 from service.core.predict import Prediction, predict
 from service.core.validation import PARQUET, Matrix, parse_invocations, parse_predict
 from service.deps import PredictContext, PredictDep

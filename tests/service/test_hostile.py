@@ -31,8 +31,9 @@ from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
 from service.core.errors import NonFiniteOutput
-from service.core.model import LoadedModel, VersionRef, open_model, validate
+from service.core.loader import LoadedModel, open_model, validate
 from service.core.predict import predict
+from service.core.refs import VersionRef
 from service.settings import Settings
 from tests.service.conftest import PIP_REQUIREMENTS
 
