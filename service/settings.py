@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     offload_min_rows: int = Field(default=64, ge=1)
     """Batches of at least this many rows are predicted in a worker thread, off the event loop."""
 
+    fast_lane: bool = True
+    """`POST /predict` and `POST /invocations` answered by a plain ASGI handler in front of FastAPI's routing
+    (service/fastlane.py): the same answers, byte for byte, at a fraction of the per-request cost. Off: FastAPI's
+    routes answer them."""
+
     batch_enabled: bool = False
     """Adaptive micro-batching: concurrent requests are predicted together, in a worker thread. Worth it for
     models whose per-call cost dwarfs their per-row cost (tree ensembles through sklearn); off for the cheap ones."""
