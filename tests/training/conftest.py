@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from click.testing import Result
 from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_iris
 from typer.testing import CliRunner
 
 from local.servers import MlflowServer
@@ -57,7 +59,7 @@ class Trained:
     data_fingerprint: str
 
 
-def _train(args: Sequence[str]) -> Trained:
+def train_cli(args: Sequence[str]) -> Trained:
     result = run_cli(["train", "--json", *args])
     payload = json.loads(last_line(result))
     mv = MlflowClient().get_model_version(payload["model_name"], payload["version"])
@@ -87,8 +89,8 @@ def trained(mlflow_server: MlflowServer, worse_config: Path) -> Iterator[dict[st
         mp.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
         suffix = uuid.uuid4().hex[:8]
         yield {
-            "good": _train(["--model-name", f"base-good-{suffix}"]),
-            "worse": _train(["--model-name", f"base-worse-{suffix}", "--config", str(worse_config)]),
+            "good": train_cli(["--model-name", f"base-good-{suffix}"]),
+            "worse": train_cli(["--model-name", f"base-worse-{suffix}", "--config", str(worse_config)]),
         }
 
 
@@ -108,3 +110,20 @@ def register(name: str, *models: Trained, sealed: bool = True) -> list[str]:
         for version in versions:
             seal(MlflowClient(), mlflow.get_tracking_uri(), name, version)
     return versions
+
+
+def iris_frame() -> pd.DataFrame:
+    """Iris with string class labels (`species`) and a string feature (`petal_size`) next to the numeric ones."""
+    iris = load_iris(as_frame=True)
+    frame = iris.data.set_axis(["sepal_length", "sepal_width", "petal_length", "petal_width"], axis=1)
+    frame["petal_size"] = pd.cut(frame["petal_length"], [0, 2.5, 5.0, 10], labels=["small", "medium", "large"])
+    frame["petal_size"] = frame["petal_size"].astype(str)
+    frame["species"] = [str(iris.target_names[t]) for t in iris.target]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tables") / "iris.csv"
+    iris_frame().to_csv(path, index=False)
+    return path
