@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 from click.testing import Result
 from mlflow.tracking import MlflowClient
-from sklearn.datasets import load_iris
 from typer.testing import CliRunner
 
+from local.demo_models import iris_frame
 from local.servers import MlflowServer
 from training.cli import app
 from training.seal import seal
@@ -110,16 +109,6 @@ def register(name: str, *models: Trained, sealed: bool = True) -> list[str]:
         for version in versions:
             seal(MlflowClient(), mlflow.get_tracking_uri(), name, version)
     return versions
-
-
-def iris_frame() -> pd.DataFrame:
-    """Iris with string class labels (`species`) and a string feature (`petal_size`) next to the numeric ones."""
-    iris = load_iris(as_frame=True)
-    frame = iris.data.set_axis(["sepal_length", "sepal_width", "petal_length", "petal_width"], axis=1)
-    frame["petal_size"] = pd.cut(frame["petal_length"], [0, 2.5, 5.0, 10], labels=["small", "medium", "large"])
-    frame["petal_size"] = frame["petal_size"].astype(str)
-    frame["species"] = [str(iris.target_names[t]) for t in iris.target]
-    return frame
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sklearn.datasets import load_diabetes
 
+from local.demo_models import iris_frame
 from local.servers import S3Server
-from tests.training.conftest import iris_frame, run_cli, train_cli
+from tests.training.conftest import run_cli, train_cli
 from training import data
 from training.config import DEFAULT_CONFIG
 
