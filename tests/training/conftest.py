@@ -72,6 +72,13 @@ def train_cli(args: Sequence[str]) -> Trained:
     )
 
 
+def point_at(mp: pytest.MonkeyPatch, server: MlflowServer) -> None:
+    """Module fixtures' client talks to `server`, reaching artifacts only through its proxy, as in the cloud."""
+    for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        mp.delenv(var, raising=False)
+    mp.setenv("MLFLOW_TRACKING_URI", server.url)
+
+
 @pytest.fixture(scope="module")
 def worse_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("configs") / "dummy.yaml"
@@ -83,9 +90,7 @@ def worse_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(mlflow_server: MlflowServer, worse_config: Path) -> Iterator[dict[str, Trained]]:
     """`good` (the default LinearRegression config) and `worse` (DummyRegressor), trained once per module."""
     with pytest.MonkeyPatch.context() as mp:
-        for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            mp.delenv(var, raising=False)
-        mp.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+        point_at(mp, mlflow_server)
         suffix = uuid.uuid4().hex[:8]
         yield {
             "good": train_cli(["--model-name", f"base-good-{suffix}"]),

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from local.servers import MlflowServer
 from service.core.model import Registry, load_version
 from service.core.trust import TrustPolicy
-from tests.training.conftest import Trained, last_line, register, run_cli, train_cli
+from tests.training.conftest import Trained, last_line, point_at, register, run_cli, train_cli
 from training.config import GateConfig, load_config
 from training.registry import HISTORY_TAG, gate_verdict
 from training.seal import CONTRACT_TAG
@@ -46,9 +46,7 @@ def classifiers(
     (configs / "proba.yaml").write_text(PROBA)
     data = ["--data", str(iris_csv), "--target", "species", "--task", "classification"]
     with pytest.MonkeyPatch.context() as mp:
-        for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            mp.delenv(var, raising=False)
-        mp.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+        point_at(mp, mlflow_server)
         suffix = uuid.uuid4().hex[:8]
         yield {
             "good": train_cli([*data, "--model-name", f"clf-good-{suffix}"]),
