@@ -37,6 +37,7 @@ from sklearn.preprocessing import OneHotEncoder
 from training import data
 from training.config import TrainingConfig
 from training.seal import contract, seal
+from training.tables import DataError
 from training.tracking import LifecycleError, code_version, pinned_requirements
 
 MODEL_ARTIFACT = "model"
@@ -176,6 +177,8 @@ def train(
     """Train, evaluate, log and register one model version on `source` (the diabetes data when None). `step`
     reports progress to the caller."""
     name = model_name or config.model_name
+    if source is None and config.task != "regression":
+        raise DataError(f"--task {config.task} needs --data and --target: the diabetes demo data is for regression")
     if source is None:
         step("loading the diabetes data")
         split = data.load_split(config.test_size, config.seed)
@@ -188,7 +191,10 @@ def train(
     step(f"fitting {config.estimator}" + (f" after one-hot encoding {len(split.string_columns)} column(s)"
                                           if split.string_columns else ""))  # fmt: skip
     estimator = build_model(config, split)
-    estimator.fit(split.x_train, split.y_train)
+    try:
+        estimator.fit(split.x_train, split.y_train)
+    except ValueError as e:
+        raise LifecycleError(f"fitting {config.estimator} on {split.dataset} failed: {e}") from e
     result_warnings: list[str] = []
     classes: list[Any] = []
     if config.task == "classification":

@@ -126,6 +126,8 @@ def test_data_and_target_go_together(mlflow_tracking: str, tmp_path: Path) -> No
     iris = write(tmp_path / "iris.csv", iris_frame())
     assert "--target" in run_cli(["train", "--data", iris], expect=2).stderr
     assert "--target" in run_cli(["train", "--target", "species"], expect=2).stderr
+    no_data = run_cli(["train", "--task", "classification"], expect=1)
+    assert "--task classification needs --data and --target" in no_data.stderr
 
 
 def test_fingerprint_of_mixed_columns_is_sensitive_to_strings_and_keeps_numeric_data_unchanged() -> None:
