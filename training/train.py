@@ -188,8 +188,8 @@ def train(
     fingerprint = f"sha256:{data.fingerprint(split.x_train, split.y_train)}"
     stats = data.feature_stats(split.x_train[split.numeric_columns], dataset=split.dataset)
 
-    step(f"fitting {config.estimator}" + (f" after one-hot encoding {len(split.string_columns)} column(s)"
-                                          if split.string_columns else ""))  # fmt: skip
+    encoded = f" behind a one-hot encoder of {', '.join(split.string_columns)}" if split.string_columns else ""
+    step(f"fitting {config.estimator}{encoded}")
     estimator = build_model(config, split)
     try:
         estimator.fit(split.x_train, split.y_train)
