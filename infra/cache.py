@@ -79,7 +79,7 @@ class Cache(pulumi.ComponentResource):
         )
         subnet_group = aws.elasticache.SubnetGroup(
             f"{name}-redis-subnets",
-            description=f"Private subnets of ElastiCache Redis {name}",
+            description=f"Data subnets of ElastiCache Redis {name}",
             subnet_ids=list(args.subnet_ids),
             tags=tags("redis-subnets"),
             opts=child,

@@ -101,7 +101,7 @@ class Database(pulumi.ComponentResource):
         )
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db-subnets",
-            description=f"Private subnets of the MLflow database of {name}",
+            description=f"Data subnets of the MLflow database of {name}",
             subnet_ids=list(args.subnet_ids),
             tags=tags("db-subnets"),
             opts=child,

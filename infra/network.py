@@ -1,4 +1,5 @@
-"""The VPC the platform runs in: public subnets for the ALB, private subnets for everything else."""
+"""The VPC the platform runs in: public subnets for the internet-facing ALB, private subnets for the nodes and
+pods, data subnets for Redis and RDS alone, and small subnets for internal ALBs."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ class NetworkRefs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: list[pulumi.Input[str]]
     private_subnet_ids: list[pulumi.Input[str]]
+    # Redis and RDS alone (their subnet groups), and where internal ALBs are placed: no pod has an address there.
+    data_subnet_ids: list[pulumi.Input[str]] = field(default_factory=list)
+    internal_alb_subnet_ids: list[pulumi.Input[str]] = field(default_factory=list)
     vpc_cidr: pulumi.Input[str] | None = None
     # Zone IDs, in the order of the subnets (empty for a brought VPC).
     availability_zone_ids: list[str] = field(default_factory=list)
@@ -49,6 +53,16 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     private = [str(blocks[i]) for i in range(az_count)]
     public = [str(blocks[8 + i]) for i in range(az_count)]
     return public, private
+
+
+def isolated_cidrs(cfg: NetworkConfig) -> tuple[list[str], list[str]]:
+    """The data subnets (Redis, RDS) from the fifteenth of the 16 blocks, the internal-ALB subnets from the
+    sixteenth: blocks no zone count (at most 6) gives to the private or public subnets, so existing subnets stay.
+    Sizes come from config, which checked that `az_count` of them fit (infra/config/network.py)."""
+    blocks = list(ipaddress.IPv4Network(cfg.vpc_cidr).subnets(prefixlen_diff=4))
+    data = list(blocks[14].subnets(new_prefix=cfg.data_subnet_prefix_length))
+    alb = list(blocks[15].subnets(new_prefix=cfg.internal_alb_subnet_prefix_length))
+    return [str(c) for c in data[: cfg.az_count]], [str(c) for c in alb[: cfg.az_count]]
 
 
 def choose_zone_ids(cfg: NetworkConfig, parent: pulumi.Resource) -> list[str]:
@@ -79,6 +93,8 @@ class Network(pulumi.ComponentResource):
     availability_zone_ids: list[str]
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
+    data_subnet_ids: list[pulumi.Output[str]]
+    internal_alb_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Network", name, None, opts)
@@ -128,7 +144,9 @@ class Network(pulumi.ComponentResource):
                     cidr_block=private_cidrs[i],
                     availability_zone_id=zone,
                     map_public_ip_on_launch=False,
-                    tags=tags(f"private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **discovery),
+                    # No internal-elb role tag: internal ALBs go to subnets of their own (below), which pods admit
+                    # them from; the pods' addresses come from these.
+                    tags=tags(f"private-{zone}", **discovery),
                     opts=child,
                 )
             )
@@ -175,6 +193,7 @@ class Network(pulumi.ComponentResource):
             )
             private_route_tables.append(rt)
 
+        data_subnets, alb_subnets = self._isolated_subnets(name, cfg, vpc, discovery, tags)
         if cfg.vpc_endpoints:
             self._endpoints(name, vpc, private_subnets, private_route_tables, tags)
         self._flow_logs(name, vpc, cfg.flow_log_retention_days, tags)
@@ -183,11 +202,15 @@ class Network(pulumi.ComponentResource):
         self.vpc_cidr = vpc.cidr_block
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.private_subnet_ids = [s.id for s in private_subnets]
+        self.data_subnet_ids = [s.id for s in data_subnets]
+        self.internal_alb_subnet_ids = [s.id for s in alb_subnets]
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
                 "publicSubnetIds": self.public_subnet_ids,
                 "privateSubnetIds": self.private_subnet_ids,
+                "dataSubnetIds": self.data_subnet_ids,
+                "internalAlbSubnetIds": self.internal_alb_subnet_ids,
             }
         )
 
@@ -196,9 +219,62 @@ class Network(pulumi.ComponentResource):
             vpc_id=self.vpc_id,
             public_subnet_ids=list(self.public_subnet_ids),
             private_subnet_ids=list(self.private_subnet_ids),
+            data_subnet_ids=list(self.data_subnet_ids),
+            internal_alb_subnet_ids=list(self.internal_alb_subnet_ids),
             vpc_cidr=self.vpc_cidr,
             availability_zone_ids=list(self.availability_zone_ids),
         )
+
+    def _isolated_subnets(
+        self,
+        name: str,
+        cfg: NetworkConfig,
+        vpc: aws.ec2.Vpc,
+        discovery: dict[str, str],
+        tags: Callable[..., dict[str, str]],
+    ) -> tuple[list[aws.ec2.Subnet], list[aws.ec2.Subnet]]:
+        """Per zone, a data subnet (Redis, RDS) and an internal-ALB subnet, on a route table of their own with no
+        route but the VPC's local one: nothing in them reaches, or is reached from, outside the VPC.
+
+        Only the ALB subnets carry `kubernetes.io/role/internal-elb`: with role-tagged subnets present, the LB
+        controller takes only those as candidates for an internal ALB (v2.14.1 docs/deploy/subnet_discovery.md,
+        pkg/networking/subnet_resolver.go ResolveViaDiscovery), one per zone. Their explicit association keeps them
+        off the main route table, which anyone may add routes to.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        data_cidrs, alb_cidrs = isolated_cidrs(cfg)
+        route_table = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=vpc.id, tags=tags("isolated-rt"), opts=child)
+        data: list[aws.ec2.Subnet] = []
+        albs: list[aws.ec2.Subnet] = []
+        for i, zone in enumerate(self.availability_zone_ids):
+            data.append(
+                aws.ec2.Subnet(
+                    f"{name}-data-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=data_cidrs[i],
+                    availability_zone_id=zone,
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"data-{zone}"),
+                    opts=child,
+                )
+            )
+            albs.append(
+                aws.ec2.Subnet(
+                    f"{name}-internal-alb-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=alb_cidrs[i],
+                    availability_zone_id=zone,
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"internal-alb-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **discovery),
+                    opts=child,
+                )
+            )
+        for kind, subnets in (("data", data), ("internal-alb", albs)):
+            for i, subnet in enumerate(subnets):
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-{kind}-rta-{i}", route_table_id=route_table.id, subnet_id=subnet.id, opts=child
+                )
+        return data, albs
 
     def _endpoints(
         self,

@@ -14,6 +14,12 @@ import re
 from dataclasses import dataclass
 
 EC2_API = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference"
+# A subnet's IPv4 prefix length, largest and smallest (Amazon VPC User Guide, "Subnet CIDR blocks": "between a /16
+# netmask (65,536 IP addresses) and /28 netmask (16 IP addresses)").
+SUBNET_PREFIX = (16, 28)
+# An ALB's subnets (Elastic Load Balancing User Guide for Application Load Balancers, "Subnets for your load
+# balancer": "at least a /27 bitmask (for example, 10.0.0.0/27) and at least 8 free IP addresses").
+ALB_SUBNET_MAX_PREFIX = 27
 RDS_API = "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference"
 ELASTICACHE_API = "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference"
 IAM_API = "https://docs.aws.amazon.com/IAM/latest/APIReference"
