@@ -46,6 +46,7 @@ class Database(pulumi.ComponentResource):
     """One PostgreSQL instance (Multi-AZ per config) holding MLflow's tracking and registry tables."""
 
     address: pulumi.Output[str]
+    identifier: pulumi.Output[str]
     port: int
     db_name: str
     username: str
@@ -178,6 +179,7 @@ class Database(pulumi.ComponentResource):
         )
 
         self.address = instance.address
+        self.identifier = instance.identifier
         self.port = PORT
         self.db_name = DB_NAME
         self.username = USERNAME

@@ -281,6 +281,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 name=args.database.db_name,
                 username=args.database.username,
                 password=args.database.password,
+                instance_identifier=args.database.identifier,
             ),
             tags=cfg.tags(),
             users=users,

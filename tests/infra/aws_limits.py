@@ -143,6 +143,15 @@ RDS_SNAPSHOT_IDENTIFIER = Rule(
     pattern_says=_IDENTIFIER_SAYS,
     no_double_hyphen=True,
 )
+RDS_MANUAL_SNAPSHOT_IDENTIFIER = Rule(
+    "RDS DB snapshot identifier",
+    f"{RDS_API}/API_CreateDBSnapshot.html (DBSnapshotIdentifier: 1 to 255 letters, numbers or hyphens, a letter "
+    "first, no two consecutive hyphens, no trailing hyphen)",
+    255,
+    pattern=_IDENTIFIER,
+    pattern_says=_IDENTIFIER_SAYS,
+    no_double_hyphen=True,
+)
 RDS_SUBNET_GROUP_NAME = Rule(
     "RDS DB subnet group name",
     f"{RDS_API}/API_CreateDBSubnetGroup.html (DBSubnetGroupName); {TF_AWS}/rds/validate.go validSubnetGroupName",
@@ -312,6 +321,7 @@ INPUT_RULES: dict[tuple[str, str], Rule] = {
     ("aws:ec2/launchTemplate:LaunchTemplate", "description"): LAUNCH_TEMPLATE_DESCRIPTION,
     ("aws:rds/instance:Instance", "identifier"): RDS_IDENTIFIER,
     ("aws:rds/instance:Instance", "finalSnapshotIdentifier"): RDS_SNAPSHOT_IDENTIFIER,
+    ("aws:rds/snapshot:Snapshot", "dbSnapshotIdentifier"): RDS_MANUAL_SNAPSHOT_IDENTIFIER,
     ("aws:rds/instance:Instance", "dbName"): RDS_DB_NAME,
     ("aws:rds/instance:Instance", "username"): RDS_USERNAME,
     ("aws:rds/subnetGroup:SubnetGroup", "name"): RDS_SUBNET_GROUP_NAME,

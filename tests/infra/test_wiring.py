@@ -85,6 +85,8 @@ def inventory(stack: str) -> Counter[str]:
         "random:index/randomPassword:RandomPassword": 2,
         # database
         "aws:rds/instance:Instance": 1,
+        # Taken before the MLflow schema migration of the running image (infra/mlflow_schema.py).
+        "aws:rds/snapshot:Snapshot": 1,
         "aws:rds/subnetGroup:SubnetGroup": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
         # the suffix of the final snapshot's name
