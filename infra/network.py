@@ -122,34 +122,13 @@ class Network(pulumi.ComponentResource):
 
         discovery = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"} if args.cluster_name else {}
         public_cidrs, private_cidrs = subnet_cidrs(cfg.vpc_cidr, cfg.az_count)
-        public_subnets: list[aws.ec2.Subnet] = []
-        private_subnets: list[aws.ec2.Subnet] = []
-        for i, zone in enumerate(self.availability_zone_ids):
-            public_subnets.append(
-                aws.ec2.Subnet(
-                    f"{name}-public-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=public_cidrs[i],
-                    availability_zone_id=zone,
-                    # The ALB gets its addresses from the subnet; nothing launched here needs a public IP.
-                    map_public_ip_on_launch=False,
-                    tags=tags(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}, **discovery),
-                    opts=child,
-                )
-            )
-            private_subnets.append(
-                aws.ec2.Subnet(
-                    f"{name}-private-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=private_cidrs[i],
-                    availability_zone_id=zone,
-                    map_public_ip_on_launch=False,
-                    # No internal-elb role tag: internal ALBs go to subnets of their own (below), which pods admit
-                    # them from; the pods' addresses come from these.
-                    tags=tags(f"private-{zone}", **discovery),
-                    opts=child,
-                )
-            )
+        # The ALB gets its addresses from the public subnets; nothing launched anywhere here needs a public IP.
+        public_subnets = self._subnets(
+            name, "public", vpc, public_cidrs, tags, {"kubernetes.io/role/elb": "1", **discovery}
+        )
+        # No internal-elb role tag: internal ALBs go to subnets of their own (_isolated_subnets), which pods admit
+        # them from; the pods' addresses come from these.
+        private_subnets = self._subnets(name, "private", vpc, private_cidrs, tags, discovery)
 
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, tags=tags("public-rt"), opts=child)
         aws.ec2.Route(
@@ -225,6 +204,29 @@ class Network(pulumi.ComponentResource):
             availability_zone_ids=list(self.availability_zone_ids),
         )
 
+    def _subnets(
+        self,
+        name: str,
+        kind: str,
+        vpc: aws.ec2.Vpc,
+        cidrs: list[str],
+        tags: Callable[..., dict[str, str]],
+        extra_tags: dict[str, str],
+    ) -> list[aws.ec2.Subnet]:
+        """One subnet of `kind` per zone, `<name>-<kind>-<i>`, none handing out public IPs (CKV_AWS_130)."""
+        return [
+            aws.ec2.Subnet(
+                f"{name}-{kind}-{i}",
+                vpc_id=vpc.id,
+                cidr_block=cidrs[i],
+                availability_zone_id=zone,
+                map_public_ip_on_launch=False,
+                tags=tags(f"{kind}-{zone}", **extra_tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for i, zone in enumerate(self.availability_zone_ids)
+        ]
+
     def _isolated_subnets(
         self,
         name: str,
@@ -244,31 +246,9 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         data_cidrs, alb_cidrs = isolated_cidrs(cfg)
         route_table = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=vpc.id, tags=tags("isolated-rt"), opts=child)
-        data: list[aws.ec2.Subnet] = []
-        albs: list[aws.ec2.Subnet] = []
-        for i, zone in enumerate(self.availability_zone_ids):
-            data.append(
-                aws.ec2.Subnet(
-                    f"{name}-data-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=data_cidrs[i],
-                    availability_zone_id=zone,
-                    map_public_ip_on_launch=False,
-                    tags=tags(f"data-{zone}"),
-                    opts=child,
-                )
-            )
-            albs.append(
-                aws.ec2.Subnet(
-                    f"{name}-internal-alb-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=alb_cidrs[i],
-                    availability_zone_id=zone,
-                    map_public_ip_on_launch=False,
-                    tags=tags(f"internal-alb-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **discovery),
-                    opts=child,
-                )
-            )
+        data = self._subnets(name, "data", vpc, data_cidrs, tags, {})
+        alb_tags = {"kubernetes.io/role/internal-elb": "1", **discovery}
+        albs = self._subnets(name, "internal-alb", vpc, alb_cidrs, tags, alb_tags)
         for kind, subnets in (("data", data), ("internal-alb", albs)):
             for i, subnet in enumerate(subnets):
                 aws.ec2.RouteTableAssociation(
