@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NetworkConfig
-from infra.security import rotating_key
+from infra.security import encrypted_log_groups, service_trust_policy
 
 # AZ IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Amazon EKS VPC and subnet
 # requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
@@ -319,36 +319,17 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self))
         log_group_name = f"/aws/vpc/{name}/flow-logs"
-        logs_key = rotating_key(
+        (log_group,) = encrypted_log_groups(
             f"{name}-flow-logs-key",
             description=f"Encryption of the VPC flow logs of {name}",
-            tags=tags("flow-logs-key"),
-            parent=self,
-            log_group_names=[log_group_name],
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=log_group_name,
-            retention_in_days=retention_days,
-            kms_key_id=logs_key.arn,
+            log_groups={f"{name}-flow-logs": log_group_name},
+            retention_days=retention_days,
             tags=tags("flow-logs"),
-            opts=child,
+            parent=self,
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com", identity.account_id),
             tags=tags("flow-logs-role"),
             opts=child,
         )
