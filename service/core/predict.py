@@ -8,6 +8,8 @@ agree on the model's input example before it trusts the fast one.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -15,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
 import numpy as np
+import orjson
 
 from service.core.batching import BatchTimeout, MicroBatcher
 from service.core.errors import InputRejected, ModelBusy, NonFiniteOutput, PredictionFailed
+from service.core.outputs import as_rows, first_non_finite_record
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -33,6 +37,7 @@ _PANDAS_DTYPES = {
     "boolean": "bool",
     "string": "object",
     "datetime": "datetime64[ns]",
+    "binary": "object",
 }
 
 
@@ -98,21 +103,25 @@ class PyfuncPredictor:
         self.model = model
         self.schema = schema
 
-    def predict(self, rows: Matrix) -> np.ndarray[Any, Any]:
+    def predict(self, rows: Matrix, params: dict[str, Any] | None = None) -> np.ndarray[Any, Any]:
+        """A tensor's batch goes in as the array it is; params only when there are some (a model whose
+        signature declares none gets none)."""
+        data = rows if self.schema.tensor is not None else self.frame(rows)
+        out = self.model.predict(data) if params is None else self.model.predict(data, params=params)
+        return as_rows(out)
+
+    def frame(self, rows: Matrix) -> Any:
         import pandas as pd
 
         frame = pd.DataFrame(rows, columns=list(self.schema.names), copy=False)
         if not self.schema.all_float or any(c.type == "float" for c in self.schema.columns):
             frame = frame.astype({c.name: _PANDAS_DTYPES[c.type] for c in self.schema.columns})
-        out = self.model.predict(frame)
-        if isinstance(out, pd.DataFrame | pd.Series):
-            out = out.to_numpy()
-        return np.asarray(out)
+        return frame
 
 
 def output_kind(out: np.ndarray[Any, Any]) -> str | None:
-    """What one output value is, by the model's own answer: "number", "string" (a classifier's labels) or
-    "boolean"; None for anything else (mixed or nested objects), which is not served."""
+    """What one output value is, by the model's own answer: "number", "string" (a classifier's labels),
+    "boolean" or "record" (a DataFrame's row); None for anything else (mixed or nested objects), not served."""
     kind = out.dtype.kind
     if kind in "iuf":
         return "number"
@@ -122,7 +131,7 @@ def output_kind(out: np.ndarray[Any, Any]) -> str | None:
         return "string"
     if kind == "O":
         values = out.ravel().tolist()
-        for name, types in (("string", str), ("boolean", bool)):
+        for name, types in (("string", str), ("boolean", bool), ("record", dict)):
             if all(type(v) is types for v in values):
                 return name
         if all(type(v) in (int, float) for v in values):
@@ -144,15 +153,26 @@ async def predict(
     *,
     offload_min_rows: int,
     batcher: MicroBatcher[LoadedModel] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Prediction:
     """Predictions for every row: cached ones from one MGET, the rest from the model, then one background SET.
 
     With a batcher, the rows the model computes are predicted together with other requests' rows. A non-finite
-    output raises NonFiniteOutput (for every variant) before anything is cached.
+    output raises NonFiniteOutput (for every variant) before anything is cached. Rows sent with `params` are
+    not batched with other requests' (their params may differ) and are cached under keys of those params;
+    record outputs (a DataFrame's rows) are not cached.
     """
     n = len(rows)
+    cache_key = model.cache_key
+    if params:
+        batcher = None
+        cache_key = f"{cache_key}:{params_digest(params)}"
+    if model.output_kind == "record":
+        cache = None
 
     async def compute(todo: Matrix) -> list[Any]:
+        if params:
+            return await run_model(model, todo, offload=len(todo) >= offload_min_rows, params=params)
         if batcher is not None:
             try:
                 return await batcher.submit(model, todo)
@@ -165,8 +185,10 @@ async def predict(
         answers = await compute(rows)
         if numeric and (bad := first_non_finite(answers)) is not None:
             raise _non_finite(model, bad, answers)
+        if model.output_kind == "record" and (bad := first_non_finite_record(answers)) is not None:
+            raise _non_finite(model, bad, answers)
         return Prediction(answers, model, cache_hits=0)
-    keys = cache.keys(model.cache_key, rows)
+    keys = cache.keys(cache_key, rows)
     values = await cache.get_many(keys, model.output_shape, model.output_kind)
     misses = [i for i, v in enumerate(values) if v is None]
     if misses:
@@ -181,6 +203,11 @@ async def predict(
             {keys[i]: v for i, v in zip(misses, computed, strict=True)}, model.output_shape, model.output_kind
         )
     return Prediction(values, model, cache_hits=n - len(misses))
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    """The validated params as a cache-key part: sorted keys, typed JSON (`1` and `1.0` and `"1"` differ)."""
+    return hashlib.blake2b(orjson.dumps(params, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
 def first_non_finite(values: list[Any]) -> int | None:
@@ -220,13 +247,18 @@ def model_batcher(max_batch_size: int, max_latency_s: float, timeout_s: float = 
     return MicroBatcher(run, max_batch_size=max_batch_size, max_latency_s=max_latency_s, timeout_s=timeout_s)
 
 
-async def run_model(model: LoadedModel, rows: Matrix, *, offload: bool) -> list[Any]:
+async def run_model(
+    model: LoadedModel, rows: Matrix, *, offload: bool, params: dict[str, Any] | None = None
+) -> list[Any]:
     """The model's output as JSON-ready values, one per row; big batches run in a worker thread."""
+    fn: Any = model.predictor.predict
+    if params is not None:  # only pyfunc predictors take params: a model with a params schema is served there
+        fn = functools.partial(model.predictor.predict, params=params)  # type: ignore[call-arg]
     try:
         if offload:
-            out = await anyio.to_thread.run_sync(model.predictor.predict, rows)
+            out = await anyio.to_thread.run_sync(fn, rows)
         else:
-            out = model.predictor.predict(rows)
+            out = fn(rows)
     except ValueError as e:
         if model.schema.numeric:
             raise PredictionFailed(f"model {model.name} version {model.version} failed to predict: {e!r}") from e

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
+from service.core.errors import InvalidQuery
+from service.core.inputs import Parsed, read_invocations, read_predict
 from service.core.model import LoadedModel
 from service.core.predict import Prediction, predict
-from service.core.validation import PARQUET, Matrix, parse_invocations, parse_predict
+from service.core.validation import PARQUET
 from service.deps import PredictContext, PredictDep
 from service.responses import OrjsonResponse
 from service.schemas import (
@@ -40,21 +42,30 @@ def model_headers(model: LoadedModel, variant: str) -> dict[str, str]:
     return {"X-Model-Name": model.name, "X-Model-Version": model.version, "X-Model-Variant": variant}
 
 
-async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matrix:
+async def _parse(parse: Callable[..., Parsed], body: bytes, *args: Any) -> Parsed:
     if len(body) >= OFFLOAD_BODY_BYTES:
         return await anyio.to_thread.run_sync(parse, body, *args)
     return parse(body, *args)
 
 
-async def _serve(ctx: PredictContext, rows: Matrix) -> tuple[str, Prediction]:
+async def _serve(ctx: PredictContext, parsed: Parsed, output: str | None = None) -> tuple[str, Prediction]:
     """Predict with the chosen variant (champion, or challenger by the A/B split); rows also feed drift."""
+    rows, params = parsed
     ctx.drift.observe(rows, ctx.choice.champion)
     settings = ctx.settings
-    return await ctx.variants.serve(
-        ctx.choice,
-        rows,
-        lambda model: predict(model, rows, ctx.cache, offload_min_rows=settings.offload_min_rows, batcher=ctx.batcher),
-    )
+
+    def run(model: LoadedModel) -> Awaitable[Prediction]:
+        if output == "proba":
+            if model.proba is None:
+                raise InvalidQuery(
+                    f"output=proba: model {model.name} version {model.version} has no predict_proba", field="output"
+                )
+            model = model.proba
+        return predict(
+            model, rows, ctx.cache, offload_min_rows=settings.offload_min_rows, batcher=ctx.batcher, params=params
+        )
+
+    return await ctx.variants.serve(ctx.choice, rows, run)
 
 
 @router.post(
@@ -64,17 +75,24 @@ async def _serve(ctx: PredictContext, rows: Matrix) -> tuple[str, Prediction]:
     openapi_extra=request_body(PredictRequest),
     summary="Predict a batch of rows with the model the alias points at",
 )
-async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
-    rows = await _parse(parse_predict, ctx.body, ctx.choice.model.schema, ctx.settings.max_batch_rows)
-    variant, result = await _serve(ctx, rows)
-    ctx.metrics.predictions.labels(endpoint="predict").inc(len(rows))
+async def predict_rows(
+    ctx: PredictDep,
+    output: Annotated[
+        Literal["predict", "proba"],
+        Query(description="`proba`: a scikit-learn classifier's class probabilities (its predict_proba)"),
+    ] = "predict",
+) -> OrjsonResponse:
+    parsed = await _parse(read_predict, ctx.body, ctx.choice.model.schema, ctx.settings.max_batch_rows)
+    variant, result = await _serve(ctx, parsed, output)
+    ctx.metrics.predictions.labels(endpoint="predict").inc(len(parsed[0]))
     model = result.model
     variants = ctx.variants
     ref = variants.challenger_ref if variant == "challenger" and variants.challenger_ref else variants.champion_ref
     info = {"name": model.name, "version": model.version, **ref.describe()}
-    return OrjsonResponse(
-        {"predictions": result.values, "model": info, "variant": variant}, headers=model_headers(model, variant)
-    )
+    body = {"predictions": result.values, "model": info, "variant": variant}
+    if (classes := getattr(model.predictor, "classes", None)) is not None:
+        body["classes"] = classes  # output=proba: the order of each row's probabilities
+    return OrjsonResponse(body, headers=model_headers(model, variant))
 
 
 @router.post(
@@ -102,8 +120,10 @@ async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
 )
 async def invocations(request: Request, ctx: PredictDep) -> OrjsonResponse:
     content_type = request.headers.get("content-type")
-    rows = await _parse(parse_invocations, ctx.body, content_type, ctx.choice.model.schema, ctx.settings.max_batch_rows)
-    variant, result = await _serve(ctx, rows)
-    ctx.metrics.predictions.labels(endpoint="invocations").inc(len(rows))
+    parsed = await _parse(
+        read_invocations, ctx.body, content_type, ctx.choice.model.schema, ctx.settings.max_batch_rows
+    )
+    variant, result = await _serve(ctx, parsed)
+    ctx.metrics.predictions.labels(endpoint="invocations").inc(len(parsed[0]))
     # MLflow's response body has only "predictions": the variant is named in the header alone.
     return OrjsonResponse({"predictions": result.values}, headers=model_headers(result.model, variant))
