@@ -36,9 +36,7 @@ class Verdict(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         score = model_input["x"].to_numpy(dtype=np.float64) * 2.0
-        return pd.DataFrame(
-            {"label": np.where(score > 1, "high", "low"), "score": score, "flag": (score > 0).tolist()}
-        )
+        return pd.DataFrame({"label": np.where(score > 1, "high", "low"), "score": score, "flag": (score > 0).tolist()})
 
 
 class Verdict2(Verdict):
@@ -112,12 +110,16 @@ def save(kind: str, path: Path) -> Saved:
         frame = numbers()
         model = Verdict() if kind == "dataframe" else Verdict2()
         sig = infer_signature(frame[["x"]], model.predict(None, frame))
-        mlflow.pyfunc.save_model(str(path), python_model=model, signature=sig, input_example=frame[["x"]].head(3), **req)
+        mlflow.pyfunc.save_model(
+            str(path), python_model=model, signature=sig, input_example=frame[["x"]].head(3), **req
+        )
         return Saved(path, frame[["x"]].head(4))
     if kind == "binary":
         frame = pd.DataFrame({"blob": [b"abc", b"\x00\xff", b"hello", b"z"], "x": [1.0, 2.0, 3.0, 4.0]})
         sig = infer_signature(frame, BlobLength().predict(None, frame))
-        mlflow.pyfunc.save_model(str(path), python_model=BlobLength(), signature=sig, input_example=frame.head(3), **req)
+        mlflow.pyfunc.save_model(
+            str(path), python_model=BlobLength(), signature=sig, input_example=frame.head(3), **req
+        )
         return Saved(path, frame)
     if kind == "text":
         frame, labels = texts()
