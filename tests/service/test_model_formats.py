@@ -164,7 +164,8 @@ def test_a_version_whose_dataframe_output_changes_columns_is_refused(
 ) -> None:
     serving = corpus("dataframe")[0]
     renamed = save("dataframe2", tmp_path / "renamed")
-    model, probe = open_model(renamed.path, VersionRef("corpus", "2", None), "production", 0.0, TrustPolicy(allow_pickle=True))
+    policy = TrustPolicy(allow_pickle=True)
+    model, probe = open_model(renamed.path, VersionRef("corpus", "2", None), "production", 0.0, policy)
     with pytest.raises(ModelRejected, match="serving version's are record"):
         validate(model, probe, serving)
     labels = corpus("labels")[0]
