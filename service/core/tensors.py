@@ -72,6 +72,11 @@ def parse_tensor_invocations(body: bytes, content_type: str | None, schema: Inpu
             '"instances"',
             field=key,
         )
+    if unknown := sorted(set(payload) - {key, "params"}):
+        # MLflow's parse_tf_serving_input takes exactly one key besides params ("signature_name" included).
+        raise InvalidRequest(
+            f'"{unknown[0]}" is not supported: the body holds "{key}" and, optionally, "params"', field=unknown[0]
+        )
     rows = to_tensor(payload[key], tensor, key, max_rows, lenient=True)
     return rows, read_params(payload.get("params"), schema, strict=False)
 

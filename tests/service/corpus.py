@@ -54,6 +54,13 @@ class BlobLength(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         return np.array([float(len(b) + (b[0] if b else 0)) for b in blobs]) + model_input["x"].to_numpy()
 
 
+class Mixed(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A string and a datetime column: the city's length plus the day of the month."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return (model_input["city"].str.len() + model_input["when"].dt.day).to_numpy(dtype=np.float64)
+
+
 def numbers(n: int = 20) -> pd.DataFrame:
     rng = np.random.default_rng(3)
     return pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
@@ -120,6 +127,11 @@ def save(kind: str, path: Path) -> Saved:
         mlflow.pyfunc.save_model(
             str(path), python_model=BlobLength(), signature=sig, input_example=frame.head(3), **req
         )
+        return Saved(path, frame)
+    if kind == "mixed":
+        frame = pd.DataFrame({"city": ["paris", "lyon", "nice"], "when": pd.to_datetime(["2026-01-02"] * 3)})
+        sig = infer_signature(frame, Mixed().predict(None, frame))
+        mlflow.pyfunc.save_model(str(path), python_model=Mixed(), signature=sig, input_example=frame, **req)
         return Saved(path, frame)
     if kind == "text":
         frame, labels = texts()
