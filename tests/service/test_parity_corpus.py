@@ -33,7 +33,7 @@ from mlflow import MlflowClient
 from local import processes
 from service.core.model import VersionRef, contract, open_model, validate
 from service.core.trust import TrustPolicy
-from tests.service.conftest import serving, settings_for
+from tests.service.conftest import serving, settings_for, wait_for
 from tests.service.corpus import save
 from training.seal import seal
 
@@ -182,3 +182,61 @@ def test_predict_answers_typed_values(deployed: tuple[str, Any, TestClient, http
     predictions = answer.json()["predictions"]
     kinds = {"text": str, "labels": str, "dataframe": dict}
     assert all(isinstance(p, kinds.get(kind, float)) for p in predictions), predictions
+
+
+# A version of another output type, per corpus kind: what a hot swap must refuse as a contract change.
+OTHER_TYPE = {"text": "multi", "tensor": "labels", "dataframe": "dataframe2", "params": "labels", "binary": "labels",
+              "labels": "multi"}  # fmt: skip
+
+
+def _served(client: TestClient) -> dict[str, Any]:
+    return client.get("/health").json()
+
+
+def test_served_promoted_rolled_back_and_a_change_of_output_type_refused(
+    deployed: tuple[str, Any, TestClient, httpx.Client], tmp_path: Path
+) -> None:
+    """Promotion and rollback are alias moves (the service follows `models:/<name>@production`); a version whose
+    outputs are of another type breaks the registered model's contract (tag `serving.contract`) and is refused,
+    the serving version staying, with one verdict per version (service/core/model.py)."""
+    kind, _, client, _ = deployed
+    name = f"svc_corpus_{kind}"
+    first = _served(client)["model"]["version"]
+    second = register_saved(name, save(kind, tmp_path / "again").path)
+    wait_for(lambda: _served(client)["model"]["version"] == second, 60, f"{kind}: version {second} promoted")
+    MlflowClient().set_registered_model_alias(name, "production", first)
+    wait_for(lambda: _served(client)["model"]["version"] == first, 60, f"{kind}: rolled back to {first}")
+    other = register_saved(name, save(OTHER_TYPE[kind], tmp_path / "other").path)
+
+    def refused() -> bool:
+        rejection = _served(client)["last_rejection"]
+        return rejection is not None and rejection["version"] == other
+
+    wait_for(refused, 60, f"{kind}: version {other} refused")
+    health = _served(client)
+    assert "contract" in health["last_rejection"]["reason"], health["last_rejection"]
+    assert health["model"]["version"] == first
+    MlflowClient().set_registered_model_alias(name, "production", first)
+
+
+def test_a_label_challenger_takes_its_ab_share_without_a_5xx(tracking: str, tmp_path: Path) -> None:
+    """service/core/variants.py: the weighted split sends unkeyed requests to either variant at random; a
+    challenger answering string labels answers them (before issue 17's first part, its labels failed a finite
+    check and every request fell back)."""
+    name = "svc_corpus_ab"
+    register_saved(name, save("labels", tmp_path / "champion").path)
+    register_saved(name, save("labels", tmp_path / "challenger").path, alias="challenger")
+    settings = settings_for(
+        tracking, name, tmp_path / "svc", challenger_alias="challenger", ab_weights="champion=50,challenger=50",
+        ab_unkeyed="random",
+    )  # fmt: skip
+    rows = save("labels", tmp_path / "rows").example.to_dict(orient="records")
+    with serving(settings) as client:
+        wait_for(lambda: (_served(client)["challenger"] or {}).get("serving") is True, 60, "the challenger serves")
+        variants = set()
+        for _ in range(40):
+            answer = client.post("/predict", json={"instances": rows})
+            assert answer.status_code == 200, answer.text
+            assert all(isinstance(label, str) for label in answer.json()["predictions"])
+            variants.add(answer.headers["X-Model-Variant"])
+    assert variants == {"champion", "challenger"}
