@@ -196,10 +196,18 @@ def test_binary_columns_are_decoded_as_mlflow_decodes_them(corpus: Callable[[str
         assert answer.status_code == 422 and answer.json()["error"]["field"] == "blob", (blob, answer.text)
 
 
-def test_text_pipeline_and_lists_per_row(corpus: Callable[[str], Loaded]) -> None:
+def test_text_pipeline_labels_and_probabilities_and_lists_per_row(corpus: Callable[[str], Loaded]) -> None:
+    """A pipeline's predict_proba is read by column name from the typed DataFrame (TF-IDF on a string column);
+    a multi-output regressor answers one list per row, as MLflow renders a 2-D array."""
     _, saved, client = corpus("text")
-    answer = client.post("/predict", json={"instances": saved.example.to_dict(orient="records")})
+    rows = saved.example.to_dict(orient="records")
+    answer = client.post("/predict", json={"instances": rows})
     assert answer.json()["predictions"] == reference(saved.path, saved.example)
+    proba = client.post("/predict?output=proba", json={"instances": rows})
+    assert proba.status_code == 200, proba.text
+    pipeline = mlflow.sklearn.load_model(str(saved.path))
+    np.testing.assert_allclose(proba.json()["predictions"], pipeline.predict_proba(saved.example), rtol=1e-12)
+    assert proba.json()["classes"] == ["neg", "pos"]
     _, saved, client = corpus("multi")
     answer = client.post("/invocations", json={"dataframe_records": saved.example.to_dict(orient="records")})
     np.testing.assert_allclose(answer.json()["predictions"], reference(saved.path, saved.example), rtol=1e-12)
