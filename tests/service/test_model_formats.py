@@ -223,9 +223,10 @@ def test_output_proba_answers_probability_vectors_or_a_400_naming_output(corpus:
     estimator = mlflow.sklearn.load_model(str(saved.path))
     np.testing.assert_allclose(body["predictions"], estimator.predict_proba(saved.example), rtol=1e-12)
     assert body["classes"] == ["setosa", "versicolor", "virginica"]
-    assert client.post("/predict", json={"instances": rows}).json()["predictions"] == estimator.predict(
-        saved.example
-    ).tolist()
+    assert (
+        client.post("/predict", json={"instances": rows}).json()["predictions"]
+        == estimator.predict(saved.example).tolist()
+    )
     _, multi, client = corpus("multi")
     refused = client.post("/predict?output=proba", json={"instances": multi.example.to_dict(orient="records")})
     assert (refused.status_code, refused.json()["error"]["field"]) == (400, "output"), refused.text
