@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from service.core.errors import InvalidRequest, PayloadTooLarge, SchemaMismatch
+from service.core.errors import InvalidRequest, SchemaMismatch
 from service.core.params import read_params
 from service.core.schema import InputSchema, Tensor
-from service.core.validation import EXACT_INT, MLFLOW_FORMATS, check_content_type, decode_json
+from service.core.validation import EXACT_INT, MLFLOW_FORMATS, _rows_list, check_content_type, decode_json
 
 Matrix = np.ndarray[Any, Any]
 Parsed = tuple[Matrix, dict[str, Any] | None]
@@ -90,13 +90,7 @@ def _tensor(schema: InputSchema) -> Tensor:
 def to_tensor(value: Any, tensor: Tensor, key: str, max_rows: int, *, lenient: bool, no_bools: bool = False) -> Matrix:
     """The batch under `key` as an array of the tensor's dtype and shape; the first bad value raises with its
     index. numpy's own inference goes first (one C call): only a batch it cannot read exactly is walked."""
-    value = _unwrap(value, tensor, key)
-    if not isinstance(value, list):
-        raise InvalidRequest(f'"{key}" must be a list (the batch)', field=key)
-    if not value:
-        raise SchemaMismatch(f'"{key}" is empty: send at least one row', field=key)
-    if len(value) > max_rows:
-        raise PayloadTooLarge(f'"{key}" has {len(value)} rows; the limit is {max_rows} per request', field=key)
+    value = _rows_list(_unwrap(value, tensor, key), key, max_rows)  # the column formats' own row checks
     dtype = np.dtype(tensor.dtype)
     if no_bools or lenient or dtype.kind == "b":
         fast = _fast(value, tensor, dtype)
