@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -48,7 +49,7 @@ async def _parse(parse: Callable[..., Parsed], body: bytes, *args: Any) -> Parse
     return parse(body, *args)
 
 
-async def _serve(ctx: PredictContext, parsed: Parsed, output: str | None = None) -> tuple[str, Prediction]:
+async def _serve(ctx: PredictContext, parsed: Parsed, output: str = "predict") -> tuple[str, Prediction]:
     """Predict with the chosen variant (champion, or challenger by the A/B split); rows also feed drift."""
     rows, params = parsed
     ctx.drift.observe(rows, ctx.choice.champion)
@@ -65,7 +66,9 @@ async def _serve(ctx: PredictContext, parsed: Parsed, output: str | None = None)
             model, rows, ctx.cache, offload_min_rows=settings.offload_min_rows, batcher=ctx.batcher, params=params
         )
 
-    return await ctx.variants.serve(ctx.choice, rows, run)
+    # The shadow predicts without the request's params or output choice: its answer would not be comparable.
+    choice = ctx.choice if params is None and output == "predict" else replace(ctx.choice, shadow=None)
+    return await ctx.variants.serve(choice, rows, run)
 
 
 @router.post(
