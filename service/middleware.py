@@ -14,7 +14,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.reload import ModelHolder
-from service.logs import accept_request_id, request_id
+from service.core.telemetry import request_id
+from service.logs import accept_request_id
 from service.metrics import Metrics
 from service.responses import OrjsonResponse
 

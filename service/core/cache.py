@@ -38,7 +38,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service.metrics import Metrics
+from service.core.telemetry import CacheMetrics
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class PredictionCache:
         ttl_s: int,
         key_prefix: str,
         breaker: CircuitBreaker,
-        metrics: Metrics,
+        metrics: CacheMetrics,
         signing_key: bytes,
         max_pending_sets: int = 64,
     ) -> None:
@@ -177,7 +177,7 @@ class PredictionCache:
         ttl_s: int,
         key_prefix: str,
         breaker: CircuitBreaker,
-        metrics: Metrics,
+        metrics: CacheMetrics,
         signing_key: bytes,
         max_pending_sets: int = 64,
     ) -> PredictionCache:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from service.core.predict import PyfuncPredictor
+from service.core.predictors import PyfuncPredictor
 from service.core.schema import InputSchema
 
 log = logging.getLogger(__name__)

@@ -1,21 +1,18 @@
-"""`POST /predict` (this service's format) and `POST /invocations` (MLflow's scoring protocol)."""
+"""`POST /predict` (this service's format) and `POST /invocations` (MLflow's scoring protocol).
+
+Declared here for the OpenAPI document (and served here when the fast lane is off); service/fastlane.py answers
+them in front of FastAPI with the same data plane calls.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
-from service.core.errors import InvalidQuery
-from service.core.inputs import Parsed, read_invocations, read_predict
-from service.core.model import LoadedModel
-from service.core.predict import Prediction, predict
 from service.core.validation import PARQUET
-from service.deps import PredictContext, PredictDep
-from service.responses import OrjsonResponse
+from service.deps import DataPlaneDep
+from service.responses import to_response
 from service.schemas import (
     INVOCATIONS_JSON,
     ErrorResponse,
@@ -28,47 +25,12 @@ from service.schemas import (
 
 router = APIRouter(tags=["predict"])
 
-# Bodies this large are parsed in a worker thread, like large batches are predicted there.
-OFFLOAD_BODY_BYTES = 64 * 1024
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
     413: {"model": ErrorResponse, "description": "Body over max_body_bytes, or more rows than max_batch_rows."},
     422: {"model": ErrorResponse, "description": "Rows do not fit the model's signature; names the row and field."},
     503: {"model": ErrorResponse, "description": "No model loaded yet."},
 }
-
-
-def model_headers(model: LoadedModel, variant: str) -> dict[str, str]:
-    return {"X-Model-Name": model.name, "X-Model-Version": model.version, "X-Model-Variant": variant}
-
-
-async def _parse(parse: Callable[..., Parsed], body: bytes, *args: Any) -> Parsed:
-    if len(body) >= OFFLOAD_BODY_BYTES:
-        return await anyio.to_thread.run_sync(parse, body, *args)
-    return parse(body, *args)
-
-
-async def _serve(ctx: PredictContext, parsed: Parsed, output: str = "predict") -> tuple[str, Prediction]:
-    """Predict with the chosen variant (champion, or challenger by the A/B split); rows also feed drift."""
-    rows, params = parsed
-    ctx.drift.observe(rows, ctx.choice.champion)
-    settings = ctx.settings
-
-    def run(model: LoadedModel) -> Awaitable[Prediction]:
-        if output == "proba":
-            if model.proba is None:
-                raise InvalidQuery(
-                    f"output=proba: model {model.name} version {model.version} has no predict_proba", field="output"
-                )
-            model = model.proba
-        return predict(
-            model, rows, ctx.cache, offload_min_rows=settings.offload_min_rows, batcher=ctx.batcher, params=params
-        )
-
-    # The shadow predicts without the request's params or output choice: its answer would not be comparable.
-    choice = ctx.choice if params is None and output == "predict" else replace(ctx.choice, shadow=None)
-    return await ctx.variants.serve(choice, rows, run)
 
 
 @router.post(
@@ -79,23 +41,17 @@ async def _serve(ctx: PredictContext, parsed: Parsed, output: str = "predict") -
     summary="Predict a batch of rows with the model the alias points at",
 )
 async def predict_rows(
-    ctx: PredictDep,
+    request: Request,
+    plane: DataPlaneDep,
     output: Annotated[
-        Literal["predict", "proba"],
-        Query(description="`proba`: a scikit-learn classifier's class probabilities (its predict_proba)"),
+        str,
+        Query(description="`predict` (the default) or `proba`: a scikit-learn classifier's class probabilities"),
     ] = "predict",
-) -> OrjsonResponse:
-    parsed = await _parse(read_predict, ctx.body, ctx.choice.model.schema, ctx.settings.max_batch_rows)
-    variant, result = await _serve(ctx, parsed, output)
-    ctx.metrics.predictions.labels(endpoint="predict").inc(len(parsed[0]))
-    model = result.model
-    variants = ctx.variants
-    ref = variants.challenger_ref if variant == "challenger" and variants.challenger_ref else variants.champion_ref
-    info = {"name": model.name, "version": model.version, **ref.describe()}
-    body = {"predictions": result.values, "model": info, "variant": variant}
-    if (classes := getattr(model.predictor, "classes", None)) is not None:
-        body["classes"] = classes  # output=proba: the order of each row's probabilities
-    return OrjsonResponse(body, headers=model_headers(model, variant))
+) -> Response:
+    # Checked by the data plane (400 naming `output`), not by FastAPI: the fast lane answers the same.
+    body = await plane.read_body(request.headers.get("content-length"), request.stream())
+    reply = await plane.predict(body, request.headers.get("content-type"), request.headers, "predict", output)
+    return to_response(reply)
 
 
 @router.post(
@@ -121,12 +77,7 @@ async def predict_rows(
     },
     summary="MLflow scoring protocol, answered as `mlflow models serve` does",
 )
-async def invocations(request: Request, ctx: PredictDep) -> OrjsonResponse:
-    content_type = request.headers.get("content-type")
-    parsed = await _parse(
-        read_invocations, ctx.body, content_type, ctx.choice.model.schema, ctx.settings.max_batch_rows
-    )
-    variant, result = await _serve(ctx, parsed)
-    ctx.metrics.predictions.labels(endpoint="invocations").inc(len(parsed[0]))
-    # MLflow's response body has only "predictions": the variant is named in the header alone.
-    return OrjsonResponse({"predictions": result.values}, headers=model_headers(result.model, variant))
+async def invocations(request: Request, plane: DataPlaneDep) -> Response:
+    body = await plane.read_body(request.headers.get("content-length"), request.stream())
+    reply = await plane.predict(body, request.headers.get("content-type"), request.headers, "invocations")
+    return to_response(reply)

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.core.model import LoadedModel, ModelRejected, VersionRef, open_model, validate
+from service.core.loader import LoadedModel, ModelRejected, open_model, validate
+from service.core.refs import VersionRef
 from service.core.trust import TrustPolicy
 from tests.service.corpus import KINDS, Saved, save
 from tests.service.test_hostile import app_serving
@@ -231,4 +232,4 @@ def test_output_proba_answers_probability_vectors_or_a_400_naming_output(corpus:
     refused = client.post("/predict?output=proba", json={"instances": multi.example.to_dict(orient="records")})
     assert (refused.status_code, refused.json()["error"]["field"]) == (400, "output"), refused.text
     unknown = corpus("labels")[2].post("/predict?output=logits", json={"instances": rows})
-    assert unknown.status_code == 422
+    assert (unknown.status_code, unknown.json()["error"]["field"]) == (400, "output")

@@ -31,7 +31,8 @@ from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
 from local import processes
-from service.core.model import VersionRef, contract, open_model, validate
+from service.core.loader import open_model, validate
+from service.core.refs import VersionRef, contract
 from service.core.trust import TrustPolicy
 from tests.service.conftest import serving, settings_for, wait_for
 from tests.service.corpus import save
