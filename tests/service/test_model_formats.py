@@ -233,3 +233,13 @@ def test_output_proba_answers_probability_vectors_or_a_400_naming_output(corpus:
     assert (refused.status_code, refused.json()["error"]["field"]) == (400, "output"), refused.text
     unknown = corpus("labels")[2].post("/predict?output=logits", json={"instances": rows})
     assert (unknown.status_code, unknown.json()["error"]["field"]) == (400, "output")
+
+
+def test_binary_values_have_a_cache_key_encoding_of_their_own() -> None:
+    """A binary column's bytes were hashed as `float(value)`: b"1" shared a key with the number 1 (and b"ab"
+    raised). They carry their own tag and length now, like strings (service/core/cache.py `canonical_row`)."""
+    from service.core.cache import canonical_row
+
+    assert canonical_row([b"1"]) != canonical_row([1.0])
+    assert canonical_row([b"1"]) != canonical_row(["1"])
+    assert canonical_row([b"ab", b"c"]) != canonical_row([b"a", b"bc"])
