@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.errors import ServiceError
-from service.dataplane import DataPlane, Endpoint, error_reply
+from service.dataplane import DataPlane, Endpoint, error_reply, output_of
 from service.responses import to_response
 
 
@@ -43,7 +43,8 @@ class FastLane:
         plane = self.plane
         try:
             body = await plane.read_body(headers.get("content-length"), _body(receive))
-            reply = await plane.predict(body, headers.get("content-type"), headers, endpoint)
+            output = output_of(scope.get("query_string", b"").decode("latin-1"))
+            reply = await plane.predict(body, headers.get("content-type"), headers, endpoint, output)
         except ServiceError as error:
             reply = error_reply(error, scope["path"])
         await to_response(reply)(scope, receive, send)

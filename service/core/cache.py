@@ -118,6 +118,8 @@ def canonical_row(row: Sequence[Any]) -> bytes:
         if isinstance(value, str):
             data = value.encode("utf-8", "surrogatepass")
             parts.append(b"s" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, bytes):
+            parts.append(b"b" + len(value).to_bytes(8, "big") + value)
         elif isinstance(value, np.datetime64):
             parts.append(b"t" + value.astype("datetime64[ns]").astype(np.int64).tobytes())
         else:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.core.binary import binary_text
 from service.core.errors import InvalidRequest, MalformedBody, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
 from service.core.schema import NUMERIC_KINDS, Column, InputSchema
 
@@ -78,7 +79,7 @@ def parse_predict(body: bytes, schema: InputSchema, max_rows: int) -> Matrix:
     if len(keys) != 1:
         raise InvalidRequest('the body must have exactly one of "instances" and "inputs"', field="instances")
     key = keys[0]
-    unknown = sorted(set(payload) - {key})
+    unknown = sorted(set(payload) - ({key, "params"} if schema.params else {key}))
     if unknown:
         raise InvalidRequest(f"unknown key '{unknown[0]}': the body holds only \"{key}\"", field=unknown[0])
     rows = _rows_list(payload[key], key, max_rows)
@@ -348,6 +349,8 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> Any:
         raise _wrong_type(row, column, value)
     if kind == "datetime":
         return _datetime(value, column, row)
+    if kind == "bytes":
+        return binary_text(value, column, row)
     if t is bool:
         if kind == "bool" or lenient:
             return float(value)
