@@ -23,6 +23,7 @@ from mlflow.protos import databricks_pb2
 
 from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
+from service.core.cachecost import CachePolicy
 from service.core.drift import DriftMonitor
 from service.core.errors import NonFiniteOutput, ServiceError, UnsupportedMediaType
 from service.core.model import Registry, configure_mlflow_client
@@ -111,6 +112,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 expected=settings.contract(),
                 retire_grace_s=settings.retire_grace_s,
                 retry_max_s=settings.load_retry_max_s,
+                on_load=cache.calibrate if cache is not None else None,
             )
             # Until the champion's first load is done (or has failed) this worker accepts no connection, so under
             # Gunicorn requests go to the workers that have a model rather than to a 503.
@@ -153,6 +155,7 @@ def _connect_cache(settings: Settings, metrics: Metrics) -> PredictionCache | No
         metrics=metrics,
         signing_key=settings.resolved_cache_signing_key(),
         max_pending_sets=settings.cache_max_pending_sets,
+        policy=CachePolicy(settings.cache_mode, on_change=metrics.set_cache_pays),
     )
 
 

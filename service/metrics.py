@@ -49,6 +49,20 @@ class Metrics:
             "Background cache writes skipped because max_pending_sets were already in flight.",
             registry=r,
         )
+        self.cache_bypassed = Counter(
+            "serving_cache_bypassed",
+            "Requests answered without asking the cache because computing their rows costs less than a cache round "
+            "trip saves (SERVING_CACHE_MODE=auto; service/core/cachecost.py).",
+            registry=r,
+        )
+        self.cache_pays = Gauge(
+            "serving_cache_pays",
+            "Per worker and version: 1 while asking the cache pays (a hit saves more than the round trip costs), 0 "
+            "while the cache is bypassed (SERVING_CACHE_MODE=auto).",
+            ["name", "version"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.cache_circuit_open = Gauge(
             "serving_cache_circuit_open",
             "1 while the cache circuit breaker is open in a worker.",
@@ -82,6 +96,11 @@ class Metrics:
         series, so the gauge is set to 0 first (alerts select `== 1`)."""
         self.model_info.labels(name, version, alias).set(0)
         drop_series(self.model_info, {"name": name, "version": version, "alias": alias})
+        drop_series(self.cache_pays, {"name": name, "version": version})
+
+    def set_cache_pays(self, name: str, version: str, pays: bool) -> None:
+        """When a version's cache verdict turns (not per request)."""
+        self.cache_pays.labels(name, version).set(1 if pays else 0)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

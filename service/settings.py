@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.core.cachecost import CacheMode
 from service.core.model import ModelRef, parse_contract
 from service.core.trust import DEFAULT_SKOPS_TRUSTED_TYPES, TrustPolicy
 from service.core.variants import ALIAS_PATTERN, Weights, WeightsError, parse_weights
@@ -126,6 +127,11 @@ class Settings(BaseSettings):
 
     cache_breaker_cooldown_s: float = Field(default=30.0, gt=0)
     """Seconds the cache is skipped after it failed, before one request tries it again."""
+
+    cache_mode: CacheMode = "auto"
+    """When a request asks the cache: `auto` only where it pays, per model version (a hit must save more than
+    the round trip costs, as measured at load and on requests: a linear model never pays for Redis, a forest
+    does); `always` on every request; `never` not at all. /health and serving_cache_pays show the verdict."""
 
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     """Largest request body accepted; larger ones get 413 before being parsed."""

@@ -251,6 +251,7 @@ class Variants:
         expected: dict[str, Any] | None = None,
         retire_grace_s: float = 30.0,
         retry_max_s: float = 300.0,
+        on_load: Callable[[LoadedModel], Awaitable[None]] | None = None,
     ) -> anyio.Event:
         """Follow both aliases (and the weights tag, and the shadow queue) in `tasks`; returns the champion's
         first-check event."""
@@ -260,6 +261,7 @@ class Variants:
             "retire_grace_s": retire_grace_s,
             "retry_max_s": retry_max_s,
             "on_retire": self.forget,
+            "on_load": on_load,
         }
         champion = Reloader(self.champion, registry, self.champion_ref, model_dir, interval_s, metrics, **common)
         tasks.start_soon(champion.run)
