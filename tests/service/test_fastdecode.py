@@ -98,7 +98,7 @@ def encoded(body: Any) -> bytes:
     return body if isinstance(body, bytes) else json.dumps(body).encode()
 
 
-def parse(schema: InputSchema, endpoint: str, body: bytes, content_type: str = JSON) -> Any:
+def parse(schema: InputSchema, endpoint: str, body: bytes, content_type: str | None = JSON) -> Any:
     """The matrix as (dtype, shape, bytes), or the error as (type, status, message, row, field)."""
     try:
         if endpoint == "predict":
