@@ -67,7 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
     # Unexpected exceptions are answered by RequestContext itself: a handler for `Exception` would run in
     # Starlette's ServerErrorMiddleware, outside RequestContext, with no request id to log or return.
-    app.add_middleware(RequestContext, metrics=app.state.metrics, holder=app.state.holder)
+    app.add_middleware(
+        RequestContext, metrics=app.state.metrics, holder=app.state.holder, access_sample=settings.access_log_sample
+    )
     return app
 
 

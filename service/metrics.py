@@ -8,6 +8,7 @@ Without it (one process, tests) the values live in this object's own registry.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
@@ -90,6 +91,18 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=r,
         )
+
+        # Children bound once per label set: `labels()` takes a lock and checks its arguments on every call.
+        self._durations: dict[tuple[str, str, int], Any] = {}
+        self.predicted = {endpoint: self.predictions.labels(endpoint) for endpoint in ("predict", "invocations")}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """The request's one observation in the latency histogram."""
+        key = (route, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = self.request_duration.labels(route, method, str(status))
+        child.observe(seconds)
 
     def drop_version(self, name: str, version: str, alias: str) -> None:
         """Forget a replaced version's series. Under Gunicorn the values live in files that cannot forget a

@@ -8,6 +8,7 @@ Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a 
 from __future__ import annotations
 
 import logging
+import random
 import time
 
 from starlette.datastructures import MutableHeaders
@@ -26,10 +27,12 @@ QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/health", "/ping", "
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, metrics: Metrics, holder: ModelHolder) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, holder: ModelHolder, access_sample: float = 1.0) -> None:
+        """`access_sample`: the fraction of successful requests logged (errors always are)."""
         self.app = app
         self.metrics = metrics
         self.holder = holder
+        self.access_sample = access_sample
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,16 +76,18 @@ class RequestContext:
             route = scope.get("route")
             # The route template, not the raw path, keeps the label set bounded.
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_duration.labels(template, scope["method"], str(status)).observe(elapsed)
-            access_log.log(
-                logging.DEBUG if template in QUIET_ROUTES else logging.INFO,
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
+            self.metrics.observe_request(template, scope["method"], status, elapsed)
+            sample = self.access_sample
+            if status >= 400 or sample >= 1.0 or (sample > 0.0 and random.random() < sample):  # noqa: S311
+                access_log.log(
+                    logging.DEBUG if template in QUIET_ROUTES else logging.INFO,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
             request_id.reset(token)

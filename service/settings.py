@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level of the JSON logs."""
 
+    access_log_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Fraction of successful requests written to the access log (0, the default: none; 1: all). An answer with
+    status 400 or above is always logged. Every request is in the latency histogram either way; one JSON line
+    per request cost more than the model on a single-row prediction."""
+
     challenger_alias: str = ""
     """Registry alias of a challenger served next to the champion (shadow traffic, A/B split); empty: none. It is
     followed like the champion's alias (same validation; it must also keep the champion's signature), and

@@ -67,7 +67,7 @@ async def _serve(ctx: PredictContext, rows: Matrix) -> tuple[str, Prediction]:
 async def predict_rows(ctx: PredictDep) -> OrjsonResponse:
     rows = await _parse(parse_predict, ctx.body, ctx.choice.model.schema, ctx.settings.max_batch_rows)
     variant, result = await _serve(ctx, rows)
-    ctx.metrics.predictions.labels(endpoint="predict").inc(len(rows))
+    ctx.metrics.predicted["predict"].inc(len(rows))
     model = result.model
     variants = ctx.variants
     ref = variants.challenger_ref if variant == "challenger" and variants.challenger_ref else variants.champion_ref
@@ -104,6 +104,6 @@ async def invocations(request: Request, ctx: PredictDep) -> OrjsonResponse:
     content_type = request.headers.get("content-type")
     rows = await _parse(parse_invocations, ctx.body, content_type, ctx.choice.model.schema, ctx.settings.max_batch_rows)
     variant, result = await _serve(ctx, rows)
-    ctx.metrics.predictions.labels(endpoint="invocations").inc(len(rows))
+    ctx.metrics.predicted["invocations"].inc(len(rows))
     # MLflow's response body has only "predictions": the variant is named in the header alone.
     return OrjsonResponse({"predictions": result.values}, headers=model_headers(result.model, variant))
