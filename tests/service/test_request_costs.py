@@ -66,3 +66,31 @@ def test_every_request_is_observed_once_whatever_is_logged() -> None:
         count("serving_http_request_duration_seconds_count", {"route": "/refused", "method": "POST", "status": "422"})
         == 1
     )
+
+
+class Served:
+    name, version = "m", "7"
+
+
+async def versioned(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok", headers={"X-Model-Name": "m", "X-Model-Version": "6", "X-Request-ID": "app's"})
+
+
+def test_answers_carry_the_request_id_the_model_and_while_draining_connection_close() -> None:
+    """The headers RequestContext sets, now as raw pairs: each once, the route's model version kept."""
+    holder = ModelHolder()
+    holder.current = Served()  # type: ignore[assignment]
+    app = Starlette(
+        routes=[Route("/ok", ok), Route("/versioned", versioned)],
+        middleware=[Middleware(RequestContext, metrics=Metrics(), holder=holder, access_sample=0.0)],
+    )
+    with TestClient(app) as http:
+        plain = http.get("/ok", headers={"X-Request-ID": "abc-1"})
+        assert plain.headers["x-request-id"] == "abc-1"
+        assert (plain.headers["x-model-name"], plain.headers["x-model-version"]) == ("m", "7")
+        routed = http.get("/versioned")
+        assert routed.headers.get_list("x-model-version") == ["6"], "the version the route used, once"
+        assert len(routed.headers.get_list("x-request-id")) == 1 and routed.headers["x-request-id"] != "app's"
+        assert "close" not in routed.headers.get("connection", "")
+        app.state.draining = True
+        assert http.get("/ok").headers["connection"] == "close"
