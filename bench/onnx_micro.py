@@ -74,7 +74,7 @@ def measure() -> dict[str, Any]:
                 "max_abs_diff": float(f"{diff:.3g}"),
             }
             if hasattr(estimator, "coef_"):
-                # What the service runs for a linear model instead of either (service/core/predict.py).
+                # What the service runs for a linear model instead of either (service/core/predictors.py).
                 coef, intercept = estimator.coef_, estimator.intercept_
                 rows[str(n)]["numpy_product_us"] = round(_per_call_us(partial(_product, batch, coef, intercept)), 1)
         out["models"][name] = rows

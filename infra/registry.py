@@ -43,7 +43,7 @@ def lifecycle_policy(untagged_expiry_days: int) -> str:
 
 
 @dataclass(frozen=True)
-class RegistryArgs:
+class ImageRegistryArgs:
     config: RegistryConfig
     # Repositories are named `<repository_prefix>/<image>`, e.g. mlp-prod/inference.
     repository_prefix: str
@@ -52,13 +52,15 @@ class RegistryArgs:
     force_delete: bool = False
 
 
-class Registry(pulumi.ComponentResource):
-    """One repository per image the platform builds."""
+class ImageRegistry(pulumi.ComponentResource):
+    """The ECR repositories: one per image the platform builds."""
 
     repository_urls: dict[str, pulumi.Output[str]]
     repositories: dict[str, aws.ecr.Repository]
 
-    def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # The type token keeps its first name: it is part of every child's URN, and renaming it would replace the
+        # repositories (with their images) on the next `pulumi up`.
         super().__init__("platform:index:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.repository_urls = {}

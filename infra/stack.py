@@ -29,7 +29,7 @@ from infra.preview import (
     credentials_document,
 )
 from infra.preview_access import PreviewAccess
-from infra.registry import Registry, RegistryArgs
+from infra.registry import ImageRegistry, ImageRegistryArgs
 from infra.shared_secrets import SharedSecrets, SharedSecretsArgs
 from infra.storage import ArtifactStore, ArtifactStoreArgs
 from infra.workloads import INFERENCE_USER, Workloads, WorkloadsArgs, build_workloads
@@ -47,7 +47,7 @@ class Platform:
     cache: Cache
     artifacts: ArtifactStore
     database: Database
-    registry: Registry
+    registry: ImageRegistry
     images: Images
     workloads: Workloads
     # The Secrets Manager copies previews read; None unless the stack hosts previews.
@@ -189,8 +189,8 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     artifacts = ArtifactStore(
         cfg.name, ArtifactStoreArgs(config=cfg.artifacts, region=cfg.region, tags=tags, force_destroy=data_loss)
     )
-    registry = Registry(
-        cfg.name, RegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags, force_delete=data_loss)
+    registry = ImageRegistry(
+        cfg.name, ImageRegistryArgs(config=cfg.registry, repository_prefix=cfg.name, tags=tags, force_delete=data_loss)
     )
     # Each image into the stack's own repository, before (and for) the pods that run it.
     running = ("inference", "mlflow") + (("training",) if cfg.training_job.enabled else ())

@@ -1,12 +1,12 @@
 """The application factory: `create_app(settings)`; Gunicorn runs `service.app:create_app()`.
 
-The lifespan owns what a worker holds: the model (through the holder its reloader keeps current) and the
-Redis client. Routes reach them through `service.deps`.
+The app holds one data plane (service/dataplane.py): settings, metrics, variants, drift, cache and batcher.
+The lifespan owns what a worker holds: the models (through the holders their reloaders keep current) and the
+Redis client. Routes reach the data plane through `service.deps`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -18,22 +18,25 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, Request, Response
-from mlflow.exceptions import MlflowException
-from mlflow.protos import databricks_pb2
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.core.cachecost import CachePolicy
 from service.core.drift import DriftMonitor
-from service.core.errors import NonFiniteOutput, ServiceError, UnsupportedMediaType
-from service.core.model import Registry, configure_mlflow_client
+from service.core.errors import ServiceError
 from service.core.predict import model_batcher
+from service.core.registry import ModelRegistryClient, configure_mlflow_client
 from service.core.shadow import Shadow
-from service.core.variants import Split, Variants
+from service.core.split import Split
+from service.core.variants import Variants
+from service.dataplane import DataPlane, Endpoint, error_reply
+from service.fastlane import FastLane
 from service.logs import configure_logging
 from service.metrics import Metrics
 from service.middleware import RequestContext
-from service.responses import OrjsonResponse
+from service.responses import to_response
 from service.routes import drift, health, predict
 from service.settings import Settings
 
@@ -50,32 +53,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Serves the registered model that the registry alias points at; follows the alias.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.metrics = Metrics()
-    app.state.variants = _variants(settings, app.state.metrics)
-    app.state.holder = app.state.variants.champion
-    app.state.drift = DriftMonitor(settings.drift_window_rows, settings.drift_threshold, app.state.metrics.registry)
-    app.state.cache = None
-    app.state.batcher = (
+    metrics = Metrics()
+    plane = DataPlane(
+        settings,
+        metrics,
+        _variants(settings, metrics),
+        DriftMonitor(settings.drift_window_rows, settings.drift_threshold, metrics.registry),
         model_batcher(settings.max_batch_size, settings.max_batch_latency_ms / 1000, settings.batch_timeout_s)
         if settings.batch_enabled
-        else None
+        else None,
     )
+    app.state.data_plane = plane
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(drift.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
+    if settings.fast_lane:
+        # The routes FastAPI puts in the scope when it matches them (the latency metric's route label).
+        declared = {route.path: route for route in predict.router.routes if isinstance(route, APIRoute)}
+        lanes: dict[str, tuple[Endpoint, BaseRoute]] = {
+            "/predict": ("predict", declared["/predict"]),
+            "/invocations": ("invocations", declared["/invocations"]),
+        }
+        # Inside RequestContext (added after it, so it runs first): the lane's answers get the same headers,
+        # access line and metrics.
+        app.add_middleware(FastLane, plane=plane, routes=lanes)
     # Unexpected exceptions are answered by RequestContext itself: a handler for `Exception` would run in
     # Starlette's ServerErrorMiddleware, outside RequestContext, with no request id to log or return.
     app.add_middleware(
-        RequestContext, metrics=app.state.metrics, holder=app.state.holder, access_sample=settings.access_log_sample
+        RequestContext, metrics=metrics, holder=plane.variants.champion, access_sample=settings.access_log_sample
     )
     return app
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
+    plane: DataPlane = app.state.data_plane
+    settings = plane.settings
     ref = settings.model_ref()
     if ref.stage:
         log.warning(
@@ -90,9 +104,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.mlflow_password_file,
     )
     model_dir = _worker_model_dir(settings.model_dir)
-    variants: Variants = app.state.variants
-    cache = _connect_cache(settings, app.state.metrics)
-    app.state.cache = cache
+    variants = plane.variants
+    cache = _connect_cache(settings, plane.metrics)
+    plane.cache = cache
     if cache is not None:
         await cache.check()
     # A registry URI may carry credentials (https://user:token@host): only its host goes to the log.
@@ -106,10 +120,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             first_check_done = variants.start(
                 tasks,
-                Registry(settings.registry_uri),
+                ModelRegistryClient(settings.registry_uri),
                 model_dir,
                 settings.reload_interval_s,
-                app.state.metrics,
+                plane.metrics,
                 policy=settings.trust_policy(),
                 expected=settings.contract(),
                 retire_grace_s=settings.retire_grace_s,
@@ -123,8 +137,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
             tasks.cancel_scope.cancel()
     finally:
-        if app.state.batcher is not None:
-            await app.state.batcher.close()
+        if plane.batcher is not None:
+            await plane.batcher.close()
         if cache is not None:
             await cache.close()
         shutil.rmtree(model_dir, ignore_errors=True)
@@ -185,26 +199,5 @@ def _pid_alive(pid: int) -> bool:
 
 
 async def handle_service_error(request: Request, error: ServiceError) -> Response:
-    """The one handler for request errors: this service's format, or MLflow's on /invocations."""
-    if error.status == 500:
-        log.error(error.message, exc_info=error.__cause__ or error)
-    if request.url.path == "/invocations":
-        return mlflow_error(error)
-    return OrjsonResponse({"error": error.to_dict()}, status_code=error.status)
-
-
-def mlflow_error(error: ServiceError) -> Response:
-    """What `mlflow models serve` answers for the same fault: 415 as text, other errors as MlflowException JSON."""
-    if isinstance(error, UnsupportedMediaType):
-        return Response(error.message, status_code=415, media_type="text/plain")
-    if isinstance(error, NonFiniteOutput):
-        # MLflow writes its predictions with json.dump (allow_nan): 200 with `Infinity`/`NaN` tokens, which
-        # Python's json (ScoringServerClient, mlflow.deployments) reads back. Never cached (core/predict.py).
-        return Response(json.dumps({"predictions": error.values}), status_code=200, media_type="application/json")
-    exception = MlflowException(
-        error.message, error_code=getattr(databricks_pb2, error.mlflow_code), error_class=error.mlflow_error_class
-    )
-    body: str = exception.serialize_as_json()  # type: ignore[no-untyped-call]
-    # MLflow answers every input error with 400; the size limit and readiness are this service's own.
-    status = 400 if 400 <= error.status < 500 and error.status not in (413, 415) else error.status
-    return Response(body, status_code=status, media_type="application/json")
+    """The one handler for request errors (service/dataplane.py maps them, the fast lane alike)."""
+    return to_response(error_reply(error, request.url.path))

@@ -6,13 +6,12 @@ import logging
 import re
 import sys
 import uuid
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+from service.core.telemetry import request_id
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}

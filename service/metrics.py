@@ -11,10 +11,9 @@ import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from service.core.telemetry import LATENCY_BUCKETS, drop_series
 
 
 class Metrics:
@@ -121,10 +120,3 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
-
-
-def drop_series(metric: MetricWrapperBase, labels: dict[str, str]) -> None:
-    """Remove the series matching `labels` (a subset of the metric's labels) from this process's registry; a
-    no-op in multiprocess mode, where prometheus_client cannot remove series (it warns instead)."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metric.remove_by_labels(labels)

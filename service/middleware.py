@@ -13,9 +13,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.model import LoadedModel
+from service.core.loader import LoadedModel
 from service.core.reload import ModelHolder
-from service.logs import accept_request_id, request_id
+from service.core.telemetry import request_id
+from service.logs import accept_request_id
 from service.metrics import Metrics
 from service.responses import OrjsonResponse
 

@@ -14,9 +14,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.core.cachecost import CacheMode
-from service.core.model import ModelRef, parse_contract
+from service.core.refs import ModelRef, parse_contract
+from service.core.split import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 from service.core.trust import DEFAULT_SKOPS_TRUSTED_TYPES, TrustPolicy
-from service.core.variants import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 
 
 class Settings(BaseSettings):
@@ -141,6 +141,11 @@ class Settings(BaseSettings):
 
     offload_min_rows: int = Field(default=64, ge=1)
     """Batches of at least this many rows are predicted in a worker thread, off the event loop."""
+
+    fast_lane: bool = True
+    """`POST /predict` and `POST /invocations` answered by a plain ASGI handler in front of FastAPI's routing
+    (service/fastlane.py): the same answers, byte for byte, at a fraction of the per-request cost. Off: FastAPI's
+    routes answer them."""
 
     batch_enabled: bool = False
     """Adaptive micro-batching: concurrent requests are predicted together, in a worker thread. Worth it for

@@ -27,7 +27,7 @@ from rich.table import Table
 from training import tracking
 from training.config import ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
 from training.evidence import EvidenceCheck, EvidenceRule
-from training.registry import Comparison, Move, Registry, VersionRow, validate_version
+from training.registry import Comparison, Move, RegisteredModelLifecycle, VersionRow, validate_version
 from training.seal import seal
 from training.train import TrainResult, train
 
@@ -138,12 +138,12 @@ def _registry(
         else:
             found, client = tracking.wait_until_usable(tracking_uri, wait_s)
         uri.append(found)
-        yield _Session(Registry(client, model_name or cfg.model_name), cfg, found)
+        yield _Session(RegisteredModelLifecycle(client, model_name or cfg.model_name), cfg, found)
 
 
 @dataclass(frozen=True)
 class _Session:
-    registry: Registry
+    registry: RegisteredModelLifecycle
     config: TrainingConfig
     uri: str
 

@@ -201,7 +201,7 @@ def gate_verdict(
     )
 
 
-class Registry:
+class RegisteredModelLifecycle:
     """One registered model, through an `MlflowClient` that the caller has already checked can reach the server."""
 
     def __init__(self, client: MlflowClient, name: str) -> None:

@@ -5,7 +5,7 @@
   the code a pod loads (service/core/trust.py).
 - `serving.contract` (version tag, and registered-model tag at the first registration): the input columns and
   the shape of one row's output. Every inference worker checks a version against the registered model's
-  contract, so the fleet reaches one verdict per version (service/core/model.py).
+  contract, so the fleet reaches one verdict per version (service/core/refs.py).
 
 The digest is the service's `directory_digest` rule; the training image ships without service/, so it is
 written here again, and tests/training/test_seal.py holds the two to one answer.

@@ -48,7 +48,7 @@ from redis.backoff import NoBackoff
 from service.core.cachecost import CALIBRATION_ROWS, CachePolicy, Cost, time_calls
 from service.core.probe import distinct_rows
 from service.core.schema import InputSchema
-from service.metrics import Metrics
+from service.core.telemetry import CacheMetrics
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Predicts(Protocol):
 
 
 class Calibrated(Protocol):
-    """What `calibrate` reads of a loaded version (service.core.model.LoadedModel has it)."""
+    """What `calibrate` reads of a loaded version (service.core.loader.LoadedModel has it)."""
 
     @property
     def name(self) -> str: ...
@@ -184,7 +184,7 @@ class PredictionCache:
         ttl_s: int,
         key_prefix: str,
         breaker: CircuitBreaker,
-        metrics: Metrics,
+        metrics: CacheMetrics,
         signing_key: bytes,
         max_pending_sets: int = 64,
         policy: CachePolicy | None = None,
@@ -213,7 +213,7 @@ class PredictionCache:
         ttl_s: int,
         key_prefix: str,
         breaker: CircuitBreaker,
-        metrics: Metrics,
+        metrics: CacheMetrics,
         signing_key: bytes,
         max_pending_sets: int = 64,
         policy: CachePolicy | None = None,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from service.core.model import LoadedModel
+from service.core.loader import LoadedModel
 from service.core.schema import NUMERIC_KINDS
 from service.core.validation import Matrix, numeric_view
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from service.core.predict import NativePredictor, Predictor
+from service.core.predictors import NativePredictor, Predictor
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 

@@ -5,7 +5,7 @@ worker thread while the old one keeps serving, then swapped in with one assignme
 `holder.current` once and uses that version from start to end. The replaced version's files are removed in a
 worker thread `retire_grace_s` later (requests may still hold it), and its metric series are dropped.
 
-Two outcomes are kept apart. A version found invalid (digest, format, contract, outputs: service/core/model.py)
+Two outcomes are kept apart. A version found invalid (digest, format, contract, outputs: service/core/loader.py)
 is rejected for good, reported in `/health` and the metrics, and not tried again; moving the alias back is the
 rollback. Since the verdict depends on the version and the recorded contract only, every worker of every pod
 reaches the same one. A version that failed to load (registry or artifact store unreachable, I/O) is retried,
@@ -30,9 +30,11 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from service.core.model import AliasNotSet, LoadedModel, ModelRef, ModelRejected, Registry, load_version
+from service.core.loader import LoadedModel, ModelRejected, load_version
+from service.core.refs import ModelRef
+from service.core.registry import AliasNotSet, ModelRegistryClient
+from service.core.telemetry import ReloadMetrics
 from service.core.trust import TrustPolicy
-from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +112,11 @@ class Reloader:
     def __init__(
         self,
         holder: ModelHolder,
-        registry: Registry,
+        registry: ModelRegistryClient,
         ref: ModelRef,
         model_dir: Path,
         interval_s: float,
-        metrics: Metrics,
+        metrics: ReloadMetrics,
         *,
         compatible_with: ModelHolder | None = None,
         retire_when_unset: bool = False,

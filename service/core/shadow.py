@@ -21,10 +21,9 @@ import anyio.to_thread
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service.core.model import LoadedModel
+from service.core.loader import LoadedModel
+from service.core.telemetry import LATENCY_BUCKETS, request_id
 from service.core.validation import Matrix
-from service.logs import request_id
-from service.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 

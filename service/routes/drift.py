@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import DriftDep
+from service.deps import DataPlaneDep
 from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["operations"])
@@ -14,5 +14,5 @@ router = APIRouter(tags=["operations"])
     "/drift",
     summary="PSI and out-of-range ratio per feature over the last full window of inputs (this worker's)",
 )
-async def drift(monitor: DriftDep) -> OrjsonResponse:
-    return OrjsonResponse(monitor.describe())
+async def drift(plane: DataPlaneDep) -> OrjsonResponse:
+    return OrjsonResponse(plane.drift.describe())

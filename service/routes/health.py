@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import platform
 from typing import Any
 
 import mlflow
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service import __version__
-from service.deps import CacheDep, DriftDep, HolderDep, MetricsDep, ModelDep, SettingsDep, VariantsDep
+from service.deps import DataPlaneDep
 from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["operations"])
@@ -26,12 +24,14 @@ async def live() -> dict[str, str]:
     summary="A model is loaded: 200, else 503 (Redis plays no part)",
     responses={503: {"description": "No model loaded yet."}},
 )
-async def ready(model: ModelDep) -> dict[str, str]:
+async def ready(plane: DataPlaneDep) -> dict[str, str]:
+    model = plane.model()
     return {"status": "ready", "model": model.name, "version": model.version}
 
 
 @router.get("/ping", summary="MLflow scoring server's health check: 200 once a model is loaded")
-async def ping(model: ModelDep) -> Response:
+async def ping(plane: DataPlaneDep) -> Response:
+    plane.model()
     return Response(content="\n", media_type="application/json")
 
 
@@ -40,29 +40,14 @@ async def ping(model: ModelDep) -> Response:
     summary="Details: model, version, last reload, last rejected version and why, cache state, challenger, drift",
     responses={503: {"description": "Same details, while no model is loaded."}},
 )
-async def health(
-    holder: HolderDep, cache: CacheDep, settings: SettingsDep, variants: VariantsDep, drift: DriftDep
-) -> OrjsonResponse:
-    # Only the champion decides readiness: a missing challenger or drift is a warning, not a reason to stop.
-    served = holder.describe()
-    if served["model"] is not None:
-        # A stage URI's stage is reported as a stage, not as an alias.
-        served["model"] = {k: v for k, v in served["model"].items() if k != "alias"} | variants.champion_ref.describe()
-    details: dict[str, Any] = {
-        "status": "ready" if holder.current else "not_ready",
-        **served,
-        "model_ref": settings.model_ref().uri,
-        "reload_interval_s": settings.reload_interval_s,
-        "cache": cache.describe() if cache else {"enabled": False},
-        **variants.describe(),
-        "drift": drift.summary(),
-    }
-    return OrjsonResponse(details, status_code=200 if holder.current else 503)
+async def health(plane: DataPlaneDep) -> OrjsonResponse:
+    status, details = plane.health()
+    return OrjsonResponse(details, status_code=status)
 
 
 @router.get("/metrics", summary="Prometheus metrics of all workers", response_class=Response)
-async def metrics(metrics: MetricsDep) -> Response:
-    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(plane: DataPlaneDep) -> Response:
+    return Response(content=plane.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(
@@ -77,11 +62,5 @@ async def version() -> Response:
 
 
 @router.get("/version/details", summary="Versions of the service, MLflow, Python and the model serving")
-async def version_details(holder: HolderDep, variants: VariantsDep) -> dict[str, Any]:
-    model = holder.current
-    return {
-        "service": __version__,
-        "mlflow": mlflow.__version__,
-        "python": platform.python_version(),
-        "model": {"name": model.name, "version": model.version, **variants.champion_ref.describe()} if model else None,
-    }
+async def version_details(plane: DataPlaneDep) -> dict[str, Any]:
+    return plane.version_details()

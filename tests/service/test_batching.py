@@ -333,6 +333,6 @@ def test_concurrent_requests_through_the_service_get_their_own_answers_with_batc
         assert response.status_code == 200, response.text
         expected = linear.predict(bodies[i])
         np.testing.assert_allclose(response.json()["predictions"], expected, rtol=1e-12)
-    stats = batched.app.state.batcher.stats  # type: ignore[attr-defined]
+    stats = batched.app.state.data_plane.batcher.stats  # type: ignore[attr-defined]
     assert stats.requests >= len(bodies)
     assert stats.batches < stats.requests, f"requests were not batched together: {stats}"

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.core.cache import CircuitBreaker, PredictionCache
-from service.core.model import LoadedModel
+from service.core.loader import LoadedModel
 from service.core.predict import predict
 from service.core.schema import Column, InputSchema
 from service.metrics import Metrics

@@ -22,17 +22,11 @@ from sklearn.linear_model import LinearRegression
 
 from service.app import _worker_model_dir
 from service.core.cache import CircuitBreaker, row_keys
-from service.core.model import (
-    LoadedModel,
-    ModelRef,
-    ModelRejected,
-    VersionRef,
-    configure_mlflow_client,
-    open_model,
-    validate,
-)
-from service.core.predict import NativePredictor, PyfuncPredictor
+from service.core.loader import LoadedModel, ModelRejected, open_model, validate
+from service.core.predictors import NativePredictor, PyfuncPredictor
 from service.core.probe import distinct_rows
+from service.core.refs import ModelRef, VersionRef
+from service.core.registry import configure_mlflow_client
 from service.core.schema import Column, InputSchema, UnsupportedSignature
 from service.core.trust import TrustPolicy
 from service.settings import Settings

@@ -32,8 +32,9 @@ from sklearn.linear_model import LinearRegression
 from service.app import create_app
 from service.core.cachecost import CachePolicy
 from service.core.errors import NonFiniteOutput
-from service.core.model import LoadedModel, VersionRef, open_model, validate
+from service.core.loader import LoadedModel, open_model, validate
 from service.core.predict import predict
+from service.core.refs import VersionRef
 from service.settings import Settings
 from tests.service.conftest import PIP_REQUIREMENTS
 
@@ -70,7 +71,7 @@ def app_serving(model: LoadedModel | None, tmp_path: Path) -> FastAPI:
                 mlflow_max_retries=0,
             )
         )
-    app.state.variants.champion.current = model
+    app.state.data_plane.variants.champion.current = model
     return app
 
 
@@ -182,7 +183,7 @@ def test_an_unexpected_500_carries_the_request_id_in_header_body_and_log(
     """The handler ran in Starlette's ServerErrorMiddleware, outside RequestContext: no X-Request-ID, and
     "request id None" in the body and the log."""
     test_client = TestClient(app, raise_server_exceptions=False)
-    with mock.patch.object(app.state.drift, "observe", side_effect=RuntimeError("boom")):
+    with mock.patch.object(app.state.data_plane.drift, "observe", side_effect=RuntimeError("boom")):
         response = test_client.post("/predict", json={"inputs": [[0.0] * 10]}, headers={"X-Request-ID": "trace-123"})
     assert response.status_code == 500
     assert response.headers.get("X-Request-ID") == "trace-123"
@@ -230,7 +231,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", GENERATED_APP)
 @schema.include(path_regex="^/(predict|invocations)$").parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_prediction_requests_get_no_5xx(case: Any, model: LoadedModel) -> None:
-    GENERATED_APP.state.variants.champion.current = model
+    GENERATED_APP.state.data_plane.variants.champion.current = model
     response = case.call()
     assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
 

@@ -15,7 +15,7 @@ import pytest
 from sklearn.linear_model import Lasso, LinearRegression, Ridge
 
 from service.core.errors import InvalidRequest, SchemaMismatch, ServiceError
-from service.core.predict import NativePredictor
+from service.core.predictors import NativePredictor
 from service.core.schema import InputSchema
 from service.core.validation import parse_invocations, parse_predict
 from training.train import signature

@@ -29,8 +29,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from local import servers
 from service.core.cache import fits
-from service.core.model import LoadedModel, ModelRejected, contract, parse_contract, validate
-from service.core.predict import NativePredictor, predict
+from service.core.loader import LoadedModel, ModelRejected, validate
+from service.core.predict import predict
+from service.core.predictors import NativePredictor
+from service.core.refs import contract, parse_contract
 from service.core.schema import Column, InputSchema
 from service.core.shadow import Shadow, ShadowJob
 from tests.service.conftest import (

@@ -22,9 +22,10 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
-from service.core.model import LoadedModel, VersionRef, open_model, validate
+from service.core.loader import LoadedModel, open_model, validate
 from service.core.onnx import RTOL, OnnxPredictor
-from service.core.predict import NativePredictor
+from service.core.predictors import NativePredictor
+from service.core.refs import VersionRef
 from tests.service.conftest import PIP_REQUIREMENTS, seal_version, serving, settings_for
 from training.train import export_onnx
 

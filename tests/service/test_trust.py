@@ -18,7 +18,8 @@ from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
-from service.core.model import LoadFailed, ModelRejected, VersionRef, load_version, open_model
+from service.core.loader import LoadFailed, ModelRejected, load_version, open_model
+from service.core.refs import VersionRef
 from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, directory_digest
 from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel, save_sklearn
 from training import seal

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
 from local import servers
-from service.core.variants import WEIGHTS_TAG, Weights, assign
+from service.core.split import WEIGHTS_TAG, Weights, assign
 from tests.service.conftest import (
     LinearPythonModel,
     metric,

@@ -20,18 +20,11 @@ from pydantic import ValidationError
 from sklearn.linear_model import LinearRegression, Ridge
 
 from service.core.drift import DriftMonitor, NoReference, Reference, psi
-from service.core.model import LoadedModel, ModelRef, VersionRef, open_model, validate
+from service.core.loader import LoadedModel, open_model, validate
+from service.core.refs import ModelRef, VersionRef
 from service.core.shadow import Shadow, ShadowJob
-from service.core.variants import (
-    BUCKETS,
-    Split,
-    Variants,
-    Weights,
-    WeightsError,
-    assign,
-    bucket,
-    parse_weights,
-)
+from service.core.split import BUCKETS, Split, Weights, WeightsError, assign, bucket, parse_weights
+from service.core.variants import Variants
 from service.settings import Settings
 from tests.service.conftest import PIP_REQUIREMENTS
 from training import data

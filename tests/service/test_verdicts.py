@@ -24,7 +24,7 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression, Ridge
 
 from service.app import create_app
-from service.core.model import ModelRef, VersionRef, contract
+from service.core.refs import ModelRef, VersionRef, contract
 from service.core.reload import ModelHolder, Reloader
 from service.core.schema import InputSchema
 from service.core.trust import DIGEST_TAG, directory_digest

@@ -12,7 +12,8 @@ import pytest
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from service.core.model import Registry, load_version
+from service.core.loader import load_version
+from service.core.registry import ModelRegistryClient
 from service.core.trust import TrustPolicy, directory_digest
 from tests.training.conftest import Trained, last_line, register, run_cli
 from training import data
@@ -272,7 +273,7 @@ def test_bad_config_fails_before_contacting_the_server(tmp_path: Path, model_nam
 # ------------------------------------------------------------------------------------------------- seal
 # What the CLI records at registration for the inference service: the version's digest and the contract. The
 # service refuses a version without a digest matching its files and judges every version against the registered
-# model's contract (service/core/trust.py, service/core/model.py): the records must be what the service computes.
+# model's contract (service/core/trust.py, service/core/loader.py): the records must be what the service computes.
 
 CONTRACT = {"inputs": [{"name": f, "type": "double"} for f in data.FEATURES], "output_shape": []}
 
@@ -285,7 +286,7 @@ def test_train_records_the_digest_and_the_contract_the_service_checks(
     tags = client.get_model_version(good.name, good.version).tags
     assert json.loads(tags[CONTRACT_TAG]) == CONTRACT
     assert json.loads(client.get_registered_model(good.name).tags[CONTRACT_TAG]) == CONTRACT
-    registry = Registry(mlflow_tracking)
+    registry = ModelRegistryClient(mlflow_tracking)
     version = registry.resolve_version(good.name, good.version)
     local = registry.download(version, tmp_path / "download")
     assert tags[DIGEST_TAG] == directory_digest(local)

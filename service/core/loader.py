@@ -1,16 +1,9 @@
-"""Finding, fetching, loading and vetting a registered model version.
+"""Loading and vetting a registered model version.
 
-`ModelRef` says what to serve (`models:/<name>@<alias>`, normally). `Registry` resolves it to a version through
-the MLflow client and downloads that version through the tracking server (proxied artifacts: no cloud
-credentials here) into a fresh directory. `load_version` checks its digest and format before opening anything
-(service/core/trust.py), opens it, picks the predict path and validates it before anyone may serve it: it must
-predict its probe rows (its input example) with finite outputs, and keep the contract.
-
-The contract (input columns and types, shape of one row's output) is a property of the registered model, not of
-whatever a worker happens to serve: the training CLI records it at the first registration as the registered
-model's tag `serving.contract` (or `SERVING_EXPECTED_CONTRACT` sets it). Every worker of every pod checks a
-version against that same contract, even when it serves nothing yet, so the fleet reaches one verdict per
-version. Only a registered model with no contract recorded falls back to "the version this worker serves".
+`load_version` downloads a version (service/core/registry.py), checks its digest and format before opening
+anything (service/core/trust.py), opens it, picks the predict path (service/core/predictors.py) and validates it
+before anyone may serve it: it must predict its probe rows (its input example) with finite outputs, and keep the
+contract (service/core/refs.py).
 
 `ModelRejected` is the version's fault and final (digest, format, contract, output). Anything else (the
 registry unreachable, a download cut, an import or I/O error while loading) is a failure to load, retried.
@@ -20,43 +13,31 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import re
 import secrets
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow.artifacts
-import mlflow.pyfunc
 import numpy as np
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from service.core.onnx import onnx_if_agrees
-from service.core.predict import NativePredictor, Predictor, PyfuncPredictor, output_kind
+from service.core.predictors import NativePredictor, Predictor, PyfuncPredictor, output_kind
 from service.core.probe import input_example, signature_from_example
+from service.core.refs import VersionRef, contract
+from service.core.registry import ModelRegistryClient
 from service.core.schema import InputSchema, UnsupportedSignature
 from service.core.trust import DIGEST_TAG, NotSealed, TrustPolicy, Untrusted, load_pyfunc, verify_digest
 from service.core.validation import Matrix
 
 log = logging.getLogger(__name__)
 
-STAGES = {"production": "Production", "staging": "Staging", "archived": "Archived", "none": "None"}
-_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+))/?$")
 # The training-set statistics the training CLI logs inside the model (docs/operations.md): the drift reference.
 FEATURE_STATS = Path("extra_files") / "feature_stats.json"
-CONTRACT_TAG = "serving.contract"
-
-
-class AliasNotSet(LookupError):
-    """The registry answered: the alias (or the registered model) does not exist. Not an outage."""
 
 
 class ModelRejected(Exception):
@@ -70,101 +51,6 @@ class ModelRejected(Exception):
 
 class LoadFailed(Exception):
     """The version could not be loaded for a reason that may pass (I/O, memory, a missing import): retried."""
-
-
-def contract(schema: InputSchema, output_shape: tuple[int, ...], output_kind: str = "number") -> dict[str, Any]:
-    """What callers rely on: the input columns (names, types, order), the shape of one row's output and, when
-    its values are not numbers, their type (`output_type`: "string" labels, "boolean"). Numeric outputs record
-    no type, so contracts recorded before labels were served still read the same."""
-    terms: dict[str, Any] = {"inputs": schema.describe(), "output_shape": list(output_shape)}
-    if output_kind != "number":
-        terms["output_type"] = output_kind
-    return terms
-
-
-def parse_contract(text: str, where: str) -> dict[str, Any]:
-    """A contract from its JSON text (a tag or a setting); ValueError naming `where` when it is not one."""
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"{where} is not JSON: {e}") from e
-    inputs = value.get("inputs") if isinstance(value, dict) else None
-    shape = value.get("output_shape") if isinstance(value, dict) else None
-    kind = value.get("output_type", "number") if isinstance(value, dict) else None
-    if (
-        not isinstance(inputs, list)
-        or not all(isinstance(c, dict) and set(c) == {"name", "type"} for c in inputs)
-        or not isinstance(shape, list)
-        or not all(isinstance(d, int) for d in shape)
-        or kind not in ("number", "string", "boolean")
-    ):
-        raise ValueError(
-            f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}} '
-            '(and "output_type": "string" or "boolean" for outputs that are not numbers)'
-        )
-    terms: dict[str, Any] = {"inputs": inputs, "output_shape": shape}
-    if kind != "number":
-        terms["output_type"] = kind
-    return terms
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """What to serve: a registered model by alias (the normal case), by legacy stage, a pinned version, or the
-    latest version (neither alias, stage nor version), as `mlflow models serve -m models:/...` takes them."""
-
-    name: str
-    alias: str | None = None
-    stage: str | None = None
-    version: str | None = None
-
-    @classmethod
-    def parse(cls, uri: str) -> ModelRef:
-        """`models:/name@alias`, `models:/name/<Stage>` (deprecated in MLflow 3), `models:/name/<version>` or
-        `models:/name/latest` (case-insensitive, as mlflow/store/artifact/utils/models.py@v3.17.2 reads it)."""
-        match = _URI.match(uri.strip())
-        if not match:
-            raise ValueError(f"'{uri}' is not a registered model URI (models:/<name>@<alias>)")
-        name, alias, ref = match["name"], match["alias"], match["ref"]
-        if alias:
-            return cls(name, alias=alias)
-        if ref.isdigit():
-            return cls(name, version=ref)
-        if ref.lower() == "latest":
-            return cls(name)
-        if ref.lower() in STAGES:
-            return cls(name, stage=STAGES[ref.lower()])
-        raise ValueError(
-            f"'{uri}': '{ref}' is neither a version number, 'latest' nor a stage ({', '.join(STAGES.values())})"
-        )
-
-    @property
-    def uri(self) -> str:
-        if self.alias:
-            return f"models:/{self.name}@{self.alias}"
-        return f"models:/{self.name}/{self.stage or self.version or 'latest'}"
-
-    @property
-    def label(self) -> str:
-        """The alias (or stage, or pinned version, or "latest") as responses report it."""
-        return self.alias or self.stage or (f"version {self.version}" if self.version else "latest")
-
-    def describe(self) -> dict[str, str]:
-        """How responses name the reference: `{"alias": ...}`, `{"stage": ...}`, `{"version_ref": ...}`."""
-        if self.alias:
-            return {"alias": self.alias}
-        if self.stage:
-            return {"stage": self.stage}
-        return {"version_ref": self.version or "latest"}
-
-
-@dataclass(frozen=True)
-class VersionRef:
-    name: str
-    version: str
-    run_id: str | None
-    tags: dict[str, str] = field(default_factory=dict, compare=False)
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,71 +95,8 @@ class LoadedModel:
         }
 
 
-def configure_mlflow_client(
-    timeout_s: float, max_retries: int, username_file: Path | None, password_file: Path | None
-) -> None:
-    """The MLflow client reads its HTTP settings and credentials from the environment of the process."""
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(timeout_s)))
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
-    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    for path, var in ((username_file, "MLFLOW_TRACKING_USERNAME"), (password_file, "MLFLOW_TRACKING_PASSWORD")):
-        if path is not None:
-            os.environ[var] = path.read_text().strip()
-
-
-class Registry:
-    """The MLflow model registry at `uri` (the tracking server, which also proxies the artifacts)."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-    def resolve(self, ref: ModelRef) -> VersionRef:
-        if ref.alias:
-            try:
-                mv = self.client.get_model_version_by_alias(ref.name, ref.alias)
-            except MlflowException as e:
-                # MLflow answers a missing alias with INVALID_PARAMETER_VALUE, a missing model with
-                # RESOURCE_DOES_NOT_EXIST; anything else (5xx, timeouts) is an outage and raises as it is.
-                if e.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
-                    raise AliasNotSet(f"{ref.uri} is not set in the registry") from e
-                raise
-        elif ref.stage or ref.version is None:
-            # A stage, or "latest": the highest version (in that stage), as mlflow's _get_latest_model_version.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated; the warning is ours to log
-                found = self.client.get_latest_versions(ref.name, stages=[ref.stage] if ref.stage else None)
-            if not found:
-                where = f" in stage {ref.stage}" if ref.stage else ""
-                raise LookupError(f"registered model '{ref.name}' has no version{where}")
-            mv = max(found, key=lambda v: int(v.version))
-        else:
-            mv = self.client.get_model_version(ref.name, str(ref.version))
-        return self._version_ref(mv)
-
-    def resolve_version(self, name: str, version: str) -> VersionRef:
-        return self._version_ref(self.client.get_model_version(name, version))
-
-    @staticmethod
-    def _version_ref(mv: Any) -> VersionRef:
-        return VersionRef(
-            name=mv.name, version=str(mv.version), run_id=mv.run_id, tags=dict(mv.tags or {}), source=mv.source
-        )
-
-    def contract(self, name: str) -> dict[str, Any] | None:
-        """The registered model's recorded contract (tag `serving.contract`), None when none is recorded."""
-        tags = self.client.get_registered_model(name).tags or {}
-        text = tags.get(CONTRACT_TAG)
-        return None if text is None else parse_contract(text, f"the tag {CONTRACT_TAG} of registered model {name}")
-
-    def download(self, version: VersionRef, dst: Path) -> Path:
-        uri = self.client.get_model_version_download_uri(version.name, version.version)
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.uri))
-
-
 def load_version(
-    registry: Registry,
+    registry: ModelRegistryClient,
     version: VersionRef,
     alias: str,
     model_dir: Path,

@@ -1,0 +1,235 @@
+"""The fast lane answers exactly as the FastAPI routes do: one table of requests, byte for byte through both.
+
+Each case goes to an app with the lane on and to one with it off (`SERVING_FAST_LANE=false`: FastAPI's routes
+answer), with a fixed X-Request-ID; status, every header (names, values, order) and body must be identical.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import mlflow.sklearn
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from mlflow.models import infer_signature
+from sklearn.linear_model import LinearRegression
+
+from service.app import create_app
+from service.core.loader import LoadedModel, open_model, validate
+from service.core.refs import VersionRef
+from service.settings import Settings
+from tests.service.conftest import PIP_REQUIREMENTS
+
+MAX_BODY = 8192
+MAX_ROWS = 20
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory, diabetes: tuple[pd.DataFrame, pd.Series]) -> LoadedModel:
+    features, target = diabetes
+    estimator = LinearRegression().fit(features, target)
+    path = tmp_path_factory.mktemp("fastlane") / "model"
+    mlflow.sklearn.save_model(
+        estimator,
+        str(path),
+        signature=infer_signature(features, estimator.predict(features)),
+        input_example=features.head(3),
+        pip_requirements=PIP_REQUIREMENTS,
+    )
+    loaded, probe = open_model(path, VersionRef("lane", "7", None), "production", time.monotonic())
+    return replace(loaded, output_shape=validate(loaded, probe, None))
+
+
+def app_for(model: LoadedModel | None, tmp_path: Path, fast_lane: bool) -> FastAPI:
+    with mock.patch.dict(os.environ):
+        app = create_app(
+            Settings(
+                registry_uri="http://127.0.0.1:9",
+                model_dir=tmp_path,
+                max_body_bytes=MAX_BODY,
+                max_batch_rows=MAX_ROWS,
+                fast_lane=fast_lane,
+            )
+        )
+    app.state.data_plane.variants.champion.current = model
+    return app
+
+
+@pytest.fixture(scope="module")
+def pair(model: LoadedModel, tmp_path_factory: pytest.TempPathFactory) -> tuple[FastAPI, FastAPI]:
+    return app_for(model, tmp_path_factory.mktemp("on"), True), app_for(model, tmp_path_factory.mktemp("off"), False)
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _chunks(body: bytes) -> Iterator[bytes]:
+    """A body sent without Content-Length (chunked): the limit must hold while streaming."""
+    for i in range(0, len(body), 1000):
+        yield body[i : i + 1000]
+
+
+def table(features: pd.DataFrame) -> dict[str, tuple[str, str, str | None, Any]]:
+    """name -> (method, path, content type, body: bytes, or a callable giving a fresh chunk iterator)."""
+    three = features.head(3)
+    row = {k: float(v) for k, v in features.iloc[0].items()}
+    records = three.to_dict(orient="records")
+
+    def js(payload: object) -> bytes:
+        return json.dumps(payload).encode()
+
+    big = js({"instances": [row] * 60, "padding": "x" * MAX_BODY})
+    return {
+        "predict-instances": ("POST", "/predict", "application/json", js({"instances": records})),
+        "predict-inputs-columnar": ("POST", "/predict", "application/json", js({"inputs": three.to_dict("list")})),
+        "predict-no-content-type": ("POST", "/predict", None, js({"instances": records})),
+        "invocations-split": (
+            "POST",
+            "/invocations",
+            "application/json",
+            js({"dataframe_split": three.to_dict("split")}),
+        ),
+        "invocations-records": ("POST", "/invocations", "application/json", js({"dataframe_records": records})),
+        "invocations-instances": ("POST", "/invocations", "application/json", js({"instances": records})),
+        "invocations-inputs": ("POST", "/invocations", "application/json", js({"inputs": records})),
+        "invocations-csv": ("POST", "/invocations", "text/csv", three.to_csv(index=False).encode()),
+        "invocations-parquet": ("POST", "/invocations", "application/vnd.apache.parquet", _parquet(three)),
+        "invocations-json-charset": (
+            "POST",
+            "/invocations",
+            "application/json; charset=utf-8",
+            js({"inputs": records}),
+        ),
+        "predict-bad-json": ("POST", "/predict", "application/json", b'{"instances": [1,'),
+        "invocations-bad-json": ("POST", "/invocations", "application/json", b'{"inputs": [1,'),
+        "invocations-text-plain": ("POST", "/invocations", "text/plain", b"age,sex\n1,2\n"),
+        "invocations-no-content-type": ("POST", "/invocations", None, js({"inputs": records})),
+        "predict-too-large": ("POST", "/predict", "application/json", big),
+        "invocations-too-large": ("POST", "/invocations", "application/json", big),
+        "predict-too-large-chunked": ("POST", "/predict", "application/json", lambda: _chunks(big)),
+        "invocations-too-large-chunked": ("POST", "/invocations", "application/json", lambda: _chunks(big)),
+        "predict-chunked": ("POST", "/predict", "application/json", lambda: _chunks(js({"instances": records}))),
+        "predict-too-many-rows": ("POST", "/predict", "application/json", js({"instances": [row] * (MAX_ROWS + 1)})),
+        "predict-missing-column": (
+            "POST",
+            "/predict",
+            "application/json",
+            js({"instances": [{k: v for k, v in row.items() if k != "bmi"}]}),
+        ),
+        "predict-string-value": ("POST", "/predict", "application/json", js({"instances": [{**row, "bmi": "x"}]})),
+        "invocations-extra-column": (
+            "POST",
+            "/invocations",
+            "application/json",
+            js({"dataframe_split": {"columns": [*row, "zz"], "data": [[*row.values(), 1.0]]}}),
+        ),
+        "predict-nan": ("POST", "/predict", "application/json", b'{"inputs": [[NaN,1,1,1,1,1,1,1,1,1]]}'),
+        "predict-overflowing-output": (
+            "POST",
+            "/predict",
+            "application/json",
+            js({"instances": [{**row, "age": 1e308}]}),
+        ),
+        "invocations-overflowing-output": (
+            "POST",
+            "/invocations",
+            "application/json",
+            js({"dataframe_records": [{**row, "age": 1e308}]}),
+        ),
+        "predict-empty-body": ("POST", "/predict", "application/json", b""),
+        "predict-get": ("GET", "/predict", None, b""),
+        "predict-trailing-slash": ("POST", "/predict/", "application/json", js({"instances": records})),
+    }
+
+
+def send(client: TestClient, method: str, path: str, content_type: str | None, body: Any, rid: str) -> Any:
+    headers = {"X-Request-ID": rid}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    content = body() if callable(body) else body
+    return client.request(method, path, content=content, headers=headers, follow_redirects=False)
+
+
+def same_answer(on: TestClient, off: TestClient, case: tuple[str, str, str | None, Any], rid: str) -> Any:
+    fast, routed = send(on, *case, rid), send(off, *case, rid)
+    assert (fast.status_code, fast.headers.raw, fast.content) == (
+        routed.status_code,
+        routed.headers.raw,
+        routed.content,
+    )
+    return fast
+
+
+@pytest.mark.parametrize("name", list(table(pd.DataFrame({"x": [0.0]}))))
+def test_the_fast_lane_and_the_routes_answer_byte_for_byte(
+    pair: tuple[FastAPI, FastAPI], diabetes: tuple[pd.DataFrame, pd.Series], name: str
+) -> None:
+    on, off = (TestClient(app, raise_server_exceptions=False) for app in pair)
+    answer = same_answer(on, off, table(diabetes[0])[name], f"case-{name}")
+    assert answer.headers["X-Request-ID"] == f"case-{name}"
+    if name in ("predict-instances", "invocations-csv"):
+        assert answer.status_code == 200 and answer.headers["X-Model-Variant"] == "champion"
+
+
+def test_the_fast_lane_answers_the_prediction_routes_itself(
+    pair: tuple[FastAPI, FastAPI], diabetes: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """The table passes trivially if the lane never engages: with it on, the FastAPI route must not run."""
+    on, off = (TestClient(app, raise_server_exceptions=False) for app in pair)
+    case = table(diabetes[0])["predict-instances"]
+    with mock.patch("service.routes.predict.to_response", side_effect=AssertionError("the route answered")):
+        assert send(on, *case, "lane").status_code == 200
+        assert send(off, *case, "route").status_code == 500
+
+
+def test_no_model_and_unexpected_errors_are_answered_alike(
+    model: LoadedModel, tmp_path: Path, diabetes: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    empty = [TestClient(app_for(None, tmp_path / str(f), f), raise_server_exceptions=False) for f in (True, False)]
+    cases = table(diabetes[0])
+    for name in ("predict-instances", "invocations-split", "predict-too-large"):
+        assert same_answer(*empty, cases[name], f"empty-{name}").status_code in (503, 413)
+
+    apps = [app_for(model, tmp_path / f"boom-{f}", f) for f in (True, False)]
+    clients = [TestClient(app, raise_server_exceptions=False) for app in apps]
+    with (
+        mock.patch.object(apps[0].state.data_plane.drift, "observe", side_effect=RuntimeError("boom")),
+        mock.patch.object(apps[1].state.data_plane.drift, "observe", side_effect=RuntimeError("boom")),
+    ):
+        for name in ("predict-instances", "invocations-records"):
+            answer = same_answer(*clients, cases[name], f"boom-{name}")
+            assert answer.status_code == 500 and "boom-" in answer.text
+
+
+def test_the_fast_lanes_requests_are_measured_under_their_route(
+    model: LoadedModel, tmp_path: Path, diabetes: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """RequestContext labels the latency histogram with the matched route's template (scope["route"]); the lane
+    sets it as FastAPI's routing does, so the series are the same."""
+    apps = [app_for(model, tmp_path / str(f), f) for f in (True, False)]
+    clients = [TestClient(app, raise_server_exceptions=False) for app in apps]
+    cases = table(diabetes[0])
+    for name in ("predict-instances", "invocations-bad-json", "predict-too-large"):
+        same_answer(*clients, cases[name], name)
+
+    def requests(app: FastAPI) -> list[str]:
+        text = app.state.data_plane.metrics.render().decode()
+        return sorted(
+            line for line in text.splitlines() if line.startswith("serving_http_request_duration_seconds_count")
+        )
+
+    lines = requests(apps[0])
+    assert any('route="/predict"' in line for line in lines) and lines == requests(apps[1])
