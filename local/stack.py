@@ -76,6 +76,9 @@ class LocalStack:
     reload_interval_s: float = 5.0
     say: Callable[[str], None] = print
     demo: DemoModel = DIABETES
+    # The cache asks Redis only where a hit saves more than the round trip (auto); tests of the version-keyed
+    # cache force it on.
+    cache_mode: Literal["auto", "always", "never"] = "auto"
     started: list[processes.Process] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -232,6 +235,7 @@ class LocalStack:
             "SERVING_MODEL_ALIAS": ALIAS,
             "SERVING_RELOAD_INTERVAL_S": str(self.reload_interval_s),
             "SERVING_CACHE_ENABLED": "true",
+            "SERVING_CACHE_MODE": self.cache_mode,
             "SERVING_CACHE_URL_FILE": str(cache_url_file),
             "SERVING_CACHE_SIGNING_KEY_FILE": str(self._secret_file("cache-signing-key")),
             "SERVING_MODEL_DIR": str(self.state_dir / "models"),

@@ -170,7 +170,7 @@ class DataPlane:
             return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher, params=params)
 
         variant, result = await variants.serve(choice, rows, run)
-        self.metrics.predictions.labels(endpoint=endpoint).inc(len(rows))
+        self.metrics.predicted[endpoint].inc(len(rows))
         model = result.model
         if endpoint == "invocations":
             # MLflow's response body has only "predictions": the variant is named in the header alone.

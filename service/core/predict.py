@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,19 +68,29 @@ async def predict(
         return await run_model(model, todo, offload=len(todo) >= offload_min_rows)
 
     numeric = model.output_kind == "number"
-    if cache is None:
+    cost_key = model.cache_key
+    # Asked only where a hit saves more than the round trip costs (service/core/cachecost.py).
+    if cache is None or not cache.wanted(cost_key, model.name, model.version, n):
+        started = time.perf_counter()
         answers = await compute(rows)
+        if cache is not None:
+            cache.policy.observe_compute(cost_key, n, time.perf_counter() - started)
         if numeric and (bad := first_non_finite(answers)) is not None:
             raise _non_finite(model, bad, answers)
         if model.output_kind == "record" and (bad := first_non_finite_record(answers)) is not None:
             raise _non_finite(model, bad, answers)
         return Prediction(answers, model, cache_hits=0)
+    started = time.perf_counter()
     keys = cache.keys(cache_key, rows)
-    values = await cache.get_many(keys, model.output_shape, model.output_kind)
+    values, asked = await cache.lookup(keys, model.output_shape, model.output_kind)
+    cache_s = time.perf_counter() - started
     misses = [i for i, v in enumerate(values) if v is None]
     if misses:
         todo = rows if len(misses) == n else rows[misses]
+        started = time.perf_counter()
         computed = await compute(todo)
+        finished = time.perf_counter()
+        cache.policy.observe_compute(cost_key, len(misses), finished - started)
         for i, value in zip(misses, computed, strict=True):
             values[i] = value
         if numeric and (bad := first_non_finite(computed)) is not None:
@@ -88,6 +99,9 @@ async def predict(
         cache.put_many(
             {keys[i]: v for i, v in zip(misses, computed, strict=True)}, model.output_shape, model.output_kind
         )
+        cache_s += time.perf_counter() - finished
+    if asked:
+        cache.policy.observe_cache(cost_key, n, n - len(misses), cache_s)
     return Prediction(values, model, cache_hits=n - len(misses))
 
 

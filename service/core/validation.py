@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.core import fastdecode
 from service.core.binary import binary_text
 from service.core.errors import InvalidRequest, MalformedBody, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
 from service.core.schema import NUMERIC_KINDS, Column, InputSchema
@@ -72,6 +73,8 @@ def decode_json(body: bytes) -> Any:
 
 def parse_predict(body: bytes, schema: InputSchema, max_rows: int) -> Matrix:
     """`{"instances": [{"<column>": value, ...}, ...]}` or `{"inputs": [[value, ...], ...]}` (signature order)."""
+    if (matrix := fastdecode.predict_matrix(body, schema, max_rows)) is not None:
+        return matrix  # well-formed numbers, decoded without Python work per value
     payload = decode_json(body)
     if not isinstance(payload, dict):
         raise InvalidRequest('the body must be a JSON object with "instances" or "inputs"')
@@ -104,6 +107,8 @@ def _rows_list(rows: Any, key: str, max_rows: int) -> list[Any]:
 
 def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema, max_rows: int) -> Matrix:
     """MLflow's scoring protocol, answered as `mlflow.pyfunc.scoring_server` does."""
+    if (matrix := fastdecode.invocations_matrix(body, content_type, schema, max_rows)) is not None:
+        return matrix  # well-formed numbers, decoded without Python work per value
     mime = check_content_type(content_type)
     if mime in ("text/csv", PARQUET):
         key = "csv" if mime == "text/csv" else "parquet"

@@ -30,6 +30,7 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
+from service.core.cachecost import CachePolicy
 from service.core.errors import NonFiniteOutput
 from service.core.loader import LoadedModel, open_model, validate
 from service.core.predict import predict
@@ -240,12 +241,18 @@ class MemoryCache:
 
     def __init__(self) -> None:
         self.stored: dict[str, Any] = {}
+        self.policy = CachePolicy("always")
+
+    def wanted(self, model_key: str, name: str, version: str, n: int) -> bool:
+        return True
 
     def keys(self, model_key: str, rows: Any) -> list[str]:
         return [f"{model_key}:{r.tobytes().hex()}" for r in rows]
 
-    async def get_many(self, keys: list[str], shape: tuple[int, ...], kind: str = "number") -> list[Any | None]:
-        return [self.stored.get(k) for k in keys]
+    async def lookup(
+        self, keys: list[str], shape: tuple[int, ...], kind: str = "number"
+    ) -> tuple[list[Any | None], bool]:
+        return [self.stored.get(k) for k in keys], True
 
     def put_many(self, items: dict[str, Any], shape: tuple[int, ...], kind: str = "number") -> None:
         self.stored.update(items)
