@@ -95,6 +95,7 @@ def ensure_venv(venv: str, say: Any = print, root: Path = VENVS) -> Path:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
         if done.returncode != 0:
             raise PeerUnavailable(f"installing {venv} failed: {(done.stdout + done.stderr).strip()[-600:]}")
+    home.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
     return python
 
@@ -222,7 +223,8 @@ def start_peer(peer: Peer, state_dir: Path, n_workers: int, model: Path, mlflow_
         (home / "settings.json").write_text(json.dumps(settings, indent=2))
         (home / MODEL).mkdir(exist_ok=True)
         (home / MODEL / "model-settings.json").write_text(json.dumps(mlserver_model_settings(runtime, uri), indent=2))
-        argv, ready = [str(bin_dir / "mlserver"), "start", str(home)], "/v2/health/ready"
+        # The model's own readiness: the server's answers ready even when the model failed to load.
+        argv, ready = [str(bin_dir / "mlserver"), "start", str(home)], f"/v2/models/{MODEL}/ready"
     elif peer.venv == "bentoml":
         (home / "service.py").write_text(bentoml_service(model, n_workers))
         env |= {"BENTOML_HOME": str(home / "bentoml-home"), "BENTOML_DO_NOT_TRACK": "True"}
