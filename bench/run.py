@@ -4,14 +4,20 @@
 Scenarios (each a set of targets driven with the same wrk load, `rounds` times, the order of the targets reversed
 every other round so that a drift of the machine during the run weighs on all of them alike):
 
-- `single_row`: one fixed row per request at `connections` clients: constant endpoint, the service, mlflow serve.
-- `batch_1000`: 1000 rows per request (the service's max_batch_rows): the service and mlflow serve.
+- `single_row_w<N>`: one fixed row per request at `connections` clients, every server with N workers (each count of
+  `worker_counts` in turn): the bare ASGI and FastAPI constants, the service as `make demo` runs it (cache on) and
+  with the cache off, mlflow serve, and the peers of bench/peers.py (MLServer x2, BentoML, LitServe).
+- `batch_1000_w<N>`: 1000 rows per request, the same servers but the constants.
+- `pyfunc_single_row`, `pyfunc_batch_1000`: issue 17's string-label classifier, the service against mlflow serve.
 - `rf_cache`: the RandomForest (300 trees) with the Redis cache on: one fixed row (a hit after the first request)
   against a fresh random row per request (a miss: computed).
 - `rf_batching`: the RandomForest at 64 clients, fresh random rows, micro-batching off against on.
 - `rf_onnx`: the RandomForest, fresh random rows, through scikit-learn against through ONNX Runtime (the same
   forest registered with its ONNX export).
 - `sweep`: the service over the linear model, one row, clients 1..64: the latency curve and CPU used, for sizing.
+
+A server that cannot be installed or started here is recorded under `unavailable` with the reason; its figures
+are absent, never made up.
 """
 
 from __future__ import annotations
@@ -213,6 +219,8 @@ def _full(bench: Bench) -> Any:
         "SERVING_CACHE_URL_FILE": str(stack.state_dir / "redis-url"),
         "SERVING_CACHE_SIGNING_KEY_FILE": str(stack.state_dir / "cache-signing-key"),
     }
+    # `make demo`'s settings (local/stack.py): the cache on, and the registry polled for a new production version.
+    demo = {**cache, "SERVING_RELOAD_INTERVAL_S": str(stack.reload_interval_s)}
 
     for name, extra in ((RF_NAME, ()), (RF_ONNX_NAME, ("--onnx",))):
         say(f"registering {name} (RandomForestRegressor, 300 trees{', ONNX export' if extra else ''}) with the CLI")
@@ -224,7 +232,7 @@ def _full(bench: Bench) -> Any:
     joblib_model, mlflow_model = export_for_peers(mlflow_url, f"models:/{LINEAR_NAME}@production", state / "peer-model")
 
     for w in plan.worker_counts:
-        peers_at(bench, w, mlflow_url, cache, joblib_model, mlflow_model)
+        peers_at(bench, w, mlflow_url, demo, joblib_model, mlflow_model)
         if w == plan.workers:
             say("latency curve of the service (linear model, one row, cache off)")
             one = _fixed_body(state, "one-row", 1)
@@ -232,19 +240,19 @@ def _full(bench: Bench) -> Any:
             for c in SWEEP_CONNECTIONS:
                 bench.load("sweep", "service", one, c, plan.sweep_duration_s, 0)
             bench.stop_all(suffix=f"w{w}")
-    pyfunc_classifier(bench, mlflow_url, cache)
+    pyfunc_classifier(bench, mlflow_url, demo)
     random_forest(bench, mlflow_url, cache)
     return stack
 
 
-def peers_at(bench: Bench, w: int, mlflow_url: str, cache: dict[str, str], model: Path, mlflow_model: Path) -> None:
+def peers_at(bench: Bench, w: int, mlflow_url: str, demo: dict[str, str], model: Path, mlflow_model: Path) -> None:
     """Single rows and 1000-row batches: the service (cache on, as `make demo`; and off), the peers, mlflow serve,
     the constant endpoints, every one with `w` workers."""
     state, say, t = bench.state_dir, bench.say, bench.targets
     say(f"starting the servers with {w} worker(s), one at a time, each timed from its spawn")
     t["asgi"] = start_constant(state, w, "asgi", name="asgi")
     t["constant"] = start_constant(state, w, "constant", name="constant")
-    t["service-demo"] = start_service(f"service-demo-w{w}", state, w, mlflow_url, LINEAR_NAME, cache,
+    t["service-demo"] = start_service(f"service-demo-w{w}", state, w, mlflow_url, LINEAR_NAME, demo,
                                       describe="the service as make demo runs it (Redis cache on)")  # fmt: skip
     t["service"] = start_service(f"service-w{w}", state, w, mlflow_url, LINEAR_NAME, describe="the service, cache off")
     t["mlflow"] = start_mlflow_serve(state, w, mlflow_url, f"models:/{LINEAR_NAME}@production", name=f"mlflow-w{w}")
@@ -277,14 +285,14 @@ def peers_at(bench: Bench, w: int, mlflow_url: str, cache: dict[str, str], model
         bench.stop_all(suffix=f"w{w}")
 
 
-def pyfunc_classifier(bench: Bench, mlflow_url: str, cache: dict[str, str]) -> None:
+def pyfunc_classifier(bench: Bench, mlflow_url: str, demo: dict[str, str]) -> None:
     """Issue 17's scenario: a string-label classifier served through pyfunc, the service against mlflow serve."""
     state, say, t, w = bench.state_dir, bench.say, bench.targets, bench.plan.workers
     say(f"pyfunc classifier ({CLASSIFIER_NAME}): the service against mlflow models serve, {w} workers")
     model_uri = f"models:/{CLASSIFIER_NAME}@production"
     t["mlflow-pyfunc"] = start_mlflow_serve(state, w, mlflow_url, model_uri, name="mlflow-pyfunc")
     try:
-        t["service-pyfunc"] = start_service("service-pyfunc", state, w, mlflow_url, CLASSIFIER_NAME, cache,
+        t["service-pyfunc"] = start_service("service-pyfunc", state, w, mlflow_url, CLASSIFIER_NAME, demo,
                                             describe="the service, string-label classifier", timeout=90)  # fmt: skip
     except StartError as e:
         reason = _rejection(str(e))
