@@ -143,10 +143,9 @@ def _nothing_lost(summary: Summary, servers: Mapping[str, Any], gone: Mapping[st
             judge("RSS per worker", "<= 300 MB", rss, 300, f"{rss:.0f} MB (largest service worker, after load)",
                   at_most=True),
         ]  # fmt: skip
-    batching, cache, onnx = (summary.get(k, {}) for k in ("rf_batching", "rf_cache", "rf_onnx"))
-    on, off = batching.get("service-rf-batching"), batching.get("service-rf")
-    hit, miss = cache.get("cache hit"), cache.get("compute")
-    sk, ort = onnx.get("service-rf"), onnx.get("service-rf-onnx")
+    on, off = _row(summary, "rf_batching", "service-rf-batching"), _row(summary, "rf_batching", "service-rf")
+    hit, miss = _row(summary, "rf_cache", "cache hit"), _row(summary, "rf_cache", "compute")
+    sk, ort = _row(summary, "rf_onnx", "service-rf"), _row(summary, "rf_onnx", "service-rf-onnx")
     x, onnx_x = _ratio(on, off, "rps"), _ratio(ort, sk, "rps")
     hit_x, p50_x = _ratio(hit, miss, "rps"), _ratio(miss, hit, "p50_ms")
     cache_x = None if hit_x is None or p50_x is None else min(hit_x, p50_x)

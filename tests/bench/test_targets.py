@@ -120,3 +120,11 @@ def test_a_server_that_answered_nothing_gives_no_ratio() -> None:
     got = verdicts(batch_rps=0)
     t = got["1000-row batches vs mlflow serve, 1 worker"]
     assert t["met"] is None and "no run of service" in t["measured"]
+
+
+def test_a_random_forest_leg_that_completed_nothing_is_not_measured() -> None:
+    """A server too slow to finish one request in a short run has 0 requests/s: no ratio, no crash."""
+    measured = [r for r in runs() if not (r.scenario == "rf_batching" and r.target == "service-rf")]
+    measured.append(result("service-rf", "rf_batching", 0, 0))
+    got = {t["name"]: t for t in evaluate(summarise(measured), SERVERS, {})}
+    assert got["micro-batching on the RandomForest at 64 clients"]["met"] is None
