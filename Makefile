@@ -52,8 +52,9 @@ test-reliability: venv system-deps ## the long reliability scenarios make test l
 reliability-report: venv ## write the figures of the last reliability run into docs/reliability.md
 	$(PY) -m tests.reliability.report
 
-# Not part of `make test` (only its smoke is): about 11 minutes of both cores.
-bench: venv system-deps ## benchmark the service against mlflow models serve and a bare endpoint; writes bench/results/
+# Not part of `make test` (only its smoke is): about 25 minutes of both cores; the peers' venvs (.local/bench-peers/)
+# are made on first use.
+bench: venv system-deps ## benchmark the service against mlflow serve, MLServer, BentoML, LitServe; writes bench/results/
 	$(PY) -m bench
 
 DB ?= sqlite

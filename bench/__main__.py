@@ -38,17 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per scenario (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="workers per server (default 2)")
+    parser.add_argument("--worker-counts", default="1,2", help="the peer comparison's worker counts (default 1,2)")
     parser.add_argument("--connections", type=int, default=16, help="clients in the single-row scenario")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go (default bench/results)")
     parser.add_argument("--smoke", action="store_true", help="the constant endpoint only, briefly")
     opts = parser.parse_args(args)
     if opts.duration <= 0 or opts.rounds < 1 or opts.workers < 1 or opts.connections < 1:
         parser.error("--duration must be > 0; --rounds, --workers and --connections >= 1")
-    plan = Plan(duration_s=opts.duration, rounds=opts.rounds, workers=opts.workers, connections=opts.connections)
+    counts = tuple(sorted({int(n) for n in opts.worker_counts.split(",") if n.strip()}))
+    if not counts or min(counts) < 1:
+        parser.error("--worker-counts must list worker counts >= 1, e.g. 1,2")
+    plan = Plan(duration_s=opts.duration, rounds=opts.rounds, workers=opts.workers, worker_counts=counts,
+                connections=opts.connections)  # fmt: skip
     if opts.smoke:
         plan.smoke, plan.warmup_s = True, 0.0
-    publish(run(plan, opts.out))
-    return 0
+    path = run(plan, opts.out)
+    publish(path)
+    return 1 if report.load(path).get("incomplete") else 0
 
 
 if __name__ == "__main__":

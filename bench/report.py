@@ -9,7 +9,20 @@ from typing import Any
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
-COLORS = {"service": "#1f77b4", "constant": "#7f7f7f", "mlflow": "#d62728"}
+COLORS = {
+    "service": "#1f77b4",
+    "constant": "#7f7f7f",
+    "asgi": "#bbbbbb",
+    "mlflow": "#d62728",
+    "mlserver": "#ff7f0e",
+    "bentoml": "#9467bd",
+    "litserve": "#8c564b",
+}
+SHARED = (
+    "The run was made on a shared machine: other jobs used the same cores, so absolute figures are lower bounds; "
+    "the servers of a scenario were measured side by side in alternating rounds, and each run records the "
+    "server's own CPU seconds and the load average (in the JSON), so the ratios are what to read."
+)
 
 
 def chart(result: dict[str, Any], out: Path) -> Path:
@@ -19,7 +32,7 @@ def chart(result: dict[str, Any], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     s = result["summary"]
-    fig, axes = plt.subplots(2, 4, figsize=(22, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(24, 10))
     fig.suptitle(
         f"Inference service benchmark, {result['date']} - {result['machine']['cpus']} cores, "
         f"{result['plan']['workers']} workers per server, wrk on the same machine",
@@ -38,16 +51,18 @@ def chart(result: dict[str, Any], out: Path) -> Path:
         ax.set_ylabel(unit)
         if log:
             ax.set_yscale("log")
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=30)
 
     plan = result["plan"]
-    bars(axes[0][0], "single_row", "rps", f"one row per request, {plan['connections']} clients", "requests/s", log=True)
-    bars(axes[0][1], "single_row", "p99_ms", "one row per request: p99 latency", "ms", log=True)
-    bars(axes[0][2], "batch_1000", "rows_per_s", f"1000 rows per request, {plan['batch_connections']} clients",
-         "rows/s", log=True)  # fmt: skip
+    w = max(plan.get("worker_counts") or [plan["workers"]])
+    bars(axes[0][0], f"single_row_w{w}", "rps", f"one row per request, {plan['connections']} clients, {w} workers",
+         "requests/s", log=True)  # fmt: skip
+    bars(axes[0][1], f"single_row_w{w}", "p99_ms", f"one row per request: p99 latency, {w} workers", "ms", log=True)
+    bars(axes[0][2], f"batch_1000_w{w}", "rows_per_s", f"1000 rows per request, {plan['batch_connections']} clients, "
+         f"{w} workers", "rows/s", log=True)  # fmt: skip
     bars(axes[1][0], "rf_batching", "rps", f"RandomForest 300 trees, {plan['batching_connections']} clients",
          "requests/s")  # fmt: skip
-    bars(axes[1][1], "rf_batching", "p99_ms", "RandomForest, 64 clients: p99 latency", "ms", log=True)
+    bars(axes[1][1], "pyfunc_single_row", "rps", "string-label classifier (pyfunc), one row", "requests/s", log=True)
     bars(axes[1][2], "rf_cache", "rps", f"RandomForest: cache hit vs compute, {plan['cache_connections']} clients",
          "requests/s", log=True)  # fmt: skip
     bars(axes[1][3], "rf_onnx", "rps", f"RandomForest: scikit-learn vs ONNX Runtime, {plan['connections']} clients",
@@ -77,19 +92,33 @@ def chart(result: dict[str, Any], out: Path) -> Path:
 
 
 def table(result: dict[str, Any], chart_path: str) -> str:
-    """The README block: the run's conditions, one table of all measurements, the targets, the chart."""
+    """The README block: the run's conditions, the servers side by side, each target next to its figure, every
+    measurement, the chart."""
     m, plan = result["machine"], result["plan"]
     lines = [
         README_START,
         f"Latest run: `{result['date']}` on {m['cpus']} cores ({m['cpu_model'] or 'unknown CPU'}), "
-        f"{plan['workers']} workers per server, {plan['duration_s']:g} s per run, {plan['rounds']} alternating rounds "
-        f"(medians shown); load average {m['loadavg_before'][0]} before, {m['loadavg_after'][0]} after. "
-        "wrk runs on the same cores as the servers.",
-        "",
-        "| scenario | server | clients | rows/request | requests/s | rows/s | p50 ms | p95 ms | p99 ms | errors "
-        "| CPU % |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"{plan['duration_s']:g} s per run, {plan['rounds']} alternating rounds (medians shown); load average "
+        f"{m['loadavg_before'][0]} before, {m['loadavg_after'][0]} after. wrk runs on the same cores as the servers. "
+        + SHARED,
     ]
+    if result.get("incomplete"):
+        lines += ["", f"**This run stopped early** ({result['incomplete'][:300]}); what it measured is shown."]
+    lines += side_by_side(result)
+    if result["targets"]:
+        lines += ["", "Targets of issue 18 (ratios from this run):", "",
+                  "| target | goal | measured | verdict |", "| --- | --- | --- | --- |"]  # fmt: skip
+        for t in result["targets"]:
+            verdict = t.get("verdict") or ("met" if t["met"] else "missed")
+            shown = verdict if t["met"] or t["met"] is None else f"**{verdict}**"
+            lines.append(f"| {t['name']} | {t['goal']} | {t['measured']} | {shown} |")
+    unavailable = result.get("unavailable") or {}
+    if unavailable:
+        lines += ["", "Not measured here (no figure is shown for them):", ""]
+        lines += [f"- `{name}`: {why}" for name, why in unavailable.items()]
+    lines += ["", "Every scenario (medians; CPU is the server's own process tree, in % of one core):", "",
+              "| scenario | server | clients | rows/request | requests/s | rows/s | p50 ms | p95 ms | p99 ms | errors "
+              "| CPU % |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     runs = {(r["scenario"], r["target"]): r["rows_per_request"] for r in result["runs"]}
     for scenario, rows in result["summary"].items():
         if scenario == "sweep":
@@ -102,7 +131,7 @@ def table(result: dict[str, Any], chart_path: str) -> str:
             )
     sweep = sorted(result["summary"].get("sweep", {}).values(), key=lambda r: r["connections"])
     if sweep:
-        lines += ["", "Latency curve of the service (linear model, one row per request):", "",
+        lines += ["", "Latency curve of the service (linear model, one row per request, cache off):", "",
                   "| clients | requests/s | p50 ms | p99 ms | service CPU % (of one core) |",
                   "| --- | --- | --- | --- | --- |"]  # fmt: skip
         lines += [
@@ -117,28 +146,55 @@ def table(result: dict[str, Any], chart_path: str) -> str:
             ready = ", ".join(f"{x:.1f}" for x in info.get("worker_boot_to_ready_s", [])) or "-"
             rss = ", ".join(f"{x:.0f}" for x in info["rss_per_worker_mb"])
             lines.append(f"| {name} | {info['startup_s']:.1f} | {ready} | {rss} |")
-    if result["targets"]:
-        lines += ["", "| target | goal | measured | |", "| --- | --- | --- | --- |"]
-        lines += [
-            f"| {t['name']} | {t['goal']} | {t['measured']} | {'met' if t['met'] else '**not met**'} |"
-            for t in result["targets"]
-        ]
-    onnx = result.get("onnx", {}).get("models")
-    if onnx:
-        lines += ["", "In-process predict time per call (one thread), scikit-learn against ONNX Runtime (and, for the "
-                  "linear model, the numpy product the service runs instead):", "",
-                  "| model | rows | scikit-learn µs | ONNX Runtime µs | speed-up | max abs difference "
-                  "| numpy product µs |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-        for model, by_rows in onnx.items():
-            for n, v in by_rows.items():
-                numpy_us = f"{v['numpy_product_us']:,.1f}" if "numpy_product_us" in v else "-"
-                lines.append(
-                    f"| {model} | {n} | {v['sklearn_us']:,.1f} | {v['onnxruntime_us']:,.1f} | {v['speedup']:.1f}x "
-                    f"| {v['max_abs_diff']:.2g} | {numpy_us} |"
-                )
+    lines += _onnx(result)
     lines += ["", f"![benchmark]({chart_path})", README_END]
     return "\n".join(lines)
+
+
+def side_by_side(result: dict[str, Any]) -> list[str]:
+    """Per worker count: every server's single-row and 1000-row figures, and how far the service is ahead."""
+    s, plan, lines = result["summary"], result["plan"], []
+    counts = sorted(int(k.rsplit("_w", 1)[1]) for k in s if k.startswith("single_row_w"))
+    for w in counts:
+        single, batch = s.get(f"single_row_w{w}", {}), s.get(f"batch_1000_w{w}", {})
+        demo, computed = single.get("service-demo"), batch.get("service")
+        lines += ["", f"{w} worker{'s' if w > 1 else ''} per server, one row per request at {plan['connections']} "
+                  f"clients and 1000 rows per request at {plan['batch_connections']}:", "",
+                  "| server | requests/s | p99 ms | CPU % | requests/s per core | service (cache on) is "
+                  "| 1000-row rows/s | service (cache off) is |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+        for name in dict.fromkeys([*single, *batch]):
+            one, many = single.get(name), batch.get(name)
+            cells = ["-"] * 7
+            if one:
+                cells[:4] = [f"{one['rps']:,.0f}", f"{one['p99_ms']:.1f}", f"{one['cpu_percent']:.0f}",
+                             f"{one['rps_per_core']:,.0f}"]  # fmt: skip
+                if demo and one["rps"] > 0:
+                    cells[4] = f"{demo['rps'] / one['rps']:.2f}x"
+            if many:
+                cells[5] = f"{many['rows_per_s']:,.0f}"
+                if computed and many["rows_per_s"] > 0:
+                    cells[6] = f"{computed['rows_per_s'] / many['rows_per_s']:.2f}x"
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _onnx(result: dict[str, Any]) -> list[str]:
+    onnx = result.get("onnx", {}).get("models")
+    if not onnx:
+        return []
+    lines = ["", "In-process predict time per call (one thread), scikit-learn against ONNX Runtime (and, for the "
+             "linear model, the numpy product the service runs instead):", "",
+             "| model | rows | scikit-learn µs | ONNX Runtime µs | speed-up | max abs difference | numpy product µs |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for model, by_rows in onnx.items():
+        for n, v in by_rows.items():
+            numpy_us = f"{v['numpy_product_us']:,.1f}" if "numpy_product_us" in v else "-"
+            lines.append(
+                f"| {model} | {n} | {v['sklearn_us']:,.1f} | {v['onnxruntime_us']:,.1f} | {v['speedup']:.1f}x "
+                f"| {v['max_abs_diff']:.2g} | {numpy_us} |"
+            )
+    return lines
 
 
 def update_readme(readme: Path, block: str) -> bool:

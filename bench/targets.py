@@ -1,158 +1,164 @@
-"""The servers under test, each started the way it is run for real, with the same number of workers.
+"""The targets of issue 18 ("Targets": ratios from one run), each judged from a run's medians: met, or missed
+by how much. A target whose figures are missing (a peer that could not be installed or started here) is stated
+as not measured, with the reason, never as met.
 
-- `constant`: bench/constant_app.py under service/gunicorn.conf.py (Gunicorn + Uvicorn workers): the ceiling.
-- `mlflow`: `mlflow models serve -m models:/<name>@production --env-manager local --workers N` (Uvicorn).
-- `service*`: the inference service under service/gunicorn.conf.py, with the settings of the scenario.
-
-Start-up time is measured from the spawn to the first good answer; for the service, also per worker (spawn to
-its "model serving" log line). All bind 127.0.0.1 on a free port and are stopped by PID.
+Single rows are judged on the service as `make demo` runs it (`service-demo`: Redis cache on, so a fixed body is
+a cache hit); 1000-row batches on the service with the cache off (`service`), so a batch is computed, not read
+back from Redis. Each worker count of the run is judged on its own: peers at the same workers.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.load import rss_mb, workers
-from local import processes
-from local.processes import HOST
+DEMO, COMPUTED, CONSTANT, MLFLOW, MLSERVER = "service-demo", "service", "constant", "mlflow", "mlserver-sklearn"
+PEER_NAMES = (MLFLOW, "mlserver-sklearn", "mlserver-mlflow", "bentoml", "litserve")
 
-REPO = Path(__file__).resolve().parents[1]
-GUNICORN_CONF = REPO / "service" / "gunicorn.conf.py"
+Summary = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 
-@dataclass
-class Target:
+@dataclass(frozen=True)
+class Verdict:
     name: str
-    description: str
-    port: int
-    process: processes.Process
-    startup_s: float
-    worker_ready_s: list[float] = field(default_factory=list)  # spawn of the server to each worker's model
-    worker_boot_to_ready_s: list[float] = field(default_factory=list)  # a worker's own start to its model
-    settings: dict[str, str] = field(default_factory=dict)
+    goal: str
+    measured: str
+    value: float | None  # the figure compared with the threshold (a ratio, seconds, MB)
+    threshold: float
+    at_most: bool  # the figure must stay at or under the threshold (else: reach it)
+    met: bool | None  # None: not measured
 
     @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}/invocations"
+    def verdict(self) -> str:
+        if self.value is None:
+            return "not measured"
+        if self.met:
+            return "met"
+        if self.at_most:
+            return f"missed by {self.value / self.threshold - 1:.0%} (over the limit)"
+        return f"missed by {1 - self.value / self.threshold:.0%} ({self.value / self.threshold:.0%} of the goal)"
 
-    def rss_per_worker_mb(self) -> list[float]:
-        return sorted(rss_mb(pid) for pid in workers(self.process.pid))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "description": self.description,
-            "port": self.port,
-            "startup_s": round(self.startup_s, 2),
-            "worker_ready_s": [round(s, 2) for s in self.worker_ready_s],
-            "worker_boot_to_ready_s": [round(s, 2) for s in self.worker_boot_to_ready_s],
-            "rss_per_worker_mb": self.rss_per_worker_mb(),
-            "settings": self.settings,
-        }
-
-    def stop(self) -> None:
-        self.process.stop()
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict}
 
 
-def _wait(proc: processes.Process, url: str, started: float, n_workers: int, timeout: float = 180) -> float:
-    """Seconds from `started` to the first good answer; returns once all `n_workers` workers are up too."""
-    processes.wait_until(proc, lambda: processes.http_ok(url), timeout, f"{proc.name} answering {url}")
-    answered = time.time() - started
-    # The first worker can answer before the master has forked the last one.
-    processes.wait_until(proc, lambda: len(workers(proc.pid)) >= n_workers, 60, f"{proc.name}'s {n_workers} workers")
-    return answered
+def judge(name: str, goal: str, value: float | None, threshold: float, measured: str, at_most: bool = False) -> Verdict:
+    met = None if value is None else (value <= threshold if at_most else value >= threshold)
+    return Verdict(name, goal, measured, None if value is None else round(value, 3), threshold, at_most, met)
 
 
-def start_constant(state_dir: Path, n_workers: int) -> Target:
-    port = processes.free_port()
-    env = {"WEB_CONCURRENCY": str(n_workers), "SERVING_BIND": f"{HOST}:{port}"}
-    argv = [str(processes.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "bench.constant_app:app"]
-    started = time.time()
-    proc = processes.spawn("bench-constant", argv, state_dir, env=env, cwd=REPO)
-    startup = _wait(proc, f"http://{HOST}:{port}/ping", started, n_workers)
-    return Target("constant", "bare FastAPI endpoint answering a constant", port, proc, startup)
+def worker_counts(summary: Summary) -> list[int]:
+    return sorted(int(k.rsplit("_w", 1)[1]) for k in summary if k.startswith("single_row_w"))
 
 
-def start_mlflow_serve(state_dir: Path, n_workers: int, mlflow_url: str, model_uri: str) -> Target:
-    port = processes.free_port()
-    env = {
-        "MLFLOW_TRACKING_URI": mlflow_url,
-        # It starts `uvicorn` by name: the venv's must come first.
-        "PATH": f"{processes.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    argv = [str(processes.VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-            "-h", HOST, "-p", str(port), "-w", str(n_workers)]  # fmt: skip
-    started = time.time()
-    proc = processes.spawn("bench-mlflow-serve", argv, state_dir, env=env, cwd=state_dir)
-    startup = _wait(proc, f"http://{HOST}:{port}/ping", started, n_workers)
-    return Target("mlflow", f"mlflow models serve {model_uri} --env-manager local", port, proc, startup)
+def _row(summary: Summary, scenario: str, target: str) -> Mapping[str, Any] | None:
+    """A target's medians, or None when it was not run or answered nothing (no ratio can be taken of it)."""
+    row = summary.get(scenario, {}).get(target)
+    return row if row and row["rps"] > 0 else None
 
 
-def start_service(
-    name: str,
-    state_dir: Path,
-    n_workers: int,
-    mlflow_url: str,
-    model_name: str,
-    settings: dict[str, str] | None = None,
-    describe: str = "",
-) -> Target:
-    """The inference service over `model_name@production`, with extra SERVING_* settings."""
-    port = processes.free_port()
-    metrics_dir = state_dir / f"{name}-prometheus"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    settings = {"SERVING_CACHE_ENABLED": "false", "SERVING_BATCH_ENABLED": "false", **(settings or {})}
-    env = {
-        "SERVING_REGISTRY_URI": mlflow_url,
-        "SERVING_MODEL_NAME": model_name,
-        "SERVING_MODEL_ALIAS": "production",
-        "SERVING_MODEL_DIR": str(state_dir / f"{name}-models"),
-        "WEB_CONCURRENCY": str(n_workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "SERVING_BIND": f"{HOST}:{port}",
-        **settings,
-    }
-    argv = [str(processes.VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "service.app:create_app()"]
-    started = time.time()
-    proc = processes.spawn(f"bench-{name}", argv, state_dir, env=env, cwd=REPO)
-    startup = _wait(proc, f"http://{HOST}:{port}/health/ready", started, n_workers)
-
-    def since_start(message: str) -> list[float]:
-        entries = _wait_for_lines(proc.log, lambda e: e.get("message", "").startswith(message), started, n_workers)
-        return sorted(datetime.fromisoformat(e["ts"]).timestamp() for e in entries)
-
-    ready = since_start("model serving")
-    booted = since_start("Booting worker")
-    target = Target(name, describe or f"inference service, {model_name}", port, proc, startup)
-    target.worker_ready_s = [t - started for t in ready]
-    # Workers boot together: the i-th to boot is paired with the i-th to be ready.
-    target.worker_boot_to_ready_s = [r - b for b, r in zip(booted, ready, strict=False)]
-    target.settings = {k: v for k, v in settings.items() if "URL" not in k}  # the Redis URL file holds a password
-    return target
+def _missing(unavailable: Mapping[str, str], *names: str) -> str:
+    why = [f"{n}: {unavailable[n]}" for n in names if n in unavailable]
+    return "not measured (" + ("; ".join(why) if why else "no run of " + ", ".join(names)) + ")"
 
 
-def _wait_for_lines(log: Path, match: Callable[[dict[str, Any]], bool], since: float, count: int) -> list[Any]:
-    """The first `count` JSON log entries written after `since` that `match`, waiting up to 60 s for them."""
-    deadline = time.monotonic() + 60
-    found: list[Any] = []
-    while time.monotonic() < deadline:
-        found = []
-        for line in log.read_text(errors="replace").splitlines():
-            if not line.startswith("{"):
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if datetime.fromisoformat(entry["ts"]).timestamp() >= since - 1 and match(entry):
-                found.append(entry)
-        if len(found) >= count:
-            return found[:count]
-        time.sleep(0.2)
-    return found
+def evaluate(summary: Summary, servers: Mapping[str, Any], unavailable: Mapping[str, str] | None = None) -> list[Any]:
+    """Every target of issue 18 (and the ONNX path's) as dicts for the results file, in the issue's order."""
+    gone = unavailable or {}
+    out: list[Verdict] = []
+    for w in worker_counts(summary):
+        out += _single_row(summary, f"single_row_w{w}", w, gone)
+        out += _batches(summary, f"batch_1000_w{w}", w, gone)
+    out += _nothing_lost(summary, servers, gone)
+    return [v.as_dict() for v in out]
+
+
+def _ratio(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, figure: str) -> float | None:
+    return a[figure] / b[figure] if a and b and b[figure] > 0 else None
+
+
+def _at(w: int) -> str:
+    return f"{w} worker{'s' if w > 1 else ''}"
+
+
+def _single_row(summary: Summary, scenario: str, w: int, gone: Mapping[str, str]) -> list[Verdict]:
+    svc, mlf = _row(summary, scenario, DEMO), _row(summary, scenario, MLFLOW)
+    ml, const = _row(summary, scenario, MLSERVER), _row(summary, scenario, CONSTANT)
+    x, p99 = _ratio(svc, mlf, "rps"), _ratio(mlf, svc, "p99_ms")
+    ml_x, share = _ratio(svc, ml, "rps"), _ratio(svc, const, "rps")
+    why = _missing(gone, DEMO, MLFLOW)
+    return [
+        judge(f"single row vs mlflow serve, {_at(w)}", ">= 30x requests/s", x, 30,
+              why if svc is None or mlf is None else f"{x:.1f}x ({svc['rps']:,.0f} vs {mlf['rps']:,.0f} rps)"),
+        judge(f"single-row p99 vs mlflow serve, {_at(w)}", "<= 1/10 of its p99", p99, 10,
+              why if svc is None or mlf is None else f"1/{p99:.1f} ({svc['p99_ms']:.1f} vs {mlf['p99_ms']:.1f} ms)"),
+        judge(f"single row vs MLServer's scikit-learn runtime, {_at(w)}", ">= 3x requests/s", ml_x, 3,
+              _missing(gone, DEMO, MLSERVER) if svc is None or ml is None
+              else f"{ml_x:.1f}x ({svc['rps']:,.0f} vs {ml['rps']:,.0f} rps)"),
+        judge(f"share of the FastAPI read+decode constant endpoint, {_at(w)}", ">= 75 %", share, 0.75,
+              _missing(gone, DEMO, CONSTANT) if svc is None or const is None
+              else f"{share:.0%} ({svc['rps']:,.0f} of {const['rps']:,.0f} rps)"),
+        _ahead(summary, scenario, DEMO, "rps", f"ahead of every peer on single rows, {_at(w)}", gone),
+    ]  # fmt: skip
+
+
+def _batches(summary: Summary, scenario: str, w: int, gone: Mapping[str, str]) -> list[Verdict]:
+    svc, mlf = _row(summary, scenario, COMPUTED), _row(summary, scenario, MLFLOW)
+    x = _ratio(svc, mlf, "rows_per_s")
+    return [
+        judge(f"1000-row batches vs mlflow serve, {_at(w)}", ">= 10x rows/s", x, 10,
+              _missing(gone, COMPUTED, MLFLOW) if svc is None or mlf is None
+              else f"{x:.1f}x ({svc['rows_per_s']:,.0f} vs {mlf['rows_per_s']:,.0f} rows/s)"),
+        _ahead(summary, scenario, COMPUTED, "rows_per_s", f"ahead of every peer on 1000-row batches, {_at(w)}", gone),
+    ]  # fmt: skip
+
+
+def _ahead(summary: Summary, scenario: str, ours: str, figure: str, name: str, gone: Mapping[str, str]) -> Verdict:
+    """The service's figure over each peer's; judged on the closest peer, every ratio stated."""
+    svc = _row(summary, scenario, ours)
+    goal = f"> 1x every peer ({'rows/s' if figure == 'rows_per_s' else 'requests/s'})"
+    ratios = {p: r for p in PEER_NAMES if (r := _ratio(svc, _row(summary, scenario, p), figure)) is not None}
+    absent = [p for p in PEER_NAMES if p not in ratios]
+    if svc is None or not ratios:
+        return judge(name, goal, None, 1, _missing(gone, ours, *absent))
+    closest = min(ratios, key=ratios.__getitem__)
+    stated = ", ".join(f"{p} {r:.1f}x" for p, r in ratios.items()) + f" (closest: {closest})"
+    if absent:
+        stated += "; " + _missing(gone, *absent)
+    value = ratios[closest]
+    return Verdict(name, goal, stated, round(value, 3), 1, False, value > 1)
+
+
+def _nothing_lost(summary: Summary, servers: Mapping[str, Any], gone: Mapping[str, str]) -> list[Verdict]:
+    out = []
+    services = {k: v for k, v in servers.items() if k.startswith("service")}
+    if services:
+        ready = max(max(s["worker_boot_to_ready_s"] or [s["startup_s"]]) for s in services.values())
+        rss = max(max(s["rss_per_worker_mb"] or [0.0]) for s in services.values())
+        out += [
+            judge("worker ready after start (model in the registry)", "<= 5 s", ready, 5,
+                  f"{ready:.1f} s from a worker's start to its model served (slowest of {len(services)} servers)",
+                  at_most=True),
+            judge("RSS per worker", "<= 300 MB", rss, 300, f"{rss:.0f} MB (largest service worker, after load)",
+                  at_most=True),
+        ]  # fmt: skip
+    on, off = _row(summary, "rf_batching", "service-rf-batching"), _row(summary, "rf_batching", "service-rf")
+    hit, miss = _row(summary, "rf_cache", "cache hit"), _row(summary, "rf_cache", "compute")
+    sk, ort = _row(summary, "rf_onnx", "service-rf"), _row(summary, "rf_onnx", "service-rf-onnx")
+    x, onnx_x = _ratio(on, off, "rps"), _ratio(ort, sk, "rps")
+    hit_x, p50_x = _ratio(hit, miss, "rps"), _ratio(miss, hit, "p50_ms")
+    cache_x = None if hit_x is None or p50_x is None else min(hit_x, p50_x)
+    out += [
+        judge("micro-batching on the RandomForest at 64 clients", ">= 4x requests/s", x, 4,
+              _missing(gone, "service-rf-batching") if on is None or off is None
+              else f"{x:.1f}x ({on['rps']:,.0f} vs {off['rps']:,.0f} rps; p99 {on['p99_ms']:.0f} vs "
+              f"{off['p99_ms']:.0f} ms)"),
+        judge("Redis cache hit vs a miss on the RandomForest", ">= 10x (requests/s and p50)", cache_x, 10,
+              _missing(gone, "service-rf-cache") if hit is None or miss is None
+              else f"{hit_x:.1f}x rps, p50 {hit['p50_ms']:.1f} vs {miss['p50_ms']:.1f} ms"),
+        judge("ONNX Runtime path on the RandomForest (not an issue-18 target)", "> 1x requests/s", onnx_x, 1.0001,
+              _missing(gone, "service-rf-onnx") if sk is None or ort is None
+              else f"{onnx_x:.1f}x ({ort['rps']:,.0f} vs {sk['rps']:,.0f} rps)"),
+    ]  # fmt: skip
+    return out

@@ -14,7 +14,7 @@ import pytest
 
 from bench import report
 from bench.load import LoadResult
-from bench.run import evaluate, summarise
+from bench.run import summarise
 from local import processes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_a_smoke_run_writes_results_in_the_schema_the_report_reads(smoke: dict[str, Any]) -> None:
-    assert smoke["schema"] == 1 and smoke["smoke"] is True
+    assert smoke["schema"] == 2 and smoke["smoke"] is True
     assert {"cpus", "loadavg_before", "loadavg_after", "load_generator"} <= set(smoke["machine"])
     [run] = smoke["runs"]
     assert (run["scenario"], run["target"], run["rows_per_request"], run["body"]) == (
@@ -69,63 +69,22 @@ def test_a_smoke_run_leaves_no_server_behind(smoke: dict[str, Any]) -> None:
     assert not processes.port_in_use(port), f"the constant endpoint still listens on {port}"
 
 
-def result(target: str, scenario: str, rps: float, p50: float, p99: float, rows: int = 1, c: int = 16) -> LoadResult:
+def result(target: str, scenario: str, rps: float, p50: float, p99: float) -> LoadResult:
     return LoadResult(
         scenario=scenario,
         target=target,
         round=0,
-        connections=c,
-        rows_per_request=rows,
+        connections=16,
+        rows_per_request=1,
         body="fixed",
         duration_s=10,
         requests=int(rps * 10),
         rps=rps,
-        rows_per_s=rps * rows,
+        rows_per_s=rps,
         latency_ms={"p50": p50, "p90": p99, "p95": p99, "p99": p99, "max": p99, "mean": p50},
         errors={"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
         cpu_percent=100,
     )
-
-
-def runs(service_rps: float, service_p99: float) -> list[LoadResult]:
-    return [
-        result("constant", "single_row", 5000, 2, 8),
-        result("service", "single_row", service_rps, 3, service_p99),
-        result("mlflow", "single_row", 140, 56, 100),
-        result("service", "batch_1000", 40, 90, 120, rows=1000, c=4),
-        result("mlflow", "batch_1000", 3, 900, 1200, rows=1000, c=4),
-        result("cache hit", "rf_cache", 3000, 2, 5, c=8),
-        result("compute", "rf_cache", 140, 55, 90, c=8),
-        result("service-rf", "rf_batching", 140, 450, 600, c=64),
-        result("service-rf-batching", "rf_batching", 1400, 45, 80, c=64),
-        result("service-rf", "rf_onnx", 140, 110, 200),
-        result("service-rf-onnx", "rf_onnx", 2500, 6, 20),
-    ]
-
-
-SERVERS = {
-    "service": {"startup_s": 6.0, "worker_boot_to_ready_s": [2.5, 2.9], "rss_per_worker_mb": [180.0, 185.0]},
-    "mlflow": {"startup_s": 9.0, "worker_boot_to_ready_s": [], "rss_per_worker_mb": [400.0, 410.0]},
-}
-
-
-def verdicts(service_rps: float, service_p99: float) -> dict[str, bool]:
-    return {t["name"]: t["met"] for t in evaluate(summarise(runs(service_rps, service_p99)), SERVERS)}
-
-
-def test_every_target_is_judged_from_the_measurements() -> None:
-    met = verdicts(service_rps=3000, service_p99=10)
-    assert all(met.values()), met
-    assert len(met) == 8
-
-
-def test_a_throughput_or_latency_shortfall_is_reported_as_not_met() -> None:
-    slow = verdicts(service_rps=2000, service_p99=10)  # 14x mlflow, 40 % of the ceiling
-    assert not slow["single-row throughput vs mlflow serve"]
-    assert not slow["share of the constant-endpoint ceiling"]
-    laggy = verdicts(service_rps=3000, service_p99=30)  # p99 only 1/3.3 of mlflow's
-    assert not laggy["single-row throughput vs mlflow serve"]
-    assert laggy["share of the constant-endpoint ceiling"]
 
 
 def test_medians_over_rounds_resist_one_disturbed_round() -> None:
