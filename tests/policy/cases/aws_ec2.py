@@ -19,6 +19,7 @@ from tests.policy.cases.aws_resources import (
     SUBNET_T,
 )
 from tests.policy.cases.common import TAGS, fails, passes, table
+from tests.policy.cases.stacks import drop, link, stack_table, vpc
 from tests.policy.support import DELETE
 
 DEFAULT_SG = {"vpcId": "vpc-0a1b2c3d4e5f60718", "ingress": [], "egress": [], "tags": TAGS}
@@ -148,3 +149,18 @@ CASES = [
         },
     ),
 ]
+
+
+# The stack rules: what every VPC has.
+STACK_CASES = stack_table(
+    vpc,
+    {
+        "aws-ec2-vpc-enable-flow-logs": [
+            drop("flow-log").fails("VPC vpc has no aws.ec2.FlowLog"),
+            link("flow-log", "vpcId").fails("VPC vpc has no aws.ec2.FlowLog", id="flow-log-of-another-vpc"),
+        ],
+        "aws-ec2-vpc-configure-closed-default-security-group": [
+            drop("default-sg").fails("VPC vpc has no aws.ec2.DefaultSecurityGroup stripping its rules"),
+        ],
+    },
+)

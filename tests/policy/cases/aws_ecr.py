@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.policy.cases.aws_resources import ECR, ECR_T
 from tests.policy.cases.common import fails, table
+from tests.policy.cases.stacks import drop, link, registry, stack_table
 from tests.policy.support import DELETE
 
 CASES = table(
@@ -19,6 +20,18 @@ CASES = table(
         "aws-ecr-repository-enable-scan-on-push": [
             fails("imageScanningConfiguration", DELETE, "scanOnPush must be true"),
             fails("imageScanningConfiguration.scanOnPush", False, "scanOnPush must be true", id="off"),
+        ],
+    },
+)
+
+
+# The stack rule: every repository has its lifecycle policy.
+STACK_CASES = stack_table(
+    registry,
+    {
+        "aws-ecr-repository-configure-lifecycle-policy": [
+            link("inference-lifecycle", "repository").passes(id="linked-by-name"),
+            drop("inference-lifecycle").fails("repository inference has no aws.ecr.LifecyclePolicy"),
         ],
     },
 )

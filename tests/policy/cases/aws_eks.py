@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.policy.cases.aws_resources import ADDON_T, CLUSTER, CLUSTER_T, CNI, NODE_GROUP, NODE_GROUP_T
 from tests.policy.cases.common import fails, passes, table
+from tests.policy.cases.stacks import depend, edit, eks_logs, link, node_network, stack_table
 from tests.policy.support import DELETE, changed
 
 # deployFrom: cidrs, the other compliant shape: the public endpoint open to configured ranges only.
@@ -81,3 +82,36 @@ CASES = [
         },
     ),
 ]
+
+
+# The stack rules: the control-plane log group, and where the nodes run.
+STACK_CASES = stack_table(
+    eks_logs,
+    {
+        "aws-eks-cluster-configure-log-group-retention": [
+            depend("eks").fails(
+                "cluster eks must depend on log group /aws/eks/mlp-prod/cluster, or EKS creates it first"
+            ),
+            edit("control-plane-logs", "name", "/aws/eks/other/cluster").fails(
+                "cluster eks: no log group /aws/eks/mlp-prod/cluster; EKS would create one that never expires",
+                id="missing",
+            ),
+            edit("control-plane-logs", "retentionInDays", DELETE).fails(
+                "log group /aws/eks/mlp-prod/cluster must set retentionInDays", id="no-retention"
+            ),
+        ],
+    },
+) + stack_table(
+    node_network,
+    {
+        "aws-eks-nodegroup-disallow-public-subnets": [
+            link("nodes", "subnetIds", "public-0").fails("node group nodes runs in public subnet public-0"),
+            edit("private-0", "mapPublicIpOnLaunch", True).fails(
+                "node group nodes runs in public subnet private-0", id="public-ip-on-launch"
+            ),
+            link("private-default", "gatewayId", "igw").fails(
+                "node group nodes runs in public subnet private-0", id="private-table-routes-to-igw"
+            ),
+        ],
+    },
+)

@@ -3,8 +3,9 @@ messages it must produce."""
 
 from __future__ import annotations
 
-from tests.policy.cases.aws_resources import REDIS, REDIS_T
+from tests.policy.cases.aws_resources import REDIS, REDIS_T, SG_RULE_T
 from tests.policy.cases.common import fails, passes, table
+from tests.policy.cases.stacks import add, data_stores, edit, link, stack_table
 from tests.policy.support import DELETE
 
 SHARDED = {**{k: v for k, v in REDIS.items() if k != "numCacheClusters"}, "numNodeGroups": 2, "replicasPerNodeGroup": 1}
@@ -42,6 +43,75 @@ CASES = table(
             fails("subnetGroupName", DELETE, "subnetGroupName must name a subnet group of private subnets"),
             fails("subnetGroupName", "default", "subnetGroupName must name", id="default-group"),
             fails("securityGroupIds", DELETE, "without it Redis gets the VPC's default security group"),
+        ],
+    },
+)
+
+
+# The stack rule: who Redis's security groups admit (data_stores: each store admits the node security group).
+STACK_CASES = stack_table(
+    data_stores,
+    {
+        "aws-elasticache-replicationgroup-configure-cluster-only-ingress": [
+            link("redis-from-nodes", "referencedSecurityGroupId", "eks").passes(id="cluster-sg"),
+            link("redis-from-nodes", "referencedSecurityGroupId", "alb-sg").fails(
+                "redis: rule redis-from-nodes admits SecurityGroup alb-sg, not the cluster's"
+            ),
+            link("redis-from-nodes", "referencedSecurityGroupId").fails(
+                "redis: rule redis-from-nodes admits sg-0node00000000000, not a security group this stack gives the "
+                "cluster"
+            ),
+            edit("redis-from-nodes", "cidrIpv4", "10.30.0.0/16").fails(
+                "redis: rule redis-from-nodes admits CIDR ranges ['10.30.0.0/16']; admit the cluster's security group"
+            ),
+            edit("redis-from-nodes", "toPort", 65535).fails("the data store listens on 6379 only"),
+            edit("redis", "port", 6380).fails("the data store listens on 6380 only", id="store-port"),
+            add(
+                SG_RULE_T,
+                "redis-self",
+                {"type": "ingress", "protocol": "tcp", "fromPort": 6379, "toPort": 6379, "self": True},
+                securityGroupId="redis-sg",
+            ).fails("redis: rule redis-self admits the group itself"),
+            add(
+                SG_RULE_T,
+                "redis-from-alb",
+                {
+                    "type": "ingress",
+                    "protocol": "tcp",
+                    "fromPort": 6379,
+                    "toPort": 6379,
+                    "sourceSecurityGroupId": "sg-alb",
+                },
+                securityGroupId="redis-sg",
+                sourceSecurityGroupId="alb-sg",
+            ).fails("redis: rule redis-from-alb admits SecurityGroup alb-sg, not the cluster's"),
+            add(
+                SG_RULE_T,
+                "redis-egress",
+                {"type": "egress", "protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]},
+                securityGroupId="redis-sg",
+            ).passes(),
+            edit(
+                "redis-sg",
+                "ingress",
+                [{"protocol": "tcp", "fromPort": 6379, "toPort": 6379, "cidrBlocks": ["10.0.0.0/8"]}],
+            ).fails(
+                "redis: security group redis-sg ingress[0] admits CIDR ranges; admit the cluster's security group only"
+            ),
+            edit("redis-sg", "ingress", [{"protocol": "tcp", "fromPort": 6379, "toPort": 6379, "self": True}]).fails(
+                "redis: security group redis-sg ingress[0] admits the group itself", id="inline-self"
+            ),
+            edit(
+                "redis-sg",
+                "ingress",
+                [{"protocol": "tcp", "fromPort": 6379, "toPort": 6379, "securityGroups": ["sg-0"]}],
+            ).fails(
+                "redis: security group redis-sg ingress[0] admits security groups other than the cluster's",
+                id="inline-groups",
+            ),
+            link("redis", "securityGroupIds").fails(
+                "redis: securityGroupIds are not security groups of this stack; cannot show who they admit"
+            ),
         ],
     },
 )

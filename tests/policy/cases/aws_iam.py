@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.policy.cases.aws_resources import ATTACHMENT_T, IAM_POLICY_T, IRSA_TRUST, MLFLOW_S3, ROLE, ROLE_T
 from tests.policy.cases.common import OIDC, doc, fails, passes, table
+from tests.policy.cases.stacks import add, edit, node_role, stack_table
 from tests.policy.support import DELETE
 
 POLICY_T = "aws:iam/policy:Policy"
@@ -130,3 +131,44 @@ CASES = [
         },
     ),
 ]
+
+
+# The stack rule: what the node role holds.
+STACK_CASES = stack_table(
+    node_role,
+    {
+        "aws-iam-role-configure-node-role-least-privilege": [
+            add(
+                ATTACHMENT_T,
+                "node-s3",
+                {"role": "mlp-prod-node-role", "policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"},
+                role="node-role",
+            ).fails("node role node-role holds arn:aws:iam::aws:policy/AmazonS3FullAccess; give workloads AWS access"),
+            edit("node-role", "managedPolicyArns", ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]).fails(
+                "node role node-role holds arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+            ),
+            add(
+                IAM_POLICY_T, "node-extra", {"role": "mlp-prod-node-role", "policy": doc(MLFLOW_S3)}, role="node-role"
+            ).fails("node role node-role has inline policies"),
+            edit("node-role", "inlinePolicies", [{"name": "extra", "policy": doc(MLFLOW_S3)}]).fails(
+                "node role node-role has inline policies; it may hold only"
+            ),
+            add(
+                ATTACHMENT_T,
+                "node-ssm",
+                {"role": "mlp-prod-node-role", "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"},
+                role="node-role",
+            ).passes(
+                id="configured",
+                config={
+                    "allowedPolicies": [
+                        "AmazonEKSWorkerNodePolicy",
+                        "AmazonEKS_CNI_Policy",
+                        "AmazonEC2ContainerRegistryReadOnly",
+                        "AmazonSSMManagedInstanceCore",
+                    ]
+                },
+            ),
+        ],
+    },
+)

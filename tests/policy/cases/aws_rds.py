@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.policy.cases.aws_resources import PARAMS, PARAMS_T, RDS, RDS_T
 from tests.policy.cases.common import fails, passes, table
+from tests.policy.cases.stacks import data_stores, drop, edit, link, rds_params, stack_table
 from tests.policy.support import DELETE
 
 CASES = [
@@ -51,3 +52,34 @@ CASES = [
         },
     ),
 ]
+
+
+# The stack rules: who the database's security groups admit, and the parameter group it really uses.
+STACK_CASES = stack_table(
+    data_stores,
+    {
+        "aws-rds-instance-configure-cluster-only-ingress": [
+            link("db-from-nodes", "referencedSecurityGroupId", "eks").passes(id="cluster-sg"),
+            edit("db-from-nodes", "cidrIpv4", "10.30.0.0/16").fails("db: rule db-from-nodes admits CIDR ranges"),
+            link("db-from-nodes", "referencedSecurityGroupId", "alb-sg").fails(
+                "db: rule db-from-nodes admits SecurityGroup alb-sg, not the cluster's"
+            ),
+            edit("db-from-nodes", "fromPort", 0).fails(
+                "db: rule db-from-nodes opens ports 0.0-5432.0; the data store listens on 5432 only"
+            ),
+            link("db", "vpcSecurityGroupIds").fails("db: vpcSecurityGroupIds are not security groups of this stack"),
+        ],
+    },
+) + stack_table(
+    rds_params,
+    {
+        "aws-rds-instance-enable-force-ssl-parameter-group": [
+            link("db", "parameterGroupName").passes(id="linked-by-name"),
+            edit("db-params", "parameters.0.value", "0").fails(
+                "db: parameterGroupName must be a parameter group with rds.force_ssl = 1"
+            ),
+            drop("db-params").fails("db: parameterGroupName must be a parameter group with rds.force_ssl = 1"),
+            edit("db", "engine", "mysql").passes(id="not-postgres"),
+        ],
+    },
+)

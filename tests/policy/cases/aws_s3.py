@@ -22,6 +22,7 @@ from tests.policy.cases.aws_resources import (
     VERSIONING_T,
 )
 from tests.policy.cases.common import TAGS, doc, fails, passes, table
+from tests.policy.cases.stacks import LINKED_BY_NAME, buckets, drop, edit, stack_table
 from tests.policy.support import DELETE
 
 BUCKET = {"bucket": "mlp-prod-artifacts-1a2b3c4", "tags": TAGS}
@@ -135,3 +136,51 @@ CASES = [
         },
     ),
 ]
+
+
+# The stack rules: a bucket and its companions.
+COMPANIONS = {
+    "aws-s3-bucket-enable-public-access-block": ("public-access", "aws.s3.BucketPublicAccessBlock"),
+    "aws-s3-bucket-enable-versioning": ("versioning", "aws.s3.BucketVersioning with status Enabled"),
+    "aws-s3-bucket-enable-tls-only-policy": ("policy", "aws.s3.BucketPolicy denying aws:SecureTransport=false"),
+    "aws-s3-bucket-configure-bucket-owner-enforced": ("ownership", "aws.s3.BucketOwnershipControls"),
+    "aws-s3-bucket-configure-lifecycle": ("lifecycle", "aws.s3.BucketLifecycleConfiguration aborting"),
+    "aws-s3-bucket-enable-sse-kms": ("encryption", "aws.s3.BucketServerSideEncryptionConfiguration with aws:kms"),
+}
+# What breaks the one companion each rule wants, short of dropping it.
+BROKEN = {
+    "aws-s3-bucket-enable-versioning": ("versioningConfiguration.status", "Suspended"),
+    "aws-s3-bucket-enable-tls-only-policy": ("policy", doc(LOG_DELIVERY)),
+    "aws-s3-bucket-configure-bucket-owner-enforced": ("rule.objectOwnership", "ObjectWriter"),
+    "aws-s3-bucket-configure-lifecycle": ("rules.0.status", "Disabled"),
+    "aws-s3-bucket-enable-sse-kms": ("rules.0.applyServerSideEncryptionByDefault.sseAlgorithm", "AES256"),
+}
+
+ROWS = {
+    rule: [
+        LINKED_BY_NAME.passes(),
+        drop(f"access-logs-{companion}").fails(f"bucket access-logs has no {requirement}"),
+        drop(f"artifacts-{companion}").fails(f"bucket artifacts has no {requirement}"),
+    ]
+    + (
+        [edit(f"artifacts-{companion}", *BROKEN[rule]).fails(f"bucket artifacts has no {requirement}")]
+        if rule in BROKEN
+        else []
+    )
+    for rule, (companion, requirement) in COMPANIONS.items()
+}
+# Only a bucket receiving access logs may use SSE-S3 (the only kind S3 delivers logs into).
+ROWS["aws-s3-bucket-enable-sse-kms"].append(
+    drop("artifacts-logging").fails(
+        "bucket access-logs has no aws.s3.BucketServerSideEncryptionConfiguration with aws:kms",
+        id="log-bucket-without-logs",
+    )
+)
+ROWS["aws-s3-bucket-enable-access-logging"] = [
+    LINKED_BY_NAME.passes(),
+    # The log bucket is exempt only while it receives logs: without the logging, both buckets lack it.
+    drop("artifacts-logging").fails(
+        "bucket artifacts has no aws.s3.BucketLogging", "bucket access-logs has no aws.s3.BucketLogging"
+    ),
+]
+STACK_CASES = stack_table(buckets, ROWS)

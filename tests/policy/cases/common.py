@@ -37,6 +37,8 @@ class Case:
     id: str = field(default="")
     # Every message the one change makes the rule report, `expect` first; the test requires exactly these.
     expects: tuple[str, ...] = ()
+    # The paths of `props` changed from the compliant resource the case starts from.
+    changes: tuple[Path, ...] = ()
 
     @property
     def label(self) -> str:
@@ -102,9 +104,13 @@ def table(type_: str, base: Mapping[str, Any], rules: Mapping[str, Sequence[Chan
     found: list[Case] = []
     for rule, rows in rules.items():
         bases: list[Resource] = [(type_, base)]
-        bases += [row.on for row in rows if row.on is not None and all(row.on is not b for b in bases)]
+        for row in rows:
+            if row.on is not None and not any(row.on[0] == kind and row.on[1] is props for kind, props in bases):
+                bases.append(row.on)
         for i, (kind, props) in enumerate(bases):
-            found.append(Case(rule, kind, dict(props), id="" if i == 0 else f"{kind.rsplit(':', 1)[-1]}"))
+            same_kind = [k for k, _ in bases[:i] if k == kind]
+            suffix = kind.rsplit(":", 1)[-1] + (f"-{len(same_kind) + 1}" if same_kind else "")
+            found.append(Case(rule, kind, dict(props), id="" if i == 0 else suffix))
         ids: dict[str, int] = {}
         for row in rows:
             kind, props = row.on or (type_, base)
@@ -120,6 +126,7 @@ def table(type_: str, base: Mapping[str, Any], rules: Mapping[str, Sequence[Chan
                     row.provider,
                     name if ids[name] == 1 else f"{name}-{ids[name]}",
                     row.expects,
+                    tuple(row.changes),
                 )
             )
     return found

@@ -18,6 +18,15 @@ from tests.policy.cases.kubernetes_resources import (
     SERVICE,
     SERVICE_T,
 )
+from tests.policy.cases.stacks import (
+    LIVE_DEPLOYMENT_UNDER_HPA,
+    OTHER_LABELS,
+    REPLICAS_IGNORED,
+    drop,
+    edit,
+    stack_table,
+    workloads,
+)
 from tests.policy.support import DELETE, changed
 
 PSA = "pod-security.kubernetes.io/enforce"
@@ -111,3 +120,43 @@ CASES = [
         },
     ),
 ]
+
+
+READINESS_GATE = ("metadata", "labels", "elbv2.k8s.aws/pod-readiness-gate-inject")
+
+# The stack rules over the inference namespace: its budget, its autoscaler's target, its readiness gate.
+STACK_CASES = stack_table(
+    workloads,
+    {
+        "kubernetes-apps-deployment-configure-pdb": [
+            drop("pdb").fails("deployment (inference) has no PodDisruptionBudget selecting its pods"),
+            edit("pdb", "spec.selector.matchLabels", OTHER_LABELS).fails(
+                "deployment (inference) has no PodDisruptionBudget selecting its pods", id="selects-other-pods"
+            ),
+            edit("pdb", "metadata.namespace", "mlflow").fails(
+                "deployment (inference) has no PodDisruptionBudget", id="other-namespace"
+            ),
+        ],
+        "kubernetes-apps-deployment-disallow-replicas-under-hpa": [
+            LIVE_DEPLOYMENT_UNDER_HPA.passes(),
+            REPLICAS_IGNORED.passes(),
+            edit("deployment", "spec.replicas", 3).fails(
+                "deployment sets spec.replicas under HPA hpa: drop it (or ignore changes)"
+            ),
+            edit("hpa", "spec.scaleTargetRef.name", "inference-v2").fails(
+                "HPA hpa targets Deployment inference/inference-v2, which this stack does not create", id="dangling"
+            ),
+            edit("hpa", "spec.scaleTargetRef.kind", "StatefulSet").fails(
+                "HPA hpa targets StatefulSet inference/inference, which this stack does not create", id="wrong-kind"
+            ),
+        ],
+        "kubernetes-core-namespace-enable-pod-readiness-gate": [
+            edit("namespace", READINESS_GATE, DELETE).fails(
+                "namespace inference must be labelled elbv2.k8s.aws/pod-readiness-gate-inject=enabled"
+            ),
+            edit("ingress", ("metadata", "annotations", "alb.ingress.kubernetes.io/target-type"), "instance").passes(
+                id="instance-targets"
+            ),
+        ],
+    },
+)

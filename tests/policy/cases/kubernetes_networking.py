@@ -15,6 +15,7 @@ from tests.policy.cases.kubernetes_resources import (
     SERVICE_T,
     lb_attributes,
 )
+from tests.policy.cases.stacks import DEFAULT_DENY, OTHER_LABELS, drop, edit, stack_table, workloads
 from tests.policy.support import DELETE
 
 ALB = "alb.ingress.kubernetes.io/"
@@ -143,3 +144,29 @@ CASES = [
         },
     ),
 ]
+
+
+# The stack rules over the inference namespace: its default deny, and a policy admitting each workload's flows.
+STACK_CASES = stack_table(
+    workloads,
+    {
+        "kubernetes-networking-namespace-configure-default-deny": [
+            drop("default-deny").fails("namespace inference has no default-deny NetworkPolicy"),
+            edit("default-deny", "spec.policyTypes", ["Ingress"]).fails(
+                "namespace inference has no default-deny NetworkPolicy", id="ingress-only"
+            ),
+            edit("default-deny", "spec.podSelector", {"matchLabels": OTHER_LABELS}).fails(
+                "namespace inference has no default-deny NetworkPolicy", id="selects-some-pods"
+            ),
+            edit("default-deny", "spec.ingress", DEFAULT_DENY["spec"].get("ingress", [{}])).fails(
+                "namespace inference has no default-deny NetworkPolicy", id="admits-something"
+            ),
+        ],
+        "kubernetes-apps-deployment-configure-network-policy": [
+            edit("allow", "spec.podSelector.matchLabels", OTHER_LABELS).fails(
+                "deployment (inference) is selected by no NetworkPolicy allowing its flows"
+            ),
+            drop("allow").fails("deployment (inference) is selected by no NetworkPolicy allowing its flows"),
+        ],
+    },
+)
