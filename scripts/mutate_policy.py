@@ -96,24 +96,25 @@ def mutants(source: str, file: str, kinds: set[str]) -> list[Mutant]:
     tree = ast.parse(source)
     found: list[Mutant] = []
     if "blank" in kinds:
-        for i, node in enumerate(_sites(tree)):
-            found.append(Mutant(file, node.lineno, "blank", i, ast.unparse(node)[:100]))
+        for i, site in enumerate(_sites(tree)):
+            found.append(Mutant(file, site.lineno, "blank", i, ast.unparse(site)[:100]))
     if "flip" in kinds:
-        for i, (node, op) in enumerate(_comparisons(tree)):
-            flipped = OPPOSITE[type(node.ops[op])].__name__
-            found.append(Mutant(file, node.lineno, "flip", i, f"{ast.unparse(node)[:80]}  [op {op} -> {flipped}]"))
+        for i, (compare, op) in enumerate(_comparisons(tree)):
+            flipped = OPPOSITE[type(compare.ops[op])].__name__
+            detail = f"{ast.unparse(compare)[:80]}  [op {op} -> {flipped}]"
+            found.append(Mutant(file, compare.lineno, "flip", i, detail))
     return found
 
 
 def mutate(source: str, mutant: Mutant) -> str:
     tree = ast.parse(source)
     if mutant.kind == "blank":
-        node = list(_sites(tree))[mutant.index]
+        site = list(_sites(tree))[mutant.index]
         blank = ast.Constant("")
-        if isinstance(node.value, ast.Tuple) and node.value.elts:
-            node.value.elts[0] = blank
+        if isinstance(site.value, ast.Tuple) and site.value.elts:
+            site.value.elts[0] = blank
         else:
-            node.value = blank
+            site.value = blank
     else:
         compare, op = list(_comparisons(tree))[mutant.index]
         compare.ops[op] = OPPOSITE[type(compare.ops[op])]()
