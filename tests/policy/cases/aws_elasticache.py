@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.policy.cases.aws_resources import REDIS, REDIS_T, SG_RULE_T
 from tests.policy.cases.common import fails, passes, table
-from tests.policy.cases.stacks import add, data_stores, edit, link, stack_table
+from tests.policy.cases.stacks import add, data_stores, data_stores_inline, edit, link, stack_table
 from tests.policy.support import DELETE
 
 SHARDED = {**{k: v for k, v in REDIS.items() if k != "numCacheClusters"}, "numNodeGroups": 2, "replicasPerNodeGroup": 1}
@@ -114,4 +114,22 @@ STACK_CASES = stack_table(
             ),
         ],
     },
+) + stack_table(
+    data_stores_inline,
+    {
+        "aws-elasticache-replicationgroup-configure-cluster-only-ingress": [
+            link("redis-sg", "ingress", "alb-sg").fails(
+                "redis: security group redis-sg ingress[0] admits security groups other than the cluster's"
+            ),
+            link("redis-sg", "ingress", "node-sg", "alb-sg").fails(
+                "redis: security group redis-sg ingress[0] admits security groups other than the cluster's",
+                id="node-and-alb",
+            ),
+            link("redis-sg", "ingress").fails(
+                "redis: security group redis-sg ingress[0] admits security groups other than the cluster's",
+                id="unresolved",
+            ),
+        ],
+    },
+    id="inline",
 )

@@ -125,17 +125,22 @@ def variant(id: str, apply: Callable[[Stack], Stack]) -> StackChange:
     return StackChange(id, apply)
 
 
-def stack_table(build: Callable[[], Stack], rules: Mapping[str, Sequence[StackChange]]) -> list[StackCase]:
+def stack_table(
+    build: Callable[[], Stack], rules: Mapping[str, Sequence[StackChange]], *, id: str = ""
+) -> list[StackCase]:
+    """The cases of one compliant stack's table: for each rule, the stack passing, then each row. A rule with a
+    table on a second compliant stack names it with `id` (its cases' labels then start with it)."""
     found: list[StackCase] = []
     for rule, rows in rules.items():
-        found.append(StackCase(rule, build))
+        found.append(StackCase(rule, build, id=id))
         for row in rows:
 
             def case_build(row: StackChange = row) -> Stack:
                 return row.apply(build())
 
             expect = row.expects[0] if row.expects else None
-            found.append(StackCase(rule, case_build, expect, row.config, row.id, row.expects))
+            label = f"{id}-{row.id}" if id else row.id
+            found.append(StackCase(rule, case_build, expect, row.config, label, row.expects))
     return found
 
 
@@ -208,6 +213,17 @@ def data_stores() -> Stack:
             Fake(store_type, kind, props, {sg_prop: [sg]}),
         ]
     return fakes
+
+
+def data_stores_inline() -> Stack:
+    """The same stores, Redis's group admitting the node security group through an inline rule instead of a rule
+    resource (what a program writing `ingress=[...]` on the group registers)."""
+    stack = drop("redis-from-nodes").apply(data_stores())
+    group = _named(stack, "redis-sg")
+    rule = {"protocol": "tcp", "fromPort": 6379, "toPort": 6379, "securityGroups": ["sg-0node00000000000"]}
+    group.props = {**group.props, "ingress": [rule]}
+    group.refs = {**group.refs, "ingress": [_named(stack, "node-sg")]}
+    return stack
 
 
 def rds_params() -> Stack:
