@@ -12,7 +12,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/require
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean bench
+.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean bench mutate-policy
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ scan: venv scan-venv ## checkov over every stack's rendered manifests, hadolint 
 
 test: venv scan-venv system-deps lint typecheck ## lint, types, all tests but the long reliability scenarios
 	$(VENV)/bin/pytest -m "not reliability"
+
+mutate-policy: venv ## blank each policy violation message, flip each comparison, one at a time; list what the policy suite misses
+	$(PY) scripts/mutate_policy.py
 
 test-reliability: venv system-deps ## the long reliability scenarios make test leaves out: load, faults (~4 min; CI runs it too)
 	$(VENV)/bin/pytest tests/reliability -m reliability -q -rs

@@ -39,18 +39,42 @@ Check = Callable[[Props, ResourceValidationArgs], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
 
 
-def _description(summary: str, controls: Sequence[str]) -> str:
-    return f"{summary} Controls: {', '.join(controls)}."
+class _Cited:
+    """What every rule carries, resource or stack: a summary, the controls it implements, and its category, which
+    sets its severity and its tag. Both rule classes take their policy arguments from `_cite`."""
+
+    summary: str
+    controls: tuple[str, ...]
+    category: str
+
+    def _cite(
+        self,
+        name: str,
+        summary: str,
+        controls: Sequence[str],
+        category: str,
+        config_schema: PolicyConfigSchema | None,
+        validate: Callable[..., None],
+    ) -> dict[str, Any]:
+        if not controls:
+            raise ValueError(f"policy {name} must cite at least one control")
+        if category not in CATEGORIES:
+            raise ValueError(f"policy {name}: category must be one of {CATEGORIES}, got {category!r}")
+        self.summary = summary
+        self.controls = tuple(controls)
+        self.category = category
+        return {
+            "name": name,
+            "description": f"{summary} Controls: {', '.join(controls)}.",
+            "validate": validate,
+            "enforcement_level": EnforcementLevel.MANDATORY,
+            "config_schema": config_schema,
+            "severity": Severity.HIGH if category == SECURITY else Severity.MEDIUM,
+            "tags": [category],
+        }
 
 
-def _check_metadata(name: str, controls: Sequence[str], category: str) -> None:
-    if not controls:
-        raise ValueError(f"policy {name} must cite at least one control")
-    if category not in CATEGORIES:
-        raise ValueError(f"policy {name}: category must be one of {CATEGORIES}, got {category!r}")
-
-
-class ResourceRule(ResourceValidationPolicy):
+class ResourceRule(_Cited, ResourceValidationPolicy):
     """A resource policy for `types`, citing the controls it implements; `check` yields one message per fault."""
 
     def __init__(
@@ -64,21 +88,9 @@ class ResourceRule(ResourceValidationPolicy):
         category: str = SECURITY,
         config_schema: PolicyConfigSchema | None = None,
     ) -> None:
-        _check_metadata(name, controls, category)
-        self.summary = summary
-        self.controls = tuple(controls)
-        self.category = category
         self.types = frozenset(types)
         self.check = check
-        super().__init__(
-            name=name,
-            description=_description(summary, controls),
-            validate=self._validate,
-            enforcement_level=EnforcementLevel.MANDATORY,
-            config_schema=config_schema,
-            severity=Severity.HIGH if category == SECURITY else Severity.MEDIUM,
-            tags=[category],
-        )
+        super().__init__(**self._cite(name, summary, controls, category, config_schema, self._validate))
 
     def _validate(self, args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type in self.types:
@@ -86,7 +98,7 @@ class ResourceRule(ResourceValidationPolicy):
                 report_violation(message, None)
 
 
-class StackRule(StackValidationPolicy):
+class StackRule(_Cited, StackValidationPolicy):
     """A policy over the whole stack (what spans resources), citing the controls it implements."""
 
     def __init__(
@@ -99,20 +111,8 @@ class StackRule(StackValidationPolicy):
         category: str = SECURITY,
         config_schema: PolicyConfigSchema | None = None,
     ) -> None:
-        _check_metadata(name, controls, category)
-        self.summary = summary
-        self.controls = tuple(controls)
-        self.category = category
         self.check = check
-        super().__init__(
-            name=name,
-            description=_description(summary, controls),
-            validate=self._validate,
-            enforcement_level=EnforcementLevel.MANDATORY,
-            config_schema=config_schema,
-            severity=Severity.HIGH if category == SECURITY else Severity.MEDIUM,
-            tags=[category],
-        )
+        super().__init__(**self._cite(name, summary, controls, category, config_schema, self._validate))
 
     def _validate(self, args: StackValidationArgs, report_violation: ReportViolation) -> None:
         for message, urn in self.check(args):

@@ -39,11 +39,15 @@ def as_engine_sends(props: Mapping[str, Any]) -> Any:
     return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))
 
 
-def changed(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of `base` with dotted paths set (or removed, with DELETE)."""
+Path = str | tuple[str, ...]
+
+
+def changed(base: Mapping[str, Any], changes: Mapping[Path, Any]) -> dict[str, Any]:
+    """A deep copy of `base` with paths set (or removed, with DELETE): dotted, or a tuple of keys for keys that hold
+    dots themselves (annotations, labels)."""
     result = copy.deepcopy(dict(base))
     for path, value in changes.items():
-        *parents, last = path.split(".")
+        *parents, last = path.split(".") if isinstance(path, str) else path
         node: Any = result
         for key in parents:
             node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})

@@ -1,5 +1,7 @@
-"""Passing and failing cases for every resource rule, one module per rule module (`policy/rules/<module>.py` is
-tested by `tests/policy/cases/<module>.py`), assembled here in the pack's module order."""
+"""Passing and failing cases for every rule, one module per rule module (`policy/rules/<module>.py` is tested by
+`tests/policy/cases/<module>.py`: `CASES` for its resource rules, `STACK_CASES` for its stack rules), assembled
+here in the pack's module order. The compliant resources are in `aws_resources.py` and `kubernetes_resources.py`,
+the compliant stacks in `stacks.py`."""
 
 from __future__ import annotations
 
@@ -92,6 +94,17 @@ AWS_CASES = (
     + aws_tagging.CASES
 )
 KUBERNETES_CASES = kubernetes_pods.CASES + kubernetes_networking.CASES + kubernetes_cluster.CASES
+STACK_CASES = (
+    aws_eks.STACK_CASES
+    + aws_ec2.STACK_CASES
+    + aws_elasticache.STACK_CASES
+    + aws_s3.STACK_CASES
+    + aws_rds.STACK_CASES
+    + aws_iam.STACK_CASES
+    + aws_ecr.STACK_CASES
+    + kubernetes_networking.STACK_CASES
+    + kubernetes_cluster.STACK_CASES
+)
 
 __all__ = [
     "ATTACHMENT_T",
@@ -147,6 +160,7 @@ __all__ = [
     "SG_T",
     "SSE",
     "SSE_T",
+    "STACK_CASES",
     "SUBNET",
     "SUBNET_T",
     "TAGS",

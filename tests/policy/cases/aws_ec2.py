@@ -1,4 +1,5 @@
-"""Passing and failing cases for the rules of `policy/rules/aws_ec2.py`."""
+"""The rules of `policy/rules/aws_ec2.py` on the compliant launch template, security groups and rules, subnet and flow
+log: each row one change and the messages it must produce."""
 
 from __future__ import annotations
 
@@ -17,112 +18,149 @@ from tests.policy.cases.aws_resources import (
     SUBNET,
     SUBNET_T,
 )
-from tests.policy.cases.common import Case
-from tests.policy.support import DELETE, changed
+from tests.policy.cases.common import TAGS, fails, passes, table
+from tests.policy.cases.stacks import drop, link, stack_table, vpc
+from tests.policy.support import DELETE
+
+DEFAULT_SG = {"vpcId": "vpc-0a1b2c3d4e5f60718", "ingress": [], "egress": [], "tags": TAGS}
+OPEN = {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}
 
 CASES = [
-    Case("aws-ec2-launchtemplate-enable-imdsv2", LAUNCH_TEMPLATE_T, LAUNCH_TEMPLATE),
-    Case(
-        "aws-ec2-launchtemplate-enable-imdsv2",
+    *table(
         LAUNCH_TEMPLATE_T,
-        changed(LAUNCH_TEMPLATE, {"metadataOptions.httpTokens": "optional"}),
-        "httpTokens must be 'required'",
-    ),
-    Case("aws-ec2-launchtemplate-configure-metadata-hop-limit", LAUNCH_TEMPLATE_T, LAUNCH_TEMPLATE),
-    Case(
-        "aws-ec2-launchtemplate-configure-metadata-hop-limit",
-        LAUNCH_TEMPLATE_T,
-        changed(LAUNCH_TEMPLATE, {"metadataOptions.httpPutResponseHopLimit": 2}),
-        "must be 1 (got 2)",
-    ),
-    Case(
-        "aws-ec2-launchtemplate-configure-metadata-hop-limit",
-        LAUNCH_TEMPLATE_T,
-        changed(LAUNCH_TEMPLATE, {"metadataOptions.httpPutResponseHopLimit": DELETE}),
-        "EKS then uses 2",
-        id="unset",
-    ),
-    Case("aws-ec2-launchtemplate-enable-ebs-encryption", LAUNCH_TEMPLATE_T, LAUNCH_TEMPLATE),
-    Case(
-        "aws-ec2-launchtemplate-enable-ebs-encryption",
-        LAUNCH_TEMPLATE_T,
-        changed(LAUNCH_TEMPLATE, {"blockDeviceMappings.0.ebs.encrypted": "false"}),
-        "(/dev/xvda) must set ebs.encrypted",
-    ),
-    Case(
-        "aws-ec2-launchtemplate-enable-ebs-encryption",
-        LAUNCH_TEMPLATE_T,
-        changed(LAUNCH_TEMPLATE, {"blockDeviceMappings": DELETE}),
-        "must define the root volume",
-        id="ami-default-volume",
-    ),
-    Case("aws-ec2-launchtemplate-disallow-public-ip", LAUNCH_TEMPLATE_T, LAUNCH_TEMPLATE),
-    Case(
-        "aws-ec2-launchtemplate-disallow-public-ip",
-        LAUNCH_TEMPLATE_T,
-        changed(LAUNCH_TEMPLATE, {"networkInterfaces": [{"deviceIndex": 0, "associatePublicIpAddress": "true"}]}),
-        "associatePublicIpAddress must not be true",
-    ),
-    Case("aws-ec2-securitygroup-disallow-public-ingress", SG_T, SG, id="https-open"),
-    Case("aws-ec2-securitygroup-disallow-public-ingress", SG_RULE_T, SG_RULE, id="http-open-rule"),
-    Case("aws-ec2-securitygroup-disallow-public-ingress", INGRESS_RULE_T, INGRESS_RULE, id="from-node-sg"),
-    Case(
-        "aws-ec2-securitygroup-disallow-public-ingress",
-        SG_T,
-        changed(SG, {"ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]}),
-        "admits 0.0.0.0/0 on tcp 22-22",
-    ),
-    Case(
-        "aws-ec2-securitygroup-disallow-public-ingress",
-        SG_T,
-        changed(SG, {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "ipv6CidrBlocks": ["::/0"]}]}),
-        "admits ::/0 on all ports",
-        id="all-ipv6",
-    ),
-    Case(
-        "aws-ec2-securitygroup-disallow-public-ingress",
-        SG_RULE_T,
-        changed(SG_RULE, {"fromPort": 0, "toPort": 65535}),
-        "tcp 0-65535",
-        id="rule-range",
-    ),
-    Case(
-        "aws-ec2-securitygroup-disallow-public-ingress",
-        INGRESS_RULE_T,
-        changed(INGRESS_RULE, {"referencedSecurityGroupId": DELETE, "cidrIpv4": "0.0.0.0/0"}),
-        "admits 0.0.0.0/0 on tcp 6379-6379",
-        id="vpc-rule",
-    ),
-    Case(
-        "aws-ec2-securitygroup-disallow-public-ingress",
-        SG_RULE_T,
-        changed(SG_RULE, {"fromPort": 8443, "toPort": 8443}),
-        config={"allowedPublicPorts": [443, 8443]},
-        id="configured-port",
-    ),
-    Case("aws-ec2-defaultsecuritygroup-disallow-rules", DEFAULT_SG_T, {"vpcId": "vpc-1", "ingress": [], "egress": []}),
-    Case(
-        "aws-ec2-defaultsecuritygroup-disallow-rules",
-        DEFAULT_SG_T,
+        LAUNCH_TEMPLATE,
         {
-            "vpcId": "vpc-1",
-            "ingress": [],
-            "egress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}],
+            "aws-ec2-launchtemplate-enable-imdsv2": [
+                fails("metadataOptions.httpTokens", "optional", "httpTokens must be 'required'"),
+                passes(
+                    {"metadataOptions.httpEndpoint": "disabled", "metadataOptions.httpTokens": "optional"},
+                    id="imds-off",
+                ),
+            ],
+            "aws-ec2-launchtemplate-configure-metadata-hop-limit": [
+                fails("metadataOptions.httpPutResponseHopLimit", 2, "must be 1 (got 2)"),
+                fails("metadataOptions.httpPutResponseHopLimit", DELETE, "EKS then uses 2", id="unset"),
+                passes(
+                    {"metadataOptions.httpEndpoint": "disabled", "metadataOptions.httpPutResponseHopLimit": 2},
+                    id="imds-off",
+                ),
+            ],
+            "aws-ec2-launchtemplate-enable-ebs-encryption": [
+                fails("blockDeviceMappings.0.ebs.encrypted", "false", "(/dev/xvda) must set ebs.encrypted"),
+                fails("blockDeviceMappings", DELETE, "must define the root volume", id="ami-default-volume"),
+                fails("blockDeviceMappings.0.ebs.encrypted", DELETE, "(/dev/xvda) must set ebs.encrypted", id="unset"),
+                passes({"blockDeviceMappings.0.ebs": DELETE, "blockDeviceMappings.0.noDevice": ""}, id="no-ebs"),
+            ],
+            "aws-ec2-launchtemplate-disallow-public-ip": [
+                fails(
+                    "networkInterfaces",
+                    [{"deviceIndex": 0, "associatePublicIpAddress": "true"}],
+                    "associatePublicIpAddress must not be true",
+                ),
+            ],
         },
-        "egress must be empty",
     ),
-    Case("aws-ec2-subnet-disallow-public-ip-on-launch", SUBNET_T, SUBNET),
-    Case(
-        "aws-ec2-subnet-disallow-public-ip-on-launch",
+    *table(
+        SG_T,
+        SG,
+        {
+            "aws-ec2-securitygroup-disallow-public-ingress": [
+                fails("ingress.0.fromPort", 22, "ingress[0] admits 0.0.0.0/0, ::/0 on tcp 22-443"),
+                fails("ingress.0.protocol", "-1", "ingress[0] admits 0.0.0.0/0, ::/0 on all ports", id="all-protocols"),
+                fails("ingress.0.protocol", "udp", "ingress[0] admits 0.0.0.0/0, ::/0 on udp 443-443", id="udp"),
+                passes({"ingress.0.protocol": "6"}, id="tcp-by-number"),
+                passes(
+                    {
+                        "ingress.0.fromPort": 22,
+                        "ingress.0.toPort": 22,
+                        "ingress.0.cidrBlocks": ["10.30.0.0/16"],
+                        "ingress.0.ipv6CidrBlocks": DELETE,
+                    },
+                    id="ssh-from-the-vpc",
+                ),
+                fails(
+                    "toPort",
+                    65535,
+                    "the rule admits 0.0.0.0/0 on tcp 80-65535",
+                    id="rule-range",
+                    on=(SG_RULE_T, SG_RULE),
+                ),
+                fails(
+                    "fromPort", DELETE, "the rule admits 0.0.0.0/0 on tcp;", id="rule-no-port", on=(SG_RULE_T, SG_RULE)
+                ),
+                passes({"type": "egress", "toPort": 65535}, id="egress-rule", on=(SG_RULE_T, SG_RULE)),
+                fails(
+                    "cidrIpv4",
+                    "0.0.0.0/0",
+                    "the rule admits 0.0.0.0/0 on tcp 6379-6379",
+                    id="vpc-rule",
+                    on=(INGRESS_RULE_T, INGRESS_RULE),
+                ),
+                fails(
+                    "cidrIpv6",
+                    "::/0",
+                    "the rule admits ::/0 on tcp 6379-6379",
+                    id="vpc-rule-ipv6",
+                    on=(INGRESS_RULE_T, INGRESS_RULE),
+                ),
+                fails(
+                    None,
+                    None,
+                    "only TCP [80] may be open",
+                    id="configured-ports",
+                    config={"allowedPublicPorts": [80]},
+                ),
+                passes(
+                    {"fromPort": 8443, "toPort": 8443},
+                    id="configured-port",
+                    on=(SG_RULE_T, SG_RULE),
+                    config={"allowedPublicPorts": [443, 8443]},
+                ),
+            ],
+        },
+    ),
+    *table(
+        DEFAULT_SG_T,
+        DEFAULT_SG,
+        {
+            "aws-ec2-defaultsecuritygroup-disallow-rules": [
+                fails("egress", [OPEN], "egress must be empty"),
+                fails("ingress", [OPEN], "ingress must be empty"),
+            ],
+        },
+    ),
+    *table(
         SUBNET_T,
-        changed(SUBNET, {"mapPublicIpOnLaunch": True}),
-        "mapPublicIpOnLaunch must be false",
+        SUBNET,
+        {
+            "aws-ec2-subnet-disallow-public-ip-on-launch": [
+                fails("mapPublicIpOnLaunch", True, "mapPublicIpOnLaunch must be false"),
+            ],
+        },
     ),
-    Case("aws-ec2-flowlog-configure-traffic-type", FLOW_LOG_T, FLOW_LOG),
-    Case(
-        "aws-ec2-flowlog-configure-traffic-type",
+    *table(
         FLOW_LOG_T,
-        changed(FLOW_LOG, {"trafficType": "ACCEPT"}),
-        "must be ALL or REJECT (got 'ACCEPT')",
+        FLOW_LOG,
+        {
+            "aws-ec2-flowlog-configure-traffic-type": [
+                fails("trafficType", "ACCEPT", "must be ALL or REJECT (got 'ACCEPT')"),
+                passes({"trafficType": "REJECT"}, id="reject"),
+            ],
+        },
     ),
 ]
+
+
+# The stack rules: what every VPC has.
+STACK_CASES = stack_table(
+    vpc,
+    {
+        "aws-ec2-vpc-enable-flow-logs": [
+            drop("flow-log").fails("VPC vpc has no aws.ec2.FlowLog"),
+            link("flow-log", "vpcId").fails("VPC vpc has no aws.ec2.FlowLog", id="flow-log-of-another-vpc"),
+        ],
+        "aws-ec2-vpc-configure-closed-default-security-group": [
+            drop("default-sg").fails("VPC vpc has no aws.ec2.DefaultSecurityGroup stripping its rules"),
+        ],
+    },
+)

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 from tests.policy.cases.aws_resources import ECR, ECR_T
-from tests.policy.cases.common import Case
-from tests.policy.support import DELETE, changed
+from tests.policy.cases.common import fails, table
+from tests.policy.cases.stacks import drop, link, registry, stack_table
+from tests.policy.support import DELETE
 
-CASES = [
-    Case("aws-ecr-repository-enable-immutable-tags", ECR_T, ECR),
-    Case(
-        "aws-ecr-repository-enable-immutable-tags",
-        ECR_T,
-        changed(ECR, {"imageTagMutability": DELETE}),
-        "got 'MUTABLE'",
-    ),
-    Case("aws-ecr-repository-enable-scan-on-push", ECR_T, ECR),
-    Case(
-        "aws-ecr-repository-enable-scan-on-push",
-        ECR_T,
-        changed(ECR, {"imageScanningConfiguration": DELETE}),
-        "scanOnPush must be true",
-    ),
-]
+CASES = table(
+    ECR_T,
+    ECR,
+    {
+        "aws-ecr-repository-enable-immutable-tags": [
+            fails("imageTagMutability", DELETE, "got 'MUTABLE'"),
+            fails(
+                "imageTagMutability", "MUTABLE", "imageTagMutability must be 'IMMUTABLE' (got 'MUTABLE')", id="mutable"
+            ),
+        ],
+        "aws-ecr-repository-enable-scan-on-push": [
+            fails("imageScanningConfiguration", DELETE, "scanOnPush must be true"),
+            fails("imageScanningConfiguration.scanOnPush", False, "scanOnPush must be true", id="off"),
+        ],
+    },
+)
+
+
+# The stack rule: every repository has its lifecycle policy.
+STACK_CASES = stack_table(
+    registry,
+    {
+        "aws-ecr-repository-configure-lifecycle-policy": [
+            link("inference-lifecycle", "repository").passes(id="linked-by-name"),
+            drop("inference-lifecycle").fails("repository inference has no aws.ecr.LifecyclePolicy"),
+        ],
+    },
+)

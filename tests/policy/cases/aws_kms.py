@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from tests.policy.cases.aws_resources import KMS, KMS_T
-from tests.policy.cases.common import Case
-from tests.policy.support import DELETE, changed
+from tests.policy.cases.common import fails, passes, table
+from tests.policy.support import DELETE
 
-CASES = [
-    Case("aws-kms-key-enable-rotation", KMS_T, KMS),
-    Case(
-        "aws-kms-key-enable-rotation",
-        KMS_T,
-        changed(KMS, {"enableKeyRotation": DELETE, "customerMasterKeySpec": "RSA_2048", "keyUsage": "SIGN_VERIFY"}),
-        id="asymmetric",
-    ),
-    Case(
-        "aws-kms-key-enable-rotation",
-        KMS_T,
-        changed(KMS, {"enableKeyRotation": False}),
-        "enableKeyRotation must be true",
-    ),
-    Case("aws-kms-key-configure-key-policy", KMS_T, KMS),
-    Case("aws-kms-key-configure-key-policy", KMS_T, changed(KMS, {"policy": DELETE}), "policy must be set"),
-]
+CASES = table(
+    KMS_T,
+    KMS,
+    {
+        "aws-kms-key-enable-rotation": [
+            passes(
+                {"enableKeyRotation": DELETE, "customerMasterKeySpec": "RSA_2048", "keyUsage": "SIGN_VERIFY"},
+                id="asymmetric",
+            ),
+            fails("enableKeyRotation", False, "enableKeyRotation must be true"),
+        ],
+        "aws-kms-key-configure-key-policy": [
+            fails("policy", DELETE, "policy must be set"),
+        ],
+    },
+)

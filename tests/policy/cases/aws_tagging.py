@@ -5,32 +5,29 @@ from __future__ import annotations
 import json
 
 from tests.policy.cases.aws_resources import KMS, KMS_T, RDS, RDS_T
-from tests.policy.cases.common import Case
-from tests.policy.support import DELETE, changed
+from tests.policy.cases.common import fails, passes, table
+from tests.policy.support import DELETE
 
-CASES = [
-    Case("aws-tagging-resource-configure-required-tags", RDS_T, RDS),
-    Case(
-        "aws-tagging-resource-configure-required-tags",
-        RDS_T,
-        changed(RDS, {"tags": {"Name": "db"}}),
-        id="provider-default-tags",
-        provider={
-            "region": "us-east-1",
-            "defaultTags": json.dumps({"tags": {"Project": "mlp", "Environment": "dev", "ManagedBy": "pulumi"}}),
-        },
-    ),
-    Case(
-        "aws-tagging-resource-configure-required-tags",
-        KMS_T,
-        changed(KMS, {"tags": {"Project": "mlp", "Name": "k"}}),
-        "tags must include Environment, ManagedBy",
-    ),
-    Case(
-        "aws-tagging-resource-configure-required-tags",
-        KMS_T,
-        changed(KMS, {"tags": DELETE}),
-        "tags must include Project, Environment, ManagedBy",
-        id="untagged",
-    ),
-]
+CASES = table(
+    RDS_T,
+    RDS,
+    {
+        "aws-tagging-resource-configure-required-tags": [
+            passes(
+                {"tags": {"Name": "db"}},
+                id="provider-default-tags",
+                provider={
+                    "region": "us-east-1",
+                    "defaultTags": json.dumps(
+                        {"tags": {"Project": "mlp", "Environment": "dev", "ManagedBy": "pulumi"}}
+                    ),
+                },
+            ),
+            fails("tags", {"Project": "mlp", "Name": "k"}, "tags must include Environment, ManagedBy", on=(KMS_T, KMS)),
+            fails(("tags", "ManagedBy"), DELETE, "tags must include ManagedBy"),
+            fails(("tags", "Environment"), "", "tags must include Environment", id="blank"),
+            fails(None, None, "tags must include CostCenter", id="configured", config={"requiredTags": ["CostCenter"]}),
+            fails("tags", DELETE, "tags must include Project, Environment, ManagedBy", id="untagged", on=(KMS_T, KMS)),
+        ],
+    },
+)

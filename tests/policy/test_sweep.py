@@ -1,0 +1,94 @@
+"""The sweep: every place a rule reports a violation is asserted by a failing case that changes one thing.
+
+A suite that never looks at a message cannot notice it gone: blanking any one of them (or breaking the branch that
+reaches it) must turn some case red. `scripts/mutate_policy.py` checks that by mutating the rules; these tests
+check the cases up front, in a second, from the rule modules' own source (`tests/policy/sites.py`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.policy.cases import AWS_CASES, KUBERNETES_CASES, STACK_CASES, Case
+from tests.policy.cases.stacks import StackCase
+from tests.policy.sites import Site, message_of, overlaps, violation_sites, watching
+from tests.policy.support import DELETE, changed, resource_rule, stack_rule, stack_violations, violations
+
+RESOURCE_CASES = AWS_CASES + KUBERNETES_CASES
+
+
+def _run(case: Case | StackCase) -> list[str]:
+    if isinstance(case, StackCase):
+        found = stack_violations(stack_rule(case.rule), case.build(), config=case.config)
+        return [message for message, _ in found]
+    rule = resource_rule(case.rule)
+    return violations(rule, case.type, case.props, config=case.config, provider=case.provider)
+
+
+def _asserting_cases() -> dict[Site, list[str]]:
+    """For each violation site, the failing cases whose expected messages cover what the site reported."""
+    sites = violation_sites()
+    asserted: dict[Site, list[str]] = {site: [] for site in sites}
+    cases: list[Case | StackCase] = [*RESOURCE_CASES, *STACK_CASES]
+    for case in cases:
+        if case.expect is None:
+            continue
+        with watching(sites) as reached:
+            reported = _run(case)
+        expects = case.expects or (case.expect,)
+        for site, part in reached:
+            if any(overlaps(e, part, message) for e in expects for message in reported):
+                asserted[site].append(case.label)
+    return asserted
+
+
+def test_the_rule_modules_have_violation_sites_to_sweep() -> None:
+    sites = violation_sites()
+    assert len(sites) >= 150, len(sites)
+    assert {s.file for s in sites} >= {"aws_elasticache.py", "aws_iam.py", "data_store.py", "kubernetes_pods.py"}
+
+
+def test_every_violation_site_is_asserted_by_a_failing_case() -> None:
+    """Each `yield` (and each returned message) of every rule is reached by a failing case whose expected message
+    covers what that site reported, so blanking the message or cutting the branch fails that case."""
+    unasserted = [str(site) for site, cases in _asserting_cases().items() if not cases]
+    assert not unasserted, "violation sites no failing case asserts:\n" + "\n".join(unasserted)
+
+
+def test_the_watch_sees_what_a_site_reports() -> None:
+    """The sweep's own instrument: a known site, reached by a known case, with its message."""
+    (site,) = [s for s in violation_sites() if s.function == "at_rest_encryption" and "atRest" in _line(s)]
+    case = next(c for c in RESOURCE_CASES if c.expect == "atRestEncryptionEnabled must be true")
+    with watching([site]) as reached:
+        reported = _run(case)
+    assert reached == [(site, "atRestEncryptionEnabled must be true")]
+    assert reported == ["atRestEncryptionEnabled must be true"]
+    assert message_of(("a message", "urn")) == "a message"
+
+
+def _line(site: Site) -> str:
+    from tests.policy.sites import RULES_DIR
+
+    return (RULES_DIR / site.file).read_text().splitlines()[site.line - 1]
+
+
+@pytest.mark.parametrize("case", [c for c in RESOURCE_CASES if c.expect is not None], ids=lambda c: c.label)
+def test_every_failing_case_changes_one_thing(case: Case) -> None:
+    """A failing case is a compliant resource (one its rule passes) with one change: one path of its props set or
+    removed, or, props untouched, the policy config or the provider."""
+    compliant = [c.props for c in RESOURCE_CASES if c.rule == case.rule and c.type == case.type and c.expect is None]
+    assert compliant, f"{case.rule} has no passing {case.type} to start from"
+    if case.config is not None or case.provider is not None:
+        assert len(case.changes) <= 1
+        assert case.changes or case.props in compliant
+    else:
+        assert len(case.changes) == 1, case.changes
+        assert any(
+            changed(props, {case.changes[0]: DELETE}) == changed(case.props, {case.changes[0]: DELETE})
+            for props in compliant
+        ), "the case differs from every compliant resource elsewhere too"
+
+
+def test_case_labels_are_unique() -> None:
+    labels = [c.label for c in [*RESOURCE_CASES, *STACK_CASES]]
+    assert len(labels) == len(set(labels))
