@@ -38,6 +38,7 @@ from service.middleware import RequestContext
 from service.responses import to_response
 from service.routes import drift, health, predict
 from service.settings import Settings
+from service.v2 import routes as v2
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(drift.router)
+    app.include_router(v2.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
     if settings.fast_lane:
         # The routes FastAPI puts in the scope when it matches them (the latency metric's route label).

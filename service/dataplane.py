@@ -28,11 +28,13 @@ from service.core.cache import PredictionCache
 from service.core.drift import DriftMonitor
 from service.core.errors import ModelNotReady, NonFiniteOutput, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from service.core.loader import LoadedModel
-from service.core.predict import predict
+from service.core.predict import Prediction, predict
+from service.core.split import Variant
 from service.core.validation import Matrix, parse_invocations, parse_predict
-from service.core.variants import Variants
+from service.core.variants import Choice, Variants
 from service.metrics import Metrics
 from service.settings import Settings
+from service.v2.errors import v2_error_body, v2_status
 
 log = logging.getLogger("service.app")
 
@@ -68,6 +70,8 @@ def error_reply(error: ServiceError, path: str) -> Reply:
         log.error(error.message, exc_info=error.__cause__ or error)
     if path == "/invocations":
         return mlflow_error(error)
+    if path.startswith("/v2/") or path == "/v2":
+        return Reply(v2_status(error), render(v2_error_body(error)))
     return Reply(error.status, render({"error": error.to_dict()}))
 
 
@@ -131,19 +135,14 @@ class DataPlane:
         request uses one model version even if a reload swaps it meanwhile (503 while no champion is loaded).
         """
         variants = self.variants
-        choice = variants.choose(headers.get(self._key_header))
+        choice = self.choose(headers)
         schema = choice.model.schema
         max_rows = self.settings.max_batch_rows
         if endpoint == "invocations":
             rows = await _parse(parse_invocations, body, content_type, schema, max_rows)
         else:
             rows = await _parse(parse_predict, body, schema, max_rows)
-        self.drift.observe(rows, choice.champion)
-        cache, batcher, offload = self.cache, self.batcher, self.settings.offload_min_rows
-        variant, result = await variants.serve(
-            choice, rows, lambda model: predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
-        )
-        self.metrics.predictions.labels(endpoint=endpoint).inc(len(rows))
+        variant, result = await self.serve(choice, rows, endpoint)
         model = result.model
         if endpoint == "invocations":
             # MLflow's response body has only "predictions": the variant is named in the header alone.
@@ -157,6 +156,22 @@ class DataPlane:
             info = {"name": model.name, "version": model.version, **ref.describe()}
             content = {"predictions": result.values, "model": info, "variant": variant}
         return Reply(200, render(content), headers=model_headers(model, variant))
+
+    def choose(self, headers: Mapping[str, str]) -> Choice:
+        """Who answers a request with these headers (the A/B key header, by lower-case name); 503 while no champion
+        is loaded."""
+        return self.variants.choose(headers.get(self._key_header))
+
+    async def serve(self, choice: Choice, rows: Matrix, endpoint: str) -> tuple[Variant, Prediction]:
+        """Predict validated rows with the chosen variant, through drift, cache and batcher; counted under
+        `endpoint` (every protocol's requests go through here)."""
+        self.drift.observe(rows, choice.champion)
+        cache, batcher, offload = self.cache, self.batcher, self.settings.offload_min_rows
+        served = await self.variants.serve(
+            choice, rows, lambda model: predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
+        )
+        self.metrics.predictions.labels(endpoint=endpoint).inc(len(rows))
+        return served
 
     # ------------------------------------------------------------------------------------------ operations
 
