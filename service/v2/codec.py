@@ -108,10 +108,11 @@ def parse_infer(body: bytes, header_length: str | None, schema: InputSchema, max
     inputs = payload.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidTensor('"inputs" must be a non-empty list of tensors')
+    booleans = b"true" in header or b"false" in header
     tensors = []
     offset = 0
     for i, spec in enumerate(inputs):
-        tensor, offset = _tensor(spec, i, binary, offset, max_rows)
+        tensor, offset = _tensor(spec, i, binary, offset, max_rows, booleans)
         tensors.append(tensor)
     if offset != len(binary):
         raise InvalidTensor(
@@ -153,7 +154,9 @@ def _requested_outputs(value: Any, default_binary: bool) -> dict[str, bool]:
     return wanted
 
 
-def _tensor(spec: Any, index: int, binary: memoryview, offset: int, max_rows: int) -> tuple[Tensor, int]:
+def _tensor(
+    spec: Any, index: int, binary: memoryview, offset: int, max_rows: int, booleans: bool
+) -> tuple[Tensor, int]:
     """Input `index` of the request, and the offset of the next binary input."""
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise InvalidTensor(f'input {index} must be an object with a "name"')
@@ -175,7 +178,7 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int, max_rows: in
     if size is None:
         if "data" not in spec:
             raise InvalidTensor(f'{label} has neither "data" nor parameters.binary_data_size')
-        values = _from_json(spec["data"], datatype, count, label)
+        values = _from_json(spec["data"], datatype, count, label, booleans)
     else:
         if "data" in spec:
             raise InvalidTensor(f'{label} has both "data" and parameters.binary_data_size')
@@ -228,11 +231,24 @@ def _bytes_elements(chunk: memoryview, count: int, label: str) -> np.ndarray[Any
     return out
 
 
-def _from_json(data: Any, datatype: str, count: int, label: str) -> np.ndarray[Any, Any]:
+def _from_json(data: Any, datatype: str, count: int, label: str, booleans: bool) -> np.ndarray[Any, Any]:
     """`data`, flat or nested in row-major order, as one numpy array: numpy infers the kind of every value at
-    once, and a kind other than the datatype's (a string among numbers, a null, a ragged list) is refused."""
+    once, and a kind other than the datatype's (a string among numbers, a null, a ragged list) is refused.
+    `booleans`: the JSON holds a boolean somewhere (numpy reads [1, true] as [1, 1]), so types are checked too."""
     if not isinstance(data, list):
         raise InvalidTensor(f'{label}: "data" must be a list of values')
+    if datatype == BYTES:
+        # Strings only (numpy would turn a number among strings into its text), checked one by one: BYTES values
+        # are read one by one anyway.
+        try:
+            strings = np.array(data, dtype=object).reshape(-1)
+        except ValueError as e:
+            raise InvalidTensor(f'{label}: "data" is not a BYTES tensor: {e}'[:300]) from e
+        if strings.size != count:
+            raise InvalidTensor(f'{label}: the shape holds {count} values; "data" has {strings.size}')
+        if not all(type(v) is str for v in strings):
+            raise InvalidTensor(f'{label}: "data" of a BYTES tensor must hold strings only')
+        return strings
     try:
         values = np.array(data)
     except (ValueError, OverflowError) as e:  # ragged nesting; an integer beyond every numpy type
@@ -240,27 +256,16 @@ def _from_json(data: Any, datatype: str, count: int, label: str) -> np.ndarray[A
     if values.size != count:
         raise InvalidTensor(f'{label}: the shape holds {count} values; "data" has {values.size}')
     kind = values.dtype.kind
-    expected = {"BOOL": "b", BYTES: "U"}.get(datatype, "iu" if datatype[0] in "IU" else "iuf")
+    expected = "b" if datatype == "BOOL" else "iu" if datatype[0] in "IU" else "iuf"
     if count and kind not in expected:
         raise InvalidTensor(f'{label}: "data" holds {_kind_name(kind)}, not {datatype} values')
-    if datatype == BYTES:
-        return values.ravel().astype(object)
     if kind in "iu" and datatype[0] in "IU":
         info = np.iinfo(DTYPES[datatype])
         if count and (values.min() < info.min or values.max() > info.max):
             raise InvalidTensor(f"{label}: a value is outside {datatype}'s range [{info.min}, {info.max}]")
-    if kind != "b" and _has_booleans(data):
+    if kind != "b" and booleans and any(type(v) is bool for v in np.array(data, dtype=object).reshape(-1)):
         raise InvalidTensor(f'{label}: "data" holds true/false among {datatype} values')
-    return values.ravel().astype(DTYPES[datatype])
-
-
-def _has_booleans(data: list[Any]) -> bool:
-    """numpy reads [1, true] as [1, 1]: a boolean among numbers is found by its type (only when the JSON holds a
-    boolean at all, which the rendered list shows at C speed)."""
-    text = orjson.dumps(data)
-    if b"true" not in text and b"false" not in text:
-        return False
-    return any(type(v) is bool for v in np.array(data, dtype=object).ravel())
+    return values.reshape(-1).astype(DTYPES[datatype])
 
 
 def _kind_name(kind: str) -> str:

@@ -219,13 +219,24 @@ def test_string_and_integer_columns_take_bytes_and_int_tensors(tmp_path: Path) -
     response = client.post(f"/v2/models/{NAME}/infer", content=body, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["outputs"][0]["data"] == pytest.approx(expected)
-    wrong = {"name": "city", "shape": [1], "datatype": "FP64", "data": [1.0]}
     others = [
         {"name": "rooms", "shape": [1], "datatype": "INT64", "data": [2]},
         {"name": "area", "shape": [1], "datatype": "FP64", "data": [50.0]},
     ]
-    response = client.post(f"/v2/models/{NAME}/infer", json={"inputs": [wrong, *others]})
-    assert response.status_code == 400 and "input 'city'" in response.json()["error"]
+    for wrong in (
+        {"name": "city", "shape": [1], "datatype": "FP64", "data": [1.0]},
+        {"name": "city", "shape": [1], "datatype": "BYTES", "data": [1]},  # numpy alone would read it as "1"
+    ):
+        response = client.post(f"/v2/models/{NAME}/infer", json={"inputs": [wrong, *others]})
+        assert response.status_code == 400 and "input 'city'" in response.json()["error"], response.text
+    # A JSON BYTES tensor and a BOOL-free INT64 one answer as the binary ones did.
+    columns = [
+        {"name": "city", "shape": [4], "datatype": "BYTES", "data": rows.city.tolist()},
+        {"name": "rooms", "shape": [4], "datatype": "INT64", "data": rows.rooms.tolist()},
+        {"name": "area", "shape": [4], "datatype": "FP64", "data": rows.area.tolist()},
+    ]
+    response = client.post(f"/v2/models/{NAME}/infer", json={"inputs": columns})
+    assert response.json()["outputs"][0]["data"] == pytest.approx(expected)
 
 
 def test_the_openapi_document_lists_the_v2_routes(client: TestClient) -> None:
