@@ -220,12 +220,12 @@ def test_string_and_integer_columns_take_bytes_and_int_tensors(tmp_path: Path) -
     assert response.status_code == 200, response.text
     assert response.json()["outputs"][0]["data"] == pytest.approx(expected)
     others = [
-        {"name": "rooms", "shape": [1], "datatype": "INT64", "data": [2]},
-        {"name": "area", "shape": [1], "datatype": "FP64", "data": [50.0]},
+        {"name": "rooms", "shape": [2], "datatype": "INT64", "data": [2, 3]},
+        {"name": "area", "shape": [2], "datatype": "FP64", "data": [50.0, 40.0]},
     ]
     for wrong in (
-        {"name": "city", "shape": [1], "datatype": "FP64", "data": [1.0]},
-        {"name": "city", "shape": [1], "datatype": "BYTES", "data": [1]},  # numpy alone would read it as "1"
+        {"name": "city", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+        {"name": "city", "shape": [2], "datatype": "BYTES", "data": ["paris", 1]},  # numpy alone reads 1 as "1"
     ):
         response = client.post(f"/v2/models/{NAME}/infer", json={"inputs": [wrong, *others]})
         assert response.status_code == 400 and "input 'city'" in response.json()["error"], response.text
