@@ -21,6 +21,7 @@ from tritonclient.utils import InferenceServerException
 
 from local import servers
 from tests.reliability.conftest import Service, serving_registered
+from tests.service.conftest import wait_for
 
 NAME = "svc_v2_triton"
 
@@ -28,12 +29,15 @@ NAME = "svc_v2_triton"
 @pytest.fixture(scope="module")
 def service(
     mlflow_server: servers.MlflowServer,
+    redis_server: servers.RedisServer,
     diabetes: tuple[pd.DataFrame, pd.Series],
     linear: LinearRegression,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     state: Path = tmp_path_factory.mktemp("v2-clients")
-    with serving_registered(mlflow_server.url, NAME, linear, diabetes[0], state, workers=1) as running:
+    with serving_registered(
+        mlflow_server.url, NAME, linear, diabetes[0], state, workers=1, cache_url=redis_server.url
+    ) as running:
         yield running
 
 
@@ -114,3 +118,23 @@ def test_tritonclient_gets_the_protocols_errors(triton: httpclient.InferenceServ
     with pytest.raises(InferenceServerException) as bad_shape:
         triton.infer(NAME, [narrow])
     assert bad_shape.value.status() == "400" and "9 columns" in bad_shape.value.message()
+
+
+def test_v2_requests_are_counted_and_cached_by_the_same_data_plane(
+    triton: httpclient.InferenceServerClient, service: Service, diabetes: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """Rows sent over V2 are counted under endpoint="v2" and answered from the version-keyed Redis cache once
+    computed, as /predict's are."""
+    rows = diabetes[0].tail(20).to_numpy(dtype=np.float64)
+    tensor = httpclient.InferInput("x", list(rows.shape), "FP64")
+    tensor.set_data_from_numpy(rows, binary_data=True)
+    counted = service.metric("serving_predictions_total", endpoint="v2")
+    hits = service.metric("serving_cache_hits_total")
+    first = triton.infer(NAME, [tensor]).as_numpy("predict")
+    assert service.metric("serving_predictions_total", endpoint="v2") == counted + len(rows)
+
+    def answered_from_cache() -> bool:
+        np.testing.assert_array_equal(triton.infer(NAME, [tensor]).as_numpy("predict"), first)
+        return service.metric("serving_cache_hits_total") >= hits + len(rows)
+
+    wait_for(answered_from_cache, 10, "V2 rows answered from the cache", interval=0.2)
