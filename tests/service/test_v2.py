@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, Ridge
 
 from service.app import create_app
 from service.core.loader import LoadedModel, open_model, validate
@@ -255,3 +255,30 @@ def test_the_openapi_document_lists_the_v2_routes(client: TestClient) -> None:
     content = paths["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "application/octet-stream"}
     assert "$ref" not in json.dumps(content["application/json"])
+
+
+def test_v2_follows_the_ab_split_and_a_version_pins_its_variant(
+    model: LoadedModel, tmp_path: Path, diabetes: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """Unversioned inference is split as /predict's is (here all to the challenger); a versioned one is answered
+    by that version, champion or challenger; any other version is a 404 naming both."""
+    challenger = loaded(tmp_path / "ridge", Ridge(alpha=0.5).fit(*diabetes), diabetes[0], version="5")
+    client = client_for(
+        model, tmp_path, challenger_alias="staging", ab_weights="champion=0,challenger=100", shadow_fraction=0
+    )
+    client.app.state.data_plane.variants.challenger.current = challenger  # type: ignore[attr-defined]
+    body = {"inputs": [{"name": "x", "shape": [1, 10], "datatype": "FP64", "data": [0.01] * 10}]}
+    answers = {}
+    for path, variant, version in (
+        (f"/v2/models/{NAME}/infer", "challenger", "5"),
+        (f"/v2/models/{NAME}/versions/4/infer", "champion", "4"),
+        (f"/v2/models/{NAME}/versions/5/infer", "challenger", "5"),
+    ):
+        response = client.post(path, json=body)
+        assert response.status_code == 200, response.text
+        assert (response.headers["x-model-variant"], response.json()["model_version"]) == (variant, version)
+        answers[path] = response.json()["outputs"][0]["data"]
+    assert answers[f"/v2/models/{NAME}/infer"] != answers[f"/v2/models/{NAME}/versions/4/infer"]
+    assert client.get(f"/v2/models/{NAME}").json()["versions"] == ["4", "5"]
+    response = client.post(f"/v2/models/{NAME}/versions/6/infer", json=body)
+    assert response.status_code == 404 and response.json()["error"].endswith("the serving versions are 4 and 5")
