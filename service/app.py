@@ -78,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         # Inside RequestContext (added after it, so it runs first): the lane's answers get the same headers,
         # access line and metrics.
-        app.add_middleware(FastLane, plane=plane, routes=lanes)
+        v2_declared = {route.path: route for route in v2.router.routes if isinstance(route, APIRoute)}
+        v2_lanes = (v2_declared["/v2/models/{name}/infer"], v2_declared["/v2/models/{name}/versions/{version}/infer"])
+        app.add_middleware(FastLane, plane=plane, routes=lanes, v2_routes=v2_lanes)
     # Unexpected exceptions are answered by RequestContext itself: a handler for `Exception` would run in
     # Starlette's ServerErrorMiddleware, outside RequestContext, with no request id to log or return.
     app.add_middleware(RequestContext, metrics=metrics, holder=plane.variants.champion)
