@@ -212,6 +212,8 @@ def _from_binary(chunk: memoryview, datatype: str, count: int, label: str) -> np
 
 def _bytes_elements(chunk: memoryview, count: int, label: str) -> np.ndarray[Any, Any]:
     """BYTES in the binary extension: each element a 4-byte little-endian length, then that many bytes."""
+    if count * 4 > len(chunk):  # before allocating for `count` elements the shape may only claim
+        raise InvalidTensor(f"{label}: {count} BYTES elements take at least {count * 4} bytes; {len(chunk)} were sent")
     out = np.empty(count, dtype=object)
     position, end = 0, len(chunk)
     for i in range(count):

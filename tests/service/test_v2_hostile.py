@@ -132,9 +132,14 @@ CASES: dict[str, tuple[tuple[bytes, dict[str, str]], int, str]] = {
         "BOOL",
     ),
     "bytes-length-lies": (
-        _binary({"inputs": [_bin_input(8, "BYTES", [1, 10])]}, struct.pack("<I", 1000) + b"abcd"),
+        _binary({"inputs": [_bin_input(8, "BYTES", [1, 1])]}, struct.pack("<I", 1000) + b"abcd"),
         400,
         "claims 1000 bytes",
+    ),
+    "bytes-shape-claims-a-trillion": (
+        _binary({"inputs": [_bin_input(8, "BYTES", [1, 10**12])]}, struct.pack("<I", 4) + b"abcd"),
+        400,
+        "at least",
     ),
     "bytes-not-utf8": (
         _binary({"inputs": [_bin_input(6, "BYTES", [1, 1])]}, struct.pack("<I", 2) + b"\xff\xfe"),
