@@ -88,7 +88,8 @@ def parse_infer(body: bytes, header_length: str | None, schema: InputSchema, max
     if header_length is None:
         header, binary = body, memoryview(b"")
     else:
-        if not header_length.isdigit():
+        # Digits only, and few (int() refuses over 4300 digits with a ValueError).
+        if not header_length.isdigit() or len(header_length) > 18:
             raise InvalidTensor(f"Inference-Header-Content-Length must be a number of bytes, got {header_length!r}")
         size = int(header_length)
         if size > len(body):

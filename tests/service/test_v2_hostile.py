@@ -112,6 +112,11 @@ CASES: dict[str, tuple[tuple[bytes, dict[str, str]], int, str]] = {
     ),
     # The binary extension
     "header-length-not-a-number": (_binary({"inputs": [_bin_input(80)]}, ROW, length="abc"), 400, "Inference-Header"),
+    "header-length-of-5000-digits": (
+        _binary({"inputs": [_bin_input(80)]}, ROW, length="9" * 5000),
+        400,
+        "Inference-Header",
+    ),
     "header-length-beyond-body": (_binary({"inputs": [_bin_input(80)]}, ROW, length="99999"), 400, "only"),
     "header-length-cuts-json": (_binary({"inputs": [_bin_input(80)]}, ROW, length="10"), 400, "not valid JSON"),
     "size-larger-than-data": (_binary({"inputs": [_bin_input(800)]}, ROW), 400, "truncated"),
