@@ -353,7 +353,9 @@ def _numeric_column(column: Column, tensor: Tensor, values: np.ndarray[Any, Any]
         return out
     row = int(np.argmax(bad))
     raise InvalidTensor(
-        f"input '{tensor.name}', column '{column.name}', row {row}: {values[row]!r} {why}", row=row, field=tensor.name
+        f"input '{tensor.name}', column '{column.name}', row {row}: {values[row].item()!r} {why}",
+        row=row,
+        field=tensor.name,
     )
 
 
