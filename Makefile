@@ -58,8 +58,9 @@ bench: venv system-deps ## benchmark the service against mlflow models serve and
 
 DB ?= sqlite
 
-demo: venv system-deps ## run the whole topology locally (DB=postgres for the production backend store)
-	$(PY) -m local up --db $(DB)
+DEMO_MODEL ?= diabetes
+demo: venv system-deps ## run the whole topology locally (DB=postgres for the production backend store, DEMO_MODEL=iris for a classifier)
+	$(PY) -m local up --db $(DB) --model $(DEMO_MODEL)
 
 demo-down: ## stop everything the demo started
 	@if [ -x $(PY) ]; then $(PY) -m local down; fi

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import CacheConfig
-from infra.security import admitting_only, rotating_key
+from infra.security import admitting_only, encrypted_log_groups, rotating_key
 
 PORT = 6379
 
@@ -53,20 +53,13 @@ class Cache(pulumi.ComponentResource):
             parent=self,
             services=("elasticache",),
         )
-        logs_key = rotating_key(
+        (slow_log,) = encrypted_log_groups(
             f"{name}-redis-logs-key",
             description=f"Encryption of the slow log of ElastiCache {name}",
+            log_groups={f"{name}-redis-slow-log": slow_log_group(name)},
+            retention_days=cfg.log_retention_days,
             tags=args.tags,
             parent=self,
-            log_group_names=[slow_log_group(name)],
-        )
-        slow_log = aws.cloudwatch.LogGroup(
-            f"{name}-redis-slow-log",
-            name=slow_log_group(name),
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=logs_key.arn,
-            tags=tags("redis-slow-log"),
-            opts=child,
         )
         security_group = admitting_only(
             f"{name}-redis-sg",
@@ -79,7 +72,7 @@ class Cache(pulumi.ComponentResource):
         )
         subnet_group = aws.elasticache.SubnetGroup(
             f"{name}-redis-subnets",
-            description=f"Private subnets of ElastiCache Redis {name}",
+            description=f"Data subnets of ElastiCache Redis {name}",
             subnet_ids=list(args.subnet_ids),
             tags=tags("redis-subnets"),
             opts=child,

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from infra.config import ClusterConfig, NodeGroupConfig
 from infra.deployer import deployer_principal
 from infra.kubeconfig import kubeconfig
-from infra.security import rotating_key
+from infra.security import encrypted_log_groups, rotating_key
 from infra.upgrade import check_upgrade_step, running_version
 from infra.versions import release
 
@@ -189,20 +189,13 @@ class Cluster(pulumi.ComponentResource):
         )
         # Created before the cluster: otherwise EKS creates it on first log line, with no retention and no KMS.
         log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
-        logs_key = rotating_key(
+        (log_group,) = encrypted_log_groups(
             f"{name}-control-plane-logs-key",
             description=f"Encryption of the control-plane logs of EKS cluster {args.cluster_name}",
+            log_groups={f"{name}-control-plane-logs": log_group_name},
+            retention_days=cfg.log_retention_days,
             tags=args.tags,
             parent=self,
-            log_group_names=[log_group_name],
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane-logs",
-            name=log_group_name,
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=logs_key.arn,
-            tags=tags("control-plane-logs"),
-            opts=child,
         )
 
         cluster = aws.eks.Cluster(

@@ -3,7 +3,6 @@ its logs, OS metrics and Performance Insights kept; upgraded in place by config.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import DatabaseConfig
-from infra.security import admitting_only, rotating_key
+from infra.security import admitting_only, encrypted_log_groups, rotating_key, service_trust_policy
 
 PORT = 5432
 DB_NAME = "mlflow"
@@ -46,6 +45,7 @@ class Database(pulumi.ComponentResource):
     """One PostgreSQL instance (Multi-AZ per config) holding MLflow's tracking and registry tables."""
 
     address: pulumi.Output[str]
+    identifier: pulumi.Output[str]
     port: int
     db_name: str
     username: str
@@ -71,24 +71,14 @@ class Database(pulumi.ComponentResource):
             services=("rds",),
         )
         log_names = {log: instance_log_group(identifier, log) for log in EXPORTED_LOGS}
-        logs_key = rotating_key(
+        log_groups = encrypted_log_groups(
             f"{name}-db-logs-key",
             description=f"Encryption of the exported logs of the MLflow database of {name}",
+            log_groups={f"{name}-db-{log}-logs": group for log, group in log_names.items()},
+            retention_days=cfg.log_retention_days,
             tags=args.tags,
             parent=self,
-            log_group_names=list(log_names.values()),
         )
-        log_groups = [
-            aws.cloudwatch.LogGroup(
-                f"{name}-db-{log}-logs",
-                name=group,
-                retention_in_days=cfg.log_retention_days,
-                kms_key_id=logs_key.arn,
-                tags=tags(f"db-{log}-logs"),
-                opts=child,
-            )
-            for log, group in log_names.items()
-        ]
         monitoring_role_arn = self._monitoring_role(name, partition, tags("db-monitoring"))
         security_group = admitting_only(
             f"{name}-db-sg",
@@ -101,7 +91,7 @@ class Database(pulumi.ComponentResource):
         )
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-db-subnets",
-            description=f"Private subnets of the MLflow database of {name}",
+            description=f"Data subnets of the MLflow database of {name}",
             subnet_ids=list(args.subnet_ids),
             tags=tags("db-subnets"),
             opts=child,
@@ -178,6 +168,7 @@ class Database(pulumi.ComponentResource):
         )
 
         self.address = instance.address
+        self.identifier = instance.identifier
         self.port = PORT
         self.db_name = DB_NAME
         self.username = USERNAME
@@ -192,20 +183,8 @@ class Database(pulumi.ComponentResource):
         account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
         role = aws.iam.Role(
             f"{name}-db-monitoring",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            # Only for this account's instances (confused deputy).
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                        }
-                    ],
-                }
-            ),
+            # Only for this account's instances (confused deputy).
+            assume_role_policy=service_trust_policy("monitoring.rds.amazonaws.com", account_id),
             tags=tags,
             opts=child,
         )

@@ -58,6 +58,8 @@ class DatabaseEndpoint:
     name: str
     username: str
     password: pulumi.Input[str]
+    # The RDS instance, snapshotted before each schema migration (infra/mlflow_schema.py); None: not ours to snapshot.
+    instance_identifier: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,8 @@ class Mlflow(pulumi.ComponentResource):
                 database=(db.host, db.port, db.name),
                 server_secret=server_secret.metadata.name,
                 secrets_dir=SECRETS_DIR,
+                instance_identifier=db.instance_identifier,
+                tags=dict(args.tags),
             ),
             child,
         )

@@ -12,6 +12,11 @@ Here the Job (images/mlflow/migrate_db.py `migrate`, under a PostgreSQL advisory
 image and the database so that each new pair runs it once, and the Deployment depends on it; the server pods'
 init container (`check`) refuses to start on a schema that is not at its image's head, so no server ever reaches
 the code paths above.
+
+Before the Job, an RDS snapshot of the database of the same image and database pair (`aws.rds.Snapshot`, created,
+and waited for until available, by `pulumi up` itself): Alembic's downgrades are not a way back from a migration
+that went wrong (mlflow 3.17.2 has no downgrade command, and many revisions' `downgrade()` is empty), a restore
+is (docs/operations.md, "Upgrading MLflow").
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra import kube
@@ -31,6 +37,8 @@ SCRIPT = "/opt/mlflow/migrate_db.py"
 # the Job's own deadline, so a stuck migration is reported as the Job's DeadlineExceeded rather than a bare timeout.
 DEADLINE_SECONDS = 900
 AWAIT = "20m"
+# CreateDBSnapshot of a large database may take a while; the provider waits for `available`.
+SNAPSHOT_AWAIT = "60m"
 
 
 @dataclass(frozen=True)
@@ -42,13 +50,48 @@ class MigrationArgs:
     # The MLflow server's Secret (backend-store-uri, basic-auth.ini) and where the server mounts it.
     server_secret: pulumi.Input[str]
     secrets_dir: str
+    # The RDS instance behind `database`, snapshotted before each migration; None: a database not managed here.
+    instance_identifier: pulumi.Input[str] | None = None
+    tags: dict[str, str] | None = None
+
+
+def _digest(image: str, host: str, port: int, database: str) -> str:
+    return hashlib.sha256(f"{image}\n{host}:{port}/{database}".encode()).hexdigest()[:10]
 
 
 def job_name(image: str, host: str, port: int, database: str) -> str:
     """A new image or a new database is a new Job, which Pulumi creates (so runs) before the Deployment rolls; the
     same image on the same database is the same completed Job, and `up` leaves it alone."""
-    digest = hashlib.sha256(f"{image}\n{host}:{port}/{database}".encode()).hexdigest()[:10]
-    return f"{APP}-migrate-{digest}"
+    return f"{APP}-migrate-{_digest(image, host, port, database)}"
+
+
+def snapshot_identifier(instance: str, image: str, host: str, port: int, database: str) -> str:
+    """The snapshot taken before the migration of the same pair: a new pair is a new identifier, so a new snapshot
+    (DBSnapshotIdentifier is immutable: the resource is replaced), and an `up` with neither changed takes none."""
+    return f"{instance}-pre-migrate-{_digest(image, host, port, database)}"
+
+
+def pre_migration_snapshot(resource_name: str, args: MigrationArgs, parent: pulumi.Resource | None) -> aws.rds.Snapshot:
+    """A manual snapshot of the instance, available before the migration Job exists.
+
+    On a replacement Pulumi creates the new snapshot first and deletes the previous one at the end of the `up`
+    (create-before-delete): the stack keeps the snapshot taken before its latest migration, and a destroy deletes
+    it with the database (whose final snapshot then covers it, outside dev).
+    """
+    assert args.instance_identifier is not None
+    db_name = args.database[2]
+    identifier = pulumi.Output.all(args.instance_identifier, args.image, args.database[0], args.database[1]).apply(
+        lambda v: snapshot_identifier(str(v[0]), str(v[1]), str(v[2]), int(v[3]), db_name)
+    )
+    return aws.rds.Snapshot(
+        resource_name,
+        db_instance_identifier=args.instance_identifier,
+        db_snapshot_identifier=identifier,
+        tags={**(args.tags or {}), "Name": resource_name, "Purpose": "before MLflow schema migration"},
+        opts=pulumi.ResourceOptions(
+            parent=parent, custom_timeouts=pulumi.CustomTimeouts(create=SNAPSHOT_AWAIT, delete=SNAPSHOT_AWAIT)
+        ),
+    )
 
 
 def tool(container: str, image: pulumi.Input[str], command: str, secrets_dir: str) -> k8s.core.v1.ContainerArgsDict:
@@ -86,6 +129,10 @@ def migration_job(resource_name: str, args: MigrationArgs, opts: pulumi.Resource
     )
     # Only the database, through the server's Secret: no AWS role, no Kubernetes API token.
     account = kube.service_account(f"{resource_name}-sa", f"{APP}-migrate-db", args.namespace, labels, opts)
+    if args.instance_identifier is not None:
+        # The Job exists only once the snapshot is available: its pods run nothing before there is a way back.
+        snapshot = pre_migration_snapshot(f"{resource_name}-snapshot", args, opts.parent)
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[snapshot]))
     return k8s.batch.v1.Job(
         resource_name,
         metadata={

@@ -1,4 +1,5 @@
-"""The VPC the platform runs in: public subnets for the ALB, private subnets for everything else."""
+"""The VPC the platform runs in: public subnets for the internet-facing ALB, private subnets for the nodes and
+pods, data subnets for Redis and RDS alone, and small subnets for internal ALBs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NetworkConfig
-from infra.security import rotating_key
+from infra.security import encrypted_log_groups, service_trust_policy
 
 # AZ IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Amazon EKS VPC and subnet
 # requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
@@ -38,6 +39,9 @@ class NetworkRefs:
     vpc_id: pulumi.Input[str]
     public_subnet_ids: list[pulumi.Input[str]]
     private_subnet_ids: list[pulumi.Input[str]]
+    # Redis and RDS alone (their subnet groups), and where internal ALBs are placed: no pod has an address there.
+    data_subnet_ids: list[pulumi.Input[str]] = field(default_factory=list)
+    internal_alb_subnet_ids: list[pulumi.Input[str]] = field(default_factory=list)
     vpc_cidr: pulumi.Input[str] | None = None
     # Zone IDs, in the order of the subnets (empty for a brought VPC).
     availability_zone_ids: list[str] = field(default_factory=list)
@@ -49,6 +53,16 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     private = [str(blocks[i]) for i in range(az_count)]
     public = [str(blocks[8 + i]) for i in range(az_count)]
     return public, private
+
+
+def isolated_cidrs(cfg: NetworkConfig) -> tuple[list[str], list[str]]:
+    """The data subnets (Redis, RDS) from the fifteenth of the 16 blocks, the internal-ALB subnets from the
+    sixteenth: blocks no zone count (at most 6) gives to the private or public subnets, so existing subnets stay.
+    Sizes come from config, which checked that `az_count` of them fit (infra/config/network.py)."""
+    blocks = list(ipaddress.IPv4Network(cfg.vpc_cidr).subnets(prefixlen_diff=4))
+    data = list(blocks[14].subnets(new_prefix=cfg.data_subnet_prefix_length))
+    alb = list(blocks[15].subnets(new_prefix=cfg.internal_alb_subnet_prefix_length))
+    return [str(c) for c in data[: cfg.az_count]], [str(c) for c in alb[: cfg.az_count]]
 
 
 def choose_zone_ids(cfg: NetworkConfig, parent: pulumi.Resource) -> list[str]:
@@ -79,6 +93,8 @@ class Network(pulumi.ComponentResource):
     availability_zone_ids: list[str]
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
+    data_subnet_ids: list[pulumi.Output[str]]
+    internal_alb_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Network", name, None, opts)
@@ -106,32 +122,13 @@ class Network(pulumi.ComponentResource):
 
         discovery = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"} if args.cluster_name else {}
         public_cidrs, private_cidrs = subnet_cidrs(cfg.vpc_cidr, cfg.az_count)
-        public_subnets: list[aws.ec2.Subnet] = []
-        private_subnets: list[aws.ec2.Subnet] = []
-        for i, zone in enumerate(self.availability_zone_ids):
-            public_subnets.append(
-                aws.ec2.Subnet(
-                    f"{name}-public-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=public_cidrs[i],
-                    availability_zone_id=zone,
-                    # The ALB gets its addresses from the subnet; nothing launched here needs a public IP.
-                    map_public_ip_on_launch=False,
-                    tags=tags(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}, **discovery),
-                    opts=child,
-                )
-            )
-            private_subnets.append(
-                aws.ec2.Subnet(
-                    f"{name}-private-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=private_cidrs[i],
-                    availability_zone_id=zone,
-                    map_public_ip_on_launch=False,
-                    tags=tags(f"private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}, **discovery),
-                    opts=child,
-                )
-            )
+        # The ALB gets its addresses from the public subnets; nothing launched anywhere here needs a public IP.
+        public_subnets = self._subnets(
+            name, "public", vpc, public_cidrs, tags, {"kubernetes.io/role/elb": "1", **discovery}
+        )
+        # No internal-elb role tag: internal ALBs go to subnets of their own (_isolated_subnets), which pods admit
+        # them from; the pods' addresses come from these.
+        private_subnets = self._subnets(name, "private", vpc, private_cidrs, tags, discovery)
 
         public_rt = aws.ec2.RouteTable(f"{name}-public-rt", vpc_id=vpc.id, tags=tags("public-rt"), opts=child)
         aws.ec2.Route(
@@ -175,6 +172,7 @@ class Network(pulumi.ComponentResource):
             )
             private_route_tables.append(rt)
 
+        data_subnets, alb_subnets = self._isolated_subnets(name, cfg, vpc, discovery, tags)
         if cfg.vpc_endpoints:
             self._endpoints(name, vpc, private_subnets, private_route_tables, tags)
         self._flow_logs(name, vpc, cfg.flow_log_retention_days, tags)
@@ -183,11 +181,15 @@ class Network(pulumi.ComponentResource):
         self.vpc_cidr = vpc.cidr_block
         self.public_subnet_ids = [s.id for s in public_subnets]
         self.private_subnet_ids = [s.id for s in private_subnets]
+        self.data_subnet_ids = [s.id for s in data_subnets]
+        self.internal_alb_subnet_ids = [s.id for s in alb_subnets]
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
                 "publicSubnetIds": self.public_subnet_ids,
                 "privateSubnetIds": self.private_subnet_ids,
+                "dataSubnetIds": self.data_subnet_ids,
+                "internalAlbSubnetIds": self.internal_alb_subnet_ids,
             }
         )
 
@@ -196,9 +198,63 @@ class Network(pulumi.ComponentResource):
             vpc_id=self.vpc_id,
             public_subnet_ids=list(self.public_subnet_ids),
             private_subnet_ids=list(self.private_subnet_ids),
+            data_subnet_ids=list(self.data_subnet_ids),
+            internal_alb_subnet_ids=list(self.internal_alb_subnet_ids),
             vpc_cidr=self.vpc_cidr,
             availability_zone_ids=list(self.availability_zone_ids),
         )
+
+    def _subnets(
+        self,
+        name: str,
+        kind: str,
+        vpc: aws.ec2.Vpc,
+        cidrs: list[str],
+        tags: Callable[..., dict[str, str]],
+        extra_tags: dict[str, str],
+    ) -> list[aws.ec2.Subnet]:
+        """One subnet of `kind` per zone, `<name>-<kind>-<i>`, none handing out public IPs (CKV_AWS_130)."""
+        return [
+            aws.ec2.Subnet(
+                f"{name}-{kind}-{i}",
+                vpc_id=vpc.id,
+                cidr_block=cidrs[i],
+                availability_zone_id=zone,
+                map_public_ip_on_launch=False,
+                tags=tags(f"{kind}-{zone}", **extra_tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for i, zone in enumerate(self.availability_zone_ids)
+        ]
+
+    def _isolated_subnets(
+        self,
+        name: str,
+        cfg: NetworkConfig,
+        vpc: aws.ec2.Vpc,
+        discovery: dict[str, str],
+        tags: Callable[..., dict[str, str]],
+    ) -> tuple[list[aws.ec2.Subnet], list[aws.ec2.Subnet]]:
+        """Per zone, a data subnet (Redis, RDS) and an internal-ALB subnet, on a route table of their own with no
+        route but the VPC's local one: nothing in them reaches, or is reached from, outside the VPC.
+
+        Only the ALB subnets carry `kubernetes.io/role/internal-elb`: with role-tagged subnets present, the LB
+        controller takes only those as candidates for an internal ALB (v2.14.1 docs/deploy/subnet_discovery.md,
+        pkg/networking/subnet_resolver.go ResolveViaDiscovery), one per zone. Their explicit association keeps them
+        off the main route table, which anyone may add routes to.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        data_cidrs, alb_cidrs = isolated_cidrs(cfg)
+        route_table = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=vpc.id, tags=tags("isolated-rt"), opts=child)
+        data = self._subnets(name, "data", vpc, data_cidrs, tags, {})
+        alb_tags = {"kubernetes.io/role/internal-elb": "1", **discovery}
+        albs = self._subnets(name, "internal-alb", vpc, alb_cidrs, tags, alb_tags)
+        for kind, subnets in (("data", data), ("internal-alb", albs)):
+            for i, subnet in enumerate(subnets):
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-{kind}-rta-{i}", route_table_id=route_table.id, subnet_id=subnet.id, opts=child
+                )
+        return data, albs
 
     def _endpoints(
         self,
@@ -263,36 +319,17 @@ class Network(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self))
         log_group_name = f"/aws/vpc/{name}/flow-logs"
-        logs_key = rotating_key(
+        (log_group,) = encrypted_log_groups(
             f"{name}-flow-logs-key",
             description=f"Encryption of the VPC flow logs of {name}",
-            tags=tags("flow-logs-key"),
-            parent=self,
-            log_group_names=[log_group_name],
-        )
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs",
-            name=log_group_name,
-            retention_in_days=retention_days,
-            kms_key_id=logs_key.arn,
+            log_groups={f"{name}-flow-logs": log_group_name},
+            retention_days=retention_days,
             tags=tags("flow-logs"),
-            opts=child,
+            parent=self,
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": identity.account_id}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com", identity.account_id),
             tags=tags("flow-logs-role"),
             opts=child,
         )

@@ -127,7 +127,7 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
             flows=inference_flows(
                 namespace,
                 output("albSourceCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
-                output("privateSubnetCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
+                output("dataSubnetCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
                 cfg.monitoring.prometheus_namespace,
             ),
             labels={

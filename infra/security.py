@@ -4,7 +4,7 @@ security group that admits one port from one source security group and nothing e
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -84,6 +84,25 @@ def key_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def service_trust_policy(service: str, account_id: str) -> str:
+    """A role's trust policy: `service` (e.g. "vpc-flow-logs.amazonaws.com") may assume it, on behalf of this
+    account's resources only (`aws:SourceAccount`: the confused-deputy guard, IAM User Guide, "The confused deputy
+    problem")."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
+        }
+    )
+
+
 def log_group_arn(partition: str, region: str, account_id: str, name: str) -> str:
     """The ARN CloudWatch Logs puts in the encryption context: the log group's, without the trailing `:*`."""
     return f"arn:{partition}:logs:{region}:{account_id}:log-group:{name}"
@@ -120,6 +139,37 @@ def rotating_key(
         tags={**tags, "Name": name},
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def encrypted_log_groups(
+    key_name: str,
+    *,
+    description: str,
+    log_groups: Mapping[str, str],
+    retention_days: int,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> list[aws.cloudwatch.LogGroup]:
+    """Log groups (resource name -> log group name) with retention, encrypted by a rotating key of their own whose
+    policy lets CloudWatch Logs use it for exactly these groups (CKV_AWS_158, CKV_AWS_338).
+
+    Created here, before the service that writes them: otherwise EKS, RDS or ElastiCache creates the group on its
+    first line, with no retention and no KMS.
+    """
+    key = rotating_key(
+        key_name, description=description, tags=tags, parent=parent, log_group_names=list(log_groups.values())
+    )
+    return [
+        aws.cloudwatch.LogGroup(
+            resource,
+            name=group,
+            retention_in_days=retention_days,
+            kms_key_id=key.arn,
+            tags={**tags, "Name": resource},
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for resource, group in log_groups.items()
+    ]
 
 
 def admitting_only(

@@ -67,6 +67,9 @@ class Platform:
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
             "privateSubnetCidrs": workloads.private_subnet_cidrs,
+            "dataSubnetIds": self.network.data_subnet_ids,
+            "dataSubnetCidrs": workloads.data_subnet_cidrs,
+            "internalAlbSubnetIds": self.network.internal_alb_subnet_ids,
             "albSourceCidrs": workloads.alb_source_cidrs,
             "clusterName": self.cluster.cluster_name,
             "kubernetesVersion": self.cluster.version,
@@ -110,6 +113,8 @@ def _network(cfg: PlatformConfig) -> NetworkRefs:
             vpc_id=cfg.network.vpc_id,
             public_subnet_ids=list(cfg.network.public_subnet_ids),
             private_subnet_ids=list(cfg.network.private_subnet_ids),
+            data_subnet_ids=list(cfg.network.data_subnet_ids),
+            internal_alb_subnet_ids=list(cfg.network.internal_alb_subnet_ids),
         )
     return Network(cfg.name, NetworkArgs(config=cfg.network, tags=cfg.tags(), cluster_name=cfg.name)).refs()
 
@@ -169,7 +174,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         CacheArgs(
             config=cfg.redis,
             vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=network.data_subnet_ids,
             client_security_group_id=cluster.node_security_group_id,
             tags=tags,
         ),
@@ -179,7 +184,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         DatabaseArgs(
             config=cfg.database,
             vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=network.data_subnet_ids,
             client_security_group_id=cluster.node_security_group_id,
             tags=tags,
         ),

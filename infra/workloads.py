@@ -28,7 +28,7 @@ from infra.kube import AlbSettings
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
-from infra.network import NetworkRefs, subnet_cidrs
+from infra.network import NetworkRefs, isolated_cidrs, subnet_cidrs
 from infra.redis_exporter import RedisExporter, RedisExporterArgs
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
@@ -98,6 +98,8 @@ class Workloads:
     inference_alb: AlbSettings
     vpc_cidr: pulumi.Input[str]
     private_subnet_cidrs: list[pulumi.Input[str]]
+    # Redis and RDS live there alone: the previews' Redis egress names them.
+    data_subnet_cidrs: list[pulumi.Input[str]]
     # Where the inference ALB (and the previews' ALB, of the same scheme) connects to pods from.
     alb_source_cidrs: list[pulumi.Input[str]]
     # The certificates the stack issued: ingress.host's (unless given one), the previews' wildcard.
@@ -120,7 +122,7 @@ def group_name(name: str) -> str:
 def inference_flows(
     namespace: str,
     alb_cidrs: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
-    private: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
+    data: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
     prometheus_namespace: str | None,
 ) -> list[Flow]:
     """The inference service's connections, wherever it runs (a full stack's `inference`, a preview's pr-<N>)."""
@@ -129,7 +131,7 @@ def inference_flows(
         # target-type ip: the ALB connects from its own addresses (in the subnets it is placed in) to the pods.
         Flow("alb-to-inference", Cidrs("the ALB's subnets", alb_cidrs), pods, inference.PORT),
         Flow("inference-to-mlflow", pods, MLFLOW_PODS, mlflow.PORT),
-        Flow("inference-to-redis", pods, Cidrs("private subnets (Redis)", private), REDIS_PORT),
+        Flow("inference-to-redis", pods, Cidrs("data subnets (Redis)", data), REDIS_PORT),
     ]
     if prometheus_namespace:
         result.append(Flow("prometheus-to-inference", Pods(prometheus_namespace), pods, inference.PORT))
@@ -137,35 +139,34 @@ def inference_flows(
 
 
 def alb_source_cidrs(
-    scheme: str, vpc_cidr: pulumi.Input[str], public: Sequence[pulumi.Input[str]]
+    scheme: str, public: Sequence[pulumi.Input[str]], internal_alb: Sequence[pulumi.Input[str]]
 ) -> list[pulumi.Input[str]]:
-    """Where an ALB of `scheme` connects to pods from. An internet-facing ALB sits in the public subnets, where no
-    pod runs (the VPC CNI gives pods addresses of the nodes' private subnets), so pods cannot pose as it; an internal
-    ALB sits in the private subnets with the pods, and the VPC is as narrow as it gets without subnets of its own."""
-    return list(public) if scheme == "internet-facing" else [vpc_cidr]
+    """Where an ALB of `scheme` connects to pods from: the subnets it is placed in. An internet-facing ALB sits in
+    the public subnets, an internal one in the internal-ALB subnets; no pod runs in either (the VPC CNI gives pods
+    addresses of the nodes' private subnets), so no pod can pose as the ALB."""
+    return list(public) if scheme == "internet-facing" else list(internal_alb)
 
 
 def flows(
     cfg: PlatformConfig,
-    vpc_cidr: pulumi.Input[str],
-    private: Sequence[pulumi.Input[str]],
+    cidrs: NetworkCidrs,
     alb_cidrs: Sequence[pulumi.Input[str]],
 ) -> list[Flow]:
     """Every connection the workloads may open or accept (besides DNS, which every namespace gets)."""
-    private_subnets = Cidrs("private subnets (Redis, RDS)", private)
+    data_subnets = Cidrs("data subnets (RDS)", cidrs.data)
     result = [
-        *inference_flows(INFERENCE_NS, alb_cidrs, private, cfg.monitoring.prometheus_namespace),
+        *inference_flows(INFERENCE_NS, alb_cidrs, cidrs.data, cfg.monitoring.prometheus_namespace),
         Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), MLFLOW_PODS, mlflow.PORT),
-        Flow("mlflow-to-postgres", MLFLOW_PODS, private_subnets, POSTGRES_PORT),
+        Flow("mlflow-to-postgres", MLFLOW_PODS, data_subnets, POSTGRES_PORT),
         # The schema migration Job: the database only (its pods are not the server's, so not admitted above).
-        Flow("mlflow-migrate-to-postgres", Pods(MLFLOW_NS, mlflow_schema.LABELS), private_subnets, POSTGRES_PORT),
+        Flow("mlflow-migrate-to-postgres", Pods(MLFLOW_NS, mlflow_schema.LABELS), data_subnets, POSTGRES_PORT),
         # S3 for artifacts, and STS for the IRSA credential exchange.
         Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
     ]
     # With private DNS, STS (and S3, where a brought VPC has an interface endpoint for it) resolve to endpoint
     # addresses inside the VPC, which the rule above excludes: IRSA and artifact I/O would then time out.
     if cfg.network.vpc_endpoints:
-        endpoints = Cidrs("interface VPC endpoints (private subnets)", private)
+        endpoints = Cidrs("interface VPC endpoints (private subnets)", cidrs.private)
         result.append(Flow("mlflow-to-vpc-endpoints", MLFLOW_PODS, endpoints, HTTPS_PORT))
     if cfg.network.endpoint_cidrs:
         endpoints = Cidrs("the brought VPC's interface endpoints", list(cfg.network.endpoint_cidrs))
@@ -174,11 +175,12 @@ def flows(
     if prometheus:
         exporter = Pods(INFERENCE_NS, redis_exporter.LABELS)
         result += [
-            Flow("redis-exporter-to-redis", exporter, Cidrs("private subnets (Redis)", private), REDIS_PORT),
+            Flow("redis-exporter-to-redis", exporter, Cidrs("data subnets (Redis)", cidrs.data), REDIS_PORT),
             Flow("prometheus-to-redis-exporter", Pods(prometheus), exporter, redis_exporter.PORT),
         ]
     if cfg.mlflow.ingress_enabled:
-        result.append(Flow("alb-to-mlflow", Cidrs("the VPC (ALB nodes)", [vpc_cidr]), MLFLOW_PODS, mlflow.PORT))
+        internal_albs = Cidrs("the internal-ALB subnets", cidrs.internal_alb)
+        result.append(Flow("alb-to-mlflow", internal_albs, MLFLOW_PODS, mlflow.PORT))
     if cfg.training_job.enabled:
         result.append(Flow("training-to-mlflow", Pods(TRAINING_NS, training_job.LABELS), MLFLOW_PODS, mlflow.PORT))
     if cfg.hosts_previews:
@@ -194,33 +196,50 @@ def inbound_cidrs(ingress: IngressConfig, vpc_cidr: pulumi.Input[str]) -> list[p
 
 def alb_subnets(cfg: PlatformConfig, network: NetworkRefs, scheme: str) -> list[pulumi.Input[str]]:
     """The subnets an ALB of `scheme` is placed in: a brought VPC's, named; none (tag discovery) in a VPC built
-    here, whose subnets carry the kubernetes.io/role/elb and kubernetes.io/role/internal-elb tags."""
+    here, whose public and internal-ALB subnets carry the kubernetes.io/role/elb and kubernetes.io/role/internal-elb
+    tags (infra/network.py)."""
     if not cfg.network.bring_your_own:
         return []
-    return list(network.private_subnet_ids if scheme == "internal" else network.public_subnet_ids)
+    return list(network.internal_alb_subnet_ids if scheme == "internal" else network.public_subnet_ids)
 
 
-def network_cidrs(
-    cfg: PlatformConfig, network: NetworkRefs
-) -> tuple[pulumi.Input[str], list[pulumi.Input[str]], list[pulumi.Input[str]]]:
-    """The VPC's CIDR and its private and public subnets' CIDRs: from config when built here, looked up when
-    brought."""
+@dataclass(frozen=True)
+class NetworkCidrs:
+    """The VPC's CIDR and its subnets' CIDRs, by kind."""
+
+    vpc: pulumi.Input[str]
+    private: list[pulumi.Input[str]]
+    public: list[pulumi.Input[str]]
+    data: list[pulumi.Input[str]]
+    internal_alb: list[pulumi.Input[str]]
+
+
+def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> NetworkCidrs:
+    """The VPC's and its subnets' CIDRs: from config when built here, looked up when brought."""
     if not cfg.network.bring_your_own:
         public, private = subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)
-        return cfg.network.vpc_cidr, list(private), list(public)
+        data, internal_alb = isolated_cidrs(cfg.network)
+        return NetworkCidrs(cfg.network.vpc_cidr, list(private), list(public), list(data), list(internal_alb))
     vpc = aws.ec2.get_vpc_output(id=network.vpc_id).cidr_block
 
     def cidrs(subnets: list[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
         return [aws.ec2.get_subnet_output(id=subnet).cidr_block for subnet in subnets]
 
-    return vpc, cidrs(network.private_subnet_ids), cidrs(network.public_subnet_ids)
+    return NetworkCidrs(
+        vpc,
+        cidrs(network.private_subnet_ids),
+        cidrs(network.public_subnet_ids),
+        cidrs(network.data_subnet_ids),
+        cidrs(network.internal_alb_subnet_ids),
+    )
 
 
 def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     """Register the workload layer on the cluster of `args`."""
     cfg, cluster = args.config, args.cluster
-    vpc_cidr, private_cidrs, public_cidrs = network_cidrs(cfg, args.network)
-    alb_cidrs = alb_source_cidrs(cfg.ingress.scheme, vpc_cidr, public_cidrs)
+    cidrs = network_cidrs(cfg, args.network)
+    vpc_cidr = cidrs.vpc
+    alb_cidrs = alb_source_cidrs(cfg.ingress.scheme, cidrs.public, cidrs.internal_alb)
     # Every pod lands in a namespace the LB controller's webhook watches (readiness gates), so nothing is
     # created before the controller runs (on a brought cluster it already does).
     controller = [args.addons.load_balancer_controller] if args.addons is not None else []
@@ -230,7 +249,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         NamespacesArgs(
             names=[INFERENCE_NS, MLFLOW_NS] + ([TRAINING_NS] if cfg.training_job.enabled else []),
             kubernetes_version=cluster.version,
-            flows=flows(cfg, vpc_cidr, private_cidrs, alb_cidrs),
+            flows=flows(cfg, cidrs, alb_cidrs),
             labels={"app.kubernetes.io/part-of": "ml-platform", "app.kubernetes.io/managed-by": "pulumi"},
         ),
         opts=on_cluster,
@@ -262,6 +281,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 name=args.database.db_name,
                 username=args.database.username,
                 password=args.database.password,
+                instance_identifier=args.database.identifier,
             ),
             tags=cfg.tags(),
             users=users,
@@ -387,7 +407,8 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         training=training,
         inference_alb=inference_alb,
         vpc_cidr=vpc_cidr,
-        private_subnet_cidrs=private_cidrs,
+        private_subnet_cidrs=cidrs.private,
+        data_subnet_cidrs=cidrs.data,
         alb_source_cidrs=alb_cidrs,
         certificates=certificates,
         dns=dns,

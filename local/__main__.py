@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
+from local.demo_models import DEMO_MODELS
 from local.processes import StartError
-from local.stack import ALIAS, MODEL_NAME, REPO, SAMPLE_ROW, LocalStack, Ports
+from local.stack import ALIAS, REPO, LocalStack, Ports
 
 
-def _stack(db: str = "sqlite") -> LocalStack:
+def _stack(db: str = "sqlite", model: str = "diabetes") -> LocalStack:
     state = Path(os.environ.get("LOCAL_STATE_DIR", REPO / ".local"))
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     if not workers.isdigit() or int(workers) < 1:
@@ -21,20 +23,23 @@ def _stack(db: str = "sqlite") -> LocalStack:
         ports=Ports.from_env(),
         db="postgres" if db == "postgres" else "sqlite",
         workers=int(workers),
+        demo=DEMO_MODELS[model],
     )
 
 
-def up(db: str) -> int:
-    stack = _stack(db)
-    print(f"Starting the local edition ({db} backend store), state and logs in {stack.state_dir}")
+def up(db: str, model: str) -> int:
+    stack = _stack(db, model)
+    print(f"Starting the local edition ({db} backend store, {model} model), state and logs in {stack.state_dir}")
     urls = stack.up()
     service, mlflow = urls["service"], urls["mlflow"]
-    row = ", ".join(f'"{k}": {v}' for k, v in SAMPLE_ROW.items())
+    name = stack.demo.model_name
+    row = json.dumps(dict(stack.demo.sample_row))
+    data = " ".join(stack.demo.data_args(stack.state_dir))
     print(
         f"""
 ready.
   sample prediction    {urls["sample"]}
-  inference service    {service}   (serves models:/{MODEL_NAME}@{ALIAS}, reloads on promotion)
+  inference service    {service}   (serves models:/{name}@{ALIAS}, reloads on promotion)
   API docs             {service}/docs
   health, metrics      {service}/health   {service}/metrics
   MLflow UI + registry {mlflow}
@@ -43,11 +48,11 @@ ready.
 
 try it:
   curl -s {service}/predict -H 'Content-Type: application/json' \\
-       -d '{{"instances": [{{{row}}}]}}'
+       -d '{{"instances": [{row}]}}'
 
 train and promote a new version (the service switches within seconds, no restart):
-  MLFLOW_TRACKING_URI={mlflow} .venv/bin/python -m training train
-  MLFLOW_TRACKING_URI={mlflow} .venv/bin/python -m training promote <version> --alias {ALIAS}
+  MLFLOW_TRACKING_URI={mlflow} .venv/bin/python -m training train --model-name {name} {data}
+  MLFLOW_TRACKING_URI={mlflow} .venv/bin/python -m training promote <version> --model-name {name} --alias {ALIAS}
 
 stop:  make demo-down      (make demo-clean also deletes {stack.state_dir})
 """
@@ -79,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up_parser = sub.add_parser("up", help="start the whole local topology")
     up_parser.add_argument("--db", choices=["sqlite", "postgres"], default=os.environ.get("DB") or "sqlite")
+    up_parser.add_argument(
+        "--model", choices=sorted(DEMO_MODELS), default=os.environ.get("DEMO_MODEL") or "diabetes",
+        help="the demo model: diabetes (a regressor) or iris (a classifier answering class names)",
+    )  # fmt: skip
     for name in ("down", "clean", "status"):
         sub.add_parser(name)
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return up(args.db)
+            return up(args.db, args.model)
         return {"down": down, "clean": clean, "status": status}[args.command]()
     except StartError as e:
         print(f"\nerror: {e}", file=sys.stderr)

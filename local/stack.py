@@ -22,23 +22,14 @@ from pathlib import Path
 from typing import Literal
 
 from local import processes, prometheus, servers
+from local.demo_models import DIABETES, DemoModel
 from local.processes import HOST, StartError
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_NAME = "linear_regression"
+# The default demo model's name and sample row (local/demo_models.py holds the others).
+MODEL_NAME = DIABETES.model_name
 ALIAS = "production"
-SAMPLE_ROW = {
-    "age": 0.038,
-    "sex": 0.051,
-    "bmi": 0.062,
-    "bp": 0.022,
-    "s1": -0.044,
-    "s2": -0.035,
-    "s3": -0.043,
-    "s4": -0.003,
-    "s5": 0.020,
-    "s6": -0.018,
-}
+SAMPLE_ROW = dict(DIABETES.sample_row)
 
 
 @dataclass(frozen=True)
@@ -84,6 +75,10 @@ class LocalStack:
     workers: int = 2
     reload_interval_s: float = 5.0
     say: Callable[[str], None] = print
+    demo: DemoModel = DIABETES
+    # The cache asks Redis only where a hit saves more than the round trip (auto); tests of the version-keyed
+    # cache force it on.
+    cache_mode: Literal["auto", "always", "never"] = "auto"
     started: list[processes.Process] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -137,7 +132,7 @@ class LocalStack:
         cache_url_file.write_text(redis.url)
         cache_url_file.chmod(0o600)
 
-        self.say(f"[{next(step)}/{steps}] Demo model `{MODEL_NAME}@{ALIAS}` in the registry")
+        self.say(f"[{next(step)}/{steps}] Demo model `{self.demo.model_name}@{ALIAS}` in the registry")
         self.ensure_model(mlflow.url)
 
         where = f"{HOST}:{self.ports.service}"
@@ -160,7 +155,7 @@ class LocalStack:
         self.urls["prometheus"] = prom.url
 
         self.say(f"[{next(step)}/{steps}] Sample prediction")
-        self.urls["sample"] = json.dumps(self.predict([SAMPLE_ROW]))
+        self.urls["sample"] = json.dumps(self.predict([dict(self.demo.sample_row)]))
 
     def _secret_file(self, name: str) -> Path:
         """The file `_persistent_secret(name)` keeps its value in, created if need be."""
@@ -196,7 +191,10 @@ class LocalStack:
     def ensure_model(self, mlflow_url: str) -> None:
         """Train, register and promote the demo model only when no version carries the alias yet (the CLI's
         `seed`, as a new cloud stack's first model is made)."""
-        out = self.training(mlflow_url, "seed", "--model-name", MODEL_NAME, "--alias", ALIAS, "--wait", "30")
+        data = self.demo.data_args(self.state_dir)
+        out = self.training(
+            mlflow_url, "seed", "--model-name", self.demo.model_name, "--alias", ALIAS, "--wait", "30", *data
+        )
         last = out.strip().splitlines()[-1] if out.strip() else ""
         seeded = re.fullmatch(r"seeded \S+ version (\d+) at @\S+", last)
         unchanged = re.fullmatch(r"unchanged \S+ version (\d+) already at @\S+", last)
@@ -208,7 +206,7 @@ class LocalStack:
             raise StartError(f"could not read the outcome of `python -m training seed`:\n{out[-2000:]}")
 
     def train(self, mlflow_url: str, *extra: str) -> str:
-        out = self.training(mlflow_url, "train", "--model-name", MODEL_NAME, *extra)
+        out = self.training(mlflow_url, "train", "--model-name", self.demo.model_name, *extra)
         found = re.findall(r"registered \S+ version (\d+)", out)
         if not found:
             raise StartError(f"could not read the registered version from the training output:\n{out[-2000:]}")
@@ -233,10 +231,11 @@ class LocalStack:
         metrics_dir.mkdir(parents=True, exist_ok=True)
         env = {
             "SERVING_REGISTRY_URI": mlflow_url,
-            "SERVING_MODEL_NAME": MODEL_NAME,
+            "SERVING_MODEL_NAME": self.demo.model_name,
             "SERVING_MODEL_ALIAS": ALIAS,
             "SERVING_RELOAD_INTERVAL_S": str(self.reload_interval_s),
             "SERVING_CACHE_ENABLED": "true",
+            "SERVING_CACHE_MODE": self.cache_mode,
             "SERVING_CACHE_URL_FILE": str(cache_url_file),
             "SERVING_CACHE_SIGNING_KEY_FILE": str(self._secret_file("cache-signing-key")),
             "SERVING_MODEL_DIR": str(self.state_dir / "models"),
@@ -252,7 +251,7 @@ class LocalStack:
         processes.wait_until(proc, lambda: processes.http_ok(url), 120, f"gunicorn serving {url}")
         return proc
 
-    def predict(self, rows: list[dict[str, float]]) -> dict[str, object]:
+    def predict(self, rows: list[dict[str, float | str]]) -> dict[str, object]:
         request = urllib.request.Request(
             f"http://{HOST}:{self.ports.service}/predict",
             data=json.dumps({"instances": rows}).encode(),

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 
 from service import __version__
 from service.core.cache import CircuitBreaker, PredictionCache
+from service.core.cachecost import CachePolicy
 from service.core.drift import DriftMonitor
 from service.core.errors import ServiceError
 from service.core.predict import model_batcher
@@ -83,7 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(FastLane, plane=plane, routes=lanes, v2_routes=v2_lanes)
     # Unexpected exceptions are answered by RequestContext itself: a handler for `Exception` would run in
     # Starlette's ServerErrorMiddleware, outside RequestContext, with no request id to log or return.
-    app.add_middleware(RequestContext, metrics=metrics, holder=plane.variants.champion)
+    app.add_middleware(
+        RequestContext, metrics=metrics, holder=plane.variants.champion, access_sample=settings.access_log_sample
+    )
     return app
 
 
@@ -129,6 +132,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 expected=settings.contract(),
                 retire_grace_s=settings.retire_grace_s,
                 retry_max_s=settings.load_retry_max_s,
+                on_load=cache.calibrate if cache is not None else None,
             )
             # Until the champion's first load is done (or has failed) this worker accepts no connection, so under
             # Gunicorn requests go to the workers that have a model rather than to a 503.
@@ -171,6 +175,7 @@ def _connect_cache(settings: Settings, metrics: Metrics) -> PredictionCache | No
         metrics=metrics,
         signing_key=settings.resolved_cache_signing_key(),
         max_pending_sets=settings.cache_max_pending_sets,
+        policy=CachePolicy(settings.cache_mode, on_change=metrics.set_cache_pays),
     )
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import platform
-from collections.abc import AsyncIterable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -26,11 +26,19 @@ from service import __version__
 from service.core.batching import MicroBatcher
 from service.core.cache import PredictionCache
 from service.core.drift import DriftMonitor
-from service.core.errors import ModelNotReady, NonFiniteOutput, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from service.core.errors import (
+    InvalidQuery,
+    ModelNotReady,
+    NonFiniteOutput,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+)
+from service.core.inputs import Parsed, read_invocations, read_predict
 from service.core.loader import LoadedModel
 from service.core.predict import Prediction, predict
 from service.core.split import Variant
-from service.core.validation import Matrix, parse_invocations, parse_predict
+from service.core.validation import Matrix
 from service.core.variants import Choice, Variants
 from service.metrics import Metrics
 from service.settings import Settings
@@ -127,22 +135,45 @@ class DataPlane:
         return b"".join(parts)
 
     async def predict(
-        self, body: bytes, content_type: str | None, headers: Mapping[str, str], endpoint: Endpoint
+        self,
+        body: bytes,
+        content_type: str | None,
+        headers: Mapping[str, str],
+        endpoint: Endpoint,
+        output: str = "predict",
     ) -> Reply:
         """Predict the rows of a body in this service's format (`predict`) or MLflow's (`invocations`).
 
         `headers` is looked up by lower-case name (the A/B key header). The variant is read once, so the whole
         request uses one model version even if a reload swaps it meanwhile (503 while no champion is loaded).
+        `output`: "proba" for a scikit-learn classifier's probabilities (`/predict?output=proba`).
         """
         variants = self.variants
         choice = self.choose(headers)
         schema = choice.model.schema
         max_rows = self.settings.max_batch_rows
+        if output not in ("predict", "proba"):
+            raise InvalidQuery(f"output={output[:40]!r}: use predict or proba", field="output")
         if endpoint == "invocations":
-            rows = await _parse(parse_invocations, body, content_type, schema, max_rows)
+            rows, params = await _parse(read_invocations, body, content_type, schema, max_rows)
         else:
-            rows = await _parse(parse_predict, body, schema, max_rows)
-        variant, result = await self.serve(choice, rows, endpoint)
+            rows, params = await _parse(read_predict, body, schema, max_rows)
+        if params is not None or output != "predict":
+            # The shadow would predict without the request's params or output choice: not comparable.
+            choice = replace(choice, shadow=None)
+        cache, batcher, offload = self.cache, self.batcher, self.settings.offload_min_rows
+
+        def run(model: LoadedModel) -> Awaitable[Prediction]:
+            if output == "proba":
+                if model.proba is None:
+                    raise InvalidQuery(
+                        f"output=proba: model {model.name} version {model.version} has no predict_proba",
+                        field="output",
+                    )
+                model = model.proba
+            return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher, params=params)
+
+        variant, result = await self.serve(choice, rows, endpoint, run)
         model = result.model
         if endpoint == "invocations":
             # MLflow's response body has only "predictions": the variant is named in the header alone.
@@ -155,6 +186,8 @@ class DataPlane:
             )
             info = {"name": model.name, "version": model.version, **ref.describe()}
             content = {"predictions": result.values, "model": info, "variant": variant}
+            if (classes := getattr(model.predictor, "classes", None)) is not None:
+                content["classes"] = classes  # output=proba: the order of each row's probabilities
         return Reply(200, render(content), headers=model_headers(model, variant))
 
     def choose(self, headers: Mapping[str, str]) -> Choice:
@@ -162,15 +195,24 @@ class DataPlane:
         is loaded."""
         return self.variants.choose(headers.get(self._key_header))
 
-    async def serve(self, choice: Choice, rows: Matrix, endpoint: str) -> tuple[Variant, Prediction]:
-        """Predict validated rows with the chosen variant, through drift, cache and batcher; counted under
-        `endpoint` (every protocol's requests go through here)."""
+    async def serve(
+        self,
+        choice: Choice,
+        rows: Matrix,
+        endpoint: str,
+        run: Callable[[LoadedModel], Awaitable[Prediction]] | None = None,
+    ) -> tuple[Variant, Prediction]:
+        """Predict validated rows with the chosen variant (by `run`, default: the model's predict through the cache
+        and batcher), observed by drift and counted under `endpoint`: every protocol's requests go through here."""
         self.drift.observe(rows, choice.champion)
-        cache, batcher, offload = self.cache, self.batcher, self.settings.offload_min_rows
-        served = await self.variants.serve(
-            choice, rows, lambda model: predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
-        )
-        self.metrics.predictions.labels(endpoint=endpoint).inc(len(rows))
+        if run is None:
+            cache, batcher, offload = self.cache, self.batcher, self.settings.offload_min_rows
+
+            def run(model: LoadedModel) -> Awaitable[Prediction]:
+                return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
+
+        served = await self.variants.serve(choice, rows, run)
+        self.metrics.predicted[endpoint].inc(len(rows))
         return served
 
     # ------------------------------------------------------------------------------------------ operations
@@ -214,7 +256,18 @@ class DataPlane:
         }
 
 
-async def _parse(parse: Callable[..., Matrix], body: bytes, *args: Any) -> Matrix:
+async def _parse(parse: Callable[..., Parsed], body: bytes, *args: Any) -> Parsed:
     if len(body) >= OFFLOAD_BODY_BYTES:
         return await anyio.to_thread.run_sync(parse, body, *args)
     return parse(body, *args)
+
+
+def output_of(query: str) -> str:
+    """The `output` query parameter (the last one, as Starlette's QueryParams.get reads it); "predict" when
+    absent. Parsed here so FastAPI's routes and the fast lane read it alike."""
+    if "output" not in query:
+        return "predict"
+    from urllib.parse import parse_qsl
+
+    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "output"]
+    return values[-1] if values else "predict"

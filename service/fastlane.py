@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.errors import ServiceError
-from service.dataplane import DataPlane, Endpoint, Reply, error_reply
+from service.dataplane import DataPlane, Endpoint, Reply, error_reply, output_of
 from service.responses import to_response
 from service.v2 import protocol as v2
 
@@ -59,7 +59,8 @@ class FastLane:
             endpoint, scope["route"] = lane
 
             def answer(body: bytes) -> Awaitable[Reply]:
-                return plane.predict(body, headers.get("content-type"), headers, endpoint)
+                output = output_of(scope.get("query_string", b"").decode("latin-1"))
+                return plane.predict(body, headers.get("content-type"), headers, endpoint, output)
         elif v2_match is not None and self.v2_routes is not None:
             name, version = v2_match["name"], v2_match["version"]
             scope["route"] = self.v2_routes[version is not None]

@@ -55,7 +55,8 @@ keepalive = 75
 preload_app = False
 # gunicorn >= 25 opens a control socket under $HOME by default: nothing here needs it.
 control_socket_disable = True
-# The service writes its own JSON access log line per request (route, status, latency, request id).
+# The service writes its own JSON access log line (route, status, latency, request id): every error, and the
+# fraction SERVING_ACCESS_LOG_SAMPLE of the other requests.
 accesslog = None
 logconfig_dict: dict[str, Any] = {
     "version": 1,

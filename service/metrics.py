@@ -8,6 +8,7 @@ Without it (one process, tests) the values live in this object's own registry.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -48,6 +49,20 @@ class Metrics:
             "Background cache writes skipped because max_pending_sets were already in flight.",
             registry=r,
         )
+        self.cache_bypassed = Counter(
+            "serving_cache_bypassed",
+            "Requests answered without asking the cache because computing their rows costs less than a cache round "
+            "trip saves (SERVING_CACHE_MODE=auto; service/core/cachecost.py).",
+            registry=r,
+        )
+        self.cache_pays = Gauge(
+            "serving_cache_pays",
+            "Per worker and version: 1 while asking the cache pays (a hit saves more than the round trip costs), 0 "
+            "while the cache is bypassed (SERVING_CACHE_MODE=auto).",
+            ["name", "version"],
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.cache_circuit_open = Gauge(
             "serving_cache_circuit_open",
             "1 while the cache circuit breaker is open in a worker.",
@@ -76,11 +91,28 @@ class Metrics:
             registry=r,
         )
 
+        # Children bound once per label set: `labels()` takes a lock and checks its arguments on every call.
+        self._durations: dict[tuple[str, str, int], Any] = {}
+        self.predicted = {endpoint: self.predictions.labels(endpoint) for endpoint in ("predict", "invocations", "v2")}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """The request's one observation in the latency histogram."""
+        key = (route, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = self.request_duration.labels(route, method, str(status))
+        child.observe(seconds)
+
     def drop_version(self, name: str, version: str, alias: str) -> None:
         """Forget a replaced version's series. Under Gunicorn the values live in files that cannot forget a
         series, so the gauge is set to 0 first (alerts select `== 1`)."""
         self.model_info.labels(name, version, alias).set(0)
         drop_series(self.model_info, {"name": name, "version": version, "alias": alias})
+        drop_series(self.cache_pays, {"name": name, "version": version})
+
+    def set_cache_pays(self, name: str, version: str, pays: bool) -> None:
+        """When a version's cache verdict turns (not per request)."""
+        self.cache_pays.labels(name, version).set(1 if pays else 0)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,11 +8,12 @@ Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a 
 from __future__ import annotations
 
 import logging
+import random
 import time
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.core.loader import LoadedModel
 from service.core.reload import ModelHolder
 from service.core.telemetry import request_id
 from service.logs import accept_request_id
@@ -27,10 +28,21 @@ QUIET_ROUTES = frozenset({"/health/live", "/health/ready", "/health", "/ping", "
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, metrics: Metrics, holder: ModelHolder) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, holder: ModelHolder, access_sample: float = 1.0) -> None:
+        """`access_sample`: the fraction of successful requests logged (errors always are)."""
         self.app = app
         self.metrics = metrics
         self.holder = holder
+        self.access_sample = access_sample
+        self._named: tuple[object, list[tuple[bytes, bytes]]] = (None, [])
+
+    def _model_headers(self, model: LoadedModel) -> list[tuple[bytes, bytes]]:
+        """X-Model-Name and X-Model-Version of `model`, encoded once per version served."""
+        named, headers = self._named
+        if named is not model:
+            headers = [(b"x-model-name", model.name.encode("latin-1")), (b"x-model-version", model.version.encode())]
+            self._named = (model, headers)
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,16 +60,19 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = rid
+                # Raw header pairs (lower-case names, as the ASGI spec has them), not a MutableHeaders per
+                # answer: a copy without any X-Request-ID the app set, then this request's.
+                headers = [h for h in message.get("headers", ()) if h[0] != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode("latin-1")))
                 # The worker is stopping (service/worker.py): the client must not send another request here.
                 if getattr(scope["app"].state, "draining", False):
-                    headers["Connection"] = "close"
+                    headers = [h for h in headers if h[0] != b"connection"]
+                    headers.append((b"connection", b"close"))
                 # Prediction routes set the version they used; other answers (errors too) name the current one.
                 model = self.holder.current
-                if model is not None and "x-model-version" not in headers:
-                    headers["X-Model-Name"] = model.name
-                    headers["X-Model-Version"] = model.version
+                if model is not None and not any(h[0] == b"x-model-version" for h in headers):
+                    headers.extend(self._model_headers(model))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -74,16 +89,18 @@ class RequestContext:
             route = scope.get("route")
             # The route template, not the raw path, keeps the label set bounded.
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_duration.labels(template, scope["method"], str(status)).observe(elapsed)
-            access_log.log(
-                logging.DEBUG if template in QUIET_ROUTES else logging.INFO,
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
+            self.metrics.observe_request(template, scope["method"], status, elapsed)
+            sample = self.access_sample
+            if status >= 400 or sample >= 1.0 or (sample > 0.0 and random.random() < sample):  # noqa: S311
+                access_log.log(
+                    logging.DEBUG if template in QUIET_ROUTES else logging.INFO,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
             request_id.reset(token)

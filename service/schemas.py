@@ -20,13 +20,20 @@ class PredictRequest(BaseModel):
     instances: list[dict[str, float | int | bool | str]] | None = Field(
         default=None,
         description="Rows as objects keyed by input column name; every column once, no others. Strings for "
-        "string columns, ISO 8601 date-times without timezone for datetime columns.",
+        "string columns, ISO 8601 date-times without timezone for datetime columns, base64 for binary columns. "
+        "For a tensor-based signature: one entry per row, the nested lists of one row of the tensor.",
         examples=[[_EXAMPLE_ROW]],
     )
-    inputs: list[list[float | int | bool | str]] | None = Field(
+    inputs: list[list[Any]] | None = Field(
         default=None,
-        description="Rows as lists of values in the signature's column order.",
+        description="Rows as lists of values in the signature's column order; for a tensor-based signature, the "
+        "batch as nested lists of the declared shape.",
         examples=[[list(_EXAMPLE_ROW.values())]],
+    )
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="Only for a model whose signature declares a params schema (`GET /health`: model.params): "
+        "each value of the declared type, a list where the schema says so; a missing param takes its default.",
     )
 
 
@@ -43,7 +50,13 @@ class ModelInfo(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    predictions: list[Any] = Field(description="One prediction per row, in request order.")
+    predictions: list[Any] = Field(
+        description="One prediction per row, in request order: a number, a string label, a boolean, a list "
+        "(several outputs, or probabilities with `output=proba`) or an object (a DataFrame's row)."
+    )
+    classes: list[Any] | None = Field(
+        default=None, description="With `output=proba`: the classes, in the order of each row's probabilities."
+    )
     model: ModelInfo
     variant: Literal["champion", "challenger"] = Field(
         description="Which variant answered (also in the X-Model-Variant header): the champion, or the challenger "

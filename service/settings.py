@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.core.cachecost import CacheMode
 from service.core.refs import ModelRef, parse_contract
 from service.core.split import ALIAS_PATTERN, Weights, WeightsError, parse_weights
 from service.core.trust import DEFAULT_SKOPS_TRUSTED_TYPES, TrustPolicy
@@ -127,6 +128,11 @@ class Settings(BaseSettings):
     cache_breaker_cooldown_s: float = Field(default=30.0, gt=0)
     """Seconds the cache is skipped after it failed, before one request tries it again."""
 
+    cache_mode: CacheMode = "auto"
+    """When a request asks the cache: `auto` only where it pays, per model version (a hit must save more than
+    the round trip costs, as measured at load and on requests: a linear model never pays for Redis, a forest
+    does); `always` on every request; `never` not at all. /health and serving_cache_pays show the verdict."""
+
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     """Largest request body accepted; larger ones get 413 before being parsed."""
 
@@ -157,6 +163,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level of the JSON logs."""
+
+    access_log_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Fraction of successful requests written to the access log (0, the default: none; 1: all). An answer with
+    status 400 or above is always logged. Every request is in the latency histogram either way; one JSON line
+    per request cost more than the model on a single-row prediction."""
 
     challenger_alias: str = ""
     """Registry alias of a challenger served next to the champion (shadow traffic, A/B split); empty: none. It is

@@ -25,11 +25,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from training import tracking
-from training.config import ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
+from training.config import TASKS, ConfigError, GateConfig, TrainingConfig, load_config, parse_gate
+from training.data import DataSource
 from training.evidence import EvidenceCheck, EvidenceRule
-from training.registry import Comparison, Move, RegisteredModelLifecycle, VersionRow, validate_version
+from training.registry import Move, RegisteredModelLifecycle, validate_version
 from training.seal import seal
 from training.train import TrainResult, train
+from training.views import comparison_tables, status_table
 
 app = typer.Typer(
     name="training",
@@ -55,6 +57,24 @@ ModelNameOpt = Annotated[
         # The in-cluster Jobs set it to the model the inference service serves (infra/training_job.py).
         envvar="TRAINING_MODEL_NAME",
         help="Registered model name (default: config).",
+    ),
+]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="Train on this table instead of the diabetes demo data: a .csv, .csv.gz or .parquet path or s3:// URI "
+        "(S3 endpoint: $AWS_ENDPOINT_URL or $MLFLOW_S3_ENDPOINT_URL). Needs --target.",
+    ),
+]
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="The column of --data to predict.")]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--task",
+        help=f"{' or '.join(TASKS)}; must match the config's `task` (default config per task: "
+        "training/configs/linear.yaml, logistic.yaml).",
     ),
 ]
 AliasOpt = Annotated[str, typer.Option("--alias", "-a", help="Registry alias the service loads.")]
@@ -126,13 +146,17 @@ def _progress() -> Iterator[Callable[[str], None]]:
 
 @contextmanager
 def _registry(
-    model_name: str | None, config: Path | None, tracking_uri: str | None, wait_s: float | None = None
+    model_name: str | None,
+    config: Path | None,
+    tracking_uri: str | None,
+    wait_s: float | None = None,
+    task: str | None = None,
 ) -> Iterator[_Session]:
     """Validate the config, reach the server (waiting up to `wait_s` if given), and report any failure in the body
     as one line with an exit code."""
     uri: list[str] = []
     with _errors(lambda: uri[0] if uri else None):
-        cfg = load_config(config)
+        cfg = load_config(config, task)
         if wait_s is None:
             found, client = tracking.connect(tracking_uri)
         else:
@@ -158,6 +182,16 @@ def _gate(gate: GateConfig, metric: str | None, tolerance: float | None) -> Gate
     return parse_gate(metric or gate.metric, gate.tolerance if tolerance is None else tolerance, "--metric/--tolerance")
 
 
+def _source(data: str | None, target: str | None) -> DataSource | None:
+    if data is None and target is None:
+        return None
+    if data is None:
+        raise typer.BadParameter("needs --data (the diabetes demo data has its own target)", param_hint="--target")
+    if not target:
+        raise typer.BadParameter(f"--data {data} needs it: the column to predict", param_hint="--target")
+    return DataSource(data, target)
+
+
 def _emit(line: str, payload: dict[str, Any], as_json: bool) -> None:
     """The final stdout line scripts parse."""
     typer.echo(json.dumps(payload, default=str) if as_json else line)
@@ -175,12 +209,19 @@ def train_command(
     model_name: ModelNameOpt = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the model name).")] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Also log an ONNX export (skl2onnx) inside the model.")] = False,
+    data: DataOpt = None,
+    target: TargetOpt = None,
+    task: TaskOpt = None,
     tracking_uri: TrackingUriOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train the configured estimator on the diabetes data, log everything, and register a new model version."""
-    with _registry(model_name, config, tracking_uri) as session, _progress() as step:
-        result = train(session.config, model_name=session.name, experiment=experiment, onnx=onnx, step=step)
+    """Train the configured estimator on --data (default: the diabetes data), log everything, and register a new
+    model version. String columns are one-hot encoded inside the model."""
+    source = _source(data, target)
+    with _registry(model_name, config, tracking_uri, task=task) as session, _progress() as step:
+        result = train(
+            session.config, model_name=session.name, experiment=experiment, onnx=onnx, step=step, source=source
+        )
     _show_training(result, session.uri)
     _emit(f"registered {result.model_name} version {result.version}", result.as_dict(), as_json)
 
@@ -209,7 +250,13 @@ def promote(
     also_stage: AlsoStageOpt = False,
     model_name: ModelNameOpt = None,
     config: ConfigOpt = None,
-    metric: Annotated[str | None, typer.Option(help="Gate metric (default: the config's gate.metric).")] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Gate metric (default: the config's gate.metric; without --config, the default config's of the "
+            "version's task): rmse, mse, mae, r2, accuracy, f1_macro, log_loss, roc_auc."
+        ),
+    ] = None,
     tolerance: Annotated[float | None, typer.Option(help="Gate tolerance, a fraction (default: config).")] = None,
     evidence_url: Annotated[
         str | None,
@@ -237,6 +284,12 @@ def promote(
     also weighs what the service measured about VERSION against the current champion (docs/operations.md).
     """
     with _registry(model_name, config, tracking_uri) as session, _progress() as step:
+        gate = _gate(session.config.gate, metric, tolerance)
+        if config is None and metric is None:
+            # No gate named: judge the version on its own task's metrics (a classifier has no rmse).
+            task = session.registry.task(session.registry.version(version))
+            if task != session.config.task:
+                gate = _gate(load_config(task=task).gate, None, tolerance)
         evidence = None
         if evidence_url:
             rule = EvidenceRule(min_samples, max_error_rate_increase, max_mean_abs_diff)
@@ -245,7 +298,7 @@ def promote(
         move = session.registry.promote(
             version,
             alias,
-            _gate(session.config.gate, metric, tolerance),
+            gate,
             tracking.actor(),
             force=force,
             reason=reason or "",
@@ -300,16 +353,20 @@ def seed(
             "are retried with backoff); exit code 4 after that.",
         ),
     ] = 300.0,
+    data: DataOpt = None,
+    target: TargetOpt = None,
+    task: TaskOpt = None,
     tracking_uri: TrackingUriOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Give a new registry its first model: when no version carries ALIAS, train one and promote it (the gate and
     the load check apply); when one does, change nothing. Safe to run on every deploy."""
-    with _registry(model_name, config, tracking_uri, wait_s=wait) as session:
+    source = _source(data, target)
+    with _registry(model_name, config, tracking_uri, wait_s=wait, task=task) as session:
         current = session.registry.alias_version(alias)
         if current is None:
             with _progress() as step:
-                result = train(session.config, model_name=session.name, step=step)
+                result = train(session.config, model_name=session.name, step=step, source=source)
                 move = session.registry.promote(
                     result.version,
                     alias,
@@ -366,40 +423,11 @@ def status(
     if as_json:
         typer.echo(json.dumps({"model": name, "aliases": aliases, "versions": [asdict(r) for r in rows]}))
         return
-    out.print(_status_table(name, rows))
+    out.print(status_table(name, rows))
     if not aliases:
         out.print(f"no aliases set on {name}", highlight=False)
     for alias in sorted(aliases):
         out.print(f"@{alias} → v{aliases[alias]}", highlight=False)
-
-
-def _status_table(name: str, rows: list[VersionRow]) -> Table:
-    table = Table(title=f"{name}", title_justify="left")
-    for column in ("version", "aliases", "stage", "estimator", "rmse", "r2", "mae", "created (UTC)", "promotions"):
-        table.add_column(column, justify="right" if column in ("version", "rmse", "r2", "mae") else "left")
-    for row in rows:
-        promotions = "\n".join(
-            f"@{alias} {p.get('action', '?')} by {p.get('by', '?')} {p.get('at', '?')}"
-            for alias, p in sorted(row.promotions.items())
-        )
-        table.add_row(
-            row.version,
-            ", ".join(f"@{a}" for a in row.aliases),
-            row.stage,
-            row.estimator,
-            *(_num(row.metrics.get(m)) for m in ("rmse", "r2", "mae")),
-            row.created,
-            promotions,
-        )
-    return table
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
-
-
-def _text(value: str | None) -> str:
-    return "—" if value is None else value
 
 
 @app.command()
@@ -440,21 +468,5 @@ def compare(
     if as_json:
         typer.echo(json.dumps(asdict(comparison)))
         return
-    for table in _comparison_tables(session.name, comparison):
+    for table in comparison_tables(session.name, comparison):
         out.print(table)
-
-
-def _comparison_tables(name: str, c: Comparison) -> list[Table]:
-    a, b = c.versions
-    metrics = Table(title=f"{name}: v{a} vs v{b} — metrics", title_justify="left")
-    for column in ("metric", f"v{a}", f"v{b}", "delta (b - a)"):
-        metrics.add_column(column, justify="left" if column == "metric" else "right")
-    for metric, x, y in c.metrics:
-        delta = "" if x is None or y is None else f"{y - x:+.4f}"
-        metrics.add_row(metric, _num(x), _num(y), delta)
-    params = Table(title="parameters, code and data", title_justify="left")
-    for column in ("name", f"v{a}", f"v{b}"):
-        params.add_column(column)
-    for key, left, right in [*c.params, *c.tags]:
-        params.add_row(key, _text(left), _text(right), style="" if left == right else "bold yellow")
-    return [metrics, params]

@@ -13,13 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sklearn.base import BaseEstimator
-from sklearn.dummy import DummyRegressor
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-from sklearn.linear_model import Lasso, LinearRegression, Ridge
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression, Ridge
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "linear.yaml"
+TASKS = ("regression", "classification")
+# What `train --task T` uses when no --config is given.
+DEFAULT_CONFIGS = {"regression": DEFAULT_CONFIG, "classification": CONFIG_DIR / "logistic.yaml"}
 
 # A fixed allow-list rather than an import path from the file: a config must not be able to load arbitrary code.
 ESTIMATORS: dict[str, type[BaseEstimator]] = {
@@ -29,17 +37,31 @@ ESTIMATORS: dict[str, type[BaseEstimator]] = {
     "RandomForestRegressor": RandomForestRegressor,
     "GradientBoostingRegressor": GradientBoostingRegressor,
     "DummyRegressor": DummyRegressor,
+    "LogisticRegression": LogisticRegression,
+    "RandomForestClassifier": RandomForestClassifier,
+    "GradientBoostingClassifier": GradientBoostingClassifier,
+    "DummyClassifier": DummyClassifier,
 }
+CLASSIFIERS = frozenset(name for name, cls in ESTIMATORS.items() if is_classifier(cls()))
 # Models are saved in skops format, which loads only allow-listed types. Tree ensembles store their nodes in
 # `sklearn.tree._tree.Tree`, which skops does not trust by default because a crafted file could index out of
 # bounds; these files are written by this CLI and read back from our own registry, so the type is trusted for them.
 SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
     "RandomForestRegressor": ["sklearn.tree._tree.Tree"],
     "GradientBoostingRegressor": ["sklearn.tree._tree.Tree"],
+    "RandomForestClassifier": ["sklearn.tree._tree.Tree"],
+    "GradientBoostingClassifier": ["sklearn.tree._tree.Tree"],
 }
 
-# Evaluation metrics logged by `train`; True where a lower value is better.
-METRICS: dict[str, bool] = {"rmse": True, "mse": True, "mae": True, "r2": False}
+# Evaluation metrics logged by `train` for each task; True where a lower value is better. ROC AUC is one-vs-rest
+# (macro) for more than two classes; log-loss and ROC AUC score the predicted probabilities, the others the labels.
+TASK_METRICS: dict[str, dict[str, bool]] = {
+    "regression": {"rmse": True, "mse": True, "mae": True, "r2": False},
+    "classification": {"accuracy": False, "f1_macro": False, "log_loss": True, "roc_auc": False},
+}
+METRICS: dict[str, bool] = {name: lower for metrics in TASK_METRICS.values() for name, lower in metrics.items()}
+# What `predict` answers in the logged model: labels, or class probabilities (`pyfunc_predict_fn`).
+PREDICT_FNS = ("predict", "predict_proba")
 
 MODEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
@@ -70,6 +92,8 @@ class TrainingConfig:
     test_size: float = 0.2
     seed: int = 42
     gate: GateConfig = field(default_factory=GateConfig)
+    task: str = "regression"
+    predict_fn: str = "predict"
 
     @property
     def skops_trusted_types(self) -> list[str] | None:
@@ -109,7 +133,10 @@ def validate_model_name(name: str, where: str = "model_name") -> str:
 def parse_config(raw: object, source: Path) -> TrainingConfig:
     """Validate a parsed YAML document; every error names `source` and the key."""
     top = _mapping(raw, f"{source}")
-    _reject_unknown(top, {"model_name", "estimator", "data", "gate"}, f"{source}")
+    _reject_unknown(top, {"model_name", "task", "estimator", "data", "gate"}, f"{source}")
+    task = top.get("task", "regression")
+    if task not in TASKS:
+        raise ConfigError(f"{source}: task must be one of {', '.join(TASKS)} (got {task!r})")
 
     model_name = top.get("model_name", "linear_regression")
     if not isinstance(model_name, str):
@@ -117,13 +144,20 @@ def parse_config(raw: object, source: Path) -> TrainingConfig:
     validate_model_name(model_name, f"{source}: model_name")
 
     estimator_section = _mapping(top.get("estimator"), f"{source}: estimator")
-    _reject_unknown(estimator_section, {"class", "params"}, f"{source}: estimator")
-    estimator = estimator_section.get("class", "LinearRegression")
+    _reject_unknown(estimator_section, {"class", "params", "predict"}, f"{source}: estimator")
+    estimator = estimator_section.get("class", "LinearRegression" if task == "regression" else "LogisticRegression")
     if estimator not in ESTIMATORS:
         raise ConfigError(
             f"{source}: estimator.class {estimator!r} is not a supported estimator; "
             f"choose one of {', '.join(sorted(ESTIMATORS))}"
         )
+    if (estimator in CLASSIFIERS) != (task == "classification"):
+        kind = "a classifier" if estimator in CLASSIFIERS else "a regressor"
+        raise ConfigError(f"{source}: estimator.class {estimator} is {kind}, but task is {task}")
+    predict_fn = estimator_section.get("predict", "predict")
+    if predict_fn not in PREDICT_FNS or (predict_fn != "predict" and task != "classification"):
+        allowed = PREDICT_FNS if task == "classification" else PREDICT_FNS[:1]
+        raise ConfigError(f"{source}: estimator.predict must be one of {', '.join(allowed)} (got {predict_fn!r})")
     params = _mapping(estimator_section.get("params"), f"{source}: estimator.params")
     _validate_params(ESTIMATORS[estimator], params, f"{source}: estimator.params")
 
@@ -138,7 +172,10 @@ def parse_config(raw: object, source: Path) -> TrainingConfig:
 
     gate_section = _mapping(top.get("gate"), f"{source}: gate")
     _reject_unknown(gate_section, {"metric", "tolerance"}, f"{source}: gate")
-    gate = parse_gate(gate_section.get("metric", "rmse"), gate_section.get("tolerance", 0.0), f"{source}: gate")
+    default_metric = next(iter(TASK_METRICS[task])) if task == "regression" else "f1_macro"
+    gate = parse_gate(
+        gate_section.get("metric", default_metric), gate_section.get("tolerance", 0.0), f"{source}: gate", task
+    )
 
     return TrainingConfig(
         source=source,
@@ -148,12 +185,16 @@ def parse_config(raw: object, source: Path) -> TrainingConfig:
         test_size=float(test_size),
         seed=seed,
         gate=gate,
+        task=task,
+        predict_fn=predict_fn,
     )
 
 
-def parse_gate(metric: object, tolerance: object, where: str = "gate") -> GateConfig:
-    if metric not in METRICS:
-        raise ConfigError(f"{where}.metric must be one of {', '.join(METRICS)} (got {metric!r})")
+def parse_gate(metric: object, tolerance: object, where: str = "gate", task: str | None = None) -> GateConfig:
+    """A gate on one of `task`'s metrics (any task's when None)."""
+    allowed = METRICS if task is None else TASK_METRICS[task]
+    if metric not in allowed:
+        raise ConfigError(f"{where}.metric must be one of {', '.join(allowed)} (got {metric!r})")
     if (
         isinstance(tolerance, bool)
         or not isinstance(tolerance, int | float)
@@ -178,9 +219,22 @@ def _validate_params(cls: type[BaseEstimator], params: Mapping[str, Any], where:
         raise ConfigError(f"{where}: {e}") from e
 
 
-def load_config(path: Path | None = None) -> TrainingConfig:
-    """Read and validate a config file (the default: training/configs/linear.yaml)."""
-    path = path or DEFAULT_CONFIG
+def load_config(path: Path | None = None, task: str | None = None) -> TrainingConfig:
+    """Read and validate a config file (the default: training/configs/linear.yaml, or logistic.yaml for
+    classification). `task` (the `--task` flag) must be the config's own."""
+    if task is not None and task not in TASKS:
+        raise ConfigError(f"--task must be one of {', '.join(TASKS)} (got {task!r})")
+    path = path or DEFAULT_CONFIGS[task or "regression"]
+    config = _load(path)
+    if task is not None and config.task != task:
+        raise ConfigError(
+            f"--task {task} does not match {path}, a {config.task} config ({config.estimator}); pass a {task} "
+            f"config with --config (e.g. {DEFAULT_CONFIGS[task].relative_to(CONFIG_DIR.parent.parent)})"
+        )
+    return config
+
+
+def _load(path: Path) -> TrainingConfig:
     try:
         text = path.read_text()
     except OSError as e:

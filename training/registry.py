@@ -45,7 +45,7 @@ VERSION_TAG = "promotion.{alias}.{key}"
 HISTORY_MAX_CHARS = 5000
 HISTORY_MAX_ENTRIES = 50
 HISTORY_REASON_CHARS = 200
-KEY_METRICS = ("rmse", "r2", "mae")
+KEY_METRICS = ("rmse", "r2", "mae", "accuracy", "f1_macro", "log_loss", "roc_auc")
 # Promotions to this alias skip the metric gate (never the load check).
 CHALLENGER_ALIAS = "challenger"
 
@@ -201,6 +201,13 @@ def gate_verdict(
     )
 
 
+def _usable(predictions: np.ndarray[Any, Any]) -> bool:
+    """Numbers must be finite; labels (strings, booleans) present. Compared by type, never by arithmetic."""
+    if predictions.dtype.kind in "iufb":
+        return bool(np.isfinite(predictions.astype("float64")).all())
+    return all(isinstance(v, str | bool | np.bool_ | int | np.integer) and v != "" for v in predictions.ravel())
+
+
 class RegisteredModelLifecycle:
     """One registered model, through an `MlflowClient` that the caller has already checked can reach the server."""
 
@@ -293,8 +300,14 @@ class RegisteredModelLifecycle:
             None if champion is None else self.metrics(champion).get(gate.metric),
         )
 
+    def task(self, mv: ModelVersion) -> str:
+        """The task the version was trained for (runs from before classification have no `task` param)."""
+        run = self.run(mv)
+        return "regression" if run is None else run.data.params.get("task", "regression")
+
     def check_loads(self, mv: ModelVersion) -> None:
-        """Load the version as the service will (pyfunc) and predict its logged input example: finite outputs."""
+        """Load the version as the service will (pyfunc) and predict its logged input example: one answer per row,
+        finite numbers or non-empty labels."""
         failed = f"version {mv.version} of {self.name!r} failed the load check"
         with tempfile.TemporaryDirectory(prefix="promote-check-") as tmp:
             try:
@@ -304,13 +317,13 @@ class RegisteredModelLifecycle:
                 example = Model.load(local).load_input_example(local)
                 if example is None:
                     raise LifecycleError(f"{failed}: it was logged without an input example")
-                predictions = np.asarray(mlflow.pyfunc.load_model(local).predict(example), dtype="float64")
+                predictions = np.asarray(mlflow.pyfunc.load_model(local).predict(example))
             except LifecycleError:
                 raise
             except Exception as e:  # noqa: BLE001 - any failure to load or predict blocks the promotion
                 raise LifecycleError(f"{failed}: {type(e).__name__}: {e}") from e
-        if predictions.shape[0] != len(example) or not np.isfinite(predictions).all():
-            raise LifecycleError(f"{failed}: predictions on the input example are not finite: {predictions.tolist()}")
+        if predictions.shape[0] != len(example) or not _usable(predictions):
+            raise LifecycleError(f"{failed}: predictions on the input example are not usable: {predictions.tolist()}")
 
     # ---------------------------------------------------------------------------------------- moving
 

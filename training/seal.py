@@ -41,26 +41,48 @@ def directory_digest(path: Path) -> str:
 
 
 def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[str, Any]:
-    """The contract as the service computes it: [{"name", "type"}] in signature order, one row's shape, and
-    `output_type` when the outputs are not numbers (a classifier's string labels, booleans)."""
-    specs = signature.inputs.inputs
-    inputs = [{"name": spec.name, "type": getattr(spec.type, "name", str(spec.type))} for spec in specs]
-    terms: dict[str, Any] = {"inputs": inputs, "output_shape": list(output_shape)}
+    """The contract as the service computes it (service/core/refs.py `contract`, kept equal by
+    tests/training/test_seal_contract.py): the inputs in signature order (named columns, or the one tensor as
+    `tensor <dtype> [shape]`), one row's output shape, and `output_type` when the outputs are not numbers (a
+    classifier's string labels, booleans, or "record": a DataFrame's rows, with its `output_fields`)."""
+    inputs = signature.inputs
+    if inputs.is_tensor_spec():
+        described = [
+            {"name": spec.name or "", "type": f"tensor {spec.type} {[int(d) for d in spec.shape]}"}
+            for spec in inputs.inputs
+        ]
+    else:
+        described = [{"name": spec.name, "type": getattr(spec.type, "name", str(spec.type))} for spec in inputs.inputs]
+    terms: dict[str, Any] = {"inputs": described, "output_shape": list(output_shape)}
     kind = signature_output_type(signature)
-    if kind != "number":
+    if kind == "record":
+        terms["output_shape"] = []  # one record per row
+        terms["output_type"] = kind
+        terms["output_fields"] = [
+            {"name": spec.name, "type": _FIELD_KINDS.get(getattr(spec.type, "name", ""), "number")}
+            for spec in signature.outputs.inputs
+        ]
+    elif kind != "number":
         terms["output_type"] = kind
     return terms
 
 
+# A DataFrame output's column types as the service names a record's fields (service/core/outputs.py).
+_FIELD_KINDS = {"string": "string", "boolean": "boolean"}
+
+
 def signature_output_type(signature: ModelSignature) -> str:
-    """The outputs' type ("string", "boolean" or "number") as the signature declares it (infer_signature records
-    string labels as a `str` tensor, a DataFrame's as `string` columns)."""
+    """The outputs' type ("string", "boolean", "record" or "number") as the signature declares it
+    (infer_signature records string labels as a `str` tensor, a DataFrame's outputs as named columns: the
+    service renders a DataFrame of several columns as one record per row)."""
     outputs = signature.outputs
     if outputs is None:
         return "number"
     if outputs.is_tensor_spec():
         kinds = {spec.type.kind for spec in outputs.inputs}
         return "string" if kinds <= {"U", "S", "O"} else "boolean" if kinds == {"b"} else "number"
+    if len(outputs.inputs) > 1 and all(spec.name for spec in outputs.inputs):
+        return "record"
     names = {getattr(spec.type, "name", str(spec.type)) for spec in outputs.inputs}
     return "string" if names == {"string"} else "boolean" if names == {"boolean"} else "number"
 

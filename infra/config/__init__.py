@@ -212,6 +212,17 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             "at least 2 subnet ids in different AZs when network.vpcId is set and ingress.scheme is internet-facing",
             list(network.public_subnet_ids),
         )
+    mlflow = read_mlflow(keys, environment, region)
+    internal_albs = ingress.scheme == "internal" or mlflow.ingress_enabled
+    if network.bring_your_own and internal_albs and len(network.internal_alb_subnet_ids) < 2:
+        # Internal ALBs are placed in exactly these, and the pods admit them from these alone: never the pods'
+        # own subnets, or any pod could pose as the ALB.
+        raise keys.fail(
+            "network.internalAlbSubnetIds",
+            "at least 2 subnet ids in different AZs when network.vpcId is set and an internal ALB exists "
+            "(ingress.scheme internal or mlflow.ingressEnabled)",
+            list(network.internal_alb_subnet_ids),
+        )
     training_job = read_training_job(keys)
     return PlatformConfig(
         **_identity(identity),
@@ -225,7 +236,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
         # Workload layer: the inference service, its ingress, MLflow, the training Job, monitoring
         inference=read_inference(keys, environment),
         ingress=ingress,
-        mlflow=read_mlflow(keys, environment, region),
+        mlflow=mlflow,
         training_job=training_job,
         monitoring=read_monitoring(keys, environment),
         images=read_images(

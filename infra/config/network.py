@@ -11,6 +11,11 @@ from infra.config.keys import LOG_RETENTION_DAYS, Keys, is_cidr
 
 # An availability zone ID: use1-az3, apne1-az1, or a Local Zone's usw2-lax1-az1.
 ZONE_ID = re.compile(r"[a-z]+\d+(-[a-z]+\d+)?-az\d+")
+# The smallest subnet EC2 creates is a /28 (Amazon VPC User Guide, "Subnet sizing"); an ALB's subnets need at least
+# a /27 and eight free addresses (Elastic Load Balancing, Application Load Balancers, "Subnets for your load
+# balancer"; LB controller v2.14.1 pkg/networking/subnet_resolver.go filters out subnets with fewer than 8 free).
+SMALLEST_SUBNET = 28
+SMALLEST_ALB_SUBNET = 27
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,12 @@ class NetworkConfig:
     vpc_endpoints: bool = False
     # A brought VPC's interface endpoint addresses (its endpoint subnets' CIDRs), admitted on 443 like those built here.
     endpoint_cidrs: tuple[str, ...] = ()
+    # Prefix lengths of the per-zone data subnets (Redis, RDS) and internal-ALB subnets built here (infra/network.py).
+    data_subnet_prefix_length: int = 26
+    internal_alb_subnet_prefix_length: int = 26
+    # A brought VPC's data subnets (Redis, RDS) and the subnets its internal ALBs are placed in.
+    data_subnet_ids: tuple[str, ...] = ()
+    internal_alb_subnet_ids: tuple[str, ...] = ()
 
     @property
     def bring_your_own(self) -> bool:
@@ -94,6 +105,50 @@ def read_network(keys: Keys) -> NetworkConfig:
         raise keys.fail(
             "network.privateSubnetIds", "at least 2 subnet ids in different AZs when network.vpcId is set", private
         )
+    data = keys.string_list(
+        "network.dataSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
+    )
+    internal_alb = keys.string_list(
+        "network.internalAlbSubnetIds", item=lambda v: bool(subnet_id.fullmatch(v)), expected="a list of subnet ids"
+    )
+    if vpc_id is None and (data or internal_alb):
+        raise keys.fail("network.vpcId", "set when network.dataSubnetIds or network.internalAlbSubnetIds is set")
+    if vpc_id is not None and len(data) < 2:
+        # RDS and ElastiCache subnet groups span at least two AZs; sharing the pods' subnets would let every pod's
+        # address through the rules that admit Redis and RDS.
+        raise keys.fail(
+            "network.dataSubnetIds",
+            "at least 2 subnet ids in different AZs when network.vpcId is set (subnets of their own for Redis and "
+            "RDS, none of them in network.privateSubnetIds)",
+            list(data),
+        )
+    if shared := sorted(set(data) & set(private)):
+        raise keys.fail("network.dataSubnetIds", "free of network.privateSubnetIds (the pods' subnets)", shared)
+    if shared := sorted(set(internal_alb) & set(private)):
+        raise keys.fail("network.internalAlbSubnetIds", "free of network.privateSubnetIds (the pods' subnets)", shared)
+    data_prefix = keys.integer("network.dataSubnetPrefixLength", minimum=16, maximum=SMALLEST_SUBNET)
+    alb_prefix = keys.integer("network.internalAlbSubnetPrefixLength", minimum=16, maximum=SMALLEST_ALB_SUBNET)
+    if vpc_id is None:
+        # Each kind gets one of the VPC's 16 blocks (infra/network.py isolated_cidrs): az_count subnets must fit.
+        sixteenth = network.prefixlen + 4
+        smallest = sixteenth + (az_count - 1).bit_length()
+        for key, prefix, limit in (
+            ("network.dataSubnetPrefixLength", data_prefix, SMALLEST_SUBNET),
+            ("network.internalAlbSubnetPrefixLength", alb_prefix, SMALLEST_ALB_SUBNET),
+        ):
+            if smallest > limit:
+                raise keys.fail(
+                    "network.vpcCidr",
+                    f"large enough for {az_count} subnets of at most /{limit} ({key}) in a sixteenth of it",
+                    str(network),
+                )
+            if prefix < smallest:
+                raise keys.fail(
+                    key,
+                    f"between {smallest} and {limit}: {az_count} subnets (network.azCount) must fit in a /{sixteenth}, "
+                    f"a sixteenth of network.vpcCidr {network}",
+                    prefix,
+                )
     return NetworkConfig(
         vpc_cidr=str(network),
         az_count=az_count,
@@ -105,4 +160,8 @@ def read_network(keys: Keys) -> NetworkConfig:
         exclude_zone_ids=zone_ids,
         vpc_endpoints=endpoints,
         endpoint_cidrs=tuple(str(ipaddress.ip_network(c)) for c in endpoint_cidrs),
+        data_subnet_prefix_length=data_prefix,
+        internal_alb_subnet_prefix_length=alb_prefix,
+        data_subnet_ids=data,
+        internal_alb_subnet_ids=internal_alb,
     )

@@ -43,6 +43,7 @@ TAGGABLE = frozenset(
         "aws:kms/key:Key",
         "aws:rds/instance:Instance",
         "aws:rds/parameterGroup:ParameterGroup",
+        "aws:rds/snapshot:Snapshot",
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:s3/bucket:Bucket",
         "aws:s3/bucketV2:BucketV2",

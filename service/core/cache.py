@@ -8,14 +8,20 @@ because two paths may differ in the last bits (ONNX trees compute in float32). P
 Redis keep apart by prefix. The row is hashed after normalisation to float64 in signature order, so key order,
 `1` vs `1.0` and `-0.0` vs `0.0` in the request do not matter.
 
-A stored value is `<HMAC-SHA256 of key and payload>` + the JSON payload, keyed by a secret only the service
-holds: whoever can write to Redis (every preview pod shares dev's) cannot choose a prediction, nor move one
-entry to another key. What comes back is served only if its MAC verifies, it decodes, and it has the shape of
-one row's output with finite numbers; anything else is a miss, counted by reason.
+A stored value is `<MAC of key and payload>` + the JSON payload, keyed by a secret only the service holds (keyed
+BLAKE2b-256, the MAC mode RFC 7693 builds into BLAKE2, at a quarter of HMAC-SHA256's cost per value): whoever can
+write to Redis (every preview pod shares dev's) cannot choose a prediction, nor move one entry to another key.
+Keys are hashed with BLAKE2b too, one C call per row: a vectorised non-cryptographic hash would let whoever reads
+Redis learn it and craft rows that collide with another's. What comes back is served only if its MAC verifies,
+it decodes, and it has the shape of one row's output with finite numbers; anything else is a miss, counted by
+reason.
 
-A request makes at most one MGET; its misses are written by one pipelined SET in the background (at most
+A request makes at most one MGET; its misses are written by one command in the background (a script that SETs
+each with its TTL: a pipeline of 1000 SETs cost the worker 9x the CPU in redis-py) (at most
 `max_pending_sets` in flight per worker; past that a write is dropped and counted), so Redis never delays an
-answer by more than the MGET. Any Redis failure counts against the breaker and the request is answered by the
+answer by more than the MGET. A request asks the cache at all only where that pays (service/core/cachecost.py:
+a linear model computes a row faster than Redis answers); `calibrate` times the model and the round trip when
+a version is loaded. Any Redis failure counts against the breaker and the request is answered by the
 model; after `failure_threshold` failures in a row the breaker opens and Redis is left alone for `cooldown_s`,
 then one call tries it again.
 """
@@ -30,20 +36,48 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
+import anyio.to_thread
 import numpy as np
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from service.core.cachecost import CALIBRATION_ROWS, CachePolicy, Cost, time_calls
+from service.core.probe import distinct_rows
+from service.core.schema import InputSchema
 from service.core.telemetry import CacheMetrics
 
 log = logging.getLogger(__name__)
 
 BreakerState = Literal["closed", "open", "half_open"]
 MAC_BYTES = 32
+# KEYS: the entries; ARGV[1]: the TTL in seconds, ARGV[i + 1]: the value of KEYS[i]. One command for any number
+# of entries; keys are all on one node (the cache is one replication group, not Redis Cluster, as MGET needs).
+SET_ALL = "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end return #KEYS"
+
+
+class Predicts(Protocol):
+    def predict(self, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]: ...
+
+
+class Calibrated(Protocol):
+    """What `calibrate` reads of a loaded version (service.core.loader.LoadedModel has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def cache_key(self) -> str: ...
+    @property
+    def predictor(self) -> Predicts: ...
+    @property
+    def schema(self) -> InputSchema: ...
+    @property
+    def feature_stats(self) -> dict[str, Any] | None: ...
 
 
 class CircuitBreaker:
@@ -118,6 +152,8 @@ def canonical_row(row: Sequence[Any]) -> bytes:
         if isinstance(value, str):
             data = value.encode("utf-8", "surrogatepass")
             parts.append(b"s" + len(data).to_bytes(8, "big") + data)
+        elif isinstance(value, bytes):
+            parts.append(b"b" + len(value).to_bytes(8, "big") + value)
         elif isinstance(value, np.datetime64):
             parts.append(b"t" + value.astype("datetime64[ns]").astype(np.int64).tobytes())
         else:
@@ -153,16 +189,20 @@ class PredictionCache:
         metrics: CacheMetrics,
         signing_key: bytes,
         max_pending_sets: int = 64,
+        policy: CachePolicy | None = None,
     ) -> None:
         if len(signing_key) < 16:
             raise ValueError("the cache signing key must hold at least 16 bytes")
         self.client = client
+        self._set_all = client.register_script(SET_ALL)  # EVALSHA, loaded again if Redis lost its scripts
         self.ttl_s = ttl_s
         self.key_prefix = key_prefix
         self.breaker = breaker
         self.metrics = metrics
-        self._signing_key = signing_key
+        # BLAKE2b takes keys of at most 64 bytes: the MAC key is derived from the secret, whatever its length.
+        self._mac_key = hashlib.blake2b(signing_key, digest_size=64, person=b"cache-mac-key").digest()
         self.max_pending_sets = max_pending_sets
+        self.policy = policy or CachePolicy("always")
         self._pending: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -178,6 +218,7 @@ class PredictionCache:
         metrics: CacheMetrics,
         signing_key: bytes,
         max_pending_sets: int = 64,
+        policy: CachePolicy | None = None,
     ) -> PredictionCache:
         """A client that fails fast: short socket timeouts and no retries (the breaker decides when to retry)."""
         options: dict[str, Any] = {
@@ -200,13 +241,23 @@ class PredictionCache:
             metrics=metrics,
             signing_key=signing_key,
             max_pending_sets=max_pending_sets,
+            policy=policy,
         )
+
+    def wanted(self, model_key: str, name: str, version: str, n: int) -> bool:
+        """Whether a request for `n` rows of this version asks the cache (the policy's verdict); a bypass for
+        cost (mode auto) is counted."""
+        if self.policy.use_cache(model_key, name, version, n):
+            return True
+        if self.policy.mode == "auto":
+            self.metrics.cache_bypassed.inc()
+        return False
 
     def keys(self, model_key: str, rows: np.ndarray[Any, Any]) -> list[str]:
         return row_keys(self.key_prefix, model_key, rows)
 
     def _mac(self, key: str, payload: bytes) -> bytes:
-        return hmac.new(self._signing_key, key.encode() + b"\0" + payload, hashlib.sha256).digest()
+        return hashlib.blake2b(key.encode() + b"\0" + payload, key=self._mac_key, digest_size=MAC_BYTES).digest()
 
     def seal(self, key: str, value: Any) -> bytes:
         payload = orjson.dumps(value)
@@ -231,10 +282,16 @@ class PredictionCache:
     async def get_many(self, keys: Sequence[str], shape: tuple[int, ...], kind: str = "number") -> list[Any | None]:
         """One MGET; the values as the model gave them, None for a miss. Every key a miss when Redis fails,
         the breaker is open, or a value is not one this service stored (`shape`, `kind`: one row's output)."""
+        return (await self.lookup(keys, shape, kind))[0]
+
+    async def lookup(
+        self, keys: Sequence[str], shape: tuple[int, ...], kind: str = "number"
+    ) -> tuple[list[Any | None], bool]:
+        """`get_many`, and whether Redis answered (False: breaker open or the call failed, all misses)."""
         misses: list[Any | None] = [None] * len(keys)
         if not self.breaker.allow():
             self.metrics.cache_misses.inc(len(keys))
-            return misses
+            return misses, False
         try:
             stored = cast(list[bytes | None], await self.client.mget(keys))
         except asyncio.CancelledError:
@@ -243,13 +300,13 @@ class PredictionCache:
         except Exception as e:  # noqa: BLE001 - whatever goes wrong with the cache, the model answers
             self._failed("get", e)
             self.metrics.cache_misses.inc(len(keys))
-            return misses
+            return misses, False
         self._succeeded()
         values = [None if s is None else self.open(k, s, shape, kind) for k, s in zip(keys, stored, strict=True)]
-        hits = sum(v is not None for v in values)
+        hits = len(values) - values.count(None)
         self.metrics.cache_hits.inc(hits)
         self.metrics.cache_misses.inc(len(keys) - hits)
-        return values
+        return values, True
 
     def put_many(self, items: dict[str, Any], shape: tuple[int, ...], kind: str = "number") -> None:
         """Store the values in the background; only values of `shape` and `kind` (finite numbers, labels) are
@@ -265,14 +322,11 @@ class PredictionCache:
         task.add_done_callback(self._pending.discard)
 
     async def set_many(self, items: dict[str, bytes]) -> None:
-        """One pipelined SET with TTL per item (already sealed); a failure is counted and otherwise ignored."""
+        """One command SETting each item (already sealed) with the TTL; a failure is counted and otherwise ignored."""
         if not items or not self.breaker.allow():
             return
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key, value in items.items():
-                    pipe.set(key, value, ex=self.ttl_s)
-                await pipe.execute()
+            await self._set_all(keys=list(items), args=[self.ttl_s, *items.values()])
         except asyncio.CancelledError:
             self.breaker.release()
             raise
@@ -313,6 +367,44 @@ class PredictionCache:
         self.breaker.record_success()
         self.metrics.cache_circuit_open.set(0)
 
+    async def calibrate(self, model: Calibrated) -> None:
+        """Time a newly loaded `model` on 1 and CALIBRATION_ROWS rows (in a worker thread) and one MGET of as
+        many keys, for the policy's first estimates. Whatever cannot be timed (the model refuses the probe rows,
+        Redis is down) is left to the requests to measure. Rows of distinct values per column, as the vetting
+        uses (service/core/probe.py); the model's timing hardly depends on the values."""
+        if self.policy.mode != "auto":
+            return
+        rows = distinct_rows(model.schema, model.feature_stats)
+        many = np.resize(rows, (CALIBRATION_ROWS, rows.shape[1]))
+        predictor = model.predictor
+
+        def compute_cost() -> Cost:
+            one = time_calls(lambda: predictor.predict(many[:1]).tolist())
+            return Cost.from_timings(one, time_calls(lambda: predictor.predict(many).tolist()), CALIBRATION_ROWS)
+
+        compute: Cost | None
+        try:
+            compute = await anyio.to_thread.run_sync(compute_cost)
+        except Exception as e:  # noqa: BLE001 - requests measure it instead
+            log.info("could not time the model on probe rows", extra={"error": describe(e)})
+            compute = None
+        cache: Cost | None = None
+        if self.breaker.state == "closed":
+            try:
+                timings = []
+                for batch in (many[:1], many):
+                    samples = []
+                    for _ in range(3):
+                        started = time.perf_counter()
+                        keys = self.keys(model.cache_key, batch)
+                        await self.client.mget(keys)
+                        samples.append(time.perf_counter() - started)
+                    timings.append(sorted(samples)[1])
+                cache = Cost.from_timings(timings[0], timings[1], CALIBRATION_ROWS)
+            except Exception as e:  # noqa: BLE001 - the breaker is the judge of Redis; requests measure it
+                log.info("could not time the cache round trip", extra={"error": describe(e)})
+        self.policy.calibrated(model.cache_key, model.name, model.version, compute, cache)
+
     def describe(self) -> dict[str, Any]:
         return {
             "enabled": True,
@@ -320,6 +412,7 @@ class PredictionCache:
             "key_prefix": self.key_prefix,
             "ttl_s": self.ttl_s,
             "pending_sets": len(self._pending),
+            **self.policy.describe(),
         }
 
     async def drain(self) -> None:

@@ -126,3 +126,19 @@ class ModelBusy(ServiceError):
     status = 503
     code = "model_busy"
     mlflow_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class InvalidParam(ServiceError):
+    """A `params` entry the signature's params schema does not declare, or of the wrong type or shape."""
+
+    status = 400
+    code = "invalid_param"
+    mlflow_code = "INVALID_PARAMETER_VALUE"
+
+
+class InvalidQuery(ServiceError):
+    """A query parameter the model cannot honour (`output=proba` for a model without predict_proba)."""
+
+    status = 400
+    code = "invalid_query"
+    mlflow_code = "BAD_REQUEST"

@@ -26,8 +26,10 @@ import numpy as np
 from mlflow.models import Model
 
 from service.core.onnx import onnx_if_agrees
+from service.core.outputs import fields_of, first_non_finite_record
 from service.core.predictors import NativePredictor, Predictor, PyfuncPredictor, output_kind
-from service.core.probe import input_example, signature_from_example
+from service.core.proba import proba_predictor
+from service.core.probe import input_example, signature_from_example, tensor_example
 from service.core.refs import VersionRef, contract
 from service.core.registry import ModelRegistryClient
 from service.core.schema import InputSchema, UnsupportedSignature
@@ -69,7 +71,9 @@ class LoadedModel:
     load_seconds: float
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     feature_stats: dict[str, Any] | None = None  # the training-set statistics logged with it, if any
-    output_kind: str = "number"  # what one output value is: "number", "string" (labels) or "boolean"
+    output_kind: str = "number"  # what one output value is: "number", "string" (labels), "boolean" or "record"
+    output_fields: tuple[tuple[str, str], ...] = ()  # a record's (name, kind) fields: a DataFrame's columns
+    proba: LoadedModel | None = None  # the classifier's predict_proba (`/predict?output=proba`), if it has one
     path_reason: str | None = None  # why the version is served through pyfunc rather than a native path
     uid: str = ""  # immutable identity: the MLmodel's model_uuid (version numbers are reused by MLflow)
     source: str | None = None  # the registry's source URI of the version: with the number, which version it is
@@ -87,6 +91,9 @@ class LoadedModel:
             "run_id": self.run_id,
             "flavor": self.flavor,
             "output_type": self.output_kind,
+            **({"output_fields": dict(self.output_fields)} if self.output_fields else {}),
+            **({"params": [p.name for p in self.schema.params]} if self.schema.params else {}),
+            "proba": self.proba is not None,
             "path_reason": self.path_reason,
             "model_uuid": self.uid,
             "inputs": self.schema.describe(),
@@ -150,13 +157,14 @@ def open_model(
         raise ModelRejected(version.version, str(e)) from e
     pyfunc_model = load_pyfunc(path, meta, policy or TrustPolicy())
     stats = _feature_stats(path)
-    probe = input_example(meta, path, schema, stats)
+    probe = tensor_example(meta, path, schema.tensor) if schema.tensor else input_example(meta, path, schema, stats)
     slow = PyfuncPredictor(pyfunc_model, schema)
     try:
         reference = np.asarray(slow.predict(probe))
     except Exception as e:
         raise ModelRejected(version.version, f"fails to predict its input example: {e!r}") from e
     kind = output_kind(reference)
+    fields = fields_of(reference) if kind == "record" else ()
     if kind is None:
         raise ModelRejected(
             version.version, f"returns outputs of dtype {reference.dtype}: numbers, strings or booleans are served"
@@ -170,6 +178,10 @@ def open_model(
         path_reason = "logged without a signature: input columns and types inferred from its input example"
     elif "sklearn" not in meta.flavors:
         path_reason = "not a scikit-learn model"
+    elif schema.tensor is not None:
+        path_reason = "a tensor-based signature: the model takes the array"
+    elif schema.params:
+        path_reason = "a params schema: params are passed to pyfunc's predict"
     elif not schema.numeric:
         path_reason = "string or datetime input columns: the model takes a typed DataFrame"
     elif kind != "number":
@@ -180,30 +192,33 @@ def open_model(
             predictor, flavor = fast, "sklearn"
         else:
             path_reason = "the native path does not give pyfunc's answer on the input example"
-    if schema.numeric and not unsigned:
+    if schema.numeric and not unsigned and not schema.params:
         onnx = onnx_if_agrees(path, schema, probe, predictor)
         if onnx is not None:
             predictor, flavor, path_reason = onnx, "onnx", None
-    return (
-        LoadedModel(
-            name=version.name,
-            version=version.version,
-            alias=alias,
-            run_id=version.run_id,
-            flavor=flavor,
-            schema=schema,
-            predictor=predictor,
-            output_shape=(),
-            output_kind=kind,
-            path_reason=path_reason,
-            directory=path,
-            load_seconds=time.monotonic() - started,
-            feature_stats=stats,
-            uid=str(getattr(meta, "model_uuid", None) or f"{version.run_id}:{version.source}"),
-            source=version.source,
-        ),
-        probe,
+    loaded = LoadedModel(
+        name=version.name,
+        version=version.version,
+        alias=alias,
+        run_id=version.run_id,
+        flavor=flavor,
+        schema=schema,
+        predictor=predictor,
+        output_shape=(),
+        output_kind=kind,
+        output_fields=fields,
+        path_reason=path_reason,
+        directory=path,
+        load_seconds=time.monotonic() - started,
+        feature_stats=stats,
+        uid=str(getattr(meta, "model_uuid", None) or f"{version.run_id}:{version.source}"),
+        source=version.source,
     )
+    if (proba := proba_predictor(meta, pyfunc_model, schema, probe)) is not None:
+        # A model of its own: its own cache keys (the flavor is in them) and numeric outputs.
+        answers = replace(loaded, predictor=proba[0], flavor="sklearn-proba", output_kind="number", output_fields=())
+        loaded = replace(loaded, proba=replace(answers, output_shape=proba[1], path_reason="predict_proba"))
+    return loaded, probe
 
 
 def _feature_stats(path: Path) -> dict[str, Any] | None:
@@ -261,11 +276,13 @@ def validate(
         raise ModelRejected(
             model.version, f"returns {kind or out.dtype} outputs on its input example, {model.output_kind} at load"
         )
+    if kind == "record" and first_non_finite_record(out.tolist()) is not None:
+        raise ModelRejected(model.version, "returns non-finite outputs on its input example")
     if kind == "number" and not np.isfinite(out.astype(np.float64)).all():
         raise ModelRejected(model.version, "returns non-finite outputs on its input example")
     shape = tuple(int(d) for d in out.shape[1:])
     if expected is not None:
-        own = contract(model.schema, shape, model.output_kind)
+        own = contract(model.schema, shape, model.output_kind, model.output_fields)
         if own != expected:
             raise ModelRejected(
                 model.version, f"breaks the registered model's contract: {_json(expected)} expected, {_json(own)}"
@@ -274,11 +291,13 @@ def validate(
         raise ModelRejected(
             model.version, f"output shape per row {shape} differs from serving version's {serving.output_shape}"
         )
-    elif serving is not None and model.output_kind != serving.output_kind:
-        raise ModelRejected(
-            model.version, f"outputs {model.output_kind} values; serving version's are {serving.output_kind}"
-        )
+    elif serving is not None and (kind, model.output_fields) != (serving.output_kind, serving.output_fields):
+        raise ModelRejected(model.version, f"outputs {_kind(model)} values; serving version's are {_kind(serving)}")
     return shape
+
+
+def _kind(model: LoadedModel) -> str:
+    return f"{model.output_kind} {dict(model.output_fields)}" if model.output_fields else model.output_kind
 
 
 def _json(value: Any) -> str:

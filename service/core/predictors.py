@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from service.core.outputs import as_rows
 from service.core.schema import InputSchema
 from service.core.validation import Matrix
 
@@ -24,6 +25,7 @@ _PANDAS_DTYPES = {
     "boolean": "bool",
     "string": "object",
     "datetime": "datetime64[ns]",
+    "binary": "object",
 }
 
 
@@ -89,21 +91,25 @@ class PyfuncPredictor:
         self.model = model
         self.schema = schema
 
-    def predict(self, rows: Matrix) -> np.ndarray[Any, Any]:
+    def predict(self, rows: Matrix, params: dict[str, Any] | None = None) -> np.ndarray[Any, Any]:
+        """A tensor's batch goes in as the array it is; params only when there are some (a model whose
+        signature declares none gets none)."""
+        data = rows if self.schema.tensor is not None else self.frame(rows)
+        out = self.model.predict(data) if params is None else self.model.predict(data, params=params)
+        return as_rows(out)
+
+    def frame(self, rows: Matrix) -> Any:
         import pandas as pd
 
         frame = pd.DataFrame(rows, columns=list(self.schema.names), copy=False)
         if not self.schema.all_float or any(c.type == "float" for c in self.schema.columns):
             frame = frame.astype({c.name: _PANDAS_DTYPES[c.type] for c in self.schema.columns})
-        out = self.model.predict(frame)
-        if isinstance(out, pd.DataFrame | pd.Series):
-            out = out.to_numpy()
-        return np.asarray(out)
+        return frame
 
 
 def output_kind(out: np.ndarray[Any, Any]) -> str | None:
-    """What one output value is, by the model's own answer: "number", "string" (a classifier's labels) or
-    "boolean"; None for anything else (mixed or nested objects), which is not served."""
+    """What one output value is, by the model's own answer: "number", "string" (a classifier's labels),
+    "boolean" or "record" (a DataFrame's row); None for anything else (mixed or nested objects), not served."""
     kind = out.dtype.kind
     if kind in "iuf":
         return "number"
@@ -113,7 +119,7 @@ def output_kind(out: np.ndarray[Any, Any]) -> str | None:
         return "string"
     if kind == "O":
         values = out.ravel().tolist()
-        for name, types in (("string", str), ("boolean", bool)):
+        for name, types in (("string", str), ("boolean", bool), ("record", dict)):
             if all(type(v) is types for v in values):
                 return name
         if all(type(v) in (int, float) for v in values):

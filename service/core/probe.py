@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from service.core.schema import InputSchema, UnsupportedSignature
+from service.core.schema import InputSchema, Tensor, UnsupportedSignature
 from service.core.validation import Matrix, from_columns, to_matrix
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
             z = -1.0 + 2.0 * k / (n - 1) if n > 1 else 0.5
             if column.kind == "str":
                 rows[i, j] = f"{column.name}-{k}"  # a model with unseen-category errors needs an input example
+            elif column.kind == "bytes":
+                rows[i, j] = f"{column.name}-{k}".encode()
             elif column.kind == "datetime":
                 rows[i, j] = np.datetime64("2000-01-01", "ns") + np.timedelta64(k, "D")
             elif column.kind == "bool":
@@ -85,3 +87,20 @@ def distinct_rows(schema: InputSchema, stats: dict[str, Any] | None) -> Matrix:
             else:
                 rows[i, j] = mean + z * spread
     return rows
+
+
+def tensor_example(meta: Any, path: Path, tensor: Tensor) -> Matrix:
+    """A tensor model's logged input example (an array, or `{name: array}`) in the tensor's dtype; without one,
+    two rows of distinct small values (0, 1, 2, ... modulo 7), so a transposed or reordered input changes the
+    output."""
+    example = meta.load_input_example(str(path)) if meta.saved_input_example_info else None
+    if isinstance(example, dict) and tensor.name in example:
+        example = example[tensor.name]
+    if example is None:
+        log.warning("model has no input example; validating on rows of distinct values")
+        shape = (2, *tensor.shape[1:])
+        return (np.arange(math.prod(shape)).reshape(shape) % 7).astype(tensor.dtype)
+    array = np.asarray(example)
+    if array.ndim != len(tensor.shape) or array.shape[1:] != tensor.shape[1:] or not len(array):
+        raise ValueError(f"the input example has shape {array.shape}; the signature says {list(tensor.shape)}")
+    return array.astype(tensor.dtype)

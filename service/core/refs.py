@@ -25,13 +25,21 @@ _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ref>[^/]+
 CONTRACT_TAG = "serving.contract"
 
 
-def contract(schema: InputSchema, output_shape: tuple[int, ...], output_kind: str = "number") -> dict[str, Any]:
+def contract(
+    schema: InputSchema,
+    output_shape: tuple[int, ...],
+    output_kind: str = "number",
+    output_fields: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
     """What callers rely on: the input columns (names, types, order), the shape of one row's output and, when
-    its values are not numbers, their type (`output_type`: "string" labels, "boolean"). Numeric outputs record
-    no type, so contracts recorded before labels were served still read the same."""
+    its values are not numbers, their type (`output_type`: "string" labels, "boolean", "record": a DataFrame's
+    rows, whose fields are `output_fields`). Numeric outputs record no type, so contracts recorded before labels
+    were served still read the same."""
     terms: dict[str, Any] = {"inputs": schema.describe(), "output_shape": list(output_shape)}
     if output_kind != "number":
         terms["output_type"] = output_kind
+    if output_kind == "record":
+        terms["output_fields"] = [{"name": n, "type": t} for n, t in output_fields]
     return terms
 
 
@@ -44,20 +52,26 @@ def parse_contract(text: str, where: str) -> dict[str, Any]:
     inputs = value.get("inputs") if isinstance(value, dict) else None
     shape = value.get("output_shape") if isinstance(value, dict) else None
     kind = value.get("output_type", "number") if isinstance(value, dict) else None
+    fields = value.get("output_fields", []) if isinstance(value, dict) else None
     if (
         not isinstance(inputs, list)
         or not all(isinstance(c, dict) and set(c) == {"name", "type"} for c in inputs)
         or not isinstance(shape, list)
         or not all(isinstance(d, int) for d in shape)
-        or kind not in ("number", "string", "boolean")
+        or kind not in ("number", "string", "boolean", "record")
+        or not isinstance(fields, list)
+        or not all(isinstance(f, dict) and set(f) == {"name", "type"} for f in fields)
     ):
         raise ValueError(
             f'{where} must be {{"inputs": [{{"name": .., "type": ..}}, ..], "output_shape": [..]}} '
-            '(and "output_type": "string" or "boolean" for outputs that are not numbers)'
+            '(and "output_type": "string", "boolean" or "record" with "output_fields" for outputs that are not '
+            "numbers)"
         )
     terms: dict[str, Any] = {"inputs": inputs, "output_shape": shape}
     if kind != "number":
         terms["output_type"] = kind
+    if kind == "record":
+        terms["output_fields"] = fields
     return terms
 
 

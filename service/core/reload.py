@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,10 +125,12 @@ class Reloader:
         retire_grace_s: float = 30.0,
         retry_max_s: float = 300.0,
         on_retire: Callable[[LoadedModel], None] | None = None,
+        on_load: Callable[[LoadedModel], Awaitable[None]] | None = None,
     ) -> None:
         """`compatible_with`: the holder whose model a new version must also fit (a challenger's champion).
         `retire_when_unset`: stop serving when the registry says the alias is gone (a challenger's end).
-        `expected`: the contract from the settings. `on_retire`: drops a replaced version's other series."""
+        `expected`: the contract from the settings. `on_retire`: drops a replaced version's other series.
+        `on_load`: runs on a validated version before it serves (the cache times it: service/core/cache.py)."""
         self.holder = holder
         self.registry = registry
         self.ref = ref
@@ -142,6 +144,7 @@ class Reloader:
         self.retire_grace_s = retire_grace_s
         self.retry_max_s = retry_max_s
         self.on_retire = on_retire
+        self.on_load = on_load
         self.first_check_done = anyio.Event()
         # version -> (failed attempts in a row, monotonic time before which it is not tried again)
         self._retry: dict[str, tuple[int, float]] = {}
@@ -228,6 +231,11 @@ class Reloader:
                 self._failed(f"cannot load {target.name} version {target.version}: {e}", e, retry_in_s=wait)
                 return
         self._retry = {}
+        if self.on_load is not None:
+            try:
+                await self.on_load(model)
+            except Exception as e:  # noqa: BLE001 - what it prepares is optional; the version serves anyway
+                log.warning("preparing the new version failed", extra={"version": model.version, "error": repr(e)})
         holder.last_failure = None
         self.metrics.model_reloads.labels(result="loaded", alias=self.ref.label).inc()
         old = await self._replace(model)

@@ -29,6 +29,7 @@ class CacheMetrics(Protocol):
     cache_errors: Counter
     cache_rejected: Counter
     cache_sets_dropped: Counter
+    cache_bypassed: Counter
     cache_circuit_open: Gauge
 
 

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.core import fastdecode
+from service.core.binary import binary_text
 from service.core.errors import InvalidRequest, MalformedBody, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
 from service.core.schema import NUMERIC_KINDS, Column, InputSchema
 
@@ -71,6 +73,8 @@ def decode_json(body: bytes) -> Any:
 
 def parse_predict(body: bytes, schema: InputSchema, max_rows: int) -> Matrix:
     """`{"instances": [{"<column>": value, ...}, ...]}` or `{"inputs": [[value, ...], ...]}` (signature order)."""
+    if (matrix := fastdecode.predict_matrix(body, schema, max_rows)) is not None:
+        return matrix  # well-formed numbers, decoded without Python work per value
     payload = decode_json(body)
     if not isinstance(payload, dict):
         raise InvalidRequest('the body must be a JSON object with "instances" or "inputs"')
@@ -78,7 +82,7 @@ def parse_predict(body: bytes, schema: InputSchema, max_rows: int) -> Matrix:
     if len(keys) != 1:
         raise InvalidRequest('the body must have exactly one of "instances" and "inputs"', field="instances")
     key = keys[0]
-    unknown = sorted(set(payload) - {key})
+    unknown = sorted(set(payload) - ({key, "params"} if schema.params else {key}))
     if unknown:
         raise InvalidRequest(f"unknown key '{unknown[0]}': the body holds only \"{key}\"", field=unknown[0])
     rows = _rows_list(payload[key], key, max_rows)
@@ -103,6 +107,8 @@ def _rows_list(rows: Any, key: str, max_rows: int) -> list[Any]:
 
 def parse_invocations(body: bytes, content_type: str | None, schema: InputSchema, max_rows: int) -> Matrix:
     """MLflow's scoring protocol, answered as `mlflow.pyfunc.scoring_server` does."""
+    if (matrix := fastdecode.invocations_matrix(body, content_type, schema, max_rows)) is not None:
+        return matrix  # well-formed numbers, decoded without Python work per value
     mime = check_content_type(content_type)
     if mime in ("text/csv", PARQUET):
         key = "csv" if mime == "text/csv" else "parquet"
@@ -348,6 +354,8 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> Any:
         raise _wrong_type(row, column, value)
     if kind == "datetime":
         return _datetime(value, column, row)
+    if kind == "bytes":
+        return binary_text(value, column, row)
     if t is bool:
         if kind == "bool" or lenient:
             return float(value)

@@ -99,6 +99,8 @@ class Variants:
         self.split = split
         self.shadow = shadow
         self.metrics = VariantMetrics(registry)
+        # (variant, version, outcome) -> the bound request counter and duration histogram: no labels() per request.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def start(
         self,
@@ -112,6 +114,7 @@ class Variants:
         expected: dict[str, Any] | None = None,
         retire_grace_s: float = 30.0,
         retry_max_s: float = 300.0,
+        on_load: Callable[[LoadedModel], Awaitable[None]] | None = None,
     ) -> anyio.Event:
         """Follow both aliases (and the weights tag, and the shadow queue) in `tasks`; returns the champion's
         first-check event."""
@@ -121,6 +124,7 @@ class Variants:
             "retire_grace_s": retire_grace_s,
             "retry_max_s": retry_max_s,
             "on_retire": self.forget,
+            "on_load": on_load,
         }
         champion = Reloader(self.champion, registry, self.champion_ref, model_dir, interval_s, metrics, **common)
         tasks.start_soon(champion.run)
@@ -146,6 +150,7 @@ class Variants:
         """Drop a replaced version's per-version series (requests, latency)."""
         for metric in (self.metrics.requests, self.metrics.duration):
             drop_series(metric, {"version": model.version})
+        self._series = {k: v for k, v in self._series.items() if k[1] != model.version}
 
     async def follow_weights_tag(self, registry: ModelRegistryClient, interval_s: float) -> None:
         """Read the registered model's weights tag every `interval_s`; unreachable registry: keep the weights."""
@@ -220,8 +225,16 @@ class Variants:
             outcome = "ok"
             return result
         finally:
-            self.metrics.requests.labels(variant, model.version, outcome).inc()
-            self.metrics.duration.labels(variant, model.version).observe(time.perf_counter() - started)
+            key = (variant, model.version, outcome)
+            series = self._series.get(key)
+            if series is None:
+                metrics = self.metrics
+                series = self._series[key] = (
+                    metrics.requests.labels(variant, model.version, outcome),
+                    metrics.duration.labels(variant, model.version),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
     def describe(self) -> dict[str, Any]:
         """For /health: the challenger's state (like the champion's), the split and the shadow queue."""

@@ -6,9 +6,9 @@ them in front of FastAPI with the same data plane calls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from service.core.validation import PARQUET
 from service.deps import DataPlaneDep
@@ -40,9 +40,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     openapi_extra=request_body(PredictRequest),
     summary="Predict a batch of rows with the model the alias points at",
 )
-async def predict_rows(request: Request, plane: DataPlaneDep) -> Response:
+async def predict_rows(
+    request: Request,
+    plane: DataPlaneDep,
+    output: Annotated[
+        str,
+        Query(description="`predict` (the default) or `proba`: a scikit-learn classifier's class probabilities"),
+    ] = "predict",
+) -> Response:
+    # Checked by the data plane (400 naming `output`), not by FastAPI: the fast lane answers the same.
     body = await plane.read_body(request.headers.get("content-length"), request.stream())
-    return to_response(await plane.predict(body, request.headers.get("content-type"), request.headers, "predict"))
+    reply = await plane.predict(body, request.headers.get("content-type"), request.headers, "predict", output)
+    return to_response(reply)
 
 
 @router.post(

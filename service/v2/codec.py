@@ -58,6 +58,7 @@ COLUMN_DATATYPES = {
     "boolean": "BOOL",
     "string": BYTES,
     "datetime": BYTES,
+    "binary": BYTES,
 }
 OUTPUT_NAME = "predict"  # MLServer's scikit-learn runtime names its output so (mlserver_sklearn, PREDICT_OUTPUT)
 OUTPUT_DATATYPES = {"number": "FP64", "string": BYTES, "boolean": "BOOL"}
@@ -280,6 +281,12 @@ def _kind_name(kind: str) -> str:
 
 def to_rows(tensors: Sequence[Tensor], schema: InputSchema) -> Matrix:
     """One [N, k] tensor (signature order) or one tensor per column, as the rows `/predict` would validate."""
+    if schema.tensor is not None or any(c.kind == "bytes" for c in schema.columns):
+        # Not mapped onto V2 tensors yet: /predict and /invocations serve these models.
+        raise InvalidTensor(
+            "this model's signature (a tensor, or a binary column) is served over /predict and /invocations, "
+            "not yet over the Open Inference Protocol"
+        )
     names = schema.names
     if len(tensors) == 1 and len(tensors[0].shape) == 2 and not (len(names) == 1 and tensors[0].name == names[0]):
         (tensor,) = tensors
@@ -382,10 +389,10 @@ def encode_response(
         output: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         flat = array.reshape(-1)
         if not binary:
-            output["data"] = [str(v) for v in flat] if datatype == BYTES else flat
+            output["data"] = [_text(v) for v in flat] if datatype == BYTES else flat
         else:
             if datatype == BYTES:
-                data = b"".join(_LENGTH.pack(len(e)) + e for e in (str(v).encode() for v in flat))
+                data = b"".join(_LENGTH.pack(len(e)) + e for e in (_text(v).encode() for v in flat))
             else:
                 data = flat.astype(DTYPES[datatype]).tobytes()
             output["parameters"] = {"binary_data_size": len(data)}
@@ -394,3 +401,8 @@ def encode_response(
     if not data and not any(outputs.values()):
         return json_header, None
     return json_header + data, len(json_header)
+
+
+def _text(value: Any) -> str:
+    """A BYTES output element: a label as it is, a record (a DataFrame output's row) as its JSON."""
+    return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()

@@ -29,6 +29,12 @@ from service.v2.codec import (
 )
 from service.v2.errors import ModelNotFound
 
+# numpy dtype names of tensor signatures (service/core/schema.py TENSOR_DTYPES) as the protocol's datatypes.
+TENSOR_DATATYPES = {
+    "float64": "FP64", "float32": "FP32", "float16": "FP16", "int64": "INT64", "int32": "INT32", "int16": "INT16",
+    "int8": "INT8", "uint64": "UINT64", "uint32": "UINT32", "uint16": "UINT16", "uint8": "UINT8", "bool": "BOOL",
+}  # fmt: skip
+
 SERVER_NAME = "inference-service"
 EXTENSIONS = ["binary_tensor_data"]
 ENDPOINT = "v2"  # the label of the predictions metric
@@ -73,9 +79,17 @@ def model_metadata(plane: DataPlane, name: str, version: str | None) -> dict[str
         "name": model.name,
         "versions": versions,
         "platform": f"mlflow_{model.flavor}",
-        "inputs": [{"name": c.name, "datatype": COLUMN_DATATYPES[c.type], "shape": [-1]} for c in model.schema.columns],
+        "inputs": _inputs(model),
         "outputs": [{"name": OUTPUT_NAME, "datatype": datatype, "shape": [-1, *model.output_shape]}],
     }
+
+
+def _inputs(model: LoadedModel) -> list[dict[str, Any]]:
+    tensor = model.schema.tensor
+    if tensor is not None:
+        datatype = TENSOR_DATATYPES.get(tensor.dtype, BYTES)
+        return [{"name": tensor.name or "input", "datatype": datatype, "shape": list(tensor.shape)}]
+    return [{"name": c.name, "datatype": COLUMN_DATATYPES[c.type], "shape": [-1]} for c in model.schema.columns]
 
 
 def model_ready(plane: DataPlane, name: str, version: str | None) -> dict[str, Any]:

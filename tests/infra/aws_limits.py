@@ -14,6 +14,12 @@ import re
 from dataclasses import dataclass
 
 EC2_API = "https://docs.aws.amazon.com/AWSEC2/latest/APIReference"
+# A subnet's IPv4 prefix length, largest and smallest (Amazon VPC User Guide, "Subnet CIDR blocks": "between a /16
+# netmask (65,536 IP addresses) and /28 netmask (16 IP addresses)").
+SUBNET_PREFIX = (16, 28)
+# An ALB's subnets (Elastic Load Balancing User Guide for Application Load Balancers, "Subnets for your load
+# balancer": "at least a /27 bitmask (for example, 10.0.0.0/27) and at least 8 free IP addresses").
+ALB_SUBNET_MAX_PREFIX = 27
 RDS_API = "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference"
 ELASTICACHE_API = "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference"
 IAM_API = "https://docs.aws.amazon.com/IAM/latest/APIReference"
@@ -132,6 +138,15 @@ RDS_IDENTIFIER = Rule(
 RDS_SNAPSHOT_IDENTIFIER = Rule(
     "RDS final DB snapshot identifier",
     f"{RDS_API}/API_DeleteDBInstance.html (FinalDBSnapshotIdentifier)",
+    255,
+    pattern=_IDENTIFIER,
+    pattern_says=_IDENTIFIER_SAYS,
+    no_double_hyphen=True,
+)
+RDS_MANUAL_SNAPSHOT_IDENTIFIER = Rule(
+    "RDS DB snapshot identifier",
+    f"{RDS_API}/API_CreateDBSnapshot.html (DBSnapshotIdentifier: 1 to 255 letters, numbers or hyphens, a letter "
+    "first, no two consecutive hyphens, no trailing hyphen)",
     255,
     pattern=_IDENTIFIER,
     pattern_says=_IDENTIFIER_SAYS,
@@ -306,6 +321,7 @@ INPUT_RULES: dict[tuple[str, str], Rule] = {
     ("aws:ec2/launchTemplate:LaunchTemplate", "description"): LAUNCH_TEMPLATE_DESCRIPTION,
     ("aws:rds/instance:Instance", "identifier"): RDS_IDENTIFIER,
     ("aws:rds/instance:Instance", "finalSnapshotIdentifier"): RDS_SNAPSHOT_IDENTIFIER,
+    ("aws:rds/snapshot:Snapshot", "dbSnapshotIdentifier"): RDS_MANUAL_SNAPSHOT_IDENTIFIER,
     ("aws:rds/instance:Instance", "dbName"): RDS_DB_NAME,
     ("aws:rds/instance:Instance", "username"): RDS_USERNAME,
     ("aws:rds/subnetGroup:SubnetGroup", "name"): RDS_SUBNET_GROUP_NAME,

@@ -28,6 +28,8 @@ TYPICAL_SECONDS: dict[str, int] = {
     "aws:eks/nodeGroup:NodeGroup": 4 * 60,
     "aws:elasticache/replicationGroup:ReplicationGroup": 10 * 60,
     "aws:rds/instance:Instance": 8 * 60,
+    # A manual snapshot, waited for until available: minutes for a small database (the first is a full copy).
+    "aws:rds/snapshot:Snapshot": 5 * 60,
     "kubernetes:helm.sh/v3:Release": 60,
     "aws:eks/addon:Addon": 60,
     "aws:ec2/natGateway:NatGateway": 2 * 60,

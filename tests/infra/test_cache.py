@@ -55,9 +55,10 @@ def test_it_is_a_cache_evicting_least_recently_used_keys(recording: Recording) -
     assert redis(recording).inputs["parameterGroupName"] == params.outputs["name"]
 
 
-def test_redis_lives_in_the_private_subnets(recording: Recording) -> None:
+def test_redis_lives_in_the_data_subnets(recording: Recording) -> None:
     subnet_group = recording.one("aws:elasticache/subnetGroup:SubnetGroup")
-    assert subnet_group.inputs["subnetIds"] == recording.exports["privateSubnetIds"]
+    assert subnet_group.inputs["subnetIds"] == recording.exports["dataSubnetIds"]
+    assert not set(subnet_group.inputs["subnetIds"]) & set(recording.exports["privateSubnetIds"])
     assert redis(recording).inputs["subnetGroupName"] == subnet_group.outputs["name"]
 
 

@@ -21,6 +21,8 @@ BYO_VPC = {
     "platform:network.vpcId": VPC_ID,
     "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
     "platform:network.privateSubnetIds": PRIVATE,
+    "platform:network.dataSubnetIds": ["subnet-0c000001", "subnet-0c000002"],
+    "platform:network.internalAlbSubnetIds": ["subnet-0d000001", "subnet-0d000002"],
 }
 NODE_SG = "sg-0fedcba9876543210"
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/5C1A2B3D4E5F60718293A4B5C6D7E8F9"

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
+from typing import Any
 
 import pytest
 
+from infra.config import ConfigError, NetworkConfig
+from infra.config.keys import PROJECT
+from infra.network import isolated_cidrs, subnet_cidrs
+from tests.infra import aws_limits as limits
 from tests.infra.harness import UNTAGGABLE, Recording, run_stack
+from tests.infra.stack_files import stack_file
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTE = "aws:ec2/route:Route"
+ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+KINDS = ("public", "private", "data", "internal-alb")
+# Pulumi.yaml's default of network.dataSubnetPrefixLength and network.internalAlbSubnetPrefixLength.
+DEFAULT_PREFIX = 26
 
 EXPECTED = {  # stack: (AZs, NAT gateways, CIDR, flow-log retention)
     "dev": (2, 1, "10.10.0.0/16", 30),
@@ -21,8 +32,11 @@ EXPECTED = {  # stack: (AZs, NAT gateways, CIDR, flow-log retention)
 }
 
 
-def subnets(rec: Recording, role: str) -> list[dict[str, object]]:
-    return [r.inputs for r in rec.find(SUBNET) if f"kubernetes.io/role/{role}" in r.inputs["tags"]]
+def subnets(rec: Recording, kind: str) -> list[dict[str, Any]]:
+    """The subnets of one kind (public, private, data, internal-alb), by their Name tag `<name>-<kind>-<zone id>`."""
+    return [
+        r.inputs for r in rec.find(SUBNET) if re.fullmatch(rf".*-{kind}-[a-z0-9]+-az\d+", str(r.inputs["tags"]["Name"]))
+    ]
 
 
 def test_vpc_spans_the_configured_zones(recording: Recording) -> None:
@@ -30,25 +44,82 @@ def test_vpc_spans_the_configured_zones(recording: Recording) -> None:
     vpc = recording.one(VPC).inputs
     assert vpc["cidrBlock"] == cidr
     assert vpc["enableDnsHostnames"] and vpc["enableDnsSupport"]
-    public, private = subnets(recording, "elb"), subnets(recording, "internal-elb")
-    assert len(public) == len(private) == azs
-    # Zones by ID (names differ per account), one public and one private subnet in each.
-    assert all("availabilityZone" not in s for s in public + private)
-    assert len({s["availabilityZoneId"] for s in public}) == azs
+    kinds = [subnets(recording, kind) for kind in KINDS]
+    assert [len(k) for k in kinds] == [azs] * len(KINDS)
+    assert len(recording.find(SUBNET)) == azs * len(KINDS)
+    everything = [s for k in kinds for s in k]
+    # Zones by ID (names differ per account), one subnet of each kind in each.
+    assert all("availabilityZone" not in s for s in everything)
     # Registration order is the engine's, not the program's: compare the zones, not the sequences.
-    assert sorted(s["availabilityZoneId"] for s in public) == sorted(s["availabilityZoneId"] for s in private)
-    blocks = [ipaddress.ip_network(str(s["cidrBlock"])) for s in public + private]
-    assert all(b.subnet_of(ipaddress.ip_network(cidr)) for b in blocks)
+    assert len({tuple(sorted(s["availabilityZoneId"] for s in k)) for k in kinds}) == 1
+    assert len({s["availabilityZoneId"] for s in kinds[0]}) == azs
+    blocks = [ipaddress.IPv4Network(str(s["cidrBlock"])) for s in everything]
+    assert all(b.subnet_of(ipaddress.IPv4Network(cidr)) for b in blocks)
     assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
 
 
 def test_subnets_carry_elb_discovery_tags_and_no_public_ips(recording: Recording) -> None:
-    for s in subnets(recording, "elb"):
-        assert s["tags"]["kubernetes.io/role/elb"] == "1"
-        assert not s["mapPublicIpOnLaunch"]
-    for s in subnets(recording, "internal-elb"):
-        assert s["tags"]["kubernetes.io/role/internal-elb"] == "1"
-        assert not s["mapPublicIpOnLaunch"]
+    """kubernetes.io/role/elb on the public subnets, kubernetes.io/role/internal-elb on the internal-ALB subnets
+    alone (LB controller v2.14.1 docs/deploy/subnet_discovery.md: with role-tagged subnets present, only those are
+    candidates), no role tag on the pods' or the data subnets."""
+    roles = {"public": "kubernetes.io/role/elb", "internal-alb": "kubernetes.io/role/internal-elb"}
+    for kind in KINDS:
+        for s in subnets(recording, kind):
+            tagged = {k for k in s["tags"] if k.startswith("kubernetes.io/role/")}
+            assert tagged == ({roles[kind]} if kind in roles else set()), (kind, s["tags"])
+            assert all(s["tags"][t] == "1" for t in tagged)
+            assert not s["mapPublicIpOnLaunch"]
+
+
+def test_data_and_internal_alb_subnets_have_no_route_out_of_the_vpc(recording: Recording) -> None:
+    """Redis, RDS and the internal ALBs' subnets share one route table with no route at all: only the VPC's local
+    route, which every route table has (Amazon VPC User Guide, "Route tables": "the local route")."""
+    (table,) = [t for t in recording.find(ROUTE_TABLE) if t.name.endswith("-isolated-rt")]
+    assert not table.inputs.get("routes")
+    assert not [r for r in recording.find(ROUTE) if r.inputs["routeTableId"] == table.id]
+    associated = {
+        a.inputs["subnetId"]
+        for a in recording.find("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        if a.inputs["routeTableId"] == table.id
+    }
+    isolated = {r.id for r in recording.find(SUBNET) if re.search(r"-(data|internal-alb)-\d+$", r.name)}
+    assert associated == isolated and len(isolated) == 2 * EXPECTED[recording.stack][0]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_shipped_stacks_subnets_fit_its_vpc(stack: str) -> None:
+    """Every subnet of a committed stack file's VPC lies inside it, none overlaps another, each is between /16 and
+    /28 (Amazon VPC User Guide, "Subnet sizing": tests/infra/aws_limits.py SUBNET_PREFIX) and each internal-ALB
+    subnet is at least a /27 (Elastic Load Balancing, "Subnets for your load balancer")."""
+    cfg = stack_file(stack)
+    network = NetworkConfig(
+        vpc_cidr=cfg[f"{PROJECT}:network.vpcCidr"],
+        az_count=int(cfg[f"{PROJECT}:network.azCount"]),
+        nat_gateways="single",
+        flow_log_retention_days=1,
+        vpc_id=None,
+        public_subnet_ids=(),
+        private_subnet_ids=(),
+        data_subnet_prefix_length=int(cfg.get(f"{PROJECT}:network.dataSubnetPrefixLength", DEFAULT_PREFIX)),
+        internal_alb_subnet_prefix_length=int(
+            cfg.get(f"{PROJECT}:network.internalAlbSubnetPrefixLength", DEFAULT_PREFIX)
+        ),
+    )
+    public, private = subnet_cidrs(network.vpc_cidr, network.az_count)
+    data, albs = isolated_cidrs(network)
+    blocks = [ipaddress.ip_network(c) for c in public + private + data + albs]
+    assert len(blocks) == 4 * network.az_count and len(set(blocks)) == len(blocks)
+    vpc = ipaddress.ip_network(network.vpc_cidr)
+    assert all(b.subnet_of(vpc) and limits.SUBNET_PREFIX[0] <= b.prefixlen <= limits.SUBNET_PREFIX[1] for b in blocks)  # type: ignore[arg-type]
+    assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+    assert all(ipaddress.ip_network(c).prefixlen <= limits.ALB_SUBNET_MAX_PREFIX for c in albs)
+
+
+def test_a_vpc_too_small_for_its_data_subnets_fails_naming_the_key() -> None:
+    """Six /26 data subnets cannot fit in a sixteenth (/26) of a /22: the config check says so before any subnet
+    request fails (EC2 CreateSubnet, InvalidSubnet.Range)."""
+    with pytest.raises(ConfigError, match=r"platform:network\.dataSubnetPrefixLength must be between 28 and 28"):
+        run_stack("prod", {"platform:network.vpcCidr": "10.0.0.0/22", "platform:network.dataSubnetPrefixLength": 26})
 
 
 def test_nat_gateways_per_config_and_private_routes_use_them(recording: Recording) -> None:
@@ -134,11 +205,30 @@ def test_bring_your_own_vpc_creates_no_network() -> None:
             "platform:network.vpcId": "vpc-0123456789abcdef0",
             "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
             "platform:network.privateSubnetIds": ["subnet-0b000001", "subnet-0b000002"],
+            "platform:network.dataSubnetIds": ["subnet-0c000001", "subnet-0c000002"],
+            "platform:network.internalAlbSubnetIds": ["subnet-0d000001", "subnet-0d000002"],
         },
     )
     assert not byo.find(VPC) and not byo.find(SUBNET) and not byo.find(NAT)
     assert byo.exports["vpcId"] == "vpc-0123456789abcdef0"
     assert byo.exports["privateSubnetIds"] == ["subnet-0b000001", "subnet-0b000002"]
+    assert byo.exports["dataSubnetIds"] == ["subnet-0c000001", "subnet-0c000002"]
+    assert byo.exports["internalAlbSubnetIds"] == ["subnet-0d000001", "subnet-0d000002"]
+
+
+def test_a_brought_vpc_keeps_its_data_subnets_apart_from_the_pods() -> None:
+    """A brought VPC names data subnets of its own (RDS and ElastiCache subnet groups span two AZs at least: RDS API
+    CreateDBSubnetGroup, DBSubnetGroupDoesNotCoverEnoughAZs); the pods' subnets are refused there, or the rules
+    admitting Redis and RDS would admit every pod's address."""
+    brought = {
+        "platform:network.vpcId": "vpc-0123456789abcdef0",
+        "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
+        "platform:network.privateSubnetIds": ["subnet-0b000001", "subnet-0b000002"],
+    }
+    with pytest.raises(ConfigError, match=r"platform:network\.dataSubnetIds must be at least 2 subnet ids"):
+        run_stack("prod", brought)
+    with pytest.raises(ConfigError, match=r"platform:network\.dataSubnetIds must be free of network.privateSubnetIds"):
+        run_stack("prod", {**brought, "platform:network.dataSubnetIds": ["subnet-0b000001", "subnet-0c000002"]})
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -4,6 +4,8 @@ names its endpoints' CIDRs in `network.endpointCidrs`."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from infra.config import ConfigError
@@ -21,6 +23,8 @@ BROUGHT = {
     "platform:network.vpcId": "vpc-0123456789abcdef0",
     "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
     "platform:network.privateSubnetIds": ["subnet-0b000001", "subnet-0b000002"],
+    "platform:network.dataSubnetIds": ["subnet-0c000001", "subnet-0c000002"],
+    "platform:network.internalAlbSubnetIds": ["subnet-0d000001", "subnet-0d000002"],
 }
 
 
@@ -30,7 +34,7 @@ def with_endpoints() -> Recording:
 
 
 def private_subnets(rec: Recording) -> list[dict[str, object]]:
-    return [r.inputs for r in rec.find(SUBNET) if "kubernetes.io/role/internal-elb" in r.inputs["tags"]]
+    return [r.inputs for r in rec.find(SUBNET) if re.search(r"-private-\d+$", r.name)]
 
 
 def mlflow_https(rec: Recording) -> set[str]:
@@ -59,7 +63,7 @@ def test_ecr_sts_and_logs_are_private_dns_interface_endpoints_in_the_private_sub
     CloudWatch Logs; private DNS makes the services' own names resolve to the endpoints (PrivateLink guide)."""
     interfaces = [r for r in with_endpoints.find(ENDPOINT) if r.inputs["vpcEndpointType"] == "Interface"]
     assert {r.inputs["serviceName"] for r in interfaces} == INTERFACE_SERVICES
-    private_ids = {r.id for r in with_endpoints.find(SUBNET) if "kubernetes.io/role/internal-elb" in r.inputs["tags"]}
+    private_ids = {r.id for r in with_endpoints.find(SUBNET) if re.search(r"-private-\d+$", r.name)}
     (sg,) = with_endpoints.find(SECURITY_GROUP, "mlp-prod-endpoints")
     for endpoint in interfaces:
         assert endpoint.inputs["privateDnsEnabled"] is True

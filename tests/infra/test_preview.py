@@ -259,7 +259,8 @@ def test_the_preview_reaches_only_devs_mlflow_redis_subnets_and_is_reached_from_
         == ["10.10.128.0/20", "10.10.144.0/20"]
     )
     (redis,) = policies["inference-to-redis-egress"]["egress"]
-    assert [p["ipBlock"]["cidr"] for p in redis["to"]] == dev.exports["privateSubnetCidrs"]
+    assert [p["ipBlock"]["cidr"] for p in redis["to"]] == dev.exports["dataSubnetCidrs"]
+    assert not set(dev.exports["dataSubnetCidrs"]) & set(dev.exports["privateSubnetCidrs"])
     assert redis["ports"] == [{"port": 6379, "protocol": "TCP"}]
 
 

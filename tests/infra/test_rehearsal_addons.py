@@ -33,6 +33,8 @@ BYO_VPC = {
     "platform:network.vpcId": "vpc-0123456789abcdef0",
     "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
     "platform:network.privateSubnetIds": ["subnet-0b000001", "subnet-0b000002"],
+    "platform:network.dataSubnetIds": ["subnet-0c000001", "subnet-0c000002"],
+    "platform:network.internalAlbSubnetIds": ["subnet-0d000001", "subnet-0d000002"],
 }
 ELB_ACCOUNT_US_EAST_1 = "127311923021"
 
@@ -155,18 +157,27 @@ def test_a_brought_vpcs_subnets_reach_the_albs(brought_vpc: Recording) -> None:
     discovers by the kubernetes.io/role/elb (internal-elb) tag, else, untagged, in every subnet its route tables
     class as public (private) (v2.14.1 docs/guide/ingress/annotations.md "subnets", docs/deploy/subnet_discovery.md).
     A brought VPC's subnets carry no tag of ours: the ALB must be told network.publicSubnetIds (internet-facing)
-    or network.privateSubnetIds (internal), or it lands wherever the VPC's route tables say."""
+    or network.internalAlbSubnetIds (internal), or it lands wherever the VPC's route tables say."""
     annotations = ingresses(brought_vpc)
     assert annotations["inference"]["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
     assert annotations["inference"][SUBNETS] == ",".join(BYO_VPC["platform:network.publicSubnetIds"])
     assert annotations["mlflow"]["alb.ingress.kubernetes.io/scheme"] == "internal"
-    assert annotations["mlflow"][SUBNETS] == ",".join(BYO_VPC["platform:network.privateSubnetIds"])
+    assert annotations["mlflow"][SUBNETS] == ",".join(BYO_VPC["platform:network.internalAlbSubnetIds"])
 
 
-def test_an_internal_inference_alb_in_a_brought_vpc_uses_its_private_subnets() -> None:
-    """Same rule (annotations.md "subnets", v2.14.1) for `ingress.scheme: internal`."""
+def test_an_internal_inference_alb_in_a_brought_vpc_uses_its_internal_alb_subnets() -> None:
+    """Same rule (annotations.md "subnets", v2.14.1) for `ingress.scheme: internal`: the subnets of its own, never
+    the pods' (network.privateSubnetIds)."""
     rec = run_stack("prod", {**BYO_VPC, "platform:ingress.scheme": "internal"})
-    assert ingresses(rec)["inference"][SUBNETS] == ",".join(BYO_VPC["platform:network.privateSubnetIds"])
+    assert ingresses(rec)["inference"][SUBNETS] == ",".join(BYO_VPC["platform:network.internalAlbSubnetIds"])
+
+
+def test_an_internal_alb_in_a_brought_vpc_needs_two_subnets_of_its_own() -> None:
+    """An internal ALB needs subnets in two AZs too (annotations.md "subnets", v2.14.1); a brought VPC without
+    network.internalAlbSubnetIds fails its config check, naming the key, rather than sharing the pods' subnets."""
+    overrides = {k: v for k, v in BYO_VPC.items() if k != "platform:network.internalAlbSubnetIds"}
+    with pytest.raises(ConfigError, match=r"platform:network\.internalAlbSubnetIds must be at least 2 subnet ids"):
+        run_stack("prod", {**overrides, "platform:ingress.scheme": "internal"})
 
 
 def test_an_internet_facing_alb_in_a_brought_vpc_needs_two_public_subnets() -> None:
@@ -178,12 +189,18 @@ def test_an_internet_facing_alb_in_a_brought_vpc_needs_two_public_subnets() -> N
 
 
 def test_a_vpc_built_here_leaves_subnet_choice_to_its_role_tags(recording: Recording) -> None:
-    """The VPC built here tags its public subnets kubernetes.io/role/elb and its private ones
-    kubernetes.io/role/internal-elb (subnet_discovery.md, v2.14.1): no Ingress pins subnets."""
-    tags = [s.inputs["tags"] for s in recording.find("aws:ec2/subnet:Subnet")]
-    public = [t for t in tags if t.get("kubernetes.io/role/elb") == "1"]
-    private = [t for t in tags if t.get("kubernetes.io/role/internal-elb") == "1"]
-    assert len(public) >= 2 and len(private) >= 2 and len(public) + len(private) == len(tags)
+    """The VPC built here tags its public subnets kubernetes.io/role/elb and its internal-ALB subnets
+    kubernetes.io/role/internal-elb, one of each per zone, and no other subnet carries a role tag: with role-tagged
+    subnets present the controller takes only those as candidates, one per AZ (v2.14.1 docs/deploy/
+    subnet_discovery.md; pkg/networking/subnet_resolver.go ResolveViaDiscovery), so no internal ALB lands in the
+    pods' private subnets or the data subnets. No Ingress pins subnets."""
+    subnets = [s.inputs for s in recording.find("aws:ec2/subnet:Subnet")]
+    public = [s for s in subnets if s["tags"].get("kubernetes.io/role/elb") == "1"]
+    internal = [s for s in subnets if s["tags"].get("kubernetes.io/role/internal-elb") == "1"]
+    zones = len({s["availabilityZoneId"] for s in subnets})
+    assert len(public) == len(internal) == zones >= 2
+    assert all("internal-alb-" in str(s["tags"]["Name"]) for s in internal)
+    assert not [s for s in public if s in internal]
     assert all(SUBNETS not in a for a in ingresses(recording).values())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,7 @@ def _subnet_zone_ids(rec: Recording) -> list[str]:
     return [
         s.inputs.get("availabilityZoneId") or by_name[s.inputs["availabilityZone"]]
         for s in rec.find(SUBNET)
-        if "kubernetes.io/role/internal-elb" in s.inputs["tags"]
+        if re.search(r"-private-\d+$", s.name)
     ]
 
 
@@ -284,7 +285,7 @@ def test_one_node_group_per_zone_balanced_by_the_autoscaler(recording: Recording
     (DoNotSchedule) it must have an ASG per AZ with --balance-similar-node-groups (kubernetes/autoscaler
     cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and Gotchas"; FAQ "I'm running cluster with nodes
     in multiple zones for HA purposes"), and it balances only groups with the same instance types and labels."""
-    private = [s.id for s in recording.find(SUBNET) if "kubernetes.io/role/internal-elb" in s.inputs["tags"]]
+    private = [s.id for s in recording.find(SUBNET) if re.search(r"-private-\d+$", s.name)]
     groups = recording.find(NODE_GROUP)
     assert [g.inputs["subnetIds"] for g in groups] == [[subnet] for subnet in private]
     assert len({(tuple(g.inputs["instanceTypes"]), tuple(sorted(g.inputs["labels"].items()))) for g in groups}) == 1

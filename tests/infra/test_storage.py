@@ -195,7 +195,8 @@ def test_postgres_is_private_and_admits_only_the_nodes_on_5432(recording: Record
     db = database(recording).inputs
     assert db["publiclyAccessible"] is False
     subnet_group = recording.one("aws:rds/subnetGroup:SubnetGroup")
-    assert subnet_group.inputs["subnetIds"] == recording.exports["privateSubnetIds"]
+    assert subnet_group.inputs["subnetIds"] == recording.exports["dataSubnetIds"]
+    assert not set(subnet_group.inputs["subnetIds"]) & set(recording.exports["privateSubnetIds"])
     assert db["dbSubnetGroupName"] == subnet_group.outputs["name"]
     security_group = recording.within("platform:index:Database").one("aws:ec2/securityGroup:SecurityGroup")
     node_sg = recording.one("aws:ec2/securityGroup:SecurityGroup", f"mlp-{recording.stack}-node-sg")

@@ -42,10 +42,12 @@ def inventory(stack: str) -> Counter[str]:
         "aws:ec2/vpc:Vpc": 1,
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
         "aws:ec2/internetGateway:InternetGateway": 1,
-        "aws:ec2/subnet:Subnet": 2 * azs,
-        "aws:ec2/routeTable:RouteTable": 1 + azs,
+        # Public, private, data and internal-ALB subnets, one of each per zone.
+        "aws:ec2/subnet:Subnet": 4 * azs,
+        # The public one, one per private subnet (its NAT), and the data and internal-ALB subnets' (no route out).
+        "aws:ec2/routeTable:RouteTable": 2 + azs,
         "aws:ec2/route:Route": 1 + azs,
-        "aws:ec2/routeTableAssociation:RouteTableAssociation": 2 * azs,
+        "aws:ec2/routeTableAssociation:RouteTableAssociation": 4 * azs,
         "aws:ec2/eip:Eip": nats,
         "aws:ec2/natGateway:NatGateway": nats,
         "aws:ec2/flowLog:FlowLog": 1,
@@ -83,6 +85,8 @@ def inventory(stack: str) -> Counter[str]:
         "random:index/randomPassword:RandomPassword": 2,
         # database
         "aws:rds/instance:Instance": 1,
+        # Taken before the MLflow schema migration of the running image (infra/mlflow_schema.py).
+        "aws:rds/snapshot:Snapshot": 1,
         "aws:rds/subnetGroup:SubnetGroup": 1,
         "aws:rds/parameterGroup:ParameterGroup": 1,
         # the suffix of the final snapshot's name
@@ -290,14 +294,17 @@ def test_bring_your_own_vpc_builds_the_platform_into_it() -> None:
             "platform:network.vpcId": "vpc-0123456789abcdef0",
             "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
             "platform:network.privateSubnetIds": private,
+            "platform:network.dataSubnetIds": ["subnet-0c000001", "subnet-0c000002"],
+            "platform:network.internalAlbSubnetIds": ["subnet-0d000001", "subnet-0d000002"],
         },
     )
     assert not byo.find("platform:index:Network") and not byo.find("aws:ec2/vpc:Vpc")
     assert byo.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]["subnetIds"] == private
     # One node group per brought private subnet (one subnet per AZ).
     assert [g.inputs["subnetIds"] for g in byo.find("aws:eks/nodeGroup:NodeGroup")] == [[s] for s in private]
-    assert byo.one("aws:elasticache/subnetGroup:SubnetGroup").inputs["subnetIds"] == private
-    assert byo.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == private
+    data = ["subnet-0c000001", "subnet-0c000002"]
+    assert byo.one("aws:elasticache/subnetGroup:SubnetGroup").inputs["subnetIds"] == data
+    assert byo.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == data
     assert {sg.inputs["vpcId"] for sg in byo.find("aws:ec2/securityGroup:SecurityGroup")} == {"vpc-0123456789abcdef0"}
     values = {r.inputs["name"]: r.inputs["values"] for r in byo.find("kubernetes:helm.sh/v3:Release")}
     assert values["aws-load-balancer-controller"]["vpcId"] == "vpc-0123456789abcdef0"

@@ -31,10 +31,26 @@ PREVIEWS = "[ml-platform/preview=true]/inference:server"
 REDIS_EXPORTER = "inference/redis-exporter:exporter"
 
 
+def _sixteenth(stack: str, index: int) -> list[str]:
+    """The /26s of the VPC's `index`-th sixteenth, one per zone (Pulumi.yaml's default prefix lengths)."""
+    zones = 2 if stack == "dev" else 3
+    block = list(ipaddress.IPv4Network(VPC[stack]).subnets(prefixlen_diff=4))[index]
+    return [str(s) for s in list(block.subnets(new_prefix=26))[:zones]]
+
+
+def data_cidrs(stack: str) -> list[str]:
+    return _sixteenth(stack, 14)
+
+
+def internal_alb_cidrs(stack: str) -> list[str]:
+    return _sixteenth(stack, 15)
+
+
 def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None = None) -> set[Flow]:
     blocks = list(ipaddress.ip_network(VPC[stack]).subnets(prefixlen_diff=4))
     zones = 2 if stack == "dev" else 3
-    private = [str(s) for s in blocks[:zones]]
+    # Redis and RDS's data subnets (infra/network.py isolated_cidrs: /26s from the fifteenth block).
+    data = data_cidrs(stack)
     # The internet-facing ALB's subnets (infra/network.py subnet_cidrs: public from the ninth block on).
     public = [str(s) for s in blocks[8 : 8 + zones]]
     flows = {
@@ -43,10 +59,10 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
         (BOOTSTRAP, MLFLOW, "5000/TCP"),
         (MLFLOW, PUBLIC_443, "443/TCP"),
     }
-    flows |= {(INFERENCE, cidr, "6379/TCP") for cidr in private}
-    flows |= {(MLFLOW, cidr, "5432/TCP") for cidr in private}
+    flows |= {(INFERENCE, cidr, "6379/TCP") for cidr in data}
+    flows |= {(MLFLOW, cidr, "5432/TCP") for cidr in data}
     # The schema migration Job reaches the database and nothing else.
-    flows |= {(MIGRATE, cidr, "5432/TCP") for cidr in private}
+    flows |= {(MIGRATE, cidr, "5432/TCP") for cidr in data}
     flows |= {(f"{ns}/*", DNS, f"53/{proto}") for ns in namespaces for proto in ("UDP", "TCP")}
     if "training" in namespaces:
         flows.add((TRAINING, MLFLOW, "5000/TCP"))
@@ -55,7 +71,7 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
     if prometheus:
         flows.add((f"{prometheus}/*", INFERENCE, "8000/TCP"))
         # The Redis exporter (infra/redis_exporter.py): Redis on 6379 out, Prometheus on 9121 in.
-        flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in private}
+        flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in data}
         flows.add((f"{prometheus}/*", REDIS_EXPORTER, "9121/TCP"))
     return flows
 
@@ -187,13 +203,16 @@ def test_a_configured_prometheus_namespace_may_scrape_the_inference_pods() -> No
 
 
 @pytest.mark.parametrize("stack", ["staging"])
-def test_an_internal_mlflow_ui_is_reachable_from_the_vpc_only(stack: str) -> None:
+def test_an_internal_mlflow_ui_is_reachable_from_the_internal_alb_subnets_only(stack: str) -> None:
+    """MLflow's internal ALB sits in the internal-ALB subnets (kubernetes.io/role/internal-elb, LB controller
+    v2.14.1 docs/deploy/subnet_discovery.md) and connects to the pods from its addresses there (target-type ip):
+    those subnets alone are admitted, not the VPC, whose private subnets hold every pod."""
     rec = run_stack(
         stack,
         {"platform:mlflow.ingressEnabled": "true", "platform:mlflow.ingressHost": "mlflow.internal.example.com"},
     )
     extra = admitted(rec.kubernetes_manifests()) - expected_flows(stack, namespaces_of(rec))
-    assert extra == {(VPC[stack], MLFLOW, "5000/TCP")}
+    assert extra == {(cidr, MLFLOW, "5000/TCP") for cidr in internal_alb_cidrs(stack)}
 
 
 def test_a_brought_vpc_opens_the_flows_to_its_looked_up_cidrs() -> None:
@@ -204,6 +223,8 @@ def test_a_brought_vpc_opens_the_flows_to_its_looked_up_cidrs() -> None:
             "platform:network.vpcId": "vpc-0123456789abcdef0",
             "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
             "platform:network.privateSubnetIds": private,
+            "platform:network.dataSubnetIds": ["subnet-0c000001", "subnet-0c000002"],
+            "platform:network.internalAlbSubnetIds": ["subnet-0d000001", "subnet-0d000002"],
         },
     )
     flows = admitted(rec.kubernetes_manifests())
@@ -211,15 +232,20 @@ def test_a_brought_vpc_opens_the_flows_to_its_looked_up_cidrs() -> None:
     redis = {destination for source, destination, port in flows if port == "6379/TCP"}
     postgres = {destination for source, destination, port in flows if port == "5432/TCP"}
     assert redis == postgres and len(redis) == len(private)
-    # The public subnets' looked-up CIDRs, none of them the pods' (private) subnets.
+    # The data subnets' looked-up CIDRs, and the public subnets', none of them the pods' (private) subnets.
+    assert redis == set(rec.exports["dataSubnetCidrs"])
+    assert not redis & set(rec.exports["privateSubnetCidrs"])
     assert len(alb) == 2 and not alb & redis
     assert all(ipaddress.ip_network(c).subnet_of(ipaddress.ip_network(BYO_VPC_CIDR)) for c in alb)  # type: ignore[arg-type]
     assert all(ipaddress.ip_network(c).subnet_of(ipaddress.ip_network(BYO_VPC_CIDR)) for c in redis)  # type: ignore[arg-type]
 
 
-def test_an_internal_inference_alb_is_admitted_from_the_vpc() -> None:
-    """An internal ALB is placed in the private subnets (kubernetes.io/role/internal-elb), where the pods' addresses
-    come from too (VPC CNI): no narrower source names it without subnets of its own."""
+def test_an_internal_inference_alb_is_admitted_from_its_own_subnets_only() -> None:
+    """An internal ALB is placed in the internal-ALB subnets (kubernetes.io/role/internal-elb: LB controller
+    v2.14.1 docs/deploy/subnet_discovery.md), where no pod has an address (the VPC CNI gives pods the nodes'
+    private subnets' addresses): admitting those alone keeps every other pod, a preview's included, out."""
     rec = run_stack("staging", {"platform:ingress.scheme": "internal"})
     alb = {s for s, d, port in admitted(rec.kubernetes_manifests()) if d == INFERENCE and port == "8000/TCP"}
-    assert alb == {VPC["staging"]}
+    assert alb == set(internal_alb_cidrs("staging"))
+    blocks = list(ipaddress.IPv4Network(VPC["staging"]).subnets(prefixlen_diff=4))
+    assert not any(ipaddress.ip_network(c).overlaps(p) for c in alb for p in blocks[:8])

@@ -53,7 +53,14 @@ class Traffic:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     state = tmp_path_factory.mktemp("local-edition")
-    stack = LocalStack(state_dir=state, ports=Ports.free(), workers=2, reload_interval_s=RELOAD_S, say=lambda _: None)
+    stack = LocalStack(
+        state_dir=state,
+        ports=Ports.free(),
+        workers=2,
+        reload_interval_s=RELOAD_S,
+        say=lambda _: None,
+        cache_mode="always",
+    )
     stack.up()
     yield stack
     stack.down()

@@ -238,6 +238,8 @@ def gunicorn(
     env = {
         "SERVING_MODEL_NAME": model_name,
         "SERVING_CACHE_ENABLED": "true" if cache_url else "false",
+        # The cache's failure modes are under test: asked on every request, even where computing is cheaper.
+        "SERVING_CACHE_MODE": "always",
         **(settings or {}),
     }
     process = stack.start_service(mlflow_url, cache_url_file, extra_env=env, ready_path=ready_path)

@@ -164,6 +164,9 @@ def serving(settings: Settings, ready_timeout: float = 60) -> Iterator[TestClien
 def settings_for(registry_uri: str, model_name: str, tmp_path: Path, **overrides: Any) -> Settings:
     if overrides.get("cache_enabled"):
         overrides.setdefault("cache_signing_key", "test-signing-key-" + "k" * 32)
+        # These tests are about what the cache serves: it is asked on every request, whether it pays or not
+        # (tests/service/test_cache_policy.py tests when it pays).
+        overrides.setdefault("cache_mode", "always")
     return Settings(
         registry_uri=registry_uri,
         model_name=model_name,

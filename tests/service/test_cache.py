@@ -206,3 +206,29 @@ def test_a_value_someone_else_wrote_under_the_services_key_is_a_counted_miss(
         cache_settled(client)
         assert ask(client, rows)[1] == answer, "the service's own entries replaced the forged ones"
         assert metric(client, "serving_cache_hits_total") == 2
+
+
+def test_a_request_costs_one_read_and_one_write_command_whatever_its_rows(
+    tracking: str, version: str, redis_server: servers.RedisServer, diabetes: Any, tmp_path: Path
+) -> None:
+    """Redis counts every command it runs (INFO commandstats, https://redis.io/docs/latest/commands/info/):
+    200 rows missed cost one MGET and one script call, not 200 SETs sent one by one down a pipeline (which cost
+    the worker 9x the CPU of one command in redis-py)."""
+    import redis
+
+    def calls() -> dict[str, int]:
+        stats = redis.Redis.from_url(redis_server.url).info("commandstats")
+        return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("mget", "set", "evalsha")}
+
+    settings = settings_for(tracking, NAME, tmp_path, cache_enabled=True, cache_url=redis_server.url,
+                            cache_key_prefix=f"one-{secrets.token_hex(3)}:")  # fmt: skip
+    rows = diabetes[0].sample(200, random_state=secrets.randbelow(1 << 30))
+    with serving(settings) as client:
+        ask(client, rows.head(1))  # the script is loaded by the first write
+        cache_settled(client)
+        before = calls()
+        assert ask(client, rows)[0] == 200
+        cache_settled(client)
+        after = calls()
+    assert after["mget"] - before["mget"] == 1
+    assert after["evalsha"] - before["evalsha"] == 1

@@ -1,6 +1,6 @@
 """The prediction cache's rules, without a server: what it serves, what it keys on, how it fails and writes.
 
-Redis is replaced by an in-memory stand-in with the two calls the cache makes (MGET, a pipelined SET), so each
+Redis is replaced by an in-memory stand-in with the two calls the cache makes (MGET, the SET script), so each
 test can put arbitrary bytes under a key, make a call hang or fail, and hold a write in flight.
 """
 
@@ -38,31 +38,24 @@ class FakeRedis:
             raise self.mget_error
         return [self.store.get(k) for k in keys]
 
-    def pipeline(self, transaction: bool = False) -> FakePipeline:
-        return FakePipeline(self)
+    def register_script(self, script: str) -> FakeSetAll:
+        return FakeSetAll(self)
 
     async def aclose(self) -> None:
         pass
 
 
-class FakePipeline:
+class FakeSetAll:
+    """The cache's one write command: SET every key to its value with the TTL (service/core/cache.py SET_ALL)."""
+
     def __init__(self, redis: FakeRedis) -> None:
         self.redis = redis
-        self.items: list[tuple[str, bytes]] = []
 
-    async def __aenter__(self) -> FakePipeline:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        pass
-
-    def set(self, key: str, value: bytes, ex: int) -> None:
-        self.items.append((key, value))
-
-    async def execute(self) -> None:
+    async def __call__(self, keys: list[str], args: list[Any]) -> int:
         if self.redis.set_gate is not None:
             await self.redis.set_gate.wait()
-        self.redis.store.update(self.items)
+        self.redis.store.update(zip(keys, args[1:], strict=True))
+        return len(keys)
 
 
 class Doubler:

@@ -180,18 +180,25 @@ def test_importing_the_app_parses_no_settings() -> None:
 # ------------------------------------------------------------------------------------------- schemas
 
 
-def test_only_named_numeric_boolean_string_and_datetime_columns_are_served() -> None:
-    tensor = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float64"), (-1, 3))]))
-    with pytest.raises(UnsupportedSignature, match="tensor-based"):
-        InputSchema.from_signature(tensor)
+def test_named_columns_of_every_scalar_type_and_one_fixed_shape_tensor_are_served() -> None:
+    """Tensors and binary columns are served since issue 17; what stays refused is named (several tensors, a
+    variable inner dimension whose rows could share a cache key, a string tensor)."""
+    tensor = InputSchema.from_signature(ModelSignature(inputs=Schema([TensorSpec(np.dtype("float64"), (-1, 3))])))
+    assert tensor.describe() == [{"name": "", "type": "tensor float64 [-1, 3]"}] and not tensor.numeric
+    for spec, match in (
+        ([TensorSpec(np.dtype("float64"), (-1, 3), "a"), TensorSpec(np.dtype("float64"), (-1, 3), "b")], "2 tensors"),
+        ([TensorSpec(np.dtype("float64"), (-1, -1))], "fixed sizes after it"),
+        ([TensorSpec(np.dtype("str"), (-1, 2))], "dtype <U0"),
+    ):
+        with pytest.raises(UnsupportedSignature, match=match):
+            InputSchema.from_signature(ModelSignature(inputs=Schema(spec)))
     strings = InputSchema.from_signature(infer_signature(pd.DataFrame({"name": ["a"], "x": [1.0]})))
     assert strings.describe() == [{"name": "name", "type": "string"}, {"name": "x", "type": "double"}]
     assert not strings.numeric
     when = InputSchema.from_signature(infer_signature(pd.DataFrame({"when": pd.to_datetime(["2026-01-01"])})))
     assert when.describe() == [{"name": "when", "type": "datetime"}] and not when.numeric
-    raw = pd.DataFrame({"raw": [b"\x00"], "x": [1.0]})
-    with pytest.raises(UnsupportedSignature, match="column 'raw' has type binary"):
-        InputSchema.from_signature(infer_signature(raw))
+    raw = InputSchema.from_signature(infer_signature(pd.DataFrame({"raw": [b"\x00"], "x": [1.0]})))
+    assert raw.binary and not raw.numeric
     with pytest.raises(UnsupportedSignature, match="without an input signature"):
         InputSchema.from_signature(None)
 

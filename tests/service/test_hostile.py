@@ -30,6 +30,7 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
+from service.core.cachecost import CachePolicy
 from service.core.errors import NonFiniteOutput
 from service.core.loader import LoadedModel, open_model, validate
 from service.core.predict import predict
@@ -240,12 +241,18 @@ class MemoryCache:
 
     def __init__(self) -> None:
         self.stored: dict[str, Any] = {}
+        self.policy = CachePolicy("always")
+
+    def wanted(self, model_key: str, name: str, version: str, n: int) -> bool:
+        return True
 
     def keys(self, model_key: str, rows: Any) -> list[str]:
         return [f"{model_key}:{r.tobytes().hex()}" for r in rows]
 
-    async def get_many(self, keys: list[str], shape: tuple[int, ...], kind: str = "number") -> list[Any | None]:
-        return [self.stored.get(k) for k in keys]
+    async def lookup(
+        self, keys: list[str], shape: tuple[int, ...], kind: str = "number"
+    ) -> tuple[list[Any | None], bool]:
+        return [self.stored.get(k) for k in keys], True
 
     def put_many(self, items: dict[str, Any], shape: tuple[int, ...], kind: str = "number") -> None:
         self.stored.update(items)
@@ -290,3 +297,122 @@ def test_schema_errors_on_invocations_carry_mlflows_error_class_and_sqlstate(
         "INVALID_PARAMETER_VALUE",
         "KAM00",
     )
+
+
+# ------------------------------------------------------- string, datetime, binary, tensor and params inputs
+
+NESTED = "[" * 3000 + "]" * 3000
+
+
+def _typed_cases() -> dict[str, list[tuple[str, str, str | bytes]]]:
+    """Corpus kind (tests/service/corpus.py) -> hostile (route, content type, body) cases for its input type."""
+    js = "application/json"
+
+    def body(payload: object) -> str:
+        return json.dumps(payload)
+
+    city = {"city": "paris", "when": "2026-01-02T00:00:00"}
+    tensor_row = [[1, 2, 3], [4, 5, 6]]
+    sample = {"x": 1.0, "y": 2.0}
+    mixed = [
+        (route, js, body({key: [{**city, **change}]}))
+        for route, key in (("/predict", "instances"), ("/invocations", "dataframe_records"))
+        for change in (
+            {"city": 1},
+            {"city": None},
+            {"city": ["paris"]},
+            {"city": {"a": 1}},
+            {"city": True},
+            {"when": "now"},
+            {"when": "2026-01-02T00:00:00+02:00"},
+            {"when": "9999-01-01"},
+            {"when": 17},
+            {"when": ""},
+            {"when": None},
+            {"when": "1600-01-01"},
+            {"when": "2026-13-45"},
+        )  # fmt: skip
+    ] + [("/invocations", "text/csv", "city,when\nparis,not-a-date\n"), ("/invocations", js, body({"inputs": NESTED}))]
+    binary = [
+        (route, js, body({key: [{"blob": blob, "x": 1.0}]}))
+        for route, key in (("/predict", "instances"), ("/invocations", "dataframe_records"))
+        for blob in ("%%%", "YQ", 5, None, [1, 2], {"a": "b"}, True)
+        # MLflow's base64.decodebytes drops what is not base64 ("%%%" is b"") and the service does as it does.
+        if (route, blob) != ("/invocations", "%%%")
+    ]
+    tensor = [
+        (route, js, payload)
+        for route in ("/predict", "/invocations")
+        for payload in (
+            body({"inputs": [tensor_row[:1]]}),
+            body({"inputs": [[[1, 2, 3], [4, 5, float("nan")]]]}),
+            body({"inputs": [[[1, 2, 3], [4, 5, 1e300]]]}),
+            body({"inputs": [[[1, 2, 3], [4, 5, "6" * 5000]]]}),
+            body({"instances": [tensor_row, [[1, 2, 3]]]}),
+            body({"inputs": tensor_row}),
+            body({"inputs": 3}),
+            body({"inputs": [tensor_row] * 101}),
+            '{"inputs": ' + NESTED + "}",
+            body({"inputs": [[[[[[1]]]]]]}),
+            body({"inputs": {"named": [tensor_row]}}),
+            body({"instances": [{"a": tensor_row}]}),
+            body({"inputs": [tensor_row], "signature_name": "x"}),
+            body({"inputs": [[[1, 2, 3], [4, 5, None]]]}),
+        )  # fmt: skip
+    ] + [("/invocations", "text/csv", "a,b\n1,2\n"), ("/invocations", js, body({"dataframe_split": {"data": []}}))]
+    params = [
+        (route, js, body({key: [sample], "params": value}))
+        for route, key in (("/predict", "instances"), ("/invocations", "dataframe_records"))
+        for value in (
+            {"scale": "x"},
+            {"scale": None},
+            {"scale": float("inf")},
+            {"scale": -1e400},
+            {"scale": [1.0]},
+            {"mode": 3},
+            {"mode": ["a"]},
+            {"offsets": "a"},
+            {"offsets": [None]},
+            {"offsets": [1.0] * 1001},
+            {"offsets": [[1.0]]},
+            [1],
+            "scale",
+            {"scale": {"a": 1}},
+        )  # fmt: skip
+    ]
+    return {"mixed": mixed, "binary": binary, "tensor": tensor, "params": params}
+
+
+TYPED = [(kind, i) for kind, cases in _typed_cases().items() for i in range(len(cases))]
+
+
+@pytest.fixture(scope="module")
+def typed_clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TestClient]:
+    from service.core.trust import TrustPolicy
+    from tests.service.corpus import save
+
+    root = tmp_path_factory.mktemp("hostile-typed")
+    clients = {}
+    for kind in ("mixed", "binary", "tensor", "params"):
+        saved = save(kind, root / kind)
+        policy = TrustPolicy(allow_pickle=True)
+        loaded, probe = open_model(saved.path, VersionRef("hostile", "1", None), "production", 0.0, policy)
+        served = replace(loaded, output_shape=validate(loaded, probe, None))
+        clients[kind] = TestClient(app_serving(served, root / f"{kind}-app"), raise_server_exceptions=False)
+    return clients
+
+
+@pytest.mark.parametrize(("kind", "index"), TYPED)
+def test_hostile_typed_inputs_get_a_4xx_naming_the_fault(
+    typed_clients: dict[str, TestClient], kind: str, index: int
+) -> None:
+    """Issue 17: string, datetime, binary, tensor and params inputs; before, each of these models was refused
+    at load, and no request reached them. A 4xx with a message every time, and the service stays ready."""
+    client = typed_clients[kind]
+    path, content_type, raw = _typed_cases()[kind][index]
+    response = client.post(path, content=raw, headers={"Content-Type": content_type})
+    assert 400 <= response.status_code < 500, (kind, raw[:200], response.status_code, response.text[:300])
+    error = response.json()
+    message = error["error"]["message"] if path == "/predict" else error["message"]
+    assert message and "internal error" not in message
+    assert client.get("/health/ready").status_code == 200

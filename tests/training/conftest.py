@@ -19,6 +19,7 @@ from click.testing import Result
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from local.demo_models import iris_frame
 from local.servers import MlflowServer
 from training.cli import app
 from training.seal import seal
@@ -57,7 +58,7 @@ class Trained:
     data_fingerprint: str
 
 
-def _train(args: Sequence[str]) -> Trained:
+def train_cli(args: Sequence[str]) -> Trained:
     result = run_cli(["train", "--json", *args])
     payload = json.loads(last_line(result))
     mv = MlflowClient().get_model_version(payload["model_name"], payload["version"])
@@ -71,6 +72,13 @@ def _train(args: Sequence[str]) -> Trained:
     )
 
 
+def point_at(mp: pytest.MonkeyPatch, server: MlflowServer) -> None:
+    """Module fixtures' client talks to `server`, reaching artifacts only through its proxy, as in the cloud."""
+    for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        mp.delenv(var, raising=False)
+    mp.setenv("MLFLOW_TRACKING_URI", server.url)
+
+
 @pytest.fixture(scope="module")
 def worse_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("configs") / "dummy.yaml"
@@ -82,13 +90,11 @@ def worse_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(mlflow_server: MlflowServer, worse_config: Path) -> Iterator[dict[str, Trained]]:
     """`good` (the default LinearRegression config) and `worse` (DummyRegressor), trained once per module."""
     with pytest.MonkeyPatch.context() as mp:
-        for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            mp.delenv(var, raising=False)
-        mp.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+        point_at(mp, mlflow_server)
         suffix = uuid.uuid4().hex[:8]
         yield {
-            "good": _train(["--model-name", f"base-good-{suffix}"]),
-            "worse": _train(["--model-name", f"base-worse-{suffix}", "--config", str(worse_config)]),
+            "good": train_cli(["--model-name", f"base-good-{suffix}"]),
+            "worse": train_cli(["--model-name", f"base-worse-{suffix}", "--config", str(worse_config)]),
         }
 
 
@@ -108,3 +114,10 @@ def register(name: str, *models: Trained, sealed: bool = True) -> list[str]:
         for version in versions:
             seal(MlflowClient(), mlflow.get_tracking_uri(), name, version)
     return versions
+
+
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tables") / "iris.csv"
+    iris_frame().to_csv(path, index=False)
+    return path

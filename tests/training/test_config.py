@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.config import CONFIG_DIR, ESTIMATORS, ConfigError, load_config
+from training.config import CLASSIFIERS, CONFIG_DIR, ESTIMATORS, ConfigError, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -72,9 +72,12 @@ def test_every_allowed_estimator_saves_and_loads_in_skops_format(estimator: str,
     from training.data import load_split
     from training.tracking import pinned_requirements
 
-    config = load_config(write(tmp_path, f"estimator: {{class: {estimator}}}\n"))
+    task = "classification" if estimator in CLASSIFIERS else "regression"
+    config = load_config(write(tmp_path, f"task: {task}\nestimator: {{class: {estimator}}}\n"))
     split = load_split(config.test_size, config.seed)
-    model = config.build_estimator().fit(split.x_train, split.y_train)
+    # Classifiers learn string labels (above or below the median), as a team's classifier would.
+    y = split.y_train.gt(split.y_train.median()).map({True: "high", False: "low"}) if task != "regression" else None
+    model = config.build_estimator().fit(split.x_train, split.y_train if y is None else y)
     mlflow.sklearn.save_model(
         model,
         tmp_path / "model",

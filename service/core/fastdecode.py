@@ -1,0 +1,124 @@
+"""Well-formed JSON bodies of numbers straight into a float64 matrix, with no Python work per value.
+
+The validating path (service/core/validation.py) looks at every value so that an error names its row and field.
+For the common body (every column a number, every row complete, nothing else) that costs more than the model:
+here orjson decodes the body, `operator.itemgetter` picks a record's columns in C, and numpy's own type
+inference stands in for the per-value checks, as `validation.to_matrix` does for its positional rows:
+
+- a string, a null, an object or a ragged row makes numpy infer another dtype or shape: not taken;
+- a boolean would be read as 0/1: a body that may hold one (`true`/`false` anywhere in it) is not taken;
+- an integer column needs integers within its type's range: only an all-integer matrix within range is taken;
+- a non-finite number, a missing or (on /predict) unknown field, too many rows, no rows: not taken.
+
+"Not taken" returns None and the caller runs the validating path, which answers the error it always did.
+So this module never decides an error, and what it returns is the matrix the validating path would build
+(tests/service/test_fastdecode.py compares the two on a table of bodies).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+from service.core.schema import InputSchema
+
+Matrix = np.ndarray[Any, Any]
+
+# MLflow's scoring formats and the integer ranges, as service/core/validation.py defines them (MLFLOW_FORMATS,
+# INT_RANGES; it imports this module, so they are not imported from it; a test checks that they agree).
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+INT_RANGES = {"long": (-(2**53), 2**53), "integer": (-(2**31), 2**31 - 1)}
+NUMERIC_COLUMNS = ("float", "int")
+
+
+def predict_matrix(body: bytes, schema: InputSchema, max_rows: int) -> Matrix | None:
+    """`POST /predict`: `{"inputs": [[...], ...]}` or `{"instances": [{...}, ...]}` of numbers; else None."""
+    payload = _loads(body, schema)
+    if type(payload) is not dict or len(payload) != 1:
+        return None
+    ((key, rows),) = payload.items()
+    if key == "inputs":
+        return _positional(rows, schema, max_rows, body)
+    if key == "instances":
+        return _records(rows, schema, max_rows, body, strict=True)
+    return None
+
+
+def invocations_matrix(body: bytes, content_type: str | None, schema: InputSchema, max_rows: int) -> Matrix | None:
+    """`POST /invocations` with `Content-Type: application/json`: records in any of the formats, or a
+    `dataframe_split` whose columns are the signature's, in order, without an index; else None."""
+    if content_type != "application/json":
+        return None
+    payload = _loads(body, schema)
+    if type(payload) is not dict:
+        return None
+    present = [k for k in FORMATS if k in payload]
+    if len(present) != 1:
+        return None
+    key = present[0]
+    value = payload[key]
+    if key == "dataframe_split":
+        if type(value) is not dict or "index" in value or value.get("columns") != list(schema.names):
+            return None
+        return _positional(value.get("data"), schema, max_rows, body)
+    return _records(value, schema, max_rows, body, strict=False)
+
+
+def _loads(body: bytes, schema: InputSchema) -> Any:
+    if not all(c.kind in NUMERIC_COLUMNS for c in schema.columns):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _positional(rows: Any, schema: InputSchema, max_rows: int, body: bytes) -> Matrix | None:
+    if type(rows) is not list or not 0 < len(rows) <= max_rows:
+        return None
+    return _matrix(rows, schema, body)
+
+
+def _records(rows: Any, schema: InputSchema, max_rows: int, body: bytes, *, strict: bool) -> Matrix | None:
+    """Records to rows in signature order; strict: a record with a field beyond the signature is not taken."""
+    if type(rows) is not list or not 0 < len(rows) <= max_rows:
+        return None
+    names = schema.names
+    try:
+        # Anything but an object in place of a record (list, string, number, null) raises TypeError; a missing
+        # field KeyError.
+        values = list(map(itemgetter(*names), rows))
+    except (KeyError, TypeError):
+        return None
+    if strict and set(map(len, rows)) != {len(names)}:
+        return None
+    if len(names) == 1:
+        values = [[v] for v in values]  # itemgetter of one name gives the value, not a 1-tuple
+    return _matrix(values, schema, body)
+
+
+def _matrix(rows: list[Any], schema: InputSchema, body: bytes) -> Matrix | None:
+    if b"true" in body or b"false" in body:
+        return None
+    try:
+        inferred = np.array(rows)
+    except (ValueError, OverflowError):
+        return None
+    if inferred.dtype.kind not in "fi" or inferred.shape != (len(rows), len(schema.columns)):
+        return None
+    int_columns = [(j, INT_RANGES[c.type]) for j, c in enumerate(schema.columns) if c.kind == "int"]
+    if inferred.dtype.kind == "f":
+        # An integer column's `1.0` is refused on /predict and converted on /invocations: the validating path
+        # decides. orjson has no NaN or Infinity, but 1e400 would decode to infinity.
+        if int_columns or not np.isfinite(inferred).all():
+            return None
+        return inferred
+    for j, (low, high) in int_columns:
+        column = inferred[:, j]
+        if column.min() < low or column.max() > high:
+            return None
+    matrix: Matrix = inferred.astype(np.float64)
+    return matrix
