@@ -28,9 +28,13 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression, Ridge
 
 from service.app import create_app
+from service.core.errors import ServiceError
 from service.core.loader import LoadedModel, open_model, validate
 from service.core.refs import VersionRef
+from service.core.schema import Column, InputSchema
+from service.core.schema import Tensor as TensorSpec
 from service.settings import Settings
+from service.v2.codec import parse_infer
 from tests.service.conftest import PIP_REQUIREMENTS
 from tests.service.test_model_inputs import categorical_pipeline, housing
 
@@ -282,3 +286,15 @@ def test_v2_follows_the_ab_split_and_a_version_pins_its_variant(
     assert client.get(f"/v2/models/{NAME}").json()["versions"] == ["4", "5"]
     response = client.post(f"/v2/models/{NAME}/versions/6/infer", json=body)
     assert response.status_code == 404 and response.json()["error"].endswith("the serving versions are 4 and 5")
+
+
+def test_signatures_v2_does_not_map_yet_are_a_400_not_a_500() -> None:
+    """A tensor signature or a binary column (served by /predict and /invocations) is refused over V2 by name."""
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}]}).encode()
+    for schema in (
+        InputSchema((), tensor=TensorSpec(None, "float64", (-1, 2))),
+        InputSchema((Column("a", "double"), Column("b", "binary"))),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            parse_infer(body, None, schema, 10)
+        assert refused.value.status == 400 and "not yet over the Open Inference Protocol" in refused.value.message
