@@ -43,17 +43,29 @@ IMAGE_CHECK_DEADLINE_SECONDS = 300
 DEPLOYMENT_WAIT_FOR = "jsonpath={.status.updatedReplicas}"
 # What the ALB forwards; everything else (e.g. /metrics) gets the ALB's 404 and stays in-cluster. Exact, so
 # /health (model, last rejected version and why, cache, drift) is not reached through a /health prefix.
+# The Open Inference Protocol (V2) takes the model name (and version) in its inference and model-readiness
+# paths, which neither Exact nor Prefix can match without also matching the model's metadata. An
+# ImplementationSpecific path is the ALB path pattern itself (aws-load-balancer-controller v2.14.1
+# pkg/ingress/model_build_listener_rules.go `buildPathPatternsForImplementationSpecificPathType`), where `*` matches
+# any characters (ELBv2 PathPatternConfig): `/v2/models/*/infer` covers `/v2/models/{name}/infer` and
+# `/v2/models/{name}/versions/{version}/infer`, and nothing else the service answers.
 PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
     ("/predict", "Exact"),
     ("/invocations", "Exact"),
     (READY_PATH, "Exact"),
+    ("/v2/health/ready", "Exact"),
+    ("/v2/models/*/infer", "ImplementationSpecific"),
+    ("/v2/models/*/ready", "ImplementationSpecific"),
 )
-# Routed too only when the stack opts in (ingress.publicDocs): they describe the service to whoever asks.
+# Routed too only when the stack opts in (ingress.publicDocs): they describe the service to whoever asks (the V2
+# server and model metadata: version, signature, platform).
 DETAIL_PATHS: tuple[tuple[str, str], ...] = (
     ("/health", "Exact"),
     ("/version", "Exact"),
     ("/docs", "Prefix"),
     ("/openapi.json", "Exact"),
+    ("/v2", "Exact"),
+    ("/v2/models", "Prefix"),
 )
 
 

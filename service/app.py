@@ -39,6 +39,7 @@ from service.middleware import RequestContext
 from service.responses import to_response
 from service.routes import drift, health, predict
 from service.settings import Settings
+from service.v2 import routes as v2
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(drift.router)
+    app.include_router(v2.router)
     app.add_exception_handler(ServiceError, handle_service_error)  # type: ignore[arg-type]
     if settings.fast_lane:
         # The routes FastAPI puts in the scope when it matches them (the latency metric's route label).
@@ -77,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         # Inside RequestContext (added after it, so it runs first): the lane's answers get the same headers,
         # access line and metrics.
-        app.add_middleware(FastLane, plane=plane, routes=lanes)
+        v2_declared = {route.path: route for route in v2.router.routes if isinstance(route, APIRoute)}
+        v2_lanes = (v2_declared["/v2/models/{name}/infer"], v2_declared["/v2/models/{name}/versions/{version}/infer"])
+        app.add_middleware(FastLane, plane=plane, routes=lanes, v2_routes=v2_lanes)
     # Unexpected exceptions are answered by RequestContext itself: a handler for `Exception` would run in
     # Starlette's ServerErrorMiddleware, outside RequestContext, with no request id to log or return.
     app.add_middleware(

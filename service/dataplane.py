@@ -37,9 +37,12 @@ from service.core.errors import (
 from service.core.inputs import Parsed, read_invocations, read_predict
 from service.core.loader import LoadedModel
 from service.core.predict import Prediction, predict
-from service.core.variants import Variants
+from service.core.split import Variant
+from service.core.validation import Matrix
+from service.core.variants import Choice, Variants
 from service.metrics import Metrics
 from service.settings import Settings
+from service.v2.errors import v2_error_body, v2_status
 
 log = logging.getLogger("service.app")
 
@@ -75,6 +78,8 @@ def error_reply(error: ServiceError, path: str) -> Reply:
         log.error(error.message, exc_info=error.__cause__ or error)
     if path == "/invocations":
         return mlflow_error(error)
+    if path.startswith("/v2/") or path == "/v2":
+        return Reply(v2_status(error), render(v2_error_body(error)))
     return Reply(error.status, render({"error": error.to_dict()}))
 
 
@@ -144,7 +149,7 @@ class DataPlane:
         `output`: "proba" for a scikit-learn classifier's probabilities (`/predict?output=proba`).
         """
         variants = self.variants
-        choice = variants.choose(headers.get(self._key_header))
+        choice = self.choose(headers)
         schema = choice.model.schema
         max_rows = self.settings.max_batch_rows
         if output not in ("predict", "proba"):
@@ -153,7 +158,6 @@ class DataPlane:
             rows, params = await _parse(read_invocations, body, content_type, schema, max_rows)
         else:
             rows, params = await _parse(read_predict, body, schema, max_rows)
-        self.drift.observe(rows, choice.champion)
         if params is not None or output != "predict":
             # The shadow would predict without the request's params or output choice: not comparable.
             choice = replace(choice, shadow=None)
@@ -169,8 +173,7 @@ class DataPlane:
                 model = model.proba
             return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher, params=params)
 
-        variant, result = await variants.serve(choice, rows, run)
-        self.metrics.predicted[endpoint].inc(len(rows))
+        variant, result = await self.serve(choice, rows, endpoint, run)
         model = result.model
         if endpoint == "invocations":
             # MLflow's response body has only "predictions": the variant is named in the header alone.
@@ -186,6 +189,31 @@ class DataPlane:
             if (classes := getattr(model.predictor, "classes", None)) is not None:
                 content["classes"] = classes  # output=proba: the order of each row's probabilities
         return Reply(200, render(content), headers=model_headers(model, variant))
+
+    def choose(self, headers: Mapping[str, str]) -> Choice:
+        """Who answers a request with these headers (the A/B key header, by lower-case name); 503 while no champion
+        is loaded."""
+        return self.variants.choose(headers.get(self._key_header))
+
+    async def serve(
+        self,
+        choice: Choice,
+        rows: Matrix,
+        endpoint: str,
+        run: Callable[[LoadedModel], Awaitable[Prediction]] | None = None,
+    ) -> tuple[Variant, Prediction]:
+        """Predict validated rows with the chosen variant (by `run`, default: the model's predict through the cache
+        and batcher), observed by drift and counted under `endpoint`: every protocol's requests go through here."""
+        self.drift.observe(rows, choice.champion)
+        if run is None:
+            cache, batcher, offload = self.cache, self.batcher, self.settings.offload_min_rows
+
+            def run(model: LoadedModel) -> Awaitable[Prediction]:
+                return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
+
+        served = await self.variants.serve(choice, rows, run)
+        self.metrics.predicted[endpoint].inc(len(rows))
+        return served
 
     # ------------------------------------------------------------------------------------------ operations
 

@@ -9,44 +9,74 @@ RequestContext (request id, model headers, access log, latency metric, the 500 a
 route in the scope as FastAPI's routing does, for the metric's route label. The routes stay declared in FastAPI:
 they are the OpenAPI document, and the answer when the lane is off (`SERVING_FAST_LANE=false`).
 
+The Open Inference Protocol's `POST /v2/models/{name}[/versions/{version}]/infer` takes the same lane when the
+app hands it those two routes (service/v2/protocol.py `infer`, the call its FastAPI routes make).
+
 Anything else (other methods and paths, a mounted root path) goes on to FastAPI untouched.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.errors import ServiceError
-from service.dataplane import DataPlane, Endpoint, error_reply, output_of
+from service.dataplane import DataPlane, Endpoint, Reply, error_reply, output_of
 from service.responses import to_response
+from service.v2 import protocol as v2
+
+# FastAPI's `{name}` and `{version}` match one path segment each (Starlette's default `str` convertor: `[^/]+`).
+V2_INFER = re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")
 
 
 class FastLane:
-    def __init__(self, app: ASGIApp, plane: DataPlane, routes: Mapping[str, tuple[Endpoint, BaseRoute]]) -> None:
-        """`routes`: path -> (data plane endpoint, the FastAPI route declaring it)."""
+    def __init__(
+        self,
+        app: ASGIApp,
+        plane: DataPlane,
+        routes: Mapping[str, tuple[Endpoint, BaseRoute]],
+        v2_routes: tuple[BaseRoute, BaseRoute] | None = None,
+    ) -> None:
+        """`routes`: path -> (data plane endpoint, the FastAPI route declaring it); `v2_routes`: the FastAPI routes
+        of V2 inference, unversioned and versioned (None: V2 goes through FastAPI)."""
         self.app = app
         self.plane = plane
         self.routes = dict(routes)
+        self.v2_routes = v2_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        lane = self.routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if lane is None or scope.get("root_path"):
+        post = scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path")
+        path = scope["path"] if post else ""
+        lane = self.routes.get(path)
+        v2_match = V2_INFER.fullmatch(path) if lane is None and self.v2_routes and post else None
+        plane = self.plane
+        answer: Callable[[bytes], Awaitable[Reply]]
+        if lane is not None:
+            endpoint, scope["route"] = lane
+
+            def answer(body: bytes) -> Awaitable[Reply]:
+                output = output_of(scope.get("query_string", b"").decode("latin-1"))
+                return plane.predict(body, headers.get("content-type"), headers, endpoint, output)
+        elif v2_match is not None and self.v2_routes is not None:
+            name, version = v2_match["name"], v2_match["version"]
+            scope["route"] = self.v2_routes[version is not None]
+            scope["path_params"] = {"name": name} if version is None else {"name": name, "version": version}
+
+            def answer(body: bytes) -> Awaitable[Reply]:
+                return v2.infer(plane, name, version, body, headers)
+        else:
             await self.app(scope, receive, send)
             return
-        endpoint, route = lane
-        scope["route"] = route
-        headers = _headers(scope)
-        plane = self.plane
+        headers = _headers(scope)  # read by `answer`
         try:
             body = await plane.read_body(headers.get("content-length"), _body(receive))
-            output = output_of(scope.get("query_string", b"").decode("latin-1"))
-            reply = await plane.predict(body, headers.get("content-type"), headers, endpoint, output)
+            reply = await answer(body)
         except ServiceError as error:
-            reply = error_reply(error, scope["path"])
+            reply = error_reply(error, path)
         await to_response(reply)(scope, receive, send)
 
 

@@ -93,7 +93,7 @@ class Metrics:
 
         # Children bound once per label set: `labels()` takes a lock and checks its arguments on every call.
         self._durations: dict[tuple[str, str, int], Any] = {}
-        self.predicted = {endpoint: self.predictions.labels(endpoint) for endpoint in ("predict", "invocations")}
+        self.predicted = {endpoint: self.predictions.labels(endpoint) for endpoint in ("predict", "invocations", "v2")}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """The request's one observation in the latency histogram."""

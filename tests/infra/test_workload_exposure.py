@@ -3,11 +3,27 @@ the service, unless a stack opts in visibly (ingress.publicDocs)."""
 
 from __future__ import annotations
 
+import fnmatch
+
 from tests.infra.harness import Recording, run_stack
 from tests.infra.k8s import arg_value, one
 
-PREDICTION_AND_READINESS = {"/predict": "Exact", "/invocations": "Exact", "/health/ready": "Exact"}
-DETAILS = {"/health": "Exact", "/version": "Exact", "/docs": "Prefix", "/openapi.json": "Exact"}
+PREDICTION_AND_READINESS = {
+    "/predict": "Exact",
+    "/invocations": "Exact",
+    "/health/ready": "Exact",
+    "/v2/health/ready": "Exact",
+    "/v2/models/*/infer": "ImplementationSpecific",
+    "/v2/models/*/ready": "ImplementationSpecific",
+}
+DETAILS = {
+    "/health": "Exact",
+    "/version": "Exact",
+    "/docs": "Prefix",
+    "/openapi.json": "Exact",
+    "/v2": "Exact",
+    "/v2/models": "Prefix",
+}
 
 
 def routed(rec: Recording, namespace: str = "inference") -> dict[str, str]:
@@ -21,6 +37,25 @@ def test_the_public_alb_routes_only_prediction_and_readiness_exactly(recording: 
     last rejected version and why, the cache and drift (Kubernetes API reference, HTTPIngressPath pathType: Prefix
     matches on path elements; Exact matches the URL path exactly)."""
     assert routed(recording) == PREDICTION_AND_READINESS
+
+
+def test_the_v2_patterns_match_inference_and_readiness_and_no_metadata(recording: Recording) -> None:
+    """The Open Inference Protocol's paths through the ALB: an ImplementationSpecific path is the ALB's own path
+    pattern (aws-load-balancer-controller v2.14.1 pkg/ingress/model_build_listener_rules.go
+    `buildPathPatternsForImplementationSpecificPathType`), case-sensitive, `*` matching any characters and `?` one
+    (ELBv2 API reference, PathPatternConfig). Inference and readiness of any model and version match; the server
+    and model metadata (signature, versions) and liveness do not."""
+    patterns = [p for p, kind in routed(recording).items() if kind == "ImplementationSpecific"]
+
+    def public(path: str) -> bool:
+        exact = {p for p, kind in routed(recording).items() if kind == "Exact"}
+        return path in exact or any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+    for path in ("/v2/models/diabetes/infer", "/v2/models/diabetes/versions/12/infer", "/v2/health/ready",
+                 "/v2/models/diabetes/ready", "/v2/models/diabetes/versions/12/ready"):  # fmt: skip
+        assert public(path), path
+    for path in ("/v2", "/v2/models/diabetes", "/v2/models/diabetes/versions/12", "/v2/health/live", "/health"):
+        assert not public(path), path
 
 
 def test_a_preview_routes_only_prediction_and_readiness(preview: Recording) -> None:

@@ -1,0 +1,108 @@
+"""The Open Inference Protocol's REST endpoints (`/v2/...`), declared in FastAPI for the OpenAPI document.
+
+Each route reads the request and calls service/v2/protocol.py over the data plane; a `ServiceError` goes to the
+app's one handler, whose mapping (service/dataplane.py `error_reply`) answers `/v2` paths as `{"error": ...}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from service.deps import DataPlaneDep
+from service.responses import OrjsonResponse, to_response
+from service.v2 import protocol
+from service.v2.schemas import (
+    INFER_REQUEST_BODY,
+    V2Error,
+    V2InferResponse,
+    V2Live,
+    V2ModelMetadata,
+    V2ModelReady,
+    V2Ready,
+    V2ServerMetadata,
+)
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
+
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"model": V2Error, "description": "No model loaded yet."}}
+_MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": V2Error, "description": "Unknown model name, or a version that is not serving (named)."},
+    **_NOT_READY,
+}
+_INFER_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": V2Error, "description": "Bad tensors: datatype, shape against data, binary sizes (named)."},
+    413: {"model": V2Error, "description": "Body over max_body_bytes, or more rows than max_batch_rows."},
+    **_MODEL_ERRORS,
+}
+
+
+@router.get("", response_model=V2ServerMetadata, summary="Server metadata: name, version, extensions")
+async def server_metadata() -> OrjsonResponse:
+    return OrjsonResponse(protocol.server_metadata())
+
+
+@router.get("/health/live", response_model=V2Live, summary="The process answers (never checks Redis or MLflow)")
+async def live() -> OrjsonResponse:
+    return OrjsonResponse({"live": True})
+
+
+@router.get("/health/ready", response_model=V2Ready, responses=_NOT_READY, summary="A model is loaded: 200, else 503")
+async def ready(plane: DataPlaneDep) -> OrjsonResponse:
+    plane.model()
+    return OrjsonResponse({"ready": True})
+
+
+@router.get("/models/{name}", response_model=V2ModelMetadata, responses=_MODEL_ERRORS, summary="Model metadata")
+async def model_metadata(name: str, plane: DataPlaneDep) -> OrjsonResponse:
+    return OrjsonResponse(protocol.model_metadata(plane, name, None))
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=V2ModelMetadata,
+    responses=_MODEL_ERRORS,
+    summary="Metadata of a serving version",
+)
+async def version_metadata(name: str, version: str, plane: DataPlaneDep) -> OrjsonResponse:
+    return OrjsonResponse(protocol.model_metadata(plane, name, version))
+
+
+@router.get("/models/{name}/ready", response_model=V2ModelReady, responses=_MODEL_ERRORS, summary="Model ready")
+async def model_ready(name: str, plane: DataPlaneDep) -> OrjsonResponse:
+    return OrjsonResponse(protocol.model_ready(plane, name, None))
+
+
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=V2ModelReady,
+    responses=_MODEL_ERRORS,
+    summary="A version is serving",
+)
+async def version_ready(name: str, version: str, plane: DataPlaneDep) -> OrjsonResponse:
+    return OrjsonResponse(protocol.model_ready(plane, name, version))
+
+
+@router.post(
+    "/models/{name}/infer",
+    response_model=V2InferResponse,
+    responses=_INFER_ERRORS,
+    openapi_extra=INFER_REQUEST_BODY,
+    summary="Predict tensors with the serving version (split between champion and challenger as /predict is)",
+)
+async def infer(name: str, request: Request, plane: DataPlaneDep) -> Response:
+    body = await plane.read_body(request.headers.get("content-length"), request.stream())
+    return to_response(await protocol.infer(plane, name, None, body, request.headers))
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    response_model=V2InferResponse,
+    responses=_INFER_ERRORS,
+    openapi_extra=INFER_REQUEST_BODY,
+    summary="Predict tensors with this version; 404 naming the serving version when it is not serving",
+)
+async def infer_version(name: str, version: str, request: Request, plane: DataPlaneDep) -> Response:
+    body = await plane.read_body(request.headers.get("content-length"), request.stream())
+    return to_response(await protocol.infer(plane, name, version, body, request.headers))
