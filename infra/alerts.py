@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 # The routes that answer callers' predictions: their errors and latency are the service's SLOs.
-PREDICTION_ROUTES = "/predict|/invocations"
+PREDICTION_ROUTES = "/predict|/invocations|/v2/models/[^/]+(/versions/[^/]+)?/infer"
 # Latency SLO: 99 % of prediction requests within 250 ms (250 ms is a bucket of service/metrics.py's histogram,
 # so the ratio is exact, not interpolated).
 LATENCY_SLO_SECONDS = "0.25"
@@ -81,8 +81,8 @@ def _serving_errors(scope: AlertScope) -> dict[str, Any]:
         "5m",
         "critical",
         "More than 5 % of prediction requests answer 5xx",
-        "{{ $value | humanizePercentage }} of /predict and /invocations answered 5xx over 5 minutes: 503 means no "
-        "model is loaded, 500 our fault (docs/observability.md, Alerts).",
+        "{{ $value | humanizePercentage }} of prediction requests (/predict, /invocations, V2 infer) answered 5xx "
+        "over 5 minutes: 503 means no model is loaded, 500 our fault (docs/observability.md, Alerts).",
     )
 
 
