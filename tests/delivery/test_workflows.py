@@ -406,3 +406,24 @@ def test_pulumi_runs_only_with_the_project_venv_built() -> None:
             assert "make venv" in ran, f"{name}.{job_id}"
             pulumi_at = next(i for i, s in enumerate(steps(job)) if uses(s, PULUMI))
             assert ran.index("make venv") < pulumi_at, f"{name}.{job_id}"
+
+
+def checkout_steps() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every actions/checkout step, in the workflows and in this repository's composite actions."""
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            if uses(step, "actions/checkout"):
+                yield f"{name}/{job_id}", step
+    for action in sorted((ROOT / ".github" / "actions").glob("*/action.yml")):
+        for step in yaml.safe_load(action.read_text())["runs"].get("steps", []):
+            if uses(step, "actions/checkout"):
+                yield str(action.relative_to(ROOT)), step
+
+
+def test_no_checkout_leaves_the_token_in_the_repository() -> None:
+    """actions/checkout persists the job's GITHUB_TOKEN in .git/config by default (action.yml@v7.0.1 input
+    `persist-credentials`, default true), where every later step, a build's own scripts included, can read it;
+    zizmor's `artipacked` audit reports the same. Each checkout turns it off."""
+    found = list(checkout_steps())
+    assert len(found) >= 5
+    assert [where for where, step in found if step.get("with", {}).get("persist-credentials") is not False] == []

@@ -49,6 +49,17 @@ CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
             {"platform:mlflow.ingressEnabled": "true"},
             "platform:mlflow.ingressHost must be set when mlflow.ingressEnabled is true",
         ),
+        # The host lands in MLflow's --allowed-hosts, a comma-separated list with wildcards: one name, nothing else.
+        (
+            "dev",
+            {"platform:mlflow.ingressEnabled": "true", "platform:mlflow.ingressHost": "*"},
+            "platform:mlflow.ingressHost must be a DNS hostname (got '*')",
+        ),
+        (
+            "dev",
+            {"platform:mlflow.ingressEnabled": "true", "platform:mlflow.ingressHost": "a.example.com,*.example.com"},
+            "platform:mlflow.ingressHost must be a DNS hostname",
+        ),
         ("dev", {"platform:mlflow.artifactPrefix": "/abs"}, "platform:mlflow.artifactPrefix must be an S3 prefix"),
         (
             "dev",
