@@ -22,7 +22,6 @@ import hashlib
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,7 +49,6 @@ CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 BUCKETS = 10_000
 WEIGHTS_TAG = "serving.ab_weights"
-ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 Unkeyed = Literal["champion", "random"]
 PredictFn = Callable[[LoadedModel], Awaitable[Prediction]]

@@ -12,8 +12,7 @@ from service.core.model import LoadedModel
 from service.core.predict import Prediction, predict
 from service.core.validation import PARQUET, Matrix, parse_invocations, parse_predict
 from service.deps import PredictContext, PredictDep
-from service.responses import OrjsonResponse
-from service.schemas import (
+from service.openapi import (
     INVOCATIONS_JSON,
     ErrorResponse,
     InvocationsResponse,
@@ -22,6 +21,7 @@ from service.schemas import (
     PredictResponse,
     request_body,
 )
+from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["predict"])
 

@@ -38,6 +38,13 @@ CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
         ("dev", {"platform:inference.ephemeralStorageRequest": "0"}, "must be a positive quantity"),
         ("dev", {"platform:inference.targetCpuUtilization": 99}, "platform:inference.targetCpuUtilization must be"),
         ("dev", {"platform:inference.modelAlias": "prod alias"}, "platform:inference.modelAlias must be a model alias"),
+        # MLflow reserves `latest` and `v<N>` (service/core/aliases.py): no promotion could ever set them.
+        (
+            "dev",
+            {"platform:inference.modelAlias": "latest"},
+            "platform:inference.modelAlias must be a model alias (letters, digits, '_' or '-', not 'latest' or 'v<N>')",
+        ),
+        ("dev", {"platform:challenger.alias": "v3"}, "platform:challenger.alias must be a model alias"),
         ("dev", {"platform:ingress.scheme": "public"}, "platform:ingress.scheme must be one of 'internet-facing'"),
         ("dev", {"platform:ingress.certificateArn": "arn:aws:iam::1:cert"}, "platform:ingress.certificateArn must be"),
         ("dev", {"platform:ingress.wafAclArn": CERT}, "platform:ingress.wafAclArn must be a regional WAFv2 web ACL"),
