@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.config import CacheConfig
+from infra.config import RedisConfig
 from infra.security import admitting_only, encrypted_log_groups, rotating_key
 
 PORT = 6379
@@ -21,8 +21,8 @@ def slow_log_group(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class CacheArgs:
-    config: CacheConfig
+class RedisArgs:
+    config: RedisConfig
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     # The only source admitted on 6379: the security group the cluster's nodes and pods carry.
@@ -30,7 +30,7 @@ class CacheArgs:
     tags: dict[str, str]
 
 
-class Cache(pulumi.ComponentResource):
+class Redis(pulumi.ComponentResource):
     """A replication group (cluster mode off): one primary and `node_count - 1` replicas."""
 
     primary_endpoint: pulumi.Output[str]
@@ -38,7 +38,8 @@ class Cache(pulumi.ComponentResource):
     auth_token: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # The type token is part of every child's URN: renaming it would replace the replication group.
         super().__init__("platform:index:Cache", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)

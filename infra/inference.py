@@ -316,7 +316,7 @@ class Inference(pulumi.ComponentResource):
             opts=child,
         )
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
-        self.alb_hostname = ingress.status.apply(_alb_hostname)
+        self.alb_hostname = ingress.status.apply(lambda status: _alb_hostname(status, namespace))
         # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
         self.url = pulumi.Output.all(args.alb.certificate_arn, args.host, self.alb_hostname).apply(
             lambda v: f"{kube.url_scheme(v[0])}://{v[1] or v[2]}" if v[1] or v[2] else ""
@@ -367,6 +367,16 @@ def _image_check(
     )
 
 
-def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:
+def _alb_hostname(status: k8s.networking.v1.outputs.IngressStatus | None, namespace: str) -> str:
+    """The ALB's DNS name from the Ingress status. `up` waits for it (pulumi-kubernetes awaits an Ingress until
+    `.status.loadBalancer.ingress` has an entry, unless `pulumi.com/skipAwait`); an Ingress without one (the LB
+    controller missing, or refusing the Ingress) fails here, naming where to look, instead of exporting no URL
+    and aliasing the host to an empty name."""
     balancers = (status.load_balancer.ingress if status and status.load_balancer else None) or []
-    return (balancers[0].hostname or "") if balancers else ""
+    hostname = balancers[0].hostname if balancers else None
+    if not hostname:
+        raise RuntimeError(
+            f"the Ingress {namespace}/{NAME} has no load balancer address: the AWS Load Balancer Controller did not "
+            f"create its ALB (kubectl -n {namespace} describe ingress {NAME}; the controller's logs in kube-system)"
+        )
+    return hostname

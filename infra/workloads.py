@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from infra import inference, mlflow, mlflow_schema, redis_exporter, training_job
 from infra.addons import Addons
-from infra.cache import Cache
+from infra.cache import Redis
 from infra.cluster import ClusterAccess
 from infra.config import IngressConfig, PlatformConfig
 from infra.database import Database
@@ -60,7 +60,7 @@ class WorkloadsArgs:
     cluster: ClusterAccess
     # None on a brought cluster, which must already run the AWS Load Balancer Controller.
     addons: Addons | None
-    cache: Cache
+    cache: Redis
     database: Database
     artifacts: ArtifactStore
     # What each workload runs, by digest (infra/images.py): inference, mlflow and, when enabled, training.

@@ -13,9 +13,10 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.core.aliases import RULE, is_alias
 from service.core.cachecost import CacheMode
 from service.core.refs import ModelRef, parse_contract
-from service.core.split import ALIAS_PATTERN, Weights, WeightsError, parse_weights
+from service.core.split import Weights, WeightsError, parse_weights
 from service.core.trust import DEFAULT_SKOPS_TRUSTED_TYPES, TrustPolicy
 
 
@@ -224,11 +225,18 @@ class Settings(BaseSettings):
             raise ValueError(f"SERVING_AB_WEIGHTS: {e}") from e
         return value
 
+    @field_validator("model_alias")
+    @classmethod
+    def _check_model_alias(cls, value: str) -> str:
+        if not is_alias(value):
+            raise ValueError(f"SERVING_MODEL_ALIAS {value!r} is not an alias ({RULE})")
+        return value
+
     @field_validator("challenger_alias")
     @classmethod
     def _check_challenger_alias(cls, value: str) -> str:
-        if value and not ALIAS_PATTERN.fullmatch(value):
-            raise ValueError(f"SERVING_CHALLENGER_ALIAS {value!r} is not an alias (letters, digits, _ -)")
+        if value and not is_alias(value):
+            raise ValueError(f"SERVING_CHALLENGER_ALIAS {value!r} is not an alias ({RULE})")
         return value
 
     @field_validator("drift_window_rows")

@@ -144,7 +144,8 @@ def now_utc() -> str:
 
 
 def validate_alias(alias: str) -> str:
-    # MLflow's own rules: `latest` and `v<N>` would shadow `models:/name/latest` and version references.
+    # MLflow's own rules: `latest` and `v<N>` would shadow `models:/name/latest` and version references. The same
+    # rule as service/core/aliases.py (this image ships training/ alone); tests/service/test_aliases.py holds both.
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise LifecycleError(f"alias {alias!r} is not valid: use letters, digits, '_' or '-', not 'latest' or 'v<N>'")
     return alias

@@ -16,12 +16,12 @@ import pulumi
 
 from infra.config.cloud import (
     ArtifactsConfig,
-    CacheConfig,
     ClusterConfig,
     DatabaseConfig,
     ExistingClusterConfig,
     NetworkConfig,
     NodeGroupConfig,
+    RedisConfig,
     RegistryConfig,
     TeardownConfig,
     read_artifacts,
@@ -77,7 +77,7 @@ __all__ = [
     "MODES",
     "PROJECT",
     "ArtifactsConfig",
-    "CacheConfig",
+    "RedisConfig",
     "ClusterConfig",
     "ConfigError",
     "DatabaseConfig",
@@ -134,7 +134,7 @@ class PlatformConfig(StackConfig):
     network: NetworkConfig
     cluster: ClusterConfig
     nodes: NodeGroupConfig
-    redis: CacheConfig
+    redis: RedisConfig
     database: DatabaseConfig
     artifacts: ArtifactsConfig
     registry: RegistryConfig

@@ -84,7 +84,7 @@ class NodeGroupConfig:
 
 
 @dataclass(frozen=True)
-class CacheConfig:
+class RedisConfig:
     """ElastiCache (Valkey or Redis OSS), the prediction cache."""
 
     node_type: str
@@ -355,7 +355,7 @@ def _log_retention(keys: Keys, key: str) -> int:
 _CACHE_VERSIONS = {"redis": (r"7\.[01]", "7.0 or 7.1"), "valkey": (r"7\.2|8\.\d", "7.2 or 8.x (e.g. 8.1)")}
 
 
-def read_redis(keys: Keys, environment: str) -> CacheConfig:
+def read_redis(keys: Keys, environment: str) -> RedisConfig:
     node_type = keys.string(
         "redis.nodeType", pattern=r"cache\.[a-z0-9]+\.[a-z0-9]+", expected="an ElastiCache node type (cache.*)"
     )
@@ -367,7 +367,7 @@ def read_redis(keys: Keys, environment: str) -> CacheConfig:
         raise keys.fail("redis.nodeCount", ">= 2 when redis.multiAz is true", node_count)
     engine = keys.choice("redis.engine", ("valkey", "redis"))
     pattern, versions = _CACHE_VERSIONS[engine]
-    return CacheConfig(
+    return RedisConfig(
         node_type=node_type,
         node_count=node_count,
         multi_az=multi_az,

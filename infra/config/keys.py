@@ -12,6 +12,9 @@ import pulumi
 
 # Re-exported: the versions the one table in infra/versions.py pins add-ons and the autoscaler for.
 from infra.versions import KUBERNETES_VERSIONS as KUBERNETES_VERSIONS
+from service.core.aliases import RULE, is_alias
+
+_ALIAS = f"a model alias ({RULE})"
 
 PROJECT = "platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -78,6 +81,19 @@ class Keys:
             return None
         if pattern is not None and not re.fullmatch(pattern, value):
             raise self.fail(key, expected, value)
+        return value
+
+    def alias(self, key: str) -> str:
+        """A registry alias, by the one rule the service and the training CLI apply (service/core/aliases.py)."""
+        value = self.optional_alias(key)
+        if value is None:
+            raise self.fail(key, _ALIAS, "")
+        return value
+
+    def optional_alias(self, key: str) -> str | None:
+        value = self.optional_string(key, expected=_ALIAS)
+        if value is not None and not is_alias(value):
+            raise self.fail(key, _ALIAS, value)
         return value
 
     def choice(self, key: str, choices: Sequence[str]) -> str:

@@ -58,9 +58,7 @@ def read_preview(keys: Keys, stack: str) -> PreviewConfig:
     return PreviewConfig(
         base_stack=base,
         pr_number=pr_number,
-        model_alias=keys.string(
-            "preview.modelAlias", pattern=r"[A-Za-z0-9_-]{1,255}", expected="a model alias (letters, digits, _ -)"
-        ),
+        model_alias=keys.alias("preview.modelAlias"),
     )
 
 

@@ -33,7 +33,6 @@ _ACM_ARN = r"arn:aws[a-z-]*:acm:(?P<region>[a-z]{2}(-[a-z]+)+-\d):\d{12}:certifi
 _WAF_ARN = r"arn:aws[a-z-]*:wafv2:[a-z]{2}(-[a-z]+)+-\d:\d{12}:regional/webacl/[A-Za-z0-9_-]+/[0-9a-f-]{36}"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _DNS_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_ALIAS = r"[A-Za-z0-9_-]{1,255}"
 # The service's SERVING_AB_WEIGHTS grammar (service/core/variants.py): each variant at most once, weights >= 0.
 _WEIGHT = r"(champion|challenger)=\d+(\.\d+)?"
 _AB_WEIGHTS = rf"{_WEIGHT}(,{_WEIGHT})?"
@@ -199,7 +198,7 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
         raise keys.fail("inference.maxReplicas", f"> inference.minReplicas ({min_replicas})", max_replicas)
     pre_stop = keys.integer("inference.preStopSleepSeconds", minimum=1, maximum=120)
     drain = keys.integer("inference.drainSeconds", minimum=1, maximum=600)
-    model_alias = keys.string("inference.modelAlias", pattern=_ALIAS, expected="a model alias (letters, digits, _ -)")
+    model_alias = keys.alias("inference.modelAlias")
     challenger, shadow, weights = _read_challenger(keys, model_alias)
     drift_threshold = keys.number("drift.threshold", minimum=0, maximum=10)
     if drift_threshold <= 0:
@@ -231,9 +230,7 @@ def read_inference(keys: Keys, environment: str) -> InferenceConfig:
 
 
 def _read_challenger(keys: Keys, model_alias: str) -> tuple[str | None, float, str | None]:
-    challenger = keys.optional_string(
-        "challenger.alias", pattern=_ALIAS, expected="a model alias (letters, digits, _ -)"
-    )
+    challenger = keys.optional_alias("challenger.alias")
     if challenger == model_alias:
         raise keys.fail("challenger.alias", f"different from inference.modelAlias ({model_alias})", challenger)
     shadow = keys.number("shadow.fraction", minimum=0, maximum=1)

@@ -18,7 +18,6 @@ import hashlib
 import logging
 import math
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -30,7 +29,6 @@ CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 BUCKETS = 10_000
 WEIGHTS_TAG = "serving.ab_weights"
-ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 Unkeyed = Literal["champion", "random"]
 

@@ -12,8 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.core.validation import PARQUET
 from service.deps import DataPlaneDep
-from service.responses import to_response
-from service.schemas import (
+from service.openapi import (
     INVOCATIONS_JSON,
     ErrorResponse,
     InvocationsResponse,
@@ -22,6 +21,7 @@ from service.schemas import (
     PredictResponse,
     request_body,
 )
+from service.responses import to_response
 
 router = APIRouter(tags=["predict"])
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.delivery.test_workflows import (
+    ACTIONS,
     AWS_CREDENTIALS,
     DEV_POLICY_CONFIG,
     PULUMI,
@@ -83,7 +84,7 @@ def test_every_action_is_the_resolved_commit_of_the_release_named_beside_it() ->
     """Each `uses:` names the commit its release tag resolved to, and that tag in a comment (`@<sha> # v7.0.1`), so
     a reader sees the release and an update is a reviewed change of both."""
     seen = set()
-    for path in sorted(WORKFLOWS.glob("*.yml")):
+    for path in sorted(WORKFLOWS.glob("*.yml")) + sorted(ACTIONS.glob("*/action.yml")):
         for line in path.read_text().splitlines():
             if (m := USES_LINE.match(line)) is None:
                 continue
@@ -96,11 +97,11 @@ def test_every_action_is_the_resolved_commit_of_the_release_named_beside_it() ->
 
 
 def test_zizmor_finds_nothing_in_the_workflows() -> None:
-    """zizmor's offline audits (unpinned actions, template injection, credential persistence, excessive
-    permissions, ...): no finding of medium severity or above (the one low "help" left suggests a syntax for
-    calling this repository's own workflows that `uses: ./...` already is)."""
+    """zizmor's offline audits of the workflows and the composite actions (unpinned actions, template injection,
+    credential persistence, excessive permissions, ...): no finding of medium severity or above (the one low "help"
+    left suggests a syntax for calling this repository's own workflows that `uses: ./...` already is)."""
     result = subprocess.run(
-        [str(ZIZMOR), "--offline", "--format", "plain", "--min-severity", "medium", str(WORKFLOWS)],
+        [str(ZIZMOR), "--offline", "--format", "plain", "--min-severity", "medium", str(WORKFLOWS), str(ACTIONS)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -141,12 +142,23 @@ def test_every_preview_and_up_runs_the_policy_pack() -> None:
     action.yml, input `policyPacks`, passed as `--policy-pack`); dev and the pull-request stacks built on it run
     with dev's config (its availability rules advisory), staging and prod with none."""
     runs = list(pulumi_runs())
-    assert len(runs) >= 4
+    # preview.yml's matrix and PR stack, deploy-stack.yml's `up` (called once per stack)
+    assert len(runs) >= 3
     for name, job_id, step in runs:
         given = step["with"]
         assert given.get("policyPacks") == "policy", f"{name}/{job_id} runs pulumi without the policy pack"
         stack = str(given["stack-name"])
         configs = str(given.get("policyPackConfigs", ""))
+        if stack == "${{ inputs.stack }}":
+            # deploy-stack.yml: each caller names its stack, and only dev passes a policy config.
+            assert configs == "${{ inputs.policy-pack-config }}", f"{name}/{job_id}"
+            callers = [j for _, _, j in all_jobs() if j.get("uses") == f"./.github/workflows/{name}.yml"]
+            assert callers, f"nothing calls {name}"
+            for caller in callers:
+                given_config = caller["with"].get("policy-pack-config", "")
+                expected = DEV_POLICY_CONFIG if caller["with"]["stack"] == "dev" else ""
+                assert given_config == expected, f"{caller['with']['stack']} runs with policy config {given_config!r}"
+            continue
         if stack in ("staging", "prod"):
             assert configs == "", f"{name}/{job_id}: {stack} relaxes no rule"
         elif "matrix.stack" in stack:

@@ -21,8 +21,10 @@ from tests.infra.harness import ACCOUNT_ID, DOCKER_IMAGE, REGION, Recording, run
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
+# Composite actions of this repository (`uses: ./.github/actions/<name>`).
+ACTIONS = ROOT / ".github" / "actions"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
-NAMES = ("ci", "images", "preview", "preview-cleanup", "deploy")
+NAMES = ("ci", "images", "preview", "preview-cleanup", "deploy", "deploy-stack")
 
 AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
 PULUMI = "pulumi/actions"
@@ -44,8 +46,20 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
+def composite_steps(ref: str) -> list[dict[str, Any]]:
+    """The steps of one of this repository's composite actions, as a job runs them."""
+    action: dict[str, Any] = yaml.safe_load((ROOT / ref / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite", ref
+    return list(action["runs"]["steps"])
+
+
 def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(job.get("steps", []))
+    """A job's steps, each of this repository's composite actions replaced by the steps it runs."""
+    found: list[dict[str, Any]] = []
+    for step in job.get("steps", []):
+        ref = str(step.get("uses", ""))
+        found += composite_steps(ref) if ref.startswith("./.github/actions/") else [step]
+    return found
 
 
 def uses(step: dict[str, Any], action: str) -> bool:
@@ -94,6 +108,19 @@ def test_every_workflow_validates_against_the_github_schema() -> None:
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     result = subprocess.run(
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_composite_action_validates_against_the_github_schema() -> None:
+    files = sorted(str(p) for p in ACTIONS.glob("*/action.yml"))
+    assert files
+    result = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-actions", *files],
         capture_output=True,
         text=True,
         timeout=120,
@@ -279,6 +306,19 @@ def checks_docker_before_up(job: dict[str, Any]) -> bool:
     return "docker buildx inspect --bootstrap" in ran[:up]
 
 
+def stack_job() -> dict[str, Any]:
+    """The one job of deploy-stack.yml, which deploy.yml calls once per stack."""
+    called = load("deploy-stack")
+    assert set(called["on"]) == {"workflow_call"}
+    (job,) = called["jobs"].values()
+    return dict(job)
+
+
+def render(value: Any, stack: str, policy_config: str = "") -> str:
+    """A value of deploy-stack.yml as it runs for `stack`."""
+    return str(value).replace("${{ inputs.stack }}", stack).replace("${{ inputs.policy-pack-config }}", policy_config)
+
+
 def test_deploy_runs_on_main_dev_then_staging_then_prod_behind_environments() -> None:
     deploy = load("deploy")
     assert deploy["on"] == {"push": {"branches": ["main"]}}
@@ -287,11 +327,13 @@ def test_deploy_runs_on_main_dev_then_staging_then_prod_behind_environments() ->
     assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
     for before, after in zip(DEPLOY_ORDER, DEPLOY_ORDER[1:], strict=False):
         assert before in jobs[after]["needs"], f"{after} must wait for {before}"
+    job = stack_job()
+    (up,) = [s for s in steps(job) if uses(s, PULUMI)]
     for stack in DEPLOY_ORDER:
-        job = jobs[stack]
-        assert job["environment"]["name"] == stack
-        (up,) = [s for s in steps(job) if uses(s, PULUMI)]
-        assert up["with"]["command"] == "up" and up["with"]["stack-name"] == stack
+        assert jobs[stack]["uses"] == "./.github/workflows/deploy-stack.yml"
+        assert jobs[stack]["with"]["stack"] == stack
+        assert render(job["environment"]["name"], stack) == stack
+        assert up["with"]["command"] == "up" and render(up["with"]["stack-name"], stack) == stack
 
 
 @pytest.mark.parametrize("stack", DEPLOY_ORDER)
@@ -307,7 +349,8 @@ def test_each_deploy_runs_the_images_its_own_up_builds_with_docker_on_the_runner
     assert pushed_to == {f"mlp-{stack}/{image}" for image in running}
     deploy = load("deploy")
     assert "images" not in deploy["jobs"]
-    job = deploy["jobs"][stack]
+    assert set(deploy["jobs"][stack]["with"]) <= {"stack", "policy-pack-config"}
+    job = stack_job()
     (up,) = [s for s in steps(job) if uses(s, PULUMI)]
     assert "image" not in str(up["with"].get("config-map", ""))
     assert checks_docker_before_up(job)
@@ -316,25 +359,26 @@ def test_each_deploy_runs_the_images_its_own_up_builds_with_docker_on_the_runner
 def test_two_deploys_of_one_stack_never_overlap() -> None:
     deploy = load("deploy")
     assert deploy["concurrency"]["cancel-in-progress"] is False
-    groups = [deploy["jobs"][stack]["concurrency"] for stack in DEPLOY_ORDER]
-    assert [g["group"] for g in groups] == [f"pulumi-{stack}" for stack in DEPLOY_ORDER]
-    assert all(g["cancel-in-progress"] is False for g in groups), "a cancelled up leaves pending operations"
+    group = stack_job()["concurrency"]
+    assert [render(group["group"], deploy["jobs"][s]["with"]["stack"]) for s in DEPLOY_ORDER] == [
+        f"pulumi-{stack}" for stack in DEPLOY_ORDER
+    ]
+    assert group["cancel-in-progress"] is False, "a cancelled up leaves pending operations"
 
 
 def test_the_three_deploy_jobs_differ_only_by_their_stack() -> None:
-    """Three copies for three environments: they must not drift apart."""
+    """One workflow for three environments: the callers differ by the stack they name, dev's policy config and
+    their order, and the called workflow names no stack of its own."""
     jobs = load("deploy")["jobs"]
     needs = {stack: jobs[stack].pop("needs") for stack in DEPLOY_ORDER}
+    assert {stack: jobs[stack]["with"].pop("stack") for stack in DEPLOY_ORDER} == {s: s for s in DEPLOY_ORDER}
     # dev alone relaxes the availability rules (test_every_preview_and_up_runs_the_policy_pack).
-    (up,) = [s for s in steps(jobs["dev"]) if uses(s, PULUMI) and s.get("with", {}).get("command") == "up"]
-    assert up["with"].pop("policyPackConfigs") == DEV_POLICY_CONFIG
-    # requirements-dev.txt is a file name, not the dev stack
-    shapes = {
-        yaml.safe_dump(jobs[stack]).replace("requirements-dev", "REQUIREMENTS").replace(stack, "STACK")
-        for stack in DEPLOY_ORDER
-    }
-    assert len(shapes) == 1, "dev, staging and prod jobs differ beyond the stack name"
+    assert jobs["dev"]["with"].pop("policy-pack-config") == DEV_POLICY_CONFIG
+    assert len({yaml.safe_dump(jobs[stack]) for stack in DEPLOY_ORDER}) == 1
     assert needs["prod"] == ["staging"]
+    # requirements-dev.txt is a file name, not the dev stack
+    shape = yaml.safe_dump(stack_job()).replace("requirements-dev", "")
+    assert not re.search(r"\b(dev|staging|prod)\b", shape), "deploy-stack.yml names a stack"
 
 
 def test_preview_posts_staging_and_prod_diffs_on_the_pull_request() -> None:
@@ -406,3 +450,24 @@ def test_pulumi_runs_only_with_the_project_venv_built() -> None:
             assert "make venv" in ran, f"{name}.{job_id}"
             pulumi_at = next(i for i, s in enumerate(steps(job)) if uses(s, PULUMI))
             assert ran.index("make venv") < pulumi_at, f"{name}.{job_id}"
+
+
+def checkout_steps() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every actions/checkout step, in the workflows and in this repository's composite actions."""
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            if uses(step, "actions/checkout"):
+                yield f"{name}/{job_id}", step
+    for action in sorted(ACTIONS.glob("*/action.yml")):
+        for step in yaml.safe_load(action.read_text())["runs"].get("steps", []):
+            if uses(step, "actions/checkout"):
+                yield str(action.relative_to(ROOT)), step
+
+
+def test_no_checkout_leaves_the_token_in_the_repository() -> None:
+    """actions/checkout persists the job's GITHUB_TOKEN in .git/config by default (action.yml@v7.0.1 input
+    `persist-credentials`, default true), where every later step, a build's own scripts included, can read it;
+    zizmor's `artipacked` audit reports the same. Each checkout turns it off."""
+    found = list(checkout_steps())
+    assert len(found) >= 5
+    assert [where for where, step in found if step.get("with", {}).get("persist-credentials") is not False] == []

@@ -108,6 +108,8 @@ def run_stack(
     fork: bool = True,
     zones: Iterable[Zone] = ZONES,
     clusters: dict[str, str] | None = None,
+    ingress_addresses: bool = True,
+    engine_secrets: bool = True,
 ) -> Recording:
     """Run the program for `stack` under mocks; raises what the program raises (e.g. ConfigError).
 
@@ -115,7 +117,9 @@ def run_stack(
     its fully qualified name) is run first, with its own stack file, when it is a stack of this project. `zones` is
     the region's zones as the account sees them (name -> zone ID). `clusters` are the EKS clusters already running
     in the account (name -> version; `deployed_clusters(recording)` of an earlier run). With `fork` false the files
-    run exactly as shipped, without what a fork sets once (FORK_CONFIG).
+    run exactly as shipped, without what a fork sets once (FORK_CONFIG). `ingress_addresses` false: no Ingress
+    ever gets an ALB. `engine_secrets` false: the engine does not mark providers' secret outputs (e.g.
+    RandomPassword.result) secret, so only what the program marks itself stays secret.
     """
     config = stack_config(stack, overrides, fork)
     known = dict(references or {})
@@ -126,12 +130,13 @@ def run_stack(
             known[name] = run_stack(base)
     run = run_program(
         program or ROOT / "__main__.py",
-        PlatformMocks(known, zones, clusters),
+        PlatformMocks(known, zones, clusters, ingress_addresses),
         project=PROJECT,
         stack=stack,
         organization=ORGANIZATION,
         config=config,
         secret_keys=secret_keys(overrides),
+        engine_secrets=engine_secrets,
     )
     return Recording(
         stack=stack,
@@ -143,4 +148,5 @@ def run_stack(
         warnings=run.warnings,
         invokes=[Invoke(token=token, args=args) for token, args in run.invokes],
         secret_config=set(secret_keys(overrides)),
+        export_dependencies=run.export_dependencies,
     )

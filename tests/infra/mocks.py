@@ -56,6 +56,8 @@ class PlatformMocks:
 
     `references` are the stacks a StackReference may name (fully qualified), as recorded runs. `clusters` are the
     EKS clusters the account already runs in the region (name -> Kubernetes version): none before a first deploy.
+    With `ingress_addresses` off, no Ingress is ever given an address (an LB controller that is missing, or cannot
+    create the ALB).
     """
 
     def __init__(
@@ -63,10 +65,12 @@ class PlatformMocks:
         references: dict[str, Recording] | None = None,
         zones: Iterable[Zone] = ZONES,
         clusters: dict[str, str] | None = None,
+        ingress_addresses: bool = True,
     ) -> None:
         self.references = references or {}
         self.zones = tuple(zones)
         self.clusters = dict(clusters or {})
+        self.ingress_addresses = ingress_addresses
 
     def new_resource(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         if typ == STACK_REFERENCE:
@@ -190,7 +194,9 @@ class PlatformMocks:
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", f"{name}-{_fake_id('k', name, 8)[2:]}")
             state["metadata"] = metadata
-            if typ == "kubernetes:networking.k8s.io/v1:Ingress":
+            if typ == "kubernetes:networking.k8s.io/v1:Ingress" and not self.ingress_addresses:
+                state["status"] = {"loadBalancer": {}}
+            elif typ == "kubernetes:networking.k8s.io/v1:Ingress":
                 # What the AWS Load Balancer Controller writes back once the ALB exists (Pulumi waits for it).
                 annotations = metadata.get("annotations") or {}
                 internal = annotations.get("alb.ingress.kubernetes.io/scheme") == "internal"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import runpy
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,21 +85,51 @@ class RecordingMonitor(mocks.MockMonitor):
     """A MockMonitor that also keeps what `MockResourceArgs` lacks: parent, dependencies, provider.
 
     It also does what the engine does with `additional_secret_outputs` (e.g. RandomPassword.result): those
-    outputs come back secret, so secrecy flows through the program as in a real deployment.
+    outputs come back secret, so secrecy flows through the program as in a real deployment. With `engine_secrets`
+    off it does not, so a test can see what the program marks secret on its own.
+
+    The SDK calls these methods on its executor's threads: `cpu_seconds` is the CPU time those calls took, counted
+    per thread (time.thread_time), so no other thread of the process is billed to the program.
     """
 
-    def __init__(self, mock: mocks.Mocks) -> None:
+    def __init__(self, mock: mocks.Mocks, engine_secrets: bool = True) -> None:
         super().__init__(mock)
         # Each registration as the keyword arguments of a tests.infra.recording.Resource; each invoke as (token, args).
         self.registrations: list[dict[str, Any]] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.engine_secrets = engine_secrets
+        self.cpu_seconds = 0.0
+        self._cpu_lock = threading.Lock()
+
+    def _bill(self, started: float) -> None:
+        spent = time.thread_time() - started
+        with self._cpu_lock:
+            self.cpu_seconds += spent
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        _ensure_event_loop()
-        self.invokes.append((request.tok, rpc.deserialize_properties(request.args)))
-        return super().Invoke(request)
+        started = time.thread_time()
+        try:
+            _ensure_event_loop()
+            self.invokes.append((request.tok, rpc.deserialize_properties(request.args)))
+            return super().Invoke(request)
+        finally:
+            self._bill(started)
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        started = time.thread_time()
+        try:
+            return self._read(request)
+        finally:
+            self._bill(started)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        started = time.thread_time()
+        try:
+            return self._register(request)
+        finally:
+            self._bill(started)
+
+    def _read(self, request: Any) -> Any:
         """A read (a StackReference, or `get` of an existing resource): recorded like a registration."""
         response = super().ReadResource(request)
         _ensure_event_loop()
@@ -121,7 +152,7 @@ class RecordingMonitor(mocks.MockMonitor):
         )
         return response
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def _register(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         _ensure_event_loop()
@@ -137,7 +168,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 custom=request.custom or False,
             )
         )
-        for key in request.additionalSecretOutputs:
+        for key in request.additionalSecretOutputs if self.engine_secrets else ():
             if key in state and not is_secret_value(state[key]):
                 state[key] = {_SECRET_SIG: _SECRET_VALUE, "value": state[key]}
         self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, rid or "", state)
@@ -189,9 +220,11 @@ class ProgramRun:
     invokes: list[tuple[str, dict[str, Any]]]
     exports: dict[str, Any]
     secret_exports: set[str]
-    # CPU seconds the program run under mocks took (all threads of this process).
+    # CPU seconds the program run under mocks took: its own thread and the engine calls it made, no other thread.
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    # Each export's resources: the URNs its Output waits for (Output.resources()).
+    export_dependencies: dict[str, set[str]] = field(default_factory=dict)
 
 
 def run_program(
@@ -203,15 +236,20 @@ def run_program(
     organization: str,
     config: dict[str, str],
     secret_keys: list[str],
+    engine_secrets: bool = True,
 ) -> ProgramRun:
     """Execute `program` as `pulumi up` would, with `answers` standing in for the providers."""
     settings.ROOT.set(None)
+    # What an earlier run that failed left behind (its unhandled exception, its pending outputs) would fail this one
+    # too; Pulumi's own `@pulumi.runtime.test` clears the same before each run.
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
     # The program creates asyncio futures as it registers resources; a test before this one (an async service
     # test, say) may have closed and unset the main thread's loop.
     _ensure_event_loop()
     pulumi.runtime.set_all_config(config, secret_keys)
     mock = _EngineMocks(answers)
-    monitor = RecordingMonitor(mock)
+    monitor = RecordingMonitor(mock, engine_secrets)
     log = _WarningLog()
     mocks.set_mocks(
         mock,
@@ -226,19 +264,22 @@ def run_program(
     def run() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    # CPU time of this process (all threads): what the program costs, not how busy the machine is.
-    started = time.process_time()
+    # CPU time of the thread running the program (plus the engine calls, billed in RecordingMonitor): what the
+    # program costs, not how busy the machine or another thread of this process (a test's server, say) is.
+    started = time.thread_time()
     try:
         _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
         root = settings.get_root_resource()
         assert root is not None
         exported: dict[str, Any] = getattr(root, "outputs", {})
-        exports, secret = {}, set()
+        exports, secret, export_dependencies = {}, set(), {}
         for key, value in exported.items():
             output = pulumi.Output.from_input(value)
             exports[key] = plain(_sync_await(output.future()))
             if _sync_await(output.is_secret()):
                 secret.add(key)
+            export_dependencies[key] = {str(_sync_await(r.urn.future())) for r in _sync_await(output.resources())}
+        seconds = time.thread_time() - started + monitor.cpu_seconds
     finally:
         settings.ROOT.set(None)
     return ProgramRun(
@@ -246,6 +287,7 @@ def run_program(
         invokes=list(monitor.invokes),
         exports=exports,
         secret_exports=secret,
-        seconds=time.process_time() - started,
+        seconds=seconds,
         warnings=list(log.messages),
+        export_dependencies=export_dependencies,
     )

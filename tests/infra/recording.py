@@ -66,13 +66,15 @@ class Recording:
     resources: list[Resource]
     exports: dict[str, Any]
     secret_exports: set[str]
-    # CPU seconds the program run under mocks took (all threads of this process).
+    # CPU seconds the program run under mocks took (its own thread and its engine calls, no other thread).
     seconds: float = 0.0
     # What the program logged with pulumi.log.warn, in order.
     warnings: list[str] = field(default_factory=list)
     invokes: list[Invoke] = field(default_factory=list)
     # Config keys set as secrets (`pulumi config set --secret`).
     secret_config: set[str] = field(default_factory=set)
+    # Each export's resources: the URNs its Output waits for, so a test can tell what an export is handed out after.
+    export_dependencies: dict[str, set[str]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources)

@@ -13,7 +13,7 @@ from infra.config import ConfigError, NetworkConfig
 from infra.config.keys import PROJECT
 from infra.network import isolated_cidrs, subnet_cidrs
 from tests.infra import aws_limits as limits
-from tests.infra.harness import UNTAGGABLE, Recording, run_stack
+from tests.infra.harness import UNTAGGABLE, Recording, Zone, run_stack
 from tests.infra.stack_files import stack_file
 
 VPC = "aws:ec2/vpc:Vpc"
@@ -239,3 +239,17 @@ def test_program_runs_under_mocks_quickly(stack: str) -> None:
     run_stack(stack)
     # A generous bound: this guards against the program blocking on a network call, not a benchmark.
     assert time.perf_counter() - started < 30
+
+
+TWO_ZONE_REGION = (Zone("us-east-1a", "use1-az1"), Zone("us-east-1b", "use1-az2"))
+
+
+def test_a_two_zone_region_holds_dev_and_refuses_a_three_zone_stack() -> None:
+    """Some Regions offer only two zones an account may use (AWS Regions and Zones, "Availability Zones"; e.g.
+    us-west-1 for most accounts): dev's two zones fit, prod's three are refused naming the key, not left to
+    CreateSubnet to fail halfway through an `up`."""
+    dev = run_stack("dev", zones=TWO_ZONE_REGION)
+    private = [s for s in dev.find("aws:ec2/subnet:Subnet") if "kubernetes.io/role/internal-elb" in s.inputs["tags"]]
+    assert sorted(s.inputs["availabilityZoneId"] for s in private) == ["use1-az1", "use1-az2"]
+    with pytest.raises(ConfigError, match=r"platform:network.azCount is 3, but the region has only 2 zones"):
+        run_stack("prod", zones=TWO_ZONE_REGION)

@@ -399,9 +399,13 @@ def test_dev_stores_its_previews_secrets_encrypted_with_a_key_of_their_own(recor
             v for v in dev.find("aws:secretsmanager/secretVersion:SecretVersion") if v.inputs["secretId"] == secret.id
         ]
         assert version.is_secret("secretString")
-        # The export is the ARN, and only once the value is stored.
-        exported = {dev.exports["redisAuthSecretArn"], dev.exports["inferenceMlflowSecretArn"]}
-        assert secret.outputs["arn"] in exported
+        # The export is the ARN, and only once the value is stored: a preview reading it earlier would find a
+        # secret without a value (Secrets Manager GetSecretValue: ResourceNotFoundException "can't find the
+        # specified secret value"). The export's Output waits for the SecretVersion.
+        (export,) = [
+            e for e in ("redisAuthSecretArn", "inferenceMlflowSecretArn") if dev.exports[e] == secret.outputs["arn"]
+        ]
+        assert version.urn in dev.export_dependencies[export], export
     credentials = [
         v for v in dev.find("aws:secretsmanager/secretVersion:SecretVersion") if "{" in v.inputs["secretString"]
     ]

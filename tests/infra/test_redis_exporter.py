@@ -4,11 +4,16 @@ Exporter facts are from github.com/oliver006/redis_exporter README.md ("Command 
 REDIS_PASSWORD_FILE, REDIS_EXPORTER_WEB_LISTEN_ADDRESS; the password file is JSON from address to password) and
 its default port 9121. Pod Security `restricted`: https://kubernetes.io/docs/concepts/security/pod-security-standards/.
 Validation: kubernetes-validate strict against the cluster's version (as tests/infra/test_manifests.py).
+Image digest: checkov CKV_K8S_43 ("Image should use digest": an `@` in every container image,
+checkov/kubernetes/checks/resource/k8s/ImageDigest.py); the digest of v1.89.0's multi-architecture index is the one
+public deployments pin for that release (see infra/redis_exporter.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -16,6 +21,7 @@ import pytest
 from infra import redis_exporter
 from tests.infra.harness import Recording, run_stack
 from tests.infra.k8s import Manifest, one, pod_template
+from tests.policy.test_scanners import checkov, render
 
 INSTALL = {"platform:monitoring.install": "true", "platform:monitoring.serviceMonitor": "true"}
 
@@ -43,7 +49,7 @@ def test_the_exporter_runs_restricted_and_validates_strictly(installed: Recordin
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert container["image"].startswith("oliver006/redis_exporter:")
+    assert re.fullmatch(r"oliver006/redis_exporter:v[0-9.]+@sha256:[0-9a-f]{64}", container["image"])
     assert service["spec"]["ports"][0]["port"] == redis_exporter.PORT == 9121
 
 
@@ -87,3 +93,14 @@ def test_the_installed_prometheus_scrapes_the_exporter(installed: Recording) -> 
 def test_no_exporter_without_a_prometheus() -> None:
     ms = run_stack("prod").kubernetes_manifests()
     assert not [m for m in ms if m["metadata"].get("name") == redis_exporter.NAME]
+
+
+def test_checkov_passes_the_stack_with_monitoring_on(installed: Recording, tmp_path: Path) -> None:
+    """The monitoring objects (exporter, chart values, ServiceMonitors) pass the same gate as every stack's
+    manifests (tests/policy/test_scanners.py), CKV_K8S_43 (image by digest) included."""
+    assert render(installed, tmp_path) > 0
+    results = checkov(tmp_path).get("results", {})
+    failed = [f"{c['check_id']} {c['resource']}" for c in results.get("failed_checks", [])]
+    assert not failed, failed
+    exporter = [c for c in results.get("passed_checks", []) if redis_exporter.NAME in c["resource"]]
+    assert "CKV_K8S_43" in {c["check_id"] for c in exporter}, "checkov never looked at the exporter's image"

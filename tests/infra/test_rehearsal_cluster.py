@@ -36,9 +36,10 @@ def _workflow(path: Path) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-def _stacks_a_job_reaches(job: dict[str, Any]) -> list[str]:
+def _stacks_a_job_reaches(job: dict[str, Any], called_with: list[str] | None = None) -> list[str]:
     """The stacks whose program (and so whose Kubernetes API) a job runs: `pulumi/actions` steps by stack name, and
-    the preview-stack script (pr-<N> stacks, on their base stack's cluster)."""
+    the preview-stack script (pr-<N> stacks, on their base stack's cluster). `called_with`: the stacks the callers
+    of a reusable workflow pass as its `stack` input."""
     stacks: list[str] = []
     matrix = [m["stack"] for m in (job.get("strategy", {}).get("matrix", {}).get("include") or []) if "stack" in m]
     for step in job.get("steps", []):
@@ -47,6 +48,8 @@ def _stacks_a_job_reaches(job: dict[str, Any]) -> list[str]:
             name = str(step["with"]["stack-name"])
             if name == "${{ matrix.stack }}":
                 stacks += matrix
+            elif name == "${{ inputs.stack }}":
+                stacks += called_with or []
             elif name == "${{ env.STACK }}":
                 assert str(job["env"]["STACK"]).startswith("pr-")
                 stacks.append("preview")
@@ -67,7 +70,9 @@ def _cluster_stack(stack: str) -> str:
     return stack
 
 
-def _runner_labels(job: dict[str, Any], stack: str, matrix_stack: str | None) -> list[str]:
+def _runner_labels(
+    job: dict[str, Any], stack: str, matrix_stack: str | None, input_stack: str | None = None
+) -> list[str]:
     runs_on = job["runs-on"]
     labels = [runs_on] if isinstance(runs_on, str) else list(runs_on)
     prefix = stack_config(stack)["platform:namePrefix"]
@@ -75,6 +80,7 @@ def _runner_labels(job: dict[str, Any], stack: str, matrix_stack: str | None) ->
         str(label)
         .replace("${{ vars.NAME_PREFIX || 'mlp' }}", prefix)
         .replace("${{ matrix.stack }}", matrix_stack or "${{ matrix.stack }}")
+        .replace("${{ inputs.stack }}", input_stack or "${{ inputs.stack }}")
         for label in labels
     ]
 
@@ -90,17 +96,29 @@ def test_a_private_api_endpoint_is_reached_only_by_jobs_running_inside_its_vpc(
     <namePrefix>-<stack> (docs/first-deploy.md, "Where pulumi up runs"); before, every job ran on ubuntu-latest
     and every Kubernetes resource and Helm release timed out."""
     checked = 0
+    # The stacks each reusable workflow is called with (deploy.yml calls deploy-stack.yml once per stack).
+    called_with: dict[str, list[str]] = {}
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in _workflow(path)["jobs"].values():
+            if "uses" in job and "stack" in (job.get("with") or {}):
+                called_with.setdefault(Path(str(job["uses"])).name, []).append(str(job["with"]["stack"]))
     for path in sorted(WORKFLOWS.glob("*.yml")):
         for job_id, job in _workflow(path)["jobs"].items():
             if "runs-on" not in job:
                 continue  # a call to another workflow: checked as that workflow
             matrix = [m.get("stack") for m in (job.get("strategy", {}).get("matrix", {}).get("include") or [])]
-            for index, stack in enumerate(_stacks_a_job_reaches(job)):
+            inputs = called_with.get(path.name)
+            for index, stack in enumerate(_stacks_a_job_reaches(job, inputs)):
                 target = _cluster_stack(stack)
                 eks = recordings[target].one(EKS).inputs["vpcConfig"]
                 if eks["endpointPublicAccess"]:
                     continue  # cluster.deployFrom cidrs: reachable from its CIDRs, which the docs tie to the runner
-                labels = _runner_labels(job, target, matrix[index] if index < len(matrix) else None)
+                labels = _runner_labels(
+                    job,
+                    target,
+                    matrix[index] if index < len(matrix) else None,
+                    stack if inputs else None,
+                )
                 where = f"{path.name}:{job_id} runs the program of {stack} on {labels}"
                 assert "self-hosted" in labels, f"{where}, but {target}'s API endpoint is private"
                 assert f"{stack_config(target)['platform:namePrefix']}-{target}" in labels, f"{where}: not in its VPC"

@@ -163,6 +163,17 @@ def test_image_config_fails_naming_the_key(
     assert message in str(err.value)
 
 
+def test_a_digest_written_after_a_colon_is_refused(recordings: dict[str, Recording]) -> None:
+    """`repo:sha256:<hex>` is a tag reference, not a digest (distribution reference grammar,
+    distribution/reference/reference.go: `name [":" tag] ["@" digest]`, and a tag cannot hold a colon): refused."""
+    url = recordings["staging"].exports["ecrRepositoryUrls"]["inference"]
+    with pytest.raises(ConfigError) as err:
+        run_stack(
+            "staging", {**prebuilt(recordings["staging"], "staging"), "platform:inference.image": f"{url}:{DIGEST}"}
+        )
+    assert str(err.value).startswith("platform:inference.image must be a digest reference")
+
+
 def test_a_digest_from_another_stacks_repository_is_refused(recordings: dict[str, Recording]) -> None:
     """staging running dev's image would depend on dev's repository and its retention."""
     dev = recordings["dev"].exports["ecrRepositoryUrls"]["inference"]

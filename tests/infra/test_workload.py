@@ -85,6 +85,29 @@ def test_secrets_reach_pods_only_as_files(recording: Recording) -> None:
                 assert "secretKeyRef" not in (env.get("valueFrom") or {}), env["name"]
 
 
+def test_secret_volumes_are_readable_by_the_pods_group_only(recording: Recording) -> None:
+    """A Secret volume's files default to mode 0644, world-readable (Kubernetes API reference, SecretVolumeSource
+    `defaultMode`: "Defaults to 0644"); the pod's fsGroup owns them, so 0440 is enough and hides them from any
+    other user a process might run as (CIS Kubernetes Benchmark 5.4.1, secrets as files with least access)."""
+    seen = 0
+    for workload, template in workloads(manifests(recording)):
+        for volume in template["spec"].get("volumes") or []:
+            if "secret" in volume:
+                mode = volume["secret"].get("defaultMode")
+                assert mode is not None and mode & 0o137 == 0, f"{workload['metadata']['name']}: {volume}"
+                seen += 1
+    assert seen >= 3
+
+
+def test_no_pod_gets_service_environment_variables(recording: Recording) -> None:
+    """`enableServiceLinks` (default true) injects every Service of the namespace as environment variables
+    (Kubernetes docs, "Service" > "Environment variables"): the Service `mlflow` would set MLFLOW_PORT=tcp://...,
+    the variable the MLflow CLI reads for `--port`, and every pod would learn every Service's address."""
+    pods = [template["spec"] for _, template in workloads(manifests(recording))]
+    assert pods
+    assert [p.get("enableServiceLinks") for p in pods] == [False] * len(pods)
+
+
 def test_every_secret_is_marked_secret_in_pulumi_state(recording: Recording) -> None:
     secrets = recording.find(SECRET)
     assert secrets

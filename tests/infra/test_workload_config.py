@@ -38,6 +38,13 @@ CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
         ("dev", {"platform:inference.ephemeralStorageRequest": "0"}, "must be a positive quantity"),
         ("dev", {"platform:inference.targetCpuUtilization": 99}, "platform:inference.targetCpuUtilization must be"),
         ("dev", {"platform:inference.modelAlias": "prod alias"}, "platform:inference.modelAlias must be a model alias"),
+        # MLflow reserves `latest` and `v<N>` (service/core/aliases.py): no promotion could ever set them.
+        (
+            "dev",
+            {"platform:inference.modelAlias": "latest"},
+            "platform:inference.modelAlias must be a model alias (letters, digits, '_' or '-', not 'latest' or 'v<N>')",
+        ),
+        ("dev", {"platform:challenger.alias": "v3"}, "platform:challenger.alias must be a model alias"),
         ("dev", {"platform:ingress.scheme": "public"}, "platform:ingress.scheme must be one of 'internet-facing'"),
         ("dev", {"platform:ingress.certificateArn": "arn:aws:iam::1:cert"}, "platform:ingress.certificateArn must be"),
         ("dev", {"platform:ingress.wafAclArn": CERT}, "platform:ingress.wafAclArn must be a regional WAFv2 web ACL"),
@@ -48,6 +55,17 @@ CERT = f"arn:aws:acm:{REGION}:{ACCOUNT_ID}:certificate/0b1d2c3e-4f50-4a6b-8c7d-9
             "dev",
             {"platform:mlflow.ingressEnabled": "true"},
             "platform:mlflow.ingressHost must be set when mlflow.ingressEnabled is true",
+        ),
+        # The host lands in MLflow's --allowed-hosts, a comma-separated list with wildcards: one name, nothing else.
+        (
+            "dev",
+            {"platform:mlflow.ingressEnabled": "true", "platform:mlflow.ingressHost": "*"},
+            "platform:mlflow.ingressHost must be a DNS hostname (got '*')",
+        ),
+        (
+            "dev",
+            {"platform:mlflow.ingressEnabled": "true", "platform:mlflow.ingressHost": "a.example.com,*.example.com"},
+            "platform:mlflow.ingressHost must be a DNS hostname",
         ),
         ("dev", {"platform:mlflow.artifactPrefix": "/abs"}, "platform:mlflow.artifactPrefix must be an S3 prefix"),
         (

@@ -184,3 +184,13 @@ def test_exports_give_the_host_url_the_alb_the_mlflow_url_and_the_namespaces(rec
     assert recording.exports["inferenceUrl"] == f"https://{subdomain}.{FORK_ZONE}"
     assert recording.exports["mlflowUrl"] == "http://mlflow.mlflow.svc.cluster.local:5000"
     assert set(recording.exports["namespaces"]) == NAMESPACES.get(recording.stack, {"inference", "mlflow"})
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_an_ingress_that_never_gets_an_alb_fails_the_run_naming_it(stack: str) -> None:
+    """pulumi-kubernetes waits for an Ingress until ".status.loadBalancer.ingress" has an entry (Pulumi Registry,
+    kubernetes networking.k8s.io/v1 Ingress, "waits until its status is ready"; `pulumi.com/skipAwait` skips
+    that), which the AWS Load Balancer Controller writes once the ALB exists. When none comes, the program fails
+    saying where to look, rather than aliasing the host to an empty name and exporting no ALB hostname."""
+    with pytest.raises(RuntimeError, match=r"the Ingress inference/inference has no load balancer address"):
+        run_stack(stack, ingress_addresses=False)

@@ -33,7 +33,14 @@ def test_mlflow_serves_proxied_s3_artifacts_with_basic_auth(recording: Recording
     assert arg_value(args, "--artifacts-destination") == f"s3://{bucket.outputs['bucket']}/mlflow"
     assert arg_value(args, "--workers") == cfg["platform:mlflow.workers"]
     hosts = arg_value(args, "--allowed-hosts").split(",")
-    assert "mlflow.mlflow.svc.cluster.local:5000" in hosts and "*" not in hosts
+    # Without an MLflow Ingress, only the in-cluster names and port-forward's loopback: no host of any config value.
+    assert hosts == [
+        "mlflow.mlflow.svc.cluster.local:5000",
+        "mlflow.mlflow.svc:5000",
+        "mlflow.mlflow:5000",
+        "localhost:*",
+        "127.0.0.1:*",
+    ]
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert "MLFLOW_BACKEND_STORE_URI" not in env and "--backend-store-uri" not in args

@@ -176,7 +176,9 @@ def server_secrets(
 
 @pytest.fixture(scope="module")
 def server(dev: Recording, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The recorded MLflow Deployment's container, run on loopback."""
+    """The recorded MLflow Deployment's container, run on loopback. Shared by the module's tests, so only one of
+    them may create users on it (test_bootstrap_job_creates_non_admin_users_that_read_but_cannot_change); a test
+    that changes users again runs its own server."""
     with recorded_server(dev, tmp_path_factory.mktemp("mlflow")) as running:
         yield running
 
@@ -241,15 +243,17 @@ def test_bootstrap_job_creates_non_admin_users_that_read_but_cannot_change(
 
 
 @pytest.mark.slow
-def test_bootstrap_converges_on_a_rotated_password(dev: Recording, server: Server, tmp_path: Path) -> None:
-    first = bootstrap(dev, server, tmp_path / "first")
-    assert first.returncode == 0, first.stderr
-    old = (tmp_path / "first" / "users" / "inference").read_text()
-    second = bootstrap(dev, server, tmp_path / "second", users={"inference": "rotated-password-0123456789"})
-    assert second.returncode == 0, second.stderr
-    assert "inference: updated" in second.stdout
-    assert api(server, "GET", "users/current", ("inference", old)).status_code == 401
-    assert api(server, "GET", "users/current", ("inference", "rotated-password-0123456789")).status_code == 200
+def test_bootstrap_converges_on_a_rotated_password(dev: Recording, tmp_path: Path) -> None:
+    # A server of its own: the users it creates would make the shared server's "created" test see "updated".
+    with recorded_server(dev, tmp_path / "server") as server:
+        first = bootstrap(dev, server, tmp_path / "first")
+        assert first.returncode == 0, first.stderr
+        old = (tmp_path / "first" / "users" / "inference").read_text()
+        second = bootstrap(dev, server, tmp_path / "second", users={"inference": "rotated-password-0123456789"})
+        assert second.returncode == 0, second.stderr
+        assert "inference: updated" in second.stdout
+        assert api(server, "GET", "users/current", ("inference", old)).status_code == 401
+        assert api(server, "GET", "users/current", ("inference", "rotated-password-0123456789")).status_code == 200
 
 
 def test_bootstrap_fails_clearly_when_the_server_is_unreachable(dev: Recording, tmp_path: Path) -> None:

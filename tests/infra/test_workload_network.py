@@ -184,10 +184,23 @@ def test_every_policy_selects_pods_that_exist(recording: Recording) -> None:
 
 
 def test_public_443_egress_cannot_reach_the_vpc(recording: Recording) -> None:
-    """MLflow's S3/STS egress excludes private space, so it cannot reach the cluster API or other services."""
-    vpc = ipaddress.ip_network(VPC[recording.stack])
-    excluded = [ipaddress.ip_network(c) for c in PUBLIC_443.split(" except ")[1].split(",")]
-    assert any(vpc.subnet_of(e) for e in excluded)  # type: ignore[arg-type]
+    """MLflow's S3/STS egress excludes private space, so it cannot reach the cluster API or other services: the
+    VPC the stack built lies inside a range the rendered policy excepts (NetworkPolicy API reference, IPBlock
+    `except`: CIDRs the rule does not admit)."""
+    (vpc_resource,) = recording.find("aws:ec2/vpc:Vpc")
+    vpc = ipaddress.ip_network(vpc_resource.inputs["cidrBlock"])
+    blocks = [
+        peer["ipBlock"]
+        for policy in of_kind(recording.kubernetes_manifests(), "NetworkPolicy", "mlflow")
+        for rule in policy["spec"].get("egress") or []
+        if {"port": 443, "protocol": "TCP"} in (rule.get("ports") or [])
+        for peer in rule.get("to") or []
+        if "ipBlock" in peer
+    ]
+    assert blocks, "no 443 egress by IP block from MLflow"
+    for block in blocks:
+        excluded = [ipaddress.ip_network(c) for c in block.get("except") or []]
+        assert any(vpc.subnet_of(e) for e in excluded), block  # type: ignore[arg-type]
 
 
 def test_a_configured_prometheus_namespace_may_scrape_the_inference_pods() -> None:

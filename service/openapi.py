@@ -1,4 +1,4 @@
-"""Request and response shapes, for the OpenAPI docs.
+"""Request and response shapes, for the OpenAPI docs (the model's own input schema is service/core/schema.py).
 
 The routes read bodies themselves (size limit first, then orjson, then validation against the loaded model's
 signature), so these models document the wire format rather than parse it.
