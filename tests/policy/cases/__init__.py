@@ -14,6 +14,7 @@ from tests.policy.cases import (
     aws_rds,
     aws_s3,
     aws_tagging,
+    ingress_nginx,
     kubernetes_cluster,
     kubernetes_networking,
     kubernetes_pods,
@@ -91,7 +92,7 @@ AWS_CASES = (
     + aws_cloudwatch.CASES
     + aws_tagging.CASES
 )
-KUBERNETES_CASES = kubernetes_pods.CASES + kubernetes_networking.CASES + kubernetes_cluster.CASES
+KUBERNETES_CASES = kubernetes_pods.CASES + kubernetes_networking.CASES + kubernetes_cluster.CASES + ingress_nginx.CASES
 
 __all__ = [
     "ATTACHMENT_T",
