@@ -27,8 +27,10 @@ from infra.addons import Chart
 from infra.namespaces import Cidrs, Flow, Pods
 from infra.storage import NLB_LOG_PREFIX
 
-# Chart 4.14.5 ships controller v1.14.5 (image pinned by digest in the chart's values.yaml).
-CHART = Chart("ingress-nginx", "https://kubernetes.github.io/ingress-nginx", "4.14.5")
+# Chart 4.15.1 ships controller v1.15.1 (image pinned by digest in the chart's values.yaml), the project's last
+# release: ingress-nginx was retired in March 2026, with no fixes after it (README at the tag; the Kubernetes blog,
+# 2025-11-11, "Ingress NGINX Retirement"). docs/ingress-controllers.md says what that means for this option.
+CHART = Chart("ingress-nginx", "https://kubernetes.github.io/ingress-nginx", "4.15.1")
 NAMESPACE = "ingress-nginx"
 RELEASE = "ingress-nginx"
 INGRESS_CLASS = "nginx"
@@ -138,7 +140,7 @@ def controller_values(
         "controller": {
             "ingressClass": INGRESS_CLASS,
             "ingressClassResource": {"name": INGRESS_CLASS, "enabled": True, "default": False},
-            # The chart's default too (4.14.5); said here so a chart bump cannot turn snippets back on. Snippet
+            # The chart's default too (4.15.1); said here so a chart bump cannot turn snippets back on. Snippet
             # annotations let whoever writes an Ingress inject NGINX config (CVE-2021-25742, CVE-2025-1974 family).
             "allowSnippetAnnotations": False,
             "config": {
@@ -204,6 +206,12 @@ class NginxController(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NginxControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:NginxController", name, None, opts)
+        pulumi.log.warn(
+            f"ingress.controller nginx installs ingress-nginx {CHART.version}, the retired project's last release "
+            "(no security fixes after March 2026); prefer alb unless you run ingress-nginx everywhere already "
+            "(docs/ingress-controllers.md)",
+            resource=self,
+        )
         self.release = k8s.helm.v3.Release(
             f"{name}-{CHART.name}",
             name=RELEASE,
@@ -219,7 +227,7 @@ class NginxController(pulumi.ComponentResource):
 
 def ingress_annotations(rate_limit_rps: int) -> dict[str, str]:
     """The inference Ingress's annotations on NGINX: the service's body limit, timeouts above its own, and a
-    per-client rate limit (ingress-nginx docs/user-guide/nginx-configuration/annotations.md, controller-v1.14.5)."""
+    per-client rate limit (ingress-nginx docs/user-guide/nginx-configuration/annotations.md, controller-v1.15.1)."""
     prefix = "nginx.ingress.kubernetes.io/"
     return {
         f"{prefix}proxy-body-size": str(SERVICE_MAX_BODY_BYTES),

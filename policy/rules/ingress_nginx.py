@@ -2,7 +2,7 @@
 snippet annotations on any Ingress.
 
 The NLB is made by the AWS Load Balancer Controller from the controller Service's annotations, which the chart
-takes from `controller.service.annotations` (ingress-nginx chart 4.14.5 templates/controller-service.yaml); the
+takes from `controller.service.annotations` (ingress-nginx chart 4.15.1 templates/controller-service.yaml); the
 annotation names are those of LB controller v2.14.1 docs/guide/service/annotations.md.
 """
 
@@ -21,7 +21,7 @@ CHART = "ingress-nginx"
 NLB = "service.beta.kubernetes.io/aws-load-balancer-"
 TLS_POLICY = re.compile(r"ELBSecurityPolicy-TLS13-1-[23]-.+")
 # ingress-nginx annotations that inject raw NGINX configuration (docs/user-guide/nginx-configuration/
-# annotations.md, controller-v1.14.5: configuration-snippet, server-snippet, auth-snippet, stream-snippet, ...).
+# annotations.md, controller-v1.15.1: configuration-snippet, server-snippet, auth-snippet, stream-snippet, ...).
 SNIPPET = re.compile(r"nginx\.ingress\.kubernetes\.io/.*snippet")
 
 

@@ -1,8 +1,8 @@
 """`ingress.controller: nginx`: ingress-nginx behind an NLB of the AWS Load Balancer Controller, the inference
 Ingress of class nginx, the NetworkPolicies around them, and a switch from the ALB that touches only the ingress.
 
-Sources: ingress-nginx chart 4.14.5 (charts/ingress-nginx/values.yaml, templates/controller-service.yaml,
-templates/_helpers.tpl) and controller-v1.14.5 annotations (internal/ingress/annotations/proxy, ratelimit);
+Sources: ingress-nginx chart 4.15.1 (charts/ingress-nginx/values.yaml, templates/controller-service.yaml,
+templates/_helpers.tpl) and controller-v1.15.1 annotations (internal/ingress/annotations/proxy, ratelimit);
 AWS Load Balancer Controller v2.14.1 docs/guide/service/annotations.md.
 """
 
@@ -110,11 +110,11 @@ def test_nginx_stacks_pass_the_policy_pack(stack: str, nginx_stacks: dict[str, R
 
 
 def test_the_controller_is_a_pinned_release_in_its_own_restricted_namespace(nginx_stacks: dict[str, Recording]) -> None:
-    """Chart values.yaml@helm-chart-4.14.5: controller.allowSnippetAnnotations; the Service of type LoadBalancer
+    """Chart values.yaml@helm-chart-4.15.1: controller.allowSnippetAnnotations; the Service of type LoadBalancer
     takes controller.service.annotations and loadBalancerSourceRanges (templates/controller-service.yaml)."""
     rec = nginx_stacks["prod"]
     release = _release(rec)
-    assert release["version"] == "4.14.5"
+    assert release["version"] == "4.15.1"
     assert release["repositoryOpts"]["repo"] == "https://kubernetes.github.io/ingress-nginx"
     assert release["namespace"] == nginx.NAMESPACE
     [namespace] = [
@@ -159,7 +159,7 @@ def test_source_ranges_come_from_ingress_inbound_cidrs() -> None:
 def test_the_inference_ingress_routes_the_albs_paths_with_the_services_limits(
     nginx_stacks: dict[str, Recording], recordings: dict[str, Recording]
 ) -> None:
-    """ingress-nginx controller-v1.14.5 internal/ingress/annotations/proxy (proxy-body-size, proxy-*-timeout)
+    """ingress-nginx controller-v1.15.1 internal/ingress/annotations/proxy (proxy-body-size, proxy-*-timeout)
     and ratelimit (limit-rps); the service refuses bodies over Settings.max_body_bytes (service/settings.py) and
     ends a request after Gunicorn's worker timeout (service/gunicorn.conf.py)."""
     ingress = _inference_ingress(nginx_stacks["prod"])

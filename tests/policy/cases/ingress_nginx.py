@@ -19,7 +19,7 @@ NLB_ANNOTATIONS = {
 INGRESS_NGINX = {
     "name": "ingress-nginx",
     "chart": "ingress-nginx",
-    "version": "4.14.5",
+    "version": "4.15.1",
     "repositoryOpts": {"repo": "https://kubernetes.github.io/ingress-nginx"},
     "namespace": "ingress-nginx",
     "values": {
