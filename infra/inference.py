@@ -86,7 +86,7 @@ class InferenceArgs:
     # Route DETAIL_PATHS through the ALB as well (ingress.publicDocs); previews never do.
     public_details: bool = False
     # Set when the shared ingress-nginx controller serves the Ingress (ingress.controller nginx): its limit-rps.
-    nginx_rate_limit_rps: int | None = None
+    nginx_rate_limit_rps: pulumi.Input[int] | None = None
 
 
 def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:

@@ -225,9 +225,13 @@ class NginxController(pulumi.ComponentResource):
         self.register_outputs({"status": self.release.status})
 
 
-def ingress_annotations(rate_limit_rps: int) -> dict[str, str]:
+def ingress_annotations(rate_limit_rps: pulumi.Input[int]) -> pulumi.Output[dict[str, str]]:
     """The inference Ingress's annotations on NGINX: the service's body limit, timeouts above its own, and a
     per-client rate limit (ingress-nginx docs/user-guide/nginx-configuration/annotations.md, controller-v1.15.1)."""
+    return pulumi.Output.from_input(rate_limit_rps).apply(_ingress_annotations)
+
+
+def _ingress_annotations(rate_limit_rps: int) -> dict[str, str]:
     prefix = "nginx.ingress.kubernetes.io/"
     return {
         f"{prefix}proxy-body-size": str(SERVICE_MAX_BODY_BYTES),

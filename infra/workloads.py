@@ -77,10 +77,15 @@ class PreviewIngress:
     certificate_arn: pulumi.Output[str]
     zone: ZoneRef
     group_name: str
+    # ingress.controller: behind "nginx" previews are host rules on the shared controller, not IngressGroup members.
+    controller: str = "alb"
+    rate_limit_rps: int = 50
 
     def shared(self) -> dict[str, pulumi.Input[Any]]:
         """As a stack output, for the previews' StackReference (no secrets)."""
         return {
+            "controller": self.controller,
+            "rateLimitRps": self.rate_limit_rps,
             "domain": self.domain,
             "certificateArn": self.certificate_arn,
             "hostedZoneId": self.zone.zone_id,
@@ -421,6 +426,8 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             certificate_arn=certificates.arns["previews"],
             zone=zone,
             group_name=group_name(f"{name}-previews"),
+            controller=ing.controller,
+            rate_limit_rps=ing.nginx_rate_limit_rps,
         )
 
     training = None

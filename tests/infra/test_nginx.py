@@ -20,8 +20,8 @@ from infra import nginx
 from infra.config import ConfigError
 from infra.inference import PUBLIC_PATHS
 from service.settings import Settings
-from tests.conftest import STACKS
-from tests.infra.harness import ROOT, Recording, run_stack
+from tests.conftest import PREVIEW_PR, STACKS
+from tests.infra.harness import ROOT, Recording, qualified, run_stack
 from tests.infra.test_manifests import CUSTOM_KINDS, versions
 from tests.policy.engine import evaluate
 from tests.policy.test_scanners import checkov, render
@@ -249,3 +249,39 @@ def test_switching_between_alb_and_nginx_touches_only_the_ingress_layer(
 
 def test_the_body_limit_constant_is_the_services() -> None:
     assert nginx.SERVICE_MAX_BODY_BYTES == Settings.model_fields["max_body_bytes"].default
+
+
+def test_a_preview_on_an_nginx_stack_is_a_host_rule_on_the_shared_controller(
+    nginx_stacks: dict[str, Recording],
+) -> None:
+    """No load balancer per pull request: no Release, an Ingress of class nginx for pr-<N>.<domain>, pods admitted
+    from the shared controller only, and the host aliased to the hosting stack's NLB."""
+    rec = run_stack(
+        "preview",
+        {**NGINX, "platform:preview.prNumber": PREVIEW_PR},
+        references={qualified("dev"): nginx_stacks["dev"]},
+    )
+    assert not rec.of_type(RELEASE)
+    ingress = _inference_ingress(rec)
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert not [k for k in ingress["metadata"]["annotations"] if k.startswith("alb.ingress.kubernetes.io/")]
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"].startswith(f"pr-{PREVIEW_PR}.")
+    namespace = ingress["metadata"]["namespace"]
+    sources = [
+        peer for policy in _policies(rec, namespace) for rule in policy["spec"]["ingress"] for peer in rule["from"]
+    ]
+    assert {"ipBlock"} not in [set(peer) for peer in sources]
+    [record] = rec.of_type("aws:route53/record:Record")
+    assert record.inputs["aliases"][0]["zoneId"] == "Z26RNL4JYFTOTI"
+
+
+def test_a_preview_configured_for_another_controller_than_its_base_stack_fails(
+    recordings: dict[str, Recording],
+) -> None:
+    with pytest.raises(Exception, match=re.escape("platform:ingress.controller must be the base stack's (alb)")):
+        run_stack(
+            "preview",
+            {**NGINX, "platform:preview.prNumber": PREVIEW_PR},
+            references={qualified("dev"): recordings["dev"]},
+        )
