@@ -19,6 +19,7 @@ import pytest
 from infra import nginx
 from infra.config import ConfigError
 from infra.inference import PUBLIC_PATHS
+from infra.storage import NLB_LOG_PREFIX as STORAGE_NLB_PREFIX
 from service.settings import Settings
 from tests.conftest import PREVIEW_PR, STACKS
 from tests.infra.harness import ROOT, Recording, qualified, run_stack
@@ -285,3 +286,22 @@ def test_a_preview_configured_for_another_controller_than_its_base_stack_fails(
             {**NGINX, "platform:preview.prNumber": PREVIEW_PR},
             references={qualified("dev"): recordings["dev"]},
         )
+
+
+def test_the_log_bucket_admits_nlb_log_delivery_for_this_account_under_nlb_only(
+    recordings: dict[str, Recording],
+) -> None:
+    """ELB guide, "Access logs for your Network Load Balancer", bucket requirements: delivery.logs.amazonaws.com
+    writes <prefix>/AWSLogs/<account>/... with the bucket-owner-full-control ACL and reads the bucket's ACL. The
+    statements are on every stack, so switching the controller never changes the bucket policy."""
+    rec = recordings["prod"]
+    [policy] = [r for r in rec.of_type("aws:s3/bucketPolicy:BucketPolicy") if "access-logs" in r.name]
+    statements = {s.get("Sid"): s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    write, acl = statements["NlbAccessLogsWrite"], statements["NlbAccessLogsAclCheck"]
+    assert write["Principal"] == acl["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert write["Resource"].endswith(f"/{STORAGE_NLB_PREFIX}/*/AWSLogs/123456789012/*")
+    assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
+    assert acl["Action"] == "s3:GetBucketAcl"
+    assert (
+        write["Condition"]["StringEquals"]["aws:SourceAccount"] == acl["Condition"]["StringEquals"]["aws:SourceAccount"]
+    )
