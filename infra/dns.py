@@ -129,6 +129,8 @@ class DnsArgs:
     # Each alias by the key its record is named after.
     aliases: Mapping[str, Alias]
     zone: ZoneRef
+    # "network" when the targets are NLBs (ingress.controller nginx): their canonical zone differs from ALBs'.
+    load_balancer_type: str = "application"
 
 
 class Dns(pulumi.ComponentResource):
@@ -145,7 +147,7 @@ class Dns(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # The ALBs' canonical hosted zone in the stack's region (ELB endpoints, docs.aws.amazon.com/general/latest/
         # gr/elb.html): an alias names its target's zone, not the record's.
-        alb_zone = aws.lb.get_hosted_zone_id_output(load_balancer_type="application")
+        alb_zone = aws.lb.get_hosted_zone_id_output(load_balancer_type=args.load_balancer_type)
         self.fqdns = {}
         for key, alias in args.aliases.items():
             host = pulumi.Output.all(alias.host, args.zone.name).apply(lambda v: _in_zone(str(v[0]), str(v[1])))

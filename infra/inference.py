@@ -21,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import kube
+from infra import kube, nginx
 from infra.config import InferenceConfig, MonitoringConfig
 
 NAME = "inference"
@@ -97,6 +97,8 @@ class InferenceArgs:
     cache_key_prefix: str = ""
     # Route DETAIL_PATHS through the ALB as well (ingress.publicDocs); previews never do.
     public_details: bool = False
+    # Set when the shared ingress-nginx controller serves the Ingress (ingress.controller nginx): its limit-rps.
+    nginx_rate_limit_rps: pulumi.Input[int] | None = None
 
 
 def redis_url(redis: RedisEndpoint) -> pulumi.Output[str]:
@@ -310,9 +312,14 @@ class Inference(pulumi.ComponentResource):
                 "name": NAME,
                 "namespace": namespace,
                 "labels": labels,
-                "annotations": kube.alb_annotations(args.alb),
+                "annotations": kube.alb_annotations(args.alb)
+                if args.nginx_rate_limit_rps is None
+                else nginx.ingress_annotations(args.nginx_rate_limit_rps),
             },
-            spec={"ingress_class_name": "alb", "rules": [rule]},
+            spec={
+                "ingress_class_name": "alb" if args.nginx_rate_limit_rps is None else nginx.INGRESS_CLASS,
+                "rules": [rule],
+            },
             opts=child,
         )
         # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.

@@ -13,7 +13,9 @@ host `pr-<N>.<preview domain>`; no VPC, cluster, Redis, database, bucket or cert
 
 Every preview's Ingress joins the base stack's IngressGroup (`alb.ingress.kubernetes.io/group.name`), so all
 previews share one ALB, each with its own host rule, on the wildcard certificate the base stack issued for the
-preview domain: no ALB (and no certificate) per pull request.
+preview domain: no ALB (and no certificate) per pull request. On a base stack with `ingress.controller: nginx`
+(the preview sets the same key), each preview is instead a host rule of class nginx on the base stack's shared
+controller, whose NLB serves the wildcard certificate too: no load balancer per pull request either.
 """
 
 from __future__ import annotations
@@ -99,6 +101,18 @@ def _string(value: pulumi.Output[Any]) -> pulumi.Output[str]:
     return value.apply(str)
 
 
+def _rate_limit(shared: Any, controller: str) -> int:
+    """The hosting stack's per-client rate limit, once its controller is the one this preview was configured for:
+    the NetworkPolicies admit that controller's pods only, so a mismatch would leave the preview unreachable."""
+    # A hosting stack from before ingress.controller existed exports none: it runs the ALB.
+    hosting = shared.get("controller") or "alb"
+    if hosting != controller:
+        raise ValueError(
+            f"platform:ingress.controller must be the base stack's ({hosting}) in a preview stack (got {controller!r})"
+        )
+    return int(shared["rateLimitRps"])
+
+
 def build_preview(cfg: PreviewStackConfig) -> Preview:
     """Register the preview of pull request `cfg.preview.pr_number` on the cluster of `cfg.preview.base_stack`."""
     preview = cfg.preview
@@ -129,6 +143,7 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
                 output("albSourceCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
                 output("dataSubnetCidrs").apply(lambda cidrs: [str(c) for c in cidrs]),
                 cfg.monitoring.prometheus_namespace,
+                cfg.ingress_controller,
             ),
             labels={
                 **PREVIEW_NAMESPACE_LABELS,
@@ -190,11 +205,17 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
             ),
             host=host,
             cache_key_prefix=preview.cache_key_prefix,
+            nginx_rate_limit_rps=shared.apply(lambda s: _rate_limit(s, cfg.ingress_controller))
+            if cfg.ingress_controller == "nginx"
+            else None,
         ),
         opts=pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[namespaces]),
     )
     zone = ZoneRef(zone_id=_string(shared["hostedZoneId"]), name=_string(shared["hostedZoneName"]))
-    dns = Dns(cfg.name, DnsArgs(aliases={"inference": Alias(host, service.alb_hostname)}, zone=zone))
+    # Behind NGINX the alias names the hosting stack's NLB (the controller publishes it in the Ingress status).
+    kind = "network" if cfg.ingress_controller == "nginx" else "application"
+    aliases = {"inference": Alias(host, service.alb_hostname)}
+    dns = Dns(cfg.name, DnsArgs(aliases=aliases, zone=zone, load_balancer_type=kind))
     return Preview(
         config=cfg, base=base, cluster=cluster, namespaces=namespaces, images=images, inference=service, dns=dns
     )

@@ -32,6 +32,10 @@ ELB_ACCOUNT_REGIONS = frozenset(
 """.split()
 )
 ELB_LOG_DELIVERY = "logdelivery.elasticloadbalancing.amazonaws.com"
+# Where the NLB (ingress.controller nginx, infra/nginx.py) writes its access logs; CloudWatch's log-delivery
+# service writes them (ELB guide, "Access logs for your Network Load Balancer", bucket policy).
+NLB_LOG_PREFIX = "nlb"
+LOG_DELIVERY = "delivery.logs.amazonaws.com"
 
 
 def alb_access_log_statement(bucket_arn: str, account_id: str, elb_account_arn: str | None) -> dict[str, Any]:
@@ -51,6 +55,30 @@ def alb_access_log_statement(bucket_arn: str, account_id: str, elb_account_arn: 
         "Principal": {"AWS": elb_account_arn},
         "Resource": f"{bucket_arn}/{ALB_LOG_PREFIX}/*/AWSLogs/{account_id}/*",
     }
+
+
+def nlb_access_log_statements(bucket_arn: str, account_id: str) -> list[dict[str, Any]]:
+    """Let the log-delivery service write this account's NLB logs under `nlb/` and check the bucket's ACL, as the
+    ELB guide's NLB bucket policy does; present on every stack, so choosing the controller never touches it."""
+    source = {"aws:SourceAccount": account_id}
+    return [
+        {
+            "Sid": "NlbAccessLogsWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": LOG_DELIVERY},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/{NLB_LOG_PREFIX}/*/AWSLogs/{account_id}/*",
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **source}},
+        },
+        {
+            "Sid": "NlbAccessLogsAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": LOG_DELIVERY},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": {"StringEquals": source},
+        },
+    ]
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
@@ -138,6 +166,7 @@ class ArtifactStore(pulumi.ComponentResource):
                         },
                     },
                     alb_access_log_statement(arns[1], account_id, elb_account_arn),
+                    *nlb_access_log_statements(arns[1], account_id),
                 ]
             ),
         )

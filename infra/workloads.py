@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import inference, mlflow, mlflow_schema, redis_exporter, training_job
+from infra import inference, mlflow, mlflow_schema, nginx, redis_exporter, training_job
 from infra.addons import Addons
 from infra.cache import Redis
 from infra.cluster import ClusterAccess
@@ -29,6 +29,7 @@ from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods
 from infra.network import NetworkRefs, isolated_cidrs, subnet_cidrs
+from infra.nginx import NginxController, NginxControllerArgs, NlbSettings
 from infra.redis_exporter import RedisExporter, RedisExporterArgs
 from infra.storage import ALB_LOG_PREFIX, ArtifactStore
 from infra.training_job import TrainingJob, TrainingJobArgs
@@ -76,10 +77,15 @@ class PreviewIngress:
     certificate_arn: pulumi.Output[str]
     zone: ZoneRef
     group_name: str
+    # ingress.controller: behind "nginx" previews are host rules on the shared controller, not IngressGroup members.
+    controller: str = "alb"
+    rate_limit_rps: int = 50
 
     def shared(self) -> dict[str, pulumi.Input[Any]]:
         """As a stack output, for the previews' StackReference (no secrets)."""
         return {
+            "controller": self.controller,
+            "rateLimitRps": self.rate_limit_rps,
             "domain": self.domain,
             "certificateArn": self.certificate_arn,
             "hostedZoneId": self.zone.zone_id,
@@ -124,12 +130,16 @@ def inference_flows(
     alb_cidrs: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
     data: Sequence[pulumi.Input[str]] | pulumi.Output[list[str]],
     prometheus_namespace: str | None,
+    controller: str = "alb",
 ) -> list[Flow]:
     """The inference service's connections, wherever it runs (a full stack's `inference`, a preview's pr-<N>)."""
     pods = Pods(namespace, inference.LABELS)
     result = [
-        # target-type ip: the ALB connects from its own addresses (in the subnets it is placed in) to the pods.
-        Flow("alb-to-inference", Cidrs("the ALB's subnets", alb_cidrs), pods, inference.PORT),
+        # target-type ip: the ALB connects from its own addresses (in the subnets it is placed in) to the pods;
+        # behind NGINX, only the controller's pods do.
+        Flow("alb-to-inference", Cidrs("the ALB's subnets", alb_cidrs), pods, inference.PORT)
+        if controller == "alb"
+        else Flow("nginx-to-inference", nginx.CONTROLLER_PODS, pods, inference.PORT),
         Flow("inference-to-mlflow", pods, MLFLOW_PODS, mlflow.PORT),
         Flow("inference-to-redis", pods, Cidrs("data subnets (Redis)", data), REDIS_PORT),
     ]
@@ -155,7 +165,9 @@ def flows(
     """Every connection the workloads may open or accept (besides DNS, which every namespace gets)."""
     data_subnets = Cidrs("data subnets (RDS)", cidrs.data)
     result = [
-        *inference_flows(INFERENCE_NS, alb_cidrs, cidrs.data, cfg.monitoring.prometheus_namespace),
+        *inference_flows(
+            INFERENCE_NS, alb_cidrs, cidrs.data, cfg.monitoring.prometheus_namespace, cfg.ingress.controller
+        ),
         Flow("mlflow-bootstrap-to-mlflow", Pods(MLFLOW_NS, mlflow.BOOTSTRAP_LABELS), MLFLOW_PODS, mlflow.PORT),
         Flow("mlflow-to-postgres", MLFLOW_PODS, data_subnets, POSTGRES_PORT),
         # The schema migration Job: the database only (its pods are not the server's, so not admitted above).
@@ -181,6 +193,8 @@ def flows(
     if cfg.mlflow.ingress_enabled:
         internal_albs = Cidrs("the internal-ALB subnets", cidrs.internal_alb)
         result.append(Flow("alb-to-mlflow", internal_albs, MLFLOW_PODS, mlflow.PORT))
+    if cfg.ingress.controller == "nginx":
+        result += nginx.controller_flows(cidrs.vpc, alb_cidrs)
     if cfg.training_job.enabled:
         result.append(Flow("training-to-mlflow", Pods(TRAINING_NS, training_job.LABELS), MLFLOW_PODS, mlflow.PORT))
     if cfg.hosts_previews:
@@ -234,6 +248,48 @@ def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> NetworkCidrs:
     )
 
 
+def build_nginx(
+    name: str,
+    cfg: PlatformConfig,
+    network: NetworkRefs,
+    namespaces: Namespaces,
+    certificates: tuple[pulumi.Input[str] | None, Certificates | None],
+    access_logs: pulumi.Input[str],
+    nlb_cidrs: Sequence[pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> NginxController | None:
+    """The shared ingress-nginx controller behind one NLB (ingress.controller nginx), else None."""
+    ing = cfg.ingress
+    if ing.controller != "nginx":
+        return None
+    inference_arn, issued = certificates
+    # The NLB serves the inference host's certificate, and by SNI the previews' wildcard when the stack hosts them.
+    arns = [arn for arn in (inference_arn,) if arn is not None]
+    if issued is not None and "previews" in issued.arns:
+        arns.append(issued.arns["previews"])
+    nlb = NlbSettings(
+        scheme=ing.scheme,
+        tags=cfg.tags(),
+        certificate_arns=arns,
+        access_logs_bucket=access_logs,
+        deletion_protection=ing.deletion_protection,
+        # Always explicit, so the Service states who may connect: anyone only when nothing narrower is configured.
+        inbound_cidrs=list(ing.inbound_cidrs) or (["0.0.0.0/0"] if ing.scheme == "internet-facing" else nlb_cidrs),
+        subnet_ids=alb_subnets(cfg, network, ing.scheme),
+    )
+    return NginxController(
+        name,
+        NginxControllerArgs(
+            nlb=nlb,
+            source_cidrs=nlb_cidrs,
+            # Two replicas (spread over zones, a PDB) outside dev, as the services behind it have.
+            replicas=1 if cfg.environment == "dev" else 2,
+            namespace=namespaces.names[nginx.NAMESPACE],
+        ),
+        opts=opts,
+    )
+
+
 def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     """Register the workload layer on the cluster of `args`."""
     cfg, cluster = args.config, args.cluster
@@ -244,10 +300,13 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     # created before the controller runs (on a brought cluster it already does).
     controller = [args.addons.load_balancer_controller] if args.addons is not None else []
     on_cluster = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=controller)
+    ing = cfg.ingress
     namespaces = Namespaces(
         name,
         NamespacesArgs(
-            names=[INFERENCE_NS, MLFLOW_NS] + ([TRAINING_NS] if cfg.training_job.enabled else []),
+            names=[INFERENCE_NS, MLFLOW_NS]
+            + ([TRAINING_NS] if cfg.training_job.enabled else [])
+            + ([nginx.NAMESPACE] if ing.controller == "nginx" else []),
             kubernetes_version=cluster.version,
             flows=flows(cfg, cidrs, alb_cidrs),
             labels={"app.kubernetes.io/part-of": "ml-platform", "app.kubernetes.io/managed-by": "pulumi"},
@@ -257,7 +316,6 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
     # Pods start only once their namespace and its NetworkPolicies exist.
     after_namespaces = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[*controller, namespaces])
     alb_tags = cfg.tags()
-    ing = cfg.ingress
     # Every ALB keeps access logs: in the configured bucket, else in the stack's access-log bucket.
     access_logs: pulumi.Input[str] = ing.access_logs_bucket or args.artifacts.access_log_bucket_name
 
@@ -329,6 +387,13 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
         deregistration_delay_seconds=cfg.inference.drain_seconds,
         subnet_ids=alb_subnets(cfg, args.network, ing.scheme),
     )
+    # The Ingress waits for the controller: its admission webhook (failurePolicy Fail) must answer first.
+    controller_ready = after_namespaces
+    front = build_nginx(
+        name, cfg, args.network, namespaces, (certificate_arn, certificates), access_logs, alb_cidrs, after_namespaces
+    )
+    if front is not None:
+        controller_ready = pulumi.ResourceOptions.merge(after_namespaces, pulumi.ResourceOptions(depends_on=[front]))
     redis = RedisEndpoint(host=args.cache.primary_endpoint, port=args.cache.port, auth_token=args.cache.auth_token)
     service = Inference(
         name,
@@ -344,8 +409,9 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             alb=inference_alb,
             host=ing.host,
             public_details=ing.public_docs,
+            nginx_rate_limit_rps=ing.nginx_rate_limit_rps if front is not None else None,
         ),
-        opts=after_namespaces,
+        opts=controller_ready,
     )
 
     # Redis metrics only where a Prometheus scrapes them (its namespace is what the NetworkPolicies admit).
@@ -370,7 +436,10 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
 
     dns = None
     if zone is not None and ing.host is not None:
-        dns = Dns(name, DnsArgs(aliases={"inference": Alias(ing.host, service.alb_hostname)}, zone=zone))
+        # Behind NGINX the Ingress status carries the NLB's name (the controller's --publish-service).
+        kind = "network" if front is not None else "application"
+        aliases = {"inference": Alias(ing.host, service.alb_hostname)}
+        dns = Dns(name, DnsArgs(aliases=aliases, zone=zone, load_balancer_type=kind))
     preview_ingress = None
     if cfg.preview_domain is not None:
         assert zone is not None and certificates is not None
@@ -379,6 +448,8 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             certificate_arn=certificates.arns["previews"],
             zone=zone,
             group_name=group_name(f"{name}-previews"),
+            controller=ing.controller,
+            rate_limit_rps=ing.nginx_rate_limit_rps,
         )
 
     training = None

@@ -162,6 +162,9 @@ class PreviewStackConfig(StackConfig):
     monitoring: MonitoringConfig
     # Only the inference image: built into the base stack's inference repository, or a prebuilt digest.
     images: ImagesConfig
+    # The base stack's ingress.controller (checked against its previewIngress output): behind NGINX a preview is a
+    # host rule on the shared controller, behind the ALB an Ingress of the previews' IngressGroup.
+    ingress_controller: Literal["alb", "nginx"] = "alb"
 
 
 def load_config() -> PlatformConfig | PreviewStackConfig:
@@ -190,6 +193,7 @@ def load_config() -> PlatformConfig | PreviewStackConfig:
             inference=dataclasses.replace(read_inference(keys, environment), model_alias=preview.model_alias),
             monitoring=read_monitoring(keys, environment),
             images=read_images(keys, ("inference",), repository_prefix=None),
+            ingress_controller="nginx" if keys.choice("ingress.controller", ("alb", "nginx")) == "nginx" else "alb",
         )
     hosts_previews = read_full_mode_preview_keys(keys)
     network = read_network(keys)

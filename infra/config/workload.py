@@ -109,6 +109,12 @@ class IngressConfig:
     deletion_protection: bool
     # Visible opt-in: the ALB also routes /health (details), /version, /docs and /openapi.json.
     public_docs: bool
+    # Who serves the inference Ingress: an ALB of its own ("alb"), or the shared ingress-nginx controller behind one
+    # NLB ("nginx", infra/nginx.py). Every other key here applies to both; the NLB then carries scheme, certificate,
+    # access logs, deletion protection and inbound CIDRs.
+    controller: Literal["alb", "nginx"] = "alb"
+    # ingress-nginx `limit-rps`: requests per second one client address may send (nginx only).
+    nginx_rate_limit_rps: int = 50
 
     @property
     def issues_certificate(self) -> bool:
@@ -261,6 +267,9 @@ def certificate_arn(keys: Keys, key: str, region: str) -> str | None:
 
 def read_ingress(keys: Keys, environment: str, region: str) -> IngressConfig:
     scheme = keys.choice("ingress.scheme", ("internet-facing", "internal"))
+    controller = keys.choice("ingress.controller", ("alb", "nginx"))
+    # Above 0: ingress-nginx treats limit-rps 0 as "no limit"; the cap keeps a typo from disabling it in effect.
+    rate_limit = keys.integer("ingress.nginx.rateLimitRps", minimum=1, maximum=100_000)
     cidrs = keys.string_list("ingress.inboundCidrs", item=is_cidr, expected="a list of IPv4/IPv6 CIDRs")
     zone = read_hosted_zone(keys, read_project_zone(keys))
     host = read_host(keys, zone)
@@ -314,6 +323,8 @@ def read_ingress(keys: Keys, environment: str, region: str) -> IngressConfig:
         inbound_cidrs=cidrs,
         deletion_protection=environment != "dev",
         public_docs=keys.boolean("ingress.publicDocs"),
+        controller="nginx" if controller == "nginx" else "alb",
+        nginx_rate_limit_rps=rate_limit,
     )
 
 

@@ -23,6 +23,7 @@ from . import (
     aws_rds,
     aws_s3,
     aws_tagging,
+    ingress_nginx,
     kubernetes_cluster,
     kubernetes_networking,
     kubernetes_pods,
@@ -43,6 +44,7 @@ MODULES: tuple[ModuleType, ...] = (
     kubernetes_pods,
     kubernetes_networking,
     kubernetes_cluster,
+    ingress_nginx,
 )
 
 

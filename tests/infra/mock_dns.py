@@ -17,6 +17,15 @@ ALB_HOSTED_ZONE_IDS = {
     "eu-central-1": "Z215JYRZR1TBD5",
 }
 
+# The same for NLBs (same sources, HostedZoneIdPerRegionNLBMap).
+NLB_HOSTED_ZONE_IDS = {
+    "us-east-1": "Z26RNL4JYFTOTI",
+    "us-east-2": "ZLMOA37VPKANP",
+    "us-west-2": "Z18D5FSROUN65G",
+    "eu-west-1": "Z2IFOLAFXWLO4F",
+    "eu-central-1": "Z3F0SRJ5LGBH90",
+}
+
 
 def validation_option(domain: str) -> dict[str, str]:
     """ACM's DNS validation record for `domain`: a CNAME under the name (a wildcard's `*.` dropped) pointing into

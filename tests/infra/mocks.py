@@ -28,7 +28,7 @@ from tests.infra.harness_config import (
     ZONES,
     Zone,
 )
-from tests.infra.mock_dns import ALB_HOSTED_ZONE_IDS, hosted_zone, validation_option
+from tests.infra.mock_dns import ALB_HOSTED_ZONE_IDS, NLB_HOSTED_ZONE_IDS, hosted_zone, validation_option
 from tests.infra.pulumi_engine import mark_secret
 from tests.infra.recording import Recording
 
@@ -273,9 +273,9 @@ class PlatformMocks:
             return {"id": name, "name": name, "version": self.clusters[name], "status": "ACTIVE"}
         if token == "aws:lb/getHostedZoneId:getHostedZoneId":
             region = args.get("region") or REGION
-            if (args.get("loadBalancerType") or "application") != "application":
-                raise NotImplementedError("the offline harness knows the ALB zones only")
-            return {"id": ALB_HOSTED_ZONE_IDS[region], "region": region, "loadBalancerType": "application"}
+            kind = args.get("loadBalancerType") or "application"
+            zones = {"application": ALB_HOSTED_ZONE_IDS, "network": NLB_HOSTED_ZONE_IDS}[kind]
+            return {"id": zones[region], "region": region, "loadBalancerType": kind}
         raise NotImplementedError(f"the offline harness has no mock for invoke {token}")
 
     def _availability_zones(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def test_artifact_access_is_logged_to_the_log_bucket_and_only_s3_logging_may_wri
     logging = config_of(recording, "aws:s3/bucketLogging:BucketLogging", artifacts)
     assert logging["targetBucket"] == logs.id and logging["targetPrefix"] == "artifacts/"
     allows = {s["Sid"]: s for s in policy_of(recording, logs)["Statement"] if s["Effect"] == "Allow"}
-    assert set(allows) == {"S3ServerAccessLogs", "AlbAccessLogs"}
+    assert set(allows) == {"S3ServerAccessLogs", "AlbAccessLogs", "NlbAccessLogsWrite", "NlbAccessLogsAclCheck"}
     allow = allows["S3ServerAccessLogs"]
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert allow["Action"] == "s3:PutObject"

@@ -16,6 +16,7 @@ from tests.policy.cases import (
     aws_rds,
     aws_s3,
     aws_tagging,
+    ingress_nginx,
     kubernetes_cluster,
     kubernetes_networking,
     kubernetes_pods,
@@ -93,7 +94,7 @@ AWS_CASES = (
     + aws_cloudwatch.CASES
     + aws_tagging.CASES
 )
-KUBERNETES_CASES = kubernetes_pods.CASES + kubernetes_networking.CASES + kubernetes_cluster.CASES
+KUBERNETES_CASES = kubernetes_pods.CASES + kubernetes_networking.CASES + kubernetes_cluster.CASES + ingress_nginx.CASES
 STACK_CASES = (
     aws_eks.STACK_CASES
     + aws_ec2.STACK_CASES
