@@ -102,7 +102,7 @@ def test_mlserver_absent_is_not_measured_never_met() -> None:
     assert ahead["met"] is None and ahead["verdict"] == "not measured" and "no wheel" in ahead["measured"]
 
 
-def test_only_v2_runs_no_other_scenario_and_names_its_file_apart(tmp_path: Path) -> None:
+def test_only_v2_runs_no_other_scenario(tmp_path: Path) -> None:
     from bench.run import Bench, Plan
 
     bench = Bench(Plan(only="v2", warmup_s=0), tmp_path, say=lambda _: None)
