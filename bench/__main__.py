@@ -1,6 +1,7 @@
 """`python -m bench` (what `make bench` runs): the full benchmark, its JSON, chart and README table.
 
 `python -m bench --smoke --out DIR`: the harness against the constant endpoint only, for a second or two.
+`python -m bench --only v2 --out DIR`: only the scenarios whose names start with `v2` (and only their servers).
 `python -m bench report bench/results/<date>.json`: redraw the chart and the README table from a results file.
 """
 
@@ -21,8 +22,8 @@ def publish(path: Path, readme: Path = REPO / "README.md") -> None:
     result = report.load(path)
     png = report.chart(result, path.with_suffix(".png"))
     print(f"wrote {png}")
-    # Only a run kept in the repository's results goes into the README (the chart path must resolve there).
-    if not result["smoke"] and png.parent.resolve() == RESULTS.resolve():
+    # Only a full run kept in the repository's results goes into the README (the chart path must resolve there).
+    if not result["smoke"] and not result["plan"].get("only") and png.parent.resolve() == RESULTS.resolve():
         if report.update_readme(readme, report.table(result, str(png.resolve().relative_to(REPO)))):
             print(f"updated the Performance table in {readme}")
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="clients in the single-row scenario")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go (default bench/results)")
     parser.add_argument("--smoke", action="store_true", help="the constant endpoint only, briefly")
+    parser.add_argument("--only", default="", help="only the scenarios whose names start with this (e.g. v2)")
     opts = parser.parse_args(args)
     if opts.duration <= 0 or opts.rounds < 1 or opts.workers < 1 or opts.connections < 1:
         parser.error("--duration must be > 0; --rounds, --workers and --connections >= 1")
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not counts or min(counts) < 1:
         parser.error("--worker-counts must list worker counts >= 1, e.g. 1,2")
     plan = Plan(duration_s=opts.duration, rounds=opts.rounds, workers=opts.workers, worker_counts=counts,
-                connections=opts.connections)  # fmt: skip
+                connections=opts.connections, only=opts.only)  # fmt: skip
     if opts.smoke:
         plan.smoke, plan.warmup_s = True, 0.0
     path = run(plan, opts.out)

@@ -1,7 +1,8 @@
 """The load generator (wrk, driven by bench/post.lua) and what is measured around it: CPU and RSS of a server.
 
 Every target gets the same requests from the same generator: `POST /invocations` with a `dataframe_split`
-body, either one fixed body (a file) or a fresh random one per request. wrk runs for a fixed time, on loopback.
+body, either one fixed body (a file) or a fresh random one per request; a fixed body may carry its own route and
+headers (the V2 binary body: bench/v2.py). wrk runs for a fixed time, on loopback.
 """
 
 from __future__ import annotations
@@ -27,15 +28,18 @@ class LoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class Body:
-    """What each request carries: `path` (the same body every time) or `random` rows over `columns`."""
+    """What each request carries: `path` (the same body every time) or `random` rows over `columns`; a fixed body
+    may name the `route` it goes to (else the target's own) and `headers` it needs (else JSON's Content-Type)."""
 
     rows: int
     path: Path | None = None
     columns: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    route: str = ""
 
     def wrk_args(self) -> list[str]:
         if self.path is not None:
-            return ["file", str(self.path)]
+            return ["file", str(self.path), *(f"{name}: {value}" for name, value in self.headers)]
         return ["random", str(self.rows), ",".join(self.columns)]
 
     @property

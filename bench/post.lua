@@ -1,7 +1,8 @@
 -- wrk script for the benchmark: POSTs a JSON body to every target the same way, and prints the results as
 -- one JSON line (prefixed BENCH_RESULT) that bench/load.py reads.
---   wrk ... -s bench/post.lua <url> -- file <body.json>
---       the same body every time (what a cache hit looks like)
+--   wrk ... -s bench/post.lua <url> -- file <body> ["Name: value" ...]
+--       the same body every time (what a cache hit looks like), read as bytes; each further argument is a header
+--       sent with it (the V2 binary body's Content-Type and Inference-Header-Content-Length)
 --   wrk ... -s bench/post.lua <url> -- random <rows> <col1,col2,...>
 --       a fresh dataframe_split body of random values per request (never in a cache)
 
@@ -22,6 +23,11 @@ function init(args)
     body = f:read("*a")
     f:close()
     wrk.body = body
+    for i = 3, #args do
+      local name, value = string.match(args[i], "^([^:]+):%s*(.*)$")
+      if name == nil then error("a header must read 'Name: value', got " .. args[i]) end
+      wrk.headers[name] = value
+    end
   elseif mode == "random" then
     rows = tonumber(args[2])
     local names = {}

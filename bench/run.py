@@ -8,6 +8,9 @@ every other round so that a drift of the machine during the run weighs on all of
   `worker_counts` in turn): the bare ASGI and FastAPI constants, the service as `make demo` runs it (cache on) and
   with the cache off, mlflow serve, and the peers of bench/peers.py (MLServer x2, BentoML, LitServe).
 - `batch_1000_w<N>`: 1000 rows per request, the same servers but the constants.
+- `v2_batch_1000_w<N>`: issue 22's, the same 1000 rows over the Open Inference Protocol: the service (cache off)
+  with one binary FP64 tensor (`service-v2-binary`, bench/v2.py) against the same service over JSON
+  `/invocations` and MLServer's scikit-learn runtime over JSON V2 (it has no binary extension over REST).
 - `pyfunc_single_row`, `pyfunc_batch_1000`: issue 17's string-label classifier, the service against mlflow serve.
 - `rf_cache`: the RandomForest (300 trees) with the Redis cache on: one fixed row (a hit after the first request)
   against a fresh random row per request (a miss: computed).
@@ -17,7 +20,8 @@ every other round so that a drift of the machine during the run weighs on all of
 - `sweep`: the service over the linear model, one row, clients 1..64: the latency curve and CPU used, for sizing.
 
 A server that cannot be installed or started here is recorded under `unavailable` with the reason; its figures
-are absent, never made up.
+are absent, never made up. `Plan.only` (`python -m bench --only v2`) runs only the scenarios named so, and
+starts only the servers and models they need.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from bench.peers import PEERS, PeerUnavailable, start_peer
 from bench.peers import body as peer_body
 from bench.peers import predictions as answer_values
 from bench.servers import Target, start_constant, start_mlflow_serve, start_service
-from bench.targets import evaluate
+from bench.targets import MLSERVER, V2_BINARY, evaluate
+from bench.v2 import write_binary_body
 from local.processes import StartError
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +78,7 @@ class Plan:
     sweep_duration_s: float = 5.0
     warmup_s: float = 2.0
     smoke: bool = False
+    only: str = ""  # run only the scenarios whose names start with this ("v2", "rf_", ...); empty: all
 
 
 @dataclass
@@ -86,6 +92,11 @@ class Bench:
     runs: list[LoadResult] = field(default_factory=list)
     server_info: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # target -> why it could not be measured here
+    # A leg recorded under its own name on another target's server (the service's V2 route beside /invocations).
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def wants(self, scenario: str) -> bool:
+        return scenario.startswith(self.plan.only)
 
     def stop_all(self, suffix: str = "") -> None:
         """Record each target (RSS after its load) and stop it: the next group of servers gets the cores."""
@@ -95,10 +106,10 @@ class Bench:
         self.targets.clear()
 
     def load(self, scenario: str, target: str, body: Body, connections: int, duration_s: float, round_no: int) -> None:
-        t = self.targets[target]
+        t = self.targets[self.aliases.get(target, target)]
         before = _system_cpu()
         result = run_wrk(
-            t.url,
+            t.endpoint(body.route),
             body,
             connections=connections,
             duration_s=duration_s,
@@ -122,7 +133,7 @@ class Bench:
     def warm(self, target: str, body: Body, connections: int) -> None:
         if self.plan.warmup_s > 0:
             run_wrk(
-                self.targets[target].url,
+                self.targets[self.aliases.get(target, target)].endpoint(body.route),
                 body,
                 connections=connections,
                 duration_s=self.plan.warmup_s,
@@ -132,6 +143,8 @@ class Bench:
 
     def ab(self, scenario: str, legs: Sequence[tuple[str, Body]], connections: int) -> None:
         """Each leg (target, body) once per round; the order reverses every other round."""
+        if not self.wants(scenario):
+            return
         for target, body in legs:
             self.warm(target, body, connections)
         for round_no in range(self.plan.rounds):
@@ -158,7 +171,7 @@ def run(plan: Plan, out_dir: Path = RESULTS, state_dir: Path | None = None, say:
             _smoke(bench)
         else:
             stack = _full(bench)
-            onnx = _onnx_micro(say)
+            onnx = _onnx_micro(say) if bench.wants("onnx") else {}
     except Exception as e:  # noqa: BLE001 - what was measured is still written, with the reason it stopped
         if plan.smoke:
             raise
@@ -188,7 +201,9 @@ def run(plan: Plan, out_dir: Path = RESULTS, state_dir: Path | None = None, say:
         "incomplete": incomplete,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{started.strftime('%Y-%m-%d')}{'-smoke' if plan.smoke else ''}.json"
+    # A partial run never takes the name of a full one.
+    suffix = "-smoke" if plan.smoke else f"-only-{plan.only}" if plan.only else ""
+    path = out_dir / f"{started.strftime('%Y-%m-%d')}{suffix}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     say(f"wrote {path}")
     return path
@@ -222,31 +237,35 @@ def _full(bench: Bench) -> Any:
     # `make demo`'s settings (local/stack.py): the cache on, and the registry polled for a new production version.
     demo = {**cache, "SERVING_RELOAD_INTERVAL_S": str(stack.reload_interval_s)}
 
-    for name, extra in ((RF_NAME, ()), (RF_ONNX_NAME, ("--onnx",))):
+    for name, extra in ((RF_NAME, ()), (RF_ONNX_NAME, ("--onnx",))) if bench.wants("rf_") else ():
         say(f"registering {name} (RandomForestRegressor, 300 trees{', ONNX export' if extra else ''}) with the CLI")
         out = stack.training(mlflow_url, "train", "--config", str(RF_CONFIG), "--model-name", name, *extra)
         version = re.findall(r"registered \S+ version (\d+)", out)[-1]
         stack.training(mlflow_url, "promote", version, "--alias", "production", "--model-name", name)
-    say(f"registering {CLASSIFIER_NAME} (LogisticRegression on iris, string labels) through MLflow")
-    version = register_classifier(mlflow_url, CLASSIFIER_NAME)
-    # Logged with MLflow as a team would; sealed with the CLI so the service's digest check lets it be tried.
-    try:
-        stack.training(mlflow_url, "seal", version, "--model-name", CLASSIFIER_NAME)
-    except StartError as e:
-        bench.unavailable["service-pyfunc"] = f"the training CLI could not seal it: {str(e)[-300:]}"
+    if bench.wants("pyfunc"):
+        say(f"registering {CLASSIFIER_NAME} (LogisticRegression on iris, string labels) through MLflow")
+        version = register_classifier(mlflow_url, CLASSIFIER_NAME)
+        # Logged with MLflow as a team would; sealed with the CLI so the service's digest check lets it be tried.
+        try:
+            stack.training(mlflow_url, "seal", version, "--model-name", CLASSIFIER_NAME)
+        except StartError as e:
+            bench.unavailable["service-pyfunc"] = f"the training CLI could not seal it: {str(e)[-300:]}"
     joblib_model, mlflow_model = export_for_peers(mlflow_url, f"models:/{LINEAR_NAME}@production", state / "peer-model")
 
     for w in plan.worker_counts:
         peers_at(bench, w, mlflow_url, demo, joblib_model, mlflow_model)
-        if w == plan.workers:
+        if w == plan.workers and bench.wants("sweep"):
             say("latency curve of the service (linear model, one row, cache off)")
             one = _fixed_body(state, "one-row", 1)
             bench.warm("service", one, 8)
             for c in SWEEP_CONNECTIONS:
                 bench.load("sweep", "service", one, c, plan.sweep_duration_s, 0)
             bench.stop_all(suffix=f"w{w}")
-    pyfunc_classifier(bench, mlflow_url, demo)
-    random_forest(bench, mlflow_url, cache)
+    bench.stop_all(suffix=f"w{plan.workers}")  # when the sweep did not run (only some scenarios)
+    if bench.wants("pyfunc"):
+        pyfunc_classifier(bench, mlflow_url, demo)
+    if bench.wants("rf_"):
+        random_forest(bench, mlflow_url, cache)
     return stack
 
 
@@ -255,14 +274,18 @@ def peers_at(bench: Bench, w: int, mlflow_url: str, demo: dict[str, str], model:
     the constant endpoints, every one with `w` workers."""
     state, say, t = bench.state_dir, bench.say, bench.targets
     say(f"starting the servers with {w} worker(s), one at a time, each timed from its spawn")
-    t["asgi"] = start_constant(state, w, "asgi", name="asgi")
-    t["constant"] = start_constant(state, w, "constant", name="constant")
-    t["service-demo"] = start_service(f"service-demo-w{w}", state, w, mlflow_url, LINEAR_NAME, demo,
-                                      describe="the service as make demo runs it (Redis cache on)")  # fmt: skip
+    # The V2 scenario alone needs the service (cache off) and MLServer's scikit-learn runtime only.
+    every = bench.wants("single_row") or bench.wants("batch_1000")
+    if every:
+        t["asgi"] = start_constant(state, w, "asgi", name="asgi")
+        t["constant"] = start_constant(state, w, "constant", name="constant")
+        t["service-demo"] = start_service(f"service-demo-w{w}", state, w, mlflow_url, LINEAR_NAME, demo,
+                                          describe="the service as make demo runs it (Redis cache on)")  # fmt: skip
     t["service"] = start_service(f"service-w{w}", state, w, mlflow_url, LINEAR_NAME, describe="the service, cache off")
-    t["mlflow"] = start_mlflow_serve(state, w, mlflow_url, f"models:/{LINEAR_NAME}@production", name=f"mlflow-w{w}")
+    if every:
+        t["mlflow"] = start_mlflow_serve(state, w, mlflow_url, f"models:/{LINEAR_NAME}@production", name=f"mlflow-w{w}")
     for peer in PEERS:
-        if peer.name in bench.unavailable:
+        if peer.name in bench.unavailable or not (every or peer.name == MLSERVER):
             continue
         try:
             t[peer.name] = start_peer(peer, state, w, model, mlflow_model, f"{peer.name}-w{w}")
@@ -286,8 +309,46 @@ def peers_at(bench: Bench, w: int, mlflow_url: str, demo: dict[str, str], model:
     bench.ab(f"single_row_w{w}", legs[1], bench.plan.connections)
     say(f"1000 rows per request, {w} worker(s)")
     bench.ab(f"batch_1000_w{w}", legs[1000], bench.plan.batch_connections)
+    if bench.wants(f"v2_batch_1000_w{w}"):
+        v2_batches(bench, w, legs[1000])
     if w != bench.plan.workers:
         bench.stop_all(suffix=f"w{w}")
+
+
+def v2_batches(bench: Bench, w: int, json_legs: list[tuple[str, Body]]) -> None:
+    """Issue 22's scenario: the same 1000 rows as one binary FP64 tensor over V2, against the same service over
+    JSON /invocations and MLServer's scikit-learn runtime over JSON V2, at `w` workers."""
+    if "service" not in bench.targets:
+        return
+    route = f"/v2/models/{LINEAR_NAME}/infer"
+    binary = write_binary_body(bench.state_dir / "service-v2-binary-1000.bin", _diabetes_rows(1000), route)
+    bench.aliases[V2_BINARY] = "service"
+    same = {name: body for name, body in json_legs if name in ("service", MLSERVER)}
+    _check_v2(bench, binary, same["service"])
+    bench.say(f"1000 rows per request over V2 (binary tensor) against JSON /invocations and MLServer, {w} worker(s)")
+    bench.ab(f"v2_batch_1000_w{w}", [(V2_BINARY, binary), *same.items()], bench.plan.batch_connections)
+
+
+def _post(url: str, body: Body) -> Any:
+    import urllib.request
+
+    if body.path is None:
+        raise ValueError("only a fixed body can be checked")
+    headers = {"Content-Type": "application/json", **dict(body.headers)}
+    req = urllib.request.Request(url, body.path.read_bytes(), headers)
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback URL built here
+        return json.loads(resp.read())
+
+
+def _check_v2(bench: Bench, binary: Body, invocations: Body) -> None:
+    """The binary V2 body must be answered with /invocations' predictions for the same rows, all of them."""
+    service = bench.targets["service"]
+    [output] = _post(service.endpoint(binary.route), binary)["outputs"]
+    v2 = [float(v) for v in output["data"]]
+    expected = [float(v) for v in _post(service.url, invocations)["predictions"]]
+    if len(v2) != len(expected) or any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(v2, expected, strict=True)):
+        raise RuntimeError(f"V2 binary answers differ from /invocations: {v2[:3]}... vs {expected[:3]}...")
+    bench.say(f"  V2 binary and /invocations answer the same {len(v2)} predictions")
 
 
 def pyfunc_classifier(bench: Bench, mlflow_url: str, demo: dict[str, str]) -> None:

@@ -43,7 +43,11 @@ class Target:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}{self.path}"
+        return self.endpoint()
+
+    def endpoint(self, route: str = "") -> str:
+        """Where a body is POSTed: its own route on this server (V2 beside /invocations), else the server's."""
+        return f"http://{HOST}:{self.port}{route or self.path}"
 
     def rss_per_worker_mb(self) -> list[float]:
         return sorted(rss_mb(pid) for pid in workers(self.process.pid))

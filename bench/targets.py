@@ -5,6 +5,10 @@ as not measured, with the reason, never as met.
 Single rows are judged on the service as `make demo` runs it (`service-demo`: Redis cache on, so a fixed body is
 a cache hit); 1000-row batches on the service with the cache off (`service`), so a batch is computed, not read
 back from Redis. Each worker count of the run is judged on its own: peers at the same workers.
+
+Issue 22's ("Performance target"): 1000-row batches over V2 with a binary tensor (`service-v2-binary`) at >= 3x
+the rows/s of the same batches over JSON `/invocations` (`service`), and ahead of MLServer's V2 (JSON: it has no
+binary extension over REST), all three in the same `v2_batch_1000_w<N>` runs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 DEMO, COMPUTED, CONSTANT, MLFLOW, MLSERVER = "service-demo", "service", "constant", "mlflow", "mlserver-sklearn"
+V2_BINARY = "service-v2-binary"  # the service (cache off) at its V2 infer route, one binary FP64 tensor
 PEER_NAMES = (MLFLOW, "mlserver-sklearn", "mlserver-mlflow", "bentoml", "litserve")
 
 Summary = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -70,6 +75,8 @@ def evaluate(summary: Summary, servers: Mapping[str, Any], unavailable: Mapping[
     for w in worker_counts(summary):
         out += _single_row(summary, f"single_row_w{w}", w, gone)
         out += _batches(summary, f"batch_1000_w{w}", w, gone)
+    for w in sorted(int(k.rsplit("_w", 1)[1]) for k in summary if k.startswith("v2_batch_1000_w")):
+        out += _v2(summary, f"v2_batch_1000_w{w}", w, gone)
     out += _nothing_lost(summary, servers, gone)
     return [v.as_dict() for v in out]
 
@@ -111,6 +118,21 @@ def _batches(summary: Summary, scenario: str, w: int, gone: Mapping[str, str]) -
               _missing(gone, COMPUTED, MLFLOW) if svc is None or mlf is None
               else f"{x:.1f}x ({svc['rows_per_s']:,.0f} vs {mlf['rows_per_s']:,.0f} rows/s)"),
         _ahead(summary, scenario, COMPUTED, "rows_per_s", f"ahead of every peer on 1000-row batches, {_at(w)}", gone),
+    ]  # fmt: skip
+
+
+def _v2(summary: Summary, scenario: str, w: int, gone: Mapping[str, str]) -> list[Verdict]:
+    binary, invocations, ml = (_row(summary, scenario, n) for n in (V2_BINARY, COMPUTED, MLSERVER))
+    x, ml_x = _ratio(binary, invocations, "rows_per_s"), _ratio(binary, ml, "rows_per_s")
+    ahead = judge(f"1000-row batches, V2 binary vs MLServer's V2 (JSON), {_at(w)}", "> 1x rows/s", ml_x, 1,
+                  _missing(gone, V2_BINARY, MLSERVER) if binary is None or ml is None
+                  else f"{ml_x:.1f}x ({binary['rows_per_s']:,.0f} vs {ml['rows_per_s']:,.0f} rows/s)")  # fmt: skip
+    return [
+        judge(f"1000-row batches, V2 binary vs JSON /invocations, {_at(w)}", ">= 3x rows/s", x, 3,
+              _missing(gone, V2_BINARY, COMPUTED) if binary is None or invocations is None
+              else f"{x:.1f}x ({binary['rows_per_s']:,.0f} vs {invocations['rows_per_s']:,.0f} rows/s)"),
+        # Ahead means strictly more: a tie is not ahead.
+        Verdict(ahead.name, ahead.goal, ahead.measured, ahead.value, 1, False, None if ml_x is None else ml_x > 1),
     ]  # fmt: skip
 
 
