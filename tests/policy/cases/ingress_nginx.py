@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.policy.cases.common import Case
+from tests.policy.cases.common import fails, table
 from tests.policy.cases.kubernetes_resources import INGRESS, INGRESS_T, RELEASE_T
-from tests.policy.support import DELETE, changed
+from tests.policy.support import DELETE
 
 NLB = "service.beta.kubernetes.io/aws-load-balancer-"
 NLB_ANNOTATIONS = {
@@ -37,10 +37,9 @@ INGRESS_NGINX = {
 SERVICE = "values.controller.service"
 
 
-def _annotations(**changes: str | None) -> dict[str, object]:
-    """INGRESS_NGINX with NLB annotations changed (None drops one); their names hold dots `changed` splits on."""
-    annotations = NLB_ANNOTATIONS | {NLB + k.replace("_", "-"): v for k, v in changes.items()}
-    return changed(INGRESS_NGINX, {f"{SERVICE}.annotations": {k: v for k, v in annotations.items() if v is not None}})
+def annotation(key: str) -> tuple[str, ...]:
+    """The path of one NLB annotation of the controller's Service (its key holds dots)."""
+    return ("values", "controller", "service", "annotations", NLB + key)
 
 
 TLS = "kubernetes-helm-release-enable-nginx-nlb-tls"
@@ -49,47 +48,51 @@ SNIPPETS = "kubernetes-helm-release-disallow-nginx-snippet-annotations"
 INGRESS_SNIPPETS = "kubernetes-networking-ingress-disallow-snippet-annotations"
 
 CASES = [
-    Case(TLS, RELEASE_T, INGRESS_NGINX),
-    Case(TLS, RELEASE_T, _annotations(ssl_cert=None), f"{NLB}ssl-cert must name", id="no-certificate"),
-    Case(TLS, RELEASE_T, _annotations(ssl_ports="8443"), "ssl-ports must include 443", id="no-443"),
-    Case(
-        TLS,
+    *table(
         RELEASE_T,
-        _annotations(ssl_negotiation_policy="ELBSecurityPolicy-2016-08"),
-        "must be a TLS 1.3 policy",
-        id="old-policy",
+        INGRESS_NGINX,
+        {
+            TLS: [
+                fails(annotation("ssl-cert"), DELETE, f"{NLB}ssl-cert must name", id="no-certificate"),
+                fails(annotation("ssl-ports"), "8443", "ssl-ports must include 443", id="no-443"),
+                fails(
+                    annotation("ssl-negotiation-policy"),
+                    "ELBSecurityPolicy-2016-08",
+                    "must be a TLS 1.3 policy",
+                    id="old-policy",
+                ),
+                fails(f"{SERVICE}.enableHttp", DELETE, "enableHttp must be false"),
+            ],
+            RANGES: [
+                fails(f"{SERVICE}.loadBalancerSourceRanges", [], "loadBalancerSourceRanges must list"),
+                fails(annotation("attributes"), DELETE, "must set access_logs.s3.enabled=true", id="no-logs"),
+            ],
+            SNIPPETS: [
+                fails(
+                    "values.controller.allowSnippetAnnotations",
+                    True,
+                    "controller.allowSnippetAnnotations must be false",
+                ),
+                fails(
+                    "values.controller.config",
+                    {"allow-snippet-annotations": "true"},
+                    "allow-snippet-annotations must be 'false'",
+                    id="config",
+                ),
+            ],
+        },
     ),
-    Case(TLS, RELEASE_T, changed(INGRESS_NGINX, {f"{SERVICE}.enableHttp": DELETE}), "enableHttp must be false"),
-    Case(RANGES, RELEASE_T, INGRESS_NGINX),
-    Case(
-        RANGES,
-        RELEASE_T,
-        changed(INGRESS_NGINX, {f"{SERVICE}.loadBalancerSourceRanges": []}),
-        "loadBalancerSourceRanges must list",
-    ),
-    Case(RANGES, RELEASE_T, _annotations(attributes=None), "must set access_logs.s3.enabled=true", id="no-logs"),
-    Case(SNIPPETS, RELEASE_T, INGRESS_NGINX),
-    Case(
-        SNIPPETS,
-        RELEASE_T,
-        changed(INGRESS_NGINX, {"values.controller.allowSnippetAnnotations": True}),
-        "controller.allowSnippetAnnotations must be false",
-    ),
-    Case(
-        SNIPPETS,
-        RELEASE_T,
-        changed(INGRESS_NGINX, {"values.controller.config": {"allow-snippet-annotations": "true"}}),
-        "allow-snippet-annotations must be 'false'",
-        id="config",
-    ),
-    Case(INGRESS_SNIPPETS, INGRESS_T, INGRESS),
-    Case(
-        INGRESS_SNIPPETS,
+    *table(
         INGRESS_T,
-        changed(
-            INGRESS,
-            {"metadata.annotations": {"nginx.ingress.kubernetes.io/configuration-snippet": "return 200;"}},
-        ),
-        "configuration-snippet must not be set",
+        INGRESS,
+        {
+            INGRESS_SNIPPETS: [
+                fails(
+                    ("metadata", "annotations", "nginx.ingress.kubernetes.io/configuration-snippet"),
+                    "return 200;",
+                    "configuration-snippet must not be set",
+                ),
+            ],
+        },
     ),
 ]
