@@ -40,7 +40,9 @@ def directory_digest(path: Path) -> str:
     return f"sha256:{outer.hexdigest()}"
 
 
-def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[str, Any]:
+def contract(
+    signature: ModelSignature, output_shape: tuple[int, ...], *, frame_outputs: bool = False
+) -> dict[str, Any]:
     """The contract as the service computes it (service/core/refs.py `contract`, kept equal by
     tests/training/test_seal_contract.py): the inputs in signature order (named columns, or the one tensor as
     `tensor <dtype> [shape]`), one row's output shape, and `output_type` when the outputs are not numbers (a
@@ -54,7 +56,7 @@ def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[s
     else:
         described = [{"name": spec.name, "type": getattr(spec.type, "name", str(spec.type))} for spec in inputs.inputs]
     terms: dict[str, Any] = {"inputs": described, "output_shape": list(output_shape)}
-    kind = signature_output_type(signature)
+    kind = signature_output_type(signature, frame_outputs=frame_outputs)
     if kind == "record":
         terms["output_shape"] = []  # one record per row
         terms["output_type"] = kind
@@ -71,17 +73,18 @@ def contract(signature: ModelSignature, output_shape: tuple[int, ...]) -> dict[s
 _FIELD_KINDS = {"string": "string", "boolean": "boolean"}
 
 
-def signature_output_type(signature: ModelSignature) -> str:
+def signature_output_type(signature: ModelSignature, *, frame_outputs: bool = False) -> str:
     """The outputs' type ("string", "boolean", "record" or "number") as the signature declares it
-    (infer_signature records string labels as a `str` tensor, a DataFrame's outputs as named columns: the
-    service renders a DataFrame of several columns as one record per row)."""
+    (infer_signature records string labels as a `str` tensor, a DataFrame's outputs as named columns). Only a
+    model that can return a DataFrame (`frame_outputs`: a PythonModel) answers records, one per row; a
+    scikit-learn classifier's `predict_proba` returns an array even when its signature names the classes."""
     outputs = signature.outputs
     if outputs is None:
         return "number"
     if outputs.is_tensor_spec():
         kinds = {spec.type.kind for spec in outputs.inputs}
         return "string" if kinds <= {"U", "S", "O"} else "boolean" if kinds == {"b"} else "number"
-    if len(outputs.inputs) > 1 and all(spec.name for spec in outputs.inputs):
+    if frame_outputs and len(outputs.inputs) > 1 and all(spec.name for spec in outputs.inputs):
         return "record"
     names = {getattr(spec.type, "name", str(spec.type)) for spec in outputs.inputs}
     return "string" if names == {"string"} else "boolean" if names == {"boolean"} else "number"
@@ -97,6 +100,15 @@ def signature_output_shape(signature: ModelSignature) -> tuple[int, ...]:
     return () if len(outputs.inputs) == 1 else (len(outputs.inputs),)
 
 
+def contract_of(meta: Model, what: str) -> dict[str, Any]:
+    """The contract of a logged model (its MLmodel): from its signature, records only for a PythonModel."""
+    if meta.signature is None:
+        raise ValueError(f"{what} has no signature: the service cannot serve it")
+    pyfunc = meta.flavors.get("python_function", {})
+    frames = pyfunc.get("loader_module") == "mlflow.pyfunc.model"
+    return contract(meta.signature, signature_output_shape(meta.signature), frame_outputs=frames)
+
+
 def seal(client: MlflowClient, tracking_uri: str, name: str, version: str, terms: dict[str, Any] | None = None) -> str:
     """Record the version's digest and contract; the registered model's contract too if it has none yet.
 
@@ -109,10 +121,7 @@ def seal(client: MlflowClient, tracking_uri: str, name: str, version: str, terms
         path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
         digest = directory_digest(Path(path))
         if terms is None:
-            signature = Model.load(path).signature
-            if signature is None:
-                raise ValueError(f"{name} version {version} has no signature: the service cannot serve it")
-            terms = contract(signature, signature_output_shape(signature))
+            terms = contract_of(Model.load(path), f"{name} version {version}")
     text = json.dumps(terms, separators=(",", ":"))
     client.set_model_version_tag(name, version, DIGEST_TAG, digest)
     client.set_model_version_tag(name, version, CONTRACT_TAG, text)

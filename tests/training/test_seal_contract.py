@@ -32,5 +32,4 @@ def test_the_sealed_contract_is_the_one_the_service_computes(kind: str, tmp_path
     model = replace(model, output_shape=validate(model, probe, None))
     served = contract(model.schema, model.output_shape, model.output_kind, model.output_fields)
 
-    signature = Model.load(str(saved.path)).signature
-    assert seal.contract(signature, seal.signature_output_shape(signature)) == served
+    assert seal.contract_of(Model.load(str(saved.path)), kind) == served
