@@ -169,12 +169,16 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         )
         if cfg.cluster.preview_role_arns:
             PreviewAccess(cfg.name, opts=pulumi.ResourceOptions(providers=[cluster.provider]))
+    # Their own data subnets, or the pods' for a stack deployed before those existed (network.dataStoreSubnets).
+    data_store_subnets = (
+        network.private_subnet_ids if cfg.network.data_store_subnets == "private" else network.data_subnet_ids
+    )
     cache = Redis(
         cfg.name,
         RedisArgs(
             config=cfg.redis,
             vpc_id=network.vpc_id,
-            subnet_ids=network.data_subnet_ids,
+            subnet_ids=data_store_subnets,
             client_security_group_id=cluster.node_security_group_id,
             tags=tags,
         ),
@@ -184,7 +188,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         DatabaseArgs(
             config=cfg.database,
             vpc_id=network.vpc_id,
-            subnet_ids=network.data_subnet_ids,
+            subnet_ids=data_store_subnets,
             client_security_group_id=cluster.node_security_group_id,
             tags=tags,
         ),

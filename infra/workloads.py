@@ -224,6 +224,7 @@ class NetworkCidrs:
     vpc: pulumi.Input[str]
     private: list[pulumi.Input[str]]
     public: list[pulumi.Input[str]]
+    # Where Redis and RDS live: the data subnets, or the private ones (network.dataStoreSubnets).
     data: list[pulumi.Input[str]]
     internal_alb: list[pulumi.Input[str]]
 
@@ -233,7 +234,8 @@ def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> NetworkCidrs:
     if not cfg.network.bring_your_own:
         public, private = subnet_cidrs(cfg.network.vpc_cidr, cfg.network.az_count)
         data, internal_alb = isolated_cidrs(cfg.network)
-        return NetworkCidrs(cfg.network.vpc_cidr, list(private), list(public), list(data), list(internal_alb))
+        stores = private if cfg.network.data_store_subnets == "private" else data
+        return NetworkCidrs(cfg.network.vpc_cidr, list(private), list(public), list(stores), list(internal_alb))
     vpc = aws.ec2.get_vpc_output(id=network.vpc_id).cidr_block
 
     def cidrs(subnets: list[pulumi.Input[str]]) -> list[pulumi.Input[str]]:
@@ -243,7 +245,7 @@ def network_cidrs(cfg: PlatformConfig, network: NetworkRefs) -> NetworkCidrs:
         vpc,
         cidrs(network.private_subnet_ids),
         cidrs(network.public_subnet_ids),
-        cidrs(network.data_subnet_ids),
+        cidrs(network.private_subnet_ids if cfg.network.data_store_subnets == "private" else network.data_subnet_ids),
         cidrs(network.internal_alb_subnet_ids),
     )
 

@@ -41,6 +41,9 @@ class NetworkConfig:
     # A brought VPC's data subnets (Redis, RDS) and the subnets its internal ALBs are placed in.
     data_subnet_ids: tuple[str, ...] = ()
     internal_alb_subnet_ids: tuple[str, ...] = ()
+    # Where Redis and RDS live: their own data subnets, or the pods' private subnets - for a stack deployed before
+    # data subnets existed, whose data stores RDS and ElastiCache cannot move in place (docs/operations.md).
+    data_store_subnets: Literal["data", "private"] = "data"
 
     @property
     def bring_your_own(self) -> bool:
@@ -113,7 +116,8 @@ def read_network(keys: Keys) -> NetworkConfig:
     )
     if vpc_id is None and (data or internal_alb):
         raise keys.fail("network.vpcId", "set when network.dataSubnetIds or network.internalAlbSubnetIds is set")
-    if vpc_id is not None and len(data) < 2:
+    placement = keys.choice("network.dataStoreSubnets", ("data", "private"))
+    if vpc_id is not None and placement == "data" and len(data) < 2:
         # RDS and ElastiCache subnet groups span at least two AZs; sharing the pods' subnets would let every pod's
         # address through the rules that admit Redis and RDS.
         raise keys.fail(
@@ -164,4 +168,5 @@ def read_network(keys: Keys) -> NetworkConfig:
         internal_alb_subnet_prefix_length=alb_prefix,
         data_subnet_ids=data,
         internal_alb_subnet_ids=internal_alb,
+        data_store_subnets="private" if placement == "private" else "data",
     )

@@ -253,3 +253,24 @@ def test_a_two_zone_region_holds_dev_and_refuses_a_three_zone_stack() -> None:
     assert sorted(s.inputs["availabilityZoneId"] for s in private) == ["use1-az1", "use1-az2"]
     with pytest.raises(ConfigError, match=r"platform:network.azCount is 3, but the region has only 2 zones"):
         run_stack("prod", zones=TWO_ZONE_REGION)
+
+
+def test_a_stack_deployed_before_data_subnets_keeps_its_data_stores_where_they_are() -> None:
+    """`network.dataStoreSubnets: private` keeps Redis's and RDS's subnet groups on the private subnets, and the
+    rules that reach them on those subnets' CIDRs: RDS cannot move an instance to another subnet group of the same
+    VPC (RDS API ModifyDBInstance, InvalidVPCNetworkStateFault) and a subnet group cannot drop a subnet in use
+    (ModifyDBSubnetGroup, SubnetAlreadyInUse; ElastiCache ModifyCacheSubnetGroup, SubnetInUse), so an older
+    stack's next `up` must not change either."""
+    moved, kept = run_stack("prod"), run_stack("prod", {"platform:network.dataStoreSubnets": "private"})
+    for recording, kind in ((moved, "data"), (kept, "private")):
+        wanted = sorted(s.id for s in recording.find(SUBNET) if re.search(rf"-{kind}-\d+$", s.name))
+        groups = [
+            *recording.find("aws:rds/subnetGroup:SubnetGroup"),
+            *recording.find("aws:elasticache/subnetGroup:SubnetGroup"),
+        ]
+        assert len(groups) == 2 and all(sorted(g.inputs["subnetIds"]) == wanted for g in groups), kind
+        cidrs = {s.inputs["cidrBlock"] for s in recording.find(SUBNET) if s.id in wanted}
+        exported = recording.exports["dataSubnetCidrs"]
+        assert set(exported) == cidrs, kind
+    with pytest.raises(ConfigError, match=r"platform:network\.dataStoreSubnets must be one of 'data', 'private'"):
+        run_stack("prod", {"platform:network.dataStoreSubnets": "pods"})
