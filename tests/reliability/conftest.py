@@ -262,10 +262,18 @@ def serving_registered(
         yield service
 
 
-def busiest_worker(service: Service, pids: set[int]) -> tuple[int, int]:
-    """The worker holding the most client connections, and how many: a victim holding none would prove nothing."""
-    victim = max(pids, key=service.connections)
-    return victim, service.connections(victim)
+def busiest_worker(service: Service, pids: set[int], within_s: float = 5.0) -> tuple[int, int]:
+    """The worker holding the most client connections, and how many: a victim holding none would prove nothing.
+
+    Counted from one sample of every worker, sampled again until one holds a connection (or `within_s` passes):
+    with a connection per request, each lives well under a millisecond, so one look may find them all closed."""
+    deadline = time.monotonic() + within_s
+    while True:
+        counts = {pid: service.connections(pid) for pid in pids}
+        victim = max(counts, key=counts.__getitem__)
+        if counts[victim] > 0 or time.monotonic() >= deadline:
+            return victim, counts[victim]
+        time.sleep(0.005)
 
 
 def rss_kb(pid: int) -> int:
