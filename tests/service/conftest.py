@@ -34,6 +34,27 @@ from training.seal import contract, seal
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1"]
 
 
+def loaded_linear_model(directory: Path, diabetes: tuple[pd.DataFrame, pd.Series], ref: Any) -> Any:
+    """The diabetes LinearRegression saved under `directory`, loaded and vetted as the service loads a version
+    (`ref`: its VersionRef), for tests that drive the data plane or the fast lane without a registry."""
+    from dataclasses import replace
+
+    from service.core.loader import open_model, validate
+
+    features, target = diabetes
+    estimator = LinearRegression().fit(features, target)
+    path = directory / "model"
+    mlflow.sklearn.save_model(
+        estimator,
+        str(path),
+        signature=infer_signature(features, estimator.predict(features)),
+        input_example=features.head(3),
+        pip_requirements=PIP_REQUIREMENTS,
+    )
+    loaded, probe = open_model(path, ref, "production", time.monotonic())
+    return replace(loaded, output_shape=validate(loaded, probe, None))
+
+
 @pytest.fixture(scope="session")
 def diabetes() -> tuple[pd.DataFrame, pd.Series]:
     features, target = load_diabetes(return_X_y=True, as_frame=True)

@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
-import mlflow.sklearn
 import pandas as pd
 import pytest
-from mlflow.models import infer_signature
-from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
 from service.core.errors import ModelNotReady, PayloadTooLarge, SchemaMismatch, UnsupportedMediaType
-from service.core.loader import LoadedModel, open_model, validate
+from service.core.loader import LoadedModel
 from service.core.refs import VersionRef
 from service.dataplane import DataPlane, error_reply
 from service.settings import Settings
-from tests.service.conftest import PIP_REQUIREMENTS
+from tests.service.conftest import loaded_linear_model
 
 pytestmark = pytest.mark.anyio
 
@@ -38,18 +33,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory, diabetes: tuple[pd.DataFrame, pd.Series]) -> LoadedModel:
-    features, target = diabetes
-    estimator = LinearRegression().fit(features, target)
-    path = tmp_path_factory.mktemp("dataplane") / "model"
-    mlflow.sklearn.save_model(
-        estimator,
-        str(path),
-        signature=infer_signature(features, estimator.predict(features)),
-        input_example=features.head(3),
-        pip_requirements=PIP_REQUIREMENTS,
-    )
-    loaded, probe = open_model(path, VersionRef("plane", "3", None), "production", time.monotonic())
-    return replace(loaded, output_shape=validate(loaded, probe, None))
+    return loaded_linear_model(tmp_path_factory.mktemp("dataplane"), diabetes, VersionRef("plane", "3", None))
 
 
 def plane_for(tmp_path: Path, model: LoadedModel | None, **settings: object) -> DataPlane:

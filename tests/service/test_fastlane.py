@@ -9,26 +9,21 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import mlflow.sklearn
 import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from mlflow.models import infer_signature
-from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
-from service.core.loader import LoadedModel, open_model, validate
+from service.core.loader import LoadedModel
 from service.core.refs import VersionRef
 from service.settings import Settings
-from tests.service.conftest import PIP_REQUIREMENTS
+from tests.service.conftest import loaded_linear_model
 
 MAX_BODY = 8192
 MAX_ROWS = 20
@@ -36,18 +31,7 @@ MAX_ROWS = 20
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory, diabetes: tuple[pd.DataFrame, pd.Series]) -> LoadedModel:
-    features, target = diabetes
-    estimator = LinearRegression().fit(features, target)
-    path = tmp_path_factory.mktemp("fastlane") / "model"
-    mlflow.sklearn.save_model(
-        estimator,
-        str(path),
-        signature=infer_signature(features, estimator.predict(features)),
-        input_example=features.head(3),
-        pip_requirements=PIP_REQUIREMENTS,
-    )
-    loaded, probe = open_model(path, VersionRef("lane", "7", None), "production", time.monotonic())
-    return replace(loaded, output_shape=validate(loaded, probe, None))
+    return loaded_linear_model(tmp_path_factory.mktemp("fastlane"), diabetes, VersionRef("lane", "7", None))
 
 
 def app_for(model: LoadedModel | None, tmp_path: Path, fast_lane: bool) -> FastAPI:
