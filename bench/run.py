@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
-import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +43,7 @@ from bench.peers import PEERS, PeerUnavailable, start_peer
 from bench.peers import body as peer_body
 from bench.peers import predictions as answer_values
 from bench.servers import Target, start_constant, start_mlflow_serve, start_service
+from bench.summary import machine_facts, summarise, system_cpu, system_cpu_since
 from bench.targets import MLSERVER, V2_BINARY, evaluate
 from bench.v2 import write_binary_body
 from local.processes import StartError
@@ -107,7 +105,7 @@ class Bench:
 
     def load(self, scenario: str, target: str, body: Body, connections: int, duration_s: float, round_no: int) -> None:
         t = self.targets[self.aliases.get(target, target)]
-        before = _system_cpu()
+        before = system_cpu()
         result = run_wrk(
             t.endpoint(body.route),
             body,
@@ -118,7 +116,7 @@ class Bench:
             round_no=round_no,
             pids=[t.process.pid],
         )
-        result.extra["system_cpu_percent"] = round(_system_cpu_since(before), 1)
+        result.extra["system_cpu_percent"] = round(system_cpu_since(before), 1)
         # The server's own CPU seconds over the run: a ratio of work per request that a busy machine leaves intact.
         result.extra["server_cpu_s"] = round(result.cpu_percent / 100 * result.duration_s, 2)
         result.extra["loadavg_1m"] = round(os.getloadavg()[0], 2)
@@ -162,7 +160,7 @@ def run(plan: Plan, out_dir: Path = RESULTS, state_dir: Path | None = None, say:
     state = state_dir or Path(tempfile.mkdtemp(prefix="bench-"))
     bench = Bench(plan, state, say)
     started = datetime.now(UTC)
-    machine = _machine()
+    machine = machine_facts()
     stack = None
     onnx: dict[str, Any] = {}
     incomplete = ""
@@ -464,78 +462,6 @@ def _fixed_body(state: Path, name: str, rows: int) -> Body:
     """`rows` rows of the diabetes data as MLflow's dataframe_split."""
     payload = {"dataframe_split": {"columns": list(_features()), "data": _diabetes_rows(rows)}}
     return Body(rows=rows, path=write_body(state / f"{name}.json", payload))
-
-
-# --------------------------------------------------------------------------------------- results
-
-
-def summarise(runs: list[LoadResult]) -> dict[str, dict[str, Any]]:
-    """Per scenario and target (and clients, for the sweep): medians over the rounds, errors summed."""
-    groups: dict[tuple[str, str, int], list[LoadResult]] = {}
-    for r in runs:
-        groups.setdefault((r.scenario, r.target, r.connections), []).append(r)
-    out: dict[str, dict[str, Any]] = {}
-    for (scenario, target, connections), rs in groups.items():
-        key = f"{target}@{connections}" if scenario == "sweep" else target
-        out.setdefault(scenario, {})[key] = {
-            "connections": connections,
-            "rounds": len(rs),
-            "rps": _median([r.rps for r in rs]),
-            "rows_per_s": _median([r.rows_per_s for r in rs]),
-            "p50_ms": _median([r.latency_ms["p50"] for r in rs]),
-            "p95_ms": _median([r.latency_ms["p95"] for r in rs]),
-            "p99_ms": _median([r.latency_ms["p99"] for r in rs]),
-            "errors": sum(r.error_count for r in rs),
-            "requests": sum(r.requests for r in rs),
-            "cpu_percent": _median([r.cpu_percent for r in rs]),
-            # Requests per second per core the server actually used: what survives a busy machine, for sizing.
-            "rps_per_core": _median([r.rps / (r.cpu_percent / 100) for r in rs])
-            if all(r.cpu_percent for r in rs)
-            else 0,
-            "rps_spread": [min(r.rps for r in rs), max(r.rps for r in rs)],
-        }
-    return out
-
-
-def _median(values: list[float]) -> float:
-    return round(statistics.median(values), 3)
-
-
-def _machine() -> dict[str, Any]:
-    model = ""
-    try:
-        model = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if "model name" in ln
-            ),
-            "",
-        )
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-        "load_generator": "wrk (bench/post.lua), loopback, on the same cores as the targets",
-    }
-
-
-def _system_cpu() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields), idle
-
-
-def _system_cpu_since(before: tuple[int, int]) -> float:
-    """Busy share of all cores since `before`, in % of one core (so 200 % is two cores fully busy)."""
-    total, idle = _system_cpu()
-    dt = total - before[0]
-    return 0.0 if dt <= 0 else (dt - (idle - before[1])) / dt * 100 * (os.cpu_count() or 1)
 
 
 def _onnx_micro(say: Say) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import report
-from bench.run import summarise
+from bench.summary import summarise
 from bench.targets import evaluate
 from tests.bench.test_targets import SERVERS, runs
 

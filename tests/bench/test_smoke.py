@@ -14,7 +14,7 @@ import pytest
 
 from bench import report
 from bench.load import LoadResult
-from bench.run import summarise
+from bench.summary import summarise
 from local import processes
 
 REPO = Path(__file__).resolve().parents[2]

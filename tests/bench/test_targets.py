@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.load import LoadResult
-from bench.run import summarise
+from bench.summary import summarise
 from bench.targets import evaluate
 
 PEERS = {"mlflow": 100.0, "mlserver-sklearn": 1000.0, "mlserver-mlflow": 500.0, "bentoml": 800.0, "litserve": 900.0}

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from bench.load import Body, LoadResult
-from bench.run import _diabetes_rows, summarise
+from bench.run import _diabetes_rows
+from bench.summary import summarise
 from bench.targets import evaluate
 from bench.v2 import HEADER, binary_body, write_binary_body
 from service.core.errors import MalformedBody
