@@ -212,7 +212,7 @@ class DataPlane:
                 return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
 
         served = await self.variants.serve(choice, rows, run)
-        self.metrics.predicted[endpoint].inc(len(rows))
+        self.metrics.tally.inc(self.metrics.predicted[endpoint], len(rows))
         return served
 
     # ------------------------------------------------------------------------------------------ operations

