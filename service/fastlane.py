@@ -3,7 +3,7 @@
 FastAPI's routing, dependency resolution and request and response objects cost more per request than a one-row
 prediction does (issue 18 measured ~80 % of each request outside the model and the HTTP server). This plain ASGI
 handler reads the body, calls the same data plane methods as the FastAPI routes (service/routes/predict.py), maps
-errors with the same `error_reply` and sends the same Starlette response, so statuses, bodies and headers are
+errors with the same `error_reply` and sends what the same Starlette response sends, so statuses, bodies and headers are
 byte for byte those of the routes (a test holds the two to one table of requests). It sits inside
 RequestContext (request id, model headers, access log, latency metric, the 500 answer) and sets the matched
 route in the scope as FastAPI's routing does, for the metric's route label. The routes stay declared in FastAPI:
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.errors import ServiceError
 from service.dataplane import DataPlane, Endpoint, Reply, error_reply, output_of
-from service.responses import to_response
+from service.responses import raw_headers
 from service.v2 import protocol as v2
 
 # FastAPI's `{name}` and `{version}` match one path segment each (Starlette's default `str` convertor: `[^/]+`).
@@ -59,8 +59,9 @@ class FastLane:
             endpoint, scope["route"] = lane
 
             def answer(body: bytes) -> Awaitable[Reply]:
-                output = output_of(scope.get("query_string", b"").decode("latin-1"))
-                return plane.predict(body, headers.get("content-type"), headers, endpoint, output)
+                # Only /predict has `output` (MLflow's /invocations has no such parameter: the route ignores it).
+                query = scope.get("query_string", b"").decode("latin-1") if endpoint == "predict" else ""
+                return plane.predict(body, headers.get("content-type"), headers, endpoint, output_of(query))
         elif v2_match is not None and self.v2_routes is not None:
             name, version = v2_match["name"], v2_match["version"]
             scope["route"] = self.v2_routes[version is not None]
@@ -77,7 +78,9 @@ class FastLane:
             reply = await answer(body)
         except ServiceError as error:
             reply = error_reply(error, path)
-        await to_response(reply)(scope, receive, send)
+        # What a Starlette Response of the reply sends (service/responses.py), without making one.
+        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers(reply)})
+        await send({"type": "http.response.body", "body": reply.body})
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -37,12 +37,17 @@ PIP_REQUIREMENTS = ["scikit-learn==1.9.1"]
 def loaded_linear_model(directory: Path, diabetes: tuple[pd.DataFrame, pd.Series], ref: Any) -> Any:
     """The diabetes LinearRegression saved under `directory`, loaded and vetted as the service loads a version
     (`ref`: its VersionRef), for tests that drive the data plane or the fast lane without a registry."""
+    features, target = diabetes
+    return loaded_sklearn_model(directory, LinearRegression().fit(features, target), features, ref)
+
+
+def loaded_sklearn_model(directory: Path, estimator: Any, features: pd.DataFrame, ref: Any) -> Any:
+    """A fitted scikit-learn estimator saved under `directory` with a signature inferred from `features`, loaded
+    and vetted as the service loads a version (a classifier gets its `output=proba` predictor)."""
     from dataclasses import replace
 
     from service.core.loader import open_model, validate
 
-    features, target = diabetes
-    estimator = LinearRegression().fit(features, target)
     path = directory / "model"
     mlflow.sklearn.save_model(
         estimator,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from service.core import fastdecode, validation
@@ -158,3 +159,14 @@ def test_other_content_types_are_left_to_the_validating_path(
 def test_its_copies_of_the_validating_paths_constants_agree() -> None:
     assert fastdecode.FORMATS == validation.MLFLOW_FORMATS
     assert fastdecode.INT_RANGES == validation.INT_RANGES
+
+
+@pytest.mark.parametrize("literal", [b"1e400", b"-1e309", b"1" + b"0" * 309, b"1" + b"0" * 309 + b".5", b"1.8e308"])
+def test_orjson_refuses_the_numbers_a_double_cannot_hold(literal: bytes) -> None:
+    """The fast path returns orjson's floats without a finiteness check per value: orjson 3.13.0 (pinned in
+    service/requirements.txt) has no NaN or Infinity tokens and refuses a number that overflows a double, where
+    Python's json reads 1e400 as inf. An orjson that decoded it would let inf reach the model: this fails first."""
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(b"[" + literal + b"]")
+    assert orjson.loads(b"[1.7976931348623157e308, 1e-400]") == [1.7976931348623157e308, 0.0]
+    assert fastdecode.predict_matrix(b'{"inputs": [[' + literal + b", 1, 2]]}", FLOATS, MAX_ROWS) is None
