@@ -193,7 +193,7 @@ def evaluate(window: Matrix, reference: Reference) -> WindowResult:
     for i, f in enumerate(reference.features):
         start, stop = layout.spans[i]
         features[f.name] = FeatureDrift(
-            psi=float(np.sum(terms[start:stop])),
+            psi=float(terms[start:stop].sum()),
             out_of_range_ratio=int(outside[i]) / n,
             mean=float(means[i]),
             std=float(stds[i]),

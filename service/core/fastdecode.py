@@ -21,6 +21,7 @@ So this module never decides an error, and what it returns is the matrix the val
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -44,7 +45,7 @@ def predict_matrix(body: bytes, schema: InputSchema, max_rows: int) -> Matrix | 
         return None
     ((key, rows),) = payload.items()
     if key == "inputs":
-        return _positional(rows, schema, max_rows, body)
+        return _positional(rows, schema, max_rows, body, quotes=2)
     if key == "instances":
         return _records(rows, schema, max_rows, body, strict=True)
     return None
@@ -69,7 +70,9 @@ def invocations_matrix(body: bytes, content_type: str | None, schema: InputSchem
         columns = value.get("columns")
         if type(columns) is not list or tuple(columns) != schema.names:
             return None
-        return _positional(value.get("data"), schema, max_rows, body)
+        # The quote characters of the three keys and of the column names (an escaped quote in a name is one more).
+        quotes = 6 + sum(2 + name.count('"') for name in columns)
+        return _positional(value.get("data"), schema, max_rows, body, quotes)
     return _records(value, schema, max_rows, body, strict=False)
 
 
@@ -82,10 +85,30 @@ def _loads(body: bytes, schema: InputSchema) -> Any:
         return None
 
 
-def _positional(rows: Any, schema: InputSchema, max_rows: int, body: bytes) -> Matrix | None:
+def _positional(rows: Any, schema: InputSchema, max_rows: int, body: bytes, quotes: int) -> Matrix | None:
+    """Positional rows. `quotes`: how many quote characters the body holds when its only strings are its keys
+    and column names; then no value is a string or an object, and a float schema's rows go by `_floats`."""
     if type(rows) is not list or not 0 < len(rows) <= max_rows:
         return None
+    if not schema.integer_columns and body.count(b'"') == quotes:
+        return _floats(rows, len(schema.columns), body)
     return _matrix(rows, schema, body)
+
+
+def _floats(rows: list[Any], width: int, body: bytes) -> Matrix | None:
+    """Rows of numbers straight into float64 (`np.fromiter`, no type inference: half the time of `np.array` on
+    1000 rows). What inference would have caught is ruled out first: no value is a string or an object (the
+    caller counted the quotes), none is true, false or null (the body has no such word), every row has `width`
+    values, and an array in place of a number makes fromiter raise."""
+    if b"true" in body or b"false" in body or b"null" in body:
+        return None
+    try:
+        if set(map(len, rows)) != {width}:
+            return None
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return flat.reshape(len(rows), width)
 
 
 def _records(rows: Any, schema: InputSchema, max_rows: int, body: bytes, *, strict: bool) -> Matrix | None:

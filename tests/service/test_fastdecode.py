@@ -24,6 +24,7 @@ from service.core.schema import Column, InputSchema
 FLOATS = InputSchema((Column("a", "double"), Column("b", "double"), Column("c", "float")))
 INTS = InputSchema((Column("n", "long"), Column("k", "integer"), Column("x", "double")))
 ONE = InputSchema((Column("a", "double"),))
+QUOTED = InputSchema((Column('say "a"', "double"), Column("b\\", "double")))  # names with a quote, a backslash
 MAX_ROWS = 1000
 JSON = "application/json"
 
@@ -40,6 +41,7 @@ WELL_FORMED: list[tuple[InputSchema, str, Any]] = [
     (ONE, "predict", {"inputs": [[1], [2.5]]}),
     (INTS, "predict", {"inputs": [[2**53, -(2**31), 5], [-(2**53), 2**31 - 1, 0]]}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": BIG}}),
+    (QUOTED, "invocations", {"dataframe_split": {"columns": list(QUOTED.names), "data": [[1, 2.5], [-0.0, 2**64]]}}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": 1, "b": 2.5, "c": 3, "extra": "ignored"}]}),
     (FLOATS, "invocations", {"instances": [{"a": 1, "b": 2.5, "c": 3}], "params": None}),
     (FLOATS, "invocations", {"inputs": [{"c": -1, "b": 2.5, "a": 3}]}),
@@ -58,6 +60,9 @@ UNUSUAL: list[tuple[InputSchema, str, Any]] = [
     (FLOATS, "predict", {"inputs": [[1, 2, 3], [1, 2]]}),
     (FLOATS, "predict", {"inputs": [[1, 2, 3, 4]]}),
     (FLOATS, "predict", {"inputs": [[1, [2], 3]]}),
+    (FLOATS, "predict", {"inputs": [[1, {"x": 2}, 3]]}),
+    (FLOATS, "predict", {"inputs": [[1, 2, 3], [4, 5, 6, 7], [8, 9]]}),
+    (FLOATS, "predict", {"inputs": ["abc"]}),
     (FLOATS, "predict", {"inputs": [[[1, 2, 3]]]}),
     (FLOATS, "predict", {"inputs": [{"a": 1, "b": 2, "c": 3}]}),
     (FLOATS, "predict", {"inputs": [1, 2, 3]}),
@@ -84,6 +89,12 @@ UNUSUAL: list[tuple[InputSchema, str, Any]] = [
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["c", "b", "a"], "data": [[1, 2, 3]]}}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2]]}}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": []}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, None, 3]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, {"x": 2}, 3]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, [2], 3]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3], 4]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3], [4, 5]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2], [3, 4, 5, 6]]}}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": 1, "b": 2}]}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": "1.5", "b": 2, "c": 3}]}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": True, "b": 2, "c": 3}]}),
