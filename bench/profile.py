@@ -2,12 +2,13 @@
 
 The local stack comes up on free ports (MLflow, Redis, as `make bench` brings it), then for each path the service
 starts with one worker as the bench starts it (bench/servers.py), takes a short warm-up, and is driven by wrk on
-loopback for `--duration` seconds while `py-spy record --format raw` samples its worker (its running threads only:
-the event loop waiting for the network is not counted). Each sampled stack is given to one stage by its
-innermost frame that belongs to a stage (STAGES, in that order of precedence from the leaf up); what is left is
-the HTTP server and event loop (uvicorn, asyncio, Starlette's response) when one of their frames is on the
-stack. Per path it prints the requests/s seen under the profiler and each stage's share, and writes both, with
-the raw stacks, under `--out`.
+loopback for `--duration` seconds while `py-spy record --format raw` samples its worker: its running threads (a
+thread in a system call counts, the event loop waiting for the network does not), or with `--gil` only the thread
+holding the GIL, which is what bounds a worker's Python throughput when batches run in worker threads. Each
+sampled stack is given to one stage (`stage_of`: BOOKKEEPING wherever it is on the stack, else the innermost
+frame of WORK); `http` is uvicorn, asyncio, Starlette and FastAPI, the socket writes included. Per path it
+prints the requests/s seen under the profiler and each stage's share, and writes both, with the raw stacks,
+under `--out`.
 
 Paths (PATHS): the single row of the bench's `single_row` scenario (dataframe_split on /invocations) as `make demo`
 runs the service (cache on, auto) and with the cache off, the same row on /predict, the 1000-row body of
@@ -60,7 +61,7 @@ WORK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 
 @dataclass(frozen=True)
-class Path_:
+class ProfiledPath:
     """One profiled path: the service's settings, the body and how many clients send it."""
 
     settings: str  # "demo" (cache on, as make demo) or "off" (cache off)
@@ -71,12 +72,12 @@ class Path_:
 
 
 PATHS = {
-    "single-demo": Path_("demo", 1, "/invocations", "dataframe_split", 16),
-    "single-nocache": Path_("off", 1, "/invocations", "dataframe_split", 16),
-    "predict-demo": Path_("demo", 1, "/predict", "inputs", 16),
-    "predict-nocache": Path_("off", 1, "/predict", "inputs", 16),
-    "batch-1000": Path_("off", 1000, "/invocations", "dataframe_split", 4),
-    "v2-binary-1000": Path_("off", 1000, f"/v2/models/{LINEAR_NAME}/infer", "v2-binary", 4),
+    "single-demo": ProfiledPath("demo", 1, "/invocations", "dataframe_split", 16),
+    "single-nocache": ProfiledPath("off", 1, "/invocations", "dataframe_split", 16),
+    "predict-demo": ProfiledPath("demo", 1, "/predict", "inputs", 16),
+    "predict-nocache": ProfiledPath("off", 1, "/predict", "inputs", 16),
+    "batch-1000": ProfiledPath("off", 1000, "/invocations", "dataframe_split", 4),
+    "v2-binary-1000": ProfiledPath("off", 1000, f"/v2/models/{LINEAR_NAME}/infer", "v2-binary", 4),
 }
 
 
@@ -105,7 +106,7 @@ def shares(raw: str) -> tuple[dict[str, float], int]:
     return {k: round(v / total, 3) for k, v in counts.most_common()} if total else {}, total
 
 
-def body_for(path: Path_, out: Path, name: str) -> Body:
+def body_for(path: ProfiledPath, out: Path, name: str) -> Body:
     rows = _diabetes_rows(path.rows)
     if path.kind == "v2-binary":
         return write_binary_body(out / f"{name}.bin", rows, path.route)
@@ -116,7 +117,7 @@ def body_for(path: Path_, out: Path, name: str) -> Body:
 
 
 def profile(
-    target: Target, name: str, path: Path_, out: Path, duration_s: float, rate: int, gil: bool = False
+    target: Target, name: str, path: ProfiledPath, out: Path, duration_s: float, rate: int, gil: bool = False
 ) -> dict[str, Any]:
     """wrk against `target` for `duration_s` while py-spy samples its one worker; the shares by stage. `gil`: only
     the thread holding the GIL is sampled (where Python time goes when batches run in worker threads)."""
@@ -175,6 +176,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load under the profiler")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, default=None, help="where the raw stacks and profile.json go")
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)")
     opts = parser.parse_args(argv)
     if unknown := [p for p in opts.paths if p not in PATHS]:
         parser.error(f"unknown paths {unknown}: choose among {', '.join(PATHS)}")
@@ -192,7 +194,7 @@ def main(argv: list[str]) -> int:
             "SERVING_CACHE_URL_FILE": str(stack.state_dir / "redis-url"),
             "SERVING_CACHE_SIGNING_KEY_FILE": str(stack.state_dir / "cache-signing-key"),
         }
-        run(opts.paths or list(PATHS), out, opts.duration, opts.rate, urls["mlflow"], cache)
+        run(opts.paths or list(PATHS), out, opts.duration, opts.rate, urls["mlflow"], cache, opts.gil)
     finally:
         stack.down()
     print(f"wrote {out / 'profile.json'} and the raw stacks beside it")

@@ -30,7 +30,6 @@ from service.core.predict import model_batcher
 from service.core.registry import ModelRegistryClient, configure_mlflow_client
 from service.core.shadow import Shadow
 from service.core.split import Split
-from service.core.telemetry import Tally
 from service.core.variants import Variants
 from service.dataplane import DataPlane, Endpoint, error_reply
 from service.fastlane import FastLane
@@ -44,7 +43,7 @@ from service.v2 import routes as v2
 
 log = logging.getLogger(__name__)
 
-TALLY_FLUSH_S = 1.0
+FLUSH_S = 1.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -141,7 +140,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 retry_max_s=settings.load_retry_max_s,
                 on_load=cache.calibrate if cache is not None else None,
             )
-            tasks.start_soon(_flush_every, plane.metrics.tally, TALLY_FLUSH_S)
+            tasks.start_soon(_flush_every, plane, FLUSH_S)
             # Until the champion's first load is done (or has failed) this worker accepts no connection, so under
             # Gunicorn requests go to the workers that have a model rather than to a 503.
             with anyio.move_on_after(settings.startup_load_timeout_s):
@@ -149,7 +148,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
             tasks.cancel_scope.cancel()
     finally:
-        plane.metrics.tally.flush()
+        plane.flush()
         if plane.batcher is not None:
             await plane.batcher.close()
         if cache is not None:
@@ -157,12 +156,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         shutil.rmtree(model_dir, ignore_errors=True)
 
 
-async def _flush_every(tally: Tally, interval_s: float) -> None:
-    """The per-request series written to the metrics files every `interval_s` (under Gunicorn another worker may
-    answer the scrape: this worker's requests reach it at most this late)."""
+async def _flush_every(plane: DataPlane, interval_s: float) -> None:
+    """What the request path holds back written every `interval_s` (under Gunicorn another worker may answer the
+    scrape: this worker's requests reach it at most this late)."""
     while True:
         await anyio.sleep(interval_s)
-        tally.flush()
+        plane.flush()
 
 
 def _variants(settings: Settings, metrics: Metrics) -> Variants:

@@ -120,7 +120,10 @@ class Metrics:
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            self.tally.flush()  # this worker's own requests up to now; the others' are at most a second old
+            # Reading this worker's own registry runs its read hooks (the tally's writes, the drift window's rows,
+            # service/core/telemetry.py) before the files are read; the other workers' are at most a second old.
+            for _ in self.registry.collect():
+                pass
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.core.loader import LoadedModel
 from service.core.schema import NUMERIC_KINDS
+from service.core.telemetry import ReadHook
 from service.core.validation import Matrix, numeric_view
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,7 @@ class DriftMonitor:
     def __init__(self, window_rows: int, threshold: float, registry: CollectorRegistry) -> None:
         self.window_rows = window_rows
         self.threshold = threshold
+        ReadHook(registry, self.fold)  # a scrape sees every window the rows held back complete
         self.metrics = DriftMetrics(registry)
         self._window: Matrix | None = None
         self._filled = 0

@@ -344,6 +344,12 @@ def test_rows_held_back_are_in_the_window_before_anything_reads_it(champion: Loa
     psi_of = [r.get_sample_value("serving_drift_psi", {"feature": "bmi"}) for r in registries]
     assert psi_of[0] is not None and psi_of[0] == psi_of[1]
 
+    scraped = CollectorRegistry()
+    monitor = DriftMonitor(window_rows=100, threshold=0.2, registry=scraped)
+    for row in rows[:100]:
+        monitor.observe(row[None, :], champion)
+    assert scraped.get_sample_value("serving_drift_windows_total") == 1, "a scrape alone folds the rows held back"
+
 
 def test_a_model_without_statistics_has_no_reference_and_drift_says_why(challenger: LoadedModel) -> None:
     monitor = DriftMonitor(window_rows=100, threshold=0.2, registry=CollectorRegistry())
