@@ -224,7 +224,7 @@ class DataPlane:
         """Write what the request path holds back for speed: the per-request series (Metrics.tally) and the rows
         not yet in the drift window. Reading the metrics registry does it too; the lifespan does it every second."""
         self.metrics.tally.flush()
-        self.drift.fold()
+        self.drift.flush()
 
     def model(self) -> LoadedModel:
         """The champion serving now; ModelNotReady (503) while none is loaded."""

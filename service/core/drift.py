@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.core.loader import LoadedModel
 from service.core.schema import NUMERIC_KINDS
-from service.core.telemetry import ReadHook
+from service.core.telemetry import ReadHook, Tally
 from service.core.validation import Matrix, numeric_view
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def evaluate(window: Matrix, reference: Reference) -> WindowResult:
     for i, f in enumerate(reference.features):
         start, stop = layout.spans[i]
         features[f.name] = FeatureDrift(
-            psi=float(terms[start:stop].sum()),
+            psi=float(np.add.reduce(terms[start:stop])),
             out_of_range_ratio=int(outside[i]) / n,
             mean=float(means[i]),
             std=float(stds[i]),
@@ -232,8 +232,12 @@ class DriftMonitor:
     def __init__(self, window_rows: int, threshold: float, registry: CollectorRegistry) -> None:
         self.window_rows = window_rows
         self.threshold = threshold
-        ReadHook(registry, self.fold)  # a scrape sees every window the rows held back complete
+        # A scrape sees every window the rows held back complete; the gauges, 2 per feature and window (a window
+        # per request at 1000 rows), are written at flushes.
+        ReadHook(registry, self.flush)
+        self._tally = Tally()
         self.metrics = DriftMetrics(registry)
+        self._gauges: dict[str, tuple[Any, Any]] = {}  # feature -> its bound PSI and out-of-range gauges
         self._window: Matrix | None = None
         self._filled = 0
         self._reference: Reference | None = None
@@ -275,6 +279,11 @@ class DriftMonitor:
         if self._pending_rows >= FOLD_ROWS:
             self.fold()
 
+    def flush(self) -> None:
+        """Fold the rows held back, then write the metrics of the windows they completed."""
+        self.fold()
+        self._tally.flush()
+
     def fold(self) -> None:
         """Copy the rows held back into the window, evaluating each window that fills."""
         pending, champion = self._pending, self._pending_for
@@ -312,10 +321,13 @@ class DriftMonitor:
         result = evaluate(window, reference)
         self._last = result
         self.windows += 1
-        self.metrics.windows.inc()
+        self._tally.inc(self.metrics.windows)
         for name, f in result.features.items():
-            self.metrics.psi.labels(name).set(f.psi)
-            self.metrics.out_of_range.labels(name).set(f.out_of_range_ratio)
+            gauges = self._gauges.get(name)
+            if gauges is None:
+                gauges = self._gauges[name] = (self.metrics.psi.labels(name), self.metrics.out_of_range.labels(name))
+            self._tally.set(gauges[0], f.psi)
+            self._tally.set(gauges[1], f.out_of_range_ratio)
         drifted = result.drifted(self.threshold)
         if drifted:
             log.warning(

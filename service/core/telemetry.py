@@ -59,6 +59,7 @@ class Tally:
         self._lock = threading.Lock()  # adds may come from worker threads; a flush swaps the pending tables
         self._counts: dict[Any, float] = {}
         self._observed: dict[Any, list[Any]] = {}  # histogram child -> [sum, per-bucket counts]
+        self._latest: dict[Any, float] = {}  # gauge child -> its last value
         if registry is not None:
             ReadHook(registry, self.flush)
 
@@ -77,12 +78,20 @@ class Tally:
             pending[0] += amount
             pending[1][bisect_left(histogram._upper_bounds, amount)] += 1
 
+    def set(self, gauge: Gauge, value: float) -> None:
+        """`gauge.set(value)` (a bound child): the last value set before a flush is written."""
+        with self._lock:
+            self._latest[gauge] = value
+
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}
             observed, self._observed = self._observed, {}
+            latest, self._latest = self._latest, {}
         for counter, amount in counts.items():
             counter.inc(amount)
+        for gauge, value in latest.items():
+            gauge.set(value)
         # A histogram child is its sum and one counter per bucket (prometheus_client's `_sum`, `_buckets`,
         # pinned in service/requirements.txt; tests/service/test_request_costs.py compares the exposition).
         for histogram, (total, buckets) in observed.items():

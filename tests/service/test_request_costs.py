@@ -8,7 +8,7 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -110,6 +110,7 @@ def test_a_tally_writes_what_the_same_calls_made_one_by_one_write() -> None:
         (
             Histogram("t_seconds", "t", ["route"], buckets=LATENCY_BUCKETS, registry=registry),
             Counter("t_rows", "rows", ["endpoint"], registry=registry),
+            Gauge("t_psi", "psi", ["feature"], registry=registry),
         )
         for registry in (direct, tallied)
     ]
@@ -120,6 +121,8 @@ def test_a_tally_writes_what_the_same_calls_made_one_by_one_write() -> None:
         series[0][1].labels(endpoint).inc(i)
         tally.observe(series[1][0].labels(route), amount)
         tally.inc(series[1][1].labels(endpoint), i)
+        series[0][2].labels(route).set(amount)
+        tally.set(series[1][2].labels(route), amount)  # the last value set is the one written
 
     def exposition(registry: CollectorRegistry) -> list[str]:
         return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
