@@ -45,7 +45,7 @@ def predict_matrix(body: bytes, schema: InputSchema, max_rows: int) -> Matrix | 
         return None
     ((key, rows),) = payload.items()
     if key == "inputs":
-        return _positional(rows, schema, max_rows, body, quotes=2)
+        return _positional(rows, schema, max_rows, body, ("inputs",))
     if key == "instances":
         return _records(rows, schema, max_rows, body, strict=True)
     return None
@@ -70,9 +70,7 @@ def invocations_matrix(body: bytes, content_type: str | None, schema: InputSchem
         columns = value.get("columns")
         if type(columns) is not list or tuple(columns) != schema.names:
             return None
-        # The quote characters of the three keys and of the column names (an escaped quote in a name is one more).
-        quotes = 6 + sum(2 + name.count('"') for name in columns)
-        return _positional(value.get("data"), schema, max_rows, body, quotes)
+        return _positional(value.get("data"), schema, max_rows, body, (*payload, *value, *columns))
     return _records(value, schema, max_rows, body, strict=False)
 
 
@@ -85,23 +83,35 @@ def _loads(body: bytes, schema: InputSchema) -> Any:
         return None
 
 
-def _positional(rows: Any, schema: InputSchema, max_rows: int, body: bytes, quotes: int) -> Matrix | None:
-    """Positional rows. `quotes`: how many quote characters the body holds when its only strings are its keys
-    and column names; then no value is a string or an object, and a float schema's rows go by `_floats`."""
+def _positional(
+    rows: Any, schema: InputSchema, max_rows: int, body: bytes, strings: tuple[str, ...]
+) -> Matrix | None:
+    """Positional rows. `strings`: the keys and column names the body holds; when they are its only strings and
+    nothing else in it is a word, a float schema's rows go by `_floats`."""
     if type(rows) is not list or not 0 < len(rows) <= max_rows:
         return None
-    if not schema.integer_columns and body.count(b'"') == quotes:
-        return _floats(rows, len(schema.columns), body)
+    if not schema.integer_columns and _only_numbers(body, strings):
+        return _floats(rows, len(schema.columns))
     return _matrix(rows, schema, body)
 
 
-def _floats(rows: list[Any], width: int, body: bytes) -> Matrix | None:
-    """Rows of numbers straight into float64 (`np.fromiter`, no type inference: half the time of `np.array` on
-    1000 rows). What inference would have caught is ruled out first: no value is a string or an object (the
-    caller counted the quotes), none is true, false or null (the body has no such word), every row has `width`
-    values, and an array in place of a number makes fromiter raise."""
-    if b"true" in body or b"false" in body or b"null" in body:
-        return None
+def _only_numbers(body: bytes, strings: tuple[str, ...]) -> bool:
+    """Whether the body's only strings are `strings` and it holds no true, false or null: its quote characters and
+    the letters t, f, n, u (no JSON number has them; every word has one) are exactly the ones `strings` hold.
+    Any other string or word adds to a count. An escape can take a letter away (`\\u0074` for t) but always
+    adds a u, which nothing takes away (an escaped u is itself written with one): then no, and the validating
+    path answers. Counted by numpy over the bytes, ~10x faster than `bytes.count` or `in`."""
+    raw = np.frombuffer(body, dtype=np.uint8)
+    text = "".join(strings)
+    if np.count_nonzero(raw == ord('"')) != 2 * len(strings) + text.count('"'):
+        return False
+    return all(np.count_nonzero(raw == ord(letter)) == text.count(letter) for letter in "tfnu")
+
+
+def _floats(rows: list[Any], width: int) -> Matrix | None:
+    """Rows of numbers (`_only_numbers`) straight into float64 by `np.fromiter`, with no type inference: half the
+    time of `np.array` on 1000 rows. Every row must have `width` values; an array in place of a number makes
+    fromiter raise."""
     try:
         if set(map(len, rows)) != {width}:
             return None

@@ -24,6 +24,7 @@ from service.core.schema import Column, InputSchema
 FLOATS = InputSchema((Column("a", "double"), Column("b", "double"), Column("c", "float")))
 INTS = InputSchema((Column("n", "long"), Column("k", "integer"), Column("x", "double")))
 ONE = InputSchema((Column("a", "double"),))
+LETTERS = InputSchema((Column("t", "double"), Column("f", "double"), Column("n", "double")))
 QUOTED = InputSchema((Column('say "a"', "double"), Column("b\\", "double")))  # names with a quote, a backslash
 MAX_ROWS = 1000
 JSON = "application/json"
@@ -41,6 +42,7 @@ WELL_FORMED: list[tuple[InputSchema, str, Any]] = [
     (ONE, "predict", {"inputs": [[1], [2.5]]}),
     (INTS, "predict", {"inputs": [[2**53, -(2**31), 5], [-(2**53), 2**31 - 1, 0]]}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": BIG}}),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "n"], "data": [[1e5, -2E-3, 3]]}}'),
     (QUOTED, "invocations", {"dataframe_split": {"columns": list(QUOTED.names), "data": [[1, 2.5], [-0.0, 2**64]]}}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": 1, "b": 2.5, "c": 3, "extra": "ignored"}]}),
     (FLOATS, "invocations", {"instances": [{"a": 1, "b": 2.5, "c": 3}], "params": None}),
@@ -61,6 +63,13 @@ UNUSUAL: list[tuple[InputSchema, str, Any]] = [
     (FLOATS, "predict", {"inputs": [[1, 2, 3, 4]]}),
     (FLOATS, "predict", {"inputs": [[1, [2], 3]]}),
     (FLOATS, "predict", {"inputs": [[1, {"x": 2}, 3]]}),
+    # A name's letter written as an escape, and a word in the data that puts the letter count back.
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["\\u0074", "f", "n"], "data": [[true, 2, 3]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "\\u0066", "n"], "data": [[1, false, 3]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "\\u006e"], "data": [[1, 2, null]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "n"], "data": [[1, 2, null]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "n"], "data": [[1, 2, "3"]]}}'),
+    (LETTERS, "predict", b'{"inputs": [[true, 2, 3]], "\\u0074": 1}'),
     (FLOATS, "predict", {"inputs": [[1, 2, 3], [4, 5, 6, 7], [8, 9]]}),
     (FLOATS, "predict", {"inputs": ["abc"]}),
     (FLOATS, "predict", {"inputs": [[[1, 2, 3]]]}),
