@@ -190,3 +190,11 @@ def test_orjson_refuses_the_numbers_a_double_cannot_hold(literal: bytes) -> None
         orjson.loads(b"[" + literal + b"]")
     assert orjson.loads(b"[1.7976931348623157e308, 1e-400]") == [1.7976931348623157e308, 0.0]
     assert fastdecode.predict_matrix(b'{"inputs": [[' + literal + b", 1, 2]]}", FLOATS, MAX_ROWS) is None
+
+
+def test_bytes_are_counted_alike_in_small_and_large_bodies() -> None:
+    """Small bodies are counted by bytes.count, large ones by numpy: the same counts either way."""
+    bodies = (encoded({"inputs": BIG, "t\\u0074f": "null"}), b'{"inputs": [[1, true]]}', b"")
+    assert [len(body) >= fastdecode.NUMPY_COUNT_BYTES for body in bodies] == [True, False, False]
+    for body in bodies:
+        assert fastdecode._byte_counts(body, fastdecode.COUNTED) == [body.count(c) for c in fastdecode.COUNTED]
