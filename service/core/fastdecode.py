@@ -85,9 +85,7 @@ def _loads(body: bytes, schema: InputSchema) -> Any:
         return None
 
 
-def _positional(
-    rows: Any, schema: InputSchema, max_rows: int, body: bytes, strings: tuple[str, ...]
-) -> Matrix | None:
+def _positional(rows: Any, schema: InputSchema, max_rows: int, body: bytes, strings: tuple[str, ...]) -> Matrix | None:
     """Positional rows. `strings`: the keys and column names the body holds; when they are its only strings and
     nothing else in it is a word, a float schema's rows go by `_floats`."""
     if type(rows) is not list or not 0 < len(rows) <= max_rows:
