@@ -52,7 +52,8 @@ JSON = "application/json"
 # Bodies this large are parsed in a worker thread, like large batches are predicted there. Parsing holds the GIL
 # (orjson, numpy's conversion of Python numbers), so a thread frees the event loop only when the interpreter
 # switches threads, every 5 ms (sys.getswitchinterval()): a parse shorter than that blocks the loop as long in a
-# thread as inline, and the hop costs ~10 % of a 1000-row request. ~1 MiB of JSON takes ~3 ms to parse.
+# thread as inline, and the hop showed as ~5 % of a 1000-row request (docs/performance.md). ~1 MiB of JSON takes
+# ~3 ms to parse.
 OFFLOAD_BODY_BYTES = 1024 * 1024
 
 
