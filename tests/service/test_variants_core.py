@@ -320,6 +320,12 @@ def test_a_window_is_evaluated_with_the_figures_of_each_feature_alone(champion: 
             expected = (psi(values, f), outside, float(values.mean()), float(values.std(ddof=1)))
             assert (got.psi, got.out_of_range_ratio, got.mean, got.std) == expected, (rows, f.name)
             assert (got.minimum, got.maximum) == (float(values.min()), float(values.max()))
+    # A NaN (a string column read as a number is one) goes past every edge, as searchsorted puts it.
+    window[::7, reference.features[0].column] = np.nan
+    f = reference.features[0]
+    values = window[:, f.column]
+    got = evaluate(window, reference).features[f.name]
+    assert got.psi == psi(values, f) and np.isnan(got.mean)
 
 
 def test_rows_held_back_are_in_the_window_before_anything_reads_it(champion: LoadedModel, split: data.Split) -> None:
