@@ -18,7 +18,7 @@ Anything else (other methods and paths, a mounted root path) goes on to FastAPI 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
@@ -74,7 +74,7 @@ class FastLane:
             return
         headers = _headers(scope)  # read by `answer`
         try:
-            body = await plane.read_body(headers.get("content-length"), _body(receive))
+            body = await plane.read_body(headers.get("content-length"), _Body(receive))
             reply = await answer(body)
         except ServiceError as error:
             reply = error_reply(error, path)
@@ -93,15 +93,26 @@ def _headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    """The body's chunks as they arrive, as Starlette's `Request.stream` yields them (and ClientDisconnect)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                return
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
+class _Body:
+    """The body's chunks as they arrive, as Starlette's `Request.stream` yields them (and ClientDisconnect). An
+    iterator object rather than an async generator: asyncio registers every async generator in a weak set and
+    finalizes it, a cost per request."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.done = False
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.request":
+                self.done = not message.get("more_body", False)
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    return chunk
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+        raise StopAsyncIteration

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import anyio
 import pandas as pd
 import pytest
 from fastapi import FastAPI
@@ -308,3 +309,38 @@ def test_the_lane_sends_the_header_pairs_a_starlette_response_sends(reply: Reply
     lower-cased, then content-length unless given or the status is 1xx, 204 or 304, then the media type, with
     `; charset=utf-8` on a text type without one, unless a content-type was given."""
     assert raw_headers(reply) == to_response(reply).raw_headers
+
+
+def test_the_lane_reads_the_body_as_starlettes_request_stream_does() -> None:
+    """The lane's body reader (an iterator, not an async generator) reads what Starlette's `Request.stream` reads
+    (starlette/requests.py @1.10.0): the chunks up to the message without `more_body` (Starlette adds an empty
+    one at the end), and ClientDisconnect when the client goes away first."""
+    from starlette.requests import ClientDisconnect, Request
+
+    from service.fastlane import _Body
+
+    def receiver(messages: list[dict[str, Any]]) -> Any:
+        queue = iter(messages)
+
+        async def receive() -> dict[str, Any]:
+            return next(queue)
+
+        return receive
+
+    async def read(stream: Any) -> bytes | str:
+        try:
+            return b"".join([chunk async for chunk in stream])
+        except ClientDisconnect:
+            return "disconnect"
+
+    scope = {"type": "http", "method": "POST", "headers": []}
+    cases = [
+        [{"type": "http.request", "body": b"abc"}],
+        [{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.request", "more_body": True},
+         {"type": "http.request", "body": b"b", "more_body": False}],
+        [{"type": "http.request", "body": b"", "more_body": True}, {"type": "http.request", "body": b"z"}],
+        [{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.disconnect"}],
+    ]  # fmt: skip
+    read_by = [anyio.run(read, _Body(receiver(messages))) for messages in cases]
+    assert read_by == [anyio.run(read, Request(scope, receiver(messages)).stream()) for messages in cases]
+    assert read_by == [b"abc", b"ab", b"z", "disconnect"]
