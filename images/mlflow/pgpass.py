@@ -119,7 +119,7 @@ def watch(path: Path, fetch: Fetch, sleep: Callable[[float], None] = time.sleep,
             if refresh(path, fetch):
                 print(f"pgpass: {path} now holds the current password", flush=True)
             delay = REFRESH_SECONDS
-        except Exception as e:  # noqa: BLE001 - whatever failed, the last good file keeps serving
+        except Exception as e:  # whatever failed, the last good file keeps serving
             # Never the secret: the exception's type and message name the call, not the value.
             print(f"pgpass: refresh failed, keeping {path}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             delay = RETRY_SECONDS
@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         refresh(Path(passfile), fetch)
-    except Exception as e:  # noqa: BLE001 - reported as the init container's failure
+    except Exception as e:  # reported as the init container's failure
         print(f"pgpass: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(f"pgpass: wrote {passfile}")

@@ -221,7 +221,7 @@ def test_migrations_run_in_a_job_before_the_mlflow_deployment(recordings: dict[s
 def test_server_pods_check_the_schema_and_never_migrate(recordings: dict[str, Recording], name: str) -> None:
     """No option makes `mlflow server` skip its own migrations; the init container stops the pod first."""
     d = one(recordings[name].kubernetes_manifests(), "Deployment", "mlflow", "mlflow")
-    (init,) = d["spec"]["template"]["spec"]["initContainers"]
+    (init,) = [c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == "schema-check"]
     assert init["command"][-2:] == [mlflow_schema.SCRIPT, "check"]
     (server,) = d["spec"]["template"]["spec"]["containers"]
     assert init["image"] == server["image"]
