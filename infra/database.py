@@ -171,7 +171,8 @@ class Database(pulumi.ComponentResource):
         self.port = PORT
         self.db_name = DB_NAME
         self.username = USERNAME
-        self.secret_arn = instance.master_user_secrets.apply(lambda s: s[0].secret_arn)
+        # Set by RDS with manage_master_user_password (one element: the instance's secret).
+        self.secret_arn = instance.master_user_secrets.apply(lambda s: str(s[0].secret_arn))
         self.secret_kms_key_arn = key.arn
         self.security_group_id = security_group.id
         self.register_outputs(

@@ -79,7 +79,9 @@ def mount() -> k8s.core.v1.VolumeMountArgsDict:
     return {"name": VOLUME, "mount_path": PASSFILE_DIR, "read_only": True}
 
 
-def writer(image: pulumi.Input[str], secret: DatabaseSecret, region: str, *, sidecar: bool) -> k8s.core.v1.ContainerArgsDict:
+def writer(
+    image: pulumi.Input[str], secret: DatabaseSecret, region: str, *, sidecar: bool
+) -> k8s.core.v1.ContainerArgsDict:
     """The container that writes PASSFILE: a native sidecar (init container with `restartPolicy: Always`,
     Kubernetes >= 1.29, GA in 1.33) that keeps it current and is started, by its startup probe, only once the file
     exists, so the containers after it find it; or a one-shot init container."""
@@ -105,12 +107,13 @@ def writer(image: pulumi.Input[str], secret: DatabaseSecret, region: str, *, sid
         "volume_mounts": [kube.tmp_mount(), {"name": VOLUME, "mount_path": PASSFILE_DIR}],
     }
     if sidecar:
-        container["restart_policy"] = "Always"
-        container["startup_probe"] = {
-            "exec": {"command": ["test", "-s", PASSFILE]},
+        started: k8s.core.v1.ProbeArgsDict = {
+            "exec_": {"command": ["test", "-s", PASSFILE]},
             "period_seconds": STARTUP_PERIOD_SECONDS,
             "failure_threshold": STARTUP_FAILURES,
             "timeout_seconds": 1,
             "success_threshold": 1,
         }
+        container["restart_policy"] = "Always"
+        container["startup_probe"] = started
     return container

@@ -24,8 +24,8 @@ from infra import db_passfile, kube, mlflow_schema
 from infra.config import MlflowConfig
 from infra.db_passfile import DatabaseSecret
 from infra.identity import OidcIdentity, irsa_role
-from infra.mlflow_iam import artifact_access_policy, merged_policy
 from infra.mlflow_auth import basic_auth_ini
+from infra.mlflow_iam import artifact_access_policy, merged_policy
 
 NAME = "mlflow"
 PORT = 5000

@@ -22,10 +22,10 @@ from infra.cache import Redis
 from infra.cluster import ClusterAccess
 from infra.config import IngressConfig, PlatformConfig
 from infra.database import Database
+from infra.db_passfile import DatabaseSecret
 from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneRef, lookup_zone
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
-from infra.db_passfile import DatabaseSecret
 from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Cidrs, Flow, Namespaces, NamespacesArgs, Pods

@@ -405,7 +405,7 @@ def read_database(keys: Keys, environment: str, teardown: TeardownConfig) -> Dat
         raise keys.fail("database.multiAz", "true in prod", False)
     keys.removed(
         "database.passwordVersion",
-        "RDS manages and rotates the master password in Secrets Manager (docs/operations.md, \"Rotating secrets\")",
+        'RDS manages and rotates the master password in Secrets Manager (docs/operations.md, "Rotating secrets")',
     )
     protection = keys.boolean("database.deletionProtection")
     if environment != "dev" and not protection:

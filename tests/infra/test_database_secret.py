@@ -136,9 +136,7 @@ def test_the_server_pods_keep_the_password_file_with_a_native_sidecar(recordings
         # The readers mount it read-only: the server, and the schema check, both open database connections.
         (server,) = spec["containers"]
         for reader in (server, check):
-            assert {"name": "pgpass", "mountPath": db_passfile.PASSFILE_DIR, "readOnly": True} in reader[
-                "volumeMounts"
-            ]
+            assert {"name": "pgpass", "mountPath": db_passfile.PASSFILE_DIR, "readOnly": True} in reader["volumeMounts"]
         uri = urlparse(mlflow_server_secret(rec)["backend-store-uri"])
         assert parse_qs(uri.query)["passfile"] == [db_passfile.PASSFILE] and uri.password is None
 
