@@ -26,6 +26,17 @@ MONITORING_INTERVAL_SECONDS = 60
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 
 
+def _secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret]) -> str:
+    """The ARN of the secret RDS made for the instance (one element once it manages the password)."""
+    if not secrets or not secrets[0].secret_arn:
+        # Only while a switch of an existing instance to a managed password has not been applied yet.
+        raise RuntimeError(
+            "RDS has not created the master user secret yet (ManageMasterUserPassword pending?): "
+            "see docs/operations.md, \"Rotating secrets\", and run `pulumi up` again once it is applied"
+        )
+    return secrets[0].secret_arn
+
+
 def instance_log_group(identifier: str, log: str) -> str:
     """Where RDS writes an exported log (RDS User Guide, "Publishing database logs to Amazon CloudWatch Logs"):
     created by RDS, without retention or KMS, unless it exists already."""
@@ -171,8 +182,7 @@ class Database(pulumi.ComponentResource):
         self.port = PORT
         self.db_name = DB_NAME
         self.username = USERNAME
-        # Set by RDS with manage_master_user_password (one element: the instance's secret).
-        self.secret_arn = instance.master_user_secrets.apply(lambda s: str(s[0].secret_arn))
+        self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
         self.secret_kms_key_arn = key.arn
         self.security_group_id = security_group.id
         self.register_outputs(
