@@ -32,7 +32,7 @@ def _secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret]) -> 
         # Only while a switch of an existing instance to a managed password has not been applied yet.
         raise RuntimeError(
             "RDS has not created the master user secret yet (ManageMasterUserPassword pending?): "
-            "see docs/operations.md, \"Rotating secrets\", and run `pulumi up` again once it is applied"
+            'see docs/operations.md, "Rotating secrets", and run `pulumi up` again once it is applied'
         )
     return secrets[0].secret_arn
 
