@@ -121,8 +121,11 @@ def _passfile_volume(spec: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_server_pods_keep_the_password_file_with_a_native_sidecar(recordings: dict[str, Recording]) -> None:
     """Kubernetes docs, "Sidecar Containers": an init container with restartPolicy Always keeps running beside the
-    main containers, and the next init container starts once its startupProbe has succeeded. libpq, "The Password
-    File": `passfile` names the file, read at each connection; an in-memory emptyDir holds it."""
+    main containers, and the next init container starts once its startupProbe has succeeded; KEP-753
+    (kubernetes/enhancements keps/sig-node/753-sidecar-containers): on by default from 1.29, GA in 1.33, refused
+    before, so every Kubernetes version the stacks may run (infra/versions.py) must be 1.29 or later. libpq, "The
+    Password File": `passfile` names the file, read at each connection; an in-memory emptyDir holds it."""
+    assert all(tuple(int(p) for p in v.split(".")) >= (1, 29) for v in KUBERNETES_VERSIONS), KUBERNETES_VERSIONS
     for rec in recordings.values():
         spec = one(manifests(rec), "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
         sidecar, check = spec["initContainers"]
@@ -152,11 +155,3 @@ def test_the_migration_job_writes_the_password_file_once_before_migrating(prod: 
     assert {"name": "pgpass", "mountPath": db_passfile.PASSFILE_DIR, "readOnly": True} in migrate["volumeMounts"]
     assert _passfile_volume(spec)["emptyDir"]["medium"] == "Memory"
     assert spec["serviceAccountName"] == "mlflow-migrate-db"
-
-
-def test_every_supported_kubernetes_version_runs_native_sidecars() -> None:
-    """KEP-753 (kubernetes/enhancements keps/sig-node/753-sidecar-containers): the SidecarContainers feature gate
-    is on by default from 1.29 (beta) and GA in 1.33; before that, restartPolicy on an init container is refused."""
-    for v in KUBERNETES_VERSIONS:
-        major, minor = (int(p) for p in v.split("."))
-        assert (major, minor) >= (1, 29), v
