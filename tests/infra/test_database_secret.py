@@ -115,7 +115,8 @@ def test_the_migration_job_has_a_role_of_its_own_that_reads_only_the_secret(prod
 
 
 def _passfile_volume(spec: dict[str, Any]) -> dict[str, Any]:
-    (volume,) = [v for v in spec["volumes"] if v["name"] == db_passfile.VOLUME]
+    volumes: list[dict[str, Any]] = [v for v in spec["volumes"] if v["name"] == db_passfile.VOLUME]
+    (volume,) = volumes
     return volume
 
 

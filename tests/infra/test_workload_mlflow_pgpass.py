@@ -108,7 +108,7 @@ def test_a_rotated_password_reaches_new_connections_through_the_file_without_a_r
         assert pgpass.refresh(passfile, fetch) is True
         # The URI as the pods have it: a user, no password, the file (NullPool: each connect is a new connection).
         uri = (
-            f"postgresql+psycopg2://{postgres.user}@{servers.HOST}:{postgres.port}/{postgres.database}"
+            f"postgresql+psycopg2://{postgres.user}@{processes.HOST}:{postgres.port}/{postgres.database}"
             f"?passfile={passfile}&connect_timeout=5"
         )
         engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
