@@ -1,5 +1,6 @@
 """RDS PostgreSQL, MLflow's backend store: encrypted, private, TLS enforced, backed up, reachable from nodes only,
-its logs, OS metrics and Performance Insights kept; upgraded in place by config."""
+its logs, OS metrics and Performance Insights kept; upgraded in place by config. Its master password is RDS's
+own, in a Secrets Manager secret RDS creates and rotates: never in this program or its state."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ EXPORTED_LOGS = ("postgresql", "upgrade")
 MONITORING_INTERVAL_SECONDS = 60
 # Performance Insights' free retention (days).
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+
+
+def _secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret]) -> str:
+    """The ARN of the secret RDS made for the instance (one element once it manages the password)."""
+    if not secrets or not secrets[0].secret_arn:
+        # Only while a switch of an existing instance to a managed password has not been applied yet.
+        raise RuntimeError(
+            "RDS has not created the master user secret yet (ManageMasterUserPassword pending?): "
+            'see docs/operations.md, "Rotating secrets", and run `pulumi up` again once it is applied'
+        )
+    return secrets[0].secret_arn
 
 
 def instance_log_group(identifier: str, log: str) -> str:
@@ -49,7 +61,9 @@ class Database(pulumi.ComponentResource):
     port: int
     db_name: str
     username: str
-    password: pulumi.Output[str]
+    # The secret RDS keeps the master credentials in (JSON username/password) and the key encrypting it.
+    secret_arn: pulumi.Output[str]
+    secret_kms_key_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -65,10 +79,10 @@ class Database(pulumi.ComponentResource):
 
         key = rotating_key(
             f"{name}-db-key",
-            description=f"Storage and Performance Insights encryption of the MLflow database of {name}",
+            description=f"Storage, Performance Insights and master secret encryption of the MLflow database of {name}",
             tags=args.tags,
             parent=self,
-            services=("rds",),
+            services=("rds", "secretsmanager"),
         )
         log_names = {log: instance_log_group(identifier, log) for log in EXPORTED_LOGS}
         log_groups = encrypted_log_groups(
@@ -108,15 +122,6 @@ class Database(pulumi.ComponentResource):
             tags=tags("db-params"),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
-        # Alphanumeric: RDS rejects '/', '@', '"' and ' ', and the password travels inside a database URI.
-        # database.passwordVersion is a keeper: raising it generates a new password (docs/operations.md).
-        password = random.RandomPassword(
-            f"{name}-db-password",
-            length=40,
-            special=False,
-            keepers={"version": str(cfg.password_version)},
-            opts=child,
-        )
         # Baked into the instance's state at creation and sent from there at deletion: each database (a
         # destroy and a re-create make a new one) leaves a final snapshot of its own name.
         snapshot_suffix = random.RandomId(f"{name}-db-final-snapshot", byte_length=4, opts=child)
@@ -139,7 +144,12 @@ class Database(pulumi.ComponentResource):
             kms_key_id=key.arn,
             db_name=DB_NAME,
             username=USERNAME,
-            password=password.result,
+            # RDS generates the password into a Secrets Manager secret encrypted with this stack's key, and rotates
+            # it (every 7 days by default): no password passes through Pulumi, so none is in its state (RDS User
+            # Guide, "Password management with Amazon RDS and AWS Secrets Manager"). `password` must stay unset:
+            # CreateDBInstance refuses MasterUserPassword together with ManageMasterUserPassword.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=key.arn,
             port=PORT,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[security_group.id],
@@ -172,9 +182,12 @@ class Database(pulumi.ComponentResource):
         self.port = PORT
         self.db_name = DB_NAME
         self.username = USERNAME
-        self.password = pulumi.Output.secret(password.result)
+        self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
+        self.secret_kms_key_arn = key.arn
         self.security_group_id = security_group.id
-        self.register_outputs({"address": self.address, "port": self.port, "dbName": self.db_name})
+        self.register_outputs(
+            {"address": self.address, "port": self.port, "dbName": self.db_name, "secretArn": self.secret_arn}
+        )
 
     def _monitoring_role(self, name: str, partition: str, tags: dict[str, str]) -> pulumi.Output[str]:
         """The role Enhanced Monitoring publishes OS metrics with (RDS User Guide, "Setting up and enabling

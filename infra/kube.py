@@ -368,11 +368,16 @@ def service_account(
     namespace: pulumi.Input[str],
     labels: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    annotations: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> k8s.core.v1.ServiceAccount:
-    """A workload's own identity, so no pod runs as the namespace's `default` account (CKV_K8S_38 family)."""
+    """A workload's own identity, so no pod runs as the namespace's `default` account (CKV_K8S_38 family);
+    `annotations` e.g. an IRSA role's ARN."""
+    metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return k8s.core.v1.ServiceAccount(
         resource_name,
-        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        metadata=metadata,
         # The pods reach no Kubernetes API; no token is mounted.
         automount_service_account_token=False,
         opts=opts,

@@ -12,7 +12,6 @@ image's head, so no serving replica ever migrates (docs/first-deploy.d/bootstrap
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -21,10 +20,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import kube, mlflow_schema
+from infra import db_passfile, kube, mlflow_schema
 from infra.config import MlflowConfig
+from infra.db_passfile import DatabaseSecret
 from infra.identity import OidcIdentity, irsa_role
 from infra.mlflow_auth import basic_auth_ini
+from infra.mlflow_iam import artifact_access_policy, merged_policy
 
 NAME = "mlflow"
 PORT = 5000
@@ -51,13 +52,13 @@ DRAIN_SECONDS = 25
 
 @dataclass(frozen=True)
 class DatabaseEndpoint:
-    """The PostgreSQL backend store; `password` stays a secret Output."""
+    """The PostgreSQL backend store; its password is in `secret` (RDS-managed), never here."""
 
     host: pulumi.Input[str]
     port: pulumi.Input[int]
     name: str
     username: str
-    password: pulumi.Input[str]
+    secret: DatabaseSecret
     # The RDS instance, snapshotted before each schema migration (infra/mlflow_schema.py); None: not ours to snapshot.
     instance_identifier: pulumi.Input[str] | None = None
 
@@ -93,55 +94,15 @@ def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
 
     `sslmode=verify-full` checks the certificate chains to RDS_CA_BUNDLE and names the endpoint (libpq, "SSL
     Support": `require` encrypts but accepts any certificate, so a spoofed endpoint would get the password).
+    No password: libpq reads it from `passfile` at each new connection (libpq "The Password File"), which the
+    pod's pgpass container keeps current from the RDS-managed secret (infra/db_passfile.py). SQLAlchemy's psycopg2
+    dialect hands the query's other parameters to libpq as connection parameters.
     The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
     """
-    return pulumi.Output.all(db.host, db.port, db.password).apply(
+    return pulumi.Output.all(db.host, db.port).apply(
         lambda v: (
-            f"postgresql+psycopg2://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
-            f"{quote(db.name, safe='')}?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}"
-        )
-    )
-
-
-def artifact_access_policy(
-    bucket_arn: pulumi.Input[str], prefix: str, kms_key_arn: pulumi.Input[str], region: str
-) -> pulumi.Output[str]:
-    """The MLflow role's only permissions: objects under `prefix/`, listing of that prefix, and the bucket key."""
-    return pulumi.Output.all(bucket_arn, kms_key_arn).apply(
-        lambda v: json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ListArtifactPrefix",
-                        "Effect": "Allow",
-                        "Action": "s3:ListBucket",
-                        "Resource": v[0],
-                        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-                    },
-                    {
-                        "Sid": "ReadWriteArtifacts",
-                        "Effect": "Allow",
-                        "Action": [
-                            "s3:GetObject",
-                            "s3:PutObject",
-                            "s3:DeleteObject",
-                            "s3:AbortMultipartUpload",
-                            "s3:ListMultipartUploadParts",
-                        ],
-                        "Resource": f"{v[0]}/{prefix}/*",
-                    },
-                    {
-                        # SSE-KMS objects are unreadable and unwritable without the key, and only via S3.
-                        "Sid": "UseArtifactKey",
-                        "Effect": "Allow",
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": v[1],
-                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                    },
-                ],
-            },
-            indent=2,
+            f"postgresql+psycopg2://{quote(db.username, safe='')}@{v[0]}:{int(v[1])}/{quote(db.name, safe='')}"
+            f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}&passfile={db_passfile.PASSFILE}"
         )
     )
 
@@ -173,15 +134,29 @@ class Mlflow(pulumi.ComponentResource):
         namespace = args.namespace
         name = f"{name}-{NAME}"
 
-        # The only AWS identity in the workload layer: artifacts in S3, under the configured prefix only.
+        # The server's AWS identity: artifacts in S3, under the configured prefix only, and the database's secret.
+        db = args.database
         role = irsa_role(
             f"{name}-role",
             namespace=namespace,
             service_account=NAME,
             cluster=args.cluster,
-            policy=artifact_access_policy(
-                args.artifacts.bucket_arn, cfg.artifact_prefix, args.artifacts.kms_key_arn, args.region
+            policy=merged_policy(
+                artifact_access_policy(
+                    args.artifacts.bucket_arn, cfg.artifact_prefix, args.artifacts.kms_key_arn, args.region
+                ),
+                db_passfile.read_policy(db.secret, args.region),
             ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        # The migration Job's: the database's secret only.
+        migrate_role = irsa_role(
+            f"{name}-migrate-db-role",
+            namespace=namespace,
+            service_account=mlflow_schema.SERVICE_ACCOUNT,
+            cluster=args.cluster,
+            policy=db_passfile.read_policy(db.secret, args.region),
             tags=dict(args.tags),
             opts=child,
         )
@@ -196,7 +171,7 @@ class Mlflow(pulumi.ComponentResource):
         self.url = pulumi.Output.from_input(f"http://{NAME}.{namespace}.svc.cluster.local:{PORT}")
         self.role_arn = role.arn
 
-        uri = database_uri(args.database)
+        uri = database_uri(db)
         server_secret = k8s.core.v1.Secret(
             f"{name}-server",
             metadata={"namespace": namespace, "labels": labels},
@@ -263,8 +238,8 @@ class Mlflow(pulumi.ComponentResource):
             "image": args.image,
             "image_pull_policy": "IfNotPresent",
             # The entrypoint (images/mlflow/entrypoint.sh) loads each <NAME>_FILE below into <NAME>: the backend
-            # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri, so the database
-            # password is read from the mounted Secret and never appears in the process list or the pod spec.
+            # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri; it names the password
+            # file the pgpass sidecar keeps (infra/db_passfile.py), so no password is in the URI at all.
             "command": [ENTRYPOINT],
             "args": server_args,
             "env": [
@@ -288,9 +263,9 @@ class Mlflow(pulumi.ComponentResource):
             "volume_mounts": [
                 kube.tmp_mount(),
                 {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
+                db_passfile.mount(),
             ],
         }
-        db = args.database
         migration = mlflow_schema.migration_job(
             f"{name}-migrate-db",
             mlflow_schema.MigrationArgs(
@@ -299,6 +274,8 @@ class Mlflow(pulumi.ComponentResource):
                 database=(db.host, db.port, db.name),
                 server_secret=server_secret.metadata.name,
                 secrets_dir=SECRETS_DIR,
+                passfile_writer=db_passfile.writer(args.image, db.secret, args.region, sidecar=False),
+                role_arn=migrate_role.arn,
                 instance_identifier=db.instance_identifier,
                 tags=dict(args.tags),
             ),
@@ -319,13 +296,19 @@ class Mlflow(pulumi.ComponentResource):
                         [
                             kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
                             kube.secret_volume("server-secrets", server_secret.metadata.name),
+                            db_passfile.volume(),
                         ],
                         service_account=sa.metadata.name,
                         spread_labels=LABELS,
                         grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
                         # The server would migrate an empty or behind schema by itself, in every replica at once
                         # (mlflow 3.17.2 SqlAlchemyStore.__init__, auth migrate_if_needed): refuse to start instead.
-                        init_containers=[mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR)],
+                        # The pgpass sidecar first: its startup probe holds the check and the server until the
+                        # password file exists.
+                        init_containers=[
+                            db_passfile.writer(args.image, db.secret, args.region, sidecar=True),
+                            mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR),
+                        ],
                     ),
                 },
             },

@@ -22,6 +22,7 @@ from infra.cache import Redis
 from infra.cluster import ClusterAccess
 from infra.config import IngressConfig, PlatformConfig
 from infra.database import Database
+from infra.db_passfile import DatabaseSecret
 from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneRef, lookup_zone
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
@@ -172,17 +173,27 @@ def flows(
         Flow("mlflow-to-postgres", MLFLOW_PODS, data_subnets, POSTGRES_PORT),
         # The schema migration Job: the database only (its pods are not the server's, so not admitted above).
         Flow("mlflow-migrate-to-postgres", Pods(MLFLOW_NS, mlflow_schema.LABELS), data_subnets, POSTGRES_PORT),
-        # S3 for artifacts, and STS for the IRSA credential exchange.
-        Flow("mlflow-to-aws-apis", MLFLOW_PODS, Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC), HTTPS_PORT),
+    ]
+    # S3 for artifacts, STS for the IRSA credential exchange, Secrets Manager for the database password (the
+    # server's pgpass sidecar, the migration Job's pgpass init container; infra/db_passfile.py).
+    aws_apis = Cidrs("public AWS endpoints", ["0.0.0.0/0"], NON_PUBLIC)
+    migrate = Pods(MLFLOW_NS, mlflow_schema.LABELS)
+    result += [
+        Flow("mlflow-to-aws-apis", MLFLOW_PODS, aws_apis, HTTPS_PORT),
+        Flow("mlflow-migrate-to-aws-apis", migrate, aws_apis, HTTPS_PORT),
     ]
     # With private DNS, STS (and S3, where a brought VPC has an interface endpoint for it) resolve to endpoint
     # addresses inside the VPC, which the rule above excludes: IRSA and artifact I/O would then time out.
+    endpoint_sets = []
     if cfg.network.vpc_endpoints:
-        endpoints = Cidrs("interface VPC endpoints (private subnets)", cidrs.private)
-        result.append(Flow("mlflow-to-vpc-endpoints", MLFLOW_PODS, endpoints, HTTPS_PORT))
+        endpoint_sets.append(Cidrs("interface VPC endpoints (private subnets)", cidrs.private))
     if cfg.network.endpoint_cidrs:
-        endpoints = Cidrs("the brought VPC's interface endpoints", list(cfg.network.endpoint_cidrs))
-        result.append(Flow("mlflow-to-vpc-endpoints", MLFLOW_PODS, endpoints, HTTPS_PORT))
+        endpoint_sets.append(Cidrs("the brought VPC's interface endpoints", list(cfg.network.endpoint_cidrs)))
+    for endpoints in endpoint_sets:
+        result += [
+            Flow("mlflow-to-vpc-endpoints", MLFLOW_PODS, endpoints, HTTPS_PORT),
+            Flow("mlflow-migrate-to-vpc-endpoints", migrate, endpoints, HTTPS_PORT),
+        ]
     prometheus = cfg.monitoring.prometheus_namespace
     if prometheus:
         exporter = Pods(INFERENCE_NS, redis_exporter.LABELS)
@@ -340,7 +351,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 port=args.database.port,
                 name=args.database.db_name,
                 username=args.database.username,
-                password=args.database.password,
+                secret=DatabaseSecret(arn=args.database.secret_arn, kms_key_arn=args.database.secret_kms_key_arn),
                 instance_identifier=args.database.identifier,
             ),
             tags=cfg.tags(),

@@ -119,6 +119,24 @@ def db_subnet_group(props: Props, args: ResourceValidationArgs) -> Iterator[str]
         yield "vpcSecurityGroupIds must be set: without it the database gets the VPC's default security group"
 
 
+@resource_rule(
+    "aws-rds-instance-enable-managed-master-password",
+    "RDS generates and rotates the master password in Secrets Manager under a customer key; the program passes none.",
+    controls=("Platform baseline: master password managed by RDS in Secrets Manager, out of state",),
+    types=(INSTANCE,),
+)
+def managed_master_password(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not is_true(get(props, "manageMasterUserPassword")):
+        yield "manageMasterUserPassword must be true (RDS keeps and rotates the password in Secrets Manager)"
+    elif not get(props, "masterUserSecretKmsKeyId"):
+        yield "masterUserSecretKmsKeyId must name the stack's customer managed key, not Secrets Manager's default"
+    # A password given to the provider is in the state, encrypted or not, the write-only one included
+    # (pulumi/pulumi-terraform-bridge#3201).
+    for key in ("password", "passwordWo"):
+        if get(props, key):
+            yield f"{key} must be unset: the provider would keep it in the state"
+
+
 def forces_ssl(props: Props) -> bool:
     return any(
         get(p, "name") == "rds.force_ssl" and str(get(p, "value")) == "1" for p in items(get(props, "parameters"))
