@@ -30,7 +30,8 @@ from sklearn.linear_model import LinearRegression
 from local import processes, servers
 from service.app import create_app
 from service.settings import Settings
-from tests.reliability.conftest import Figures, Service, serving_registered
+from tests.support.figures import Figures
+from tests.support.gunicorn import Service, serving_registered
 
 pytestmark = [pytest.mark.slow]
 

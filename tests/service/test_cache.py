@@ -20,7 +20,8 @@ from sklearn.linear_model import LinearRegression
 from local import processes, servers
 from service.core.cache import CircuitBreaker, PredictionCache
 from service.metrics import Metrics
-from tests.service.conftest import cache_settled, metric, register_sklearn, serving, settings_for, wait_for
+from tests.support.models import register_sklearn
+from tests.support.serving import cache_settled, metric, serving, settings_for, wait_for
 
 NAME = "svc_cache_lr"
 COOLDOWN_S = 0.5

@@ -30,7 +30,7 @@ from service.core.registry import configure_mlflow_client
 from service.core.schema import Column, InputSchema, UnsupportedSignature
 from service.core.trust import TrustPolicy
 from service.settings import Settings
-from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel
+from tests.support.models import PIP_REQUIREMENTS, LinearPythonModel
 
 # ------------------------------------------------------------------------------------ circuit breaker
 

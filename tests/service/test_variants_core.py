@@ -26,7 +26,7 @@ from service.core.shadow import Shadow, ShadowJob
 from service.core.split import BUCKETS, Split, Weights, WeightsError, assign, bucket, parse_weights
 from service.core.variants import Variants
 from service.settings import Settings
-from tests.service.conftest import PIP_REQUIREMENTS
+from tests.support.models import PIP_REQUIREMENTS
 from training import data
 
 # ----------------------------------------------------------------------------------------- the A/B split

@@ -22,7 +22,7 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from local import processes, servers
-from tests.training.conftest import last_line, run_cli
+from tests.support.training import last_line, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER = "trainer"
