@@ -7,6 +7,7 @@ an input example, then sealed with the CLI's own `training.seal.seal` (digest an
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +18,13 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 
+from service.core.loader import LoadedModel, open_model, validate
+from service.core.refs import VersionRef
+from service.core.trust import TrustPolicy
 from training.seal import contract, seal
 
 # Pinned rather than inferred: inference imports the model in a subprocess, seconds per model logged.
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1"]
-
-
-def loaded_linear_model(directory: Path, diabetes: tuple[pd.DataFrame, pd.Series], ref: Any) -> Any:
-    """The diabetes LinearRegression saved under `directory`, loaded and vetted as the service loads a version
-    (`ref`: its VersionRef), for tests that drive the data plane or the fast lane without a registry."""
-    from dataclasses import replace
-
-    from service.core.loader import open_model, validate
-
-    features, target = diabetes
-    estimator = LinearRegression().fit(features, target)
-    path = directory / "model"
-    mlflow.sklearn.save_model(
-        estimator,
-        str(path),
-        signature=infer_signature(features, estimator.predict(features)),
-        input_example=features.head(3),
-        pip_requirements=PIP_REQUIREMENTS,
-    )
-    loaded, probe = open_model(path, ref, "production", time.monotonic())
-    return replace(loaded, output_shape=validate(loaded, probe, None))
 
 
 class LinearPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
@@ -58,17 +41,52 @@ class LinearPythonModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         return np.full_like(out, np.nan) if self.broken else out
 
 
-def save_sklearn(model: Any, path: Path, features: pd.DataFrame, **options: Any) -> Path:
-    """Save `model` as the training CLI logs it (skops, signature, 3-row input example), without registering."""
+def save_sklearn(model: Any, path: Path, features: pd.DataFrame, *, example: bool = True, **options: Any) -> Path:
+    """Save `model` as the training CLI logs it (skops, signature, 3-row input example unless `example` is
+    False), without registering."""
     mlflow.sklearn.save_model(
         model,
         str(path),
         signature=infer_signature(features, model.predict(features)),
-        input_example=features.head(3),
+        input_example=features.head(3) if example else None,
         pip_requirements=PIP_REQUIREMENTS,
         **options,
     )
     return path
+
+
+def save_pyfunc(python_model: LinearPythonModel, path: Path, features: pd.DataFrame) -> Path:
+    """Save a pyfunc-only model (no sklearn flavor) with the signature and input example the CLI would log."""
+    mlflow.pyfunc.save_model(
+        str(path),
+        python_model=python_model,
+        signature=infer_signature(features, np.zeros(len(features))),
+        input_example=features.head(3),
+        pip_requirements=PIP_REQUIREMENTS,
+    )
+    return path
+
+
+# A pyfunc model is a cloudpickle: tests that open one on purpose allow it.
+PICKLE_ALLOWED = TrustPolicy(allow_pickle=True)
+
+
+def opened(
+    path: Path, version: str = "1", serving: LoadedModel | None = None, policy: TrustPolicy | None = None
+) -> LoadedModel:
+    """The model saved at `path`, opened and validated as the service loads version `version` of model "m"
+    (against `serving`, the version it would replace)."""
+    model, probe = open_model(path, VersionRef("m", version, None), "production", time.monotonic(), policy)
+    return replace(model, output_shape=validate(model, probe, serving))
+
+
+def loaded_linear_model(directory: Path, diabetes: tuple[pd.DataFrame, pd.Series], ref: VersionRef) -> LoadedModel:
+    """The diabetes LinearRegression saved under `directory`, loaded and vetted as the service loads a version
+    (`ref`: its VersionRef), for tests that drive the data plane or the fast lane without a registry."""
+    features, target = diabetes
+    path = save_sklearn(LinearRegression().fit(features, target), directory / "model", features)
+    loaded, probe = open_model(path, ref, "production", time.monotonic())
+    return replace(loaded, output_shape=validate(loaded, probe, None))
 
 
 def register_sklearn(
