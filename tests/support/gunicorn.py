@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from local import processes
 from local.stack import LocalStack, Ports
 from tests.support.models import register_sklearn
+from tests.support.prometheus import sample_sum
 
 
 @contextmanager
@@ -117,12 +118,7 @@ class Service:
 
     def metric(self, name: str, /, **labels: str) -> float:
         """The sum over all workers of the samples of `name` whose labels include `labels`."""
-        total = 0.0
-        for family in text_string_to_metric_families(self.get("/metrics").text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    total += sample.value
-        return total
+        return sample_sum(self.get("/metrics").text, name, labels)
 
     def log_records(self) -> list[dict[str, Any]]:
         """The service's JSON log lines (Gunicorn's own lines are JSON too)."""

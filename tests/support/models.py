@@ -98,20 +98,16 @@ def register_sklearn(
     sealed: bool = True,
 ) -> str:
     """Log and register `model` as the training CLI does; point `alias` at the new version; return it."""
-    signature = infer_signature(features, model.predict(features))
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=name,
-            signature=signature,
-            input_example=features.head(3),
-            pip_requirements=PIP_REQUIREMENTS,
-            extra_files=extra_files,
-        )
-    if sealed:
-        seal_version(name, info.registered_model_version, signature, model.predict(features.head(1)))
-    return _aliased(name, info.registered_model_version, alias)
+    return register(
+        name,
+        model,
+        features,
+        model.predict(features),
+        input_example=True,
+        alias=alias,
+        sealed=sealed,
+        extra_files=extra_files,
+    )
 
 
 def register_pyfunc(
@@ -143,7 +139,15 @@ def _aliased(name: str, version: Any, alias: str | None) -> str:
 
 
 def register(
-    name: str, model: Any, features: pd.DataFrame, outputs: Any, *, input_example: bool = False, **options: Any
+    name: str,
+    model: Any,
+    features: pd.DataFrame,
+    outputs: Any,
+    *,
+    input_example: bool = False,
+    alias: str | None = "production",
+    sealed: bool = True,
+    **options: Any,
 ) -> str:
     """Log, register, seal and alias `model` as a team would (signature from its own outputs); the version."""
     signature = infer_signature(features, outputs)
@@ -158,9 +162,9 @@ def register(
             **options,
         )
     version = str(info.registered_model_version)
-    seal_version(name, version, signature, np.asarray(outputs)[:1])
-    MlflowClient().set_registered_model_alias(name, "production", version)
-    return version
+    if sealed:
+        seal_version(name, version, signature, np.asarray(outputs)[:1])
+    return _aliased(name, version, alias)
 
 
 def mlflow_answer(name: str, version: str, frame: pd.DataFrame) -> list[Any]:

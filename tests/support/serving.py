@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.support.prometheus import sample_sum
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
@@ -58,11 +59,4 @@ def cache_settled(client: TestClient, timeout: float = 5) -> None:
 
 def metric(client: TestClient, name: str, /, **labels: str) -> float:
     """The sum of the samples of `name` on /metrics whose labels include `labels`."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    total = 0.0
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+    return sample_sum(client.get("/metrics").text, name, labels)
