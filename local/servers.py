@@ -368,13 +368,16 @@ def start_mlflow(
     workers: int = 1,
     basic_auth: bool = False,
     default_permission: str = "NO_PERMISSIONS",
+    auth_cache_ttl_s: int = 0,
 ) -> MlflowServer:
     """`mlflow server` with proxied artifacts on the S3 store, one worker, job execution off, loopback only, and
     its Prometheus metrics on `/metrics` (behind basic auth when that is on, as every route but /health).
 
     With `basic_auth`, MLflow's basic-auth app is on and the admin password is generated (clients then need
     MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); `default_permission` is what a non-admin user has on
-    what it did not create (the cloud's server uses READ, infra/mlflow.py).
+    what it did not create (the cloud's server uses READ, infra/mlflow.py). `auth_cache_ttl_s` is MLflow's
+    `auth_cache_ttl_seconds`: 0 (MLflow's default) checks the password hash on every request, a second or more
+    per request on a busy machine; above 0 a worker remembers a successful login that long.
     """
     require_free(port, "the MLflow server", "MLFLOW_PORT")
     data = state_dir / "mlflow"
@@ -405,6 +408,7 @@ def start_mlflow(
             f"admin_username = {admin_user}\n"
             f"admin_password = {admin_password}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            f"auth_cache_ttl_seconds = {auth_cache_ttl_s}\n"
         )
         auth_ini.chmod(0o600)
         argv += ["--app-name", "basic-auth"]

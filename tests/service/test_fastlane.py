@@ -23,7 +23,7 @@ from service.app import create_app
 from service.core.loader import LoadedModel
 from service.core.refs import VersionRef
 from service.settings import Settings
-from tests.service.conftest import loaded_linear_model
+from tests.support.models import loaded_linear_model
 
 MAX_BODY = 8192
 MAX_ROWS = 20

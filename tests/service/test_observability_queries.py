@@ -21,8 +21,9 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from infra import alerts, dashboards
 from local import processes, prometheus, servers
-from tests.service.conftest import register_pyfunc, serving, settings_for, wait_for
 from tests.service.test_variants import FailsOnBigBatches, challenger_serving, register_with_stats
+from tests.support.models import register_pyfunc
+from tests.support.serving import serving, settings_for, wait_for
 
 pytestmark = pytest.mark.slow
 
