@@ -269,7 +269,7 @@ class Network(pulumi.ComponentResource):
         Private DNS on: the services' public names resolve to the endpoints' addresses inside the VPC, so nothing
         is configured on the clients (AWS PrivateLink guide, "Enable private DNS names"; it needs the VPC's DNS
         support and hostnames, both on above). The endpoints' network interfaces take addresses of the private
-        subnets, which is why MLflow's egress admits those subnets on 443 when this is on (infra/workloads.py).
+        subnets, which is why MLflow's egress admits those subnets on 443 when this is on (infra/flows.py).
         """
         child = pulumi.ResourceOptions(parent=self)
         region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
