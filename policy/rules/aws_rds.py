@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from .base import (
     AVAILABILITY,
@@ -12,6 +12,7 @@ from .base import (
     Props,
     config,
     get,
+    integer_setting,
     is_true,
     items,
     linked,
@@ -44,11 +45,7 @@ def storage_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[s
     "Automated backups are kept for at least 7 days.",
     controls=("CKV_AWS_133", "Security Hub RDS.11"),
     types=(INSTANCE,),
-    config_schema=PolicyConfigSchema(
-        properties={
-            "minimumDays": {"type": "integer", "default": MIN_BACKUP_DAYS, "description": "Fewest backup days."}
-        }
-    ),
+    config_schema=integer_setting("minimumDays", MIN_BACKUP_DAYS, "Fewest backup days."),
 )
 def backup_retention(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     minimum = int(config(args, "minimumDays", MIN_BACKUP_DAYS))

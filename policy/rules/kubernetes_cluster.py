@@ -6,9 +6,21 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from .base import AVAILABILITY, Findings, Props, config, get, is_zero, number, of_type, resource_rule, stack_rule
+from .base import (
+    AVAILABILITY,
+    Findings,
+    Props,
+    config,
+    get,
+    integer_setting,
+    is_zero,
+    number,
+    of_type,
+    resource_rule,
+    stack_rule,
+)
 from .k8s import (
     DEPLOYMENT,
     HELM_RELEASE,
@@ -63,11 +75,7 @@ def default_namespace(props: Props, args: ResourceValidationArgs) -> Iterator[st
     controls=("polaris hpaMinAvailability", "kube-linter hpa-minimum-replicas"),
     types=HPA,
     category=AVAILABILITY,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "minReplicas": {"type": "integer", "default": MIN_REPLICAS, "description": "Lowest minReplicas allowed."}
-        }
-    ),
+    config_schema=integer_setting("minReplicas", MIN_REPLICAS, "Lowest minReplicas allowed."),
 )
 def hpa_min_replicas(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     minimum = int(config(args, "minReplicas", MIN_REPLICAS))
