@@ -3,7 +3,6 @@ its slow log delivered to an encrypted log group; upgraded and its AUTH token ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import RedisConfig
-from infra.data_store import data_store_base
+from infra.data_store import DataStorePlacement, data_store_base
 
 PORT = 6379
 
@@ -23,11 +22,7 @@ def slow_log_group(name: str) -> str:
 @dataclass(frozen=True)
 class RedisArgs:
     config: RedisConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # The only source admitted on 6379: the security group the cluster's nodes and pods carry.
-    client_security_group_id: pulumi.Input[str]
-    tags: dict[str, str]
+    placement: DataStorePlacement
 
 
 class Redis(pulumi.ComponentResource):
@@ -45,14 +40,14 @@ class Redis(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(suffix: str) -> dict[str, str]:
-            return {**args.tags, "Name": f"{name}-{suffix}"}
+            return {**args.placement.tags, "Name": f"{name}-{suffix}"}
 
         base = data_store_base(
             f"{name}-redis",
             service="elasticache",
             engine="Redis",
             port=PORT,
-            placement=args,
+            placement=args.placement,
             key_description=f"At-rest encryption of ElastiCache {name}",
             log_groups={f"{name}-redis-slow-log": slow_log_group(name)},
             log_description=f"Encryption of the slow log of ElastiCache {name}",

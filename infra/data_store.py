@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -18,18 +18,15 @@ import pulumi_aws as aws
 from infra.security import admitting_only, encrypted_log_groups, rotating_key
 
 
-class DataStorePlacement(Protocol):
-    """Where a data store lives and who reaches it (`RedisArgs`, `DatabaseArgs`)."""
+@dataclass(frozen=True)
+class DataStorePlacement:
+    """Where a data store lives and who reaches it; the same for every data store of a stack."""
 
-    @property
-    def vpc_id(self) -> pulumi.Input[str]: ...
-    @property
-    def subnet_ids(self) -> Sequence[pulumi.Input[str]]: ...
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
     # The only source admitted on the store's port: the security group the cluster's nodes and pods carry.
-    @property
-    def client_security_group_id(self) -> pulumi.Input[str]: ...
-    @property
-    def tags(self) -> dict[str, str]: ...
+    client_security_group_id: pulumi.Input[str]
+    tags: dict[str, str]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ its logs, OS metrics and Performance Insights kept; upgraded in place by config.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import DatabaseConfig
-from infra.data_store import data_store_base
+from infra.data_store import DataStorePlacement, data_store_base
 from infra.security import service_trust_policy
 
 PORT = 5432
@@ -35,11 +34,7 @@ def instance_log_group(identifier: str, log: str) -> str:
 @dataclass(frozen=True)
 class DatabaseArgs:
     config: DatabaseConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # The only source admitted on 5432: the security group the cluster's nodes and pods carry.
-    client_security_group_id: pulumi.Input[str]
-    tags: dict[str, str]
+    placement: DataStorePlacement
 
 
 class Database(pulumi.ComponentResource):
@@ -62,14 +57,14 @@ class Database(pulumi.ComponentResource):
         identifier = cfg.identifier or f"{name}-mlflow"
 
         def tags(suffix: str) -> dict[str, str]:
-            return {**args.tags, "Name": f"{name}-{suffix}"}
+            return {**args.placement.tags, "Name": f"{name}-{suffix}"}
 
         base = data_store_base(
             f"{name}-db",
             service="rds",
             engine="PostgreSQL",
             port=PORT,
-            placement=args,
+            placement=args.placement,
             key_description=f"Storage and Performance Insights encryption of the MLflow database of {name}",
             log_groups={f"{name}-db-{log}-logs": instance_log_group(identifier, log) for log in EXPORTED_LOGS},
             log_description=f"Encryption of the exported logs of the MLflow database of {name}",
