@@ -10,18 +10,16 @@ from .base import (
     AVAILABILITY,
     Findings,
     Props,
-    config,
     get,
-    integer_setting,
     is_true,
     items,
     linked,
-    number,
     of_type,
     resource_rule,
     stack_rule,
 )
 from .data_store import data_store_rule
+from .minimums import minimum_rule
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -40,18 +38,17 @@ def storage_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[s
         yield "storageEncrypted must be true"
 
 
-@resource_rule(
+backup_retention = minimum_rule(
     "aws-rds-instance-configure-backup-retention",
     "Automated backups are kept for at least 7 days.",
     controls=("CKV_AWS_133", "Security Hub RDS.11"),
     types=(INSTANCE,),
-    config_schema=integer_setting("minimumDays", MIN_BACKUP_DAYS, "Fewest backup days."),
+    path="backupRetentionPeriod",
+    setting="minimumDays",
+    default=MIN_BACKUP_DAYS,
+    description="Fewest backup days.",
+    absent=0,
 )
-def backup_retention(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    minimum = int(config(args, "minimumDays", MIN_BACKUP_DAYS))
-    days = number(get(props, "backupRetentionPeriod")) or 0
-    if days < minimum:
-        yield f"backupRetentionPeriod must be >= {minimum} (got {days:g})"
 
 
 @resource_rule(
