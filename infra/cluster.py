@@ -124,16 +124,7 @@ class Cluster(pulumi.ComponentResource):
         cluster = self._control_plane(name, args, partition, tags)
         access = self._access_entries(name, cfg, cluster.name, deployer, partition, tags)
         oidc, issuer_url = self._oidc_provider(name, cluster, tags)
-        # The identity of nodes and pods towards Redis and RDS. Built from the VPC alone, so the data stores that
-        # admit it do not wait for the cluster. Not tagged kubernetes.io/cluster/<name>: the LB controller
-        # requires exactly one such group per ENI, and the cluster security group already is it.
-        node_sg = security_group(
-            f"{name}-node-sg",
-            vpc_id=args.vpc_id,
-            description=f"EKS nodes and pods of {args.cluster_name}; the source Redis and RDS admit",
-            tags=tags("node-sg"),
-            parent=self,
-        )
+        node_sg = self._node_security_group(name, args, tags)
         cluster_sg_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id or "")
         runner_sg, api_reach = self._deploy_runner_access(name, args, cluster_sg_id, tags)
         node_groups, coredns = self._nodes(name, args, cluster, partition, [cluster_sg_id, node_sg.id], tags)
@@ -171,6 +162,21 @@ class Cluster(pulumi.ComponentResource):
                 "nodeSecurityGroupId": self.node_security_group_id,
                 "deployRunnerSecurityGroupId": self.deploy_runner_security_group_id,
             }
+        )
+
+    def _node_security_group(self, name: str, args: ClusterArgs, tags: Tags) -> aws.ec2.SecurityGroup:
+        """The identity of nodes and pods towards Redis and RDS.
+
+        Built from the VPC alone, so the data stores that admit it do not wait for the cluster. Not tagged
+        kubernetes.io/cluster/<name>: the LB controller requires exactly one such group per ENI, and the cluster
+        security group already is it.
+        """
+        return security_group(
+            f"{name}-node-sg",
+            vpc_id=args.vpc_id,
+            description=f"EKS nodes and pods of {args.cluster_name}; the source Redis and RDS admit",
+            tags=tags("node-sg"),
+            parent=self,
         )
 
     def _oidc_provider(
