@@ -31,6 +31,8 @@ class DataStorePlacement:
 
 @dataclass(frozen=True)
 class DataStoreBase:
+    """What `data_store_base` built, for the store to name: its key, log groups, security group, subnet group."""
+
     key: aws.kms.Key
     log_groups: list[aws.cloudwatch.LogGroup]
     security_group: aws.ec2.SecurityGroup
