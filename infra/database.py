@@ -12,7 +12,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import DatabaseConfig
-from infra.security import admitting_only, encrypted_log_groups, rotating_key, service_trust_policy
+from infra.data_store import DataStorePlacement, data_store_base
+from infra.security import service_trust_policy
 
 PORT = 5432
 DB_NAME = "mlflow"
@@ -46,11 +47,7 @@ def instance_log_group(identifier: str, log: str) -> str:
 @dataclass(frozen=True)
 class DatabaseArgs:
     config: DatabaseConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # The only source admitted on 5432: the security group the cluster's nodes and pods carry.
-    client_security_group_id: pulumi.Input[str]
-    tags: dict[str, str]
+    placement: DataStorePlacement
 
 
 class Database(pulumi.ComponentResource):
@@ -75,41 +72,26 @@ class Database(pulumi.ComponentResource):
         identifier = cfg.identifier or f"{name}-mlflow"
 
         def tags(suffix: str) -> dict[str, str]:
-            return {**args.tags, "Name": f"{name}-{suffix}"}
+            return {**args.placement.tags, "Name": f"{name}-{suffix}"}
 
-        key = rotating_key(
-            f"{name}-db-key",
-            description=f"Storage, Performance Insights and master secret encryption of the MLflow database of {name}",
-            tags=args.tags,
-            parent=self,
-            services=("rds", "secretsmanager"),
-        )
-        log_names = {log: instance_log_group(identifier, log) for log in EXPORTED_LOGS}
-        log_groups = encrypted_log_groups(
-            f"{name}-db-logs-key",
-            description=f"Encryption of the exported logs of the MLflow database of {name}",
-            log_groups={f"{name}-db-{log}-logs": group for log, group in log_names.items()},
+        base = data_store_base(
+            f"{name}-db",
+            service="rds",
+            engine="PostgreSQL",
+            port=PORT,
+            placement=args.placement,
+            key_description=(
+                f"Storage, Performance Insights and master secret encryption of the MLflow database of {name}"
+            ),
+            # RDS encrypts the master password's Secrets Manager secret with it (manage_master_user_password).
+            key_services=("secretsmanager",),
+            log_groups={f"{name}-db-{log}-logs": instance_log_group(identifier, log) for log in EXPORTED_LOGS},
+            log_description=f"Encryption of the exported logs of the MLflow database of {name}",
             retention_days=cfg.log_retention_days,
-            tags=args.tags,
+            subnet_description=f"Data subnets of the MLflow database of {name}",
             parent=self,
         )
         monitoring_role_arn = self._monitoring_role(name, partition, tags("db-monitoring"))
-        security_group = admitting_only(
-            f"{name}-db-sg",
-            vpc_id=args.vpc_id,
-            port=PORT,
-            source_security_group_id=args.client_security_group_id,
-            service="PostgreSQL",
-            tags=args.tags,
-            parent=self,
-        )
-        subnet_group = aws.rds.SubnetGroup(
-            f"{name}-db-subnets",
-            description=f"Data subnets of the MLflow database of {name}",
-            subnet_ids=list(args.subnet_ids),
-            tags=tags("db-subnets"),
-            opts=child,
-        )
         # A major upgrade needs a group of the new family. The family is in the name prefix: a new major makes a
         # new group (a unique name, so it is created before the old one is deleted), the instance moves onto it
         # together with the engine version, and only then is the old group deleted.
@@ -141,7 +123,7 @@ class Database(pulumi.ComponentResource):
             max_allocated_storage=cfg.max_allocated_storage_gib,
             storage_type="gp3",
             storage_encrypted=True,
-            kms_key_id=key.arn,
+            kms_key_id=base.key.arn,
             db_name=DB_NAME,
             username=USERNAME,
             # RDS generates the password into a Secrets Manager secret encrypted with this stack's key, and rotates
@@ -149,10 +131,10 @@ class Database(pulumi.ComponentResource):
             # Guide, "Password management with Amazon RDS and AWS Secrets Manager"). `password` must stay unset:
             # CreateDBInstance refuses MasterUserPassword together with ManageMasterUserPassword.
             manage_master_user_password=True,
-            master_user_secret_kms_key_id=key.arn,
+            master_user_secret_kms_key_id=base.key.arn,
             port=PORT,
-            db_subnet_group_name=subnet_group.name,
-            vpc_security_group_ids=[security_group.id],
+            db_subnet_group_name=base.subnet_group_name,
+            vpc_security_group_ids=[base.security_group.id],
             parameter_group_name=parameters.name,
             publicly_accessible=False,
             multi_az=cfg.multi_az,
@@ -164,7 +146,7 @@ class Database(pulumi.ComponentResource):
             monitoring_interval=MONITORING_INTERVAL_SECONDS,
             monitoring_role_arn=monitoring_role_arn,
             performance_insights_enabled=True,
-            performance_insights_kms_key_id=key.arn,
+            performance_insights_kms_key_id=base.key.arn,
             performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION_DAYS,
             deletion_protection=cfg.deletion_protection,
             # A protected database leaves a final snapshot when it is deleted after all (CKV_AWS_293).
@@ -174,7 +156,7 @@ class Database(pulumi.ComponentResource):
             ),
             tags=tags("db"),
             # The log groups exist first, with retention and KMS: RDS then writes into them.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=base.log_groups),
         )
 
         self.address = instance.address
@@ -183,8 +165,8 @@ class Database(pulumi.ComponentResource):
         self.db_name = DB_NAME
         self.username = USERNAME
         self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
-        self.secret_kms_key_arn = key.arn
-        self.security_group_id = security_group.id
+        self.secret_kms_key_arn = base.key.arn
+        self.security_group_id = base.security_group.id
         self.register_outputs(
             {"address": self.address, "port": self.port, "dbName": self.db_name, "secretArn": self.secret_arn}
         )

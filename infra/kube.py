@@ -22,6 +22,8 @@ TMP_MOUNT = "/tmp"
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Marks pods as part of this platform; selectors use only `name` and `component`.
 PART_OF = "ml-platform"
+# On every object the stack creates, namespaces included.
+OWNER_LABELS = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"}
 # On a Job that `up` awaits: the next `up` replaces it, so runs it again, when it did not complete (failed or still
 # running) instead of keeping the failed one (pulumi-kubernetes provider/pkg/provider/provider.go Diff,
 # `pulumi.com/replaceUnready`, supported for Jobs). A completed Job is left alone.
@@ -43,11 +45,7 @@ def pod_labels(name: str, component: str) -> dict[str, str]:
 
 
 def object_labels(name: str, component: str) -> dict[str, str]:
-    return {
-        **pod_labels(name, component),
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
-    }
+    return {**pod_labels(name, component), **OWNER_LABELS}
 
 
 def pod_security_context() -> k8s.core.v1.PodSecurityContextArgsDict:
