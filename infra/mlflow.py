@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import kube, mlflow_schema
-from infra.config import MlflowConfig
+from infra.config import MlflowConfig, MonitoringConfig, Resources
 from infra.identity import OidcIdentity, irsa_role
 from infra.mlflow_auth import basic_auth_ini
 
@@ -39,12 +39,25 @@ BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
 # instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
 RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 # `--expose-prometheus`: /metrics (prometheus-flask-exporter), the workers' counts shared through files in this
-# directory (prometheus_client multiprocess mode) on the pod's emptyDir. No ServiceMonitor scrapes it: MLflow
-# 3.17.2's basic auth fails closed on a route without a permission validator (mlflow/server/auth/__init__.py
-# `MLFLOW_BASIC_AUTH_FAIL_CLOSED`, default on), so only the admin may read /metrics, and Prometheus is not given
-# the admin's password. An admin reads it through `kubectl port-forward`.
+# directory (prometheus_client multiprocess mode) on the pod's emptyDir. MLflow 3.17.2's basic auth fails closed on
+# a route without a permission validator (mlflow/server/auth/__init__.py `MLFLOW_BASIC_AUTH_FAIL_CLOSED`, default
+# on), so only the admin may read the server's own /metrics, and Prometheus is not given the admin's password:
+# it scrapes the metrics listener instead (images/mlflow/metrics_listener.py), a sidecar that sums the same files
+# and serves GET /metrics only, on METRICS_PORT, which the NetworkPolicies admit from Prometheus alone.
 METRICS_PATH = "/metrics"
 METRICS_DIR = f"{kube.TMP_MOUNT}/prometheus"
+METRICS_PORT = 9102
+METRICS_PORT_NAME = "metrics"
+METRICS_LISTENER = "/opt/mlflow/metrics_listener.py"
+# One Python process reading a few small files per scrape: small, fixed bounds.
+METRICS_LISTENER_RESOURCES = Resources(
+    cpu_request="10m",
+    cpu_limit="200m",
+    memory_request="48Mi",
+    memory_limit="96Mi",
+    ephemeral_storage_request="8Mi",
+    ephemeral_storage_limit="32Mi",
+)
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
 
@@ -86,6 +99,8 @@ class MlflowArgs:
     users: Sequence[str] = ()
     # The internal ALB for the UI, when config.ingress_enabled.
     alb: kube.AlbSettings | None = None
+    # With a Prometheus named (monitoring.prometheusNamespace), the metrics listener runs beside the server.
+    monitoring: MonitoringConfig | None = None
 
 
 def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
@@ -155,6 +170,42 @@ def service_hosts(namespace: str) -> list[str]:
         "localhost:*",
         "127.0.0.1:*",
     ]
+
+
+def metrics_listener(image: pulumi.Input[str]) -> k8s.core.v1.ContainerArgsDict:
+    """The server's metrics on METRICS_PORT, for Prometheus: a native sidecar (an init container that keeps running,
+    restartPolicy Always; Kubernetes 1.29+, "Sidecar Containers") reading the server's multiprocess directory from
+    the shared emptyDir, mounted read-only. As a sidecar it starts before the server and stops after it, so the
+    last scrapes of a draining pod still answer. It holds no secret and opens no connection."""
+    return {
+        "name": "metrics-listener",
+        "image": image,
+        "image_pull_policy": "IfNotPresent",
+        "restart_policy": "Always",
+        "command": ["python", METRICS_LISTENER],
+        "args": ["--directory", METRICS_DIR, "--host", "0.0.0.0", "--port", str(METRICS_PORT)],
+        "ports": [{"name": METRICS_PORT_NAME, "container_port": METRICS_PORT, "protocol": "TCP"}],
+        # Ready once it sums the directory (503 until the server's app has created it: the pod is not ready before
+        # that anyway); alive while it accepts connections, so a slow server start does not restart it.
+        "readiness_probe": kube.http_probe(METRICS_PATH, METRICS_PORT_NAME, period=10, failures=3, timeout=3),
+        "liveness_probe": {
+            "tcp_socket": {"port": METRICS_PORT_NAME},
+            "period_seconds": 20,
+            "failure_threshold": 3,
+            "timeout_seconds": 3,
+            "success_threshold": 1,
+        },
+        "resources": kube.resources(METRICS_LISTENER_RESOURCES),
+        "security_context": kube.container_security_context(),
+        "volume_mounts": [{**kube.tmp_mount(), "read_only": True}],
+    }
+
+
+def scrape_annotations(monitoring: MonitoringConfig | None) -> dict[str, str]:
+    """The `prometheus.io/*` pod annotations, for an annotation-based scraper only: the listener's port."""
+    if monitoring is None or not monitoring.scrape_annotations:
+        return {}
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": METRICS_PATH}
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -290,6 +341,8 @@ class Mlflow(pulumi.ComponentResource):
                 {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
             ],
         }
+        # The metrics listener only where a Prometheus scrapes it (its namespace is what the NetworkPolicies admit).
+        scraped = args.monitoring is not None and args.monitoring.prometheus_namespace is not None
         db = args.database
         migration = mlflow_schema.migration_job(
             f"{name}-migrate-db",
@@ -313,7 +366,7 @@ class Mlflow(pulumi.ComponentResource):
                 "selector": {"match_labels": LABELS},
                 "strategy": kube.rolling_update(),
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {"labels": labels, "annotations": scrape_annotations(args.monitoring)},
                     "spec": kube.pod_spec(
                         [container],
                         [
@@ -325,7 +378,8 @@ class Mlflow(pulumi.ComponentResource):
                         grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
                         # The server would migrate an empty or behind schema by itself, in every replica at once
                         # (mlflow 3.17.2 SqlAlchemyStore.__init__, auth migrate_if_needed): refuse to start instead.
-                        init_containers=[mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR)],
+                        init_containers=[mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR)]
+                        + ([metrics_listener(args.image)] if scraped else []),
                     ),
                 },
             },
@@ -333,7 +387,14 @@ class Mlflow(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[migration])),
         )
         service = kube.cluster_ip_service(
-            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
+            f"{name}-service",
+            name=NAME,
+            namespace=namespace,
+            labels=labels,
+            selector=LABELS,
+            port=PORT,
+            extra_ports={METRICS_PORT_NAME: METRICS_PORT} if scraped else {},
+            opts=child,
         )
         kube.disruption_budget(
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import alerts, dashboards, inference, kube, redis_exporter
+from infra import alerts, dashboards, inference, kube, mlflow, redis_exporter
 from infra.addons import Chart
 from infra.config import MonitoringConfig
 from infra.namespaces import pod_security_labels
@@ -37,6 +37,7 @@ class MonitoringArgs:
     config: MonitoringConfig
     kubernetes_version: pulumi.Input[str]
     inference_namespace: pulumi.Input[str]
+    mlflow_namespace: pulumi.Input[str]
     champion_alias: str
     drift_threshold: float
 
@@ -92,6 +93,40 @@ def chart_values(cfg: MonitoringConfig) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """A Service whose pods Prometheus scrapes: its name and component (the object's labels), the pod labels the
+    ServiceMonitor selects it by, and the path and named Service port it scrapes."""
+
+    name: str
+    component: str
+    selector: dict[str, str]
+    path: str
+    namespace: pulumi.Input[str]
+    port: str = "http"
+
+
+def service_monitor(
+    resource_name: str, target: ScrapeTarget, cfg: MonitoringConfig, opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """A ServiceMonitor the installed (or brought) Prometheus selects by `cfg.selector_labels`."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="monitoring.coreos.com/v1",
+        kind="ServiceMonitor",
+        metadata={
+            "name": target.name,
+            "namespace": target.namespace,
+            "labels": {**kube.object_labels(target.name, target.component), **dict(cfg.selector_labels)},
+        },
+        spec={
+            "selector": {"matchLabels": target.selector},
+            "endpoints": [{"port": target.port, "path": target.path, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
+        },
+        opts=opts,
+    )
+
+
 class Monitoring(pulumi.ComponentResource):
     """kube-prometheus-stack (optional) and the inference service's ServiceMonitor, PrometheusRule, dashboards."""
 
@@ -139,38 +174,18 @@ class Monitoring(pulumi.ComponentResource):
             after_crds = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=crds))
             labels = {**kube.object_labels(inference.NAME, "server"), **dict(cfg.selector_labels)}
             namespace = args.inference_namespace
-            k8s.apiextensions.CustomResource(
-                f"{name}-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": inference.NAME, "namespace": namespace, "labels": labels},
-                spec={
-                    "selector": {"matchLabels": inference.LABELS},
-                    "endpoints": [
-                        {"port": "http", "path": inference.METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}
-                    ],
-                },
-                opts=after_crds,
-            )
-            exporter_labels = {**kube.object_labels(redis_exporter.NAME, "exporter"), **dict(cfg.selector_labels)}
-            k8s.apiextensions.CustomResource(
-                f"{name}-redis-exporter-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": redis_exporter.NAME, "namespace": namespace, "labels": exporter_labels},
-                spec={
-                    "selector": {"matchLabels": redis_exporter.LABELS},
-                    "endpoints": [
-                        {
-                            "port": "http",
-                            "path": redis_exporter.METRICS_PATH,
-                            "interval": SCRAPE_INTERVAL,
-                            "scheme": "http",
-                        }
-                    ],
-                },
-                opts=after_crds,
-            )
+            for resource_name, target in (
+                (f"{name}-service-monitor", ScrapeTarget(inference.NAME, "server", inference.LABELS,
+                                                         inference.METRICS_PATH, namespace)),
+                (f"{name}-redis-exporter-service-monitor", ScrapeTarget(redis_exporter.NAME, "exporter",
+                                                                        redis_exporter.LABELS,
+                                                                        redis_exporter.METRICS_PATH, namespace)),
+                # MLflow's metrics listener (infra/mlflow.py metrics_listener), not its API port.
+                (f"{name}-mlflow-service-monitor", ScrapeTarget(mlflow.NAME, "tracking-server", mlflow.LABELS,
+                                                                mlflow.METRICS_PATH, args.mlflow_namespace,
+                                                                mlflow.METRICS_PORT_NAME)),
+            ):  # fmt: skip
+                service_monitor(resource_name, target, cfg, after_crds)
             scope = pulumi.Output.from_input(namespace).apply(
                 lambda ns: alerts.rule_groups(
                     alerts.AlertScope(f'namespace="{ns}"', args.champion_alias, args.drift_threshold)

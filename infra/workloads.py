@@ -189,6 +189,8 @@ def flows(
         result += [
             Flow("redis-exporter-to-redis", exporter, Cidrs("data subnets (Redis)", cidrs.data), REDIS_PORT),
             Flow("prometheus-to-redis-exporter", Pods(prometheus), exporter, redis_exporter.PORT),
+            # The metrics listener's port only: MLflow's API port (and its own, admin-only /metrics) stays closed.
+            Flow("prometheus-to-mlflow-metrics", Pods(prometheus), MLFLOW_PODS, mlflow.METRICS_PORT),
         ]
     if cfg.mlflow.ingress_enabled:
         internal_albs = Cidrs("the internal-ALB subnets", cidrs.internal_alb)
@@ -345,6 +347,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
             ),
             tags=cfg.tags(),
             users=users,
+            monitoring=cfg.monitoring,
             alb=AlbSettings(
                 scheme="internal",
                 health_check_path="/health",
@@ -430,6 +433,7 @@ def build_workloads(name: str, args: WorkloadsArgs) -> Workloads:
                 config=cfg.monitoring,
                 kubernetes_version=cluster.version,
                 inference_namespace=namespaces.names[INFERENCE_NS],
+                mlflow_namespace=namespaces.names[MLFLOW_NS],
                 champion_alias=cfg.inference.model_alias,
                 drift_threshold=cfg.inference.drift_threshold,
             ),
