@@ -3,9 +3,10 @@ infra/mlflow.py `metrics_listener`), its Service port, ServiceMonitor and Networ
 
 Sources: MLflow 3.17.2 (github.com/mlflow/mlflow@v3.17.2) mlflow/server/__init__.py (`--expose-prometheus <dir>`
 becomes `prometheus_multiproc_dir`, the app creates it) and mlflow/server/prometheus_exporter.py
-(prometheus_flask_exporter's GunicornInternalPrometheusMetrics, prefix `mlflow`); basic auth fails closed on /metrics
-(mlflow/server/auth/__init__.py `MLFLOW_BASIC_AUTH_FAIL_CLOSED`). prometheus_client (github.com/prometheus/client_python)
-docs/content/multiprocess/_index.md: a MultiProcessCollector in a fresh registry sums the directory's files.
+(prometheus_flask_exporter's GunicornInternalPrometheusMetrics, prefix `mlflow`); basic auth fails closed on
+/metrics (mlflow/server/auth/__init__.py `MLFLOW_BASIC_AUTH_FAIL_CLOSED`). prometheus_client
+(github.com/prometheus/client_python docs/content/multiprocess/_index.md): a MultiProcessCollector in a fresh
+registry sums the directory's files.
 Kubernetes "Sidecar Containers" (kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/, stable in 1.33): an
 init container with restartPolicy Always keeps running beside the app containers. NetworkPolicy
 (kubernetes.io/docs/concepts/services-networking/network-policies/): a pod selected by an Ingress policy admits only
@@ -21,7 +22,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
