@@ -186,9 +186,12 @@ class Monitoring(pulumi.ComponentResource):
                                                                 mlflow.METRICS_PORT_NAME)),
             ):  # fmt: skip
                 service_monitor(resource_name, target, cfg, after_crds)
-            scope = pulumi.Output.from_input(namespace).apply(
+            # MLflow's series are its metrics listener's, scraped wherever a ServiceMonitor is (infra/mlflow.py).
+            scope = pulumi.Output.all(namespace, args.mlflow_namespace).apply(
                 lambda ns: alerts.rule_groups(
-                    alerts.AlertScope(f'namespace="{ns}"', args.champion_alias, args.drift_threshold)
+                    alerts.AlertScope(
+                        f'namespace="{ns[0]}"', args.champion_alias, args.drift_threshold, f'namespace="{ns[1]}"'
+                    )
                 )
             )
             k8s.apiextensions.CustomResource(

@@ -165,7 +165,8 @@ def start_prometheus(
     home = state_dir / "prometheus-server"
     home.mkdir(parents=True, exist_ok=True)
     rules = home / "rules.yml"
-    scope = alerts.AlertScope(f'job="{SERVICE_JOB}"', champion_alias, drift_threshold)
+    mlflow = f'job="{MLFLOW_JOB}"' if mlflow_metrics_port is not None else None
+    scope = alerts.AlertScope(f'job="{SERVICE_JOB}"', champion_alias, drift_threshold, mlflow)
     rules.write_text(alerts.rules_yaml(scope))
     config_file = home / "prometheus.yml"
     scrape = config(port, service_port, redis_exporter_port, rules, mlflow_metrics_port)

@@ -20,7 +20,7 @@ from local.stack import SAMPLE_ROW, LocalStack, Ports, wait_for
 
 pytestmark = pytest.mark.slow
 RELOAD_S = 1.0
-SCOPE = alerts.AlertScope('job="inference"', "production", 0.2)
+SCOPE = alerts.AlertScope('job="inference"', "production", 0.2, mlflow_matcher='job="mlflow"')
 
 
 @dataclass
