@@ -128,7 +128,8 @@ def service_monitor(
 
 
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack (optional) and the inference service's ServiceMonitor, PrometheusRule, dashboards."""
+    """kube-prometheus-stack (optional); the ServiceMonitors of the inference service, MLflow's metrics listener and
+    the Redis exporter; the PrometheusRule and dashboards."""
 
     namespace: str | None
 
@@ -174,18 +175,25 @@ class Monitoring(pulumi.ComponentResource):
             after_crds = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=crds))
             labels = {**kube.object_labels(inference.NAME, "server"), **dict(cfg.selector_labels)}
             namespace = args.inference_namespace
-            for resource_name, target in (
-                (f"{name}-service-monitor", ScrapeTarget(inference.NAME, "server", inference.LABELS,
-                                                         inference.METRICS_PATH, namespace)),
-                (f"{name}-redis-exporter-service-monitor", ScrapeTarget(redis_exporter.NAME, "exporter",
-                                                                        redis_exporter.LABELS,
-                                                                        redis_exporter.METRICS_PATH, namespace)),
-                # MLflow's metrics listener (infra/mlflow.py metrics_listener), not its API port.
-                (f"{name}-mlflow-service-monitor", ScrapeTarget(mlflow.NAME, "tracking-server", mlflow.LABELS,
-                                                                mlflow.METRICS_PATH, args.mlflow_namespace,
-                                                                mlflow.METRICS_PORT_NAME)),
-            ):  # fmt: skip
-                service_monitor(resource_name, target, cfg, after_crds)
+            targets = {
+                "service-monitor": ScrapeTarget(
+                    inference.NAME, "server", inference.LABELS, inference.METRICS_PATH, namespace
+                ),
+                "redis-exporter-service-monitor": ScrapeTarget(
+                    redis_exporter.NAME, "exporter", redis_exporter.LABELS, redis_exporter.METRICS_PATH, namespace
+                ),
+                # MLflow's metrics listener (infra/mlflow.py metrics_listener), never its API port.
+                "mlflow-service-monitor": ScrapeTarget(
+                    mlflow.NAME,
+                    "tracking-server",
+                    mlflow.LABELS,
+                    mlflow.METRICS_PATH,
+                    args.mlflow_namespace,
+                    port=mlflow.METRICS_PORT_NAME,
+                ),
+            }
+            for suffix, target in targets.items():
+                service_monitor(f"{name}-{suffix}", target, cfg, after_crds)
             # MLflow's series are its metrics listener's, scraped wherever a ServiceMonitor is (infra/mlflow.py).
             scope = pulumi.Output.all(namespace, args.mlflow_namespace).apply(
                 lambda ns: alerts.rule_groups(
