@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import alerts, dashboards, inference, kube, mlflow, redis_exporter
+from infra import alerts, dashboards, inference, kube, mlflow, mlflow_metrics, redis_exporter
 from infra.addons import Chart
 from infra.config import MonitoringConfig
 from infra.namespaces import pod_security_labels
@@ -182,19 +182,19 @@ class Monitoring(pulumi.ComponentResource):
                 "redis-exporter-service-monitor": ScrapeTarget(
                     redis_exporter.NAME, "exporter", redis_exporter.LABELS, redis_exporter.METRICS_PATH, namespace
                 ),
-                # MLflow's metrics listener (infra/mlflow.py metrics_listener), never its API port.
+                # MLflow's metrics listener (infra/mlflow_metrics.py), never its API port.
                 "mlflow-service-monitor": ScrapeTarget(
                     mlflow.NAME,
                     "tracking-server",
                     mlflow.LABELS,
-                    mlflow.METRICS_PATH,
+                    mlflow_metrics.METRICS_PATH,
                     args.mlflow_namespace,
-                    port=mlflow.METRICS_PORT_NAME,
+                    port=mlflow_metrics.METRICS_PORT_NAME,
                 ),
             }
             for suffix, target in targets.items():
                 service_monitor(f"{name}-{suffix}", target, cfg, after_crds)
-            # MLflow's series are its metrics listener's, scraped wherever a ServiceMonitor is (infra/mlflow.py).
+            # MLflow's series: its metrics listener's, scraped wherever a ServiceMonitor is (mlflow_metrics.py).
             scope = pulumi.Output.all(namespace, args.mlflow_namespace).apply(
                 lambda ns: alerts.rule_groups(
                     alerts.AlertScope(

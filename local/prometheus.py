@@ -29,7 +29,7 @@ MLFLOW_JOB = "mlflow"
 # Short intervals: the demo shows a promotion within seconds, and the local test waits for a few scrapes.
 SCRAPE_INTERVAL = "5s"
 RETENTION = "2d"
-# The module the cluster's MLflow pod runs as its sidecar (infra/mlflow.py METRICS_LISTENER), from this checkout.
+# The module the cluster's MLflow pod runs as its sidecar (infra/mlflow_metrics.py), from this checkout.
 METRICS_LISTENER = Path(__file__).resolve().parents[1] / "images" / "mlflow" / "metrics_listener.py"
 
 

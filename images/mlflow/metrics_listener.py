@@ -9,7 +9,7 @@ serves nothing of MLflow's API, so a NetworkPolicy can admit Prometheus to this 
 
 It only reads the directory (the pod mounts it read-only here) and writes nothing: no metrics of its own, no logs of
 successful requests (the kubelet probes it every few seconds). Runs beside the server in the cluster
-(infra/mlflow.py `metrics_listener`) and in `make demo` (local/prometheus.py), from the server image as is:
+(infra/mlflow_metrics.py) and in `make demo` (local/prometheus.py), from the server image as is:
 the standard library and prometheus_client, which prometheus-flask-exporter brings.
 
 Usage: python metrics_listener.py --directory <dir> [--host 0.0.0.0] [--port 9102]

@@ -80,6 +80,7 @@ def test_every_rule_is_scoped_to_the_service_and_documented() -> None:
 
 
 def test_mlflows_rule_exists_only_where_its_metrics_are_scraped() -> None:
-    """Without the metrics listener (no Prometheus named, infra/mlflow.py) there are no MLflow series to alert on."""
+    """Without the metrics listener (no Prometheus named, infra/mlflow_metrics.py) there are no MLflow series to
+    alert on."""
     unscraped = alerts.AlertScope('namespace="inference"', champion_alias="champion", drift_threshold=0.3)
     assert {r["alert"] for g in alerts.rule_groups(unscraped) for r in g["rules"]} == ALERTS - {"MlflowServerErrors"}

@@ -1,5 +1,5 @@
 """MLflow's metrics for Prometheus: the metrics listener beside the server (images/mlflow/metrics_listener.py,
-infra/mlflow.py `metrics_listener`), its Service port, ServiceMonitor and NetworkPolicy, in a stack with a Prometheus.
+infra/mlflow_metrics.py), its Service port, ServiceMonitor and NetworkPolicy, in a stack with a Prometheus.
 
 Sources: MLflow 3.17.2 (github.com/mlflow/mlflow@v3.17.2) mlflow/server/__init__.py (`--expose-prometheus <dir>`
 becomes `prometheus_multiproc_dir`, the app creates it) and mlflow/server/prometheus_exporter.py
@@ -30,6 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from infra import kube, mlflow
+from infra.mlflow_metrics import METRICS_PORT
 from tests.infra.harness import Recording, run_stack
 from tests.infra.k8s import Manifest, arg_value, of_kind, one, pod_template, selects
 from tests.infra.test_workload_mlflow_image import (
@@ -74,7 +75,7 @@ def test_the_listener_is_a_restricted_sidecar_reading_the_servers_directory_read
     assert "emptyDir" in volume
     assert any(m["name"] == mount["name"] and not m.get("readOnly") for m in server["volumeMounts"])
     assert arg_value(listener["args"], "--host") == "0.0.0.0"
-    assert listener["ports"] == [{"name": "metrics", "containerPort": mlflow.METRICS_PORT, "protocol": "TCP"}]
+    assert listener["ports"] == [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
     assert listener["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     assert listener["livenessProbe"]["tcpSocket"] == {"port": "metrics"}
     sc = listener["securityContext"]
@@ -100,7 +101,7 @@ def test_the_service_exposes_the_metrics_port_and_the_service_monitor_scrapes_it
     ms = monitored.kubernetes_manifests()
     service = one(ms, "Service", "mlflow", "mlflow")
     ports = {p["name"]: p for p in service["spec"]["ports"]}
-    assert ports["metrics"]["port"] == mlflow.METRICS_PORT and ports["metrics"]["targetPort"] == "metrics"
+    assert ports["metrics"]["port"] == METRICS_PORT and ports["metrics"]["targetPort"] == "metrics"
     assert ports["http"]["port"] == mlflow.PORT
     monitor = one(ms, "ServiceMonitor", "mlflow", "mlflow")
     assert selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
@@ -123,12 +124,12 @@ def _admitted(ms: list[Manifest], namespace: str) -> list[tuple[dict[str, Any], 
 def test_only_prometheus_namespace_reaches_the_metrics_port_and_only_that_port(monitored: Recording) -> None:
     admitted = _admitted(monitored.kubernetes_manifests(), "mlflow")
     monitoring = {"kubernetes.io/metadata.name": "monitoring"}
-    to_metrics = [peer for peer, ports in admitted if {"port": mlflow.METRICS_PORT, "protocol": "TCP"} in ports]
+    to_metrics = [peer for peer, ports in admitted if {"port": METRICS_PORT, "protocol": "TCP"} in ports]
     assert to_metrics == [{"namespaceSelector": {"matchLabels": monitoring}}]
     from_prometheus = [
         ports for peer, ports in admitted if peer.get("namespaceSelector", {}).get("matchLabels") == monitoring
     ]
-    assert from_prometheus == [[{"port": mlflow.METRICS_PORT, "protocol": "TCP"}]], "Prometheus must not reach the API"
+    assert from_prometheus == [[{"port": METRICS_PORT, "protocol": "TCP"}]], "Prometheus must not reach the API"
     # The API port keeps exactly its clients (here the inference pods and the bootstrap Job).
     to_api = [peer for peer, ports in admitted if {"port": mlflow.PORT, "protocol": "TCP"} in ports]
     assert monitoring not in [p.get("namespaceSelector", {}).get("matchLabels") for p in to_api]
@@ -140,7 +141,7 @@ def test_no_listener_port_or_policy_without_a_prometheus(recordings: dict[str, R
     assert not [c for c in _pod(recordings["dev"]).get("initContainers") or [] if c["name"] == LISTENER]
     assert [p["name"] for p in one(ms, "Service", "mlflow", "mlflow")["spec"]["ports"]] == ["http"]
     admitted = _admitted(ms, "mlflow")
-    assert admitted and all({"port": mlflow.METRICS_PORT, "protocol": "TCP"} not in ports for _, ports in admitted)
+    assert admitted and all({"port": METRICS_PORT, "protocol": "TCP"} not in ports for _, ports in admitted)
 
 
 def test_scrape_annotations_name_the_listener_only_for_an_annotation_based_scraper(monitored: Recording) -> None:
