@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import inference, mlflow, mlflow_schema, nginx, redis_exporter, training_job
+from infra import inference, mlflow, mlflow_metrics, mlflow_schema, nginx, redis_exporter, training_job
 from infra.cache import PORT as REDIS_PORT
 from infra.config import PlatformConfig
 from infra.database import PORT as POSTGRES_PORT
@@ -107,6 +107,8 @@ def flows(
         result += [
             Flow("redis-exporter-to-redis", exporter, Cidrs("data subnets (Redis)", cidrs.data), REDIS_PORT),
             Flow("prometheus-to-redis-exporter", Pods(prometheus), exporter, redis_exporter.PORT),
+            # The metrics listener's port only: MLflow's API port (and its own, admin-only /metrics) stays closed.
+            Flow("prometheus-to-mlflow-metrics", Pods(prometheus), MLFLOW_PODS, mlflow_metrics.METRICS_PORT),
         ]
     if cfg.mlflow.ingress_enabled:
         internal_albs = Cidrs("the internal-ALB subnets", cidrs.internal_alb)

@@ -188,15 +188,21 @@ def cluster_ip_service(
     selector: Mapping[str, str],
     port: int,
     opts: pulumi.ResourceOptions,
+    extra_ports: Mapping[str, int] | None = None,
 ) -> k8s.core.v1.Service:
-    """An in-cluster Service whose one port, `http`, targets the container port of the same name."""
+    """An in-cluster Service whose port `http` (and each of `extra_ports`, name -> port) targets the container port
+    of the same name."""
+    ports = {"http": port, **(extra_ports or {})}
     return k8s.core.v1.Service(
         resource_name,
         metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
         spec={
             "type": "ClusterIP",
             "selector": dict(selector),
-            "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": port_name, "port": number, "target_port": port_name, "protocol": "TCP"}
+                for port_name, number in ports.items()
+            ],
         },
         opts=opts,
     )

@@ -21,11 +21,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import db_passfile, kube, mlflow_schema
-from infra.config import MlflowConfig
+from infra.config import MlflowConfig, MonitoringConfig
 from infra.db_passfile import DatabaseSecret
 from infra.identity import OidcIdentity, irsa_role
 from infra.mlflow_auth import basic_auth_ini
 from infra.mlflow_iam import artifact_access_policy, merged_policy
+from infra.mlflow_metrics import METRICS_DIR, METRICS_PORT, METRICS_PORT_NAME, metrics_listener, scrape_annotations
 
 NAME = "mlflow"
 PORT = 5000
@@ -39,13 +40,6 @@ BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
 # The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
 # instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
 RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
-# `--expose-prometheus`: /metrics (prometheus-flask-exporter), the workers' counts shared through files in this
-# directory (prometheus_client multiprocess mode) on the pod's emptyDir. No ServiceMonitor scrapes it: MLflow
-# 3.17.2's basic auth fails closed on a route without a permission validator (mlflow/server/auth/__init__.py
-# `MLFLOW_BASIC_AUTH_FAIL_CLOSED`, default on), so only the admin may read /metrics, and Prometheus is not given
-# the admin's password. An admin reads it through `kubectl port-forward`.
-METRICS_PATH = "/metrics"
-METRICS_DIR = f"{kube.TMP_MOUNT}/prometheus"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
 
@@ -87,6 +81,8 @@ class MlflowArgs:
     users: Sequence[str] = ()
     # The internal ALB for the UI, when config.ingress_enabled.
     alb: kube.AlbSettings | None = None
+    # With a Prometheus named (monitoring.prometheusNamespace), the metrics listener runs beside the server.
+    monitoring: MonitoringConfig | None = None
 
 
 def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
@@ -222,6 +218,7 @@ class Mlflow(pulumi.ComponentResource):
             pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
             "--allowed-hosts",
             ",".join(service_hosts(namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
+            # /metrics; its workers' counts are files the metrics listener serves (infra/mlflow_metrics.py).
             "--expose-prometheus",
             METRICS_DIR,
             # Stop taking connections on SIGTERM and give in-flight requests this long.
@@ -266,6 +263,8 @@ class Mlflow(pulumi.ComponentResource):
                 db_passfile.mount(),
             ],
         }
+        # The metrics listener only where a Prometheus scrapes it (its namespace is what the NetworkPolicies admit).
+        scraped = args.monitoring is not None and args.monitoring.prometheus_namespace is not None
         migration = mlflow_schema.migration_job(
             f"{name}-migrate-db",
             mlflow_schema.MigrationArgs(
@@ -290,7 +289,7 @@ class Mlflow(pulumi.ComponentResource):
                 "selector": {"match_labels": LABELS},
                 "strategy": kube.rolling_update(),
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {"labels": labels, "annotations": scrape_annotations(args.monitoring)},
                     "spec": kube.pod_spec(
                         [container],
                         [
@@ -308,7 +307,8 @@ class Mlflow(pulumi.ComponentResource):
                         init_containers=[
                             db_passfile.writer(args.image, db.secret, args.region, sidecar=True),
                             mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR),
-                        ],
+                        ]
+                        + ([metrics_listener(args.image)] if scraped else []),
                     ),
                 },
             },
@@ -316,7 +316,14 @@ class Mlflow(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[migration])),
         )
         service = kube.cluster_ip_service(
-            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
+            f"{name}-service",
+            name=NAME,
+            namespace=namespace,
+            labels=labels,
+            selector=LABELS,
+            port=PORT,
+            extra_ports={METRICS_PORT_NAME: METRICS_PORT} if scraped else {},
+            opts=child,
         )
         kube.disruption_budget(
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child

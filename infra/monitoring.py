@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import alerts, dashboards, inference, kube, redis_exporter
+from infra import alerts, dashboards, inference, kube, mlflow, mlflow_metrics, redis_exporter
 from infra.addons import Chart
 from infra.config import MonitoringConfig
 from infra.namespaces import pod_security_labels
@@ -37,6 +37,7 @@ class MonitoringArgs:
     config: MonitoringConfig
     kubernetes_version: pulumi.Input[str]
     inference_namespace: pulumi.Input[str]
+    mlflow_namespace: pulumi.Input[str]
     champion_alias: str
     drift_threshold: float
 
@@ -92,8 +93,43 @@ def chart_values(cfg: MonitoringConfig) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """A Service whose pods Prometheus scrapes: its name and component (the object's labels), the pod labels the
+    ServiceMonitor selects it by, and the path and named Service port it scrapes."""
+
+    name: str
+    component: str
+    selector: dict[str, str]
+    path: str
+    namespace: pulumi.Input[str]
+    port: str = "http"
+
+
+def service_monitor(
+    resource_name: str, target: ScrapeTarget, cfg: MonitoringConfig, opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """A ServiceMonitor the installed (or brought) Prometheus selects by `cfg.selector_labels`."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="monitoring.coreos.com/v1",
+        kind="ServiceMonitor",
+        metadata={
+            "name": target.name,
+            "namespace": target.namespace,
+            "labels": {**kube.object_labels(target.name, target.component), **dict(cfg.selector_labels)},
+        },
+        spec={
+            "selector": {"matchLabels": target.selector},
+            "endpoints": [{"port": target.port, "path": target.path, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
+        },
+        opts=opts,
+    )
+
+
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack (optional) and the inference service's ServiceMonitor, PrometheusRule, dashboards."""
+    """kube-prometheus-stack (optional); the ServiceMonitors of the inference service, MLflow's metrics listener and
+    the Redis exporter; the PrometheusRule and dashboards."""
 
     namespace: str | None
 
@@ -149,27 +185,36 @@ class Monitoring(pulumi.ComponentResource):
     def _operator_objects(
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions, child: pulumi.ResourceOptions
     ) -> None:
-        """The ServiceMonitors of the service and the Redis exporter, the PrometheusRule of alerts/rules, and the
-        Grafana dashboards; `opts` wait for the operator's CRDs."""
+        """The ServiceMonitors of the service, MLflow's metrics listener and the Redis exporter, the PrometheusRule of
+        alerts/rules, and the Grafana dashboards; `opts` wait for the operator's CRDs."""
         cfg = args.config
         labels = {**kube.object_labels(inference.NAME, "server"), **dict(cfg.selector_labels)}
         namespace = args.inference_namespace
-        _service_monitor(
-            f"{name}-service-monitor", inference.NAME, namespace, labels, inference.LABELS, inference.METRICS_PATH, opts
-        )
-        exporter_labels = {**kube.object_labels(redis_exporter.NAME, "exporter"), **dict(cfg.selector_labels)}
-        _service_monitor(
-            f"{name}-redis-exporter-service-monitor",
-            redis_exporter.NAME,
-            namespace,
-            exporter_labels,
-            redis_exporter.LABELS,
-            redis_exporter.METRICS_PATH,
-            opts,
-        )
-        scope = pulumi.Output.from_input(namespace).apply(
+        targets = {
+            "service-monitor": ScrapeTarget(
+                inference.NAME, "server", inference.LABELS, inference.METRICS_PATH, namespace
+            ),
+            "redis-exporter-service-monitor": ScrapeTarget(
+                redis_exporter.NAME, "exporter", redis_exporter.LABELS, redis_exporter.METRICS_PATH, namespace
+            ),
+            # MLflow's metrics listener (infra/mlflow_metrics.py), never its API port.
+            "mlflow-service-monitor": ScrapeTarget(
+                mlflow.NAME,
+                "tracking-server",
+                mlflow.LABELS,
+                mlflow_metrics.METRICS_PATH,
+                args.mlflow_namespace,
+                port=mlflow_metrics.METRICS_PORT_NAME,
+            ),
+        }
+        for suffix, target in targets.items():
+            service_monitor(f"{name}-{suffix}", target, cfg, opts)
+        # MLflow's series: its metrics listener's, scraped wherever a ServiceMonitor is (mlflow_metrics.py).
+        scope = pulumi.Output.all(namespace, args.mlflow_namespace).apply(
             lambda ns: alerts.rule_groups(
-                alerts.AlertScope(f'namespace="{ns}"', args.champion_alias, args.drift_threshold)
+                alerts.AlertScope(
+                    f'namespace="{ns[0]}"', args.champion_alias, args.drift_threshold, f'namespace="{ns[1]}"'
+                )
             )
         )
         k8s.apiextensions.CustomResource(
@@ -191,26 +236,3 @@ class Monitoring(pulumi.ComponentResource):
             data=boards,
             opts=child,
         )
-
-
-def _service_monitor(
-    resource_name: str,
-    name: str,
-    namespace: pulumi.Input[str],
-    labels: dict[str, str],
-    selector: dict[str, str],
-    metrics_path: str,
-    opts: pulumi.ResourceOptions,
-) -> k8s.apiextensions.CustomResource:
-    """A ServiceMonitor scraping `metrics_path` on the `http` port of the Services with `selector`."""
-    return k8s.apiextensions.CustomResource(
-        resource_name,
-        api_version="monitoring.coreos.com/v1",
-        kind="ServiceMonitor",
-        metadata={"name": name, "namespace": namespace, "labels": labels},
-        spec={
-            "selector": {"matchLabels": selector},
-            "endpoints": [{"port": "http", "path": metrics_path, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
-        },
-        opts=opts,
-    )

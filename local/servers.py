@@ -350,6 +350,8 @@ class MlflowServer:
     admin_username: str | None = None
     admin_password: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # `--expose-prometheus`: the workers' multiprocess files, which the metrics listener sums (local/prometheus.py).
+    metrics_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -371,7 +373,8 @@ def start_mlflow(
     auth_cache_ttl_s: int = 0,
 ) -> MlflowServer:
     """`mlflow server` with proxied artifacts on the S3 store, one worker, job execution off, loopback only, and
-    its Prometheus metrics on `/metrics` (behind basic auth when that is on, as every route but /health).
+    its Prometheus metrics on `/metrics` (behind basic auth when that is on, as every route but /health), which
+    the metrics listener serves on a port of its own (local/prometheus.py start_mlflow_metrics_listener).
 
     With `basic_auth`, MLflow's basic-auth app is on and the admin password is generated (clients then need
     MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); `default_permission` is what a non-admin user has on
@@ -394,7 +397,7 @@ def start_mlflow(
         "--serve-artifacts",
         "--allowed-hosts", f"{HOST}:{port},localhost:{port}",
         # /metrics for Prometheus (prometheus-flask-exporter), summed over the workers through this directory.
-        "--expose-prometheus", str(_metrics_dir(data)),
+        "--expose-prometheus", str(metrics_dir := _metrics_dir(data)),
     ]  # fmt: skip
     env = {**s3.client_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1"}
     admin_user = admin_password = None
@@ -421,6 +424,7 @@ def start_mlflow(
         backend_store_uri=backend,
         admin_username=admin_user,
         admin_password=admin_password,
+        metrics_dir=metrics_dir,
     )
     wait_until(proc, lambda: http_ok(f"{server.url}/health"), 90, f"mlflow server on {HOST}:{port}")
     return server

@@ -74,6 +74,8 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
         # The Redis exporter (infra/redis_exporter.py): Redis on 6379 out, Prometheus on 9121 in.
         flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in data}
         flows.add((f"{prometheus}/*", REDIS_EXPORTER, "9121/TCP"))
+        # MLflow's metrics listener (infra/mlflow_metrics.py), never its API port.
+        flows.add((f"{prometheus}/*", MLFLOW, "9102/TCP"))
     return flows
 
 
