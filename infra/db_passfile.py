@@ -1,4 +1,5 @@
-"""The database password of MLflow's pods: managed by RDS in Secrets Manager, kept by the pods in a libpq password file.
+"""How MLflow's pods reach their database: the endpoint, the password-less URI, and the password, managed by RDS in
+Secrets Manager and kept by the pods in a libpq password file.
 
 RDS generates and rotates the master password itself (`manage_master_user_password`, infra/database.py), so it is
 in no Pulumi state, Kubernetes Secret or export. The pods' database URI names only `passfile=PASSFILE`; a small
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,6 +32,9 @@ VOLUME_SIZE = "1Mi"
 STARTUP_PERIOD_SECONDS = 2
 # IRSA's token exchange plus GetSecretValue, retried every 10 s (pgpass.py RETRY_SECONDS): two minutes.
 STARTUP_FAILURES = 60
+# The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
+# instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 
 
 @dataclass(frozen=True)
@@ -117,3 +122,34 @@ def writer(
         container["restart_policy"] = "Always"
         container["startup_probe"] = started
     return container
+
+
+@dataclass(frozen=True)
+class DatabaseEndpoint:
+    """The PostgreSQL backend store; its password is in `secret` (RDS-managed), never here."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    name: str
+    username: str
+    secret: DatabaseSecret
+    # The RDS instance, snapshotted before each schema migration (infra/mlflow_schema.py); None: not ours to snapshot.
+    instance_identifier: pulumi.Input[str] | None = None
+
+
+def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
+    """SQLAlchemy URI of the backend store over TLS that verifies the server (the server enforces `rds.force_ssl`).
+
+    `sslmode=verify-full` checks the certificate chains to RDS_CA_BUNDLE and names the endpoint (libpq, "SSL
+    Support": `require` encrypts but accepts any certificate, so a spoofed endpoint would get the password).
+    No password: libpq reads it from `passfile` at each new connection (libpq "The Password File"), which the
+    pod's pgpass container keeps current from the RDS-managed secret (infra/db_passfile.py). SQLAlchemy's psycopg2
+    dialect hands the query's other parameters to libpq as connection parameters.
+    The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
+    """
+    return pulumi.Output.all(db.host, db.port).apply(
+        lambda v: (
+            f"postgresql+psycopg2://{quote(db.username, safe='')}@{v[0]}:{int(v[1])}/{quote(db.name, safe='')}"
+            f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}&passfile={PASSFILE}"
+        )
+    )

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import db_passfile, kube, mlflow_schema
 from infra.config import MlflowConfig, MonitoringConfig
-from infra.db_passfile import DatabaseSecret
+from infra.db_passfile import DatabaseEndpoint, database_uri
 from infra.identity import OidcIdentity, irsa_role
 from infra.mlflow_auth import basic_auth_ini
 from infra.mlflow_iam import artifact_access_policy, merged_policy
@@ -37,24 +37,8 @@ ADMIN_DIR = "/var/run/secrets/mlflow-admin"
 USERS_DIR = "/var/run/secrets/mlflow-users"
 ENTRYPOINT = "/usr/local/bin/mlflow-entrypoint"
 BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
-# The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
-# instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
-RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
-
-
-@dataclass(frozen=True)
-class DatabaseEndpoint:
-    """The PostgreSQL backend store; its password is in `secret` (RDS-managed), never here."""
-
-    host: pulumi.Input[str]
-    port: pulumi.Input[int]
-    name: str
-    username: str
-    secret: DatabaseSecret
-    # The RDS instance, snapshotted before each schema migration (infra/mlflow_schema.py); None: not ours to snapshot.
-    instance_identifier: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,24 +69,6 @@ class MlflowArgs:
     monitoring: MonitoringConfig | None = None
 
 
-def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
-    """SQLAlchemy URI of the backend store over TLS that verifies the server (the server enforces `rds.force_ssl`).
-
-    `sslmode=verify-full` checks the certificate chains to RDS_CA_BUNDLE and names the endpoint (libpq, "SSL
-    Support": `require` encrypts but accepts any certificate, so a spoofed endpoint would get the password).
-    No password: libpq reads it from `passfile` at each new connection (libpq "The Password File"), which the
-    pod's pgpass container keeps current from the RDS-managed secret (infra/db_passfile.py). SQLAlchemy's psycopg2
-    dialect hands the query's other parameters to libpq as connection parameters.
-    The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
-    """
-    return pulumi.Output.all(db.host, db.port).apply(
-        lambda v: (
-            f"postgresql+psycopg2://{quote(db.username, safe='')}@{v[0]}:{int(v[1])}/{quote(db.name, safe='')}"
-            f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}&passfile={db_passfile.PASSFILE}"
-        )
-    )
-
-
 def service_hosts(namespace: str) -> list[str]:
     """Host headers the server accepts: its in-cluster names, and localhost for `kubectl port-forward`."""
     return [
@@ -112,6 +78,84 @@ def service_hosts(namespace: str) -> list[str]:
         "localhost:*",
         "127.0.0.1:*",
     ]
+
+
+def server_pre_stop_seconds(args: MlflowArgs) -> int:
+    """How long a terminating server pod keeps serving. Behind the UI's ALB it keeps serving until the target has
+    drained (the ALB's deregistration delay); only in-cluster clients, whose Service endpoints update within seconds,
+    need just the short sleep."""
+    if args.config.ingress_enabled and args.alb is not None:
+        return max(PRE_STOP_SLEEP_SECONDS, args.alb.deregistration_delay_seconds)
+    return PRE_STOP_SLEEP_SECONDS
+
+
+def server_args(args: MlflowArgs) -> list[pulumi.Input[str]]:
+    """`mlflow server`'s arguments: basic auth, proxied artifacts under the prefix, the allowed hosts, metrics."""
+    cfg = args.config
+    result: list[pulumi.Input[str]] = [
+        "server",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--workers",
+        str(cfg.workers),
+        "--app-name",
+        "basic-auth",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
+        "--allowed-hosts",
+        ",".join(service_hosts(args.namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
+        # /metrics; its workers' counts are files the metrics listener serves (infra/mlflow_metrics.py).
+        "--expose-prometheus",
+        METRICS_DIR,
+        # Stop taking connections on SIGTERM and give in-flight requests this long.
+        "--uvicorn-opts",
+        f"--timeout-graceful-shutdown {DRAIN_SECONDS}",
+    ]
+    if cfg.ingress_enabled and cfg.ingress_host:
+        # The UI's own state-changing calls come from this origin; MLflow blocks other origins.
+        scheme = "https" if cfg.ingress_certificate_arn else "http"
+        result += ["--cors-allowed-origins", f"{scheme}://{cfg.ingress_host}"]
+    return result
+
+
+def server_container(args: MlflowArgs, pre_stop_sleep: int) -> k8s.core.v1.ContainerArgsDict:
+    """The tracking server's container."""
+    return {
+        "name": NAME,
+        "image": args.image,
+        "image_pull_policy": "IfNotPresent",
+        # The entrypoint (images/mlflow/entrypoint.sh) loads each <NAME>_FILE below into <NAME>: the backend
+        # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri; it names the password
+        # file the pgpass sidecar keeps (infra/db_passfile.py), so no password is in the URI at all.
+        "command": [ENTRYPOINT],
+        "args": server_args(args),
+        "env": [
+            {"name": "MLFLOW_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_DIR}/backend-store-uri"},
+            {"name": "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE", "value": f"{SECRETS_DIR}/flask-secret-key"},
+            {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{SECRETS_DIR}/basic-auth.ini"},
+            # Server-side job execution would run arbitrary jobs inside this pod; not needed here.
+            {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+            {"name": "AWS_DEFAULT_REGION", "value": args.region},
+            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+            {"name": "HOME", "value": kube.TMP_MOUNT},
+            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+        ],
+        "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
+        "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
+        "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
+        "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
+        "lifecycle": {"pre_stop": {"sleep": {"seconds": pre_stop_sleep}}},
+        "resources": kube.resources(args.config.resources),
+        "security_context": kube.container_security_context(),
+        "volume_mounts": [
+            kube.tmp_mount(),
+            {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
+            db_passfile.mount(),
+        ],
+    }
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -127,35 +171,92 @@ class Mlflow(pulumi.ComponentResource):
         cfg = args.config
         child = kube.child_options(self, opts)
         labels = kube.object_labels(NAME, "tracking-server")
-        namespace = args.namespace
         name = f"{name}-{NAME}"
 
-        # The server's AWS identity: artifacts in S3, under the configured prefix only, and the database's secret.
+        role, migrate_role = self._roles(name, args, child)
+        self.role_arn = role.arn
+        self.url = pulumi.Output.from_input(f"http://{NAME}.{args.namespace}.svc.cluster.local:{PORT}")
+        server_secret = self._secrets(name, args, labels, child)
+        sa = self._service_account(name, args, labels, role, child)
+        # The metrics listener only where a Prometheus scrapes it (its namespace is what the NetworkPolicies admit).
+        scraped = args.monitoring is not None and args.monitoring.prometheus_namespace is not None
+        migration = mlflow_schema.migration_job(
+            f"{name}-migrate-db",
+            mlflow_schema.MigrationArgs(
+                namespace=args.namespace,
+                image=args.image,
+                database=(args.database.host, args.database.port, args.database.name),
+                server_secret=server_secret.metadata.name,
+                secrets_dir=SECRETS_DIR,
+                passfile_writer=db_passfile.writer(args.image, args.database.secret, args.region, sidecar=False),
+                role_arn=migrate_role.arn,
+                instance_identifier=args.database.instance_identifier,
+                tags=dict(args.tags),
+            ),
+            child,
+        )
+        deployment = self._deployment(name, args, labels, server_secret, sa, scraped, migration, child)
+        service = kube.cluster_ip_service(
+            f"{name}-service",
+            name=NAME,
+            namespace=args.namespace,
+            labels=labels,
+            selector=LABELS,
+            port=PORT,
+            extra_ports={METRICS_PORT_NAME: METRICS_PORT} if scraped else {},
+            opts=child,
+        )
+        kube.disruption_budget(
+            f"{name}-pdb", name=NAME, namespace=args.namespace, labels=LABELS, metadata_labels=labels, opts=child
+        )
+        bootstrap = self._bootstrap_users(name, args, self.admin_password, after=[deployment, service], opts=opts)
+        if cfg.ingress_enabled:
+            self._ingress(name, args, labels, service, child)
+
+        # What a client Job waits for: the server rolled out, and its users made.
+        self.ready: list[pulumi.Resource] = [deployment, service]
+        if bootstrap is not None:
+            self.ready.append(bootstrap)
+        self.migration_job_name = migration.metadata.name
+
+        self.service_name = service.metadata.name
+        self.register_outputs({"url": self.url, "serviceName": self.service_name, "roleArn": self.role_arn})
+
+    def _roles(self, name: str, args: MlflowArgs, child: pulumi.ResourceOptions) -> tuple[aws.iam.Role, aws.iam.Role]:
+        """The server's AWS identity (artifacts in S3 under the configured prefix only, and the database's secret)
+        and the migration Job's (the database's secret only)."""
         db = args.database
         role = irsa_role(
             f"{name}-role",
-            namespace=namespace,
+            namespace=args.namespace,
             service_account=NAME,
             cluster=args.cluster,
             policy=merged_policy(
                 artifact_access_policy(
-                    args.artifacts.bucket_arn, cfg.artifact_prefix, args.artifacts.kms_key_arn, args.region
+                    args.artifacts.bucket_arn, args.config.artifact_prefix, args.artifacts.kms_key_arn, args.region
                 ),
                 db_passfile.read_policy(db.secret, args.region),
             ),
             tags=dict(args.tags),
             opts=child,
         )
-        # The migration Job's: the database's secret only.
         migrate_role = irsa_role(
             f"{name}-migrate-db-role",
-            namespace=namespace,
+            namespace=args.namespace,
             service_account=mlflow_schema.SERVICE_ACCOUNT,
             cluster=args.cluster,
             policy=db_passfile.read_policy(db.secret, args.region),
             tags=dict(args.tags),
             opts=child,
         )
+        return role, migrate_role
+
+    def _secrets(
+        self, name: str, args: MlflowArgs, labels: dict[str, str], child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret:
+        """The generated admin and user passwords, and the server's Secret: the password-less backend store URI,
+        basic auth's ini (the admin's login) and the Flask key."""
+        cfg = args.config
         admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
         # Signs the auth app's CSRF tokens; every replica must share it.
         flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
@@ -164,13 +265,10 @@ class Mlflow(pulumi.ComponentResource):
             user: random.RandomPassword(f"{name}-user-{user}-password", length=32, special=False, opts=child).result
             for user in args.users
         }
-        self.url = pulumi.Output.from_input(f"http://{NAME}.{namespace}.svc.cluster.local:{PORT}")
-        self.role_arn = role.arn
-
-        uri = database_uri(db)
-        server_secret = k8s.core.v1.Secret(
+        uri = database_uri(args.database)
+        return k8s.core.v1.Secret(
             f"{name}-server",
-            metadata={"namespace": namespace, "labels": labels},
+            metadata={"namespace": args.namespace, "labels": labels},
             type="Opaque",
             string_data={
                 "backend-store-uri": uri,
@@ -182,11 +280,14 @@ class Mlflow(pulumi.ComponentResource):
             opts=child,
         )
 
-        sa = k8s.core.v1.ServiceAccount(
+    def _service_account(
+        self, name: str, args: MlflowArgs, labels: dict[str, str], role: aws.iam.Role, child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.ServiceAccount:
+        return k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata={
                 "name": NAME,
-                "namespace": namespace,
+                "namespace": args.namespace,
                 "labels": labels,
                 # IRSA: the EKS webhook projects an STS-audience token for this role into the pods.
                 "annotations": {"eks.amazonaws.com/role-arn": role.arn},
@@ -196,93 +297,23 @@ class Mlflow(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Behind the UI's ALB a terminating pod keeps serving until the target has drained (the ALB's deregistration
-        # delay); only in-cluster clients, whose Service endpoints update within seconds, need just the short sleep.
-        pre_stop_sleep = (
-            max(PRE_STOP_SLEEP_SECONDS, args.alb.deregistration_delay_seconds)
-            if cfg.ingress_enabled and args.alb is not None
-            else PRE_STOP_SLEEP_SECONDS
-        )
-        server_args: list[pulumi.Input[str]] = [
-            "server",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(PORT),
-            "--workers",
-            str(cfg.workers),
-            "--app-name",
-            "basic-auth",
-            "--serve-artifacts",
-            "--artifacts-destination",
-            pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
-            "--allowed-hosts",
-            ",".join(service_hosts(namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
-            # /metrics; its workers' counts are files the metrics listener serves (infra/mlflow_metrics.py).
-            "--expose-prometheus",
-            METRICS_DIR,
-            # Stop taking connections on SIGTERM and give in-flight requests this long.
-            "--uvicorn-opts",
-            f"--timeout-graceful-shutdown {DRAIN_SECONDS}",
-        ]
-        if cfg.ingress_enabled and cfg.ingress_host:
-            # The UI's own state-changing calls come from this origin; MLflow blocks other origins.
-            scheme = "https" if cfg.ingress_certificate_arn else "http"
-            server_args += ["--cors-allowed-origins", f"{scheme}://{cfg.ingress_host}"]
-
-        container: k8s.core.v1.ContainerArgsDict = {
-            "name": NAME,
-            "image": args.image,
-            "image_pull_policy": "IfNotPresent",
-            # The entrypoint (images/mlflow/entrypoint.sh) loads each <NAME>_FILE below into <NAME>: the backend
-            # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri; it names the password
-            # file the pgpass sidecar keeps (infra/db_passfile.py), so no password is in the URI at all.
-            "command": [ENTRYPOINT],
-            "args": server_args,
-            "env": [
-                {"name": "MLFLOW_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_DIR}/backend-store-uri"},
-                {"name": "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE", "value": f"{SECRETS_DIR}/flask-secret-key"},
-                {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{SECRETS_DIR}/basic-auth.ini"},
-                # Server-side job execution would run arbitrary jobs inside this pod; not needed here.
-                {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
-                {"name": "AWS_DEFAULT_REGION", "value": args.region},
-                {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
-                {"name": "HOME", "value": kube.TMP_MOUNT},
-                {"name": "TMPDIR", "value": kube.TMP_MOUNT},
-            ],
-            "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
-            "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
-            "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
-            "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
-            "lifecycle": {"pre_stop": {"sleep": {"seconds": pre_stop_sleep}}},
-            "resources": kube.resources(cfg.resources),
-            "security_context": kube.container_security_context(),
-            "volume_mounts": [
-                kube.tmp_mount(),
-                {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
-                db_passfile.mount(),
-            ],
-        }
-        # The metrics listener only where a Prometheus scrapes it (its namespace is what the NetworkPolicies admit).
-        scraped = args.monitoring is not None and args.monitoring.prometheus_namespace is not None
-        migration = mlflow_schema.migration_job(
-            f"{name}-migrate-db",
-            mlflow_schema.MigrationArgs(
-                namespace=namespace,
-                image=args.image,
-                database=(db.host, db.port, db.name),
-                server_secret=server_secret.metadata.name,
-                secrets_dir=SECRETS_DIR,
-                passfile_writer=db_passfile.writer(args.image, db.secret, args.region, sidecar=False),
-                role_arn=migrate_role.arn,
-                instance_identifier=db.instance_identifier,
-                tags=dict(args.tags),
-            ),
-            child,
-        )
-        deployment = k8s.apps.v1.Deployment(
+    def _deployment(
+        self,
+        name: str,
+        args: MlflowArgs,
+        labels: dict[str, str],
+        server_secret: k8s.core.v1.Secret,
+        sa: k8s.core.v1.ServiceAccount,
+        scraped: bool,
+        migration: pulumi.Resource,
+        child: pulumi.ResourceOptions,
+    ) -> k8s.apps.v1.Deployment:
+        """The server's pods: the pgpass sidecar, the schema check, the metrics listener (when scraped), the server."""
+        cfg = args.config
+        pre_stop_sleep = server_pre_stop_seconds(args)
+        return k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={"name": NAME, "namespace": namespace, "labels": labels},
+            metadata={"name": NAME, "namespace": args.namespace, "labels": labels},
             spec={
                 "replicas": cfg.replicas,
                 "revision_history_limit": 5,
@@ -291,7 +322,7 @@ class Mlflow(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels, "annotations": scrape_annotations(args.monitoring)},
                     "spec": kube.pod_spec(
-                        [container],
+                        [server_container(args, pre_stop_sleep)],
                         [
                             kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
                             kube.secret_volume("server-secrets", server_secret.metadata.name),
@@ -305,7 +336,7 @@ class Mlflow(pulumi.ComponentResource):
                         # The pgpass sidecar first: its startup probe holds the check and the server until the
                         # password file exists.
                         init_containers=[
-                            db_passfile.writer(args.image, db.secret, args.region, sidecar=True),
+                            db_passfile.writer(args.image, args.database.secret, args.region, sidecar=True),
                             mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR),
                         ]
                         + ([metrics_listener(args.image)] if scraped else []),
@@ -315,31 +346,6 @@ class Mlflow(pulumi.ComponentResource):
             # New pods of an image start only once its migration Job has completed.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[migration])),
         )
-        service = kube.cluster_ip_service(
-            f"{name}-service",
-            name=NAME,
-            namespace=namespace,
-            labels=labels,
-            selector=LABELS,
-            port=PORT,
-            extra_ports={METRICS_PORT_NAME: METRICS_PORT} if scraped else {},
-            opts=child,
-        )
-        kube.disruption_budget(
-            f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
-        )
-        bootstrap = self._bootstrap_users(name, args, admin.result, after=[deployment, service], opts=opts)
-        if cfg.ingress_enabled:
-            self._ingress(name, args, labels, service, child)
-
-        # What a client Job waits for: the server rolled out, and its users made.
-        self.ready: list[pulumi.Resource] = [deployment, service]
-        if bootstrap is not None:
-            self.ready.append(bootstrap)
-        self.migration_job_name = migration.metadata.name
-
-        self.service_name = service.metadata.name
-        self.register_outputs({"url": self.url, "serviceName": self.service_name, "roleArn": self.role_arn})
 
     def _bootstrap_users(
         self,

@@ -20,12 +20,12 @@ from infra.cache import Redis
 from infra.cluster import ClusterAccess
 from infra.config import IngressConfig, PlatformConfig
 from infra.database import Database
-from infra.db_passfile import DatabaseSecret
+from infra.db_passfile import DatabaseEndpoint, DatabaseSecret
 from infra.dns import Alias, Certificates, CertificatesArgs, Dns, DnsArgs, ZoneRef, lookup_zone
 from infra.flows import INFERENCE_NS, MLFLOW_NS, TRAINING_NS, alb_source_cidrs, flows, network_cidrs
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
-from infra.mlflow import ArtifactLocation, DatabaseEndpoint, Mlflow, MlflowArgs
+from infra.mlflow import ArtifactLocation, Mlflow, MlflowArgs
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.namespaces import Flow, Namespaces, NamespacesArgs
 from infra.network import NetworkRefs

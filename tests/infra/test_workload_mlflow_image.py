@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from infra import kube
-from infra.mlflow import RDS_CA_BUNDLE
+from infra.db_passfile import RDS_CA_BUNDLE
 from infra.mlflow_auth import basic_auth_ini
 from tests.infra.harness import ROOT, Recording
 from tests.infra.k8s import Manifest, arg_value, by_component, one
