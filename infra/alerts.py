@@ -2,8 +2,9 @@
 Prometheus and the `promtool test rules` unit tests (tests/infra/test_alerts.py).
 
 Every expression is scoped by a label matcher (`namespace="inference"` in the cluster, where the Prometheus
-Operator adds the namespace label; `job="inference"` locally), so the same rules fit any Prometheus. Pure data: no
-Pulumi, no I/O, so the local edition can import it without the cloud SDKs doing anything.
+Operator adds the namespace label; `job="inference"` locally), so the same rules fit any Prometheus; MLflow's rule
+by its own (its metrics listener's series: `namespace="mlflow"`, `job="mlflow"` locally). Pure data: no Pulumi, no
+I/O, so the local edition can import it without the cloud SDKs doing anything.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ BURN_WINDOWS: tuple[tuple[str, str, str, float, str], ...] = (
 # More than this fraction of prediction requests answered 5xx (ours or "not ready") for 5 minutes.
 ERROR_RATIO = 0.05
 CHALLENGER_ERROR_RATIO = 0.05
+# More than this fraction of the MLflow server's requests answered 5xx for 10 minutes.
+MLFLOW_ERROR_RATIO = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class AlertScope:
     matcher: str  # e.g. 'namespace="inference"'
     champion_alias: str
     drift_threshold: float
+    # The MLflow server's series (its metrics listener, images/mlflow/metrics_listener.py); None: not scraped.
+    mlflow_matcher: str | None = None
 
 
 def rule_groups(scope: AlertScope) -> list[dict[str, Any]]:
@@ -49,7 +54,7 @@ def rule_groups(scope: AlertScope) -> list[dict[str, Any]]:
             "rules": [_no_model(scope), _mixed_versions(scope), _drift(scope), _challenger(scope)],
         },
         {"name": "inference-cache", "rules": [_breaker_open(scope)]},
-    ]
+    ] + ([{"name": "mlflow", "rules": [_mlflow_errors(scope.mlflow_matcher)]}] if scope.mlflow_matcher else [])
 
 
 def rules_yaml(scope: AlertScope) -> str:
@@ -198,4 +203,24 @@ def _breaker_open(scope: AlertScope) -> dict[str, Any]:
         "The prediction cache's circuit breaker is open",
         "Redis is failing or slow: the service computes every prediction (fail-open), so latency and CPU rise. "
         "Check the Redis exporter's redis_up and the cache's serving_cache_errors_total.",
+    )
+
+
+def _mlflow_errors(matcher: str) -> dict[str, Any]:
+    """MLflow failing: the service keeps its loaded model (a failed reload keeps the old one), so nothing else
+    fires until a promotion does not arrive; 4xx (a client's credentials or request) are not MLflow's fault."""
+
+    def rate(*labels: str) -> str:
+        return f"sum(rate(mlflow_http_request_total{{{','.join((matcher, *labels))}}}[5m]))"
+
+    errors = rate('status=~"5.."')
+    return _alert(
+        "MlflowServerErrors",
+        f"({errors} or vector(0)) / {rate()} > {MLFLOW_ERROR_RATIO:g}",
+        "10m",
+        "warning",
+        "More than 5 % of the MLflow server's requests answer 5xx",
+        "{{ $value | humanizePercentage }} of MLflow's requests answered 5xx over 5 minutes: the service keeps "
+        "serving the models it has loaded, but cannot load a promoted version, and training cannot register. "
+        "MLflow's logs and its database (RDS alarms) first (docs/observability.md, Alerts).",
     )

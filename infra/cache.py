@@ -3,7 +3,6 @@ its slow log delivered to an encrypted log group; upgraded and its AUTH token ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import RedisConfig
-from infra.security import admitting_only, encrypted_log_groups, rotating_key
+from infra.data_store import DataStorePlacement, data_store_base
 
 PORT = 6379
 
@@ -23,11 +22,7 @@ def slow_log_group(name: str) -> str:
 @dataclass(frozen=True)
 class RedisArgs:
     config: RedisConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # The only source admitted on 6379: the security group the cluster's nodes and pods carry.
-    client_security_group_id: pulumi.Input[str]
-    tags: dict[str, str]
+    placement: DataStorePlacement
 
 
 class Redis(pulumi.ComponentResource):
@@ -45,38 +40,20 @@ class Redis(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(suffix: str) -> dict[str, str]:
-            return {**args.tags, "Name": f"{name}-{suffix}"}
+            return {**args.placement.tags, "Name": f"{name}-{suffix}"}
 
-        key = rotating_key(
-            f"{name}-redis-key",
-            description=f"At-rest encryption of ElastiCache {name}",
-            tags=args.tags,
-            parent=self,
-            services=("elasticache",),
-        )
-        (slow_log,) = encrypted_log_groups(
-            f"{name}-redis-logs-key",
-            description=f"Encryption of the slow log of ElastiCache {name}",
-            log_groups={f"{name}-redis-slow-log": slow_log_group(name)},
-            retention_days=cfg.log_retention_days,
-            tags=args.tags,
-            parent=self,
-        )
-        security_group = admitting_only(
-            f"{name}-redis-sg",
-            vpc_id=args.vpc_id,
+        base = data_store_base(
+            f"{name}-redis",
+            service="elasticache",
+            engine="Redis",
             port=PORT,
-            source_security_group_id=args.client_security_group_id,
-            service="Redis",
-            tags=args.tags,
+            placement=args.placement,
+            key_description=f"At-rest encryption of ElastiCache {name}",
+            log_groups={f"{name}-redis-slow-log": slow_log_group(name)},
+            log_description=f"Encryption of the slow log of ElastiCache {name}",
+            retention_days=cfg.log_retention_days,
+            subnet_description=f"Data subnets of ElastiCache Redis {name}",
             parent=self,
-        )
-        subnet_group = aws.elasticache.SubnetGroup(
-            f"{name}-redis-subnets",
-            description=f"Data subnets of ElastiCache Redis {name}",
-            subnet_ids=list(args.subnet_ids),
-            tags=tags("redis-subnets"),
-            opts=child,
         )
         # Autonamed (a unique name): a new engine or major version makes a new group of the new family, created
         # before the old one is deleted, and the replication group moves onto it with the version.
@@ -109,7 +86,7 @@ class Redis(pulumi.ComponentResource):
             automatic_failover_enabled=cfg.multi_az,
             multi_az_enabled=cfg.multi_az,
             at_rest_encryption_enabled=True,
-            kms_key_id=key.arn,
+            kms_key_id=base.key.arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             # Not auth_token_wo: pulumi-terraform-bridge still writes write-only inputs to the state
@@ -118,8 +95,8 @@ class Redis(pulumi.ComponentResource):
             # A new token with ROTATE is accepted next to the old one; SET (after a ROTATE) drops the old one.
             # The provider re-sends the token when only the strategy changes, so each is one `pulumi up`.
             auth_token_update_strategy=cfg.auth_token_update_strategy,
-            subnet_group_name=subnet_group.name,
-            security_group_ids=[security_group.id],
+            subnet_group_name=base.subnet_group_name,
+            security_group_ids=[base.security_group.id],
             parameter_group_name=parameters.name,
             snapshot_retention_limit=cfg.snapshot_retention_days,
             snapshot_window="03:00-04:00",
@@ -128,7 +105,7 @@ class Redis(pulumi.ComponentResource):
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                     destination_type="cloudwatch-logs",
-                    destination=slow_log.name,
+                    destination=base.log_groups[0].name,
                     log_format="json",
                     log_type="slow-log",
                 )
@@ -140,5 +117,5 @@ class Redis(pulumi.ComponentResource):
         self.primary_endpoint = group.primary_endpoint_address
         self.port = PORT
         self.auth_token = pulumi.Output.secret(token.result)
-        self.security_group_id = security_group.id
+        self.security_group_id = base.security_group.id
         self.register_outputs({"primaryEndpoint": self.primary_endpoint, "port": self.port})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,7 +16,8 @@ import pulumi_kubernetes as k8s
 from infra.config import ClusterConfig, NodeGroupConfig
 from infra.deployer import deployer_principal
 from infra.kubeconfig import kubeconfig
-from infra.security import encrypted_log_groups, rotating_key
+from infra.nodes import Tags, launch_template, node_groups
+from infra.security import HTTPS_PORT, encrypted_log_groups, rotating_key, security_group, tcp_rule
 from infra.upgrade import check_upgrade_step, running_version
 from infra.versions import release
 
@@ -67,37 +68,21 @@ class ClusterArgs:
     tags: dict[str, str]
 
 
-def split_evenly(total: int, parts: int) -> list[int]:
-    """`total` over `parts` as evenly as integers allow; the first parts take the remainder."""
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-def node_group_sizes(nodes: NodeGroupConfig, groups: int) -> list[tuple[int, int, int]]:
-    """(min, desired, max) of each per-AZ node group, from the configured totals.
-
-    Each total is split evenly, so the groups add up to exactly what config says (dev's one-node floor stays one
-    node, not one per AZ); a group's maximum is at least one node, as EKS requires (maxSize >= 1), so the
-    autoscaler can always grow every zone. Splitting the larger total never gives a group less, so each group keeps
-    min <= desired <= max.
-    """
-    return [
-        (low, desired, max(1, high))
-        for low, desired, high in zip(
-            split_evenly(nodes.min_size, groups),
-            split_evenly(nodes.desired_size, groups),
-            split_evenly(nodes.max_size, groups),
-            strict=True,
-        )
-    ]
-
-
 def _oidc_issuer_url(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     for identity in identities:
         for oidc in identity.oidcs or []:
             if oidc.issuer:
                 return oidc.issuer
     raise ValueError("the EKS cluster reports no OIDC issuer, so IRSA cannot be set up")
+
+
+def _managed_policy(partition: str, policy: str) -> str:
+    return f"arn:{partition}:iam::aws:policy/{policy}"
+
+
+def _short_hash(arn: str) -> str:
+    """A stable suffix for the resources of one configured role."""
+    return hashlib.sha256(arn.encode()).hexdigest()[:8]
 
 
 def _assume_role_policy(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
@@ -128,276 +113,21 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Cluster", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         partition = aws.get_partition(opts=invoke).partition
-        addon_versions = release(cfg.version).addons
         deployer = deployer_principal(cfg, invoke)
         check_upgrade_step(running_version(args.cluster_name, invoke), cfg.version)
 
         def tags(suffix: str) -> dict[str, str]:
             return {**args.tags, "Name": f"{name}-{suffix}"}
 
-        def managed_policy(policy: str) -> str:
-            return f"arn:{partition}:iam::aws:policy/{policy}"
-
-        secrets_key = rotating_key(
-            f"{name}-secrets-key",
-            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
-            tags=args.tags,
-            parent=self,
-            services=("eks",),
-        )
-        aws.kms.Alias(
-            f"{name}-secrets-key-alias",
-            name=f"alias/{args.cluster_name}/eks-secrets",
-            target_key_id=secrets_key.key_id,
-            opts=child,
-        )
-
-        cluster_role = aws.iam.Role(
-            f"{name}-cluster-role",
-            assume_role_policy=_assume_role_policy("eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
-            tags=tags("cluster-role"),
-            opts=child,
-        )
-        cluster_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-policy",
-            role=cluster_role.name,
-            policy_arn=managed_policy("AmazonEKSClusterPolicy"),
-            opts=child,
-        )
-        # EKS encrypts and decrypts secrets with the cluster role: it may use this one key, nothing else.
-        cluster_kms = aws.iam.RolePolicy(
-            f"{name}-cluster-kms",
-            role=cluster_role.id,
-            policy=secrets_key.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
-                                "Resource": arn,
-                            }
-                        ],
-                    }
-                )
-            ),
-            opts=child,
-        )
-        # Created before the cluster: otherwise EKS creates it on first log line, with no retention and no KMS.
-        log_group_name = f"/aws/eks/{args.cluster_name}/cluster"
-        (log_group,) = encrypted_log_groups(
-            f"{name}-control-plane-logs-key",
-            description=f"Encryption of the control-plane logs of EKS cluster {args.cluster_name}",
-            log_groups={f"{name}-control-plane-logs": log_group_name},
-            retention_days=cfg.log_retention_days,
-            tags=args.tags,
-            parent=self,
-        )
-
-        cluster = aws.eks.Cluster(
-            f"{name}-eks",
-            name=args.cluster_name,
-            version=cfg.version,
-            role_arn=cluster_role.arn,
-            vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=list(args.private_subnet_ids),
-                endpoint_private_access=True,
-                # cluster.deployFrom: "vpc" deploys from inside the VPC, "cidrs" from these addresses only.
-                endpoint_public_access=cfg.public_endpoint,
-                public_access_cidrs=list(cfg.public_access_cidrs) if cfg.public_endpoint else None,
-            ),
-            access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API",
-                # Off: the creator's implicit entry is invisible to the program, and an explicit entry for the same
-                # principal then fails with ResourceInUseException (terraform-aws-modules/terraform-aws-eks issues
-                # 2969, 3293). The deployer gets an entry of its own below.
-                bootstrap_cluster_creator_admin_permissions=False,
-            ),
-            # STANDARD: no extended-support billing; EKS upgrades the control plane when standard support ends,
-            # which infra/versions.py keeps from happening by offering only versions in standard support.
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
-            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
-                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
-                resources=["secrets"],
-            ),
-            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
-            # vpc-cni, kube-proxy and coredns are EKS managed add-ons below, pinned and configured here.
-            bootstrap_self_managed_addons=False,
-            tags=tags("eks"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, cluster_policy, cluster_kms]),
-        )
-
-        access: list[pulumi.Resource] = []
-
-        def grant(
-            suffix: str,
-            principal: pulumi.Input[str],
-            policy: str,
-            scope: aws.eks.AccessPolicyAssociationAccessScopeArgs,
-            groups: Sequence[str] | None = None,
-        ) -> None:
-            entry = aws.eks.AccessEntry(
-                f"{name}-{suffix}",
-                cluster_name=cluster.name,
-                principal_arn=principal,
-                type="STANDARD",
-                kubernetes_groups=list(groups) if groups else None,
-                tags=tags(suffix),
-                opts=child,
-            )
-            association = aws.eks.AccessPolicyAssociation(
-                f"{name}-{suffix}",
-                cluster_name=cluster.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
-                access_scope=scope,
-                opts=child,
-            )
-            access.extend([entry, association])
-
-        whole_cluster = aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
-        grant("deployer", deployer, CLUSTER_ADMIN_POLICY, whole_cluster)
-        for arn in cfg.admin_role_arns:
-            grant(f"admin-{hashlib.sha256(arn.encode()).hexdigest()[:8]}", arn, CLUSTER_ADMIN_POLICY, whole_cluster)
-        for arn in cfg.preview_role_arns:
-            # Pull-request code runs under this role: it edits the pr-* namespaces only. Namespaces themselves are
-            # cluster-scoped, so the group lets it create and delete those named pr-<N> (infra/preview_access.py).
-            grant(
-                f"preview-{hashlib.sha256(arn.encode()).hexdigest()[:8]}",
-                arn,
-                PREVIEW_POLICY,
-                aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(PREVIEW_NAMESPACES)),
-                groups=[PREVIEW_GROUP],
-            )
-
-        issuer_url = cluster.identities.apply(_oidc_issuer_url)
-        # No thumbprint: IAM trusts the EKS OIDC issuer through its own CA library, and a pinned thumbprint is
-        # what breaks IRSA when AWS rotates the issuer's certificate.
-        oidc = aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc",
-            url=issuer_url,
-            client_id_lists=["sts.amazonaws.com"],
-            tags=tags("oidc"),
-            opts=child,
-        )
-
-        # The identity of nodes and pods towards Redis and RDS. Built from the VPC alone, so the data stores that
-        # admit it do not wait for the cluster. Not tagged kubernetes.io/cluster/<name>: the LB controller
-        # requires exactly one such group per ENI, and the cluster security group already is it.
-        node_sg = aws.ec2.SecurityGroup(
-            f"{name}-node-sg",
-            vpc_id=args.vpc_id,
-            description=f"EKS nodes and pods of {args.cluster_name}; the source Redis and RDS admit",
-            tags=tags("node-sg"),
-            opts=child,
-        )
+        cluster = self._control_plane(name, args, partition, tags)
+        access = self._access_entries(name, cfg, cluster.name, deployer, partition, tags)
+        oidc, issuer_url = self._oidc_provider(name, cluster, tags)
+        node_sg = self._node_security_group(name, args, tags)
         cluster_sg_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id or "")
         runner_sg, api_reach = self._deploy_runner_access(name, args, cluster_sg_id, tags)
-
-        node_role = aws.iam.Role(
-            f"{name}-node-role",
-            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
-            tags=tags("node-role"),
-            opts=child,
-        )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy}", role=node_role.name, policy_arn=managed_policy(policy), opts=child
-            )
-            for policy in NODE_ROLE_POLICIES
-        ]
-
-        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource], config: dict[str, Any] | None = None) -> Any:
-            return aws.eks.Addon(
-                f"{name}-{addon_name}",
-                cluster_name=cluster.name,
-                addon_name=addon_name,
-                addon_version=addon_versions[addon_name],
-                configuration_values=json.dumps(config) if config else None,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=tags(addon_name),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-            )
-
-        # The CNI (with network policy enforcement for the workloads' NetworkPolicies) and kube-proxy must be in
-        # place before the first node joins, or nodes come up without pod networking.
-        vpc_cni = addon("vpc-cni", [], {"enableNetworkPolicy": "true"})
-        kube_proxy = addon("kube-proxy", [])
-
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-nodes-lt",
-            description=f"Nodes of EKS cluster {args.cluster_name}: IMDSv2 only, encrypted gp3 root volume",
-            update_default_version=True,
-            vpc_security_group_ids=[cluster_sg_id, node_sg.id],
-            # Hop limit 1: pods cannot reach the node's instance metadata and borrow the node role.
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens="required",
-                http_put_response_hop_limit=1,
-                instance_metadata_tags="disabled",
-            ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=args.nodes.disk_size_gib,
-                        volume_type="gp3",
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags(f"node-{kind}"))
-                for kind in ("instance", "volume", "network-interface")
-            ],
-            tags=tags("nodes-lt"),
-            opts=child,
-        )
-        nodes = args.nodes
-        # One node group per AZ: an ASG spanning zones cannot be scaled up in the zone a pending pod needs (the
-        # workloads spread by zone with DoNotSchedule), while per-zone groups of identical shape let the cluster
-        # autoscaler pick the zone and, with --balance-similar-node-groups (infra/addons.py), keep them level
-        # (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md, "Common Notes and Gotchas").
-        node_groups = []
-        sizes = node_group_sizes(nodes, len(args.private_subnet_ids))
-        for i, (subnet_id, (low, desired, high)) in enumerate(zip(args.private_subnet_ids, sizes, strict=True)):
-            node_groups.append(
-                aws.eks.NodeGroup(
-                    f"{name}-nodes-{i}",
-                    cluster_name=cluster.name,
-                    version=cluster.version,
-                    node_role_arn=node_role.arn,
-                    subnet_ids=[subnet_id],
-                    ami_type=nodes.ami_type,
-                    capacity_type=nodes.capacity_type,
-                    instance_types=list(nodes.instance_types),
-                    scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                        min_size=low, desired_size=desired, max_size=high
-                    ),
-                    update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-                    launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                        id=launch_template.id, version=launch_template.latest_version.apply(str)
-                    ),
-                    # The same labels on every group: the autoscaler balances only groups that look alike.
-                    labels={"platform/node-group": "general"},
-                    tags=tags(f"nodes-{i}"),
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        # Without its policies the node role cannot join; without the CNI nodes never become Ready.
-                        depends_on=[*node_policies, vpc_cni, kube_proxy],
-                        # The cluster autoscaler owns the node count once running: a re-run must not reset it.
-                        ignore_changes=["scalingConfig.desiredSize"],
-                    ),
-                )
-            )
-        # CoreDNS pods need nodes to schedule on; created earlier, the add-on sits DEGRADED until it times out.
-        coredns = addon("coredns", node_groups)
+        node_groups, coredns = self._nodes(name, args, cluster, partition, [cluster_sg_id, node_sg.id], tags)
 
         self.cluster_name = cluster.name
         self.version = cfg.version
@@ -434,9 +164,266 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
+    def _node_security_group(self, name: str, args: ClusterArgs, tags: Tags) -> aws.ec2.SecurityGroup:
+        """The identity of nodes and pods towards Redis and RDS.
+
+        Built from the VPC alone, so the data stores that admit it do not wait for the cluster. Not tagged
+        kubernetes.io/cluster/<name>: the LB controller requires exactly one such group per ENI, and the cluster
+        security group already is it.
+        """
+        return security_group(
+            f"{name}-node-sg",
+            vpc_id=args.vpc_id,
+            description=f"EKS nodes and pods of {args.cluster_name}; the source Redis and RDS admit",
+            tags=tags("node-sg"),
+            parent=self,
+        )
+
+    def _oidc_provider(
+        self, name: str, cluster: aws.eks.Cluster, tags: Tags
+    ) -> tuple[aws.iam.OpenIdConnectProvider, pulumi.Output[str]]:
+        """The IAM OIDC provider IRSA trusts, and the cluster's issuer URL."""
+        issuer_url = cluster.identities.apply(_oidc_issuer_url)
+        # No thumbprint: IAM trusts the EKS OIDC issuer through its own CA library, and a pinned thumbprint is
+        # what breaks IRSA when AWS rotates the issuer's certificate.
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=issuer_url,
+            client_id_lists=["sts.amazonaws.com"],
+            tags=tags("oidc"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return oidc, issuer_url
+
+    def _secrets_key(self, name: str, args: ClusterArgs) -> aws.kms.Key:
+        """The customer-managed key EKS envelope-encrypts Kubernetes secrets with, and its alias."""
+        secrets_key = rotating_key(
+            f"{name}-secrets-key",
+            description=f"Envelope encryption of Kubernetes secrets in EKS cluster {args.cluster_name}",
+            tags=args.tags,
+            parent=self,
+            services=("eks",),
+        )
+        aws.kms.Alias(
+            f"{name}-secrets-key-alias",
+            name=f"alias/{args.cluster_name}/eks-secrets",
+            target_key_id=secrets_key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return secrets_key
+
+    def _control_plane_role(
+        self, name: str, partition: str, secrets_key: aws.kms.Key, tags: Tags
+    ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        """The role the control plane runs as, and its grants (which the cluster must wait for)."""
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster-role",
+            assume_role_policy=_assume_role_policy("eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
+            tags=tags("cluster-role"),
+            opts=child,
+        )
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy",
+            role=cluster_role.name,
+            policy_arn=_managed_policy(partition, "AmazonEKSClusterPolicy"),
+            opts=child,
+        )
+        # EKS encrypts and decrypts secrets with the cluster role: it may use this one key, nothing else.
+        cluster_kms = aws.iam.RolePolicy(
+            f"{name}-cluster-kms",
+            role=cluster_role.id,
+            policy=secrets_key.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                                "Resource": arn,
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        return cluster_role, [cluster_policy, cluster_kms]
+
+    def _control_plane(self, name: str, args: ClusterArgs, partition: str, tags: Tags) -> aws.eks.Cluster:
+        """The EKS cluster itself: its secrets key, its role and its log group first, then the control plane."""
+        cfg = args.config
+        secrets_key = self._secrets_key(name, args)
+        cluster_role, grants = self._control_plane_role(name, partition, secrets_key, tags)
+        # Created before the cluster: otherwise EKS creates it on first log line, with no retention and no KMS.
+        (log_group,) = encrypted_log_groups(
+            f"{name}-control-plane-logs-key",
+            description=f"Encryption of the control-plane logs of EKS cluster {args.cluster_name}",
+            log_groups={f"{name}-control-plane-logs": f"/aws/eks/{args.cluster_name}/cluster"},
+            retention_days=cfg.log_retention_days,
+            tags=args.tags,
+            parent=self,
+        )
+        return aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=cfg.version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(args.private_subnet_ids),
+                endpoint_private_access=True,
+                # cluster.deployFrom: "vpc" deploys from inside the VPC, "cidrs" from these addresses only.
+                endpoint_public_access=cfg.public_endpoint,
+                public_access_cidrs=list(cfg.public_access_cidrs) if cfg.public_endpoint else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # Off: the creator's implicit entry is invisible to the program, and an explicit entry for the same
+                # principal then fails with ResourceInUseException (terraform-aws-modules/terraform-aws-eks issues
+                # 2969, 3293). The deployer gets an entry of its own (_access_entries).
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            # STANDARD: no extended-support billing; EKS upgrades the control plane when standard support ends,
+            # which infra/versions.py keeps from happening by offering only versions in standard support.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            # vpc-cni, kube-proxy and coredns are EKS managed add-ons (_nodes), pinned and configured there.
+            bootstrap_self_managed_addons=False,
+            tags=tags("eks"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *grants]),
+        )
+
+    def _access_entries(
+        self,
+        name: str,
+        cfg: ClusterConfig,
+        cluster_name: pulumi.Input[str],
+        deployer: pulumi.Input[str],
+        partition: str,
+        tags: Tags,
+    ) -> list[pulumi.Resource]:
+        """Access entries and their policy associations: the deployer and cluster.adminRoleArns administer the
+        cluster, cluster.previewRoleArns edit the preview namespaces only."""
+        child = pulumi.ResourceOptions(parent=self)
+        access: list[pulumi.Resource] = []
+
+        def grant(
+            suffix: str,
+            principal: pulumi.Input[str],
+            policy: str,
+            scope: aws.eks.AccessPolicyAssociationAccessScopeArgs,
+            groups: Sequence[str] | None = None,
+        ) -> None:
+            entry = aws.eks.AccessEntry(
+                f"{name}-{suffix}",
+                cluster_name=cluster_name,
+                principal_arn=principal,
+                type="STANDARD",
+                kubernetes_groups=list(groups) if groups else None,
+                tags=tags(suffix),
+                opts=child,
+            )
+            association = aws.eks.AccessPolicyAssociation(
+                f"{name}-{suffix}",
+                cluster_name=cluster_name,
+                principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
+                access_scope=scope,
+                opts=child,
+            )
+            access.extend([entry, association])
+
+        whole_cluster = aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
+        grant("deployer", deployer, CLUSTER_ADMIN_POLICY, whole_cluster)
+        for arn in cfg.admin_role_arns:
+            grant(f"admin-{_short_hash(arn)}", arn, CLUSTER_ADMIN_POLICY, whole_cluster)
+        for arn in cfg.preview_role_arns:
+            # Pull-request code runs under this role: it edits the pr-* namespaces only. Namespaces themselves are
+            # cluster-scoped, so the group lets it create and delete those named pr-<N> (infra/preview_access.py).
+            grant(
+                f"preview-{_short_hash(arn)}",
+                arn,
+                PREVIEW_POLICY,
+                aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(PREVIEW_NAMESPACES)),
+                groups=[PREVIEW_GROUP],
+            )
+        return access
+
+    def _nodes(
+        self,
+        name: str,
+        args: ClusterArgs,
+        cluster: aws.eks.Cluster,
+        partition: str,
+        security_group_ids: Sequence[pulumi.Input[str]],
+        tags: Tags,
+    ) -> tuple[list[aws.eks.NodeGroup], aws.eks.Addon]:
+        """The node role, the add-ons in the order nodes need them, the launch template and the node groups; the
+        node groups and CoreDNS, which what runs pods waits for."""
+        child = pulumi.ResourceOptions(parent=self)
+        node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
+            tags=tags("node-role"),
+            opts=child,
+        )
+        node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=_managed_policy(partition, policy), opts=child
+            )
+            for policy in NODE_ROLE_POLICIES
+        ]
+        # The CNI (with network policy enforcement for the workloads' NetworkPolicies) and kube-proxy must be in
+        # place before the first node joins, or nodes come up without pod networking.
+        vpc_cni = self._addon(name, args, cluster, "vpc-cni", [], tags, {"enableNetworkPolicy": "true"})
+        kube_proxy = self._addon(name, args, cluster, "kube-proxy", [], tags)
+        template = launch_template(name, args.cluster_name, args.nodes, security_group_ids, tags=tags, parent=self)
+        groups = node_groups(
+            name,
+            args.nodes,
+            args.private_subnet_ids,
+            cluster=cluster,
+            node_role=node_role,
+            template=template,
+            # Without its policies the node role cannot join; without the CNI nodes never become Ready.
+            depends_on=[*node_policies, vpc_cni, kube_proxy],
+            tags=tags,
+            parent=self,
+        )
+        # CoreDNS pods need nodes to schedule on; created earlier, the add-on sits DEGRADED until it times out.
+        return groups, self._addon(name, args, cluster, "coredns", groups, tags)
+
+    def _addon(
+        self,
+        name: str,
+        args: ClusterArgs,
+        cluster: aws.eks.Cluster,
+        addon_name: str,
+        depends_on: Sequence[pulumi.Resource],
+        tags: Tags,
+        config: dict[str, Any] | None = None,
+    ) -> aws.eks.Addon:
+        """An EKS managed add-on at the version infra/versions.py pins for the cluster's Kubernetes version."""
+        return aws.eks.Addon(
+            f"{name}-{addon_name}",
+            cluster_name=cluster.name,
+            addon_name=addon_name,
+            addon_version=release(args.config.version).addons[addon_name],
+            configuration_values=json.dumps(config) if config else None,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags(addon_name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
     def _deploy_runner_access(
-        self, name: str, args: ClusterArgs, cluster_sg_id: pulumi.Input[str], tags: Callable[[str], dict[str, str]]
-    ) -> tuple[aws.ec2.SecurityGroup, aws.vpc.SecurityGroupIngressRule]:
+        self, name: str, args: ClusterArgs, cluster_sg_id: pulumi.Input[str], tags: Tags
+    ) -> tuple[aws.ec2.SecurityGroup, pulumi.Resource]:
         """The security group a deploy runner in the VPC carries (cluster.deployFrom vpc), and the rule that lets it
         reach the private API endpoint.
 
@@ -444,33 +431,30 @@ class Cluster(pulumi.ComponentResource):
         API server endpoint": from a host in the VPC, the cluster security group must allow 443 from it). Created
         in both deploy models, so the runner can be launched with it right after a first deploy from a workstation.
         """
-        child = pulumi.ResourceOptions(parent=self)
-        runner_sg = aws.ec2.SecurityGroup(
+        runner_sg = security_group(
             f"{name}-deploy-runner",
             vpc_id=args.vpc_id,
             description=f"Deploy runners of EKS cluster {args.cluster_name}: reach its private API endpoint",
             tags=tags("deploy-runner"),
-            opts=child,
+            parent=self,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
             f"{name}-deploy-runner-https",
+            direction="egress",
             security_group_id=runner_sg.id,
             cidr_ipv4="0.0.0.0/0",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            port=HTTPS_PORT,
             description="HTTPS out: GitHub, Pulumi Cloud, package indexes, AWS APIs and the EKS API",
             tags=tags("deploy-runner-https"),
-            opts=child,
+            parent=self,
         )
-        return runner_sg, aws.vpc.SecurityGroupIngressRule(
+        return runner_sg, tcp_rule(
             f"{name}-api-from-deploy-runner",
+            direction="ingress",
             security_group_id=cluster_sg_id,
             referenced_security_group_id=runner_sg.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            port=HTTPS_PORT,
             description="EKS API from the deploy runners",
             tags=tags("api-from-deploy-runner"),
-            opts=child,
+            parent=self,
         )

@@ -258,9 +258,9 @@ def _dependencies(m: str) -> list[Panel]:
             "MLflow server: requests by status",
             (Query(f"sum by (status) (rate(mlflow_http_request_total[{RATE}]))", "{{status}}"),),
             "reqps",
-            description="MLflow's own /metrics (`mlflow server --expose-prometheus`, prometheus-flask-exporter): "
-            "every client's calls, not only the service's; 5xx here is MLflow failing, 401/403 a client's "
-            "credentials.",
+            description="MLflow's own metrics (`mlflow server --expose-prometheus`, prometheus-flask-exporter), "
+            "scraped from its metrics listener: every client's calls, not only the service's; 5xx here is MLflow "
+            "failing (alert MlflowServerErrors), 401/403 a client's credentials.",
         ),
         Panel(
             "MLflow server: request latency p95",

@@ -1,5 +1,6 @@
 """RDS PostgreSQL, MLflow's backend store: encrypted, private, TLS enforced, backed up, reachable from nodes only,
-its logs, OS metrics and Performance Insights kept; upgraded in place by config."""
+its logs, OS metrics and Performance Insights kept; upgraded in place by config. Its master password is RDS's
+own, in a Secrets Manager secret RDS creates and rotates: never in this program or its state."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import DatabaseConfig
-from infra.security import admitting_only, encrypted_log_groups, rotating_key, service_trust_policy
+from infra.data_store import DataStorePlacement, data_store_base
+from infra.security import service_trust_policy
 
 PORT = 5432
 DB_NAME = "mlflow"
@@ -25,6 +27,17 @@ MONITORING_INTERVAL_SECONDS = 60
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 
 
+def _secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret]) -> str:
+    """The ARN of the secret RDS made for the instance (one element once it manages the password)."""
+    if not secrets or not secrets[0].secret_arn:
+        # Only while a switch of an existing instance to a managed password has not been applied yet.
+        raise RuntimeError(
+            "RDS has not created the master user secret yet (ManageMasterUserPassword pending?): "
+            'see docs/operations.md, "Rotating secrets", and run `pulumi up` again once it is applied'
+        )
+    return secrets[0].secret_arn
+
+
 def instance_log_group(identifier: str, log: str) -> str:
     """Where RDS writes an exported log (RDS User Guide, "Publishing database logs to Amazon CloudWatch Logs"):
     created by RDS, without retention or KMS, unless it exists already."""
@@ -34,11 +47,7 @@ def instance_log_group(identifier: str, log: str) -> str:
 @dataclass(frozen=True)
 class DatabaseArgs:
     config: DatabaseConfig
-    vpc_id: pulumi.Input[str]
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # The only source admitted on 5432: the security group the cluster's nodes and pods carry.
-    client_security_group_id: pulumi.Input[str]
-    tags: dict[str, str]
+    placement: DataStorePlacement
 
 
 class Database(pulumi.ComponentResource):
@@ -49,7 +58,9 @@ class Database(pulumi.ComponentResource):
     port: int
     db_name: str
     username: str
-    password: pulumi.Output[str]
+    # The secret RDS keeps the master credentials in (JSON username/password) and the key encrypting it.
+    secret_arn: pulumi.Output[str]
+    secret_kms_key_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -61,41 +72,26 @@ class Database(pulumi.ComponentResource):
         identifier = cfg.identifier or f"{name}-mlflow"
 
         def tags(suffix: str) -> dict[str, str]:
-            return {**args.tags, "Name": f"{name}-{suffix}"}
+            return {**args.placement.tags, "Name": f"{name}-{suffix}"}
 
-        key = rotating_key(
-            f"{name}-db-key",
-            description=f"Storage and Performance Insights encryption of the MLflow database of {name}",
-            tags=args.tags,
-            parent=self,
-            services=("rds",),
-        )
-        log_names = {log: instance_log_group(identifier, log) for log in EXPORTED_LOGS}
-        log_groups = encrypted_log_groups(
-            f"{name}-db-logs-key",
-            description=f"Encryption of the exported logs of the MLflow database of {name}",
-            log_groups={f"{name}-db-{log}-logs": group for log, group in log_names.items()},
+        base = data_store_base(
+            f"{name}-db",
+            service="rds",
+            engine="PostgreSQL",
+            port=PORT,
+            placement=args.placement,
+            key_description=(
+                f"Storage, Performance Insights and master secret encryption of the MLflow database of {name}"
+            ),
+            # RDS encrypts the master password's Secrets Manager secret with it (manage_master_user_password).
+            key_services=("secretsmanager",),
+            log_groups={f"{name}-db-{log}-logs": instance_log_group(identifier, log) for log in EXPORTED_LOGS},
+            log_description=f"Encryption of the exported logs of the MLflow database of {name}",
             retention_days=cfg.log_retention_days,
-            tags=args.tags,
+            subnet_description=f"Data subnets of the MLflow database of {name}",
             parent=self,
         )
         monitoring_role_arn = self._monitoring_role(name, partition, tags("db-monitoring"))
-        security_group = admitting_only(
-            f"{name}-db-sg",
-            vpc_id=args.vpc_id,
-            port=PORT,
-            source_security_group_id=args.client_security_group_id,
-            service="PostgreSQL",
-            tags=args.tags,
-            parent=self,
-        )
-        subnet_group = aws.rds.SubnetGroup(
-            f"{name}-db-subnets",
-            description=f"Data subnets of the MLflow database of {name}",
-            subnet_ids=list(args.subnet_ids),
-            tags=tags("db-subnets"),
-            opts=child,
-        )
         # A major upgrade needs a group of the new family. The family is in the name prefix: a new major makes a
         # new group (a unique name, so it is created before the old one is deleted), the instance moves onto it
         # together with the engine version, and only then is the old group deleted.
@@ -107,15 +103,6 @@ class Database(pulumi.ComponentResource):
             parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
             tags=tags("db-params"),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
-        )
-        # Alphanumeric: RDS rejects '/', '@', '"' and ' ', and the password travels inside a database URI.
-        # database.passwordVersion is a keeper: raising it generates a new password (docs/operations.md).
-        password = random.RandomPassword(
-            f"{name}-db-password",
-            length=40,
-            special=False,
-            keepers={"version": str(cfg.password_version)},
-            opts=child,
         )
         # Baked into the instance's state at creation and sent from there at deletion: each database (a
         # destroy and a re-create make a new one) leaves a final snapshot of its own name.
@@ -136,13 +123,18 @@ class Database(pulumi.ComponentResource):
             max_allocated_storage=cfg.max_allocated_storage_gib,
             storage_type="gp3",
             storage_encrypted=True,
-            kms_key_id=key.arn,
+            kms_key_id=base.key.arn,
             db_name=DB_NAME,
             username=USERNAME,
-            password=password.result,
+            # RDS generates the password into a Secrets Manager secret encrypted with this stack's key, and rotates
+            # it (every 7 days by default): no password passes through Pulumi, so none is in its state (RDS User
+            # Guide, "Password management with Amazon RDS and AWS Secrets Manager"). `password` must stay unset:
+            # CreateDBInstance refuses MasterUserPassword together with ManageMasterUserPassword.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=base.key.arn,
             port=PORT,
-            db_subnet_group_name=subnet_group.name,
-            vpc_security_group_ids=[security_group.id],
+            db_subnet_group_name=base.subnet_group_name,
+            vpc_security_group_ids=[base.security_group.id],
             parameter_group_name=parameters.name,
             publicly_accessible=False,
             multi_az=cfg.multi_az,
@@ -154,7 +146,7 @@ class Database(pulumi.ComponentResource):
             monitoring_interval=MONITORING_INTERVAL_SECONDS,
             monitoring_role_arn=monitoring_role_arn,
             performance_insights_enabled=True,
-            performance_insights_kms_key_id=key.arn,
+            performance_insights_kms_key_id=base.key.arn,
             performance_insights_retention_period=PERFORMANCE_INSIGHTS_RETENTION_DAYS,
             deletion_protection=cfg.deletion_protection,
             # A protected database leaves a final snapshot when it is deleted after all (CKV_AWS_293).
@@ -164,7 +156,7 @@ class Database(pulumi.ComponentResource):
             ),
             tags=tags("db"),
             # The log groups exist first, with retention and KMS: RDS then writes into them.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=log_groups),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=base.log_groups),
         )
 
         self.address = instance.address
@@ -172,9 +164,12 @@ class Database(pulumi.ComponentResource):
         self.port = PORT
         self.db_name = DB_NAME
         self.username = USERNAME
-        self.password = pulumi.Output.secret(password.result)
-        self.security_group_id = security_group.id
-        self.register_outputs({"address": self.address, "port": self.port, "dbName": self.db_name})
+        self.secret_arn = instance.master_user_secrets.apply(_secret_arn)
+        self.secret_kms_key_arn = base.key.arn
+        self.security_group_id = base.security_group.id
+        self.register_outputs(
+            {"address": self.address, "port": self.port, "dbName": self.db_name, "secretArn": self.secret_arn}
+        )
 
     def _monitoring_role(self, name: str, partition: str, tags: dict[str, str]) -> pulumi.Output[str]:
         """The role Enhanced Monitoring publishes OS metrics with (RDS User Guide, "Setting up and enabling

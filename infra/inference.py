@@ -134,153 +134,43 @@ class Inference(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        settings = k8s.core.v1.ConfigMap(
-            f"{name}-settings",
-            metadata={"namespace": namespace, "labels": labels},
-            data={
-                "SERVING_REGISTRY_URI": args.registry_uri,
-                "SERVING_MODEL_NAME": cfg.model_name,
-                "SERVING_MODEL_ALIAS": cfg.model_alias,
-                "SERVING_RELOAD_INTERVAL_S": str(cfg.reload_interval_seconds),
-                "SERVING_CACHE_ENABLED": str(cfg.cache_enabled).lower(),
-                "SERVING_CACHE_TTL_S": str(cfg.cache_ttl_seconds),
-                "SERVING_CACHE_KEY_PREFIX": args.cache_key_prefix,
-                "SERVING_CHALLENGER_ALIAS": cfg.challenger_alias or "",
-                "SERVING_SHADOW_FRACTION": str(cfg.shadow_fraction),
-                "SERVING_AB_WEIGHTS": cfg.ab_weights or "",
-                "SERVING_DRIFT_THRESHOLD": str(cfg.drift_threshold),
-                "WEB_CONCURRENCY": str(cfg.workers),
-            },
-            opts=child,
-        )
-        # Signs every cached prediction (service/core/cache.py): only these pods hold it, so whoever else can
-        # write to Redis (every preview shares dev's) cannot choose an answer. Each stack and preview has its own.
-        signing_key = random.RandomPassword(f"{name}-cache-signing-key", length=64, special=False, opts=child)
-        secret = k8s.core.v1.Secret(
-            f"{name}-credentials",
-            metadata={"namespace": namespace, "labels": labels},
-            type="Opaque",
-            string_data={
-                "redis-url": redis_url(args.redis),
-                "cache-signing-key": signing_key.result,
-                "mlflow-username": args.mlflow_username,
-                "mlflow-password": args.mlflow_password,
-            },
-            opts=child,
-        )
-
-        annotations = (
-            {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": METRICS_PATH}
-            if args.monitoring.scrape_annotations
-            else {}
-        )
-        container: k8s.core.v1.ContainerArgsDict = {
-            "name": NAME,
-            "image": args.image,
-            "image_pull_policy": "IfNotPresent",
-            "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
-            "env_from": [{"config_map_ref": {"name": settings.metadata.name}}],
-            "env": [
-                {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
-                {"name": "SERVING_CACHE_SIGNING_KEY_FILE", "value": f"{SECRETS_DIR}/cache-signing-key"},
-                {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
-                {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
-                # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
-                {"name": "SERVING_GRACEFUL_TIMEOUT", "value": str(cfg.drain_seconds)},
-                {"name": "HOME", "value": kube.TMP_MOUNT},
-                {"name": "TMPDIR", "value": kube.TMP_MOUNT},
-            ],
-            # Startup and liveness: "the process answers", so an empty registry, an MLflow or a Redis outage never
-            # restarts the pods (startup still allows for the first model load, which holds the listening socket
-            # for up to SERVING_STARTUP_LOAD_TIMEOUT_S). Readiness: "a model is loaded".
-            "startup_probe": kube.http_probe(
-                LIVE_PATH, "http", period=5, failures=math.ceil(cfg.startup_timeout_seconds / 5)
-            ),
-            "readiness_probe": kube.http_probe(READY_PATH, "http", period=5, failures=2),
-            "liveness_probe": kube.http_probe(LIVE_PATH, "http", period=10, failures=3, timeout=3),
-            # Keep serving while the ALB deregisters the pod; then SIGTERM lets Gunicorn drain.
-            "lifecycle": {"pre_stop": {"sleep": {"seconds": cfg.pre_stop_sleep_seconds}}},
-            "resources": kube.resources(cfg.resources),
-            "security_context": kube.container_security_context(),
-            "volume_mounts": [
-                kube.tmp_mount(),
-                {"name": "credentials", "mount_path": SECRETS_DIR, "read_only": True},
-            ],
-        }
+        settings = _settings(f"{name}-settings", args, labels, child)
+        secret = _credentials(name, args, labels, child)
+        container = _server_container(args, settings.metadata.name)
         volumes = [
             kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
             kube.secret_volume("credentials", secret.metadata.name),
         ]
         check = _image_check(f"{name}-image-check", namespace, container, volumes, sa.metadata.name, child)
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata={
-                "name": NAME,
-                "namespace": namespace,
-                "labels": labels,
-                "annotations": {"pulumi.com/waitFor": DEPLOYMENT_WAIT_FOR},
-            },
-            # No `replicas`: the HPA owns the scale, and `pulumi up` must never reset it.
-            spec={
-                "revision_history_limit": 5,
-                "progress_deadline_seconds": cfg.startup_timeout_seconds + 300,
-                "selector": {"match_labels": LABELS},
-                "strategy": kube.rolling_update(),
-                "template": {
-                    "metadata": {"labels": labels, "annotations": annotations},
-                    "spec": kube.pod_spec(
-                        [container],
-                        volumes,
-                        service_account=sa.metadata.name,
-                        spread_labels=LABELS,
-                        grace_seconds=kube.termination_grace_seconds(cfg.pre_stop_sleep_seconds, cfg.drain_seconds),
-                    ),
-                },
-            },
-            # A broken image or setting fails the check and the `up`, and the running pods are left alone.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[check])),
-        )
+        # A broken image or setting fails the check and the `up`, and the running pods are left alone.
+        after_check = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[check]))
+        deployment = _deployment(f"{name}-deployment", args, labels, container, volumes, sa.metadata.name, after_check)
         service = kube.cluster_ip_service(
             f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
         )
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa",
-            metadata={"name": NAME, "namespace": namespace, "labels": labels},
-            spec={
-                "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": deployment.metadata.name},
-                "min_replicas": cfg.min_replicas,
-                "max_replicas": cfg.max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "average_utilization": cfg.target_cpu_utilization},
-                        },
-                    }
-                ],
-                "behavior": {
-                    "scale_up": {
-                        "stabilization_window_seconds": 0,
-                        "select_policy": "Max",
-                        "policies": [
-                            {"type": "Percent", "value": 100, "period_seconds": 30},
-                            {"type": "Pods", "value": 4, "period_seconds": 30},
-                        ],
-                    },
-                    "scale_down": {
-                        "stabilization_window_seconds": cfg.scale_down_stabilization_seconds,
-                        "select_policy": "Min",
-                        "policies": [{"type": "Percent", "value": 25, "period_seconds": 60}],
-                    },
-                },
-            },
-            opts=child,
-        )
+        _autoscaler(f"{name}-hpa", args, labels, deployment.metadata.name, child)
         kube.disruption_budget(
             f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
         )
+        ingress = self._ingress(f"{name}-ingress", args, labels, service.metadata.name, child)
+        # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
+        self.alb_hostname = ingress.status.apply(lambda status: _alb_hostname(status, namespace))
+        # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
+        self.url = pulumi.Output.all(args.alb.certificate_arn, args.host, self.alb_hostname).apply(
+            lambda v: f"{kube.url_scheme(v[0])}://{v[1] or v[2]}" if v[1] or v[2] else ""
+        )
+        self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
 
+    def _ingress(
+        self,
+        resource_name: str,
+        args: InferenceArgs,
+        labels: dict[str, str],
+        service_name: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.networking.v1.Ingress:
+        """The Ingress routing `routed_paths` to the Service: an ALB of its own, or a host rule on the shared
+        ingress-nginx controller."""
         # A preview's settings are its base stack's Outputs; the base stack already made its choice visible.
         if args.alb.certificate_arn is None:
             pulumi.log.warn(
@@ -298,7 +188,7 @@ class Inference(pulumi.ComponentResource):
                     {
                         "path": path,
                         "path_type": path_type,
-                        "backend": {"service": {"name": service.metadata.name, "port": {"name": "http"}}},
+                        "backend": {"service": {"name": service_name, "port": {"name": "http"}}},
                     }
                     for path, path_type in routed_paths(args.public_details)
                 ]
@@ -306,11 +196,11 @@ class Inference(pulumi.ComponentResource):
         }
         if args.host is not None:
             rule["host"] = args.host
-        ingress = k8s.networking.v1.Ingress(
-            f"{name}-ingress",
+        return k8s.networking.v1.Ingress(
+            resource_name,
             metadata={
                 "name": NAME,
-                "namespace": namespace,
+                "namespace": args.namespace,
                 "labels": labels,
                 "annotations": kube.alb_annotations(args.alb)
                 if args.nginx_rate_limit_rps is None
@@ -320,15 +210,184 @@ class Inference(pulumi.ComponentResource):
                 "ingress_class_name": "alb" if args.nginx_rate_limit_rps is None else nginx.INGRESS_CLASS,
                 "rules": [rule],
             },
-            opts=child,
+            opts=opts,
         )
-        # The LB controller writes the ALB's DNS name into the Ingress status; Pulumi waits for it.
-        self.alb_hostname = ingress.status.apply(lambda status: _alb_hostname(status, namespace))
-        # Clients call the host the certificate names; the ALB's own DNS name only when there is no host.
-        self.url = pulumi.Output.all(args.alb.certificate_arn, args.host, self.alb_hostname).apply(
-            lambda v: f"{kube.url_scheme(v[0])}://{v[1] or v[2]}" if v[1] or v[2] else ""
-        )
-        self.register_outputs({"albHostname": self.alb_hostname, "url": self.url})
+
+
+def _settings(
+    resource_name: str, args: InferenceArgs, labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.ConfigMap:
+    """The service's settings, as the `SERVING_*` variables service/settings.py reads."""
+    cfg = args.config
+    return k8s.core.v1.ConfigMap(
+        resource_name,
+        metadata={"namespace": args.namespace, "labels": labels},
+        data={
+            "SERVING_REGISTRY_URI": args.registry_uri,
+            "SERVING_MODEL_NAME": cfg.model_name,
+            "SERVING_MODEL_ALIAS": cfg.model_alias,
+            "SERVING_RELOAD_INTERVAL_S": str(cfg.reload_interval_seconds),
+            "SERVING_CACHE_ENABLED": str(cfg.cache_enabled).lower(),
+            "SERVING_CACHE_TTL_S": str(cfg.cache_ttl_seconds),
+            "SERVING_CACHE_KEY_PREFIX": args.cache_key_prefix,
+            "SERVING_CHALLENGER_ALIAS": cfg.challenger_alias or "",
+            "SERVING_SHADOW_FRACTION": str(cfg.shadow_fraction),
+            "SERVING_AB_WEIGHTS": cfg.ab_weights or "",
+            "SERVING_DRIFT_THRESHOLD": str(cfg.drift_threshold),
+            "WEB_CONCURRENCY": str(cfg.workers),
+        },
+        opts=opts,
+    )
+
+
+def _credentials(
+    name: str, args: InferenceArgs, labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    """What the pods read as files under SECRETS_DIR: the Redis URL, the cache signing key, MLflow's login."""
+    # Signs every cached prediction (service/core/cache.py): only these pods hold it, so whoever else can
+    # write to Redis (every preview shares dev's) cannot choose an answer. Each stack and preview has its own.
+    signing_key = random.RandomPassword(f"{name}-cache-signing-key", length=64, special=False, opts=opts)
+    return k8s.core.v1.Secret(
+        f"{name}-credentials",
+        metadata={"namespace": args.namespace, "labels": labels},
+        type="Opaque",
+        string_data={
+            "redis-url": redis_url(args.redis),
+            "cache-signing-key": signing_key.result,
+            "mlflow-username": args.mlflow_username,
+            "mlflow-password": args.mlflow_password,
+        },
+        opts=opts,
+    )
+
+
+def _server_container(args: InferenceArgs, settings_name: pulumi.Input[str]) -> k8s.core.v1.ContainerArgsDict:
+    """The server's container: settings from the ConfigMap, credentials as files, probes, preStop, limits."""
+    cfg = args.config
+    return {
+        "name": NAME,
+        "image": args.image,
+        "image_pull_policy": "IfNotPresent",
+        "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
+        "env_from": [{"config_map_ref": {"name": settings_name}}],
+        "env": [
+            {"name": "SERVING_CACHE_URL_FILE", "value": f"{SECRETS_DIR}/redis-url"},
+            {"name": "SERVING_CACHE_SIGNING_KEY_FILE", "value": f"{SECRETS_DIR}/cache-signing-key"},
+            {"name": "SERVING_MLFLOW_USERNAME_FILE", "value": f"{SECRETS_DIR}/mlflow-username"},
+            {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
+            # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
+            {"name": "SERVING_GRACEFUL_TIMEOUT", "value": str(cfg.drain_seconds)},
+            {"name": "HOME", "value": kube.TMP_MOUNT},
+            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+        ],
+        # Startup and liveness: "the process answers", so an empty registry, an MLflow or a Redis outage never
+        # restarts the pods (startup still allows for the first model load, which holds the listening socket
+        # for up to SERVING_STARTUP_LOAD_TIMEOUT_S). Readiness: "a model is loaded".
+        "startup_probe": kube.http_probe(
+            LIVE_PATH, "http", period=5, failures=math.ceil(cfg.startup_timeout_seconds / 5)
+        ),
+        "readiness_probe": kube.http_probe(READY_PATH, "http", period=5, failures=2),
+        "liveness_probe": kube.http_probe(LIVE_PATH, "http", period=10, failures=3, timeout=3),
+        # Keep serving while the ALB deregisters the pod; then SIGTERM lets Gunicorn drain.
+        "lifecycle": {"pre_stop": {"sleep": {"seconds": cfg.pre_stop_sleep_seconds}}},
+        "resources": kube.resources(cfg.resources),
+        "security_context": kube.container_security_context(),
+        "volume_mounts": [
+            kube.tmp_mount(),
+            {"name": "credentials", "mount_path": SECRETS_DIR, "read_only": True},
+        ],
+    }
+
+
+def _deployment(
+    resource_name: str,
+    args: InferenceArgs,
+    labels: dict[str, str],
+    container: k8s.core.v1.ContainerArgsDict,
+    volumes: list[k8s.core.v1.VolumeArgsDict],
+    service_account: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apps.v1.Deployment:
+    """The server's Deployment, awaited only until its pods exist (DEPLOYMENT_WAIT_FOR)."""
+    cfg = args.config
+    annotations = (
+        {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": METRICS_PATH}
+        if args.monitoring.scrape_annotations
+        else {}
+    )
+    return k8s.apps.v1.Deployment(
+        resource_name,
+        metadata={
+            "name": NAME,
+            "namespace": args.namespace,
+            "labels": labels,
+            "annotations": {"pulumi.com/waitFor": DEPLOYMENT_WAIT_FOR},
+        },
+        # No `replicas`: the HPA owns the scale, and `pulumi up` must never reset it.
+        spec={
+            "revision_history_limit": 5,
+            "progress_deadline_seconds": cfg.startup_timeout_seconds + 300,
+            "selector": {"match_labels": LABELS},
+            "strategy": kube.rolling_update(),
+            "template": {
+                "metadata": {"labels": labels, "annotations": annotations},
+                "spec": kube.pod_spec(
+                    [container],
+                    volumes,
+                    service_account=service_account,
+                    spread_labels=LABELS,
+                    grace_seconds=kube.termination_grace_seconds(cfg.pre_stop_sleep_seconds, cfg.drain_seconds),
+                ),
+            },
+        },
+        opts=opts,
+    )
+
+
+def _autoscaler(
+    resource_name: str,
+    args: InferenceArgs,
+    labels: dict[str, str],
+    deployment_name: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+    """The HPA on CPU: scales up at once (double, or four pods, every 30 s), down slowly (a quarter a minute,
+    after inference.scaleDownStabilizationSeconds)."""
+    cfg = args.config
+    return k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        resource_name,
+        metadata={"name": NAME, "namespace": args.namespace, "labels": labels},
+        spec={
+            "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": deployment_name},
+            "min_replicas": cfg.min_replicas,
+            "max_replicas": cfg.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "average_utilization": cfg.target_cpu_utilization},
+                    },
+                }
+            ],
+            "behavior": {
+                "scale_up": {
+                    "stabilization_window_seconds": 0,
+                    "select_policy": "Max",
+                    "policies": [
+                        {"type": "Percent", "value": 100, "period_seconds": 30},
+                        {"type": "Pods", "value": 4, "period_seconds": 30},
+                    ],
+                },
+                "scale_down": {
+                    "stabilization_window_seconds": cfg.scale_down_stabilization_seconds,
+                    "select_policy": "Min",
+                    "policies": [{"type": "Percent", "value": 25, "period_seconds": 60}],
+                },
+            },
+        },
+        opts=opts,
+    )
 
 
 def _image_check(

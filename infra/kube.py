@@ -22,6 +22,8 @@ TMP_MOUNT = "/tmp"
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # Marks pods as part of this platform; selectors use only `name` and `component`.
 PART_OF = "ml-platform"
+# On every object the stack creates, namespaces included.
+OWNER_LABELS = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"}
 # On a Job that `up` awaits: the next `up` replaces it, so runs it again, when it did not complete (failed or still
 # running) instead of keeping the failed one (pulumi-kubernetes provider/pkg/provider/provider.go Diff,
 # `pulumi.com/replaceUnready`, supported for Jobs). A completed Job is left alone.
@@ -43,11 +45,7 @@ def pod_labels(name: str, component: str) -> dict[str, str]:
 
 
 def object_labels(name: str, component: str) -> dict[str, str]:
-    return {
-        **pod_labels(name, component),
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
-    }
+    return {**pod_labels(name, component), **OWNER_LABELS}
 
 
 def pod_security_context() -> k8s.core.v1.PodSecurityContextArgsDict:
@@ -190,15 +188,21 @@ def cluster_ip_service(
     selector: Mapping[str, str],
     port: int,
     opts: pulumi.ResourceOptions,
+    extra_ports: Mapping[str, int] | None = None,
 ) -> k8s.core.v1.Service:
-    """An in-cluster Service whose one port, `http`, targets the container port of the same name."""
+    """An in-cluster Service whose port `http` (and each of `extra_ports`, name -> port) targets the container port
+    of the same name."""
+    ports = {"http": port, **(extra_ports or {})}
     return k8s.core.v1.Service(
         resource_name,
         metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
         spec={
             "type": "ClusterIP",
             "selector": dict(selector),
-            "ports": [{"name": "http", "port": port, "target_port": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": port_name, "port": number, "target_port": port_name, "protocol": "TCP"}
+                for port_name, number in ports.items()
+            ],
         },
         opts=opts,
     )
@@ -368,11 +372,16 @@ def service_account(
     namespace: pulumi.Input[str],
     labels: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    annotations: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> k8s.core.v1.ServiceAccount:
-    """A workload's own identity, so no pod runs as the namespace's `default` account (CKV_K8S_38 family)."""
+    """A workload's own identity, so no pod runs as the namespace's `default` account (CKV_K8S_38 family);
+    `annotations` e.g. an IRSA role's ARN."""
+    metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return k8s.core.v1.ServiceAccount(
         resource_name,
-        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        metadata=metadata,
         # The pods reach no Kubernetes API; no token is mounted.
         automount_service_account_token=False,
         opts=opts,

@@ -12,19 +12,21 @@ image's head, so no serving replica ever migrates (docs/first-deploy.d/bootstrap
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import kube, mlflow_schema
-from infra.config import MlflowConfig
+from infra import db_passfile, kube, mlflow_schema
+from infra.config import MlflowConfig, MonitoringConfig
+from infra.db_passfile import DatabaseEndpoint, database_uri
 from infra.identity import OidcIdentity, irsa_role
 from infra.mlflow_auth import basic_auth_ini
+from infra.mlflow_iam import artifact_access_policy, merged_policy
+from infra.mlflow_metrics import METRICS_DIR, METRICS_PORT, METRICS_PORT_NAME, metrics_listener, scrape_annotations
 
 NAME = "mlflow"
 PORT = 5000
@@ -35,31 +37,8 @@ ADMIN_DIR = "/var/run/secrets/mlflow-admin"
 USERS_DIR = "/var/run/secrets/mlflow-users"
 ENTRYPOINT = "/usr/local/bin/mlflow-entrypoint"
 BOOTSTRAP_SCRIPT = "/opt/mlflow/bootstrap_users.py"
-# The RDS CA certificates of every region (AWS RDS User Guide, "Using SSL/TLS to encrypt a connection to a DB
-# instance": global-bundle.pem), baked into the image (images/mlflow/Dockerfile).
-RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
-# `--expose-prometheus`: /metrics (prometheus-flask-exporter), the workers' counts shared through files in this
-# directory (prometheus_client multiprocess mode) on the pod's emptyDir. No ServiceMonitor scrapes it: MLflow
-# 3.17.2's basic auth fails closed on a route without a permission validator (mlflow/server/auth/__init__.py
-# `MLFLOW_BASIC_AUTH_FAIL_CLOSED`, default on), so only the admin may read /metrics, and Prometheus is not given
-# the admin's password. An admin reads it through `kubectl port-forward`.
-METRICS_PATH = "/metrics"
-METRICS_DIR = f"{kube.TMP_MOUNT}/prometheus"
 PRE_STOP_SLEEP_SECONDS = 5
 DRAIN_SECONDS = 25
-
-
-@dataclass(frozen=True)
-class DatabaseEndpoint:
-    """The PostgreSQL backend store; `password` stays a secret Output."""
-
-    host: pulumi.Input[str]
-    port: pulumi.Input[int]
-    name: str
-    username: str
-    password: pulumi.Input[str]
-    # The RDS instance, snapshotted before each schema migration (infra/mlflow_schema.py); None: not ours to snapshot.
-    instance_identifier: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,64 +65,8 @@ class MlflowArgs:
     users: Sequence[str] = ()
     # The internal ALB for the UI, when config.ingress_enabled.
     alb: kube.AlbSettings | None = None
-
-
-def database_uri(db: DatabaseEndpoint) -> pulumi.Output[str]:
-    """SQLAlchemy URI of the backend store over TLS that verifies the server (the server enforces `rds.force_ssl`).
-
-    `sslmode=verify-full` checks the certificate chains to RDS_CA_BUNDLE and names the endpoint (libpq, "SSL
-    Support": `require` encrypts but accepts any certificate, so a spoofed endpoint would get the password).
-    The driver is named: the image installs psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://.
-    """
-    return pulumi.Output.all(db.host, db.port, db.password).apply(
-        lambda v: (
-            f"postgresql+psycopg2://{quote(db.username, safe='')}:{quote(str(v[2]), safe='')}@{v[0]}:{int(v[1])}/"
-            f"{quote(db.name, safe='')}?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}"
-        )
-    )
-
-
-def artifact_access_policy(
-    bucket_arn: pulumi.Input[str], prefix: str, kms_key_arn: pulumi.Input[str], region: str
-) -> pulumi.Output[str]:
-    """The MLflow role's only permissions: objects under `prefix/`, listing of that prefix, and the bucket key."""
-    return pulumi.Output.all(bucket_arn, kms_key_arn).apply(
-        lambda v: json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ListArtifactPrefix",
-                        "Effect": "Allow",
-                        "Action": "s3:ListBucket",
-                        "Resource": v[0],
-                        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-                    },
-                    {
-                        "Sid": "ReadWriteArtifacts",
-                        "Effect": "Allow",
-                        "Action": [
-                            "s3:GetObject",
-                            "s3:PutObject",
-                            "s3:DeleteObject",
-                            "s3:AbortMultipartUpload",
-                            "s3:ListMultipartUploadParts",
-                        ],
-                        "Resource": f"{v[0]}/{prefix}/*",
-                    },
-                    {
-                        # SSE-KMS objects are unreadable and unwritable without the key, and only via S3.
-                        "Sid": "UseArtifactKey",
-                        "Effect": "Allow",
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": v[1],
-                        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                    },
-                ],
-            },
-            indent=2,
-        )
-    )
+    # With a Prometheus named (monitoring.prometheusNamespace), the metrics listener runs beside the server.
+    monitoring: MonitoringConfig | None = None
 
 
 def service_hosts(namespace: str) -> list[str]:
@@ -155,6 +78,84 @@ def service_hosts(namespace: str) -> list[str]:
         "localhost:*",
         "127.0.0.1:*",
     ]
+
+
+def server_pre_stop_seconds(args: MlflowArgs) -> int:
+    """How long a terminating server pod keeps serving. Behind the UI's ALB it keeps serving until the target has
+    drained (the ALB's deregistration delay); only in-cluster clients, whose Service endpoints update within seconds,
+    need just the short sleep."""
+    if args.config.ingress_enabled and args.alb is not None:
+        return max(PRE_STOP_SLEEP_SECONDS, args.alb.deregistration_delay_seconds)
+    return PRE_STOP_SLEEP_SECONDS
+
+
+def server_args(args: MlflowArgs) -> list[pulumi.Input[str]]:
+    """`mlflow server`'s arguments: basic auth, proxied artifacts under the prefix, the allowed hosts, metrics."""
+    cfg = args.config
+    result: list[pulumi.Input[str]] = [
+        "server",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--workers",
+        str(cfg.workers),
+        "--app-name",
+        "basic-auth",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
+        "--allowed-hosts",
+        ",".join(service_hosts(args.namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
+        # /metrics; its workers' counts are files the metrics listener serves (infra/mlflow_metrics.py).
+        "--expose-prometheus",
+        METRICS_DIR,
+        # Stop taking connections on SIGTERM and give in-flight requests this long.
+        "--uvicorn-opts",
+        f"--timeout-graceful-shutdown {DRAIN_SECONDS}",
+    ]
+    if cfg.ingress_enabled and cfg.ingress_host:
+        # The UI's own state-changing calls come from this origin; MLflow blocks other origins.
+        scheme = "https" if cfg.ingress_certificate_arn else "http"
+        result += ["--cors-allowed-origins", f"{scheme}://{cfg.ingress_host}"]
+    return result
+
+
+def server_container(args: MlflowArgs, pre_stop_sleep: int) -> k8s.core.v1.ContainerArgsDict:
+    """The tracking server's container."""
+    return {
+        "name": NAME,
+        "image": args.image,
+        "image_pull_policy": "IfNotPresent",
+        # The entrypoint (images/mlflow/entrypoint.sh) loads each <NAME>_FILE below into <NAME>: the backend
+        # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri; it names the password
+        # file the pgpass sidecar keeps (infra/db_passfile.py), so no password is in the URI at all.
+        "command": [ENTRYPOINT],
+        "args": server_args(args),
+        "env": [
+            {"name": "MLFLOW_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_DIR}/backend-store-uri"},
+            {"name": "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE", "value": f"{SECRETS_DIR}/flask-secret-key"},
+            {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{SECRETS_DIR}/basic-auth.ini"},
+            # Server-side job execution would run arbitrary jobs inside this pod; not needed here.
+            {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+            {"name": "AWS_DEFAULT_REGION", "value": args.region},
+            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+            {"name": "HOME", "value": kube.TMP_MOUNT},
+            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+        ],
+        "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
+        "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
+        "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
+        "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
+        "lifecycle": {"pre_stop": {"sleep": {"seconds": pre_stop_sleep}}},
+        "resources": kube.resources(args.config.resources),
+        "security_context": kube.container_security_context(),
+        "volume_mounts": [
+            kube.tmp_mount(),
+            {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
+            db_passfile.mount(),
+        ],
+    }
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -170,175 +171,45 @@ class Mlflow(pulumi.ComponentResource):
         cfg = args.config
         child = kube.child_options(self, opts)
         labels = kube.object_labels(NAME, "tracking-server")
-        namespace = args.namespace
         name = f"{name}-{NAME}"
 
-        # The only AWS identity in the workload layer: artifacts in S3, under the configured prefix only.
-        role = irsa_role(
-            f"{name}-role",
-            namespace=namespace,
-            service_account=NAME,
-            cluster=args.cluster,
-            policy=artifact_access_policy(
-                args.artifacts.bucket_arn, cfg.artifact_prefix, args.artifacts.kms_key_arn, args.region
-            ),
-            tags=dict(args.tags),
-            opts=child,
-        )
-        admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
-        # Signs the auth app's CSRF tokens; every replica must share it.
-        flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
-        self.admin_password = admin.result
-        self.user_passwords = {
-            user: random.RandomPassword(f"{name}-user-{user}-password", length=32, special=False, opts=child).result
-            for user in args.users
-        }
-        self.url = pulumi.Output.from_input(f"http://{NAME}.{namespace}.svc.cluster.local:{PORT}")
+        role, migrate_role = self._roles(name, args, child)
         self.role_arn = role.arn
-
-        uri = database_uri(args.database)
-        server_secret = k8s.core.v1.Secret(
-            f"{name}-server",
-            metadata={"namespace": namespace, "labels": labels},
-            type="Opaque",
-            string_data={
-                "backend-store-uri": uri,
-                "basic-auth.ini": pulumi.Output.all(uri, admin.result).apply(
-                    lambda v: basic_auth_ini(v[0], cfg.admin_username, v[1])
-                ),
-                "flask-secret-key": flask_key.result,
-            },
-            opts=child,
-        )
-
-        sa = k8s.core.v1.ServiceAccount(
-            f"{name}-sa",
-            metadata={
-                "name": NAME,
-                "namespace": namespace,
-                "labels": labels,
-                # IRSA: the EKS webhook projects an STS-audience token for this role into the pods.
-                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
-            },
-            # No Kubernetes API access is needed; the IRSA token is projected separately.
-            automount_service_account_token=False,
-            opts=child,
-        )
-
-        # Behind the UI's ALB a terminating pod keeps serving until the target has drained (the ALB's deregistration
-        # delay); only in-cluster clients, whose Service endpoints update within seconds, need just the short sleep.
-        pre_stop_sleep = (
-            max(PRE_STOP_SLEEP_SECONDS, args.alb.deregistration_delay_seconds)
-            if cfg.ingress_enabled and args.alb is not None
-            else PRE_STOP_SLEEP_SECONDS
-        )
-        server_args: list[pulumi.Input[str]] = [
-            "server",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(PORT),
-            "--workers",
-            str(cfg.workers),
-            "--app-name",
-            "basic-auth",
-            "--serve-artifacts",
-            "--artifacts-destination",
-            pulumi.Output.concat("s3://", args.artifacts.bucket_name, "/", cfg.artifact_prefix),
-            "--allowed-hosts",
-            ",".join(service_hosts(namespace) + ([cfg.ingress_host] if cfg.ingress_host else [])),
-            "--expose-prometheus",
-            METRICS_DIR,
-            # Stop taking connections on SIGTERM and give in-flight requests this long.
-            "--uvicorn-opts",
-            f"--timeout-graceful-shutdown {DRAIN_SECONDS}",
-        ]
-        if cfg.ingress_enabled and cfg.ingress_host:
-            # The UI's own state-changing calls come from this origin; MLflow blocks other origins.
-            scheme = "https" if cfg.ingress_certificate_arn else "http"
-            server_args += ["--cors-allowed-origins", f"{scheme}://{cfg.ingress_host}"]
-
-        container: k8s.core.v1.ContainerArgsDict = {
-            "name": NAME,
-            "image": args.image,
-            "image_pull_policy": "IfNotPresent",
-            # The entrypoint (images/mlflow/entrypoint.sh) loads each <NAME>_FILE below into <NAME>: the backend
-            # store URI becomes MLFLOW_BACKEND_STORE_URI, which is --backend-store-uri, so the database
-            # password is read from the mounted Secret and never appears in the process list or the pod spec.
-            "command": [ENTRYPOINT],
-            "args": server_args,
-            "env": [
-                {"name": "MLFLOW_BACKEND_STORE_URI_FILE", "value": f"{SECRETS_DIR}/backend-store-uri"},
-                {"name": "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE", "value": f"{SECRETS_DIR}/flask-secret-key"},
-                {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{SECRETS_DIR}/basic-auth.ini"},
-                # Server-side job execution would run arbitrary jobs inside this pod; not needed here.
-                {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
-                {"name": "AWS_DEFAULT_REGION", "value": args.region},
-                {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
-                {"name": "HOME", "value": kube.TMP_MOUNT},
-                {"name": "TMPDIR", "value": kube.TMP_MOUNT},
-            ],
-            "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
-            "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),
-            "readiness_probe": kube.http_probe("/health", "http", period=10, failures=3, timeout=3),
-            "liveness_probe": kube.http_probe("/health", "http", period=20, failures=3, timeout=5),
-            "lifecycle": {"pre_stop": {"sleep": {"seconds": pre_stop_sleep}}},
-            "resources": kube.resources(cfg.resources),
-            "security_context": kube.container_security_context(),
-            "volume_mounts": [
-                kube.tmp_mount(),
-                {"name": "server-secrets", "mount_path": SECRETS_DIR, "read_only": True},
-            ],
-        }
-        db = args.database
+        self.url = pulumi.Output.from_input(f"http://{NAME}.{args.namespace}.svc.cluster.local:{PORT}")
+        server_secret = self._secrets(name, args, labels, child)
+        sa = self._service_account(name, args, labels, role, child)
+        # The metrics listener only where a Prometheus scrapes it (its namespace is what the NetworkPolicies admit).
+        scraped = args.monitoring is not None and args.monitoring.prometheus_namespace is not None
         migration = mlflow_schema.migration_job(
             f"{name}-migrate-db",
             mlflow_schema.MigrationArgs(
-                namespace=namespace,
+                namespace=args.namespace,
                 image=args.image,
-                database=(db.host, db.port, db.name),
+                database=(args.database.host, args.database.port, args.database.name),
                 server_secret=server_secret.metadata.name,
                 secrets_dir=SECRETS_DIR,
-                instance_identifier=db.instance_identifier,
+                passfile_writer=db_passfile.writer(args.image, args.database.secret, args.region, sidecar=False),
+                role_arn=migrate_role.arn,
+                instance_identifier=args.database.instance_identifier,
                 tags=dict(args.tags),
             ),
             child,
         )
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata={"name": NAME, "namespace": namespace, "labels": labels},
-            spec={
-                "replicas": cfg.replicas,
-                "revision_history_limit": 5,
-                "selector": {"match_labels": LABELS},
-                "strategy": kube.rolling_update(),
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": kube.pod_spec(
-                        [container],
-                        [
-                            kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
-                            kube.secret_volume("server-secrets", server_secret.metadata.name),
-                        ],
-                        service_account=sa.metadata.name,
-                        spread_labels=LABELS,
-                        grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
-                        # The server would migrate an empty or behind schema by itself, in every replica at once
-                        # (mlflow 3.17.2 SqlAlchemyStore.__init__, auth migrate_if_needed): refuse to start instead.
-                        init_containers=[mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR)],
-                    ),
-                },
-            },
-            # New pods of an image start only once its migration Job has completed.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[migration])),
-        )
+        deployment = self._deployment(name, args, labels, server_secret, sa, scraped, migration, child)
         service = kube.cluster_ip_service(
-            f"{name}-service", name=NAME, namespace=namespace, labels=labels, selector=LABELS, port=PORT, opts=child
+            f"{name}-service",
+            name=NAME,
+            namespace=args.namespace,
+            labels=labels,
+            selector=LABELS,
+            port=PORT,
+            extra_ports={METRICS_PORT_NAME: METRICS_PORT} if scraped else {},
+            opts=child,
         )
         kube.disruption_budget(
-            f"{name}-pdb", name=NAME, namespace=namespace, labels=LABELS, metadata_labels=labels, opts=child
+            f"{name}-pdb", name=NAME, namespace=args.namespace, labels=LABELS, metadata_labels=labels, opts=child
         )
-        bootstrap = self._bootstrap_users(name, args, admin.result, after=[deployment, service], opts=opts)
+        bootstrap = self._bootstrap_users(name, args, self.admin_password, after=[deployment, service], opts=opts)
         if cfg.ingress_enabled:
             self._ingress(name, args, labels, service, child)
 
@@ -350,6 +221,131 @@ class Mlflow(pulumi.ComponentResource):
 
         self.service_name = service.metadata.name
         self.register_outputs({"url": self.url, "serviceName": self.service_name, "roleArn": self.role_arn})
+
+    def _roles(self, name: str, args: MlflowArgs, child: pulumi.ResourceOptions) -> tuple[aws.iam.Role, aws.iam.Role]:
+        """The server's AWS identity (artifacts in S3 under the configured prefix only, and the database's secret)
+        and the migration Job's (the database's secret only)."""
+        db = args.database
+        role = irsa_role(
+            f"{name}-role",
+            namespace=args.namespace,
+            service_account=NAME,
+            cluster=args.cluster,
+            policy=merged_policy(
+                artifact_access_policy(
+                    args.artifacts.bucket_arn, args.config.artifact_prefix, args.artifacts.kms_key_arn, args.region
+                ),
+                db_passfile.read_policy(db.secret, args.region),
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        migrate_role = irsa_role(
+            f"{name}-migrate-db-role",
+            namespace=args.namespace,
+            service_account=mlflow_schema.SERVICE_ACCOUNT,
+            cluster=args.cluster,
+            policy=db_passfile.read_policy(db.secret, args.region),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        return role, migrate_role
+
+    def _secrets(
+        self, name: str, args: MlflowArgs, labels: dict[str, str], child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret:
+        """The generated admin and user passwords, and the server's Secret: the password-less backend store URI,
+        basic auth's ini (the admin's login) and the Flask key."""
+        cfg = args.config
+        admin = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        # Signs the auth app's CSRF tokens; every replica must share it.
+        flask_key = random.RandomPassword(f"{name}-flask-secret-key", length=64, special=False, opts=child)
+        self.admin_password = admin.result
+        self.user_passwords = {
+            user: random.RandomPassword(f"{name}-user-{user}-password", length=32, special=False, opts=child).result
+            for user in args.users
+        }
+        uri = database_uri(args.database)
+        return k8s.core.v1.Secret(
+            f"{name}-server",
+            metadata={"namespace": args.namespace, "labels": labels},
+            type="Opaque",
+            string_data={
+                "backend-store-uri": uri,
+                "basic-auth.ini": pulumi.Output.all(uri, admin.result).apply(
+                    lambda v: basic_auth_ini(v[0], cfg.admin_username, v[1])
+                ),
+                "flask-secret-key": flask_key.result,
+            },
+            opts=child,
+        )
+
+    def _service_account(
+        self, name: str, args: MlflowArgs, labels: dict[str, str], role: aws.iam.Role, child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.ServiceAccount:
+        return k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={
+                "name": NAME,
+                "namespace": args.namespace,
+                "labels": labels,
+                # IRSA: the EKS webhook projects an STS-audience token for this role into the pods.
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
+            # No Kubernetes API access is needed; the IRSA token is projected separately.
+            automount_service_account_token=False,
+            opts=child,
+        )
+
+    def _deployment(
+        self,
+        name: str,
+        args: MlflowArgs,
+        labels: dict[str, str],
+        server_secret: k8s.core.v1.Secret,
+        sa: k8s.core.v1.ServiceAccount,
+        scraped: bool,
+        migration: pulumi.Resource,
+        child: pulumi.ResourceOptions,
+    ) -> k8s.apps.v1.Deployment:
+        """The server's pods: the pgpass sidecar, the schema check, the metrics listener (when scraped), the server."""
+        cfg = args.config
+        pre_stop_sleep = server_pre_stop_seconds(args)
+        return k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata={"name": NAME, "namespace": args.namespace, "labels": labels},
+            spec={
+                "replicas": cfg.replicas,
+                "revision_history_limit": 5,
+                "selector": {"match_labels": LABELS},
+                "strategy": kube.rolling_update(),
+                "template": {
+                    "metadata": {"labels": labels, "annotations": scrape_annotations(args.monitoring)},
+                    "spec": kube.pod_spec(
+                        [server_container(args, pre_stop_sleep)],
+                        [
+                            kube.tmp_volume(cfg.resources.ephemeral_storage_limit),
+                            kube.secret_volume("server-secrets", server_secret.metadata.name),
+                            db_passfile.volume(),
+                        ],
+                        service_account=sa.metadata.name,
+                        spread_labels=LABELS,
+                        grace_seconds=kube.termination_grace_seconds(pre_stop_sleep, DRAIN_SECONDS),
+                        # The server would migrate an empty or behind schema by itself, in every replica at once
+                        # (mlflow 3.17.2 SqlAlchemyStore.__init__, auth migrate_if_needed): refuse to start instead.
+                        # The pgpass sidecar first: its startup probe holds the check and the server until the
+                        # password file exists.
+                        init_containers=[
+                            db_passfile.writer(args.image, args.database.secret, args.region, sidecar=True),
+                            mlflow_schema.tool("schema-check", args.image, "check", SECRETS_DIR),
+                        ]
+                        + ([metrics_listener(args.image)] if scraped else []),
+                    ),
+                },
+            },
+            # New pods of an image start only once its migration Job has completed.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[migration])),
+        )
 
     def _bootstrap_users(
         self,

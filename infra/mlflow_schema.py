@@ -28,9 +28,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra import kube
+from infra import db_passfile, kube
 
 APP = "mlflow"
+SERVICE_ACCOUNT = f"{APP}-migrate-db"
 LABELS = kube.pod_labels(APP, "migrate-db")
 SCRIPT = "/opt/mlflow/migrate_db.py"
 # A migration of a large database may take minutes (mlflow/store/db_migrations/README.md). Pulumi's await outlasts
@@ -50,6 +51,10 @@ class MigrationArgs:
     # The MLflow server's Secret (backend-store-uri, basic-auth.ini) and where the server mounts it.
     server_secret: pulumi.Input[str]
     secrets_dir: str
+    # The init container that writes the password file the URIs name (infra/db_passfile.py), and the IRSA role
+    # it reads the database's secret with.
+    passfile_writer: k8s.core.v1.ContainerArgsDict
+    role_arn: pulumi.Input[str]
     # The RDS instance behind `database`, snapshotted before each migration; None: a database not managed here.
     instance_identifier: pulumi.Input[str] | None = None
     tags: dict[str, str] | None = None
@@ -95,7 +100,8 @@ def pre_migration_snapshot(resource_name: str, args: MigrationArgs, parent: pulu
 
 
 def tool(container: str, image: pulumi.Input[str], command: str, secrets_dir: str) -> k8s.core.v1.ContainerArgsDict:
-    """migrate_db.py `migrate` or `check`, reading both database URIs from the server's own Secret."""
+    """migrate_db.py `migrate` or `check`, reading both database URIs from the server's own Secret and the
+    password from the pod's password file."""
     return {
         "name": container,
         "image": image,
@@ -116,6 +122,7 @@ def tool(container: str, image: pulumi.Input[str], command: str, secrets_dir: st
         "volume_mounts": [
             kube.tmp_mount(),
             {"name": "server-secrets", "mount_path": secrets_dir, "read_only": True},
+            db_passfile.mount(),
         ],
     }
 
@@ -127,8 +134,15 @@ def migration_job(resource_name: str, args: MigrationArgs, opts: pulumi.Resource
     name = pulumi.Output.all(args.image, args.database[0], args.database[1]).apply(
         lambda v: job_name(str(v[0]), str(v[1]), int(v[2]), db_name)
     )
-    # Only the database, through the server's Secret: no AWS role, no Kubernetes API token.
-    account = kube.service_account(f"{resource_name}-sa", f"{APP}-migrate-db", args.namespace, labels, opts)
+    # The database, through the server's Secret and a role that reads only its password; no Kubernetes API token.
+    account = kube.service_account(
+        f"{resource_name}-sa",
+        SERVICE_ACCOUNT,
+        args.namespace,
+        labels,
+        opts,
+        annotations={"eks.amazonaws.com/role-arn": args.role_arn},
+    )
     if args.instance_identifier is not None:
         # The Job exists only once the snapshot is available: its pods run nothing before there is a way back.
         snapshot = pre_migration_snapshot(f"{resource_name}-snapshot", args, opts.parent)
@@ -149,9 +163,14 @@ def migration_job(resource_name: str, args: MigrationArgs, opts: pulumi.Resource
                 "metadata": {"labels": labels},
                 "spec": kube.pod_spec(
                     [tool("migrate-db", args.image, "migrate", args.secrets_dir)],
-                    [kube.tmp_volume("256Mi"), kube.secret_volume("server-secrets", args.server_secret)],
+                    [
+                        kube.tmp_volume("256Mi"),
+                        kube.secret_volume("server-secrets", args.server_secret),
+                        db_passfile.volume(),
+                    ],
                     restart_policy="Never",
                     service_account=account.metadata.name,
+                    init_containers=[args.passfile_writer],
                 ),
             },
         },

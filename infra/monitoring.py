@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import alerts, dashboards, inference, kube, redis_exporter
+from infra import alerts, dashboards, inference, kube, mlflow, mlflow_metrics, redis_exporter
 from infra.addons import Chart
 from infra.config import MonitoringConfig
 from infra.namespaces import pod_security_labels
@@ -37,6 +37,7 @@ class MonitoringArgs:
     config: MonitoringConfig
     kubernetes_version: pulumi.Input[str]
     inference_namespace: pulumi.Input[str]
+    mlflow_namespace: pulumi.Input[str]
     champion_alias: str
     drift_threshold: float
 
@@ -92,8 +93,43 @@ def chart_values(cfg: MonitoringConfig) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """A Service whose pods Prometheus scrapes: its name and component (the object's labels), the pod labels the
+    ServiceMonitor selects it by, and the path and named Service port it scrapes."""
+
+    name: str
+    component: str
+    selector: dict[str, str]
+    path: str
+    namespace: pulumi.Input[str]
+    port: str = "http"
+
+
+def service_monitor(
+    resource_name: str, target: ScrapeTarget, cfg: MonitoringConfig, opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """A ServiceMonitor the installed (or brought) Prometheus selects by `cfg.selector_labels`."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="monitoring.coreos.com/v1",
+        kind="ServiceMonitor",
+        metadata={
+            "name": target.name,
+            "namespace": target.namespace,
+            "labels": {**kube.object_labels(target.name, target.component), **dict(cfg.selector_labels)},
+        },
+        spec={
+            "selector": {"matchLabels": target.selector},
+            "endpoints": [{"port": target.port, "path": target.path, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
+        },
+        opts=opts,
+    )
+
+
 class Monitoring(pulumi.ComponentResource):
-    """kube-prometheus-stack (optional) and the inference service's ServiceMonitor, PrometheusRule, dashboards."""
+    """kube-prometheus-stack (optional); the ServiceMonitors of the inference service, MLflow's metrics listener and
+    the Redis exporter; the PrometheusRule and dashboards."""
 
     namespace: str | None
 
@@ -104,95 +140,99 @@ class Monitoring(pulumi.ComponentResource):
         self.namespace = cfg.prometheus_namespace if cfg.install else None
         crds: list[pulumi.Resource] = []
         if cfg.install and self.namespace is not None:
-            ns = k8s.core.v1.Namespace(
-                f"{name}-ns",
-                metadata={
-                    "name": self.namespace,
-                    "labels": pulumi.Output.from_input(args.kubernetes_version).apply(pod_security_labels),
-                },
-                opts=child,
-            )
-            in_ns = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns]))
-            password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
-            admin = k8s.core.v1.Secret(
-                f"{name}-grafana-admin",
-                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": self.namespace},
-                type="Opaque",
-                string_data={"admin-user": "admin", "admin-password": password.result},
-                opts=in_ns,
-            )
-            chart = KUBE_PROMETHEUS_STACK
-            release = k8s.helm.v3.Release(
-                f"{name}-{chart.name}",
-                name=RELEASE,
-                chart=chart.name,
-                version=chart.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-                namespace=self.namespace,
-                values=chart_values(cfg),
-                opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[ns, admin])),
-            )
-            crds.append(release)
-
+            crds.append(self._install(name, args, self.namespace, child))
         if cfg.operator_objects:
-            # The custom resources need the operator's CRDs: installed by the release above, or already there.
+            # The custom resources need the operator's CRDs: installed by the release (_install), or already there.
             after_crds = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=crds))
-            labels = {**kube.object_labels(inference.NAME, "server"), **dict(cfg.selector_labels)}
-            namespace = args.inference_namespace
-            k8s.apiextensions.CustomResource(
-                f"{name}-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": inference.NAME, "namespace": namespace, "labels": labels},
-                spec={
-                    "selector": {"matchLabels": inference.LABELS},
-                    "endpoints": [
-                        {"port": "http", "path": inference.METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}
-                    ],
-                },
-                opts=after_crds,
-            )
-            exporter_labels = {**kube.object_labels(redis_exporter.NAME, "exporter"), **dict(cfg.selector_labels)}
-            k8s.apiextensions.CustomResource(
-                f"{name}-redis-exporter-service-monitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
-                metadata={"name": redis_exporter.NAME, "namespace": namespace, "labels": exporter_labels},
-                spec={
-                    "selector": {"matchLabels": redis_exporter.LABELS},
-                    "endpoints": [
-                        {
-                            "port": "http",
-                            "path": redis_exporter.METRICS_PATH,
-                            "interval": SCRAPE_INTERVAL,
-                            "scheme": "http",
-                        }
-                    ],
-                },
-                opts=after_crds,
-            )
-            scope = pulumi.Output.from_input(namespace).apply(
-                lambda ns: alerts.rule_groups(
-                    alerts.AlertScope(f'namespace="{ns}"', args.champion_alias, args.drift_threshold)
+            self._operator_objects(name, args, after_crds, child)
+        self.register_outputs({"namespace": self.namespace})
+
+    def _install(
+        self, name: str, args: MonitoringArgs, namespace: str, child: pulumi.ResourceOptions
+    ) -> k8s.helm.v3.Release:
+        """kube-prometheus-stack in a namespace of its own, with Grafana's admin login as a Secret; the release,
+        which installs the operator's CRDs."""
+        cfg = args.config
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": namespace,
+                "labels": pulumi.Output.from_input(args.kubernetes_version).apply(pod_security_labels),
+            },
+            opts=child,
+        )
+        in_ns = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[ns]))
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child)
+        admin = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": namespace},
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": password.result},
+            opts=in_ns,
+        )
+        chart = KUBE_PROMETHEUS_STACK
+        return k8s.helm.v3.Release(
+            f"{name}-{chart.name}",
+            name=RELEASE,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            namespace=namespace,
+            values=chart_values(cfg),
+            opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[ns, admin])),
+        )
+
+    def _operator_objects(
+        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions, child: pulumi.ResourceOptions
+    ) -> None:
+        """The ServiceMonitors of the service, MLflow's metrics listener and the Redis exporter, the PrometheusRule of
+        alerts/rules, and the Grafana dashboards; `opts` wait for the operator's CRDs."""
+        cfg = args.config
+        labels = {**kube.object_labels(inference.NAME, "server"), **dict(cfg.selector_labels)}
+        namespace = args.inference_namespace
+        targets = {
+            "service-monitor": ScrapeTarget(
+                inference.NAME, "server", inference.LABELS, inference.METRICS_PATH, namespace
+            ),
+            "redis-exporter-service-monitor": ScrapeTarget(
+                redis_exporter.NAME, "exporter", redis_exporter.LABELS, redis_exporter.METRICS_PATH, namespace
+            ),
+            # MLflow's metrics listener (infra/mlflow_metrics.py), never its API port.
+            "mlflow-service-monitor": ScrapeTarget(
+                mlflow.NAME,
+                "tracking-server",
+                mlflow.LABELS,
+                mlflow_metrics.METRICS_PATH,
+                args.mlflow_namespace,
+                port=mlflow_metrics.METRICS_PORT_NAME,
+            ),
+        }
+        for suffix, target in targets.items():
+            service_monitor(f"{name}-{suffix}", target, cfg, opts)
+        # MLflow's series: its metrics listener's, scraped wherever a ServiceMonitor is (mlflow_metrics.py).
+        scope = pulumi.Output.all(namespace, args.mlflow_namespace).apply(
+            lambda ns: alerts.rule_groups(
+                alerts.AlertScope(
+                    f'namespace="{ns[0]}"', args.champion_alias, args.drift_threshold, f'namespace="{ns[1]}"'
                 )
             )
-            k8s.apiextensions.CustomResource(
-                f"{name}-alerts",
-                api_version="monitoring.coreos.com/v1",
-                kind="PrometheusRule",
-                metadata={"name": inference.NAME, "namespace": namespace, "labels": labels},
-                spec={"groups": scope},
-                opts=after_crds,
-            )
-            boards = pulumi.Output.from_input(namespace).apply(lambda ns: dashboards.dashboards(f'namespace="{ns}"'))
-            k8s.core.v1.ConfigMap(
-                f"{name}-dashboards",
-                metadata={
-                    "name": "inference-dashboards",
-                    "namespace": namespace,
-                    "labels": {**kube.object_labels(inference.NAME, "dashboards"), **DASHBOARD_LABEL},
-                },
-                data=boards,
-                opts=child,
-            )
-        self.register_outputs({"namespace": self.namespace})
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={"name": inference.NAME, "namespace": namespace, "labels": labels},
+            spec={"groups": scope},
+            opts=opts,
+        )
+        boards = pulumi.Output.from_input(namespace).apply(lambda ns: dashboards.dashboards(f'namespace="{ns}"'))
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboards",
+            metadata={
+                "name": "inference-dashboards",
+                "namespace": namespace,
+                "labels": {**kube.object_labels(inference.NAME, "dashboards"), **DASHBOARD_LABEL},
+            },
+            data=boards,
+            opts=child,
+        )

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NetworkConfig
-from infra.security import encrypted_log_groups, service_trust_policy
+from infra.security import HTTPS_PORT, encrypted_log_groups, security_group, service_trust_policy, tcp_rule
 
 # AZ IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Amazon EKS VPC and subnet
 # requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
@@ -269,7 +269,7 @@ class Network(pulumi.ComponentResource):
         Private DNS on: the services' public names resolve to the endpoints' addresses inside the VPC, so nothing
         is configured on the clients (AWS PrivateLink guide, "Enable private DNS names"; it needs the VPC's DNS
         support and hostnames, both on above). The endpoints' network interfaces take addresses of the private
-        subnets, which is why MLflow's egress admits those subnets on 443 when this is on (infra/workloads.py).
+        subnets, which is why MLflow's egress admits those subnets on 443 when this is on (infra/flows.py).
         """
         child = pulumi.ResourceOptions(parent=self)
         region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
@@ -282,23 +282,22 @@ class Network(pulumi.ComponentResource):
             tags=tags("s3-endpoint"),
             opts=child,
         )
-        endpoint_sg = aws.ec2.SecurityGroup(
+        endpoint_sg = security_group(
             f"{name}-endpoints",
             vpc_id=vpc.id,
             description=f"Interface VPC endpoints of {name}: HTTPS from the VPC",
             tags=tags("endpoints"),
-            opts=child,
+            parent=self,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
             f"{name}-endpoints-https",
+            direction="ingress",
             security_group_id=endpoint_sg.id,
             cidr_ipv4=vpc.cidr_block,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            port=HTTPS_PORT,
             description="HTTPS from the VPC to the interface endpoints",
             tags=tags("endpoints-https"),
-            opts=child,
+            parent=self,
         )
         for service in INTERFACE_ENDPOINTS:
             suffix = service.replace(".", "-")

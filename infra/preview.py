@@ -27,15 +27,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import inference
+from infra import inference, kube
 from infra.config import PreviewStackConfig, preview_host
 from infra.dns import Alias, Dns, DnsArgs, ZoneRef
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.flows import PREVIEW_NAMESPACE_LABELS, inference_flows
 from infra.images import Images, ImagesArgs
 from infra.inference import Inference, InferenceArgs, RedisEndpoint
 from infra.kube import AlbSettings
 from infra.namespaces import Namespaces, NamespacesArgs
-from infra.workloads import PREVIEW_NAMESPACE_LABELS, inference_flows
 
 # The Secrets Manager copies a hosting stack keeps for its previews (SharedSecrets slugs) and the outputs that
 # carry their ARNs.
@@ -145,11 +145,7 @@ def build_preview(cfg: PreviewStackConfig) -> Preview:
                 cfg.monitoring.prometheus_namespace,
                 cfg.ingress_controller,
             ),
-            labels={
-                **PREVIEW_NAMESPACE_LABELS,
-                "app.kubernetes.io/part-of": "ml-platform",
-                "app.kubernetes.io/managed-by": "pulumi",
-            },
+            labels={**PREVIEW_NAMESPACE_LABELS, **kube.OWNER_LABELS},
         ),
         opts=on_cluster,
     )

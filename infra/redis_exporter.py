@@ -4,7 +4,7 @@ ElastiCache exposes no /metrics of its own, so the exporter connects to it like 
 the AUTH token) and serves `redis_*` series on 9121. The token reaches it as a file: the exporter's
 `--redis.password-file` / `REDIS_PASSWORD_FILE` is a JSON object from the Redis address to its password
 (oliver006/redis_exporter README.md, "Command line flags"; main.go `redisPwdFile`), never an environment value.
-Its NetworkPolicies (infra/workloads.py `flows`): egress to Redis on 6379 only (and DNS), ingress from Prometheus's
+Its NetworkPolicies (infra/flows.py `flows`): egress to Redis on 6379 only (and DNS), ingress from Prometheus's
 namespace on 9121 only; the ServiceMonitor is infra/monitoring.py's. Created only when a Prometheus scrapes.
 """
 

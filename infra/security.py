@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
+HTTPS_PORT = 443
 # What CloudWatch Logs needs on a key that encrypts a log group (CloudWatch Logs User Guide, "Encrypt log data in
 # CloudWatch Logs using AWS KMS", step 2: the key policy).
 LOGS_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
@@ -172,6 +173,48 @@ def encrypted_log_groups(
     ]
 
 
+def security_group(
+    name: str, *, vpc_id: pulumi.Input[str], description: str, tags: dict[str, str], parent: pulumi.Resource
+) -> aws.ec2.SecurityGroup:
+    """A security group with no rules of its own (`tcp_rule` adds each); `tags` are its own, Name included."""
+    return aws.ec2.SecurityGroup(
+        name,
+        vpc_id=vpc_id,
+        description=description,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def tcp_rule(
+    name: str,
+    *,
+    direction: Literal["ingress", "egress"],
+    security_group_id: pulumi.Input[str],
+    port: int,
+    description: str,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+    cidr_ipv4: pulumi.Input[str] | None = None,
+    referenced_security_group_id: pulumi.Input[str] | None = None,
+) -> aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule:
+    """One TCP port into (or out of) `security_group_id`, from (or to) one peer: a CIDR or a security group.
+    `tags` are the rule's own, Name included."""
+    rule = aws.vpc.SecurityGroupIngressRule if direction == "ingress" else aws.vpc.SecurityGroupEgressRule
+    return rule(
+        name,
+        security_group_id=security_group_id,
+        cidr_ipv4=cidr_ipv4,
+        referenced_security_group_id=referenced_security_group_id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=description,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 def admitting_only(
     name: str,
     *,
@@ -183,25 +226,23 @@ def admitting_only(
     parent: pulumi.Resource,
 ) -> aws.ec2.SecurityGroup:
     """A security group whose single ingress rule is TCP `port` from `source_security_group_id`; no CIDR ever."""
-    child = pulumi.ResourceOptions(parent=parent)
-    group = aws.ec2.SecurityGroup(
+    group = security_group(
         name,
         vpc_id=vpc_id,
         # EC2 accepts only a-zA-Z0-9, spaces and ._-:/()#,@[]+=&;{}!$* in a group description (no apostrophe):
         # tests/infra/aws_limits.py.
         description=f"{service}: {port} from the cluster nodes only",
         tags={**tags, "Name": name},
-        opts=child,
+        parent=parent,
     )
-    aws.vpc.SecurityGroupIngressRule(
+    tcp_rule(
         f"{name}-from-nodes",
+        direction="ingress",
         security_group_id=group.id,
         referenced_security_group_id=source_security_group_id,
-        ip_protocol="tcp",
-        from_port=port,
-        to_port=port,
+        port=port,
         description=f"{service} from EKS nodes and pods",
         tags={**tags, "Name": f"{name}-from-nodes"},
-        opts=child,
+        parent=parent,
     )
     return group

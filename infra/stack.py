@@ -16,6 +16,7 @@ from infra.addons import Addons, AddonsArgs
 from infra.cache import Redis, RedisArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.config import PlatformConfig, PreviewStackConfig
+from infra.data_store import DataStorePlacement
 from infra.database import Database, DatabaseArgs
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
 from infra.images import Images, ImagesArgs
@@ -170,29 +171,15 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         if cfg.cluster.preview_role_arns:
             PreviewAccess(cfg.name, opts=pulumi.ResourceOptions(providers=[cluster.provider]))
     # Their own data subnets, or the pods' for a stack deployed before those existed (network.dataStoreSubnets).
-    data_store_subnets = (
-        network.private_subnet_ids if cfg.network.data_store_subnets == "private" else network.data_subnet_ids
+    in_private = cfg.network.data_store_subnets == "private"
+    placement = DataStorePlacement(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids if in_private else network.data_subnet_ids,
+        client_security_group_id=cluster.node_security_group_id,
+        tags=tags,
     )
-    cache = Redis(
-        cfg.name,
-        RedisArgs(
-            config=cfg.redis,
-            vpc_id=network.vpc_id,
-            subnet_ids=data_store_subnets,
-            client_security_group_id=cluster.node_security_group_id,
-            tags=tags,
-        ),
-    )
-    database = Database(
-        cfg.name,
-        DatabaseArgs(
-            config=cfg.database,
-            vpc_id=network.vpc_id,
-            subnet_ids=data_store_subnets,
-            client_security_group_id=cluster.node_security_group_id,
-            tags=tags,
-        ),
-    )
+    cache = Redis(cfg.name, RedisArgs(config=cfg.redis, placement=placement))
+    database = Database(cfg.name, DatabaseArgs(config=cfg.database, placement=placement))
     # Emptied by a destroy only where teardown.allowDataLoss says so (dev).
     data_loss = cfg.teardown.allow_data_loss
     artifacts = ArtifactStore(

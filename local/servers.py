@@ -350,6 +350,8 @@ class MlflowServer:
     admin_username: str | None = None
     admin_password: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # `--expose-prometheus`: the workers' multiprocess files, which the metrics listener sums (local/prometheus.py).
+    metrics_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -368,13 +370,17 @@ def start_mlflow(
     workers: int = 1,
     basic_auth: bool = False,
     default_permission: str = "NO_PERMISSIONS",
+    auth_cache_ttl_s: int = 0,
 ) -> MlflowServer:
     """`mlflow server` with proxied artifacts on the S3 store, one worker, job execution off, loopback only, and
-    its Prometheus metrics on `/metrics` (behind basic auth when that is on, as every route but /health).
+    its Prometheus metrics on `/metrics` (behind basic auth when that is on, as every route but /health), which
+    the metrics listener serves on a port of its own (local/prometheus.py start_mlflow_metrics_listener).
 
     With `basic_auth`, MLflow's basic-auth app is on and the admin password is generated (clients then need
     MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); `default_permission` is what a non-admin user has on
-    what it did not create (the cloud's server uses READ, infra/mlflow.py).
+    what it did not create (the cloud's server uses READ, infra/mlflow.py). `auth_cache_ttl_s` is MLflow's
+    `auth_cache_ttl_seconds`: 0 (MLflow's default) checks the password hash on every request, a second or more
+    per request on a busy machine; above 0 a worker remembers a successful login that long.
     """
     require_free(port, "the MLflow server", "MLFLOW_PORT")
     data = state_dir / "mlflow"
@@ -391,7 +397,7 @@ def start_mlflow(
         "--serve-artifacts",
         "--allowed-hosts", f"{HOST}:{port},localhost:{port}",
         # /metrics for Prometheus (prometheus-flask-exporter), summed over the workers through this directory.
-        "--expose-prometheus", str(_metrics_dir(data)),
+        "--expose-prometheus", str(metrics_dir := _metrics_dir(data)),
     ]  # fmt: skip
     env = {**s3.client_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONUNBUFFERED": "1"}
     admin_user = admin_password = None
@@ -405,6 +411,7 @@ def start_mlflow(
             f"admin_username = {admin_user}\n"
             f"admin_password = {admin_password}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            f"auth_cache_ttl_seconds = {auth_cache_ttl_s}\n"
         )
         auth_ini.chmod(0o600)
         argv += ["--app-name", "basic-auth"]
@@ -417,6 +424,7 @@ def start_mlflow(
         backend_store_uri=backend,
         admin_username=admin_user,
         admin_password=admin_password,
+        metrics_dir=metrics_dir,
     )
     wait_until(proc, lambda: http_ok(f"{server.url}/health"), 90, f"mlflow server on {HOST}:{port}")
     return server

@@ -143,13 +143,16 @@ class LocalStack:
         self.say(f"[{next(step)}/{steps}] Prometheus on {HOST}:{self.ports.prometheus} (+ Redis exporter), same alerts")
         exporter = prometheus.start_redis_exporter(self.state_dir, self.ports.redis_exporter, redis)
         self.started.append(exporter.process)
+        # MLflow's metrics through the cluster's listener, on whatever loopback port is free.
+        listener = prometheus.start_mlflow_metrics_listener(self.state_dir, processes.free_port(), mlflow)
+        self.started.append(listener.process)
         prom = prometheus.start_prometheus(
             self.state_dir,
             self.ports.prometheus,
             self.ports.service,
             exporter.port,
             champion_alias=ALIAS,
-            mlflow_port=self.ports.mlflow,
+            mlflow_metrics_port=listener.port,
         )
         self.started.append(prom.process)
         self.urls["prometheus"] = prom.url
@@ -281,7 +284,8 @@ class LocalStack:
 
     def down(self) -> list[str]:
         """Stop every process this state folder records, service first; returns what was stopped."""
-        order = ["prometheus", "redis-exporter", "service", "redis", "mlflow", "postgres", "seaweedfs"]
+        order = ["prometheus", "redis-exporter", "mlflow-metrics", "service", "redis", "mlflow", "postgres",
+                 "seaweedfs"]  # fmt: skip
         files = sorted(self.pid_files(), key=lambda p: order.index(p.stem) if p.stem in order else -1)
         stopped = []
         for pid_file in files:

@@ -9,12 +9,9 @@ import mlflow
 import pytest
 
 from tests.infra.harness import Recording, qualified, run_stack
+from tests.support.stacks import PREVIEW_PR, STACKS
 
 pytest_plugins = ["tests.servers"]
-
-STACKS = ("dev", "staging", "prod")
-# The pull request the preview stack is run for (the delivery workflow sets platform:preview.prNumber).
-PREVIEW_PR = 42
 
 
 @pytest.fixture(scope="session")

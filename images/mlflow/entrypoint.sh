@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs `mlflow "$@"` after loading secrets from files: for each variable below, when <NAME>_FILE names a file
 # (a mounted Kubernetes Secret), its content becomes <NAME>. `mlflow server` reads MLFLOW_BACKEND_STORE_URI as
-# --backend-store-uri, so the database password never passes through the command line (where `ps` shows it),
-# and the secrets never sit in the pod spec as environment values.
+# --backend-store-uri, so the URI never passes through the command line (where `ps` shows it), and the secrets
+# never sit in the pod spec as environment values. In the cluster the URI holds no database password at all: it
+# names libpq's password file, which the pgpass sidecar keeps (images/mlflow/pgpass.py).
 set -eu
 
 load_from_file() {

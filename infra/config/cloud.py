@@ -123,8 +123,6 @@ class DatabaseConfig:
     # Modifications now (true) or in the maintenance window (false); database.applyImmediately.
     apply_immediately: bool = False
     log_retention_days: int = 90
-    # Bumping it generates a new master password (docs/operations.md, "Rotating secrets").
-    password_version: int = 1
     # The instance's identifier when it is not <stack>-mlflow (a database created when it was autonamed).
     identifier: str | None = None
 
@@ -405,6 +403,10 @@ def read_database(keys: Keys, environment: str, teardown: TeardownConfig) -> Dat
     multi_az = keys.boolean("database.multiAz")
     if environment == "prod" and not multi_az:
         raise keys.fail("database.multiAz", "true in prod", False)
+    keys.removed(
+        "database.passwordVersion",
+        'RDS manages and rotates the master password in Secrets Manager (docs/operations.md, "Rotating secrets")',
+    )
     protection = keys.boolean("database.deletionProtection")
     if environment != "dev" and not protection:
         raise keys.fail("database.deletionProtection", f"true outside dev (environment is {environment})", False)
@@ -419,7 +421,6 @@ def read_database(keys: Keys, environment: str, teardown: TeardownConfig) -> Dat
         final_snapshot=protection,
         apply_immediately=keys.boolean("database.applyImmediately"),
         log_retention_days=_log_retention(keys, "database.logRetentionDays"),
-        password_version=keys.integer("database.passwordVersion", minimum=1),
         identifier=keys.optional_string(
             "database.identifier",
             # RDS API CreateDBInstance DBInstanceIdentifier: a letter, then letters, digits, single hyphens; 63.

@@ -68,6 +68,12 @@ class Keys:
             )
         return value
 
+    def removed(self, key: str, instead: str) -> None:
+        """Refuse a key the program no longer reads, so a stack still setting it learns what replaced it instead
+        of having it silently ignored (Pulumi accepts undeclared keys of the project's namespace)."""
+        if self._config.get(key) is not None:
+            raise ConfigError(f"{self.full(key)} is no longer read: {instead}; remove it: `pulumi config rm {key}`")
+
     def string(self, key: str, *, pattern: str | None = None, expected: str = "a string") -> str:
         value = self._raw(key, expected)
         if pattern is not None and not re.fullmatch(pattern, value):

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from .base import (
     AVAILABILITY,
     Findings,
     Props,
-    config,
     get,
     is_true,
     items,
     linked,
-    number,
     of_type,
     resource_rule,
     stack_rule,
 )
 from .data_store import data_store_rule
+from .minimums import minimum_rule
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -39,22 +38,17 @@ def storage_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[s
         yield "storageEncrypted must be true"
 
 
-@resource_rule(
+backup_retention = minimum_rule(
     "aws-rds-instance-configure-backup-retention",
     "Automated backups are kept for at least 7 days.",
     controls=("CKV_AWS_133", "Security Hub RDS.11"),
     types=(INSTANCE,),
-    config_schema=PolicyConfigSchema(
-        properties={
-            "minimumDays": {"type": "integer", "default": MIN_BACKUP_DAYS, "description": "Fewest backup days."}
-        }
-    ),
+    path="backupRetentionPeriod",
+    setting="minimumDays",
+    default=MIN_BACKUP_DAYS,
+    description="Fewest backup days.",
+    absent=0,
 )
-def backup_retention(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    minimum = int(config(args, "minimumDays", MIN_BACKUP_DAYS))
-    days = number(get(props, "backupRetentionPeriod")) or 0
-    if days < minimum:
-        yield f"backupRetentionPeriod must be >= {minimum} (got {days:g})"
 
 
 @resource_rule(
@@ -117,6 +111,24 @@ def db_subnet_group(props: Props, args: ResourceValidationArgs) -> Iterator[str]
         yield "dbSubnetGroupName must name a subnet group of private subnets"
     if not items(get(props, "vpcSecurityGroupIds")):
         yield "vpcSecurityGroupIds must be set: without it the database gets the VPC's default security group"
+
+
+@resource_rule(
+    "aws-rds-instance-enable-managed-master-password",
+    "RDS generates and rotates the master password in Secrets Manager under a customer key; the program passes none.",
+    controls=("Platform baseline: master password managed by RDS in Secrets Manager, out of state",),
+    types=(INSTANCE,),
+)
+def managed_master_password(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if not is_true(get(props, "manageMasterUserPassword")):
+        yield "manageMasterUserPassword must be true (RDS keeps and rotates the password in Secrets Manager)"
+    elif not get(props, "masterUserSecretKmsKeyId"):
+        yield "masterUserSecretKmsKeyId must name the stack's customer managed key, not Secrets Manager's default"
+    # A password given to the provider is in the state, encrypted or not, the write-only one included
+    # (pulumi/pulumi-terraform-bridge#3201).
+    for key in ("password", "passwordWo"):
+        if get(props, key):
+            yield f"{key} must be unset: the provider would keep it in the state"
 
 
 def forces_ssl(props: Props) -> bool:

@@ -236,6 +236,11 @@ def matches_any(value: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(value, p) for p in patterns)
 
 
+def integer_setting(key: str, default: int, description: str) -> PolicyConfigSchema:
+    """The config schema of a rule with one integer setting (a minimum it enforces); `config` reads it."""
+    return PolicyConfigSchema(properties={key: {"type": "integer", "default": default, "description": description}})
+
+
 def config(args: ResourceValidationArgs | StackValidationArgs, key: str, default: Any) -> Any:
     """A policy config property (set per stack with `--policy-pack-config`), else the rule's default."""
     value = args.get_config().get(key)

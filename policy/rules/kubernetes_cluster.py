@@ -6,9 +6,19 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
-from .base import AVAILABILITY, Findings, Props, config, get, is_zero, number, of_type, resource_rule, stack_rule
+from .base import (
+    AVAILABILITY,
+    Findings,
+    Props,
+    get,
+    is_zero,
+    number,
+    of_type,
+    resource_rule,
+    stack_rule,
+)
 from .k8s import (
     DEPLOYMENT,
     HELM_RELEASE,
@@ -25,6 +35,7 @@ from .k8s import (
     selector_matches,
     stack_workloads,
 )
+from .minimums import minimum_rule
 
 PSA_LEVEL = "pod-security.kubernetes.io/enforce"
 MIN_REPLICAS = 2
@@ -57,23 +68,19 @@ def default_namespace(props: Props, args: ResourceValidationArgs) -> Iterator[st
         yield "metadata.namespace must name a dedicated namespace (it is 'default' or unset)"
 
 
-@resource_rule(
+hpa_min_replicas = minimum_rule(
     "kubernetes-autoscaling-hpa-configure-min-replicas",
     "Autoscaled workloads keep at least 2 replicas, so one pod's loss or eviction leaves service running.",
     controls=("polaris hpaMinAvailability", "kube-linter hpa-minimum-replicas"),
     types=HPA,
+    path="spec.minReplicas",
+    setting="minReplicas",
+    default=MIN_REPLICAS,
+    description="Lowest minReplicas allowed.",
+    # The HorizontalPodAutoscaler API defaults minReplicas to 1.
+    absent=1,
     category=AVAILABILITY,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "minReplicas": {"type": "integer", "default": MIN_REPLICAS, "description": "Lowest minReplicas allowed."}
-        }
-    ),
 )
-def hpa_min_replicas(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    minimum = int(config(args, "minReplicas", MIN_REPLICAS))
-    replicas = number(get(props, "spec.minReplicas")) or 1
-    if replicas < minimum:
-        yield f"spec.minReplicas must be >= {minimum} (got {replicas:g})"
 
 
 @resource_rule(

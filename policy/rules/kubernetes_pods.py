@@ -7,9 +7,21 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
-from .base import AVAILABILITY, Props, config, get, is_true, is_zero, items, number, plain, resource_rule
+from .base import (
+    AVAILABILITY,
+    Props,
+    config,
+    get,
+    integer_setting,
+    is_true,
+    is_zero,
+    items,
+    number,
+    plain,
+    resource_rule,
+)
 from .k8s import (
     DEPLOYMENT,
     HOST_KEY,
@@ -33,9 +45,7 @@ DEFAULT_GRACE_SECONDS = 30
     "Containers run as a non-root user with a UID of at least 10000 (runAsNonRoot, runAsUser).",
     controls=("CKV_K8S_23", "CKV_K8S_40", "CIS EKS 4.2.6", "polaris runAsRootAllowed"),
     types=WORKLOADS,
-    config_schema=PolicyConfigSchema(
-        properties={"minimumUid": {"type": "integer", "default": MIN_UID, "description": "Lowest UID allowed."}}
-    ),
+    config_schema=integer_setting("minimumUid", MIN_UID, "Lowest UID allowed."),
 )
 def run_as_non_root(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     spec = pod_spec(props, args.resource_type)

@@ -362,17 +362,7 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> Any:
     elif t is int and kind == "int":
         return _in_range(value, column, row)
     elif (t is int and kind != "bool") or (t is float and kind == "float"):
-        try:
-            number = float(value)
-        except OverflowError as e:
-            raise InvalidRequest(
-                f"row {row}, field '{column.name}': {_preview(value)} is out of the float64 range",
-                row=row,
-                field=column.name,
-            ) from e
-        if not math.isfinite(number):
-            raise _non_finite(row, column, number)
-        return number
+        return _finite_float(value, column, row)
     elif t is float and kind == "int" and lenient and value.is_integer():
         return _in_range(int(value), column, row)
     elif t is str and lenient and kind != "bool":
@@ -381,22 +371,30 @@ def _coerce(value: Any, column: Column, row: int, lenient: bool) -> Any:
                 return _in_range(int(value), column, row)
             except ValueError:
                 pass  # "1.0", "1e3": read as a number below
-        try:
-            number = float(value)
-        except ValueError as e:
-            raise InvalidRequest(
-                f"row {row}, field '{column.name}': could not convert string {value!r} to {column.type}",
-                row=row,
-                field=column.name,
-            ) from e
-        if not math.isfinite(number):
-            raise _non_finite(row, column, number)
+        number = _finite_float(value, column, row)
         if kind == "int":
             if not number.is_integer():
                 raise _wrong_type(row, column, value)
             return _in_range(int(number), column, row)
         return number
     raise _wrong_type(row, column, value)
+
+
+def _finite_float(value: int | float | str, column: Column, row: int) -> float:
+    """A number, or (lenient) a numeric string, as a finite float64. `float()` raises OverflowError only for an
+    int beyond the float range and ValueError only for a string that is no number ("1e999" reads as inf)."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError) as e:
+        fault = (
+            f"{_preview(value)} is out of the float64 range"
+            if isinstance(e, OverflowError)
+            else f"could not convert string {value!r} to {column.type}"
+        )
+        raise InvalidRequest(f"row {row}, field '{column.name}': {fault}", row=row, field=column.name) from e
+    if not math.isfinite(number):
+        raise _non_finite(row, column, number)
+    return number
 
 
 def _datetime(value: Any, column: Column, row: int) -> np.datetime64:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from service.dataplane import DataPlane
 from service.deps import DataPlaneDep
 from service.responses import OrjsonResponse, to_response
 from service.v2 import protocol
@@ -84,25 +85,33 @@ async def version_ready(name: str, version: str, plane: DataPlaneDep) -> OrjsonR
     return OrjsonResponse(protocol.model_ready(plane, name, version))
 
 
+# The two infer routes differ only in whether the path names a version; each keeps its own operation in the
+# OpenAPI document (its summary, and `version` as a path parameter only where the path has it).
+_INFER_ROUTE: dict[str, Any] = {
+    "response_model": V2InferResponse,
+    "responses": _INFER_ERRORS,
+    "openapi_extra": INFER_REQUEST_BODY,
+}
+
+
 @router.post(
     "/models/{name}/infer",
-    response_model=V2InferResponse,
-    responses=_INFER_ERRORS,
-    openapi_extra=INFER_REQUEST_BODY,
     summary="Predict tensors with the serving version (split between champion and challenger as /predict is)",
+    **_INFER_ROUTE,
 )
 async def infer(name: str, request: Request, plane: DataPlaneDep) -> Response:
-    body = await plane.read_body(request.headers.get("content-length"), request.stream())
-    return to_response(await protocol.infer(plane, name, None, body, request.headers))
+    return await _infer(plane, name, None, request)
 
 
 @router.post(
     "/models/{name}/versions/{version}/infer",
-    response_model=V2InferResponse,
-    responses=_INFER_ERRORS,
-    openapi_extra=INFER_REQUEST_BODY,
     summary="Predict tensors with this version; 404 naming the serving version when it is not serving",
+    **_INFER_ROUTE,
 )
 async def infer_version(name: str, version: str, request: Request, plane: DataPlaneDep) -> Response:
+    return await _infer(plane, name, version, request)
+
+
+async def _infer(plane: DataPlane, name: str, version: str | None, request: Request) -> Response:
     body = await plane.read_body(request.headers.get("content-length"), request.stream())
     return to_response(await protocol.infer(plane, name, version, body, request.headers))

@@ -126,6 +126,16 @@ class PlatformMocks:
             host = f"{name}.abc123.{REGION}.rds.amazonaws.com"
             state.update(address=host, endpoint=f"{host}:5432")
             state.setdefault("port", 5432)
+            if inputs.get("manageMasterUserPassword"):
+                # RDS names the secret it creates rds!db-<instance resource id>, with Secrets Manager's suffix.
+                secret = f"rds!db-{_fake_id('db', name, 8)[3:]}-{_fake_id('s', name, 6)[2:]}"
+                state["masterUserSecrets"] = [
+                    {
+                        "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{secret}",
+                        "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+                        "secretStatus": "active",
+                    }
+                ]
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state.update(latestVersion=1, defaultVersion=1)
         elif typ == "aws:eks/nodeGroup:NodeGroup":

@@ -18,7 +18,9 @@ from infra import alerts
 
 CASES = Path(__file__).parent / "data" / "alerts.promtool.yml"
 # The scope the cases' input series are labelled with.
-SCOPE = alerts.AlertScope('namespace="inference"', champion_alias="champion", drift_threshold=0.3)
+SCOPE = alerts.AlertScope(
+    'namespace="inference"', champion_alias="champion", drift_threshold=0.3, mlflow_matcher='namespace="mlflow"'
+)
 ALERTS = {
     "InferenceServingErrors",
     "InferenceLatencyBudgetFastBurn",
@@ -28,6 +30,7 @@ ALERTS = {
     "InferenceInputDrift",
     "InferenceChallengerErrors",
     "InferenceCacheBreakerOpen",
+    "MlflowServerErrors",
 }
 
 
@@ -65,10 +68,19 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
 
 
 def test_every_rule_is_scoped_to_the_service_and_documented() -> None:
-    """A rule without the scope matcher would alert on another namespace's (a preview's) series."""
+    """A rule without the scope matcher would alert on another namespace's (a preview's) series; MLflow's rule
+    reads its metrics listener's series, in MLflow's namespace."""
     rules = [r for g in alerts.rule_groups(SCOPE) for r in g["rules"]]
     assert {r["alert"] for r in rules} == ALERTS
     for rule in rules:
-        assert rule["expr"].count("{") == rule["expr"].count('{namespace="inference"'), rule["alert"]
+        scope = "mlflow" if rule["alert"].startswith("Mlflow") else "inference"
+        assert rule["expr"].count("{") == rule["expr"].count(f'{{namespace="{scope}"'), rule["alert"]
         assert rule["for"] and rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+
+
+def test_mlflows_rule_exists_only_where_its_metrics_are_scraped() -> None:
+    """Without the metrics listener (no Prometheus named, infra/mlflow_metrics.py) there are no MLflow series to
+    alert on."""
+    unscraped = alerts.AlertScope('namespace="inference"', champion_alias="champion", drift_threshold=0.3)
+    assert {r["alert"] for g in alerts.rule_groups(unscraped) for r in g["rules"]} == ALERTS - {"MlflowServerErrors"}

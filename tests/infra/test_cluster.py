@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from infra.cluster import CONTROL_PLANE_LOG_TYPES, node_group_sizes
+from infra.cluster import CONTROL_PLANE_LOG_TYPES
 from infra.config import KUBERNETES_VERSIONS, NodeGroupConfig
+from infra.nodes import node_group_sizes
 from infra.versions import EKS_ADDONS, RELEASES
 from tests.infra.harness import DEPLOY_ROLE_ARN, Recording, Resource, run_stack
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PREVIEW_PR
 from tests.infra import critical_path as cp
 from tests.infra.harness import Recording, run_stack
+from tests.support.stacks import PREVIEW_PR
 
 
 @pytest.fixture(scope="module")

@@ -134,7 +134,10 @@ def test_every_kms_key_has_an_explicit_policy_the_account_administers(recording:
         ]
         for key in keys
     }
-    assert via[f"mlp-{recording.stack}-db-key"] == [[f"rds.{REGION}.amazonaws.com"]]
+    # RDS encrypts the instance with it, Secrets Manager the master user secret RDS keeps (infra/database.py).
+    assert via[f"mlp-{recording.stack}-db-key"] == [
+        [f"rds.{REGION}.amazonaws.com", f"secretsmanager.{REGION}.amazonaws.com"]
+    ]
     assert via[f"mlp-{recording.stack}-redis-key"] == [[f"elasticache.{REGION}.amazonaws.com"]]
 
 

@@ -1,11 +1,12 @@
 """Day 2 of the data stores: an RDS major upgrade, minor versions and when changes apply; a cache engine upgrade
-(Redis OSS to Valkey) and the AUTH token's rotation; the database password's rotation. Each is one config change
-and one `pulumi up`; these tests check what that `up` would send."""
+(Redis OSS to Valkey) and the AUTH token's rotation. Each is one config change and one `pulumi up`; these tests
+check what that `up` would send. (The database password is RDS's to rotate: tests/infra/test_database_secret.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
+from infra.config import ConfigError
 from tests.infra.harness import Recording, Resource, run_stack
 
 DB = "aws:rds/instance:Instance"
@@ -115,14 +116,12 @@ def test_auth_token_rotation_is_a_new_token_with_rotate_then_set(recordings: dic
         assert group.inputs["authToken"] == password(rec, "Cache").outputs["result"]
 
 
-def test_the_database_password_rotates_by_config_and_stays_a_secret(recordings: dict[str, Recording]) -> None:
-    """RDS API_ModifyDBInstance MasterUserPassword: applied asynchronously as soon as possible, whatever
-    ApplyImmediately says. random.RandomPassword `keepers`: raising database.passwordVersion makes a new password,
-    which reaches the instance and MLflow's database URI in the same `up`."""
-    rotated = run_stack("staging", {"platform:database.passwordVersion": 2})
-    assert password(recordings["staging"], "Database").inputs["keepers"] == {"version": "1"}
-    assert password(rotated, "Database").inputs["keepers"] == {"version": "2"}
-    db = rotated.one(DB)
-    assert db.is_secret("password") and db.inputs["password"] == password(rotated, "Database").outputs["result"]
-    # RDS-managed (Secrets Manager) master passwords are a follow-up: MLflow's pods hold the URI, not the secret.
-    assert "manageMasterUserPassword" not in db.inputs
+def test_a_stack_still_setting_the_retired_password_version_is_told_what_replaced_it() -> None:
+    """The master password is RDS's own now (manage_master_user_password, rotated by RDS: docs/operations.md,
+    "Rotating secrets"); a stack file still raising database.passwordVersion would otherwise be ignored silently
+    (Pulumi accepts undeclared keys of the project's namespace), and its operator believe the password rotated."""
+    with pytest.raises(ConfigError) as err:
+        run_stack("staging", {"platform:database.passwordVersion": 2})
+    message = str(err.value)
+    assert message.startswith("platform:database.passwordVersion is no longer read: RDS manages and rotates")
+    assert "pulumi config rm database.passwordVersion" in message

@@ -101,7 +101,8 @@ def test_the_rule_carries_the_alerts_scoped_to_the_service_namespace(installed: 
     rule = one(installed.kubernetes_manifests(), "PrometheusRule", "inference", "inference")
     alias = installed.config["platform:inference.modelAlias"]
     threshold = float(installed.config["platform:drift.threshold"])
-    assert rule["spec"]["groups"] == alerts.rule_groups(alerts.AlertScope('namespace="inference"', alias, threshold))
+    scope = alerts.AlertScope('namespace="inference"', alias, threshold, mlflow_matcher='namespace="mlflow"')
+    assert rule["spec"]["groups"] == alerts.rule_groups(scope)
 
 
 def test_only_the_monitoring_namespace_may_scrape_the_service_metrics_port(installed: Recording) -> None:

@@ -22,11 +22,11 @@ from infra.inference import PUBLIC_PATHS
 from infra.preview import _rate_limit
 from infra.storage import NLB_LOG_PREFIX as STORAGE_NLB_PREFIX
 from service.settings import Settings
-from tests.conftest import PREVIEW_PR, STACKS
 from tests.infra.harness import ROOT, Recording, qualified, run_stack
 from tests.infra.test_manifests import CUSTOM_KINDS, versions
 from tests.policy.engine import evaluate
 from tests.policy.test_scanners import checkov, render
+from tests.support.stacks import PREVIEW_PR, STACKS
 
 NGINX = {"platform:ingress.controller": "nginx"}
 RELEASE = "kubernetes:helm.sh/v3:Release"

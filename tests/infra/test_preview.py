@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from infra.config import ConfigError
-from tests.conftest import PREVIEW_PR
 from tests.infra.harness import (
     DOCKER_IMAGE,
     GET_ECR_TOKEN,
@@ -32,6 +31,7 @@ from tests.infra.harness import (
     run_stack,
 )
 from tests.infra.k8s import Manifest, of_kind, one, selects
+from tests.support.stacks import PREVIEW_PR
 
 NAMESPACE = f"pr-{PREVIEW_PR}"
 TEMPLATE = yaml.safe_load((ROOT / "Pulumi.preview.yaml").read_text())["config"]

@@ -221,7 +221,7 @@ def test_migrations_run_in_a_job_before_the_mlflow_deployment(recordings: dict[s
 def test_server_pods_check_the_schema_and_never_migrate(recordings: dict[str, Recording], name: str) -> None:
     """No option makes `mlflow server` skip its own migrations; the init container stops the pod first."""
     d = one(recordings[name].kubernetes_manifests(), "Deployment", "mlflow", "mlflow")
-    (init,) = d["spec"]["template"]["spec"]["initContainers"]
+    (init,) = [c for c in d["spec"]["template"]["spec"]["initContainers"] if c["name"] == "schema-check"]
     assert init["command"][-2:] == [mlflow_schema.SCRIPT, "check"]
     (server,) = d["spec"]["template"]["spec"]["containers"]
     assert init["image"] == server["image"]
@@ -242,14 +242,15 @@ def test_the_migration_job_changes_with_the_image_and_only_with_it(recordings: d
     assert same == name and bumped != name
 
 
-def test_the_migration_job_may_reach_the_database_only(recordings: dict[str, Recording]) -> None:
-    """Default deny, then exactly the flow it needs: egress to PostgreSQL in the private subnets (and DNS)."""
+def test_the_migration_job_may_reach_the_database_and_its_password_only(recordings: dict[str, Recording]) -> None:
+    """Default deny, then exactly the flows it needs: egress to PostgreSQL in the private subnets, HTTPS to the
+    public AWS endpoints for its password (STS for IRSA, Secrets Manager; infra/db_passfile.py), and DNS."""
     policies = of_kind(recordings["prod"].kubernetes_manifests(), "NetworkPolicy", "mlflow")
     labels = mlflow_schema.LABELS
     mine: list[dict[str, Any]] = [p for p in policies if p["spec"]["podSelector"].get("matchLabels") == labels]
     assert mine and all(p["spec"]["policyTypes"] == ["Egress"] for p in mine)
     ports = {(port["port"], port["protocol"]) for p in mine for rule in p["spec"]["egress"] for port in rule["ports"]}
-    assert ports == {(5432, "TCP")}
+    assert ports == {(5432, "TCP"), (443, "TCP")}
 
 
 def test_a_job_that_did_not_complete_runs_again_on_the_next_up(stack: Recording) -> None:

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import PREVIEW_PR
 from tests.infra.harness import PROJECT, ROOT
 from tests.infra.stack_files import preview_config, stack_file
+from tests.support.stacks import PREVIEW_PR
 
 STACKS = ("dev", "staging", "prod")
 PREVIEW = f"pr-{PREVIEW_PR}"

@@ -18,7 +18,6 @@ import yaml
 
 from infra.config import ConfigError
 from infra.workloads import MAX_GROUP_NAME, group_name
-from tests.conftest import STACKS
 from tests.infra.harness import (
     ACCOUNT_ID,
     ALB_HOSTED_ZONE_IDS,
@@ -32,6 +31,7 @@ from tests.infra.harness import (
     qualified,
     run_stack,
 )
+from tests.support.stacks import STACKS
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 CERTIFICATE = "aws:acm/certificate:Certificate"

@@ -217,11 +217,10 @@ def test_postgres_refuses_connections_without_tls(recording: Recording) -> None:
     assert database(recording).inputs["parameterGroupName"] == params.outputs["name"]
 
 
-def test_postgres_password_is_a_generated_secret(recording: Recording) -> None:
+def test_postgres_master_user_is_mlflow_and_its_password_rds_managed(recording: Recording) -> None:
+    """The password itself: tests/infra/test_database_secret.py."""
     db = database(recording)
-    password = recording.within("platform:index:Database").one("random:index/randomPassword:RandomPassword")
-    assert db.is_secret("password")
-    assert db.inputs["password"] == password.outputs["result"]
+    assert db.inputs["manageMasterUserPassword"] is True and "password" not in db.inputs
     assert db.inputs["username"] == "mlflow" and db.inputs["dbName"] == "mlflow"
 
 

@@ -82,7 +82,8 @@ def inventory(stack: str) -> Counter[str]:
         "aws:elasticache/replicationGroup:ReplicationGroup": 1,
         "aws:elasticache/subnetGroup:SubnetGroup": 1,
         "aws:elasticache/parameterGroup:ParameterGroup": 1,
-        "random:index/randomPassword:RandomPassword": 2,
+        # The Redis AUTH token; the database's password is RDS's (manage_master_user_password), none here.
+        "random:index/randomPassword:RandomPassword": 1,
         # database
         "aws:rds/instance:Instance": 1,
         # Taken before the MLflow schema migration of the running image (infra/mlflow_schema.py).
@@ -113,8 +114,8 @@ def inventory(stack: str) -> Counter[str]:
         {
             "kubernetes:core/v1:Namespace": 3 if training else 2,
             # default deny + DNS per namespace, then each flow's ingress and/or egress half (the schema migration
-            # Job's egress to the database included)
-            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 17 if training else 13,
+            # Job's egress to the database and, for its password, to Secrets Manager and STS included)
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 18 if training else 14,
             # MLflow, inference, the user-bootstrap Job, the schema migration Job, and the training run's own account
             "kubernetes:core/v1:ServiceAccount": 5 if training else 4,
             "kubernetes:core/v1:Service": 2,
@@ -135,9 +136,9 @@ def inventory(stack: str) -> Counter[str]:
     # MLflow admin, its Flask secret key, one password per MLflow user (inference, trainer), the cache signing key
     counts["random:index/randomPassword:RandomPassword"] += 5 if training else 4
     counts["docker-build:index:Image"] += 1 if training else 0
-    # MLflow's IRSA role and its inline policy
-    counts["aws:iam/role:Role"] += 1
-    counts["aws:iam/rolePolicy:RolePolicy"] += 1
+    # MLflow's IRSA role and the migration Job's (the database secret only), each with its inline policy
+    counts["aws:iam/role:Role"] += 2
+    counts["aws:iam/rolePolicy:RolePolicy"] += 2
     # ingress.host's certificate (and, on a hosting stack, the previews' wildcard), each with its validation
     # record; the host's alias to the ALB.
     certificates = 2 if stack in HOSTING_STACKS else 1
@@ -359,6 +360,7 @@ pulumi.export(
             platform.database.port,
             platform.database.db_name,
             platform.database.username,
+            platform.database.secret_arn,
         ],
         "artifacts": [
             artifacts.bucket_name,
@@ -371,7 +373,6 @@ pulumi.export(
     },
 )
 pulumi.export("redisAuthToken", platform.cache.auth_token)
-pulumi.export("databasePassword", platform.database.password)
 pulumi.export("kubeconfig", platform.cluster.kubeconfig)
 """
 
@@ -392,11 +393,13 @@ def test_the_workload_layer_gets_what_it_codes_against(tmp_path: Path) -> None:
         rec.one("aws:elasticache/replicationGroup:ReplicationGroup").outputs["primaryEndpointAddress"],
         6379,
     ]
-    assert contract["database"][1:] == [5432, "mlflow", "mlflow"]
+    assert contract["database"][1:4] == [5432, "mlflow", "mlflow"]
+    # The password is RDS's, in this secret; the program never holds it (tests/infra/test_database_secret.py).
+    assert contract["database"][4] == rec.one("aws:rds/instance:Instance").outputs["masterUserSecrets"][0]["secretArn"]
     bucket = [b for b in rec.find("aws:s3/bucket:Bucket") if b.name.endswith("-artifacts")][0]
     assert contract["artifacts"][:2] == [bucket.outputs["bucket"], bucket.outputs["arn"]]
     assert set(contract["registry"]) == {"inference", "mlflow", "training"}
-    assert rec.secret_exports == {"redisAuthToken", "databasePassword", "kubeconfig"}
+    assert rec.secret_exports == {"redisAuthToken", "kubeconfig"}
     role = rec.one("aws:iam/role:Role", "mlp-dev-mlflow")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
     assert trust == {f"{issuer}:sub": "system:serviceaccount:mlflow:mlflow", f"{issuer}:aud": "sts.amazonaws.com"}

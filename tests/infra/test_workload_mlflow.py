@@ -59,8 +59,13 @@ def test_mlflow_backend_store_is_rds_over_tls_from_a_secret_file(recording: Reco
     assert uri.hostname and uri.hostname.endswith(".rds.amazonaws.com")
     # libpq "SSL Support" (PostgreSQL docs, 31.19.1): only verify-full checks both the chain (to sslrootcert) and
     # that the certificate names the host; require would send the password to whoever answers.
-    assert parse_qs(uri.query) == {"sslmode": ["verify-full"], "sslrootcert": ["/etc/ssl/certs/rds-global-bundle.pem"]}
-    assert unquote(uri.password or "") == password(recording, "db-password")
+    # No password: libpq reads it from the password file the pgpass sidecar keeps (test_database_secret.py).
+    assert parse_qs(uri.query) == {
+        "sslmode": ["verify-full"],
+        "sslrootcert": ["/etc/ssl/certs/rds-global-bundle.pem"],
+        "passfile": ["/var/run/pgpass/pgpass"],
+    }
+    assert uri.password is None and unquote(uri.username or "") == "mlflow"
 
 
 def test_mlflow_auth_config_parses_to_the_backend_database_and_a_generated_admin(

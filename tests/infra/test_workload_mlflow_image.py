@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from infra import kube
-from infra.mlflow import RDS_CA_BUNDLE
+from infra.db_passfile import RDS_CA_BUNDLE
 from infra.mlflow_auth import basic_auth_ini
 from tests.infra.harness import ROOT, Recording
 from tests.infra.k8s import Manifest, arg_value, by_component, one
@@ -315,6 +315,7 @@ def test_image_requirements_are_pinned() -> None:
     assert pins == {
         "mlflow[auth]": "3.17.2",
         "prometheus-flask-exporter": "0.23.2",
+        "prometheus-client": "0.26.0",
         "Flask-WTF": "1.3.0",
         "psycopg2-binary": "2.9.13",
         "boto3": "1.44.5",
@@ -349,7 +350,7 @@ def test_metrics_are_served_to_the_admin_only(dev: Recording, tmp_path: Path) ->
     """`--expose-prometheus` needs prometheus-flask-exporter in the image (mlflow/server/prometheus_exporter.py
     @v3.17.2). Basic auth fails closed on a route with no permission validator (mlflow/server/auth/__init__.py
     @v3.17.2 `_before_request`, MLFLOW_BASIC_AUTH_FAIL_CLOSED on by default): /metrics is the admin's alone, which
-    is why no ServiceMonitor scrapes MLflow (infra/mlflow.py METRICS_DIR)."""
+    is why Prometheus scrapes the metrics listener instead (tests/infra/test_workload_mlflow_metrics.py)."""
     with recorded_server(dev, tmp_path / "server") as server:
         done = bootstrap(dev, server, tmp_path)
         assert done.returncode == 0, done.stderr

@@ -50,7 +50,7 @@ def schema_tool(dev: Recording, which: str, secrets: Path) -> subprocess.Complet
         (container,) = spec["containers"]
     else:
         spec = one(manifests, "Deployment", "mlflow", "mlflow")["spec"]["template"]["spec"]
-        (container,) = spec["initContainers"]
+        (container,) = [c for c in spec["initContainers"] if c["name"] == "schema-check"]
     assert container["command"] == ["python", dockerfile_copies()["migrate_db.py"], which]
     env = {e["name"]: e["value"].replace("/var/run/secrets/mlflow", str(secrets)) for e in container["env"]}
     env |= {"HOME": str(secrets.parent), "TMPDIR": str(secrets.parent), "PATH": f"{VENV_BIN}:/usr/bin:/bin"}

@@ -61,8 +61,9 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
     }
     flows |= {(INFERENCE, cidr, "6379/TCP") for cidr in data}
     flows |= {(MLFLOW, cidr, "5432/TCP") for cidr in data}
-    # The schema migration Job reaches the database and nothing else.
+    # The schema migration Job reaches the database, and AWS for its password (STS, Secrets Manager), only.
     flows |= {(MIGRATE, cidr, "5432/TCP") for cidr in data}
+    flows.add((MIGRATE, PUBLIC_443, "443/TCP"))
     flows |= {(f"{ns}/*", DNS, f"53/{proto}") for ns in namespaces for proto in ("UDP", "TCP")}
     if "training" in namespaces:
         flows.add((TRAINING, MLFLOW, "5000/TCP"))
@@ -73,6 +74,8 @@ def expected_flows(stack: str, namespaces: set[str], *, prometheus: str | None =
         # The Redis exporter (infra/redis_exporter.py): Redis on 6379 out, Prometheus on 9121 in.
         flows |= {(REDIS_EXPORTER, cidr, "6379/TCP") for cidr in data}
         flows.add((f"{prometheus}/*", REDIS_EXPORTER, "9121/TCP"))
+        # MLflow's metrics listener (infra/mlflow_metrics.py), never its API port.
+        flows.add((f"{prometheus}/*", MLFLOW, "9102/TCP"))
     return flows
 
 

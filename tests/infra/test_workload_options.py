@@ -107,7 +107,7 @@ def test_prometheus_rule_carries_the_alert_rules_scoped_to_the_service_namespace
     rule = one(manifests(all_options), "PrometheusRule", "inference", "inference")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     alias = all_options.config["platform:inference.modelAlias"]
-    scope = alerts.AlertScope('namespace="inference"', champion_alias=alias, drift_threshold=0.3)
+    scope = alerts.AlertScope('namespace="inference"', alias, 0.3, mlflow_matcher='namespace="mlflow"')
     assert rule["spec"]["groups"] == alerts.rule_groups(scope)
     drift = next(r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "InferenceInputDrift")
     assert drift["expr"] == 'max by (feature) (serving_drift_psi{namespace="inference"}) > 0.3', "drift.threshold"

@@ -20,7 +20,7 @@ from local.stack import SAMPLE_ROW, LocalStack, Ports, wait_for
 
 pytestmark = pytest.mark.slow
 RELOAD_S = 1.0
-SCOPE = alerts.AlertScope('job="inference"', "production", 0.2)
+SCOPE = alerts.AlertScope('job="inference"', "production", 0.2, mlflow_matcher='job="mlflow"')
 
 
 @dataclass
@@ -163,8 +163,10 @@ def test_prometheus_holds_the_service_series_and_the_alias_change(stack: LocalSt
     assert holds(f'increase(serving_model_reloads_total{{{job},result="loaded"}}[10m]) > 0')
     assert holds(f'sum(rate(serving_http_request_duration_seconds_count{{{job},route="/predict"}}[5m])) > 0')
     assert holds('redis_up{job="redis"} == 1')
-    # MLflow's own /metrics (mlflow server --expose-prometheus): the workers' model loads went through it.
+    # MLflow's metrics through its listener (the server's --expose-prometheus files): the model loads went through it.
     assert holds('sum(mlflow_http_request_total{job="mlflow"}) > 0')
+    (target,) = [t for t in prom.targets() if t["labels"]["job"] == "mlflow"]
+    assert target["scrapeUrl"] != f"{stack.urls['mlflow']}/metrics", "the listener, as in the cluster, not MLflow"
     assert holds(f"up{{{job}}} == 1")
     assert {r["alert"] for g in alerts.rule_groups(SCOPE) for r in g["rules"]} <= prom.rule_names()
 
@@ -175,7 +177,9 @@ def test_postgres_backend_then_down_leaves_no_process_and_no_listening_port(tmp_
     stack.up()
     assert stack.predict([SAMPLE_ROW])["model"] == {"name": "linear_regression", "version": "1", "alias": "production"}
     pids = {f.stem: int(f.read_text()) for f in stack.pid_files()}
-    assert set(pids) == {"seaweedfs", "postgres", "mlflow", "redis", "service", "redis-exporter", "prometheus"}
+    assert set(pids) == {
+        "seaweedfs", "postgres", "mlflow", "redis", "service", "redis-exporter", "mlflow-metrics", "prometheus"
+    }  # fmt: skip
     assert set(stack.running()) == set(pids)
     stopped = stack.down()
     assert set(stopped) == set(pids)

@@ -6,11 +6,12 @@ import subprocess
 from pathlib import Path
 
 import boto3
+import httpx
 import mlflow
 import pytest
 import redis
 
-from local import processes, servers
+from local import processes, prometheus, servers
 
 
 def listening_on(port: int) -> bool:
@@ -71,6 +72,34 @@ def test_mlflow_proxies_artifacts_to_s3(mlflow_tracking: str, s3_server: servers
         run_id=run.info.run_id, artifact_path="note.txt", dst_path=str(tmp_path)
     )
     assert Path(local).read_text() == "proxied"
+
+
+def test_mlflows_metrics_listener_counts_the_servers_requests_and_serves_nothing_else(
+    mlflow_server: servers.MlflowServer, tmp_path: Path
+) -> None:
+    """`make demo`'s Prometheus scrapes MLflow through the cluster's metrics listener (images/mlflow/
+    metrics_listener.py), started beside the local server on a free port; it sums the `--expose-prometheus`
+    directory (prometheus_client docs/content/multiprocess/_index.md) and stops with nothing left behind."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def requests_total(text: str) -> float:
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "mlflow_http_request_total"
+        )
+
+    listener = prometheus.start_mlflow_metrics_listener(tmp_path, processes.free_port(), mlflow_server)
+    try:
+        before = requests_total(httpx.get(listener.metrics_url, timeout=10).text)
+        for _ in range(4):
+            assert httpx.get(f"{mlflow_server.url}/api/2.0/mlflow/experiments/search?max_results=1").status_code == 200
+        assert requests_total(httpx.get(listener.metrics_url, timeout=10).text) - before >= 4
+        assert httpx.get(listener.metrics_url.removesuffix("/metrics") + "/health", timeout=10).status_code == 404
+    finally:
+        listener.stop()
+    assert not listening_on(listener.port) and not processes.pid_alive(listener.process.pid)
 
 
 def test_stopping_leaves_no_process_or_port(tmp_path: Path) -> None:

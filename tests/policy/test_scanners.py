@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import STACKS
 from tests.infra.harness import ROOT, Recording
+from tests.support.stacks import STACKS
 
 CHECKOV = ROOT / ".venv-scan" / "bin" / "checkov"
 CHECKOV_CONFIG = ROOT / ".checkov.yaml"

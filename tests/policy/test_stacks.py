@@ -11,9 +11,9 @@ import pytest
 
 from policy.rules import AVAILABILITY, BY_NAME, ResourceRule
 from policy.rules.aws_tagging import TAGGABLE
-from tests.conftest import STACKS
 from tests.infra.harness import Recording, Resource
 from tests.policy.engine import Diagnostic, analyze_stack, analyzer, evaluate, stack_policy_config
+from tests.support.stacks import STACKS
 
 
 @pytest.fixture(scope="module")

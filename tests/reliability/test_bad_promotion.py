@@ -16,9 +16,10 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression
 
 from local import servers
-from tests.reliability.conftest import Figures, Service, gunicorn, tracking
 from tests.reliability.load import Load, describe
-from tests.service.conftest import register_sklearn
+from tests.support.figures import Figures
+from tests.support.gunicorn import Service, gunicorn, tracking
+from tests.support.models import register_sklearn
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -22,8 +22,9 @@ from sklearn.linear_model import LinearRegression
 from infra.mlflow_auth import DEFAULT_PERMISSION
 from local import processes, servers
 from local.stack import REPO
-from tests.reliability.conftest import Figures, gunicorn, tracking
-from tests.service.conftest import register_sklearn
+from tests.support.figures import Figures
+from tests.support.gunicorn import gunicorn, tracking
+from tests.support.models import register_sklearn
 
 pytestmark = [pytest.mark.slow]
 

@@ -13,9 +13,10 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from local import processes, servers
-from tests.reliability.conftest import Figures, Service, gunicorn, kill, tracking
 from tests.reliability.load import Load, describe
-from tests.service.conftest import register_sklearn
+from tests.support.figures import Figures
+from tests.support.gunicorn import Service, gunicorn, kill, tracking
+from tests.support.models import register_sklearn
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -12,9 +12,10 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
 from local import processes, servers
-from tests.reliability.conftest import Figures, gunicorn, kill, tracking
 from tests.reliability.load import Load, describe
-from tests.service.conftest import register_sklearn
+from tests.support.figures import Figures
+from tests.support.gunicorn import gunicorn, kill, tracking
+from tests.support.models import register_sklearn
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

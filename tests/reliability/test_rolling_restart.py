@@ -14,8 +14,9 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from local import servers
-from tests.reliability.conftest import Figures, Service, busiest_worker, serving_registered
 from tests.reliability.load import Load, describe
+from tests.support.figures import Figures
+from tests.support.gunicorn import Service, busiest_worker, serving_registered
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -10,9 +10,10 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from local import servers
-from tests.reliability.conftest import Figures, gunicorn, rss_kb, tracking
 from tests.reliability.load import wrk
-from tests.service.conftest import register_sklearn
+from tests.support.figures import Figures
+from tests.support.gunicorn import gunicorn, rss_kb, tracking
+from tests.support.models import register_sklearn
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

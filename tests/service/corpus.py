@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from tests.service.conftest import PIP_REQUIREMENTS
+from tests.support.models import PIP_REQUIREMENTS
 
 
 class ScaledSum(mlflow.pyfunc.PythonModel):  # type: ignore[misc]

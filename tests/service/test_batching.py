@@ -19,7 +19,8 @@ from sklearn.linear_model import LinearRegression
 
 from service.core.batching import BatchTimeout, MicroBatcher
 from service.core.errors import PredictionFailed
-from tests.service.conftest import register_sklearn, serving, settings_for
+from tests.support.models import register_sklearn
+from tests.support.serving import serving, settings_for
 
 
 class Model:

@@ -19,15 +19,8 @@ from sklearn.linear_model import LinearRegression
 
 from local import servers
 from service.core.cachecost import ALPHA, MAX_STEP, CachePolicy, Cost
-from tests.service.conftest import (
-    LinearPythonModel,
-    cache_settled,
-    metric,
-    register_pyfunc,
-    register_sklearn,
-    serving,
-    settings_for,
-)
+from tests.support.models import LinearPythonModel, register_pyfunc, register_sklearn
+from tests.support.serving import cache_settled, metric, serving, settings_for
 
 FAST, SLOW = "svc_cachepay_fast", "svc_cachepay_slow"
 SLOW_S = 0.02

@@ -21,7 +21,7 @@ from service.core.loader import LoadedModel
 from service.core.refs import VersionRef
 from service.dataplane import DataPlane, error_reply
 from service.settings import Settings
-from tests.service.conftest import loaded_linear_model
+from tests.support.models import loaded_linear_model
 
 pytestmark = pytest.mark.anyio
 

@@ -28,7 +28,7 @@ from service.core.refs import VersionRef
 from service.dataplane import Reply
 from service.responses import raw_headers, to_response
 from service.settings import Settings
-from tests.service.conftest import loaded_linear_model, loaded_sklearn_model
+from tests.support.models import loaded_linear_model, loaded_sklearn_model
 
 MAX_BODY = 8192
 MAX_ROWS = 20

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from sklearn.linear_model import LinearRegression
 
 from service.app import create_app
-from tests.service.conftest import register_sklearn, settings_for, wait_for
+from tests.support.models import register_sklearn
+from tests.support.serving import settings_for, wait_for
 
 
 def test_alive_but_unready_on_an_empty_registry_then_ready_once_a_model_is_promoted(

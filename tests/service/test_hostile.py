@@ -36,7 +36,7 @@ from service.core.loader import LoadedModel, open_model, validate
 from service.core.predict import predict
 from service.core.refs import VersionRef
 from service.settings import Settings
-from tests.service.conftest import PIP_REQUIREMENTS
+from tests.support.models import PIP_REQUIREMENTS
 
 MAX_BODY = 1_048_576  # the default
 MAX_ROWS = 100

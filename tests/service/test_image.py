@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LinearRegression
 
 from local import processes
-from tests.service.conftest import register_sklearn
+from tests.support.models import register_sklearn
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "service" / "Dockerfile"

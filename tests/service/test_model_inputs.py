@@ -3,7 +3,7 @@ them, and hostile values for them answered 4xx, never 5xx.
 
 Models are built here (trained in well under a second), logged as a team logs them, sealed as the training CLI
 seals them, and served over the session's real MLflow server and Redis; the reference answer is MLflow's own
-pyfunc prediction (tests/service/conftest.py `mlflow_answer`).
+pyfunc prediction (tests/support/models.py `mlflow_answer`).
 """
 
 from __future__ import annotations
@@ -27,16 +27,8 @@ from sklearn.preprocessing import OneHotEncoder
 
 from local import servers
 from service.core.cache import canonical_row, row_keys
-from tests.service.conftest import (
-    PIP_REQUIREMENTS,
-    cache_settled,
-    metric,
-    mlflow_answer,
-    register,
-    seal_version,
-    serving,
-    settings_for,
-)
+from tests.support.models import PIP_REQUIREMENTS, mlflow_answer, register, seal_version
+from tests.support.serving import cache_settled, metric, serving, settings_for
 
 
 def housing(n: int = 60) -> tuple[pd.DataFrame, pd.Series]:

@@ -35,16 +35,8 @@ from service.core.predictors import NativePredictor
 from service.core.refs import contract, parse_contract
 from service.core.schema import Column, InputSchema
 from service.core.shadow import Shadow, ShadowJob
-from tests.service.conftest import (
-    PIP_REQUIREMENTS,
-    cache_settled,
-    metric,
-    mlflow_answer,
-    register,
-    seal_version,
-    serving,
-    settings_for,
-)
+from tests.support.models import PIP_REQUIREMENTS, mlflow_answer, register, seal_version
+from tests.support.serving import cache_settled, metric, serving, settings_for
 
 LABELS = np.array(["setosa", "versicolor", "virginica"])
 

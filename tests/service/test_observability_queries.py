@@ -3,7 +3,8 @@
 The service runs against the session's real MLflow and Redis with a champion (with training statistics, so drift
 is measured), a challenger in shadow and A/B, and the cache on; after traffic its live `/metrics` is scraped, and
 so is a real Redis exporter's (Debian's prometheus-redis-exporter, local/prometheus.py) and the session MLflow's
-(`mlflow server --expose-prometheus`, local/servers.py). A query naming a metric none exports — a typo, a renamed
+through the metrics listener Prometheus scrapes it by (`mlflow server --expose-prometheus` files,
+images/mlflow/metrics_listener.py). A query naming a metric none exports — a typo, a renamed
 metric, a forgotten `_total` — fails here rather than as an empty panel.
 """
 
@@ -21,8 +22,9 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from infra import alerts, dashboards
 from local import processes, prometheus, servers
-from tests.service.conftest import register_pyfunc, serving, settings_for, wait_for
 from tests.service.test_variants import FailsOnBigBatches, challenger_serving, register_with_stats
+from tests.support.models import register_pyfunc
+from tests.support.serving import serving, settings_for, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -72,13 +74,14 @@ def exported(text: str) -> set[str]:
 @pytest.fixture(scope="module")
 def live_metrics(
     tracking: str,
+    mlflow_server: servers.MlflowServer,
     redis_server: servers.RedisServer,
     tmp_path_factory: pytest.TempPathFactory,
     linear: LinearRegression,
     ridge: Ridge,
     diabetes: Any,
 ) -> Iterator[tuple[str, str, str]]:
-    """(the service's, the Redis exporter's, MLflow's /metrics) after traffic of every kind."""
+    """(the service's, the Redis exporter's, MLflow's metrics listener's /metrics) after traffic of every kind."""
     tmp = tmp_path_factory.mktemp("observability")
     features = diabetes[0]
     name = "svc_observability"
@@ -92,6 +95,7 @@ def live_metrics(
         cache_enabled=True, cache_url=redis_server.url, cache_key_prefix=f"obs-{secrets.token_hex(3)}:",
     )  # fmt: skip
     exporter = prometheus.start_redis_exporter(tmp, processes.free_port(), redis_server)
+    listener = prometheus.start_mlflow_metrics_listener(tmp, processes.free_port(), mlflow_server)
     try:
         with serving(settings) as client:
             wait_for(lambda: challenger_serving(client), 20, "the challenger loads")
@@ -108,10 +112,11 @@ def live_metrics(
         with urllib.request.urlopen(exporter.metrics_url, timeout=10) as resp:  # noqa: S310 - loopback
             redis = resp.read().decode()
         # The service's model loads above went through this MLflow, so its request series have samples.
-        with urllib.request.urlopen(f"{tracking}/metrics", timeout=10) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(listener.metrics_url, timeout=10) as resp:  # noqa: S310 - loopback
             mlflow = resp.read().decode()
         yield service, redis, mlflow
     finally:
+        listener.stop()
         exporter.stop()
 
 
@@ -124,8 +129,10 @@ def test_every_dashboard_query_names_exported_metrics(live_metrics: tuple[str, s
 
 
 def test_every_alert_rule_names_exported_metrics(live_metrics: tuple[str, str, str]) -> None:
-    available = exported(live_metrics[0]) | SYNTHETIC
-    scope = alerts.AlertScope(MATCHER, champion_alias="production", drift_threshold=0.2)
+    """The service's rules read its /metrics; MLflow's reads the metrics listener's (no other exporter's)."""
+    available = exported(live_metrics[0]) | exported(live_metrics[2]) | SYNTHETIC
+    scope = alerts.AlertScope(MATCHER, champion_alias="production", drift_threshold=0.2, mlflow_matcher='job="mlflow"')
+    assert any(g["name"] == "mlflow" for g in alerts.rule_groups(scope))
     rules = [r for g in alerts.rule_groups(scope) for r in g["rules"]]
     missing = {r["alert"]: sorted(metric_names(r["expr"]) - available) for r in rules}
     assert not any(missing.values()), missing

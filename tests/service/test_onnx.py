@@ -26,7 +26,8 @@ from service.core.loader import LoadedModel, open_model, validate
 from service.core.onnx import RTOL, OnnxPredictor
 from service.core.predictors import NativePredictor
 from service.core.refs import VersionRef
-from tests.service.conftest import PIP_REQUIREMENTS, seal_version, serving, settings_for
+from tests.support.models import PIP_REQUIREMENTS, seal_version
+from tests.support.serving import serving, settings_for
 from training.train import export_onnx
 
 TREES = ["sklearn.tree._tree.Tree"]

@@ -28,7 +28,8 @@ from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 from sklearn.linear_model import LinearRegression
 
 from local import processes
-from tests.service.conftest import register_sklearn, serving, settings_for
+from tests.support.models import register_sklearn
+from tests.support.serving import serving, settings_for
 
 NAME = "svc_parity_lr"
 MAX_ROWS = 1000

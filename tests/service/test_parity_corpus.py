@@ -34,8 +34,8 @@ from local import processes
 from service.core.loader import open_model, validate
 from service.core.refs import VersionRef, contract
 from service.core.trust import TrustPolicy
-from tests.service.conftest import serving, settings_for, wait_for
 from tests.service.corpus import save
+from tests.support.serving import serving, settings_for, wait_for
 from training.seal import seal
 
 pytestmark = [pytest.mark.slow]

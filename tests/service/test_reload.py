@@ -16,16 +16,8 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LinearRegression, Ridge
 
 from local import servers
-from tests.service.conftest import (
-    LinearPythonModel,
-    cache_settled,
-    metric,
-    register_pyfunc,
-    register_sklearn,
-    serving,
-    settings_for,
-    wait_for,
-)
+from tests.support.models import LinearPythonModel, register_pyfunc, register_sklearn
+from tests.support.serving import cache_settled, metric, serving, settings_for, wait_for
 
 POLL_S = 0.5
 # A new version serves within one poll plus its download, load and validation (well under a second here,

@@ -35,8 +35,8 @@ from service.core.schema import Column, InputSchema
 from service.core.schema import Tensor as TensorSpec
 from service.settings import Settings
 from service.v2.codec import parse_infer
-from tests.service.conftest import PIP_REQUIREMENTS
 from tests.service.test_model_inputs import categorical_pipeline, housing
+from tests.support.models import PIP_REQUIREMENTS
 
 NAME = "v2model"
 

@@ -1,5 +1,5 @@
 """The Open Inference Protocol spoken by a client nobody here wrote: NVIDIA's `tritonclient[http]` (PyPI), against
-the real service under Gunicorn (started as `make demo` starts it: tests/reliability/conftest.py `gunicorn`), over
+the real service under Gunicorn (started as `make demo` starts it: tests/support/gunicorn.py `gunicorn`), over
 a model registered on the session's MLflow server.
 
 tritonclient builds and parses the wire format itself (tritonclient/http/_utils.py `_get_inference_request`,
@@ -20,8 +20,8 @@ from sklearn.linear_model import LinearRegression
 from tritonclient.utils import InferenceServerException
 
 from local import servers
-from tests.reliability.conftest import Service, serving_registered
-from tests.service.conftest import wait_for
+from tests.support.gunicorn import Service, serving_registered
+from tests.support.serving import wait_for
 
 NAME = "svc_v2_triton"
 

@@ -21,15 +21,8 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 from local import servers
 from service.core.split import WEIGHTS_TAG, Weights, assign
-from tests.service.conftest import (
-    LinearPythonModel,
-    metric,
-    register_pyfunc,
-    register_sklearn,
-    serving,
-    settings_for,
-    wait_for,
-)
+from tests.support.models import LinearPythonModel, register_pyfunc, register_sklearn
+from tests.support.serving import metric, serving, settings_for, wait_for
 from training import data
 
 POLL_S = 0.5

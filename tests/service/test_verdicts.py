@@ -29,7 +29,8 @@ from service.core.reload import ModelHolder, Reloader
 from service.core.schema import InputSchema
 from service.core.trust import DIGEST_TAG, directory_digest
 from service.metrics import Metrics
-from tests.service.conftest import metric, register_sklearn, save_sklearn, settings_for, wait_for
+from tests.support.models import register_sklearn, save_sklearn
+from tests.support.serving import metric, settings_for, wait_for
 
 
 class StubRegistry:

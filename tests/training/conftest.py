@@ -1,119 +1,55 @@
 """Fixtures for the lifecycle CLI tests, all against the session's real MLflow server.
 
-Training is the slow part, so two models are trained once per module through the CLI (a good LinearRegression
+Training is the slow part, so two models are trained once per session through the CLI (a good LinearRegression
 and a deliberately bad DummyRegressor); each test then registers copies of those logged models under a model
-name of its own, so tests share no registry state and run in any order.
+name of its own (tests/support/training.py `register`), so tests share no registry state and run in any order.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
-from click.testing import Result
-from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
 
 from local.demo_models import iris_frame
 from local.servers import MlflowServer
-from training.cli import app
-from training.seal import seal
-
-WORSE_CONFIG = """\
-model_name: unused
-estimator:
-  class: DummyRegressor
-  params: {strategy: mean}
-"""
+from tests.support.training import WORSE_CONFIG, Trained, point_at, train_cli
 
 
-def run_cli(args: Sequence[str], expect: int = 0) -> Result:
-    """Invoke `python -m training ...` in-process; fail with its output if the exit code is not `expect`."""
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == expect, (
-        f"exit {result.exit_code} != {expect} for {list(args)}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\nexception: {result.exception!r}"
-    )
-    return result
-
-
-def last_line(result: Result) -> str:
-    return result.stdout.strip().splitlines()[-1]
-
-
-@dataclass(frozen=True)
-class Trained:
-    """A model version trained by the CLI: its registered name/version, run and logged-model URI."""
-
-    name: str
-    version: str
-    run_id: str
-    source: str
-    metrics: dict[str, float]
-    data_fingerprint: str
-
-
-def train_cli(args: Sequence[str]) -> Trained:
-    result = run_cli(["train", "--json", *args])
-    payload = json.loads(last_line(result))
-    mv = MlflowClient().get_model_version(payload["model_name"], payload["version"])
-    return Trained(
-        name=payload["model_name"],
-        version=payload["version"],
-        run_id=payload["run_id"],
-        source=mv.source,
-        metrics=payload["metrics"],
-        data_fingerprint=payload["data_fingerprint"],
-    )
-
-
-def point_at(mp: pytest.MonkeyPatch, server: MlflowServer) -> None:
-    """Module fixtures' client talks to `server`, reaching artifacts only through its proxy, as in the cloud."""
-    for var in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        mp.delenv(var, raising=False)
-    mp.setenv("MLFLOW_TRACKING_URI", server.url)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def worse_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("configs") / "dummy.yaml"
     path.write_text(WORSE_CONFIG)
     return path
 
 
-@pytest.fixture(scope="module")
-def trained(mlflow_server: MlflowServer, worse_config: Path) -> Iterator[dict[str, Trained]]:
-    """`good` (the default LinearRegression config) and `worse` (DummyRegressor), trained once per module."""
+@pytest.fixture(scope="session")
+def trained_once(mlflow_server: MlflowServer, worse_config: Path) -> dict[str, Trained]:
+    """`good` (the default LinearRegression config) and `worse` (DummyRegressor), trained once per session: every
+    test registers copies of these logged models under a name of its own, and a logged model never changes."""
     with pytest.MonkeyPatch.context() as mp:
         point_at(mp, mlflow_server)
         suffix = uuid.uuid4().hex[:8]
-        yield {
+        return {
             "good": train_cli(["--model-name", f"base-good-{suffix}"]),
             "worse": train_cli(["--model-name", f"base-worse-{suffix}", "--config", str(worse_config)]),
         }
+
+
+@pytest.fixture(scope="module")
+def trained(mlflow_server: MlflowServer, trained_once: dict[str, Trained]) -> Iterator[dict[str, Trained]]:
+    """`trained_once`, with this module's MLflow client pointed at the session's server."""
+    with pytest.MonkeyPatch.context() as mp:
+        point_at(mp, mlflow_server)
+        yield trained_once
 
 
 @pytest.fixture
 def model_name(mlflow_tracking: str) -> str:
     """A registered-model name no other test uses (the server is shared by the session)."""
     return f"t-{uuid.uuid4().hex[:12]}"
-
-
-def register(name: str, *models: Trained, sealed: bool = True) -> list[str]:
-    """Register copies of already-logged models under `name` (fast: no training); returns their versions.
-
-    Sealed as `train` seals what it registers (digest and contract tags), so the inference service loads them.
-    """
-    versions = [str(mlflow.register_model(m.source, name).version) for m in models]
-    if sealed:
-        for version in versions:
-            seal(MlflowClient(), mlflow.get_tracking_uri(), name, version)
-    return versions
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from local import processes, servers
-from tests.training.conftest import run_cli
+from tests.support.training import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from local.servers import MlflowServer
 from service.core.loader import load_version
 from service.core.registry import ModelRegistryClient
 from service.core.trust import TrustPolicy
-from tests.training.conftest import Trained, last_line, point_at, register, run_cli, train_cli
+from tests.support.training import Trained, last_line, point_at, register, run_cli, train_cli
 from training.config import GateConfig, load_config
 from training.registry import HISTORY_TAG, gate_verdict
 from training.seal import CONTRACT_TAG

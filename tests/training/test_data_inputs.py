@@ -15,7 +15,7 @@ from sklearn.datasets import load_diabetes
 
 from local.demo_models import iris_frame
 from local.servers import S3Server
-from tests.training.conftest import run_cli, train_cli
+from tests.support.training import run_cli, train_cli
 from training import data
 from training.config import DEFAULT_CONFIG
 

@@ -26,8 +26,8 @@ from service.app import create_app
 from service.core.shadow import ShadowMetrics
 from service.core.variants import VariantMetrics
 from service.settings import Settings
-from tests.service.conftest import wait_for
-from tests.training.conftest import Trained, last_line, register, run_cli
+from tests.support.serving import wait_for
+from tests.support.training import Trained, last_line, register, run_cli
 from training import data
 from training.evidence import EvidenceRule, evidence_for, judge, parse
 from training.registry import HISTORY_TAG, VERSION_TAG

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from service.core.loader import load_version
 from service.core.registry import ModelRegistryClient
 from service.core.trust import TrustPolicy, directory_digest
-from tests.training.conftest import Trained, last_line, register, run_cli
+from tests.support.training import Trained, last_line, register, run_cli
 from training import data
 from training.registry import HISTORY_TAG, VERSION_TAG
 from training.seal import CONTRACT_TAG, DIGEST_TAG, signature_output_shape

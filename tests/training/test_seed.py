@@ -22,7 +22,7 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from local import processes, servers
-from tests.training.conftest import last_line, run_cli
+from tests.support.training import last_line, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER = "trainer"
@@ -104,8 +104,16 @@ def test_seed_waits_for_the_server_and_its_user_then_trains_and_promotes_once(
     # The Job's order on a new stack: the seed runs before the server answers...
     seed = _seed(tmp_path, url, "--wait", "240", TRAINING_MODEL_NAME=name)
     _wait_for(lambda: "cannot reach the MLflow tracking server" in seed.stderr.read_text(), 60, "a refused connection")
+    # A login remembered for a minute: hashing the password on each of the seed's ~90 requests took two minutes
+    # here. Only successful logins are remembered, so the 401s below are the server's answer every time.
     server = servers.start_mlflow(
-        tmp_path, port, s3_server, artifacts_prefix=f"seed-{port}", basic_auth=True, default_permission="READ"
+        tmp_path,
+        port,
+        s3_server,
+        artifacts_prefix=f"seed-{port}",
+        basic_auth=True,
+        default_permission="READ",
+        auth_cache_ttl_s=60,
     )
     started.append(server)
     # ...and before its user exists: the server answers 401 to it until the user bootstrap has run.

@@ -5,22 +5,9 @@ the compliant stacks in `stacks.py`."""
 
 from __future__ import annotations
 
-from tests.policy.cases import (
-    aws_cloudwatch,
-    aws_ec2,
-    aws_ecr,
-    aws_eks,
-    aws_elasticache,
-    aws_iam,
-    aws_kms,
-    aws_rds,
-    aws_s3,
-    aws_tagging,
-    ingress_nginx,
-    kubernetes_cluster,
-    kubernetes_networking,
-    kubernetes_pods,
-)
+from importlib import import_module
+
+from policy.rules import MODULES
 from tests.policy.cases.aws_resources import (
     ATTACHMENT_T,
     BUCKET_POLICY,
@@ -81,31 +68,16 @@ from tests.policy.cases.kubernetes_resources import (
     PDB_T,
 )
 
-# In the pack's module order (policy/rules/__init__.py MODULES), so the parametrized ids keep their order.
-AWS_CASES = (
-    aws_eks.CASES
-    + aws_ec2.CASES
-    + aws_elasticache.CASES
-    + aws_s3.CASES
-    + aws_rds.CASES
-    + aws_iam.CASES
-    + aws_ecr.CASES
-    + aws_kms.CASES
-    + aws_cloudwatch.CASES
-    + aws_tagging.CASES
-)
-KUBERNETES_CASES = kubernetes_pods.CASES + kubernetes_networking.CASES + kubernetes_cluster.CASES + ingress_nginx.CASES
-STACK_CASES = (
-    aws_eks.STACK_CASES
-    + aws_ec2.STACK_CASES
-    + aws_elasticache.STACK_CASES
-    + aws_s3.STACK_CASES
-    + aws_rds.STACK_CASES
-    + aws_iam.STACK_CASES
-    + aws_ecr.STACK_CASES
-    + kubernetes_networking.STACK_CASES
-    + kubernetes_cluster.STACK_CASES
-)
+# One case module per rule module, in the pack's module order (policy/rules/__init__.py MODULES), so the
+# parametrized ids keep their order.
+CASE_MODULES = {
+    module: import_module(f"{__name__}.{module}") for module in (rules.__name__.rsplit(".", 1)[1] for rules in MODULES)
+}
+AWS_CASES = [case for module, cases in CASE_MODULES.items() if module.startswith("aws_") for case in cases.CASES]
+KUBERNETES_CASES = [
+    case for module, cases in CASE_MODULES.items() if not module.startswith("aws_") for case in cases.CASES
+]
+STACK_CASES = [case for cases in CASE_MODULES.values() for case in getattr(cases, "STACK_CASES", [])]
 
 __all__ = [
     "ATTACHMENT_T",

@@ -34,6 +34,13 @@ CASES = [
             "aws-rds-instance-enable-multi-az": [
                 fails("multiAz", False, "multiAz must be true"),
             ],
+            "aws-rds-instance-enable-managed-master-password": [
+                fails("manageMasterUserPassword", False, "manageMasterUserPassword must be true"),
+                fails("manageMasterUserPassword", DELETE, "manageMasterUserPassword must be true", id="unset"),
+                fails("masterUserSecretKmsKeyId", DELETE, "masterUserSecretKmsKeyId must name the stack's"),
+                fails("password", "generated-by-the-program", "password must be unset"),
+                fails("passwordWo", "write-only-still-in-state", "passwordWo must be unset", id="write-only"),
+            ],
             "aws-rds-instance-configure-subnet-group": [
                 fails("dbSubnetGroupName", DELETE, "dbSubnetGroupName must name a subnet group"),
                 fails("vpcSecurityGroupIds", DELETE, "without it the database gets the VPC's default security group"),

@@ -72,6 +72,8 @@ def test_integer_and_boolean_columns_are_checked_per_type() -> None:
         ({"rows": [ROW]}, InvalidRequest, 422, None, "instances", 'exactly one of "instances" and "inputs"'),
         ({"instances": [ROW], "inputs": [[1, 2, 3]]}, InvalidRequest, 422, None, "instances", "exactly one"),
         ({"instances": [ROW], "params": {}}, InvalidRequest, 422, None, "params", "unknown key 'params'"),
+        ({"instances": [ROW], "colour": 1}, InvalidRequest, 422, None, "colour", "unknown key 'colour'"),
+        ({"instances": [{**ROW, "bmi": "high"}]}, InvalidRequest, 422, 0, "bmi", 'expected a number .*"high"'),
         ([ROW], InvalidRequest, 422, None, None, "must be a JSON object"),
         ({"instances": [ROW] * 101}, PayloadTooLarge, 413, None, "instances", "101 rows; the limit is 100"),
     ],
@@ -82,6 +84,7 @@ def test_bad_predict_bodies_name_the_row_and_field(
     with pytest.raises(error, match=message) as raised:
         predict(payload)
     assert (raised.value.status, raised.value.row, raised.value.field) == (status, row, field)
+    assert field is None or field in raised.value.message, "the message names the field too"
 
 
 @pytest.mark.parametrize(
@@ -161,6 +164,32 @@ def test_csv_with_a_header_gives_the_same_rows() -> None:
         ("{}", "application/json; charset=latin-1", UnsupportedMediaType, None, None, "only supports UTF-8"),
         ("{}", "application/json; foo=bar", UnsupportedMediaType, None, None, "unrecognized .* foo"),
         ("{}", None, UnsupportedMediaType, None, None, "Content-Type header is required"),
+        (
+            '{"dataframe_split": {"columns": ["age", "bmi"], "data": [[1, 2]]}}',
+            "application/json",
+            SchemaMismatch,
+            None,
+            "s1",
+            "missing field 's1'",
+        ),
+        ('{"instances": [{"age": 0.5, "bmi": NaN, "s1": 3}]}', "application/json", InvalidRequest, 0, "bmi", "nan"),
+        (
+            '{"dataframe_records": [{"age": 1, "bmi": "abc", "s1": 3}]}',
+            "application/json",
+            InvalidRequest,
+            0,
+            "bmi",
+            "abc",
+        ),
+        ('{"dataframe_records": []}', "application/json", SchemaMismatch, None, "dataframe_records", "is empty"),
+        (
+            '{"instances": [{"age": 1}], "inputs": [[1]]}',
+            "application/json",
+            InvalidRequest,
+            None,
+            None,
+            "'inputs', 'instances'",
+        ),
     ],
 )
 def test_bad_invocations_bodies_are_named(
@@ -169,6 +198,7 @@ def test_bad_invocations_bodies_are_named(
     with pytest.raises(error, match=message) as raised:
         invocations(raw, content_type)
     assert (raised.value.row, raised.value.field) == (row, field)
+    assert field is None or field.rsplit(".", 1)[-1] in raised.value.message, "the message names the field too"
 
 
 def test_invocations_rows_over_the_batch_limit_are_413() -> None:
@@ -176,6 +206,9 @@ def test_invocations_rows_over_the_batch_limit_are_413() -> None:
         invocations(body({"dataframe_split": {"columns": ["age", "bmi", "s1"], "data": [[1, 2, 3]] * 3}}), max_rows=2)
     with pytest.raises(PayloadTooLarge):
         invocations("age,bmi,s1\n" + "1,2,3\n" * 3, "text/csv", max_rows=2)
+    with pytest.raises(PayloadTooLarge, match='"dataframe_records" has 3 rows') as records:
+        invocations(body({"dataframe_records": [ROW] * 3}), max_rows=2)
+    assert (records.value.status, records.value.field) == (413, "dataframe_records")
 
 
 # ------------------------------------------------------------------- hostile bodies (issue 16, items 1-3, 5, 22)

@@ -21,7 +21,7 @@ from sklearn.linear_model import LinearRegression
 from service.core.loader import LoadFailed, ModelRejected, load_version, open_model
 from service.core.refs import VersionRef
 from service.core.trust import DIGEST_TAG, TrustPolicy, Untrusted, directory_digest
-from tests.service.conftest import PIP_REQUIREMENTS, LinearPythonModel, save_sklearn
+from tests.support.models import PIP_REQUIREMENTS, LinearPythonModel, save_sklearn
 from training import seal
 
 STRICT = TrustPolicy()

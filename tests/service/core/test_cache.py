@@ -1,4 +1,5 @@
-"""The prediction cache's rules, without a server: what it serves, what it keys on, how it fails and writes.
+"""The prediction cache's rules, without a server: what it serves, what it keys on, how it fails and writes,
+and the circuit breaker in front of Redis.
 
 Redis is replaced by an in-memory stand-in with the two calls the cache makes (MGET, the SET script), so each
 test can put arbitrary bytes under a key, make a call hang or fail, and hold a write in flight.
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from service.core.cache import CircuitBreaker, PredictionCache
+from service.core.cache import CircuitBreaker, PredictionCache, row_keys
 from service.core.loader import LoadedModel
 from service.core.predict import predict
 from service.core.schema import Column, InputSchema
@@ -253,3 +254,43 @@ def test_the_cache_needs_a_signing_key_of_its_own() -> None:
         Settings(registry_uri="http://m", cache_enabled=True, cache_url="rediss://h:6379/0")
     with pytest.raises(ValidationError, match="at least 32 characters"):
         Settings(registry_uri="http://m", cache_enabled=True, cache_url="rediss://h:6379/0", cache_signing_key="short")
+
+
+def test_breaker_opens_after_the_threshold_then_lets_one_trial_through_after_the_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown_s=5, clock=clock)
+    breaker.record_failure()
+    assert breaker.state == "closed" and breaker.allow()
+    breaker.record_failure()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.now += 4.9
+    assert not breaker.allow()
+    clock.now += 0.2
+    assert breaker.state == "half_open"
+    assert breaker.allow(), "one trial call after the cool-down"
+    assert not breaker.allow(), "only one trial at a time"
+    breaker.record_failure()
+    assert breaker.state == "open" and not breaker.allow(), "a failed trial opens it for another cool-down"
+    clock.now += 5
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == "closed" and breaker.allow() and breaker.allow()
+
+
+def test_a_success_resets_the_failure_count() -> None:
+    breaker = CircuitBreaker(failure_threshold=2, cooldown_s=5, clock=Clock())
+    breaker.record_failure()
+    breaker.record_success()
+    breaker.record_failure()
+    assert breaker.state == "closed"
+
+
+def test_cache_keys_depend_on_the_normalised_row_model_identity_and_prefix() -> None:
+    rows = np.array([[1.0, -0.0, 2.5], [1.0, 0.0, 2.5], [1.0, 0.0, 2.6]])
+    keys = row_keys("pr-7:", "lr:3:uuid-a:sklearn", rows)
+    assert keys[0] == keys[1], "-0.0 and 0.0 are the same input"
+    assert keys[0] != keys[2]
+    assert keys[0].startswith("pr-7:pred:lr:3:uuid-a:sklearn:")
+    assert row_keys("pr-7:", "lr:4:uuid-b:sklearn", rows)[0] != keys[0], "a new version never reads the old one's"
+    assert row_keys("pr-7:", "other:3:uuid-c:sklearn", rows)[0] != keys[0]
+    assert row_keys("", "lr:3:uuid-a:sklearn", rows)[0] != keys[0]

@@ -1,0 +1,1 @@
+"""Unit tests of service/core/, one module per source module; no server, no HTTP."""
