@@ -35,28 +35,30 @@ from bench.servers import Target, start_service
 from bench.v2 import write_binary_body
 from local.processes import VENV_BIN
 
-# (stage, pattern over one frame `function (file:line)`). A stage of BOOKKEEPING names a sample wherever its frame
-# is on the stack (the metrics a cache lookup counts are metrics; the input check the drift window makes is
-# drift), the first of them in this order; otherwise the innermost frame that matches a stage of WORK does.
-BOOKKEEPING: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (stage, re.compile(pattern))
-    for stage, pattern in (
-        ("metrics", r"\((prometheus_client/|service/metrics\.py)"),
-        ("logging", r"\((logging/|service/logs\.py)"),
-        ("drift", r"\(service/core/drift\.py"),
-        ("cache", r"\((redis/|service/core/cache(cost)?\.py)"),
-    )
+Stages = tuple[tuple[str, re.Pattern[str]], ...]
+
+
+def _stages(**patterns: str) -> Stages:
+    """(stage, pattern over one frame `function (file:line)`), in the order given."""
+    return tuple((stage, re.compile(pattern)) for stage, pattern in patterns.items())
+
+
+# A stage of BOOKKEEPING names a sample wherever its frame is on the stack (the metrics a cache lookup counts are
+# metrics; the input check the drift window makes is drift), the first of them in this order; otherwise the
+# innermost frame that matches a stage of WORK does.
+BOOKKEEPING = _stages(
+    metrics=r"\((prometheus_client/|service/metrics\.py)",
+    logging=r"\((logging/|service/logs\.py)",
+    drift=r"\(service/core/drift\.py",
+    cache=r"\((redis/|service/core/cache(cost)?\.py)",
 )
-WORK: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (stage, re.compile(pattern))
-    for stage, pattern in (
-        ("model", r"\((sklearn/|scipy/|threadpoolctl|service/core/(predictors|onnx)\.py)"),
-        ("variants", r"\(service/core/(variants|split|shadow)\.py"),
-        ("decode", r"\(service/core/(inputs|fastdecode|validation|schema|params|tensors|binary)\.py"),
-        ("encode", r"\(service/core/outputs\.py|^render \("),
-        ("lane", r"\(service/(fastlane|dataplane|middleware|responses|v2/\w+)\.py|\(service/core/predict\.py"),
-        ("http", r"\((uvicorn/|h11/|httptools|asyncio/|starlette/|fastapi/|anyio/)|uvloop"),
-    )
+WORK = _stages(
+    model=r"\((sklearn/|scipy/|threadpoolctl|service/core/(predictors|onnx)\.py)",
+    variants=r"\(service/core/(variants|split|shadow)\.py",
+    decode=r"\(service/core/(inputs|fastdecode|validation|schema|params|tensors|binary)\.py",
+    encode=r"\(service/core/outputs\.py|^render \(",
+    lane=r"\(service/(fastlane|dataplane|middleware|responses|v2/\w+)\.py|\(service/core/predict\.py",
+    http=r"\((uvicorn/|h11/|httptools|asyncio/|starlette/|fastapi/|anyio/)|uvloop",
 )
 
 
