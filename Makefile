@@ -12,7 +12,7 @@ REQUIREMENTS := requirements.txt requirements-dev.txt $(wildcard service/require
 SCAN_VENV ?= .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
 
-.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean bench mutate-policy
+.PHONY: help venv scan-venv system-deps lint typecheck scan test test-reliability reliability-report demo demo-down demo-clean bench profile mutate-policy
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,10 @@ reliability-report: venv ## write the figures of the last reliability run into d
 # are made on first use.
 bench: venv system-deps ## benchmark the service against mlflow serve, MLServer, BentoML, LitServe; writes bench/results/
 	$(PY) -m bench
+
+# Not part of `make test`: py-spy on one service worker per path under a few seconds of wrk (docs/performance.md).
+profile: venv system-deps ## where a service worker's time goes per request (py-spy, by stage), for each bench path
+	$(PY) -m bench profile --gil
 
 DB ?= sqlite
 

@@ -3,6 +3,8 @@
 `python -m bench --smoke --out DIR`: the harness against the constant endpoint only, for a second or two.
 `python -m bench --only v2 --out DIR`: only the scenarios whose names start with `v2` (and only their servers).
 `python -m bench report bench/results/<date>.json`: redraw the chart and the README table from a results file.
+`python -m bench profile [PATH ...]` (`make profile`): where a worker's time goes, per stage, by py-spy
+(bench/profile.py; docs/performance.md has the last run).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def publish(path: Path, readme: Path = REPO / "README.md") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["profile"]:
+        from bench import profile
+
+        return profile.main(args[1:])
     if args[:1] == ["report"]:
         parser = argparse.ArgumentParser(prog="python -m bench report")
         parser.add_argument("results", type=Path)

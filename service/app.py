@@ -43,6 +43,8 @@ from service.v2 import routes as v2
 
 log = logging.getLogger(__name__)
 
+FLUSH_S = 1.0
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service; settings from the `SERVING_*` environment unless given."""
@@ -53,7 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Serves the registered model that the registry alias points at; follows the alias.",
         lifespan=lifespan,
+        # The service reports through Prometheus (service/metrics.py) and its JSON log. FastAPI's own OpenTelemetry
+        # instrumentation, on by default, looks up three global providers on every request to find none set.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.state.draining = False  # set by service/worker.py when the worker stops; read on every answer
     metrics = Metrics()
     plane = DataPlane(
         settings,
@@ -134,6 +140,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 retry_max_s=settings.load_retry_max_s,
                 on_load=cache.calibrate if cache is not None else None,
             )
+            tasks.start_soon(_flush_every, plane, FLUSH_S)
             # Until the champion's first load is done (or has failed) this worker accepts no connection, so under
             # Gunicorn requests go to the workers that have a model rather than to a 503.
             with anyio.move_on_after(settings.startup_load_timeout_s):
@@ -141,11 +148,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
             tasks.cancel_scope.cancel()
     finally:
+        plane.flush()
         if plane.batcher is not None:
             await plane.batcher.close()
         if cache is not None:
             await cache.close()
         shutil.rmtree(model_dir, ignore_errors=True)
+
+
+async def _flush_every(plane: DataPlane, interval_s: float) -> None:
+    """What the request path holds back written every `interval_s` (under Gunicorn another worker may answer the
+    scrape: this worker's requests reach it at most this late)."""
+    while True:
+        await anyio.sleep(interval_s)
+        plane.flush()
 
 
 def _variants(settings: Settings, metrics: Metrics) -> Variants:
@@ -157,7 +173,7 @@ def _variants(settings: Settings, metrics: Metrics) -> Variants:
             settings.shadow_fraction, settings.shadow_queue_size, settings.shadow_log_sample, metrics.registry
         )
     split = Split(settings.weights(), settings.ab_key_header, settings.ab_unkeyed)
-    return Variants(settings.model_ref(), challenger, split, shadow, metrics.registry)
+    return Variants(settings.model_ref(), challenger, split, shadow, metrics.registry, metrics.tally)
 
 
 def _connect_cache(settings: Settings, metrics: Metrics) -> PredictionCache | None:

@@ -49,8 +49,12 @@ log = logging.getLogger("service.app")
 Endpoint = Literal["predict", "invocations"]
 JSON = "application/json"
 
-# Bodies this large are parsed in a worker thread, like large batches are predicted there.
-OFFLOAD_BODY_BYTES = 64 * 1024
+# Bodies this large are parsed in a worker thread, like large batches are predicted there. Parsing holds the GIL
+# (orjson, numpy's conversion of Python numbers), so a thread frees the event loop only when the interpreter
+# switches threads, every 5 ms (sys.getswitchinterval()): a parse shorter than that blocks the loop as long in a
+# thread as inline, and the hop showed as ~5 % of a 1000-row request (docs/performance.md). ~1 MiB of JSON takes
+# ~3 ms to parse.
+OFFLOAD_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -212,10 +216,16 @@ class DataPlane:
                 return predict(model, rows, cache, offload_min_rows=offload, batcher=batcher)
 
         served = await self.variants.serve(choice, rows, run)
-        self.metrics.predicted[endpoint].inc(len(rows))
+        self.metrics.tally.inc(self.metrics.predicted[endpoint], len(rows))
         return served
 
     # ------------------------------------------------------------------------------------------ operations
+
+    def flush(self) -> None:
+        """Write what the request path holds back for speed: the per-request series (Metrics.tally) and the rows
+        not yet in the drift window. Reading the metrics registry does it too; the lifespan does it every second."""
+        self.metrics.tally.flush()
+        self.drift.flush()
 
     def model(self) -> LoadedModel:
         """The champion serving now; ModelNotReady (503) while none is loaded."""

@@ -3,7 +3,7 @@
 FastAPI's routing, dependency resolution and request and response objects cost more per request than a one-row
 prediction does (issue 18 measured ~80 % of each request outside the model and the HTTP server). This plain ASGI
 handler reads the body, calls the same data plane methods as the FastAPI routes (service/routes/predict.py), maps
-errors with the same `error_reply` and sends the same Starlette response, so statuses, bodies and headers are
+errors with the same `error_reply` and sends what the same Starlette response sends, so statuses, bodies and headers are
 byte for byte those of the routes (a test holds the two to one table of requests). It sits inside
 RequestContext (request id, model headers, access log, latency metric, the 500 answer) and sets the matched
 route in the scope as FastAPI's routing does, for the metric's route label. The routes stay declared in FastAPI:
@@ -18,7 +18,7 @@ Anything else (other methods and paths, a mounted root path) goes on to FastAPI 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.errors import ServiceError
 from service.dataplane import DataPlane, Endpoint, Reply, error_reply, output_of
-from service.responses import to_response
+from service.responses import raw_headers
 from service.v2 import protocol as v2
 
 # FastAPI's `{name}` and `{version}` match one path segment each (Starlette's default `str` convertor: `[^/]+`).
@@ -59,8 +59,9 @@ class FastLane:
             endpoint, scope["route"] = lane
 
             def answer(body: bytes) -> Awaitable[Reply]:
-                output = output_of(scope.get("query_string", b"").decode("latin-1"))
-                return plane.predict(body, headers.get("content-type"), headers, endpoint, output)
+                # Only /predict has `output` (MLflow's /invocations has no such parameter: the route ignores it).
+                query = scope.get("query_string", b"").decode("latin-1") if endpoint == "predict" else ""
+                return plane.predict(body, headers.get("content-type"), headers, endpoint, output_of(query))
         elif v2_match is not None and self.v2_routes is not None:
             name, version = v2_match["name"], v2_match["version"]
             scope["route"] = self.v2_routes[version is not None]
@@ -73,11 +74,13 @@ class FastLane:
             return
         headers = _headers(scope)  # read by `answer`
         try:
-            body = await plane.read_body(headers.get("content-length"), _body(receive))
+            body = await plane.read_body(headers.get("content-length"), _Body(receive))
             reply = await answer(body)
         except ServiceError as error:
             reply = error_reply(error, path)
-        await to_response(reply)(scope, receive, send)
+        # What a Starlette Response of the reply sends (service/responses.py), without making one.
+        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers(reply)})
+        await send({"type": "http.response.body", "body": reply.body})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -90,15 +93,26 @@ def _headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    """The body's chunks as they arrive, as Starlette's `Request.stream` yields them (and ClientDisconnect)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunk = message.get("body", b"")
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                return
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
+class _Body:
+    """The body's chunks as they arrive, as Starlette's `Request.stream` yields them (and ClientDisconnect). An
+    iterator object rather than an async generator: asyncio registers every async generator in a weak set and
+    finalizes it, a cost per request."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.done = False
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.request":
+                self.done = not message.get("more_body", False)
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    return chunk
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+        raise StopAsyncIteration

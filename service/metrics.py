@@ -3,6 +3,9 @@
 Under Gunicorn, PROMETHEUS_MULTIPROC_DIR is set: every worker writes its values to files there and `/metrics`
 (answered by any one worker) adds up all of them; `gunicorn.conf.py` removes a dead worker's live gauges.
 Without it (one process, tests) the values live in this object's own registry.
+
+The per-request series (latency, rows, variant requests, cache bypasses) are written through `tally`
+(service/core/telemetry.py): added up in the worker, written once per series every second and on every read.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from service.core.telemetry import LATENCY_BUCKETS, drop_series
+from service.core.telemetry import LATENCY_BUCKETS, Tally, drop_series
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.tally = Tally(r)  # registered first: a read of the registry flushes it before the series are read
         self.request_duration = Histogram(
             "serving_http_request_duration_seconds",
             "HTTP request latency by route template, method and status code.",
@@ -101,7 +105,7 @@ class Metrics:
         child = self._durations.get(key)
         if child is None:
             child = self._durations[key] = self.request_duration.labels(route, method, str(status))
-        child.observe(seconds)
+        self.tally.observe(child, seconds)
 
     def drop_version(self, name: str, version: str, alias: str) -> None:
         """Forget a replaced version's series. Under Gunicorn the values live in files that cannot forget a
@@ -116,6 +120,10 @@ class Metrics:
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Reading this worker's own registry runs its read hooks (the tally's writes, the drift window's rows,
+            # service/core/telemetry.py) before the files are read; the other workers' are at most a second old.
+            for _ in self.registry.collect():
+                pass
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)

@@ -250,7 +250,7 @@ class PredictionCache:
         if self.policy.use_cache(model_key, name, version, n):
             return True
         if self.policy.mode == "auto":
-            self.metrics.cache_bypassed.inc()
+            self.metrics.tally.inc(self.metrics.cache_bypassed)
         return False
 
     def keys(self, model_key: str, rows: np.ndarray[Any, Any]) -> list[str]:
@@ -289,8 +289,9 @@ class PredictionCache:
     ) -> tuple[list[Any | None], bool]:
         """`get_many`, and whether Redis answered (False: breaker open or the call failed, all misses)."""
         misses: list[Any | None] = [None] * len(keys)
+        tally = self.metrics.tally
         if not self.breaker.allow():
-            self.metrics.cache_misses.inc(len(keys))
+            tally.inc(self.metrics.cache_misses, len(keys))
             return misses, False
         try:
             stored = cast(list[bytes | None], await self.client.mget(keys))
@@ -299,13 +300,13 @@ class PredictionCache:
             raise
         except Exception as e:  # noqa: BLE001 - whatever goes wrong with the cache, the model answers
             self._failed("get", e)
-            self.metrics.cache_misses.inc(len(keys))
+            tally.inc(self.metrics.cache_misses, len(keys))
             return misses, False
         self._succeeded()
         values = [None if s is None else self.open(k, s, shape, kind) for k, s in zip(keys, stored, strict=True)]
         hits = len(values) - values.count(None)
-        self.metrics.cache_hits.inc(hits)
-        self.metrics.cache_misses.inc(len(keys) - hits)
+        tally.inc(self.metrics.cache_hits, hits)
+        tally.inc(self.metrics.cache_misses, len(keys) - hits)
         return values, True
 
     def put_many(self, items: dict[str, Any], shape: tuple[int, ...], kind: str = "number") -> None:

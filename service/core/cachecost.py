@@ -13,7 +13,9 @@ Each cost is `fixed + per_row x n` seconds, calibrated when the version is loade
 exponential moving average of log(measured / predicted), each step clipped to a factor of `MAX_STEP`, so a
 stall (a GC pause, a slow Redis call) moves the estimate a little and a lasting change moves it all the way.
 The hit ratio is the same kind of average over the rows that asked. While the cache is bypassed it is still
-asked once every `probe_every` requests, so its round trip and hit ratio stay measured and the choice can turn.
+asked once every `probe_every` requests, and at most once every `probe_interval_s` (a probe is a full round trip
+and a write, ~100x a bypass: under load one probe in 64 requests would cost a cheap model more than its
+predictions), so its round trip and hit ratio stay measured and the choice can turn.
 
 `always` asks the cache on every request (the behaviour before this module), `never` never does.
 
@@ -81,6 +83,7 @@ class ModelCosts:
     cache: Cost | None = None
     hit_ratio: float = 1.0  # optimistic until measured: a new version starts out asking, as before this module
     bypassed: int = 0  # requests that skipped the cache since the last probe
+    probed_at: float = -math.inf  # the clock at the last probe
     pays: bool | None = None  # the last verdict; None before the first
 
     def describe(self) -> dict[str, Any]:
@@ -106,13 +109,17 @@ class CachePolicy:
         mode: CacheMode = "auto",
         *,
         probe_every: int = 64,
+        probe_interval_s: float = 0.25,
         on_change: Callable[[str, str, bool], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if mode not in CACHE_MODES:
             raise ValueError(f"cache mode {mode!r}: expected one of {list(CACHE_MODES)}")
         self.mode = mode
         self.probe_every = probe_every
+        self.probe_interval_s = probe_interval_s
         self.on_change = on_change
+        self.clock = clock
         self._costs: dict[str, ModelCosts] = {}
 
     def costs(self, key: str, name: str, version: str) -> ModelCosts:
@@ -131,8 +138,8 @@ class CachePolicy:
         if self._judge(costs, n) is not False:
             return True
         costs.bypassed += 1
-        if costs.bypassed >= self.probe_every:
-            costs.bypassed = 0
+        if costs.bypassed >= self.probe_every and (now := self.clock()) - costs.probed_at >= self.probe_interval_s:
+            costs.bypassed, costs.probed_at = 0, now
             return True  # a probe: keeps the round trip and hit ratio measured, so the verdict can turn
         return False
 

@@ -10,6 +10,8 @@ compared, feature by feature, with the champion's `feature_stats.json` (schema i
 The result of the last full window is what `GET /drift`, `/health` and the gauges report; the window then
 starts again (tumbling windows, so each row counts once). A feature whose PSI exceeds the threshold is drifted.
 The reference follows the champion: a new champion's statistics are used from the next window on.
+Requests' rows reach the window in batches (`FOLD_ROWS` rows, and before anything reads the monitor), so a
+one-row request adds a reference to a list rather than paying numpy's per-call cost for a copy.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -24,12 +27,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from service.core.loader import LoadedModel
 from service.core.schema import NUMERIC_KINDS
+from service.core.telemetry import ReadHook, Tally
 from service.core.validation import Matrix, numeric_view
 
 log = logging.getLogger(__name__)
 
 PSI_FLOOR = 1e-4
 STATS_SCHEMA_VERSION = 1
+# Rows held back before they are copied into the window: numpy's cost per call, not per row, is what a one-row
+# request would pay for its copy.
+FOLD_ROWS = 256
 
 
 class NoReference(ValueError):
@@ -74,6 +81,38 @@ class Reference:
         if not out:
             raise NoReference(f"feature_stats.json describes none of the input columns {list(model.schema.names)}")
         return cls(model.name, model.version, int(stats.get("rows", 0)), tuple(out))
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout.of(self.features)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The features side by side, for `evaluate` to treat all of them in one numpy call per statistic: their
+    columns in the window, their training ranges, and their bins one after the other (feature i's are
+    `spans[i]` of `expected`; `starts` shifts its bin numbers there)."""
+
+    columns: np.ndarray[Any, np.dtype[np.intp]]
+    minimum: np.ndarray[Any, np.dtype[np.float64]]  # (features, 1)
+    maximum: np.ndarray[Any, np.dtype[np.float64]]
+    starts: np.ndarray[Any, np.dtype[np.intp]]  # (features, 1)
+    spans: tuple[tuple[int, int], ...]
+    expected: np.ndarray[Any, np.dtype[np.float64]]
+
+    @classmethod
+    def of(cls, features: tuple[FeatureReference, ...]) -> Layout:
+        sizes = [len(f.expected) for f in features]
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        return cls(
+            columns=np.array([f.column for f in features], dtype=np.intp),
+            minimum=np.array([[f.minimum] for f in features]),
+            maximum=np.array([[f.maximum] for f in features]),
+            starts=starts.astype(np.intp).reshape(-1, 1),
+            spans=tuple((int(a), int(b)) for a, b in zip(starts, ends, strict=True)),
+            expected=np.concatenate([f.expected for f in features]),
+        )
 
 
 def _feature(name: str, column: int, spec: Any) -> FeatureReference:
@@ -131,17 +170,36 @@ class WindowResult:
 
 
 def evaluate(window: Matrix, reference: Reference) -> WindowResult:
+    """Each feature's PSI, out-of-range ratio and summary statistics over a full window.
+
+    Per feature these are `psi()` and numpy's mean, std, min and max of its column; here the columns are
+    transposed once so each feature's values are contiguous, and every statistic is one call over all of them
+    (numpy reduces each row of a block as it reduces that row alone: the figures are the same, a test compares
+    them). Only the bin search and the PSI's final sum stay per feature.
+    """
+    layout = reference.layout
+    values = np.ascontiguousarray(window[:, layout.columns].T)
+    n = values.shape[1]
+    outside = np.count_nonzero((values < layout.minimum) | (values > layout.maximum), axis=1)
+    means, lows, highs = values.mean(axis=1), values.min(axis=1), values.max(axis=1)
+    stds = values.std(axis=1, ddof=1) if n > 1 else np.zeros(len(values))
+    bins = np.empty(values.shape, dtype=np.intp)
+    for i, f in enumerate(reference.features):
+        bins[i] = np.searchsorted(f.interior_edges, values[i], side="right")
+    bins += layout.starts
+    counts = np.bincount(bins.ravel(), minlength=len(layout.expected))
+    actual = np.maximum(counts / max(n, 1), PSI_FLOOR)
+    terms = (actual - layout.expected) * np.log(actual / layout.expected)
     features = {}
-    for f in reference.features:
-        values = window[:, f.column]
-        outside = np.count_nonzero((values < f.minimum) | (values > f.maximum))
+    for i, f in enumerate(reference.features):
+        start, stop = layout.spans[i]
         features[f.name] = FeatureDrift(
-            psi=psi(values, f),
-            out_of_range_ratio=outside / len(values),
-            mean=float(values.mean()),
-            std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            minimum=float(values.min()),
-            maximum=float(values.max()),
+            psi=float(np.add.reduce(terms[start:stop])),
+            out_of_range_ratio=int(outside[i]) / n,
+            mean=float(means[i]),
+            std=float(stds[i]),
+            minimum=float(lows[i]),
+            maximum=float(highs[i]),
         )
     return WindowResult(reference, len(window), datetime.now(UTC), features)
 
@@ -174,14 +232,22 @@ class DriftMonitor:
     def __init__(self, window_rows: int, threshold: float, registry: CollectorRegistry) -> None:
         self.window_rows = window_rows
         self.threshold = threshold
+        # A scrape sees every window the rows held back complete; the gauges, 2 per feature and window (a window
+        # per request at 1000 rows), are written at flushes.
+        ReadHook(registry, self.flush)
+        self._tally = Tally()
         self.metrics = DriftMetrics(registry)
+        self._gauges: dict[str, tuple[Any, Any]] = {}  # feature -> its bound PSI and out-of-range gauges
         self._window: Matrix | None = None
         self._filled = 0
         self._reference: Reference | None = None
         self._reference_of: tuple[str, str] | None = None  # the champion (name, version) it was built for
         self.reference_error: str | None = None
-        self.last: WindowResult | None = None
+        self._last: WindowResult | None = None
         self.windows = 0
+        self._pending: list[Matrix] = []  # rows not yet in the window, all for `_pending_for`
+        self._pending_rows = 0
+        self._pending_for: LoadedModel | None = None
 
     @property
     def enabled(self) -> bool:
@@ -201,10 +267,32 @@ class DriftMonitor:
         return self._reference
 
     def observe(self, rows: Matrix, champion: LoadedModel) -> None:
-        """Add validated input rows (in the champion's column order); evaluates each window as it fills."""
-        if not self.enabled or self.reference_for(champion) is None:
+        """Add validated input rows (in the champion's column order). They reach the window, and each window is
+        evaluated as it fills, once FOLD_ROWS rows are held or anything reads the monitor."""
+        if not self.enabled:
             return
-        rows = numeric_view(rows, champion.schema)
+        if champion is not self._pending_for:
+            self.fold()
+            self._pending_for = champion
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= FOLD_ROWS:
+            self.fold()
+
+    def flush(self) -> None:
+        """Fold the rows held back, then write the metrics of the windows they completed."""
+        self.fold()
+        self._tally.flush()
+
+    def fold(self) -> None:
+        """Copy the rows held back into the window, evaluating each window that fills."""
+        pending, champion = self._pending, self._pending_for
+        if not pending or champion is None:
+            return
+        self._pending, self._pending_rows = [], 0
+        if self.reference_for(champion) is None:
+            return
+        rows = numeric_view(pending[0] if len(pending) == 1 else np.concatenate(pending), champion.schema)
         width = rows.shape[1]
         if self._window is None or self._window.shape[1] != width:
             self._window = np.empty((self.window_rows, width), dtype=np.float64)
@@ -220,17 +308,26 @@ class DriftMonitor:
                 self._filled = 0
                 self._close(window, champion)
 
+    @property
+    def last(self) -> WindowResult | None:
+        """The last full window's result (after the rows held back are counted)."""
+        self.fold()
+        return self._last
+
     def _close(self, window: Matrix, champion: LoadedModel) -> None:
         reference = self.reference_for(champion)
         if reference is None:
             return
         result = evaluate(window, reference)
-        self.last = result
+        self._last = result
         self.windows += 1
-        self.metrics.windows.inc()
+        self._tally.inc(self.metrics.windows)
         for name, f in result.features.items():
-            self.metrics.psi.labels(name).set(f.psi)
-            self.metrics.out_of_range.labels(name).set(f.out_of_range_ratio)
+            gauges = self._gauges.get(name)
+            if gauges is None:
+                gauges = self._gauges[name] = (self.metrics.psi.labels(name), self.metrics.out_of_range.labels(name))
+            self._tally.set(gauges[0], f.psi)
+            self._tally.set(gauges[1], f.out_of_range_ratio)
         drifted = result.drifted(self.threshold)
         if drifted:
             log.warning(
@@ -239,18 +336,20 @@ class DriftMonitor:
             )
 
     def status(self) -> str:
+        last = self.last
         if not self.enabled:
             return "off"
-        if self.last is None:
+        if last is None:
             return "no_reference" if self.reference_error else "warming_up"
-        return "drift" if self.last.drifted(self.threshold) else "ok"
+        return "drift" if last.drifted(self.threshold) else "ok"
 
     def summary(self) -> dict[str, Any]:
         """For /health: a warning, never a reason to be unready."""
+        last = self.last
         return {
             "status": self.status(),
             "threshold": self.threshold,
-            "drifted": self.last.drifted(self.threshold) if self.last else [],
+            "drifted": last.drifted(self.threshold) if last else [],
         }
 
     def describe(self) -> dict[str, Any]:

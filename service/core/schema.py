@@ -70,9 +70,19 @@ class InputSchema:
     tensor: Tensor | None = None  # a tensor-based signature: `columns` is then empty
     params: tuple[Param, ...] = ()
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def number_columns_only(self) -> bool:
+        """Every column a float or an integer (no boolean, string, datetime or binary column)."""
+        return all(c.kind in ("float", "int") for c in self.columns)
+
+    @cached_property
+    def integer_columns(self) -> tuple[tuple[int, str], ...]:
+        """The position and MLflow type (long, integer) of each integer column."""
+        return tuple((j, c.type) for j, c in enumerate(self.columns) if c.kind == "int")
 
     @property
     def numeric(self) -> bool:

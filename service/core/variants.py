@@ -32,7 +32,7 @@ from service.core.registry import ModelRegistryClient
 from service.core.reload import ModelHolder, Reloader
 from service.core.shadow import Shadow
 from service.core.split import CHALLENGER, CHAMPION, WEIGHTS_TAG, Split, Variant, assign
-from service.core.telemetry import LATENCY_BUCKETS, ReloadMetrics, drop_series
+from service.core.telemetry import LATENCY_BUCKETS, ReloadMetrics, Tally, drop_series
 from service.core.trust import TrustPolicy
 from service.core.validation import Matrix
 
@@ -91,13 +91,17 @@ class Variants:
         split: Split,
         shadow: Shadow | None,
         registry: CollectorRegistry,
+        tally: Tally | None = None,
     ) -> None:
+        """`tally`: where the per-request series are added up (the app's, flushed by its lifespan); by default one
+        of its own in `registry`, flushed whenever the registry is read."""
         self.champion_ref = champion
         self.challenger_ref = challenger
         self.champion = ModelHolder()
         self.challenger = ModelHolder() if challenger is not None else None
         self.split = split
         self.shadow = shadow
+        self.tally = tally if tally is not None else Tally(registry)
         self.metrics = VariantMetrics(registry)
         # (variant, version, outcome) -> the bound request counter and duration histogram: no labels() per request.
         self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -148,6 +152,7 @@ class Variants:
 
     def forget(self, model: LoadedModel) -> None:
         """Drop a replaced version's per-version series (requests, latency)."""
+        self.tally.flush()  # the version's last requests are written before its series go
         for metric in (self.metrics.requests, self.metrics.duration):
             drop_series(metric, {"version": model.version})
         self._series = {k: v for k, v in self._series.items() if k[1] != model.version}
@@ -233,8 +238,8 @@ class Variants:
                     metrics.requests.labels(variant, model.version, outcome),
                     metrics.duration.labels(variant, model.version),
                 )
-            series[0].inc()
-            series[1].observe(time.perf_counter() - started)
+            self.tally.inc(series[0])
+            self.tally.observe(series[1], time.perf_counter() - started)
 
     def describe(self) -> dict[str, Any]:
         """For /health: the challenger's state (like the champion's), the split and the shadow queue."""

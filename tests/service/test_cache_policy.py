@@ -38,10 +38,22 @@ REDIS = Cost(fixed=300e-6, per_row=3e-6)  # one MGET, keys and checks
 
 
 def test_a_version_computing_faster_than_a_round_trip_skips_the_cache_but_probes_it() -> None:
-    policy = calibrated(compute=LINEAR, cache=REDIS, probe_every=8)
+    policy = calibrated(compute=LINEAR, cache=REDIS, probe_every=8, probe_interval_s=0.0)
     asked = [policy.use_cache("k", "m", "1", 1) for _ in range(16)]
     assert asked == ([False] * 7 + [True]) * 2, "one request in probe_every keeps the round trip measured"
     assert not policy.use_cache("k", "m", "1", 1000)
+
+
+def test_under_load_probes_are_spaced_in_time_too() -> None:
+    """A probe is a round trip and a write: at thousands of requests a second, one in probe_every would cost a
+    cheap model more than its predictions. After probe_every bypasses the next probe waits for probe_interval_s."""
+    now = [100.0]
+    policy = calibrated(compute=LINEAR, cache=REDIS, probe_every=8, probe_interval_s=0.25, clock=lambda: now[0])
+    asked = [policy.use_cache("k", "m", "1", 1) for _ in range(40)]
+    assert asked == [False] * 7 + [True] + [False] * 32, "a burst probes once"
+    now[0] += 0.25
+    assert policy.use_cache("k", "m", "1", 1), "the interval passed and probe_every bypasses with it: a probe"
+    assert [policy.use_cache("k", "m", "1", 1) for _ in range(8)] == [False] * 8
 
 
 def test_a_slow_version_asks_until_its_rows_stop_hitting() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from service.core import fastdecode, validation
@@ -23,6 +24,8 @@ from service.core.schema import Column, InputSchema
 FLOATS = InputSchema((Column("a", "double"), Column("b", "double"), Column("c", "float")))
 INTS = InputSchema((Column("n", "long"), Column("k", "integer"), Column("x", "double")))
 ONE = InputSchema((Column("a", "double"),))
+LETTERS = InputSchema((Column("t", "double"), Column("f", "double"), Column("n", "double")))
+QUOTED = InputSchema((Column('say "a"', "double"), Column("b\\", "double")))  # names with a quote, a backslash
 MAX_ROWS = 1000
 JSON = "application/json"
 
@@ -39,6 +42,8 @@ WELL_FORMED: list[tuple[InputSchema, str, Any]] = [
     (ONE, "predict", {"inputs": [[1], [2.5]]}),
     (INTS, "predict", {"inputs": [[2**53, -(2**31), 5], [-(2**53), 2**31 - 1, 0]]}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": BIG}}),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "n"], "data": [[1e5, -2E-3, 3]]}}'),
+    (QUOTED, "invocations", {"dataframe_split": {"columns": list(QUOTED.names), "data": [[1, 2.5], [-0.0, 2**64]]}}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": 1, "b": 2.5, "c": 3, "extra": "ignored"}]}),
     (FLOATS, "invocations", {"instances": [{"a": 1, "b": 2.5, "c": 3}], "params": None}),
     (FLOATS, "invocations", {"inputs": [{"c": -1, "b": 2.5, "a": 3}]}),
@@ -57,6 +62,16 @@ UNUSUAL: list[tuple[InputSchema, str, Any]] = [
     (FLOATS, "predict", {"inputs": [[1, 2, 3], [1, 2]]}),
     (FLOATS, "predict", {"inputs": [[1, 2, 3, 4]]}),
     (FLOATS, "predict", {"inputs": [[1, [2], 3]]}),
+    (FLOATS, "predict", {"inputs": [[1, {"x": 2}, 3]]}),
+    # A name's letter written as an escape, and a word in the data that puts the letter count back.
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["\\u0074", "f", "n"], "data": [[true, 2, 3]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "\\u0066", "n"], "data": [[1, false, 3]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "\\u006e"], "data": [[1, 2, null]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "n"], "data": [[1, 2, null]]}}'),
+    (LETTERS, "invocations", b'{"dataframe_split": {"columns": ["t", "f", "n"], "data": [[1, 2, "3"]]}}'),
+    (LETTERS, "predict", b'{"inputs": [[true, 2, 3]], "\\u0074": 1}'),
+    (FLOATS, "predict", {"inputs": [[1, 2, 3], [4, 5, 6, 7], [8, 9]]}),
+    (FLOATS, "predict", {"inputs": ["abc"]}),
     (FLOATS, "predict", {"inputs": [[[1, 2, 3]]]}),
     (FLOATS, "predict", {"inputs": [{"a": 1, "b": 2, "c": 3}]}),
     (FLOATS, "predict", {"inputs": [1, 2, 3]}),
@@ -83,6 +98,12 @@ UNUSUAL: list[tuple[InputSchema, str, Any]] = [
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["c", "b", "a"], "data": [[1, 2, 3]]}}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2]]}}),
     (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": []}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, None, 3]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, {"x": 2}, 3]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, [2], 3]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3], 4]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3], [4, 5]]}}),
+    (FLOATS, "invocations", {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2], [3, 4, 5, 6]]}}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": 1, "b": 2}]}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": "1.5", "b": 2, "c": 3}]}),
     (FLOATS, "invocations", {"dataframe_records": [{"a": True, "b": 2, "c": 3}]}),
@@ -158,3 +179,22 @@ def test_other_content_types_are_left_to_the_validating_path(
 def test_its_copies_of_the_validating_paths_constants_agree() -> None:
     assert fastdecode.FORMATS == validation.MLFLOW_FORMATS
     assert fastdecode.INT_RANGES == validation.INT_RANGES
+
+
+@pytest.mark.parametrize("literal", [b"1e400", b"-1e309", b"1" + b"0" * 309, b"1" + b"0" * 309 + b".5", b"1.8e308"])
+def test_orjson_refuses_the_numbers_a_double_cannot_hold(literal: bytes) -> None:
+    """The fast path returns orjson's floats without a finiteness check per value: orjson 3.13.0 (pinned in
+    service/requirements.txt) has no NaN or Infinity tokens and refuses a number that overflows a double, where
+    Python's json reads 1e400 as inf. An orjson that decoded it would let inf reach the model: this fails first."""
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(b"[" + literal + b"]")
+    assert orjson.loads(b"[1.7976931348623157e308, 1e-400]") == [1.7976931348623157e308, 0.0]
+    assert fastdecode.predict_matrix(b'{"inputs": [[' + literal + b", 1, 2]]}", FLOATS, MAX_ROWS) is None
+
+
+def test_bytes_are_counted_alike_in_small_and_large_bodies() -> None:
+    """Small bodies are counted by bytes.count, large ones by numpy: the same counts either way."""
+    bodies = (encoded({"inputs": BIG, "t\\u0074f": "null"}), b'{"inputs": [[1, true]]}', b"")
+    assert [len(body) >= fastdecode.NUMPY_COUNT_BYTES for body in bodies] == [True, False, False]
+    for body in bodies:
+        assert fastdecode._byte_counts(body, fastdecode.COUNTED) == [body.count(c) for c in fastdecode.COUNTED]

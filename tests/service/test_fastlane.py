@@ -14,16 +14,21 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import anyio
 import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 from service.app import create_app
 from service.core.loader import LoadedModel
 from service.core.refs import VersionRef
+from service.dataplane import Reply
+from service.responses import raw_headers, to_response
 from service.settings import Settings
-from tests.support.models import loaded_linear_model
+from tests.support.models import loaded_linear_model, loaded_sklearn_model
 
 MAX_BODY = 8192
 MAX_ROWS = 20
@@ -133,9 +138,60 @@ def table(features: pd.DataFrame) -> dict[str, tuple[str, str, str | None, Any]]
             "application/json",
             js({"dataframe_records": [{**row, "age": 1e308}]}),
         ),
+        # A regressor has no predict_proba; `output` is this service's parameter, /invocations has none.
+        "predict-proba-of-a-regressor": ("POST", "/predict?output=proba", "application/json", js({"inputs": [row]})),
+        "predict-output-unknown": ("POST", "/predict?output=logits", "application/json", js({"inputs": [row]})),
+        "invocations-output-ignored": (
+            "POST",
+            "/invocations?output=logits",
+            "application/json",
+            js({"dataframe_records": records}),
+        ),
         "predict-empty-body": ("POST", "/predict", "application/json", b""),
         "predict-get": ("GET", "/predict", None, b""),
         "predict-trailing-slash": ("POST", "/predict/", "application/json", js({"instances": records})),
+    }
+
+
+@pytest.fixture(scope="module")
+def iris() -> pd.DataFrame:
+    features = load_iris(as_frame=True).data
+    features.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    return features
+
+
+@pytest.fixture(scope="module")
+def classifier_pair(iris: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> tuple[FastAPI, FastAPI]:
+    """A classifier with predict_proba (integer classes), answered with the lane on and off."""
+    estimator = LogisticRegression(max_iter=500).fit(iris, load_iris().target)
+    model = loaded_sklearn_model(tmp_path_factory.mktemp("iris"), estimator, iris, VersionRef("iris", "3", None))
+    assert model.proba is not None, "the fixture must be a model that answers output=proba"
+    return app_for(model, tmp_path_factory.mktemp("iris-on"), True), app_for(
+        model, tmp_path_factory.mktemp("iris-off"), False
+    )
+
+
+def classifier_table(features: pd.DataFrame) -> dict[str, tuple[str, str, str | None, Any]]:
+    """`/predict?output=proba`, good and bad, read from the query string as FastAPI reads its `output` parameter."""
+    records = features.iloc[[0, 60, 120]].to_dict(orient="records")
+    body = json.dumps({"instances": records}).encode()
+    bad = json.dumps({"instances": [{**records[0], "petal_width": "wide"}]}).encode()
+    split = json.dumps({"dataframe_split": features.iloc[[0, 60]].to_dict("split")}).encode()
+    return {
+        "proba": ("POST", "/predict?output=proba", "application/json", body),
+        "proba-labels": ("POST", "/predict?output=predict", "application/json", body),
+        "proba-last-value-wins": ("POST", "/predict?output=logits&output=proba", "application/json", body),
+        "proba-percent-encoded": ("POST", "/predict?output=prob%61", "application/json", body),
+        "proba-blank": ("POST", "/predict?output=", "application/json", body),
+        "proba-bad-value": ("POST", "/predict?output=proba", "application/json", bad),
+        "proba-bad-json": ("POST", "/predict?output=proba", "application/json", b'{"instances": ['),
+        "proba-too-many-rows": (
+            "POST",
+            "/predict?output=proba",
+            "application/json",
+            json.dumps({"instances": records * MAX_ROWS}).encode(),
+        ),
+        "proba-on-invocations-is-ignored": ("POST", "/invocations?output=proba", "application/json", split),
     }
 
 
@@ -166,6 +222,20 @@ def test_the_fast_lane_and_the_routes_answer_byte_for_byte(
     assert answer.headers["X-Request-ID"] == f"case-{name}"
     if name in ("predict-instances", "invocations-csv"):
         assert answer.status_code == 200 and answer.headers["X-Model-Variant"] == "champion"
+
+
+@pytest.mark.parametrize("name", list(classifier_table(pd.DataFrame({"x": [0.0] * 121}))))
+def test_output_proba_is_answered_byte_for_byte_too(
+    classifier_pair: tuple[FastAPI, FastAPI], iris: pd.DataFrame, name: str
+) -> None:
+    on, off = (TestClient(app, raise_server_exceptions=False) for app in classifier_pair)
+    answer = same_answer(on, off, classifier_table(iris)[name], f"case-{name}")
+    if name in ("proba", "proba-last-value-wins", "proba-percent-encoded"):
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["classes"] == [0, 1, 2] and len(body["predictions"][0]) == 3
+    if name == "proba-on-invocations-is-ignored":
+        assert answer.status_code == 200 and answer.json()["predictions"] == [0, 1], "labels, as MLflow answers"
 
 
 def test_the_fast_lane_answers_the_prediction_routes_itself(
@@ -217,3 +287,60 @@ def test_the_fast_lanes_requests_are_measured_under_their_route(
 
     lines = requests(apps[0])
     assert any('route="/predict"' in line for line in lines) and lines == requests(apps[1])
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, b'{"predictions":[1.0]}', headers={"X-Model-Name": "m", "X-Model-Version": "7"}),
+        Reply(200, b"[]"),
+        Reply(415, b"Content type text/plain is not supported", "text/plain"),
+        Reply(200, b"x", "text/plain; charset=latin-1"),
+        Reply(200, b"\x00\x01", "application/octet-stream", {"Inference-Header-Content-Length": "12"}),
+        Reply(200, b"{}", headers={"Content-Type": "application/x", "Content-Length": "2"}),
+        Reply(204, b""),
+        Reply(304, b""),
+        Reply(103, b""),
+    ],
+)
+def test_the_lane_sends_the_header_pairs_a_starlette_response_sends(reply: Reply) -> None:
+    """The lane writes its answers' headers itself (no Response object per request); the routes send
+    `to_response(reply)`. Starlette's rules (starlette/responses.py `init_headers` @1.10.0): the given headers
+    lower-cased, then content-length unless given or the status is 1xx, 204 or 304, then the media type, with
+    `; charset=utf-8` on a text type without one, unless a content-type was given."""
+    assert raw_headers(reply) == to_response(reply).raw_headers
+
+
+def test_the_lane_reads_the_body_as_starlettes_request_stream_does() -> None:
+    """The lane's body reader (an iterator, not an async generator) reads what Starlette's `Request.stream` reads
+    (starlette/requests.py @1.10.0): the chunks up to the message without `more_body` (Starlette adds an empty
+    one at the end), and ClientDisconnect when the client goes away first."""
+    from starlette.requests import ClientDisconnect, Request
+
+    from service.fastlane import _Body
+
+    def receiver(messages: list[dict[str, Any]]) -> Any:
+        queue = iter(messages)
+
+        async def receive() -> dict[str, Any]:
+            return next(queue)
+
+        return receive
+
+    async def read(stream: Any) -> bytes | str:
+        try:
+            return b"".join([chunk async for chunk in stream])
+        except ClientDisconnect:
+            return "disconnect"
+
+    scope = {"type": "http", "method": "POST", "headers": []}
+    cases = [
+        [{"type": "http.request", "body": b"abc"}],
+        [{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.request", "more_body": True},
+         {"type": "http.request", "body": b"b", "more_body": False}],
+        [{"type": "http.request", "body": b"", "more_body": True}, {"type": "http.request", "body": b"z"}],
+        [{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.disconnect"}],
+    ]  # fmt: skip
+    read_by = [anyio.run(read, _Body(receiver(messages))) for messages in cases]
+    assert read_by == [anyio.run(read, Request(scope, receiver(messages)).stream()) for messages in cases]
+    assert read_by == [b"abc", b"ab", b"z", "disconnect"]

@@ -84,7 +84,13 @@ def loaded_linear_model(directory: Path, diabetes: tuple[pd.DataFrame, pd.Series
     """The diabetes LinearRegression saved under `directory`, loaded and vetted as the service loads a version
     (`ref`: its VersionRef), for tests that drive the data plane or the fast lane without a registry."""
     features, target = diabetes
-    path = save_sklearn(LinearRegression().fit(features, target), directory / "model", features)
+    return loaded_sklearn_model(directory, LinearRegression().fit(features, target), features, ref)
+
+
+def loaded_sklearn_model(directory: Path, estimator: Any, features: pd.DataFrame, ref: VersionRef) -> LoadedModel:
+    """A fitted scikit-learn estimator saved under `directory` as the CLI logs it, loaded and vetted as the service
+    loads a version (a classifier gets its `output=proba` predictor)."""
+    path = save_sklearn(estimator, directory / "model", features)
     loaded, probe = open_model(path, ref, "production", time.monotonic())
     return replace(loaded, output_shape=validate(loaded, probe, None))
 

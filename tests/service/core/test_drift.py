@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.core.drift import DriftMonitor, NoReference, Reference, psi
+from service.core.drift import DriftMonitor, NoReference, Reference, evaluate, psi
 from service.core.loader import LoadedModel
 from training import data
 
@@ -63,6 +63,60 @@ def test_shifted_inputs_raise_psi_above_the_threshold_and_unshifted_ones_stay_be
     gauge = registry.get_sample_value("serving_drift_psi", {"feature": "bmi"})
     assert gauge == pytest.approx(features["bmi"]["psi"], abs=1e-6)
     assert registry.get_sample_value("serving_drift_windows_total") == 2
+
+
+def test_a_window_is_evaluated_with_the_figures_of_each_feature_alone(champion: LoadedModel, split: data.Split) -> None:
+    """`evaluate` treats all features in one numpy call per statistic (the window transposed, the bins side by
+    side); the figures must be exactly those of `psi()` and numpy's mean, std, min and max of each column alone,
+    on windows of any length (numpy's pairwise sums change shape at 8 and 128 values, its buffers at 8192)."""
+    reference = Reference.of(champion)
+    training = split.x_train.to_numpy()
+    rng = np.random.default_rng(5)
+    for rows in (100, 129, 1000, 1001, 8193):
+        window = training[rng.integers(0, len(training), rows)] * rng.normal(1.0, 0.3, (rows, training.shape[1]))
+        result = evaluate(window, reference)
+        for f in reference.features:
+            values = window[:, f.column]
+            got = result.features[f.name]
+            outside = np.count_nonzero((values < f.minimum) | (values > f.maximum)) / len(values)
+            expected = (psi(values, f), outside, float(values.mean()), float(values.std(ddof=1)))
+            assert (got.psi, got.out_of_range_ratio, got.mean, got.std) == expected, (rows, f.name)
+            assert (got.minimum, got.maximum) == (float(values.min()), float(values.max()))
+    # A NaN (a string column read as a number is one) goes past every edge, as searchsorted puts it.
+    window[::7, reference.features[0].column] = np.nan
+    f = reference.features[0]
+    values = window[:, f.column]
+    got = evaluate(window, reference).features[f.name]
+    assert got.psi == psi(values, f) and np.isnan(got.mean)
+
+
+def test_rows_held_back_are_in_the_window_before_anything_reads_it(champion: LoadedModel, split: data.Split) -> None:
+    """One-row requests are copied into the window in batches: fed one row at a time or all at once, a monitor
+    reports the same windows, rows in the current window and gauges the moment it is read."""
+    training = split.x_train.to_numpy()
+    rows = training[np.random.default_rng(2).integers(0, len(training), 450)]
+    registries = CollectorRegistry(), CollectorRegistry()
+    one_by_one, at_once = (DriftMonitor(window_rows=300, threshold=0.2, registry=r) for r in registries)
+    for row in rows:
+        one_by_one.observe(row[None, :], champion)
+    at_once.observe(rows, champion)
+
+    def seen(monitor: DriftMonitor) -> dict[str, Any]:
+        described = monitor.describe()
+        assert described["last_window"] is not None
+        del described["last_window"]["evaluated_at"]
+        return described
+
+    assert seen(one_by_one) == seen(at_once)
+    assert seen(one_by_one)["rows_in_current_window"] == 150 and seen(one_by_one)["windows_evaluated"] == 1
+    psi_of = [r.get_sample_value("serving_drift_psi", {"feature": "bmi"}) for r in registries]
+    assert psi_of[0] is not None and psi_of[0] == psi_of[1]
+
+    scraped = CollectorRegistry()
+    monitor = DriftMonitor(window_rows=100, threshold=0.2, registry=scraped)
+    for row in rows[:100]:
+        monitor.observe(row[None, :], champion)
+    assert scraped.get_sample_value("serving_drift_windows_total") == 1, "a scrape alone folds the rows held back"
 
 
 def test_a_model_without_statistics_has_no_reference_and_drift_says_why(challenger: LoadedModel) -> None:
