@@ -1,13 +1,14 @@
 """The fast lane: `POST /predict` and `POST /invocations` answered in front of FastAPI's routing.
 
 FastAPI's routing, dependency resolution and request and response objects cost more per request than a one-row
-prediction does (issue 18 measured ~80 % of each request outside the model and the HTTP server). This plain ASGI
-handler reads the body, calls the same data plane methods as the FastAPI routes (service/routes/predict.py), maps
-errors with the same `error_reply` and sends what the same Starlette response sends, so statuses, bodies and headers are
-byte for byte those of the routes (a test holds the two to one table of requests). It sits inside
-RequestContext (request id, model headers, access log, latency metric, the 500 answer) and sets the matched
-route in the scope as FastAPI's routing does, for the metric's route label. The routes stay declared in FastAPI:
-they are the OpenAPI document, and the answer when the lane is off (`SERVING_FAST_LANE=false`).
+prediction does (before this lane ~80 % of each request was outside the model and the HTTP server;
+docs/performance.md). This plain ASGI handler reads the body, calls the same data plane methods as the FastAPI
+routes (service/routes/predict.py), maps errors with the same `error_reply` and sends what the same Starlette
+response sends, so statuses, bodies and headers are byte for byte those of the routes (a test holds the two to one
+table of requests). It sits inside RequestContext (request id, model headers, access log, latency metric, the 500
+answer) and sets the matched route in the scope as FastAPI's routing does, for the metric's route label. The routes
+stay declared in FastAPI: they are the OpenAPI document, and the answer when the lane is off
+(`SERVING_FAST_LANE=false`).
 
 The Open Inference Protocol's `POST /v2/models/{name}[/versions/{version}]/infer` takes the same lane when the
 app hands it those two routes (service/v2/protocol.py `infer`, the call its FastAPI routes make).
