@@ -17,7 +17,7 @@ from infra.config import ClusterConfig, NodeGroupConfig
 from infra.deployer import deployer_principal
 from infra.kubeconfig import kubeconfig
 from infra.nodes import Tags, launch_template, node_groups
-from infra.security import HTTPS_PORT, encrypted_log_groups, rotating_key, security_group, tcp_rule
+from infra.security import HTTPS_PORT, encrypted_log_groups, https_group, rotating_key, security_group, tcp_rule
 from infra.upgrade import check_upgrade_step, running_version
 from infra.versions import release
 
@@ -431,21 +431,15 @@ class Cluster(pulumi.ComponentResource):
         API server endpoint": from a host in the VPC, the cluster security group must allow 443 from it). Created
         in both deploy models, so the runner can be launched with it right after a first deploy from a workstation.
         """
-        runner_sg = security_group(
+        runner_sg = https_group(
             f"{name}-deploy-runner",
             vpc_id=args.vpc_id,
             description=f"Deploy runners of EKS cluster {args.cluster_name}: reach its private API endpoint",
-            tags=tags("deploy-runner"),
-            parent=self,
-        )
-        tcp_rule(
-            f"{name}-deploy-runner-https",
             direction="egress",
-            security_group_id=runner_sg.id,
             cidr_ipv4="0.0.0.0/0",
-            port=HTTPS_PORT,
-            description="HTTPS out: GitHub, Pulumi Cloud, package indexes, AWS APIs and the EKS API",
-            tags=tags("deploy-runner-https"),
+            rule_description="HTTPS out: GitHub, Pulumi Cloud, package indexes, AWS APIs and the EKS API",
+            tags=tags("deploy-runner"),
+            rule_tags=tags("deploy-runner-https"),
             parent=self,
         )
         return runner_sg, tcp_rule(

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NetworkConfig
-from infra.security import HTTPS_PORT, encrypted_log_groups, security_group, service_trust_policy, tcp_rule
+from infra.security import encrypted_log_groups, https_group, service_trust_policy
 
 # AZ IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Amazon EKS VPC and subnet
 # requirements", subnet requirements for clusters. Zone *names* map to different zones in every account, so an
@@ -282,21 +282,15 @@ class Network(pulumi.ComponentResource):
             tags=tags("s3-endpoint"),
             opts=child,
         )
-        endpoint_sg = security_group(
+        endpoint_sg = https_group(
             f"{name}-endpoints",
             vpc_id=vpc.id,
             description=f"Interface VPC endpoints of {name}: HTTPS from the VPC",
-            tags=tags("endpoints"),
-            parent=self,
-        )
-        tcp_rule(
-            f"{name}-endpoints-https",
             direction="ingress",
-            security_group_id=endpoint_sg.id,
             cidr_ipv4=vpc.cidr_block,
-            port=HTTPS_PORT,
-            description="HTTPS from the VPC to the interface endpoints",
-            tags=tags("endpoints-https"),
+            rule_description="HTTPS from the VPC to the interface endpoints",
+            tags=tags("endpoints"),
+            rule_tags=tags("endpoints-https"),
             parent=self,
         )
         for service in INTERFACE_ENDPOINTS:

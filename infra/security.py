@@ -215,6 +215,33 @@ def tcp_rule(
     )
 
 
+def https_group(
+    name: str,
+    *,
+    vpc_id: pulumi.Input[str],
+    description: str,
+    direction: Literal["ingress", "egress"],
+    cidr_ipv4: pulumi.Input[str],
+    rule_description: str,
+    tags: dict[str, str],
+    rule_tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> aws.ec2.SecurityGroup:
+    """A security group whose one rule, `<name>-https`, is HTTPS in from (or out to) `cidr_ipv4`."""
+    group = security_group(name, vpc_id=vpc_id, description=description, tags=tags, parent=parent)
+    tcp_rule(
+        f"{name}-https",
+        direction=direction,
+        security_group_id=group.id,
+        cidr_ipv4=cidr_ipv4,
+        port=HTTPS_PORT,
+        description=rule_description,
+        tags=rule_tags,
+        parent=parent,
+    )
+    return group
+
+
 def admitting_only(
     name: str,
     *,

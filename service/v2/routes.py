@@ -6,6 +6,7 @@ app's one handler, whose mapping (service/dataplane.py `error_reply`) answers `/
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -55,34 +56,51 @@ async def ready(plane: DataPlaneDep) -> OrjsonResponse:
     return OrjsonResponse({"ready": True})
 
 
-@router.get("/models/{name}", response_model=V2ModelMetadata, responses=_MODEL_ERRORS, summary="Model metadata")
-async def model_metadata(name: str, plane: DataPlaneDep) -> OrjsonResponse:
-    return OrjsonResponse(protocol.model_metadata(plane, name, None))
+def _model_routes(
+    suffix: str,
+    answer: Callable[[DataPlane, str, str | None], dict[str, Any]],
+    response_model: type,
+    names: tuple[str, str],
+    summaries: tuple[str, str],
+) -> None:
+    """`GET /models/{name}<suffix>` (the serving versions) and `GET /models/{name}/versions/{version}<suffix>` (one
+    version), both answered by `answer`. Each is its own operation in the OpenAPI document: `version` is a path
+    parameter only where the path names it, and the operation ids come from `names` as a function's name would."""
+
+    async def serving(name: str, plane: DataPlaneDep) -> OrjsonResponse:
+        return OrjsonResponse(answer(plane, name, None))
+
+    async def versioned(name: str, version: str, plane: DataPlaneDep) -> OrjsonResponse:
+        return OrjsonResponse(answer(plane, name, version))
+
+    paths = (f"/models/{{name}}{suffix}", f"/models/{{name}}/versions/{{version}}{suffix}")
+    endpoints: tuple[Callable[..., Awaitable[OrjsonResponse]], ...] = (serving, versioned)
+    for path, endpoint, route_name, summary in zip(paths, endpoints, names, summaries, strict=True):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            name=route_name,
+            response_model=response_model,
+            responses=_MODEL_ERRORS,
+            summary=summary,
+        )
 
 
-@router.get(
-    "/models/{name}/versions/{version}",
-    response_model=V2ModelMetadata,
-    responses=_MODEL_ERRORS,
-    summary="Metadata of a serving version",
+_model_routes(
+    "",
+    protocol.model_metadata,
+    V2ModelMetadata,
+    ("model_metadata", "version_metadata"),
+    ("Model metadata", "Metadata of a serving version"),
 )
-async def version_metadata(name: str, version: str, plane: DataPlaneDep) -> OrjsonResponse:
-    return OrjsonResponse(protocol.model_metadata(plane, name, version))
-
-
-@router.get("/models/{name}/ready", response_model=V2ModelReady, responses=_MODEL_ERRORS, summary="Model ready")
-async def model_ready(name: str, plane: DataPlaneDep) -> OrjsonResponse:
-    return OrjsonResponse(protocol.model_ready(plane, name, None))
-
-
-@router.get(
-    "/models/{name}/versions/{version}/ready",
-    response_model=V2ModelReady,
-    responses=_MODEL_ERRORS,
-    summary="A version is serving",
+_model_routes(
+    "/ready",
+    protocol.model_ready,
+    V2ModelReady,
+    ("model_ready", "version_ready"),
+    ("Model ready", "A version is serving"),
 )
-async def version_ready(name: str, version: str, plane: DataPlaneDep) -> OrjsonResponse:
-    return OrjsonResponse(protocol.model_ready(plane, name, version))
 
 
 # The two infer routes differ only in whether the path names a version; each keeps its own operation in the
