@@ -98,10 +98,8 @@ def writer(
         "env": [
             {"name": "DATABASE_SECRET_ARN", "value": secret.arn},
             {"name": "PGPASSFILE", "value": PASSFILE},
-            {"name": "AWS_DEFAULT_REGION", "value": region},
-            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
-            {"name": "HOME", "value": kube.TMP_MOUNT},
-            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+            *kube.aws_env(region),
+            *kube.tmp_env(),
         ],
         # Python and boto3 idle between two GetSecretValue calls a minute apart.
         "resources": {

@@ -277,8 +277,7 @@ def _server_container(args: InferenceArgs, settings_name: pulumi.Input[str]) -> 
             {"name": "SERVING_MLFLOW_PASSWORD_FILE", "value": f"{SECRETS_DIR}/mlflow-password"},
             # Gunicorn's graceful timeout: how long in-flight requests get after SIGTERM.
             {"name": "SERVING_GRACEFUL_TIMEOUT", "value": str(cfg.drain_seconds)},
-            {"name": "HOME", "value": kube.TMP_MOUNT},
-            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+            *kube.tmp_env(),
         ],
         # Startup and liveness: "the process answers", so an empty registry, an MLflow or a Redis outage never
         # restarts the pods (startup still allows for the first model load, which holds the listening socket

@@ -93,6 +93,20 @@ def tmp_mount() -> k8s.core.v1.VolumeMountArgsDict:
     return {"name": "tmp", "mount_path": TMP_MOUNT}
 
 
+def tmp_env() -> list[k8s.core.v1.EnvVarArgsDict]:
+    """HOME and TMPDIR on the tmp mount: with a read-only root filesystem, the one place a process may write."""
+    return [{"name": "HOME", "value": TMP_MOUNT}, {"name": "TMPDIR", "value": TMP_MOUNT}]
+
+
+def aws_env(region: str) -> list[k8s.core.v1.EnvVarArgsDict]:
+    """The region of an IRSA pod's AWS SDK calls, and STS's regional endpoint for its token exchange (the global
+    one is a single region's dependency)."""
+    return [
+        {"name": "AWS_DEFAULT_REGION", "value": region},
+        {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+    ]
+
+
 def secret_volume(name: str, secret_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgsDict:
     """A Secret as read-only files, readable by the pod's group only (secrets as files, CKV_K8S_35)."""
     return {"name": name, "secret": {"secret_name": secret_name, "default_mode": 0o440}}

@@ -138,10 +138,8 @@ def server_container(args: MlflowArgs, pre_stop_sleep: int) -> k8s.core.v1.Conta
             {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{SECRETS_DIR}/basic-auth.ini"},
             # Server-side job execution would run arbitrary jobs inside this pod; not needed here.
             {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
-            {"name": "AWS_DEFAULT_REGION", "value": args.region},
-            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
-            {"name": "HOME", "value": kube.TMP_MOUNT},
-            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+            *kube.aws_env(args.region),
+            *kube.tmp_env(),
         ],
         "ports": [{"name": "http", "container_port": PORT, "protocol": "TCP"}],
         "startup_probe": kube.http_probe("/health", "http", period=5, failures=60),

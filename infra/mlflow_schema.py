@@ -110,8 +110,7 @@ def tool(container: str, image: pulumi.Input[str], command: str, secrets_dir: st
         "env": [
             {"name": "MLFLOW_BACKEND_STORE_URI_FILE", "value": f"{secrets_dir}/backend-store-uri"},
             {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": f"{secrets_dir}/basic-auth.ini"},
-            {"name": "HOME", "value": kube.TMP_MOUNT},
-            {"name": "TMPDIR", "value": kube.TMP_MOUNT},
+            *kube.tmp_env(),
         ],
         # Importing MLflow and Alembic is most of it; the migration itself runs in the database.
         "resources": {
