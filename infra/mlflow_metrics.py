@@ -46,9 +46,9 @@ def metrics_listener(image: pulumi.Input[str]) -> k8s.core.v1.ContainerArgsDict:
         "command": ["python", METRICS_LISTENER],
         "args": ["--directory", METRICS_DIR, "--host", "0.0.0.0", "--port", str(METRICS_PORT)],
         "ports": [{"name": METRICS_PORT_NAME, "container_port": METRICS_PORT, "protocol": "TCP"}],
-        # Ready once it sums the directory (503 until the server's app has created it: the pod is not ready before
-        # that anyway); alive while it accepts connections, so a slow server start does not restart it.
-        "readiness_probe": kube.http_probe(METRICS_PATH, METRICS_PORT_NAME, period=10, failures=3, timeout=3),
+        # No readiness probe: a sidecar's readiness counts toward the pod's ("Sidecar Containers"), and a listener
+        # that cannot read the files must cost a scrape (Prometheus's `up` drops), not the registry its Service.
+        # Alive while it accepts connections, so a slow server start does not restart it.
         "liveness_probe": {
             "tcp_socket": {"port": METRICS_PORT_NAME},
             "period_seconds": 20,
