@@ -8,6 +8,7 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, StackValidationArgs
 
 from .base import Findings, Props, config, get, is_true, items, number, of_type, references, resource_rule, stack_rule
+from .shapes import flag_rule
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -83,6 +84,16 @@ def launch_public_ip(props: Props, args: ResourceValidationArgs) -> Iterator[str
             yield f"networkInterfaces[{i}].associatePublicIpAddress must not be true"
 
 
+subnet_public_ip = flag_rule(
+    "aws-ec2-subnet-disallow-public-ip-on-launch",
+    "Subnets do not hand out public IPs; the ALB takes its addresses from the subnet itself.",
+    controls=("CKV_AWS_130", "Security Hub EC2.15"),
+    types=(SUBNET,),
+    path="mapPublicIpOnLaunch",
+    must=False,
+)
+
+
 def _public_ports(args: ResourceValidationArgs) -> set[int]:
     return {int(p) for p in config(args, "allowedPublicPorts", PUBLIC_PORTS)}
 
@@ -152,17 +163,6 @@ def default_sg_closed(props: Props, args: ResourceValidationArgs) -> Iterator[st
     for direction in ("ingress", "egress"):
         if items(get(props, direction)):
             yield f"{direction} must be empty on the default security group"
-
-
-@resource_rule(
-    "aws-ec2-subnet-disallow-public-ip-on-launch",
-    "Subnets do not hand out public IPs; the ALB takes its addresses from the subnet itself.",
-    controls=("CKV_AWS_130", "Security Hub EC2.15"),
-    types=(SUBNET,),
-)
-def subnet_public_ip(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if is_true(get(props, "mapPublicIpOnLaunch")):
-        yield "mapPublicIpOnLaunch must be false"
 
 
 @resource_rule(

@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pulumi_policy import StackValidationArgs
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
-
-from .base import Findings, Props, get, is_true, linked, of_type, resource_rule, stack_rule
+from .base import Findings, linked, of_type, stack_rule
+from .shapes import flag_rule, value_rule
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 
 
-@resource_rule(
+immutable_tags = value_rule(
     "aws-ecr-repository-enable-immutable-tags",
     "Image tags are immutable, so a tag deployed once always names the same image.",
     controls=("CKV_AWS_51", "Security Hub ECR.2"),
     types=(REPOSITORY,),
+    path="imageTagMutability",
+    must="IMMUTABLE",
+    default="MUTABLE",
 )
-def immutable_tags(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    mutability = get(props, "imageTagMutability", "MUTABLE")
-    if mutability != "IMMUTABLE":
-        yield f"imageTagMutability must be 'IMMUTABLE' (got {mutability!r})"
 
 
-@resource_rule(
+scan_on_push = flag_rule(
     "aws-ecr-repository-enable-scan-on-push",
     "Every pushed image is scanned for vulnerabilities.",
     controls=("CKV_AWS_163", "CIS EKS 5.1.1", "Security Hub ECR.1"),
     types=(REPOSITORY,),
+    path="imageScanningConfiguration.scanOnPush",
 )
-def scan_on_push(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_true(get(props, "imageScanningConfiguration.scanOnPush")):
-        yield "imageScanningConfiguration.scanOnPush must be true"
 
 
 # ---------------------------------------------------------------------------------------------------------- stack rules

@@ -23,6 +23,7 @@ from .base import (
     resource_rule,
     stack_rule,
 )
+from .shapes import flag_rule, value_rule
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -32,15 +33,14 @@ LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 
 
-@resource_rule(
+private_endpoint = flag_rule(
     "aws-eks-cluster-enable-private-endpoint",
     "The EKS API endpoint is reachable privately from inside the VPC.",
     controls=("CKV_AWS_39", "CIS EKS 5.4.2", "Security Hub EKS.1"),
     types=(CLUSTER,),
+    path="vpcConfig.endpointPrivateAccess",
+    why="nodes and in-VPC clients reach the API privately",
 )
-def private_endpoint(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_true(get(props, "vpcConfig.endpointPrivateAccess")):
-        yield "vpcConfig.endpointPrivateAccess must be true: nodes and in-VPC clients reach the API privately"
 
 
 @resource_rule(
@@ -92,16 +92,15 @@ def control_plane_logging(props: Props, args: ResourceValidationArgs) -> Iterato
         yield f"enabledClusterLogTypes is missing {', '.join(missing)}"
 
 
-@resource_rule(
+access_entries = value_rule(
     "aws-eks-cluster-configure-api-access-entries",
     "Cluster access is granted through EKS access entries (authentication mode API), not the aws-auth ConfigMap.",
     controls=("CIS EKS 4.1.7",),
     types=(CLUSTER,),
+    path="accessConfig.authenticationMode",
+    must="API",
+    why="manage access with aws.eks.AccessEntry",
 )
-def access_entries(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    mode = get(props, "accessConfig.authenticationMode")
-    if mode != "API":
-        yield f"accessConfig.authenticationMode must be 'API' (got {mode!r}): manage access with aws.eks.AccessEntry"
 
 
 @resource_rule(

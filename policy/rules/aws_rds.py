@@ -1,4 +1,5 @@
-"""RDS PostgreSQL (MLflow's backend store): encryption, backups, deletion safety, exposure, TLS."""
+"""RDS PostgreSQL (MLflow's backend store): encryption, exposure, the master password, backups and standby, deletion
+safety, TLS."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .base import (
     stack_rule,
 )
 from .data_store import data_store_rule
-from .minimums import minimum_rule
+from .shapes import flag_rule, minimum_rule
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -27,77 +28,23 @@ PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 MIN_BACKUP_DAYS = 7
 
 
-@resource_rule(
+storage_encryption = flag_rule(
     "aws-rds-instance-enable-storage-encryption",
     "Database storage, backups and snapshots are encrypted at rest.",
     controls=("CKV_AWS_16", "Security Hub RDS.3"),
     types=(INSTANCE,),
-)
-def storage_encryption(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_true(get(props, "storageEncrypted")):
-        yield "storageEncrypted must be true"
-
-
-backup_retention = minimum_rule(
-    "aws-rds-instance-configure-backup-retention",
-    "Automated backups are kept for at least 7 days.",
-    controls=("CKV_AWS_133", "Security Hub RDS.11"),
-    types=(INSTANCE,),
-    path="backupRetentionPeriod",
-    setting="minimumDays",
-    default=MIN_BACKUP_DAYS,
-    description="Fewest backup days.",
-    absent=0,
+    path="storageEncrypted",
 )
 
 
-@resource_rule(
-    "aws-rds-instance-enable-deletion-protection",
-    "The database cannot be deleted until deletion protection is turned off.",
-    controls=("CKV_AWS_293", "Security Hub RDS.8"),
-    types=(INSTANCE,),
-    category=AVAILABILITY,
-)
-def deletion_protection(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_true(get(props, "deletionProtection")):
-        yield "deletionProtection must be true"
-
-
-@resource_rule(
-    "aws-rds-instance-configure-final-snapshot",
-    "Deleting the database leaves a final snapshot.",
-    controls=("CKV_AWS_293", "Platform baseline: final snapshot outside dev"),
-    types=(INSTANCE,),
-    category=AVAILABILITY,
-)
-def final_snapshot(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if is_true(get(props, "skipFinalSnapshot")):
-        yield "skipFinalSnapshot must be false"
-    elif not get(props, "finalSnapshotIdentifier"):
-        yield "finalSnapshotIdentifier must be set (without it a delete fails or loses the data)"
-
-
-@resource_rule(
+public_access = flag_rule(
     "aws-rds-instance-disallow-public-access",
     "The database has no public endpoint.",
     controls=("CKV_AWS_17", "Security Hub RDS.2"),
     types=(INSTANCE,),
+    path="publiclyAccessible",
+    must=False,
 )
-def public_access(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if is_true(get(props, "publiclyAccessible")):
-        yield "publiclyAccessible must be false"
-
-
-@resource_rule(
-    "aws-rds-instance-enable-multi-az",
-    "The database has a synchronous standby in another zone.",
-    controls=("CKV_AWS_157", "Security Hub RDS.5"),
-    types=(INSTANCE,),
-    category=AVAILABILITY,
-)
-def multi_az(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_true(get(props, "multiAz")):
-        yield "multiAz must be true"
 
 
 @resource_rule(
@@ -129,6 +76,53 @@ def managed_master_password(props: Props, args: ResourceValidationArgs) -> Itera
     for key in ("password", "passwordWo"):
         if get(props, key):
             yield f"{key} must be unset: the provider would keep it in the state"
+
+
+backup_retention = minimum_rule(
+    "aws-rds-instance-configure-backup-retention",
+    "Automated backups are kept for at least 7 days.",
+    controls=("CKV_AWS_133", "Security Hub RDS.11"),
+    types=(INSTANCE,),
+    path="backupRetentionPeriod",
+    setting="minimumDays",
+    default=MIN_BACKUP_DAYS,
+    description="Fewest backup days.",
+    absent=0,
+)
+
+
+@resource_rule(
+    "aws-rds-instance-configure-final-snapshot",
+    "Deleting the database leaves a final snapshot.",
+    controls=("CKV_AWS_293", "Platform baseline: final snapshot outside dev"),
+    types=(INSTANCE,),
+    category=AVAILABILITY,
+)
+def final_snapshot(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "skipFinalSnapshot")):
+        yield "skipFinalSnapshot must be false"
+    elif not get(props, "finalSnapshotIdentifier"):
+        yield "finalSnapshotIdentifier must be set (without it a delete fails or loses the data)"
+
+
+multi_az = flag_rule(
+    "aws-rds-instance-enable-multi-az",
+    "The database has a synchronous standby in another zone.",
+    controls=("CKV_AWS_157", "Security Hub RDS.5"),
+    types=(INSTANCE,),
+    path="multiAz",
+    category=AVAILABILITY,
+)
+
+
+deletion_protection = flag_rule(
+    "aws-rds-instance-enable-deletion-protection",
+    "The database cannot be deleted until deletion protection is turned off.",
+    controls=("CKV_AWS_293", "Security Hub RDS.8"),
+    types=(INSTANCE,),
+    path="deletionProtection",
+    category=AVAILABILITY,
+)
 
 
 def forces_ssl(props: Props) -> bool:

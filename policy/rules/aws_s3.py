@@ -1,8 +1,13 @@
-"""S3: the bucket's companion resources (pulumi-aws 7 splits a bucket's settings into separate resources)."""
+"""S3: the bucket's companion resources (pulumi-aws 7 splits a bucket's settings into separate resources).
+
+A section per kind of companion: the resource rule saying what a good one is, then the stack rule saying that every
+bucket has one (judged by that resource rule, citing its controls). The bucket's own ACL rule and the stack rules'
+machinery come first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
@@ -10,6 +15,7 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidatio
 from .base import (
     Findings,
     Props,
+    ResourceRule,
     as_list,
     get,
     is_true,
@@ -21,6 +27,7 @@ from .base import (
     resource_rule,
     stack_rule,
 )
+from .shapes import value_rule
 
 BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
@@ -47,6 +54,83 @@ PUBLIC_GRANTEES = (
 PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
+def _log_targets(resources: Sequence[PolicyResource], buckets: Sequence[PolicyResource]) -> set[str]:
+    """URNs of the buckets that receive another bucket's server access logs."""
+    targets = set()
+    for logging in of_type(resources, *LOGGING):
+        for bucket in buckets:
+            if linked(logging, "targetBucket", bucket, "bucket"):
+                targets.add(bucket.urn)
+    return targets
+
+
+def _companions(
+    resources: Sequence[PolicyResource], bucket: PolicyResource, types: Collection[str]
+) -> list[PolicyResource]:
+    return [c for c in of_type(resources, *types) if linked(c, "bucket", bucket, "bucket")]
+
+
+def _bucket_rule(
+    name: str,
+    summary: str,
+    controls: Sequence[str],
+    types: Collection[str],
+    requirement: str,
+    *,
+    satisfied: Callable[[PolicyResource, bool], bool] = lambda companion, is_log_target: True,
+    skip_log_targets: bool = False,
+) -> Any:
+    """A stack rule: every bucket has a companion of `types` that `satisfied` accepts (given the companion and
+    whether the bucket receives another's access logs)."""
+
+    @stack_rule(name, summary, controls=controls)
+    def check(args: StackValidationArgs) -> Findings:
+        buckets = of_type(args.resources, *BUCKET)
+        log_targets = _log_targets(args.resources, buckets)
+        for bucket in buckets:
+            is_log_target = bucket.urn in log_targets
+            if skip_log_targets and is_log_target:
+                continue
+            companions = _companions(args.resources, bucket, types)
+            if not any(satisfied(c, is_log_target) for c in companions):
+                yield f"bucket {bucket.name} has no {requirement}", bucket.urn
+
+    return check
+
+
+def _every_bucket_has(companion_rule: ResourceRule, name: str, summary: str, requirement: str) -> Any:
+    """A stack rule: every bucket has a companion that `companion_rule`, the resource rule judging that kind, passes.
+    It cites the companion rule's controls: the resource rule says what a good companion is, this one that each
+    bucket has one."""
+    return _bucket_rule(
+        name,
+        summary,
+        companion_rule.controls,
+        companion_rule.types,
+        requirement,
+        satisfied=lambda companion, _: companion_rule.passes(companion),
+    )
+
+
+@resource_rule(
+    "aws-s3-bucket-disallow-public-acl",
+    "No bucket ACL grants access to everyone or to any authenticated AWS user.",
+    controls=("CKV_AWS_20", "CKV_AWS_57", "Security Hub S3.2", "Security Hub S3.3"),
+    types=BUCKET + ACL,
+)
+def public_acl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+    acl = get(props, "acl")
+    if acl in PUBLIC_ACLS:
+        yield f"acl {acl!r} makes the bucket public"
+    for grant in items(get(props, "accessControlPolicy.grants")):
+        uri = get(grant, "grantee.uri")
+        if uri in PUBLIC_GRANTEES:
+            yield f"accessControlPolicy grants {get(grant, 'permission')} to {uri}"
+
+
+# -------------------------------------------------------------------------------------------------- public access block
+
+
 @resource_rule(
     "aws-s3-bucketpublicaccessblock-enable-all-flags",
     "A bucket's public access block sets all four flags.",
@@ -57,6 +141,18 @@ def all_flags(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     off = [flag for flag in PAB_FLAGS if not is_true(get(props, flag))]
     if off:
         yield f"{', '.join(off)} must be true"
+
+
+bucket_public_access_block = _bucket_rule(
+    "aws-s3-bucket-enable-public-access-block",
+    "Every bucket has a public access block.",
+    ("CKV2_AWS_6", "Security Hub S3.8"),
+    PUBLIC_ACCESS_BLOCK,
+    "aws.s3.BucketPublicAccessBlock",
+)
+
+
+# --------------------------------------------------------------------------------------------------- default encryption
 
 
 def sse_algorithm(props: Props) -> str | None:
@@ -84,16 +180,44 @@ def bucket_key(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
             yield f"rules[{i}].bucketKeyEnabled must be true with {algorithm}"
 
 
-@resource_rule(
+def _kms_or_log_target(companion: PolicyResource, is_log_target: bool) -> bool:
+    algorithm = sse_algorithm(companion.props)
+    # Server access logs can be delivered only into SSE-S3 buckets: AES256 is right for a log bucket.
+    return algorithm in KMS_ALGORITHMS or (is_log_target and algorithm == "AES256")
+
+
+bucket_sse_kms = _bucket_rule(
+    "aws-s3-bucket-enable-sse-kms",
+    "Every bucket encrypts with SSE-KMS by default (an access-log bucket with SSE-S3, the only kind S3 logs into).",
+    ("CKV_AWS_19", "CKV_AWS_145", "Security Hub S3.17"),
+    ENCRYPTION,
+    "aws.s3.BucketServerSideEncryptionConfiguration with aws:kms",
+    satisfied=_kms_or_log_target,
+)
+
+
+# ----------------------------------------------------------------------------------------------------------- versioning
+
+
+versioning = value_rule(
     "aws-s3-bucketversioning-enable-versioning",
     "Bucket versioning is enabled, so overwritten or deleted model artifacts can be recovered.",
     controls=("CKV_AWS_21", "Security Hub S3.14"),
     types=VERSIONING,
+    path="versioningConfiguration.status",
+    must="Enabled",
 )
-def versioning(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    status = get(props, "versioningConfiguration.status")
-    if status != "Enabled":
-        yield f"versioningConfiguration.status must be 'Enabled' (got {status!r})"
+
+
+bucket_versioning = _every_bucket_has(
+    versioning,
+    "aws-s3-bucket-enable-versioning",
+    "Every bucket has versioning enabled.",
+    "aws.s3.BucketVersioning with status Enabled",
+)
+
+
+# -------------------------------------------------------------------------------------------------------- bucket policy
 
 
 def _statements(document: Any) -> list[dict[str, Any]]:
@@ -147,16 +271,36 @@ def public_principal(props: Props, args: ResourceValidationArgs) -> Iterator[str
             yield f'Statement[{i}] allows {s.get("Action")} to Principal "*" with no Condition'
 
 
-@resource_rule(
+bucket_tls_only = _every_bucket_has(
+    tls_only,
+    "aws-s3-bucket-enable-tls-only-policy",
+    "Every bucket has a policy denying requests without TLS.",
+    "aws.s3.BucketPolicy denying aws:SecureTransport=false",
+)
+
+
+# --------------------------------------------------------------------------------------------------- ownership controls
+
+
+owner_enforced = value_rule(
     "aws-s3-bucketownershipcontrols-configure-bucket-owner-enforced",
     "Object ownership is BucketOwnerEnforced: ACLs are disabled and the bucket owner owns every object.",
     controls=("CKV2_AWS_65", "Security Hub S3.12"),
     types=OWNERSHIP,
+    path="rule.objectOwnership",
+    must="BucketOwnerEnforced",
 )
-def owner_enforced(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    ownership = get(props, "rule.objectOwnership")
-    if ownership != "BucketOwnerEnforced":
-        yield f"rule.objectOwnership must be 'BucketOwnerEnforced' (got {ownership!r})"
+
+
+bucket_owner_enforced = _every_bucket_has(
+    owner_enforced,
+    "aws-s3-bucket-configure-bucket-owner-enforced",
+    "Every bucket disables ACLs (ownership controls BucketOwnerEnforced).",
+    "aws.s3.BucketOwnershipControls with BucketOwnerEnforced",
+)
+
+
+# ------------------------------------------------------------------------------------------------------------ lifecycle
 
 
 def aborts_incomplete_uploads(props: Props) -> bool:
@@ -178,99 +322,17 @@ def abort_multipart(props: Props, args: ResourceValidationArgs) -> Iterator[str]
         yield "rules need an Enabled rule with abortIncompleteMultipartUpload.daysAfterInitiation >= 1"
 
 
-@resource_rule(
-    "aws-s3-bucket-disallow-public-acl",
-    "No bucket ACL grants access to everyone or to any authenticated AWS user.",
-    controls=("CKV_AWS_20", "CKV_AWS_57", "Security Hub S3.2", "Security Hub S3.3"),
-    types=BUCKET + ACL,
-)
-def public_acl(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    acl = get(props, "acl")
-    if acl in PUBLIC_ACLS:
-        yield f"acl {acl!r} makes the bucket public"
-    for grant in items(get(props, "accessControlPolicy.grants")):
-        uri = get(grant, "grantee.uri")
-        if uri in PUBLIC_GRANTEES:
-            yield f"accessControlPolicy grants {get(grant, 'permission')} to {uri}"
-
-
-# -------------------------------------------------------------------- stack rules: a bucket and its companion resources
-
-
-def _log_targets(resources: Sequence[PolicyResource], buckets: Sequence[PolicyResource]) -> set[str]:
-    """URNs of the buckets that receive another bucket's server access logs."""
-    targets = set()
-    for logging in of_type(resources, *LOGGING):
-        for bucket in buckets:
-            if linked(logging, "targetBucket", bucket, "bucket"):
-                targets.add(bucket.urn)
-    return targets
-
-
-def _companions(
-    resources: Sequence[PolicyResource], bucket: PolicyResource, types: Sequence[str]
-) -> list[PolicyResource]:
-    return [c for c in of_type(resources, *types) if linked(c, "bucket", bucket, "bucket")]
-
-
-def _bucket_rule(
-    name: str,
-    summary: str,
-    controls: Sequence[str],
-    types: Sequence[str],
-    requirement: str,
-    *,
-    satisfied: Callable[[PolicyResource, bool], bool] = lambda companion, is_log_target: True,
-    skip_log_targets: bool = False,
-) -> Any:
-    """A stack rule: every bucket has a companion of `types` that `satisfied` accepts."""
-
-    @stack_rule(name, summary, controls=controls)
-    def check(args: StackValidationArgs) -> Findings:
-        buckets = of_type(args.resources, *BUCKET)
-        log_targets = _log_targets(args.resources, buckets)
-        for bucket in buckets:
-            is_log_target = bucket.urn in log_targets
-            if skip_log_targets and is_log_target:
-                continue
-            companions = _companions(args.resources, bucket, types)
-            if not any(satisfied(c, is_log_target) for c in companions):
-                yield f"bucket {bucket.name} has no {requirement}", bucket.urn
-
-    return check
-
-
-bucket_public_access_block = _bucket_rule(
-    "aws-s3-bucket-enable-public-access-block",
-    "Every bucket has a public access block.",
-    ("CKV2_AWS_6", "Security Hub S3.8"),
-    PUBLIC_ACCESS_BLOCK,
-    "aws.s3.BucketPublicAccessBlock",
+bucket_lifecycle = _every_bucket_has(
+    abort_multipart,
+    "aws-s3-bucket-configure-lifecycle",
+    "Every bucket has a lifecycle configuration that aborts incomplete multipart uploads.",
+    "aws.s3.BucketLifecycleConfiguration aborting incomplete multipart uploads",
 )
 
 
-def _kms_or_log_target(companion: PolicyResource, is_log_target: bool) -> bool:
-    algorithm = sse_algorithm(companion.props)
-    # Server access logs can be delivered only into SSE-S3 buckets: AES256 is right for a log bucket.
-    return algorithm in KMS_ALGORITHMS or (is_log_target and algorithm == "AES256")
+# ------------------------------------------------------------------------------------------------ server access logging
 
 
-bucket_sse_kms = _bucket_rule(
-    "aws-s3-bucket-enable-sse-kms",
-    "Every bucket encrypts with SSE-KMS by default (an access-log bucket with SSE-S3, the only kind S3 logs into).",
-    ("CKV_AWS_19", "CKV_AWS_145", "Security Hub S3.17"),
-    ENCRYPTION,
-    "aws.s3.BucketServerSideEncryptionConfiguration with aws:kms",
-    satisfied=_kms_or_log_target,
-)
-bucket_versioning = _bucket_rule(
-    "aws-s3-bucket-enable-versioning",
-    "Every bucket has versioning enabled.",
-    ("CKV_AWS_21", "Security Hub S3.14"),
-    VERSIONING,
-    "aws.s3.BucketVersioning with status Enabled",
-    satisfied=lambda c, _: get(c.props, "versioningConfiguration.status") == "Enabled",
-)
 bucket_access_logging = _bucket_rule(
     "aws-s3-bucket-enable-access-logging",
     "Every bucket logs server access to a log bucket (the log bucket itself excepted).",
@@ -278,28 +340,4 @@ bucket_access_logging = _bucket_rule(
     LOGGING,
     "aws.s3.BucketLogging",
     skip_log_targets=True,
-)
-bucket_tls_only = _bucket_rule(
-    "aws-s3-bucket-enable-tls-only-policy",
-    "Every bucket has a policy denying requests without TLS.",
-    ("Security Hub S3.5",),
-    POLICY,
-    "aws.s3.BucketPolicy denying aws:SecureTransport=false",
-    satisfied=lambda c, _: denies_insecure_transport(json_document(get(c.props, "policy"))),
-)
-bucket_owner_enforced = _bucket_rule(
-    "aws-s3-bucket-configure-bucket-owner-enforced",
-    "Every bucket disables ACLs (ownership controls BucketOwnerEnforced).",
-    ("CKV2_AWS_65", "Security Hub S3.12"),
-    OWNERSHIP,
-    "aws.s3.BucketOwnershipControls with BucketOwnerEnforced",
-    satisfied=lambda c, _: get(c.props, "rule.objectOwnership") == "BucketOwnerEnforced",
-)
-bucket_lifecycle = _bucket_rule(
-    "aws-s3-bucket-configure-lifecycle",
-    "Every bucket has a lifecycle configuration that aborts incomplete multipart uploads.",
-    ("CKV_AWS_300", "Security Hub S3.13"),
-    LIFECYCLE,
-    "aws.s3.BucketLifecycleConfiguration aborting incomplete multipart uploads",
-    satisfied=lambda c, _: aborts_incomplete_uploads(c.props),
 )

@@ -35,6 +35,8 @@ Findings = Iterator[tuple[str, str | None]]
 
 Props = Mapping[str, Any]
 Check = Callable[[Props, ResourceValidationArgs], Iterable[str]]
+# Whether a resource of the rule's types is one the rule judges (an Ingress the ALB controller serves).
+Applies = Callable[[Props, ResourceValidationArgs], bool]
 # A stack check yields (message, urn of the resource at fault or None for the stack as a whole).
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
 
@@ -75,7 +77,8 @@ class _Cited:
 
 
 class ResourceRule(_Cited, ResourceValidationPolicy):
-    """A resource policy for `types`, citing the controls it implements; `check` yields one message per fault."""
+    """A resource policy for `types` (those of them `applies` accepts, when given), citing the controls it implements;
+    `check` yields one message per fault."""
 
     def __init__(
         self,
@@ -87,15 +90,28 @@ class ResourceRule(_Cited, ResourceValidationPolicy):
         check: Check,
         category: str = SECURITY,
         config_schema: PolicyConfigSchema | None = None,
+        applies: Applies | None = None,
     ) -> None:
         self.types = frozenset(types)
         self.check = check
+        self.applies = applies
         super().__init__(**self._cite(name, summary, controls, category, config_schema, self._validate))
 
     def _validate(self, args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if args.resource_type in self.types:
-            for message in self.check(args.props, args):
-                report_violation(message, None)
+        for message in self._faults(args):
+            report_violation(message, None)
+
+    def _faults(self, args: ResourceValidationArgs) -> Iterable[str]:
+        if args.resource_type in self.types and (self.applies is None or self.applies(args.props, args)):
+            yield from self.check(args.props, args)
+
+    def passes(self, resource: PolicyResource) -> bool:
+        """Whether the rule, with its default config, finds no fault in `resource`: how a stack rule asks whether a
+        companion (a bucket's versioning, say) is one this rule accepts, without saying so a second time."""
+        args = ResourceValidationArgs(
+            resource.resource_type, resource.props, resource.urn, resource.name, resource.opts, resource.provider
+        )
+        return not any(self._faults(args))
 
 
 class StackRule(_Cited, StackValidationPolicy):
@@ -130,12 +146,20 @@ def resource_rule(
     types: Collection[str],
     category: str = SECURITY,
     config_schema: PolicyConfigSchema | None = None,
+    applies: Applies | None = None,
 ) -> Callable[[Check], ResourceRule]:
     """Decorator: the function below becomes the `check` of a `ResourceRule`."""
 
     def wrap(check: Check) -> ResourceRule:
         return ResourceRule(
-            name, summary, controls=controls, types=types, check=check, category=category, config_schema=config_schema
+            name,
+            summary,
+            controls=controls,
+            types=types,
+            check=check,
+            category=category,
+            config_schema=config_schema,
+            applies=applies,
         )
 
     return wrap

@@ -35,7 +35,7 @@ from .k8s import (
     selector_matches,
     stack_workloads,
 )
-from .minimums import minimum_rule
+from .shapes import minimum_rule
 
 PSA_LEVEL = "pod-security.kubernetes.io/enforce"
 MIN_REPLICAS = 2

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from .base import (
     AVAILABILITY,
+    SECURITY,
+    Check,
     Findings,
     Props,
+    ResourceRule,
     config,
     get,
     items,
@@ -68,16 +71,45 @@ def listen_ports(props: Props) -> list[tuple[str, int]]:
     return [(str(proto), int(port)) for entry in entries if isinstance(entry, dict) for proto, port in entry.items()]
 
 
-@resource_rule(
+def alb_rule(
+    name: str,
+    summary: str,
+    *,
+    controls: Sequence[str],
+    category: str = SECURITY,
+    config_schema: PolicyConfigSchema = INGRESS_SCHEMA,
+) -> Callable[[Check], ResourceRule]:
+    """`resource_rule` for the Ingresses the AWS Load Balancer Controller serves: the check sees no other Ingress."""
+    return resource_rule(
+        name,
+        summary,
+        controls=controls,
+        types=(INGRESS,),
+        category=category,
+        config_schema=config_schema,
+        applies=is_alb,
+    )
+
+
+def _attribute_rule(
+    name: str, summary: str, controls: Sequence[str], attribute: str, category: str = SECURITY
+) -> ResourceRule:
+    """An ALB rule: the load-balancer-attributes annotation sets `attribute` to true."""
+
+    @alb_rule(name, summary, controls=controls, category=category)
+    def check(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
+        if lb_attributes(props).get(attribute) != "true":
+            yield f"{ALB}load-balancer-attributes must set {attribute}=true"
+
+    return check
+
+
+@alb_rule(
     "kubernetes-networking-ingress-enable-https",
     "ALB Ingresses listen on HTTPS 443 with a certificate and redirect HTTP to HTTPS.",
     controls=("CKV_AWS_2", "CKV2_AWS_20", "CIS EKS 5.4.5", "Security Hub ELB.1"),
-    types=(INGRESS,),
-    config_schema=INGRESS_SCHEMA,
 )
 def https(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_alb(props, args):
-        return
     ports = listen_ports(props)
     if ("HTTPS", 443) not in ports:
         yield f'{ALB}listen-ports must include {{"HTTPS": 443}} (got {ports})'
@@ -87,86 +119,66 @@ def https(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         yield f"{ALB}ssl-redirect must be '443' while an HTTP listener exists"
 
 
-@resource_rule(
+@alb_rule(
     "kubernetes-networking-ingress-configure-tls-policy",
     f"ALB HTTPS listeners use a TLS 1.3 security policy with TLS 1.2 minimum ({RECOMMENDED_TLS_POLICY}).",
     controls=("CKV_AWS_103", "Security Hub ELB.17"),
-    types=(INGRESS,),
-    config_schema=INGRESS_SCHEMA,
 )
 def tls_policy(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_alb(props, args) or ("HTTPS", 443) not in listen_ports(props):
+    if ("HTTPS", 443) not in listen_ports(props):
         return
     policy = annotation(props, "ssl-policy")
     if not isinstance(policy, str) or not TLS_POLICY.fullmatch(policy):
         yield f"{ALB}ssl-policy must be a TLS 1.3 policy such as {RECOMMENDED_TLS_POLICY} (got {policy!r})"
 
 
-@resource_rule(
+drop_invalid_headers = _attribute_rule(
     "kubernetes-networking-ingress-enable-drop-invalid-headers",
     "The ALB drops requests with invalid HTTP header fields (request smuggling defence).",
-    controls=("CKV_AWS_131", "Security Hub ELB.4"),
-    types=(INGRESS,),
-    config_schema=INGRESS_SCHEMA,
+    ("CKV_AWS_131", "Security Hub ELB.4"),
+    "routing.http.drop_invalid_header_fields.enabled",
 )
-def drop_invalid_headers(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if is_alb(props, args) and lb_attributes(props).get("routing.http.drop_invalid_header_fields.enabled") != "true":
-        yield f"{ALB}load-balancer-attributes must set routing.http.drop_invalid_header_fields.enabled=true"
 
 
-@resource_rule(
+@alb_rule(
     "kubernetes-networking-ingress-configure-desync-mitigation",
     "The ALB's HTTP desync mitigation is defensive or strictest (never monitor).",
     controls=("Security Hub ELB.12",),
-    types=(INGRESS,),
-    config_schema=INGRESS_SCHEMA,
 )
 def desync_mitigation(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
     # AWS defaults to defensive; only an explicit weaker mode is a fault.
     mode = lb_attributes(props).get("routing.http.desync_mitigation_mode", "defensive")
-    if is_alb(props, args) and mode not in ("defensive", "strictest"):
+    if mode not in ("defensive", "strictest"):
         yield f"{ALB}load-balancer-attributes routing.http.desync_mitigation_mode must be defensive (got {mode})"
 
 
-@resource_rule(
+@alb_rule(
     "kubernetes-networking-ingress-enable-access-logs",
     "The ALB writes access logs to S3.",
     controls=("CKV_AWS_91", "Security Hub ELB.5"),
-    types=(INGRESS,),
-    config_schema=INGRESS_SCHEMA,
 )
 def access_logs(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_alb(props, args):
-        return
     attributes = lb_attributes(props)
     if attributes.get("access_logs.s3.enabled") != "true" or not attributes.get("access_logs.s3.bucket"):
         yield f"{ALB}load-balancer-attributes must set access_logs.s3.enabled=true and access_logs.s3.bucket"
 
 
-@resource_rule(
+deletion_protection = _attribute_rule(
     "kubernetes-networking-ingress-enable-deletion-protection",
     "The ALB has deletion protection, so deleting the Ingress by mistake does not take the endpoint down.",
-    controls=("CKV_AWS_150", "Security Hub ELB.6"),
-    types=(INGRESS,),
+    ("CKV_AWS_150", "Security Hub ELB.6"),
+    "deletion_protection.enabled",
     category=AVAILABILITY,
-    config_schema=INGRESS_SCHEMA,
 )
-def deletion_protection(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if is_alb(props, args) and lb_attributes(props).get("deletion_protection.enabled") != "true":
-        yield f"{ALB}load-balancer-attributes must set deletion_protection.enabled=true"
 
 
-@resource_rule(
+@alb_rule(
     "kubernetes-networking-ingress-configure-ip-targets",
     "The ALB targets pod IPs (readiness gates then follow real target health) and health-checks a set path.",
     controls=("Platform baseline: target-type ip, health check on the readiness path",),
-    types=(INGRESS,),
     category=AVAILABILITY,
-    config_schema=INGRESS_SCHEMA,
 )
 def ip_targets(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_alb(props, args):
-        return
     if annotation(props, "target-type") != "ip":
         yield f"{ALB}target-type must be 'ip' (got {annotation(props, 'target-type')!r})"
     if not annotation(props, "healthcheck-path"):
@@ -180,11 +192,10 @@ def backend_services(props: Props) -> list[str]:
     return [str(n) for n in names if n]
 
 
-@resource_rule(
+@alb_rule(
     "kubernetes-networking-ingress-disallow-internet-facing",
     "Only the inference service is internet-facing; every other ALB (MLflow's UI) stays internal.",
     controls=("CKV2_AWS_28", "Platform baseline: only the inference Ingress is internet-facing"),
-    types=(INGRESS,),
     config_schema=PolicyConfigSchema(
         properties={
             **INGRESS_SCHEMA.properties,
@@ -198,7 +209,7 @@ def backend_services(props: Props) -> list[str]:
     ),
 )
 def internet_facing(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
-    if not is_alb(props, args) or annotation(props, "scheme") != "internet-facing":
+    if annotation(props, "scheme") != "internet-facing":
         return
     allowed = list(config(args, "internetFacingServices", ["inference", "*-inference"]))
     for service in backend_services(props):

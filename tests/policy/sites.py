@@ -4,6 +4,10 @@ A violation site is a `yield` in a rule module (the message a check reports, or 
 passes on) or a `return` of a message literal (helpers such as `image_fault` that a check then yields). The sites
 are found in the source, so a new rule's sites are swept without anyone listing them.
 
+A site inside a rule's own check belongs to that rule; a site inside a check that a factory builds for several
+rules (`flag_rule`, `minimum_rule`, `data_store_rule`, ...) belongs to each of them, and the sweep wants it
+asserted once per rule. A site in a helper that checks call belongs to none of them and wants one asserting case.
+
 A run is watched with `sys.setprofile`: a generator's `yield` and a function's `return` are both "return" events
 whose argument is the value handed back, at the line of the statement. The profiler is not the tracer, so a run
 under coverage is watched the same way.
@@ -13,12 +17,14 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from policy.rules import Rule
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "policy" / "rules"
 # Shared machinery, not rules: the policy classes and accessors, and the Kubernetes helpers.
@@ -65,6 +71,22 @@ def rule_files() -> list[Path]:
 
 def violation_sites() -> list[Site]:
     return [site for path in rule_files() for site in _sites_of(path)]
+
+
+def owners(sites: list[Site], rules: Iterable[Rule]) -> dict[Site, set[str]]:
+    """For each site, the names of the rules whose own check holds it: one for a rule written as a function, each
+    rule a factory built for a site in the factory's check, none for a site in a helper."""
+    found: dict[Site, set[str]] = {site: set() for site in sites}
+    for rule in rules:
+        code = rule.check.__code__
+        path = Path(code.co_filename)
+        if path.parent != RULES_DIR:
+            continue
+        lines = [line for _, _, line in code.co_lines() if line is not None]
+        for site in sites:
+            if site.file == path.name and min(lines) <= site.line <= max(lines):
+                found[site].add(rule.name)
+    return found
 
 
 def message_of(value: Any) -> str | None:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from pulumi_policy import PolicyResource
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE, UnknownValueError
 
 from policy.rules import POLICIES, ResourceRule
+from policy.rules import kubernetes_networking as alb
 from tests.policy import cases as c
 from tests.policy.cases import AWS_CASES, KUBERNETES_CASES, STACK_CASES, Case
 from tests.policy.cases.stacks import StackCase
-from tests.policy.support import changed, resource_rule, stack_rule, stack_violations, violations
+from tests.policy.support import (
+    DELETE,
+    as_engine_sends,
+    changed,
+    options,
+    resource_rule,
+    stack_rule,
+    stack_violations,
+    violations,
+)
 
 RESOURCE_CASES = AWS_CASES + KUBERNETES_CASES
 
@@ -55,6 +68,29 @@ def test_every_rule_has_a_passing_and_a_failing_case() -> None:
 def test_rules_ignore_resource_types_they_do_not_govern() -> None:
     rule = resource_rule("aws-rds-instance-enable-storage-encryption")
     assert violations(rule, c.REDIS_T, changed(c.RDS, {"storageEncrypted": False})) == []
+
+
+def test_alb_rules_judge_only_the_ingresses_the_alb_controller_serves() -> None:
+    """Every failing case of a rule built with `alb_rule` passes once the Ingress belongs to another controller."""
+    alb_rules = {p.name for p in POLICIES if isinstance(p, ResourceRule) and p.applies is alb.is_alb}
+    assert len(alb_rules) == 8
+    failing = [case for case in RESOURCE_CASES if case.rule in alb_rules and case.expect is not None]
+    assert {case.rule for case in failing} == alb_rules
+    for case in failing:
+        nginx = changed(case.props, {"spec.ingressClassName": "nginx"})
+        assert violations(resource_rule(case.rule), case.type, nginx, config=case.config) == [], case.label
+
+
+def test_a_resource_rule_passes_the_companions_it_accepts() -> None:
+    """`passes` is how the bucket rules judge a companion: the resource rule's own verdict, with its default config."""
+    rule = resource_rule("aws-s3-bucketversioning-enable-versioning")
+
+    def versioning(props: dict[str, Any]) -> PolicyResource:
+        return PolicyResource(c.VERSIONING_T, as_engine_sends(props), "urn:v", "v", options(), None, None, [], {})
+
+    assert rule.passes(versioning(c.VERSIONING))
+    assert not rule.passes(versioning(changed(c.VERSIONING, {"versioningConfiguration.status": "Suspended"})))
+    assert not rule.passes(versioning(changed(c.VERSIONING, {"versioningConfiguration": DELETE})))
 
 
 # -------------------------------------------------------------------------------- unknown during preview

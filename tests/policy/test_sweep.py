@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from policy.rules import POLICIES
 from tests.policy.cases import AWS_CASES, KUBERNETES_CASES, STACK_CASES, Case
 from tests.policy.cases.stacks import StackCase
-from tests.policy.sites import Site, message_of, overlaps, violation_sites, watching
+from tests.policy.sites import Site, message_of, overlaps, owners, violation_sites, watching
 from tests.policy.support import DELETE, changed, resource_rule, stack_rule, stack_violations, violations
 
 RESOURCE_CASES = AWS_CASES + KUBERNETES_CASES
@@ -25,10 +26,10 @@ def _run(case: Case | StackCase) -> list[str]:
     return violations(rule, case.type, case.props, config=case.config, provider=case.provider)
 
 
-def _asserting_cases() -> dict[Site, list[str]]:
+def _asserting_cases() -> dict[Site, list[Case | StackCase]]:
     """For each violation site, the failing cases whose expected messages cover what the site reported."""
     sites = violation_sites()
-    asserted: dict[Site, list[str]] = {site: [] for site in sites}
+    asserted: dict[Site, list[Case | StackCase]] = {site: [] for site in sites}
     cases: list[Case | StackCase] = [*RESOURCE_CASES, *STACK_CASES]
     for case in cases:
         if case.expect is None:
@@ -38,7 +39,7 @@ def _asserting_cases() -> dict[Site, list[str]]:
         expects = case.expects or (case.expect,)
         for site, part in reached:
             if any(overlaps(e, part, message) for e in expects for message in reported):
-                asserted[site].append(case.label)
+                asserted[site].append(case)
     return asserted
 
 
@@ -50,9 +51,32 @@ def test_the_rule_modules_have_violation_sites_to_sweep() -> None:
 
 def test_every_violation_site_is_asserted_by_a_failing_case() -> None:
     """Each `yield` (and each returned message) of every rule is reached by a failing case whose expected message
-    covers what that site reported, so blanking the message or cutting the branch fails that case."""
-    unasserted = [str(site) for site, cases in _asserting_cases().items() if not cases]
+    covers what that site reported, so blanking the message or cutting the branch fails that case. A site in a check
+    that a factory builds for several rules is asserted by a failing case of each of them: one rule's case proves
+    nothing of another's path or setting."""
+    owned = owners(violation_sites(), POLICIES)
+    unasserted = []
+    for site, cases in _asserting_cases().items():
+        missing = owned[site] - {case.rule for case in cases} if owned[site] else ({"a rule"} if not cases else set())
+        unasserted += [f"{site} for {rule}" for rule in sorted(missing)]
     assert not unasserted, "violation sites no failing case asserts:\n" + "\n".join(unasserted)
+
+
+def test_a_factory_site_belongs_to_every_rule_built_from_it() -> None:
+    """The owners the sweep holds a site to: the one rule of a check written as a function, every rule of a
+    factory's check, no rule for a helper's message."""
+    owned = owners(violation_sites(), POLICIES)
+    by_function = {site.function: site for site in owned}
+    assert owned[by_function["final_snapshot"]] == {"aws-rds-instance-configure-final-snapshot"}
+    flag, value, minimum = sorted((site for site in owned if site.file == "shapes.py"), key=lambda site: site.line)
+    assert owned[minimum] == {
+        "aws-rds-instance-configure-backup-retention",
+        "kubernetes-autoscaling-hpa-configure-min-replicas",
+    }
+    assert {"aws-rds-instance-enable-multi-az", "aws-ec2-subnet-disallow-public-ip-on-launch"} < owned[flag]
+    assert {"aws-s3-bucketversioning-enable-versioning", "aws-ecr-repository-enable-immutable-tags"} < owned[value]
+    assert not owned[flag] & owned[value]
+    assert owned[by_function["_ingress_faults"]] == set()
 
 
 def test_the_watch_sees_what_a_site_reports() -> None:
