@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bench import report
-from bench.load import LoadResult
 from bench.summary import summarise
 from local import processes
+from tests.support.bench import load_result
 
 REPO = Path(__file__).resolve().parents[2]
 LATENCY_KEYS = {"p50", "p90", "p95", "p99", "max", "mean"}
@@ -69,26 +69,8 @@ def test_a_smoke_run_leaves_no_server_behind(smoke: dict[str, Any]) -> None:
     assert not processes.port_in_use(port), f"the constant endpoint still listens on {port}"
 
 
-def result(target: str, scenario: str, rps: float, p50: float, p99: float) -> LoadResult:
-    return LoadResult(
-        scenario=scenario,
-        target=target,
-        round=0,
-        connections=16,
-        rows_per_request=1,
-        body="fixed",
-        duration_s=10,
-        requests=int(rps * 10),
-        rps=rps,
-        rows_per_s=rps,
-        latency_ms={"p50": p50, "p90": p99, "p95": p99, "p99": p99, "max": p99, "mean": p50},
-        errors={"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
-        cpu_percent=100,
-    )
-
-
 def test_medians_over_rounds_resist_one_disturbed_round() -> None:
-    rounds = [result("service", "single_row", rps, 3, 10) for rps in (3000, 900, 3100)]
+    rounds = [load_result("service", "single_row", rps, 10, p50=3) for rps in (3000, 900, 3100)]
     summary = summarise(rounds)["single_row"]["service"]
     assert summary["rps"] == 3000 and summary["rps_spread"] == [900, 3100] and summary["rounds"] == 3
 

@@ -4,48 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.load import LoadResult
 from bench.summary import summarise
 from bench.targets import evaluate
+from tests.support.bench import load_result
 
 PEERS = {"mlflow": 100.0, "mlserver-sklearn": 1000.0, "mlserver-mlflow": 500.0, "bentoml": 800.0, "litserve": 900.0}
-
-
-def result(target: str, scenario: str, rps: float, p99: float, rows: int = 1, p50: float = 1.0) -> LoadResult:
-    return LoadResult(
-        scenario=scenario,
-        target=target,
-        round=0,
-        connections=16,
-        rows_per_request=rows,
-        body="fixed",
-        duration_s=10,
-        requests=int(rps * 10),
-        rps=rps,
-        rows_per_s=rps * rows,
-        latency_ms={"p50": p50, "p90": p99, "p95": p99, "p99": p99, "max": p99, "mean": p50},
-        errors={"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
-        cpu_percent=100,
-    )
 
 
 def runs(demo_rps: float = 4000, demo_p99: float = 5, batch_rps: float = 60, drop: tuple[str, ...] = ()) -> list[Any]:
     out = []
     for w in (1, 2):
-        out += [result("service-demo", f"single_row_w{w}", demo_rps, demo_p99),
-                result("constant", f"single_row_w{w}", 5000, 2),
-                result("service", f"batch_1000_w{w}", batch_rps, 50, rows=1000)]  # fmt: skip
+        out += [load_result("service-demo", f"single_row_w{w}", demo_rps, demo_p99),
+                load_result("constant", f"single_row_w{w}", 5000, 2),
+                load_result("service", f"batch_1000_w{w}", batch_rps, 50, rows=1000)]  # fmt: skip
         for peer, rps in PEERS.items():
             if peer not in drop:
-                out.append(result(peer, f"single_row_w{w}", rps, 100 if peer == "mlflow" else 20))
-                out.append(result(peer, f"batch_1000_w{w}", rps / 200, 500, rows=1000))
+                out.append(load_result(peer, f"single_row_w{w}", rps, 100 if peer == "mlflow" else 20))
+                out.append(load_result(peer, f"batch_1000_w{w}", rps / 200, 500, rows=1000))
     out += [
-        result("service-rf", "rf_batching", 100, 900),
-        result("service-rf-batching", "rf_batching", 500, 90),
-        result("cache hit", "rf_cache", 2000, 5, p50=2),
-        result("compute", "rf_cache", 60, 200, p50=100),
-        result("service-rf", "rf_onnx", 60, 200),
-        result("service-rf-onnx", "rf_onnx", 1800, 20),
+        load_result("service-rf", "rf_batching", 100, 900),
+        load_result("service-rf-batching", "rf_batching", 500, 90),
+        load_result("cache hit", "rf_cache", 2000, 5, p50=2),
+        load_result("compute", "rf_cache", 60, 200, p50=100),
+        load_result("service-rf", "rf_onnx", 60, 200),
+        load_result("service-rf-onnx", "rf_onnx", 1800, 20),
     ]
     return out
 
@@ -125,6 +107,6 @@ def test_a_server_that_answered_nothing_gives_no_ratio() -> None:
 def test_a_random_forest_leg_that_completed_nothing_is_not_measured() -> None:
     """A server too slow to finish one request in a short run has 0 requests/s: no ratio, no crash."""
     measured = [r for r in runs() if not (r.scenario == "rf_batching" and r.target == "service-rf")]
-    measured.append(result("service-rf", "rf_batching", 0, 0))
+    measured.append(load_result("service-rf", "rf_batching", 0, 0))
     got = {t["name"]: t for t in evaluate(summarise(measured), SERVERS, {})}
     assert got["micro-batching on the RandomForest at 64 clients"]["met"] is None

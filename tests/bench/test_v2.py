@@ -22,6 +22,7 @@ from service.core.errors import MalformedBody
 from service.core.schema import Column, InputSchema
 from service.v2.codec import parse_infer
 from service.v2.errors import InvalidTensor
+from tests.support.bench import load_result
 from training.data import FEATURES
 
 SCHEMA = InputSchema(tuple(Column(name, "double") for name in FEATURES))
@@ -55,29 +56,13 @@ def test_the_written_body_carries_its_route_and_headers_to_wrk(tmp_path: Path) -
     assert Body(rows=1, path=tmp_path / "x.json").wrk_args() == ["file", str(tmp_path / "x.json")]
 
 
-def result(target: str, scenario: str, rows_per_s: float) -> LoadResult:
-    rps = rows_per_s / 1000
-    return LoadResult(
-        scenario=scenario,
-        target=target,
-        round=0,
-        connections=4,
-        rows_per_request=1000,
-        body="fixed",
-        duration_s=10,
-        requests=int(rps * 10),
-        rps=rps,
-        rows_per_s=rows_per_s,
-        latency_ms={"p50": 5.0, "p90": 9.0, "p95": 9.0, "p99": 9.0, "max": 9.0, "mean": 5.0},
-        errors={"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
-        cpu_percent=100,
-    )
+def v2_result(target: str, scenario: str, rows_per_s: float) -> LoadResult:
+    return load_result(target, scenario, rows_per_s / 1000, 9.0, rows=1000, p50=5.0, connections=4)
 
 
 def v2_verdicts(binary: float, invocations: float, mlserver: float | None, **unavailable: str) -> dict[str, Any]:
-    runs = [result("service-v2-binary", "v2_batch_1000_w2", binary), result("service", "v2_batch_1000_w2", invocations)]
-    if mlserver is not None:
-        runs.append(result("mlserver-sklearn", "v2_batch_1000_w2", mlserver))
+    measured = {"service-v2-binary": binary, "service": invocations, "mlserver-sklearn": mlserver}
+    runs = [v2_result(target, "v2_batch_1000_w2", rate) for target, rate in measured.items() if rate is not None]
     got = {t["name"]: t for t in evaluate(summarise(runs), {}, unavailable)}
     return {n: t for n, t in got.items() if n.startswith("1000-row batches, V2")}
 
