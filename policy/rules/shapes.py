@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator, Sequence
 
 from pulumi_policy import ResourceValidationArgs
 
-from .base import SECURITY, Props, ResourceRule, config, get, integer_setting, is_true, number
+from .base import SECURITY, Props, ResourceRule, config, get, integer_setting, is_true, number, resource_rule
 
 
 def flag_rule(
@@ -28,11 +28,12 @@ def flag_rule(
     """A rule reporting the boolean at `path` not `must` (an unset flag is false), with `why` after the message."""
     message = f"{path} must be {'true' if must else 'false'}" + (f": {why}" if why else "")
 
+    @resource_rule(name, summary, controls=controls, types=types, category=category)
     def check(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         if is_true(get(props, path)) != must:
             yield message
 
-    return ResourceRule(name, summary, controls=controls, types=types, check=check, category=category)
+    return check
 
 
 def value_rule(
@@ -50,12 +51,13 @@ def value_rule(
     """A rule reporting the setting at `path` (`default`, the provider's, when unset) other than `must`, with `why`
     after the message."""
 
+    @resource_rule(name, summary, controls=controls, types=types, category=category)
     def check(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         value = get(props, path, default)
         if value != must:
             yield f"{path} must be {must!r} (got {value!r})" + (f": {why}" if why else "")
 
-    return ResourceRule(name, summary, controls=controls, types=types, check=check, category=category)
+    return check
 
 
 def minimum_rule(
@@ -73,19 +75,13 @@ def minimum_rule(
 ) -> ResourceRule:
     """A rule reporting `path` below the policy config value `setting` (`default` unless a stack sets it, described
     by `description`); an unset or zero `path` counts as `absent`."""
+    schema = integer_setting(setting, default, description)
 
+    @resource_rule(name, summary, controls=controls, types=types, category=category, config_schema=schema)
     def check(props: Props, args: ResourceValidationArgs) -> Iterator[str]:
         minimum = int(config(args, setting, default))
         value = number(get(props, path)) or absent
         if value < minimum:
             yield f"{path} must be >= {minimum} (got {value:g})"
 
-    return ResourceRule(
-        name,
-        summary,
-        controls=controls,
-        types=types,
-        check=check,
-        category=category,
-        config_schema=integer_setting(setting, default, description),
-    )
+    return check
