@@ -1,7 +1,7 @@
 """The rule shapes several areas share: a flag that must be on (or off), a setting that must hold one value, and a
 number held to a minimum a stack may set in policy config (the days RDS keeps backups, an HPA's minReplicas).
 
-Helpers, not a rule module: the service modules build their rules from `flag_rule` and `minimum_rule`; the sweep
+Helpers, not a rule module: the service modules build rules from `flag_rule`, `value_rule` and `minimum_rule`; the sweep
 holds a factory's message to a failing case of every rule built from it (tests/policy/sites.py).
 """
 
