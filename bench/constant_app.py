@@ -1,7 +1,8 @@
 """The ceilings: endpoints that answer a constant under the service's own Gunicorn + Uvicorn setup.
 
 - `bench.constant_app:app`: a FastAPI route that reads and decodes the body (as any prediction route must) and
-  answers a constant: what the service would cost with a free model and no bookkeeping (issue 18's yardstick).
+  answers a constant: what the service would cost with a free model and no bookkeeping (a
+  performance target asks the service for 75 % of its requests/s).
 - `bench.constant_app:bare`: a bare ASGI callable that drains the body and answers the same constant, with no
   framework at all: the physical ceiling of Gunicorn + Uvicorn on this machine.
 

@@ -2,7 +2,7 @@
 
 - `export_for_peers`: the registered linear model as the peers load it: the MLflow model directory (MLServer's
   MLflow runtime) and the bare estimator as a joblib file (MLServer's scikit-learn runtime, BentoML, LitServe).
-- `register_classifier`: issue 17's pyfunc scenario, a scikit-learn LogisticRegression on iris with string class
+- `register_classifier`: the pyfunc scenario, a scikit-learn LogisticRegression on iris with string class
   labels, logged as a team would (`mlflow.sklearn.log_model` with an inferred signature) and aliased production.
 """
 

@@ -106,7 +106,7 @@ def table(result: dict[str, Any], chart_path: str) -> str:
         lines += ["", f"**This run stopped early** ({result['incomplete'][:300]}); what it measured is shown."]
     lines += side_by_side(result)
     if result["targets"]:
-        lines += ["", "Targets of issue 18 (ratios from this run):", "",
+        lines += ["", "Performance targets (ratios from this run):", "",
                   "| target | goal | measured | verdict |", "| --- | --- | --- | --- |"]  # fmt: skip
         for t in result["targets"]:
             verdict = t.get("verdict") or ("met" if t["met"] else "missed")

@@ -8,10 +8,11 @@ every other round so that a drift of the machine during the run weighs on all of
   `worker_counts` in turn): the bare ASGI and FastAPI constants, the service as `make demo` runs it (cache on) and
   with the cache off, mlflow serve, and the peers of bench/peers.py (MLServer x2, BentoML, LitServe).
 - `batch_1000_w<N>`: 1000 rows per request, the same servers but the constants.
-- `v2_batch_1000_w<N>`: issue 22's, the same 1000 rows over the Open Inference Protocol: the service (cache off)
+- `v2_batch_1000_w<N>`: the same 1000 rows over the Open Inference Protocol: the service (cache off)
   with one binary FP64 tensor (`service-v2-binary`, bench/v2.py) against the same service over JSON
   `/invocations` and MLServer's scikit-learn runtime over JSON V2 (it has no binary extension over REST).
-- `pyfunc_single_row`, `pyfunc_batch_1000`: issue 17's string-label classifier, the service against mlflow serve.
+- `pyfunc_single_row`, `pyfunc_batch_1000`: a string-label classifier served through pyfunc, the service against
+  mlflow serve.
 - `rf_cache`: the RandomForest (300 trees) with the Redis cache on: one fixed row (a hit after the first request)
   against a fresh random row per request (a miss: computed).
 - `rf_batching`: the RandomForest at 64 clients, fresh random rows, micro-batching off against on.
@@ -314,8 +315,8 @@ def peers_at(bench: Bench, w: int, mlflow_url: str, demo: dict[str, str], model:
 
 
 def v2_batches(bench: Bench, w: int, json_legs: list[tuple[str, Body]]) -> None:
-    """Issue 22's scenario: the same 1000 rows as one binary FP64 tensor over V2, against the same service over
-    JSON /invocations and MLServer's scikit-learn runtime over JSON V2, at `w` workers."""
+    """The Open Inference Protocol scenario: the same 1000 rows as one binary FP64 tensor over V2, against the same
+    service over JSON /invocations and MLServer's scikit-learn runtime over JSON V2, at `w` workers."""
     if "service" not in bench.targets:
         return
     route = f"/v2/models/{LINEAR_NAME}/infer"
@@ -350,7 +351,7 @@ def _check_v2(bench: Bench, binary: Body, invocations: Body) -> None:
 
 
 def pyfunc_classifier(bench: Bench, mlflow_url: str, demo: dict[str, str]) -> None:
-    """Issue 17's scenario: a string-label classifier served through pyfunc, the service against mlflow serve."""
+    """The pyfunc scenario: a string-label classifier served through pyfunc, the service against mlflow serve."""
     state, say, t, w = bench.state_dir, bench.say, bench.targets, bench.plan.workers
     say(f"pyfunc classifier ({CLASSIFIER_NAME}): the service against mlflow models serve, {w} workers")
     model_uri = f"models:/{CLASSIFIER_NAME}@production"

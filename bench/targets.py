@@ -1,4 +1,4 @@
-"""The targets of issue 18 ("Targets": ratios from one run), each judged from a run's medians: met, or missed
+"""The performance targets (ratios from one run), each judged from a run's medians: met, or missed
 by how much. A target whose figures are missing (a peer that could not be installed or started here) is stated
 as not measured, with the reason, never as met.
 
@@ -6,7 +6,7 @@ Single rows are judged on the service as `make demo` runs it (`service-demo`: Re
 a cache hit); 1000-row batches on the service with the cache off (`service`), so a batch is computed, not read
 back from Redis. Each worker count of the run is judged on its own: peers at the same workers.
 
-Issue 22's ("Performance target"): 1000-row batches over V2 with a binary tensor (`service-v2-binary`) at >= 3x
+Over the Open Inference Protocol: 1000-row batches over V2 with a binary tensor (`service-v2-binary`) at >= 3x
 the rows/s of the same batches over JSON `/invocations` (`service`), and ahead of MLServer's V2 (JSON: it has no
 binary extension over REST), all three in the same `v2_batch_1000_w<N>` runs.
 """
@@ -69,7 +69,7 @@ def _missing(unavailable: Mapping[str, str], *names: str) -> str:
 
 
 def evaluate(summary: Summary, servers: Mapping[str, Any], unavailable: Mapping[str, str] | None = None) -> list[Any]:
-    """Every target of issue 18 (and the ONNX path's) as dicts for the results file, in the issue's order."""
+    """Every performance target (and the ONNX path's check) as dicts for the results file."""
     gone = unavailable or {}
     out: list[Verdict] = []
     for w in worker_counts(summary):
@@ -179,7 +179,7 @@ def _nothing_lost(summary: Summary, servers: Mapping[str, Any], gone: Mapping[st
         judge("Redis cache hit vs a miss on the RandomForest", ">= 10x (requests/s and p50)", cache_x, 10,
               _missing(gone, "service-rf-cache") if hit is None or miss is None
               else f"{hit_x:.1f}x rps, p50 {hit['p50_ms']:.1f} vs {miss['p50_ms']:.1f} ms"),
-        judge("ONNX Runtime path on the RandomForest (not an issue-18 target)", "> 1x requests/s", onnx_x, 1.0001,
+        judge("ONNX Runtime path on the RandomForest (checked, not a target)", "> 1x requests/s", onnx_x, 1.0001,
               _missing(gone, "service-rf-onnx") if sk is None or ort is None
               else f"{onnx_x:.1f}x ({ort['rps']:,.0f} vs {sk['rps']:,.0f} rps)"),
     ]  # fmt: skip

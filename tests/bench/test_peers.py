@@ -26,8 +26,8 @@ def pins(path: Path) -> dict[str, str]:
     return dict(line.split("==") for line in peers.pinned(path))
 
 
-def test_each_peer_is_pinned_exactly_at_the_version_the_issue_names() -> None:
-    """Issue 18 names MLServer 1.7.1 (+ its sklearn and MLflow runtimes), BentoML 1.4.40, LitServe 0.2.19."""
+def test_each_peer_is_pinned_exactly_at_the_version_the_readme_names() -> None:
+    """The README compares with MLServer 1.7.1 (+ its sklearn and MLflow runtimes), BentoML 1.4.40, LitServe 0.2.19."""
     wanted = {"mlserver": {"mlserver": "1.7.1", "mlserver-sklearn": "1.7.1", "mlserver-mlflow": "1.7.1"},
               "bentoml": {"bentoml": "1.4.40"}, "litserve": {"litserve": "0.2.19"}}  # fmt: skip
     files = {p.stem for p in peers.REQUIREMENTS.glob("*.txt")}

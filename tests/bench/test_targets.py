@@ -1,4 +1,4 @@
-"""Issue 18's targets as bench/targets.py judges them: met, missed by how much, or not measured (never met)."""
+"""The performance targets as bench/targets.py judges them: met, missed by how much, or not measured (never met)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def verdicts(**kw: Any) -> dict[str, dict[str, Any]]:
     return {t["name"]: t for t in evaluate(summarise(runs(**kw)), servers, unavailable)}
 
 
-def test_every_target_of_issue_18_is_judged_at_each_worker_count() -> None:
+def test_every_performance_target_is_judged_at_each_worker_count() -> None:
     got = verdicts()
     assert all(t["met"] for t in got.values()), {n: t["measured"] for n, t in got.items() if not t["met"]}
     for w in ("1 worker", "2 workers"):

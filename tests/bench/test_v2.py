@@ -1,4 +1,4 @@
-"""Issue 22's bench scenario: the binary V2 body as the service's own codec reads it, and its targets.
+"""The Open Inference Protocol bench scenario: the binary V2 body as the service's own codec reads it, and its targets.
 
 The body follows Triton's binary tensor data extension (triton-inference-server/server@r24.08,
 docs/protocol/extension_binary_data.md): JSON header, then the tensor's little-endian bytes, the header's length

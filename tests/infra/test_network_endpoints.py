@@ -1,4 +1,4 @@
-"""VPC endpoints as config (issue 19, "Least privilege"): `network.vpcEndpoints` builds an S3 gateway endpoint and
+"""VPC endpoints as config: `network.vpcEndpoints` builds an S3 gateway endpoint and
 interface endpoints for ECR, STS and CloudWatch Logs, and MLflow's egress admits them explicitly; a brought VPC
 names its endpoints' CIDRs in `network.endpointCidrs`."""
 

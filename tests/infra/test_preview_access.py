@@ -1,4 +1,4 @@
-"""The preview workflow's role edits pull-request namespaces only: never cluster-admin (issue 19, least privilege)."""
+"""The preview workflow's role edits pull-request namespaces only: never cluster-admin (least privilege)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deploy rehearsal of the add-ons and what the AWS Load Balancer Controller builds (issue 15, items 9, 10, 13).
+"""Deploy rehearsal of the add-ons and what the AWS Load Balancer Controller builds.
 
 Each test encodes a rule of the real system that the mocks cannot enforce, from the source named in its docstring:
 the controller chart's webhooks, the controller's published IAM policy and subnet discovery, and Elastic Load
@@ -61,7 +61,7 @@ def ingresses(rec: Recording) -> dict[str, dict[str, str]]:
     return {i.inputs["metadata"]["namespace"]: i.inputs["metadata"]["annotations"] for i in rec.find(INGRESS)}
 
 
-# ------------------------------------------------------------------------- item 9: the controller's webhooks
+# --------------------------------------------------------------------------------- the controller's webhooks
 
 
 def test_no_service_is_created_while_the_controllers_service_webhook_could_refuse_it(recording: Recording) -> None:
@@ -90,7 +90,8 @@ def test_pods_in_readiness_gate_namespaces_are_created_after_the_controller(reco
     target-health readiness gate into pods of namespaces labelled `elbv2.k8s.aws/pod-readiness-gate-inject:
     enabled`, with `podMutatorWebhookConfig.failurePolicy: Ignore` (values.yaml): a pod created before the
     controller serves it starts without the gate, silently, and a rollout then drops requests. Every pod-making
-    resource in such a namespace waits for the controller's release. (Held since issue 4; kept as a guard.)"""
+    resource in such a namespace waits for the controller's release. (Held since the workloads first ran on the
+    cluster; kept as a guard.)"""
     controller = releases(recording)[CONTROLLER]
     gated = {
         ns.inputs["metadata"]["name"]
@@ -110,7 +111,7 @@ def test_pods_in_readiness_gate_namespaces_are_created_after_the_controller(reco
     assert early == [], f"pods created before the controller can inject their readiness gate: {early}"
 
 
-# ---------------------------------------------------------------- item 10: the controller's IAM policy, subnets
+# ------------------------------------------------------------------------- the controller's IAM policy, subnets
 
 
 def test_vendored_controller_policy_is_upstreams_file_byte_for_byte() -> None:
@@ -216,7 +217,7 @@ def brought_vpc_dev() -> Recording:
     return run_stack("dev", BYO_VPC)
 
 
-# ------------------------------------------------------------------------ item 13: who delivers ALB access logs
+# --------------------------------------------------------------------------------- who delivers ALB access logs
 
 
 def test_alb_logs_in_us_east_1_are_written_by_the_regions_elb_account(recording: Recording) -> None:

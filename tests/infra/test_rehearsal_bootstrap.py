@@ -1,4 +1,4 @@
-"""Deploy rehearsal, bootstrap order (issue 15 items 7 and 8): a new stack's `up` completes with an empty registry,
+"""Deploy rehearsal, bootstrap order: a new stack's `up` completes with an empty registry,
 dev seeds its first model after MLflow and its users, and MLflow's schema is migrated once per image, before the
 servers start.
 
@@ -87,7 +87,7 @@ def awaits_readiness(manifest: Manifest) -> bool:
     return bool(READINESS_GATED.search(wait_for))
 
 
-# ------------------------------------------------------------------------------- item 7: empty registry
+# --------------------------------------------------------------------------------------- empty registry
 
 
 def test_inference_startup_and_liveness_probe_the_process_and_readiness_the_model(stack: Recording) -> None:
@@ -181,7 +181,7 @@ def test_prod_trains_nothing_in_cluster_and_its_up_waits_for_no_model(recordings
                 and m["metadata"]["namespace"] == "inference"]  # fmt: skip
 
 
-# --------------------------------------------------------------------------------- item 8: migrations
+# ----------------------------------------------------------------------------------------- migrations
 
 
 def _migration(rec: Recording) -> tuple[Manifest, Resource]:

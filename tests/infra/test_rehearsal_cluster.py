@@ -1,5 +1,5 @@
 """Deploy rehearsal of the cluster layer: what AWS, EKS and GitHub Actions would do with the first `pulumi up` of a
-new account, encoded as their documented rules (issue 15, items 3, 6, 11, 12 and 14).
+new account, encoded as their documented rules.
 
 Nothing here can run against the real systems offline; each test names the rule it encodes and where it is
 written, and fails on the program as it was before the rule was followed.
@@ -28,7 +28,7 @@ PROVIDER = "pulumi:providers:kubernetes"
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 
-# --- item 3: where `pulumi up` runs ---------------------------------------------------------------------------------
+# --- where `pulumi up` runs -----------------------------------------------------------------------------------------
 
 
 def _workflow(path: Path) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def test_deploy_from_cidrs_needs_the_cidrs_it_deploys_from() -> None:
     assert opened.inputs["vpcConfig"]["publicAccessCidrs"] == ["198.51.100.7/32"]
 
 
-# --- item 6: EKS access ---------------------------------------------------------------------------------------------
+# --- EKS access -----------------------------------------------------------------------------------------------------
 
 
 def test_the_deployer_has_an_explicit_entry_and_creator_bootstrap_is_off(recording: Recording) -> None:
@@ -220,12 +220,12 @@ def test_a_pinned_deployer_role_is_used_and_a_different_session_is_warned_about(
     assert any("platform:cluster.deployerRoleArn is" in w and DEPLOY_ROLE_ARN in w for w in rec.warnings)
 
 
-# --- item 11: versions ----------------------------------------------------------------------------------------------
+# --- Kubernetes versions --------------------------------------------------------------------------------------------
 
 # EKS release calendar (EKS user guide, "Understand the Kubernetes version lifecycle on EKS",
 # kubernetes-versions.html#kubernetes-release-calendar): end of standard support.
 END_OF_STANDARD_SUPPORT = {"1.32": "2026-03-23", "1.33": "2026-07-29", "1.34": "2026-12-02"}
-# The day this rehearsal describes (issue 15's first deploy).
+# The day this rehearsal describes: the first deploy of a new account.
 AS_OF = datetime.date(2026, 12, 6)
 
 
@@ -248,7 +248,7 @@ def test_the_upgrade_policy_is_standard(recording: Recording) -> None:
     assert recording.one(EKS).inputs["upgradePolicy"] == {"supportType": "STANDARD"}
 
 
-# --- item 12: availability zones by zone ID -------------------------------------------------------------------------
+# --- availability zones by zone ID ----------------------------------------------------------------------------------
 
 # EKS user guide, "Amazon EKS VPC and subnet requirements and considerations", subnet requirements for clusters:
 # "The subnets can't reside in the following Availability Zones".
@@ -295,7 +295,7 @@ def test_extra_zone_ids_can_be_excluded_by_config() -> None:
     assert _subnet_zone_ids(rec) == ["use1-az2", "use1-az4"]
 
 
-# --- item 14: one node group per AZ ---------------------------------------------------------------------------------
+# --- one node group per AZ ------------------------------------------------------------------------------------------
 
 
 def test_one_node_group_per_zone_balanced_by_the_autoscaler(recording: Recording) -> None:

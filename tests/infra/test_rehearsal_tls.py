@@ -1,4 +1,4 @@
-"""Deploy rehearsal, TLS and DNS (issue 15, item 5): what a real `pulumi up` needs for HTTPS to work.
+"""Deploy rehearsal, TLS and DNS: what a real `pulumi up` needs for HTTPS to work.
 
 Before: every stack file carried AWS's documentation example certificate ARN (account 123456789012), so the HTTPS
 listener failed, the Ingress never got an address and `up` timed out; dev and the previews exported

@@ -1,4 +1,4 @@
-"""Deploy rehearsal of a Kubernetes minor upgrade (issue 19, "Upgrades"): a stack walked from one offered version to
+"""Deploy rehearsal of a Kubernetes minor upgrade: a stack walked from one offered version to
 the next, as two runs of the program against the account the first run left behind.
 
 Under mocks there is no engine to apply changes, so the order of an `up` is read from what Pulumi orders it by: a

@@ -164,10 +164,10 @@ def test_guardrails_doc_lists_every_rule_with_its_controls_and_enforcement() -> 
     assert "--policy-pack-config policy/config/dev.json" in doc
 
 
-def test_guardrails_doc_names_the_rules_issue_19_added() -> None:
-    """Issue 19 asks docs/guardrails.md to list its new rules: each one named there is a rule of the pack."""
+def test_guardrails_doc_names_the_day_2_rules_and_each_is_a_rule_of_the_pack() -> None:
+    """docs/guardrails.md lists the rules added for day 2 on AWS: each one named there is a rule of the pack."""
     doc = (ROOT / "docs" / "guardrails.md").read_text()
-    section = doc.split("Added for issue 19", 1)[1].split("###", 1)[0]
+    section = doc.split("Added for day 2 on AWS", 1)[1].split("###", 1)[0]
     named = set(re.findall(r"`(aws-[a-z0-9-]+|k8s-[a-z0-9-]+|kubernetes-[a-z0-9-]+)`", section))
     assert named >= {"aws-cloudwatch-loggroup-enable-kms-encryption", "aws-kms-key-configure-key-policy"}
     assert named <= set(BY_NAME), named - set(BY_NAME)

@@ -1,6 +1,6 @@
-"""The model corpus of issue 17's new formats, each trained in well under a second: a tensor-signature
-regressor, a PythonModel with a params schema, one returning a multi-column DataFrame, one reading a binary
-column, a text pipeline (TF-IDF + a linear classifier on a string column), a multi-output regressor and a
+"""The model corpus of the formats a team registers beyond numeric columns, each trained in well under a second: a
+tensor-signature regressor, a PythonModel with a params schema, one returning a multi-column DataFrame, one reading
+a binary column, a text pipeline (TF-IDF + a linear classifier on a string column), a multi-output regressor and a
 string-label classifier (for `output=proba`). Shared by the in-process tests and the parity tests.
 """
 

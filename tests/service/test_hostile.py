@@ -1,4 +1,4 @@
-"""Hostile input against the app, in-process and fast (issue 16): every case is a 4xx with an error body, never a
+"""Hostile input against the app, in-process and fast: every case is a 4xx with an error body, never a
 5xx, and the service stays ready. Also the request id of an unexpected 500, and the OpenAPI description of every
 /invocations format (explored here by schemathesis, with "no 5xx" a hard assertion).
 
@@ -406,7 +406,7 @@ def typed_clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TestCli
 def test_hostile_typed_inputs_get_a_4xx_naming_the_fault(
     typed_clients: dict[str, TestClient], kind: str, index: int
 ) -> None:
-    """Issue 17: string, datetime, binary, tensor and params inputs; before, each of these models was refused
+    """String, datetime, binary, tensor and params inputs; before, each of these models was refused
     at load, and no request reached them. A 4xx with a message every time, and the service stays ready."""
     client = typed_clients[kind]
     path, content_type, raw = _typed_cases()[kind][index]

@@ -1,6 +1,6 @@
-"""Issue 17's formats, in-process: tensor signatures, params, binary columns, DataFrame (record) outputs, lists
-per row and `/predict?output=proba`, each answered as MLflow's own pyfunc answers, and every bad value a 4xx
-naming where it is.
+"""The formats beyond numeric columns, in-process: tensor signatures, params, binary columns, DataFrame (record)
+outputs, lists per row and `/predict?output=proba`, each answered as MLflow's own pyfunc answers, and every bad
+value a 4xx naming where it is.
 
 The corpus (tests/service/corpus.py) is saved to disk and put into the app's champion holder directly (no
 registry: these tests are about the request path); the reference answer is `mlflow.pyfunc.load_model(path)`

@@ -5,7 +5,7 @@ The requests are those of MLflow's own scoring-server tests (mlflow/mlflow tests
 malformed and non-object JSON, both formats in the wrong orientation, an invalid `dataframe_split`, an
 incompatible frame, an empty CSV, records and split with and without a charset, an unsupported content type and
 an unknown content-type parameter, TF-serving `instances`, ignored `params`, ScoringServerClient's `invoke` and
-`get_version`), plus every format and content type (Parquet included) and the hostile cases of issue 16. Same
+`get_version`), plus every format and content type (Parquet included) and the hostile cases. Same
 status, media type, body shape, values (rtol 1e-9), `error_code`, `error_class` and `sqlstate` — except the
 cases in DIFFERENCES, which are the README's parity table ("Running the service"), each asserted as documented.
 """

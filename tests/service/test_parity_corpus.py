@@ -1,9 +1,9 @@
-"""Issue 17's corpus against a real `mlflow models serve` (MLflow 3.17.2): a text pipeline, a tensor-signature
-model, a PythonModel returning a multi-column DataFrame, a model with a params schema, one with a binary column
-and a string-label classifier, each registered as a team registers it. For each, every request format MLflow
-accepts for it gets the same status and the same predictions from the service; then the model is served,
-promoted and rolled back through its alias, a version whose output type differs is refused as a contract
-change, and a label-answering challenger takes its share of the weighted A/B split without a 5xx.
+"""The model corpus (tests/service/corpus.py) against a real `mlflow models serve` (MLflow 3.17.2): a text pipeline,
+a tensor-signature model, a PythonModel returning a multi-column DataFrame, a model with a params schema, one with a
+binary column and a string-label classifier, each registered as a team registers it. For each, every request format
+MLflow accepts for it gets the same status and the same predictions from the service; then the model is served,
+promoted and rolled back through its alias, a version whose output type differs is refused as a contract change, and
+a label-answering challenger takes its share of the weighted A/B split without a 5xx.
 
 Parity is the harness of test_parity.py (one `mlflow models serve` process per model, stopped by its PID). What
 MLflow renders (records for a DataFrame, nested lists for arrays) is mlflow/pyfunc/scoring_server
@@ -222,7 +222,7 @@ def test_served_promoted_rolled_back_and_a_change_of_output_type_refused(
 
 def test_a_label_challenger_takes_its_ab_share_without_a_5xx(tracking: str, tmp_path: Path) -> None:
     """service/core/variants.py: the weighted split sends unkeyed requests to either variant at random; a
-    challenger answering string labels answers them (before issue 17's first part, its labels failed a finite
+    challenger answering string labels answers them (before string labels were served, its labels failed a finite
     check and every request fell back)."""
     name = "svc_corpus_ab"
     register_saved(name, save("labels", tmp_path / "champion").path)

@@ -132,8 +132,7 @@ def test_a_broken_version_is_rejected_reported_and_the_old_one_keeps_serving(
 def test_a_legacy_stage_uri_still_serves_with_a_deprecation_warning_and_is_reported_as_a_stage(
     tracking: str, linear: LinearRegression, diabetes: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """`mlflow models serve -m models:/<name>/Production` serves a stage; it was reported as `"alias": "Production"`
-    (issue 16, item 24)."""
+    """`mlflow models serve -m models:/<name>/Production` serves a stage; it was reported as `"alias": "Production"`."""
     name = "svc_reload_stage"
     version = register_sklearn(name, linear, diabetes[0], alias=None)
     with pytest.warns(FutureWarning, match="stages"):

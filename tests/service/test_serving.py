@@ -223,7 +223,7 @@ def test_openapi_documents_the_request_schema(client: TestClient) -> None:
     predict = spec["paths"]["/predict"]["post"]
     schema = predict["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]) == {"instances", "inputs", "params"}
-    assert [p["name"] for p in predict["parameters"]] == ["output"]  # ?output=proba (issue 17)
+    assert [p["name"] for p in predict["parameters"]] == ["output"]  # ?output=proba
     assert {"200", "400", "413", "422", "503"} <= set(predict["responses"])
     assert set(spec["paths"]["/invocations"]["post"]["requestBody"]["content"]) == {
         "application/json",

@@ -1,4 +1,4 @@
-"""Hostile Open Inference Protocol bodies (issue 22, the pattern of test_hostile.py): wrong datatypes, shapes that
+"""Hostile Open Inference Protocol bodies (the pattern of test_hostile.py): wrong datatypes, shapes that
 disagree with their data, lying binary sizes, truncated binary, nesting and size bombs. Every case is a 4xx in the
 protocol's `{"error": "<message>"}` form naming what is wrong, never a 5xx, and the service stays ready.
 

@@ -27,7 +27,7 @@ def test_model_uris_parse_to_alias_stage_or_version(uri: str, expected: ModelRef
 
 
 def test_a_reference_reports_its_kind() -> None:
-    """A stage is reported as a stage, not as an alias (issue 16, item 24)."""
+    """A stage is reported as a stage, not as an alias."""
     assert ModelRef.parse("models:/m@production").describe() == {"alias": "production"}
     assert ModelRef.parse("models:/m/production").describe() == {"stage": "Production"}
     assert ModelRef.parse("models:/m/3").describe() == {"version_ref": "3"}

@@ -12,7 +12,7 @@ from service.core.schema import Column, InputSchema, UnsupportedSignature
 
 
 def test_named_columns_of_every_scalar_type_and_one_fixed_shape_tensor_are_served() -> None:
-    """Tensors and binary columns are served since issue 17; what stays refused is named (several tensors, a
+    """Tensors and binary columns are served; what stays refused is named (several tensors, a
     variable inner dimension whose rows could share a cache key, a string tensor)."""
     tensor = InputSchema.from_signature(ModelSignature(inputs=Schema([TensorSpec(np.dtype("float64"), (-1, 3))])))
     assert tensor.describe() == [{"name": "", "type": "tensor float64 [-1, 3]"}] and not tensor.numeric

@@ -211,7 +211,7 @@ def test_invocations_rows_over_the_batch_limit_are_413() -> None:
     assert (records.value.status, records.value.field) == (413, "dataframe_records")
 
 
-# ------------------------------------------------------------------- hostile bodies (issue 16, items 1-3, 5, 22)
+# ------------------------------------------------------------------------------------------------------ hostile bodies
 
 NESTED_ARRAYS = b"[" * 2000 + b"]" * 2000  # ~4 KB
 NESTED_OBJECTS = b'{"a":' * 2000 + b"1" + b"}" * 2000
