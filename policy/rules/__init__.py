@@ -1,7 +1,8 @@
 """The platform's guardrails as Pulumi policies, importable without starting a policy pack.
 
 Each service's module holds its resource rules and, at its end, its stack rules (controls that span resources:
-a bucket and its companions, a data store and the rules admitting its clients, a Deployment and its PDB). Stack
+a data store and the rules admitting its clients, a Deployment and its PDB); `aws_s3` pairs instead, per kind of
+companion, the resource rule with the stack rule that every bucket has a companion it passes. Stack
 rules follow the engine's property dependencies, so the links they check are the program's real wiring.
 
 `POLICIES` is every rule, in module order; `policy/__main__.py` hands it to `PolicyPack`. Tests import the rules

@@ -16,6 +16,7 @@ from .base import (
     Findings,
     Props,
     ResourceRule,
+    StackRule,
     as_list,
     get,
     is_true,
@@ -79,7 +80,7 @@ def _bucket_rule(
     *,
     satisfied: Callable[[PolicyResource, bool], bool] = lambda companion, is_log_target: True,
     skip_log_targets: bool = False,
-) -> Any:
+) -> StackRule:
     """A stack rule: every bucket has a companion of `types` that `satisfied` accepts (given the companion and
     whether the bucket receives another's access logs)."""
 
@@ -98,7 +99,7 @@ def _bucket_rule(
     return check
 
 
-def _every_bucket_has(companion_rule: ResourceRule, name: str, summary: str, requirement: str) -> Any:
+def _every_bucket_has(companion_rule: ResourceRule, name: str, summary: str, requirement: str) -> StackRule:
     """A stack rule: every bucket has a companion that `companion_rule`, the resource rule judging that kind, passes.
     It cites the companion rule's controls: the resource rule says what a good companion is, this one that each
     bucket has one."""
