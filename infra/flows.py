@@ -89,8 +89,9 @@ def flows(
         Flow("mlflow-to-aws-apis", MLFLOW_PODS, aws_apis, HTTPS_PORT),
         Flow("mlflow-migrate-to-aws-apis", migrate, aws_apis, HTTPS_PORT),
     ]
-    # With private DNS, STS (and S3, where a brought VPC has an interface endpoint for it) resolve to endpoint
-    # addresses inside the VPC, which the rule above excludes: IRSA and artifact I/O would then time out.
+    # With private DNS, STS and Secrets Manager (and S3, where a brought VPC has an interface endpoint for it)
+    # resolve to endpoint addresses inside the VPC, which the rule above excludes: IRSA, the database password and
+    # artifact I/O would then time out.
     endpoint_sets = []
     if cfg.network.vpc_endpoints:
         endpoint_sets.append(Cidrs("interface VPC endpoints (private subnets)", cidrs.private))

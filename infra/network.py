@@ -20,8 +20,10 @@ from infra.security import encrypted_log_groups, https_group, service_trust_poli
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 # Interface endpoints of network.vpcEndpoints, by the service name's suffix: image pulls (ECR's API for the
 # token, dkr for the manifests; the layers come from S3, through the gateway endpoint), IRSA's credential
-# exchange, and the log shipping (EKS user guide, "Deploy private clusters with limited internet access").
-INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs")
+# exchange, and the log shipping (EKS user guide, "Deploy private clusters with limited internet access"); and
+# Secrets Manager, where MLflow's pods read the database password RDS keeps there, every minute
+# (infra/db_passfile.py; Secrets Manager user guide, "Using an AWS Secrets Manager VPC endpoint").
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs", "secretsmanager")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""VPC endpoints as config: `network.vpcEndpoints` builds an S3 gateway endpoint and
-interface endpoints for ECR, STS and CloudWatch Logs, and MLflow's egress admits them explicitly; a brought VPC
-names its endpoints' CIDRs in `network.endpointCidrs`."""
+"""VPC endpoints as config: `network.vpcEndpoints` builds an S3 gateway endpoint and interface endpoints for ECR,
+STS, CloudWatch Logs and Secrets Manager, and MLflow's egress admits them explicitly; a brought VPC names its
+endpoints' CIDRs in `network.endpointCidrs`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 SUBNET = "aws:ec2/subnet:Subnet"
-INTERFACE_SERVICES = {f"com.amazonaws.{REGION}.{s}" for s in ("ecr.api", "ecr.dkr", "sts", "logs")}
+INTERFACE_SERVICES = {f"com.amazonaws.{REGION}.{s}" for s in ("ecr.api", "ecr.dkr", "sts", "logs", "secretsmanager")}
 BROUGHT = {
     "platform:network.vpcId": "vpc-0123456789abcdef0",
     "platform:network.publicSubnetIds": ["subnet-0a000001", "subnet-0a000002"],
@@ -56,11 +56,14 @@ def test_s3_is_a_gateway_endpoint_on_every_private_route_table(with_endpoints: R
     assert set(s3.inputs["routeTableIds"]) == private_tables
 
 
-def test_ecr_sts_and_logs_are_private_dns_interface_endpoints_in_the_private_subnets(
+def test_ecr_sts_logs_and_secrets_manager_are_private_dns_interface_endpoints_in_the_private_subnets(
     with_endpoints: Recording,
 ) -> None:
     """EKS user guide, "Deploy private clusters with limited internet access": ECR api and dkr, S3, STS (IRSA) and
-    CloudWatch Logs; private DNS makes the services' own names resolve to the endpoints (PrivateLink guide)."""
+    CloudWatch Logs; and Secrets Manager (com.amazonaws.<region>.secretsmanager, Secrets Manager user guide, "Using
+    an AWS Secrets Manager VPC endpoint"), which MLflow's pgpass sidecar and the migration Job's init container call
+    for the database password: without it that call alone still needs the NAT. Private DNS makes the services' own
+    names resolve to the endpoints (PrivateLink guide)."""
     interfaces = [r for r in with_endpoints.find(ENDPOINT) if r.inputs["vpcEndpointType"] == "Interface"]
     assert {r.inputs["serviceName"] for r in interfaces} == INTERFACE_SERVICES
     private_ids = {r.id for r in with_endpoints.find(SUBNET) if re.search(r"-private-\d+$", r.name)}
