@@ -26,7 +26,7 @@ from service.core.loader import LoadedModel, open_model, validate
 from service.core.onnx import RTOL, OnnxPredictor
 from service.core.predictors import NativePredictor
 from service.core.refs import VersionRef
-from tests.support.models import PIP_REQUIREMENTS, seal_version
+from tests.support.models import save_sklearn, seal_version
 from tests.support.serving import serving, settings_for
 from training.train import export_onnx
 
@@ -44,16 +44,7 @@ def save(model: Any, path: Path, features: pd.DataFrame, onnx_of: Any = None, ex
     export.parent.mkdir(parents=True)
     status, _ = export_onnx(onnx_of if onnx_of is not None else model, features.to_numpy(), export)
     assert status == "logged", status
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        signature=infer_signature(features, model.predict(features)),
-        input_example=features.head(5) if example else None,
-        pip_requirements=PIP_REQUIREMENTS,
-        extra_files=[str(export)],
-        skops_trusted_types=TREES,
-    )
-    return path
+    return save_sklearn(model, path, features, example=example, extra_files=[str(export)], skops_trusted_types=TREES)
 
 
 def opened(path: Path) -> LoadedModel:
